@@ -1,0 +1,122 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
+import { createLogger } from './log.js'
+import { startServer, StartupError } from './server.js'
+
+const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous deployment of models
+
+Usage:
+  modelgate serve [options]     serve the models directory over HTTP
+  modelgate --help              this text
+  modelgate serve --help        the options of serve
+  modelgate --version
+`
+
+const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
+  models: ['DIR', 'models directory (default: ./models)'],
+  port: ['N', 'port to listen on (default: 8080; 0 picks a free port)'],
+  host: ['HOST', 'address to bind (default: 127.0.0.1; 0.0.0.0 for all)'],
+  stateDir: ['DIR', 'state and history (default: <models>/.modelgate)'],
+  defaultModel: ['NAME', 'model that POST /predict serves (default: the only one)'],
+  maxBodySize: ['SIZE', 'largest request body, e.g. 512k, 32mb (default: 32mb)'],
+  logLevel: ['LEVEL', 'debug, info, warn, error or silent (default: info)'],
+}
+
+function serveUsage(): string {
+  const rows = OPTION_KEYS.map((key) => {
+    const [arg, text] = SERVE_HELP[key]
+    return `  ${`${flagName(key)} ${arg}`.padEnd(22)} ${text.padEnd(56)} ${envName(key)}`
+  })
+  return `Usage: modelgate serve [options]
+
+Options (flag, or the environment variable on the right; a flag wins):
+${rows.join('\n')}
+  -h, --help
+`
+}
+
+function fail(message: string): never {
+  process.stderr.write(`modelgate: ${message}\n`)
+  process.exit(2)
+}
+
+async function serve(args: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>
+  try {
+    ;({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(OPTION_KEYS.map((key) => [flagName(key).slice(2), { type: 'string' as const }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+    }))
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${serveUsage()}`)
+  }
+  if (values.help) {
+    process.stdout.write(serveUsage())
+    return
+  }
+  const flags = Object.fromEntries(OPTION_KEYS.map((key) => [key, values[flagName(key).slice(2)] as string | undefined]))
+  let config
+  try {
+    config = loadServeConfig(flags, process.env)
+  } catch (e) {
+    if (e instanceof ConfigError) fail(e.message)
+    throw e
+  }
+  const logger = createLogger(config.logLevel)
+  let server
+  try {
+    server = await startServer(config, logger)
+  } catch (e) {
+    if (e instanceof StartupError) fail(e.message)
+    throw e
+  }
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    logger.info('stopping', { signal })
+    server.close().then(
+      () => process.exit(0),
+      (e: unknown) => {
+        logger.error('stop_failed', { error: e })
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv
+  switch (command) {
+    case 'serve':
+      return serve(rest)
+    case '--version':
+    case '-v':
+      process.stdout.write(`${VERSION}\n`)
+      return
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE)
+      return
+    default:
+      fail(`unknown command '${command}'\n\n${USAGE}`)
+  }
+}
+
+main(process.argv.slice(2)).catch((e: unknown) => {
+  process.stderr.write(`modelgate: ${(e as Error).stack ?? String(e)}\n`)
+  process.exit(1)
+})

@@ -1,0 +1,101 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+
+/**
+ * Server configuration: CLI flags > MODELGATE_* environment > defaults, validated once with zod and
+ * frozen. The only module that reads process.env (it is handed in, so tests pass their own).
+ */
+
+const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
+export type LogLevel = (typeof LOG_LEVELS)[number]
+
+const SIZE = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i
+const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30 }
+
+const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
+  const m = SIZE.exec(String(value).trim())
+  const bytes = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]! : NaN
+  if (!Number.isSafeInteger(bytes) || bytes < 1) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as 33554432, 512k or 32mb, got '${value}'` })
+    return z.NEVER
+  }
+  return bytes
+})
+
+const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
+
+/** Each key is also a flag (`--kebab-case`) and an environment variable (`MODELGATE_SNAKE_CASE`). */
+export const serveOptionsSchema = z.object({
+  models: z.string().min(1).default('models'),
+  port: integer(0, 65535).default(8080),
+  host: z.string().min(1).default('127.0.0.1'),
+  stateDir: z.string().min(1).optional(),
+  defaultModel: z.string().min(1).optional(),
+  maxBodySize: byteSize.default(32 * 2 ** 20),
+  logLevel: z.enum(LOG_LEVELS).default('info'),
+})
+
+export type ServeOptionsInput = z.input<typeof serveOptionsSchema>
+
+export interface ServeConfig {
+  readonly modelsDir: string
+  readonly port: number
+  readonly host: string
+  readonly stateDir: string
+  readonly defaultModel: string | undefined
+  readonly maxBodyBytes: number
+  readonly logLevel: LogLevel
+}
+
+export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
+export const OPTION_KEYS = Object.keys(serveOptionsSchema.shape) as OptionKey[]
+
+export function flagName(key: string): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+}
+
+export function envName(key: string): string {
+  return `MODELGATE_${key.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Merges flags over environment and validates. Throws ConfigError naming the flag (or the
+ * environment variable) that holds the bad value.
+ */
+export function loadServeConfig(
+  flags: Readonly<Partial<Record<OptionKey, string | undefined>>>,
+  env: Readonly<Record<string, string | undefined>>,
+): ServeConfig {
+  const merged: Record<string, string> = {}
+  const source: Record<string, string> = {}
+  for (const key of OPTION_KEYS) {
+    const fromFlag = flags[key]
+    const fromEnv = env[envName(key)]
+    if (fromFlag !== undefined) {
+      merged[key] = fromFlag
+      source[key] = flagName(key)
+    } else if (fromEnv !== undefined && fromEnv !== '') {
+      merged[key] = fromEnv
+      source[key] = envName(key)
+    }
+  }
+  const parsed = serveOptionsSchema.safeParse(merged)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    const key = String(issue.path[0] ?? '')
+    throw new ConfigError(`invalid ${source[key] ?? flagName(key)}: ${issue.message}`)
+  }
+  const o = parsed.data
+  const modelsDir = resolve(o.models)
+  return Object.freeze({
+    modelsDir,
+    port: o.port,
+    host: o.host,
+    stateDir: resolve(o.stateDir ?? `${modelsDir}/.modelgate`),
+    defaultModel: o.defaultModel,
+    maxBodyBytes: o.maxBodySize,
+    logLevel: o.logLevel,
+  })
+}

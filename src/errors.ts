@@ -1,0 +1,165 @@
+/**
+ * Errors are API: every `code` is stable, documented in the README (a test checks), never renamed
+ * or reused. `status` is what HTTP answers; the core throws these without knowing about HTTP.
+ */
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503
+
+export abstract class ServerError extends Error {
+  abstract readonly code: string
+  abstract readonly status: ErrorStatus
+  readonly details: unknown
+
+  constructor(message: string, options?: { details?: unknown; cause?: unknown }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
+    this.name = new.target.name
+    this.details = options?.details
+  }
+
+  toJSON(): { code: string; message: string; details?: unknown } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details }
+  }
+}
+
+// 400: the request is wrong; nothing was run.
+
+export class InvalidJsonError extends ServerError {
+  readonly code = 'invalid_json'
+  readonly status = 400
+}
+
+export class InvalidRequestError extends ServerError {
+  readonly code = 'invalid_request'
+  readonly status = 400
+}
+
+export class MissingInputError extends ServerError {
+  readonly code = 'missing_input'
+  readonly status = 400
+}
+
+export class UnknownInputError extends ServerError {
+  readonly code = 'unknown_input'
+  readonly status = 400
+}
+
+export class UnknownOutputError extends ServerError {
+  readonly code = 'unknown_output'
+  readonly status = 400
+}
+
+/** The declared element type does not match the model's, or a value is not of that type. */
+export class InvalidTypeError extends ServerError {
+  readonly code = 'invalid_type'
+  readonly status = 400
+}
+
+/** A value of the right kind but outside what the element type holds (300 for uint8, 1.5 for int32). */
+export class InvalidValueError extends ServerError {
+  readonly code = 'invalid_value'
+  readonly status = 400
+}
+
+/** Ragged arrays, a data length that does not fit the shape, or a shape the signature refuses. */
+export class InvalidShapeError extends ServerError {
+  readonly code = 'invalid_shape'
+  readonly status = 400
+}
+
+// 401/403: admin routes.
+
+export class UnauthorizedError extends ServerError {
+  readonly code = 'unauthorized'
+  readonly status = 401
+}
+
+export class ForbiddenError extends ServerError {
+  readonly code = 'forbidden'
+  readonly status = 403
+}
+
+// 404: the thing asked for is not there.
+
+export class RouteNotFoundError extends ServerError {
+  readonly code = 'route_not_found'
+  readonly status = 404
+}
+
+export class ModelNotFoundError extends ServerError {
+  readonly code = 'model_not_found'
+  readonly status = 404
+  constructor(readonly model: string) {
+    super(`model '${model}' does not exist`)
+  }
+}
+
+export class NoDefaultModelError extends ServerError {
+  readonly code = 'no_default_model'
+  readonly status = 404
+}
+
+export class VersionNotFoundError extends ServerError {
+  readonly code = 'version_not_found'
+  readonly status = 404
+}
+
+/** The version exists on disk but is not loaded (rejected, unloaded, or not yet gated). */
+export class VersionNotLoadedError extends ServerError {
+  readonly code = 'version_not_loaded'
+  readonly status = 404
+}
+
+export class MethodNotAllowedError extends ServerError {
+  readonly code = 'method_not_allowed'
+  readonly status = 405
+  constructor(readonly allow: readonly string[]) {
+    super(`method not allowed; this route accepts ${allow.join(', ')}`)
+  }
+}
+
+export class ConflictError extends ServerError {
+  readonly code = 'conflict'
+  readonly status = 409
+}
+
+export class PayloadTooLargeError extends ServerError {
+  readonly code = 'payload_too_large'
+  readonly status = 413
+}
+
+export class UnsupportedMediaTypeError extends ServerError {
+  readonly code = 'unsupported_media_type'
+  readonly status = 415
+}
+
+/** A gated operation (rollback to an unloaded version, promote) whose candidate failed the gate. */
+export class GateFailedError extends ServerError {
+  readonly code = 'gate_failed'
+  readonly status = 422
+}
+
+// 5xx: the server could not do it.
+
+export class InferenceFailedError extends ServerError {
+  readonly code = 'inference_failed'
+  readonly status = 500
+}
+
+export class InternalError extends ServerError {
+  readonly code = 'internal_error'
+  readonly status = 500
+}
+
+export class ModelNotReadyError extends ServerError {
+  readonly code = 'model_not_ready'
+  readonly status = 503
+  constructor(readonly model: string) {
+    super(`model '${model}' has no active version yet`)
+  }
+}
+
+export class ShuttingDownError extends ServerError {
+  readonly code = 'shutting_down'
+  readonly status = 503
+}

@@ -1,0 +1,9 @@
+import type { Hono } from 'hono'
+import { describeModel, listModels } from '../../dataplane/model-views.js'
+import type { ModelRegistry } from '../../lifecycle/model-registry.js'
+import { pathParam, route } from '../method-routes.js'
+
+export function registerModelRoutes(app: Hono, registry: ModelRegistry): void {
+  route(app, '/models', { GET: (c) => c.json({ models: listModels(registry) }) })
+  route(app, '/models/:name', { GET: (c) => c.json(describeModel(registry, pathParam(c, 'name'))) })
+}

@@ -1,0 +1,23 @@
+import type { Hono } from 'hono'
+import type { Readiness } from '../../lifecycle/model-manager.js'
+import type { ServerMetrics } from '../../metrics/server-metrics.js'
+import { pathParam, route } from '../method-routes.js'
+
+export interface OpsRoutesOptions {
+  readonly readiness: () => Readiness
+  readonly metrics: ServerMetrics
+}
+
+/** Kubernetes probes and Prometheus. */
+export function registerOpsRoutes(app: Hono, { readiness, metrics }: OpsRoutesOptions): void {
+  route(app, '/healthz', { GET: (c) => c.json({ status: 'ok' }) })
+  route(app, '/readyz', {
+    GET: (c) => {
+      const r = readiness()
+      return c.json(r, r.ready ? 200 : 503)
+    },
+  })
+  route(app, '/metrics', {
+    GET: async (c) => c.body(await metrics.text(), 200, { 'Content-Type': metrics.contentType }),
+  })
+}

@@ -1,0 +1,47 @@
+import { bodyLimit } from 'hono/body-limit'
+import type { Context, Hono } from 'hono'
+import { PayloadTooLargeError, VersionNotFoundError } from '../../errors.js'
+import { predictRequestSchema } from '../../dataplane/predict-request.js'
+import type { PredictTarget, Predictor } from '../../dataplane/predictor.js'
+import { errorResponse } from '../error-handler.js'
+import { readJsonAs } from '../json-body.js'
+import { pathParam, route } from '../method-routes.js'
+
+export interface PredictRoutesOptions {
+  readonly predictor: Predictor
+  readonly maxBodyBytes: number
+}
+
+export function parseVersion(model: string, raw: string): number {
+  const version = /^[1-9][0-9]{0,14}$/.test(raw) ? Number(raw) : NaN
+  if (Number.isNaN(version)) throw new VersionNotFoundError(`model '${model}' has no version '${raw}' (versions are positive integers)`)
+  return version
+}
+
+/** The simple JSON API: `POST /predict`, `/models/{name}/predict`, `/models/{name}/versions/{v}/predict`. */
+export function registerPredictRoutes(app: Hono, { predictor, maxBodyBytes }: PredictRoutesOptions): void {
+  const limit = bodyLimit({
+    maxSize: maxBodyBytes,
+    onError: (c) => errorResponse(c, new PayloadTooLargeError(`the request body is larger than ${maxBodyBytes} bytes`)),
+  })
+
+  const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
+    const request = await readJsonAs(c, predictRequestSchema)
+    const result = await predictor.predict(target, request)
+    c.header('X-Model-Version', String(result.version))
+    return c.json(result)
+  }
+
+  app.use('/predict', limit)
+  app.use('/models/:name/predict', limit)
+  app.use('/models/:name/versions/:version/predict', limit)
+
+  route(app, '/predict', { POST: (c) => predict(c, {}) })
+  route(app, '/models/:name/predict', { POST: (c) => predict(c, { model: pathParam(c, 'name') }) })
+  route(app, '/models/:name/versions/:version/predict', {
+    POST: (c) => {
+      const model = pathParam(c, 'name')
+      return predict(c, { model, version: parseVersion(model, pathParam(c, 'version')) })
+    },
+  })
+}

@@ -1,0 +1,89 @@
+import type { Logger } from '../log.js'
+import type { Feeds, Fetches, ModelSession } from '../runtime/session.js'
+import type { Signature } from '../runtime/signature.js'
+
+/**
+ * A version with a live session. Requests lease it; once retired it releases its session when the
+ * last lease ends, so a request never runs on a released session.
+ */
+export class LoadedVersion {
+  readonly model: string
+  readonly version: number
+  readonly sha256: string
+  readonly session: ModelSession
+  readonly loadedAt = new Date()
+  #leases = 0
+  #retired = false
+  #logger: Logger
+
+  constructor(model: string, version: number, sha256: string, session: ModelSession, logger: Logger) {
+    this.model = model
+    this.version = version
+    this.sha256 = sha256
+    this.session = session
+    this.#logger = logger
+  }
+
+  get signature(): Signature {
+    return this.session.signature
+  }
+
+  get leases(): number {
+    return this.#leases
+  }
+
+  get retired(): boolean {
+    return this.#retired
+  }
+
+  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
+    return this.session.run(feeds, outputs)
+  }
+
+  /** Borrow this version; the caller releases the lease in `finally`. */
+  lease(): Lease {
+    this.#leases++
+    return new Lease(this)
+  }
+
+  /** @internal called by Lease */
+  unlease(): void {
+    this.#leases--
+    if (this.#leases === 0 && this.#retired) this.#free()
+  }
+
+  /** No new leases will be taken (the caller has unpublished it); free once the last one ends. */
+  retire(): void {
+    if (this.#retired) return
+    this.#retired = true
+    if (this.#leases === 0) this.#free()
+  }
+
+  #free(): void {
+    this.session.release().then(
+      () => this.#logger.debug('session_released', { model: this.model, version: this.version }),
+      (e: unknown) => this.#logger.error('session_release_failed', { model: this.model, version: this.version, error: e }),
+    )
+  }
+}
+
+export class Lease {
+  #version: LoadedVersion | undefined
+
+  constructor(version: LoadedVersion) {
+    this.#version = version
+  }
+
+  get version(): LoadedVersion {
+    if (!this.#version) throw new Error('lease already released')
+    return this.#version
+  }
+
+  /** Idempotent: a second call does nothing. */
+  release(): void {
+    const v = this.#version
+    if (!v) return
+    this.#version = undefined
+    v.unlease()
+  }
+}

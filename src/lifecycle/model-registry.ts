@@ -1,0 +1,93 @@
+import {
+  ModelNotFoundError,
+  ModelNotReadyError,
+  NoDefaultModelError,
+  VersionNotFoundError,
+  VersionNotLoadedError,
+} from '../errors.js'
+import type { ModelConfig } from '../repository/model-config.js'
+import type { VersionSource } from '../repository/scanner.js'
+import type { Lease, LoadedVersion } from './loaded-version.js'
+import type { VersionState } from './version-state.js'
+
+export interface VersionRecord {
+  readonly version: number
+  source: VersionSource
+  state: VersionState
+  sha256: string | undefined
+  loaded: LoadedVersion | undefined
+}
+
+export interface ModelRecord {
+  readonly name: string
+  readonly dir: string
+  config: ModelConfig | undefined
+  /** model.json could not be read or validated: no version of this model is loaded. */
+  configError: string | undefined
+  readonly versions: Map<number, VersionRecord>
+  /** The version that serves. Changed only by one assignment in `activate`. */
+  active: LoadedVersion | undefined
+}
+
+/** Model name -> its versions and the one that serves. Lookups for requests; changes from lifecycle/. */
+export class ModelRegistry {
+  #models = new Map<string, ModelRecord>()
+  #defaultModel: string | undefined
+
+  constructor(defaultModel: string | undefined) {
+    this.#defaultModel = defaultModel
+  }
+
+  add(record: ModelRecord): void {
+    this.#models.set(record.name, record)
+  }
+
+  get(name: string): ModelRecord | undefined {
+    return this.#models.get(name)
+  }
+
+  require(name: string): ModelRecord {
+    const model = this.#models.get(name)
+    if (!model) throw new ModelNotFoundError(name)
+    return model
+  }
+
+  list(): ModelRecord[] {
+    return [...this.#models.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+  }
+
+  /** The model `POST /predict` serves: the configured default, else the only model. */
+  defaultModel(): string {
+    if (this.#defaultModel !== undefined) return this.#defaultModel
+    if (this.#models.size === 1) return this.#models.keys().next().value!
+    const names = this.list().map((m) => m.name)
+    throw new NoDefaultModelError(
+      names.length === 0
+        ? 'no model is served yet'
+        : `${names.length} models are served (${names.join(', ')}); use /models/{name}/predict or start with --default-model`,
+    )
+  }
+
+  /** Lease the active version, or a specific loaded version. The caller releases it in `finally`. */
+  lease(name: string, version?: number): Lease {
+    const model = this.require(name)
+    if (version === undefined) {
+      const active = model.active
+      if (!active) throw new ModelNotReadyError(name)
+      return active.lease()
+    }
+    const record = model.versions.get(version)
+    if (!record) throw new VersionNotFoundError(`model '${name}' has no version ${version}`)
+    if (!record.loaded || record.loaded.retired) {
+      throw new VersionNotLoadedError(`version ${version} of model '${name}' is not loaded (${record.state.status})`)
+    }
+    return record.loaded.lease()
+  }
+
+  /** Serve `next` from now on; returns the version it replaces so the caller can retain or retire it. */
+  activate(model: ModelRecord, next: LoadedVersion): LoadedVersion | undefined {
+    const previous = model.active
+    model.active = next // one assignment: no request sees a half-swap
+    return previous
+  }
+}

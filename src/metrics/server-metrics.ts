@@ -1,0 +1,67 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+
+/**
+ * Every metric of one server instance, on a registry it owns: no prom-client global, so two
+ * servers can run in one process (tests do) without mixing their numbers.
+ */
+export class ServerMetrics {
+  readonly registry = new Registry()
+
+  readonly requests = new Counter({
+    name: 'modelgate_requests_total',
+    help: 'Prediction requests by model, version and HTTP status.',
+    labelNames: ['model', 'version', 'status'] as const,
+    registers: [this.registry],
+  })
+
+  readonly requestDuration = new Histogram({
+    name: 'modelgate_request_duration_seconds',
+    help: 'Prediction request duration, from parsed body to encoded response.',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly inferenceDuration = new Histogram({
+    name: 'modelgate_inference_duration_seconds',
+    help: 'Time inside onnxruntime session.run().',
+    labelNames: ['model', 'version'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly inFlight = new Gauge({
+    name: 'modelgate_in_flight_requests',
+    help: 'Prediction requests being served now.',
+    registers: [this.registry],
+  })
+
+  readonly loadedVersions = new Gauge({
+    name: 'modelgate_loaded_versions',
+    help: 'Versions with a live onnxruntime session, per model.',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  })
+
+  readonly activeVersion = new Gauge({
+    name: 'modelgate_active_version',
+    help: 'The version that serves each model (0: none).',
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  })
+
+  constructor() {
+    // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
+    collectDefaultMetrics({ register: this.registry })
+  }
+
+  get contentType(): string {
+    return this.registry.contentType
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics()
+  }
+}

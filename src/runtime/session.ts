@@ -1,0 +1,80 @@
+import { InferenceSession, type Tensor } from 'onnxruntime-node'
+import { readModelInfo, type ModelInfo } from '../onnx/model-info.js'
+import { readSignature, UnservableModelError, type Signature } from './signature.js'
+
+export interface SessionOptions {
+  readonly intraOpNumThreads?: number | undefined
+  readonly interOpNumThreads?: number | undefined
+  readonly graphOptimizationLevel?: 'disabled' | 'basic' | 'extended' | 'all' | undefined
+}
+
+export type Feeds = Record<string, Tensor>
+export type Fetches = Record<string, Tensor>
+
+/** Why a model could not become a session: bytes onnxruntime refuses, or I/O it cannot carry. */
+export class ModelLoadError extends Error {
+  constructor(
+    readonly reason: 'invalid_model' | 'unsupported_model',
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options)
+  }
+}
+
+/** One onnxruntime session and what it serves. `release()` frees native memory; GC does not. */
+export class ModelSession {
+  readonly signature: Signature
+  readonly info: ModelInfo | undefined
+  #session: InferenceSession
+  #released = false
+
+  private constructor(session: InferenceSession, signature: Signature, info: ModelInfo | undefined) {
+    this.#session = session
+    this.signature = signature
+    this.info = info
+  }
+
+  static async create(bytes: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+    let info: ModelInfo | undefined
+    try {
+      info = readModelInfo(bytes)
+    } catch {
+      // onnxruntime gives the authoritative message for bytes that are not a model.
+      info = undefined
+    }
+    let session: InferenceSession
+    try {
+      session = await InferenceSession.create(bytes, {
+        ...(options.intraOpNumThreads !== undefined && { intraOpNumThreads: options.intraOpNumThreads }),
+        ...(options.interOpNumThreads !== undefined && { interOpNumThreads: options.interOpNumThreads }),
+        ...(options.graphOptimizationLevel !== undefined && { graphOptimizationLevel: options.graphOptimizationLevel }),
+      })
+    } catch (e) {
+      throw new ModelLoadError('invalid_model', `onnxruntime could not load the model: ${(e as Error).message}`, { cause: e })
+    }
+    try {
+      const signature = readSignature(session.inputMetadata, session.outputMetadata, info)
+      return new ModelSession(session, signature, info)
+    } catch (e) {
+      await session.release()
+      if (e instanceof UnservableModelError) throw new ModelLoadError('unsupported_model', e.message, { cause: e })
+      throw e
+    }
+  }
+
+  /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
+  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
+    return this.#session.run(feeds, outputs)
+  }
+
+  get released(): boolean {
+    return this.#released
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return
+    this.#released = true
+    await this.#session.release()
+  }
+}

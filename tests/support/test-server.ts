@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
+import { createMemoryLogger } from '../../src/log.js'
+import { startServer, type ModelgateServer } from '../../src/server.js'
+
+export interface TestServer {
+  readonly url: string
+  readonly server: ModelgateServer
+  readonly modelsDir: string
+  readonly logs: ReturnType<typeof createMemoryLogger>['records']
+  close(): Promise<void>
+}
+
+export async function makeTempDir(prefix = 'modelgate-test-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+/**
+ * The real server on a free port over a real models directory. `populate` fills the directory
+ * before the server starts; the returned server has finished its initial load.
+ */
+export async function startTestServer(
+  populate: (modelsDir: string) => Promise<void> | void,
+  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
+): Promise<TestServer> {
+  const root = await makeTempDir()
+  const modelsDir = join(root, 'models')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(modelsDir)
+  await populate(modelsDir)
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', ...options }, {})
+  const logger = createMemoryLogger()
+  const server = await startServer(config, logger)
+  await server.loaded
+  return {
+    url: server.url,
+    server,
+    modelsDir,
+    logs: logger.records,
+    async close() {
+      await server.close()
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
+
+export interface JsonResponse<T = any> {
+  readonly status: number
+  readonly headers: Headers
+  readonly body: T
+}
+
+/** POST a JSON value (or a raw string, sent as is) and parse the JSON answer. */
+export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  })
+  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
+}
+
+export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
+  const res = await fetch(url)
+  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
+}
