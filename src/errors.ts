@@ -67,18 +67,6 @@ export class InvalidShapeError extends ServerError {
   readonly status = 400
 }
 
-// 401/403: admin routes.
-
-export class UnauthorizedError extends ServerError {
-  readonly code = 'unauthorized'
-  readonly status = 401
-}
-
-export class ForbiddenError extends ServerError {
-  readonly code = 'forbidden'
-  readonly status = 403
-}
-
 // 404: the thing asked for is not there.
 
 export class RouteNotFoundError extends ServerError {
@@ -118,11 +106,6 @@ export class MethodNotAllowedError extends ServerError {
   }
 }
 
-export class ConflictError extends ServerError {
-  readonly code = 'conflict'
-  readonly status = 409
-}
-
 export class PayloadTooLargeError extends ServerError {
   readonly code = 'payload_too_large'
   readonly status = 413
@@ -131,12 +114,6 @@ export class PayloadTooLargeError extends ServerError {
 export class UnsupportedMediaTypeError extends ServerError {
   readonly code = 'unsupported_media_type'
   readonly status = 415
-}
-
-/** A gated operation (rollback to an unloaded version, promote) whose candidate failed the gate. */
-export class GateFailedError extends ServerError {
-  readonly code = 'gate_failed'
-  readonly status = 422
 }
 
 // 5xx: the server could not do it.
@@ -159,7 +136,3 @@ export class ModelNotReadyError extends ServerError {
   }
 }
 
-export class ShuttingDownError extends ServerError {
-  readonly code = 'shutting_down'
-  readonly status = 503
-}

@@ -1,9 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
-import { createMemoryLogger } from '../../src/log.js'
-import { startServer, type ModelgateServer } from '../../src/server.js'
+// Integration tests run the built server (`npm test` builds first): the code that ships, including
+// the child processes it starts, which exist only as compiled JavaScript.
+import { loadServeConfig, type ServeOptionsInput } from '../../dist/config.js'
+import { createMemoryLogger } from '../../dist/log.js'
+import { startServer, type ModelgateServer } from '../../dist/server.js'
 
 export interface TestServer {
   readonly url: string

@@ -1,0 +1,57 @@
+// Closed-loop HTTP load in its own process: `connections` clients, each sends its next request
+// when the previous answer arrives. Prints one JSON line with the figures (latencies in ms).
+import http from 'node:http'
+import { percentile } from './load.mjs'
+
+const o = JSON.parse(process.argv[2])
+const url = new URL(o.url)
+const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections })
+const body = o.body ? Buffer.from(o.body) : undefined
+const headers = { 'content-type': 'application/json', ...(o.headers ?? {}), ...(body && { 'content-length': body.length }) }
+const latencies = []
+let errors = 0
+const deadline = performance.now() + o.seconds * 1000
+
+function once() {
+  return new Promise((resolve) => {
+    const start = performance.now()
+    const req = http.request(
+      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? (body ? 'POST' : 'GET'), headers },
+      (res) => {
+        res.on('data', () => {})
+        res.on('end', () => {
+          if (res.statusCode >= 300) errors++
+          latencies.push(performance.now() - start)
+          resolve()
+        })
+      },
+    )
+    req.on('error', () => {
+      errors++
+      resolve()
+    })
+    req.end(body)
+  })
+}
+
+async function client() {
+  while (performance.now() < deadline) await once()
+}
+
+const started = performance.now()
+await Promise.all(Array.from({ length: o.connections }, client))
+const seconds = (performance.now() - started) / 1000
+latencies.sort((a, b) => a - b)
+agent.destroy()
+console.log(
+  JSON.stringify({
+    tool: 'node',
+    connections: o.connections,
+    rps: latencies.length / seconds,
+    p50: percentile(latencies, 50),
+    p90: percentile(latencies, 90),
+    p99: percentile(latencies, 99),
+    requests: latencies.length,
+    errors,
+  }),
+)

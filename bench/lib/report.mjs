@@ -1,0 +1,31 @@
+// Results go to bench/results/<name>.json and <name>.md, with the machine and the command.
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+
+const DIR = new URL('../results/', import.meta.url)
+
+export function machine() {
+  return { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), date: new Date().toISOString() }
+}
+
+export function fmt(n, digits = 3) {
+  if (typeof n !== 'number' || !Number.isFinite(n)) return String(n)
+  return n >= 100 ? n.toFixed(0) : n.toPrecision(digits)
+}
+
+/** rows: array of objects with the same keys; written as a markdown table. */
+export function table(rows) {
+  if (rows.length === 0) return ''
+  const keys = Object.keys(rows[0])
+  const line = (cells) => `| ${cells.join(' | ')} |`
+  return [line(keys), line(keys.map(() => '---')), ...rows.map((r) => line(keys.map((k) => (typeof r[k] === 'number' ? fmt(r[k]) : String(r[k])))))].join('\n')
+}
+
+export function writeReport(name, { title, command, sections, data }) {
+  mkdirSync(DIR, { recursive: true })
+  const m = machine()
+  writeFileSync(new URL(`${name}.json`, DIR), `${JSON.stringify({ name, command, machine: m, ...data }, null, 2)}\n`)
+  const md = [`# ${title}`, '', `\`${command}\` — ${m.date}, Node ${m.node}, ${m.cpus} × ${m.cpu}`, '', ...sections.flatMap((s) => [`## ${s.title}`, '', s.body, ''])].join('\n')
+  writeFileSync(new URL(`${name}.md`, DIR), md)
+  return md
+}

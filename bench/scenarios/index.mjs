@@ -1,0 +1,5 @@
+import { predictExample } from './predict-example.mjs'
+
+export const scenarios = {
+  'predict-example': predictExample,
+}
