@@ -63,7 +63,11 @@ export class Predictor {
         const format = request.output_format ?? 'nested'
         // No prototype: an output may be named "__proto__".
         const outputs = Object.create(null) as PredictResult['outputs']
-        for (const name of outputNames) outputs[name] = encodeTensor(fetched[name]!, format)
+        for (const name of outputNames) {
+          const tensor = Object.hasOwn(fetched, name) ? fetched[name] : undefined
+          if (!tensor) throw new InferenceFailedError(`onnxruntime returned no output '${name}' for model '${model}' version ${version.version}`)
+          outputs[name] = encodeTensor(tensor, format)
+        }
         return { model, version: version.version, outputs }
       } finally {
         lease.release()

@@ -1,11 +1,23 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
+import { ELEMENT_TYPES } from '../runtime/element-type.js'
 import { MODEL_CONFIG_FILE } from './layout.js'
+
+const tensorContract = z
+  .object({
+    name: z.string().min(1),
+    type: z.enum(ELEMENT_TYPES),
+    /** number: fixed; string: symbolic; null: dynamic without a name. Omit for unknown rank. */
+    shape: z.array(z.union([z.number().int().min(0), z.string(), z.null()])).nullable().optional(),
+  })
+  .strict()
 
 /** `<model>/model.json`: serving configuration for one model. Unknown keys are errors (typos). */
 export const modelConfigSchema = z
   .object({
+    /** Previous versions kept loaded for an instant rollback. */
+    retain: z.number().int().min(0).max(64).default(2),
     session: z
       .object({
         intraOpNumThreads: z.number().int().min(0).max(256).optional(),
@@ -14,6 +26,39 @@ export const modelConfigSchema = z
       })
       .strict()
       .default({}),
+    /** The contract every version must keep; without it, the active version's signature is the contract. */
+    signature: z.object({ inputs: z.array(tensorContract), outputs: z.array(tensorContract) }).strict().optional(),
+    allowSignatureChange: z.boolean().default(false),
+    /** Reject versions that have no smoke cases instead of promoting them as unverified. */
+    requireSmoke: z.boolean().optional(),
+    latency: z
+      .object({
+        /** p95 of the smoke runs must be within this many milliseconds. */
+        maxMs: z.number().positive().optional(),
+        /** ... and within this multiple of the active version's p95 on the same cases. */
+        maxRatio: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
+    agreement: z
+      .object({
+        /** Fraction of smoke inputs on which candidate and active version must agree. */
+        min: z.number().min(0).max(1),
+        /** Agreement on `output`'s label (argmax), or on every output within the tolerance when omitted. */
+        output: z.string().min(1).optional(),
+        tolerance: z.object({ atol: z.number().min(0).optional(), rtol: z.number().min(0).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
+    warmup: z
+      .object({
+        runs: z.number().int().min(0).max(10_000).default(5),
+        batchSizes: z.array(z.number().int().min(1)).min(1).optional(),
+      })
+      .strict()
+      .default({ runs: 5 }),
+    /** Upper bound on the whole gate of one version (load to agreement), in seconds. */
+    gateTimeoutSeconds: z.number().positive().max(3600).default(120),
   })
   .strict()
 

@@ -54,15 +54,22 @@ function readInteger(type: string, min: number, max: number): ElementReader {
   }
 }
 
-const DECIMAL = /^[+-]?\d{1,20}$/
+const DECIMAL = /^[+-]?\d+$/
 
 function readBigInteger(type: string, min: bigint, max: bigint): ElementReader {
   return function readBigIntegerElement(value) {
     let v: bigint
     if (typeof value === 'number') {
       if (!Number.isInteger(value)) throw new ElementError('value', `${show(value)} is not a ${type} (an integer)`)
+      // JSON.parse has already rounded a number beyond 2^53: refuse it rather than serve a
+      // silently different value.
+      if (!Number.isSafeInteger(value)) {
+        throw new ElementError('value', `${show(value)} is beyond 2^53, where a JSON number is not exact; send ${type} values this large as decimal strings`)
+      }
       v = BigInt(value)
     } else if (typeof value === 'string' && DECIMAL.test(value)) {
+      // Anything this long is out of range; do not build a huge BigInt to find out.
+      if (value.length > 24) throw new ElementError('value', `${show(value)} is out of range for ${type} [${min}, ${max}]`)
       v = BigInt(value)
     } else if (typeof value === 'bigint') {
       v = value

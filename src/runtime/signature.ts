@@ -56,6 +56,11 @@ export function readSignature(
       })
       continue
     }
+    if (m.name === '__proto__') {
+      // onnxruntime-common collects results in a plain object, where this key sets the prototype:
+      // such an output can never be returned, and asking for it (or a subset) fails the run.
+      throw new UnservableModelError("output '__proto__' cannot be returned by onnxruntime-node (its result object drops that key)")
+    }
     outputs.push(tensorSpec(m, declared.get(m.name), 'output'))
   }
   if (outputs.length === 0) {

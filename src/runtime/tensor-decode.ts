@@ -52,13 +52,21 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
   }
   const dims = readShape(shape, where)
   const count = dims.reduce((a, b) => a * b, 1)
-  const flat = raw.length > 0 && Array.isArray(raw[0]) ? raw.flat(Infinity) : raw
-  if (flat.length !== count) {
-    throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${flat.length}`)
+  if (raw.length > 0 && Array.isArray(raw[0])) {
+    // Nested data with an explicit shape: it must be well formed itself, then is reshaped.
+    const nestedDims = inferDims(raw, null)
+    const data = fillNested(raw, nestedDims, spec.type, where)
+    if (data.length !== count) {
+      throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${data.length}`)
+    }
+    return { dims, data }
+  }
+  if (raw.length !== count) {
+    throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${raw.length}`)
   }
   const data = allocate(spec.type, count)
   const read = ELEMENT_READERS[spec.type]
-  for (let i = 0; i < count; i++) writeElement(data, i, flat[i], read, where, dims)
+  for (let i = 0; i < count; i++) writeElement(data, i, raw[i], read, where, dims)
   return { dims, data }
 }
 

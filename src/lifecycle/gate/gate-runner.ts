@@ -1,0 +1,116 @@
+import { fork, type ChildProcess } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { Logger } from '../../log.js'
+import type { FromGate, ToGate } from './gate-process.js'
+import type { GateJob, GateReport, GateStage } from './gate-types.js'
+
+export type GateOutcome = { readonly kind: 'report'; readonly report: GateReport } | { readonly kind: 'cancelled' }
+
+export interface GateRunOptions {
+  readonly timeoutMs: number
+  /** Aborting abandons the gate (a newer candidate superseded it). */
+  readonly signal?: AbortSignal
+}
+
+const ENTRY = fileURLToPath(new URL('./gate-process.js', import.meta.url))
+
+/**
+ * Runs gates in a child process, one at a time, starting it on first use and again after it dies.
+ * A gate that outlives its time limit is stopped by killing the process; a process that dies
+ * mid-gate (a model that crashes the runtime) fails that gate, and the server carries on.
+ */
+export class GateRunner {
+  readonly #logger: Logger
+  #child: ChildProcess | undefined
+  #queue: Promise<unknown> = Promise.resolve()
+  #nextId = 1
+  #closed = false
+
+  constructor(logger: Logger) {
+    this.#logger = logger
+  }
+
+  run(job: GateJob, options: GateRunOptions): Promise<GateOutcome> {
+    const result = this.#queue.then(() => this.#runNow(job, options))
+    this.#queue = result.catch(() => undefined)
+    return result
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true
+    const child = this.#child
+    this.#child = undefined
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve))
+      child.kill('SIGKILL')
+      await exited
+    }
+  }
+
+  #spawn(): ChildProcess {
+    const child = fork(ENTRY, [], {
+      serialization: 'advanced',
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      // Memory freed after each gate goes back to the OS (glibc otherwise keeps it: DESIGN §9).
+      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' },
+      execArgv: [],
+    })
+    child.on('exit', (code, signal) => {
+      if (this.#child === child) this.#child = undefined
+      if (!this.#closed) this.#logger.debug('gate_process_exit', { code, signal })
+    })
+    child.unref()
+    ;(child.channel as { unref?: () => void } | undefined)?.unref?.()
+    return child
+  }
+
+  #runNow(job: GateJob, { timeoutMs, signal }: GateRunOptions): Promise<GateOutcome> {
+    if (this.#closed) return Promise.resolve({ kind: 'cancelled' })
+    if (signal?.aborted) return Promise.resolve({ kind: 'cancelled' })
+    const child = (this.#child ??= this.#spawn())
+    const id = this.#nextId++
+    const started = performance.now()
+    let stage: GateStage = 'load'
+    return new Promise<GateOutcome>((resolve) => {
+      const failed = (reason: string, message: string): GateOutcome => ({
+        kind: 'report',
+        report: {
+          passed: false,
+          unverified: false,
+          stages: [{ stage, status: 'failed', ms: performance.now() - started, reason, message }],
+          warnings: [],
+          signature: undefined,
+          ms: performance.now() - started,
+        },
+      })
+      const finish = (outcome: GateOutcome) => {
+        clearTimeout(timer)
+        child.off('message', onMessage)
+        child.off('exit', onExit)
+        signal?.removeEventListener('abort', onAbort)
+        resolve(outcome)
+      }
+      const onMessage = (m: FromGate) => {
+        if (m.id !== id) return
+        if (m.type === 'stage') stage = m.stage as GateStage
+        else if (m.type === 'done') finish({ kind: 'report', report: m.report })
+        else if (m.type === 'cancelled') finish({ kind: 'cancelled' })
+        else finish(failed('gate_error', `the gate failed unexpectedly: ${m.message}`))
+      }
+      const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
+        if (this.#closed) return finish({ kind: 'cancelled' })
+        finish(failed('runtime_crash', `the runtime crashed while running the '${stage}' stage (gate process exit ${sig ?? code})`))
+      }
+      const onAbort = () => child.send({ type: 'cancel', id } satisfies ToGate)
+      const timer = setTimeout(() => {
+        child.off('exit', onExit)
+        child.kill('SIGKILL')
+        finish(failed('timeout', `the '${stage}' stage did not finish within the gate's ${Math.round(timeoutMs / 1000)} s limit`))
+      }, timeoutMs)
+      child.on('message', onMessage)
+      child.once('exit', onExit)
+      signal?.addEventListener('abort', onAbort, { once: true })
+      child.send({ type: 'run', id, job } satisfies ToGate)
+    })
+  }
+}

@@ -1,0 +1,64 @@
+import type { ModelConfig } from '../../repository/model-config.js'
+import type { SmokeSet } from '../../repository/smoke-file.js'
+import type { SessionOptions } from '../../runtime/session.js'
+import type { Signature, TensorSpec } from '../../runtime/signature.js'
+
+/** The gate's stages, in the order they run (DESIGN §3). */
+export const GATE_STAGES = ['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup'] as const
+export type GateStage = (typeof GATE_STAGES)[number]
+
+export interface StageResult {
+  readonly stage: GateStage
+  readonly status: 'passed' | 'failed' | 'skipped'
+  readonly ms: number
+  /** Stable reason code when failed (`signature_changed`, `below_min_accuracy`, ...) or why skipped. */
+  readonly reason?: string
+  readonly message?: string
+  readonly details?: unknown
+}
+
+export interface GateReport {
+  readonly passed: boolean
+  /** Promoted without smoke cases: only a synthesized input was run. */
+  readonly unverified: boolean
+  readonly stages: readonly StageResult[]
+  readonly warnings: readonly string[]
+  /** The candidate's signature, when it loaded. */
+  readonly signature: Signature | undefined
+  readonly ms: number
+}
+
+/** The contract a candidate is held to: the active version's signature or model.json's. */
+export interface Contract {
+  readonly source: 'active' | 'model.json'
+  readonly inputs: readonly TensorSpec[]
+  readonly outputs: readonly TensorSpec[]
+}
+
+export interface ModelFile {
+  readonly file: string
+  /** The bytes must hash to this, or the stage fails with `checksum_mismatch`. */
+  readonly sha256: string
+}
+
+/** Everything one gate run needs; plain data, so it crosses to the gate process as is. */
+export interface GateJob {
+  readonly model: string
+  readonly version: number
+  readonly candidate: ModelFile
+  /** The models directory (real path): the candidate must resolve inside it. */
+  readonly root: string | undefined
+  readonly sessionOptions: SessionOptions
+  readonly smoke: SmokeSet
+  readonly requireSmoke: boolean
+  readonly contract: Contract | undefined
+  readonly allowSignatureChange: boolean
+  readonly latency: ModelConfig['latency']
+  readonly agreement: ModelConfig['agreement']
+  /** The active version, for `latency.maxRatio` and `agreement`. */
+  readonly reference: (ModelFile & { readonly version: number }) | undefined
+  /** An explicit `force`: only `load` runs (a session must still be created); the rest is skipped. */
+  readonly force?: boolean
+  /** Skip the signature stage: a rollback restores a version that served before. */
+  readonly skipSignature?: boolean
+}

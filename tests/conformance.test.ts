@@ -1,0 +1,198 @@
+import { copyFile, mkdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postJson, startTestServer, type TestServer } from './support/test-server.js'
+
+/**
+ * The ONNX backend node-test subset (tests/fixtures/onnx-node, see its README) served
+ * end to end: every case is a model of its own on one server, fed its inputs as typed JSON
+ * tensors, and every output is compared with the manifest (dims exact, floats within tolerance).
+ */
+
+const CONFORMANCE_DIR = join(import.meta.dirname, 'fixtures', 'onnx-node')
+
+type Json = number | string | boolean
+interface CaseTensor {
+  readonly name: string
+  readonly type: string
+  readonly dims: number[]
+  readonly data: Json[]
+}
+interface ConformanceCase {
+  readonly name: string
+  readonly model: string
+  readonly inputs: CaseTensor[]
+  readonly outputs: CaseTensor[]
+  readonly tolerance: { readonly rtol: number; readonly atol: number }
+}
+
+const manifest = JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { cases: ConformanceCase[] }
+const cases = manifest.cases
+
+const FLOATS = new Set(['float32', 'float64', 'float16'])
+const BIG_INTS = new Set(['int64', 'uint64'])
+const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
+
+/** A float as the wire carries it: a number, or one of the three non-finite strings. */
+function wireFloat(value: unknown, what: string): number {
+  if (typeof value === 'number') return value
+  if (typeof value === 'string' && value in NON_FINITE) return NON_FINITE[value]!
+  throw new Error(`${what}: ${JSON.stringify(value)} is not a float on the wire`)
+}
+
+function floatMatches(got: number, exp: number, tol: ConformanceCase['tolerance']): boolean {
+  if (Number.isNaN(exp)) return Number.isNaN(got)
+  if (!Number.isFinite(exp)) return got === exp
+  return Math.abs(got - exp) <= tol.atol + tol.rtol * Math.abs(exp)
+}
+
+/** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53 (DESIGN §4). */
+function wireBigInt(value: unknown, what: string): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value)) throw new Error(`${what}: ${value} is a number but not a safe integer`)
+    return BigInt(value)
+  }
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) {
+    const v = BigInt(value)
+    if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new Error(`${what}: ${value} fits a JSON number exactly but was sent as a string`)
+    }
+    return v
+  }
+  throw new Error(`${what}: ${JSON.stringify(value)} is not an int64 on the wire`)
+}
+
+/** Every mismatch between a served output and the expected one, as readable lines. */
+function compareOutput(got: unknown, exp: CaseTensor, tol: ConformanceCase['tolerance']): string[] {
+  const where = `output '${exp.name}'`
+  if (got === null || typeof got !== 'object') return [`${where}: expected a typed tensor, got ${JSON.stringify(got)}`]
+  const t = got as { type?: unknown; shape?: unknown; data?: unknown }
+  const problems: string[] = []
+  if (t.type !== exp.type) problems.push(`${where}: type ${JSON.stringify(t.type)}, expected ${exp.type}`)
+  if (JSON.stringify(t.shape) !== JSON.stringify(exp.dims)) {
+    problems.push(`${where}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(exp.dims)}`)
+  }
+  if (!Array.isArray(t.data) || t.data.length !== exp.data.length) {
+    problems.push(`${where}: ${Array.isArray(t.data) ? t.data.length : 'no'} elements, expected ${exp.data.length}`)
+    return problems
+  }
+  const data = t.data as unknown[]
+  for (let i = 0; i < exp.data.length && problems.length < 5; i++) {
+    const at = `${where}[${i}]`
+    try {
+      if (FLOATS.has(exp.type)) {
+        const g = wireFloat(data[i], at)
+        const e = wireFloat(exp.data[i], `manifest ${at}`)
+        if (!floatMatches(g, e, tol)) problems.push(`${at}: got ${g}, expected ${e}`)
+      } else if (BIG_INTS.has(exp.type)) {
+        const g = wireBigInt(data[i], at)
+        if (g !== BigInt(exp.data[i] as string)) problems.push(`${at}: got ${g}, expected ${exp.data[i]}`)
+      } else if (data[i] !== exp.data[i]) {
+        problems.push(`${at}: got ${JSON.stringify(data[i])}, expected ${JSON.stringify(exp.data[i])}`)
+      }
+    } catch (e) {
+      problems.push((e as Error).message)
+    }
+  }
+  return problems
+}
+
+/** Flat row-major data -> nested arrays (a bare value for a scalar), as a client would send it. */
+function nest(data: readonly Json[], dims: readonly number[]): unknown {
+  if (dims.length === 0) return data[0]
+  const [n, ...rest] = dims as [number, ...number[]]
+  const stride = rest.reduce((a, b) => a * b, 1)
+  return Array.from({ length: n }, (_, i) => nest(data.slice(i * stride, (i + 1) * stride), rest))
+}
+
+/** Nested arrays -> flat data, checking the nesting against dims; a string says what is wrong. */
+function flatten(value: unknown, dims: readonly number[], at = ''): unknown[] | string {
+  if (dims.length === 0) return Array.isArray(value) ? `${at}: an array where a value belongs` : [value]
+  if (!Array.isArray(value) || value.length !== dims[0]) {
+    return `${at}: expected ${dims[0]} elements, got ${Array.isArray(value) ? value.length : JSON.stringify(value)}`
+  }
+  const out: unknown[] = []
+  for (let i = 0; i < value.length; i++) {
+    const child = flatten(value[i], dims.slice(1), `${at}[${i}]`)
+    if (typeof child === 'string') return child
+    out.push(...child)
+  }
+  return out
+}
+
+describe('ONNX node-test conformance through POST /models/{case}/predict', () => {
+  let t: TestServer
+  beforeAll(async () => {
+    t = await startTestServer(async (dir) => {
+      for (const c of cases) {
+        await mkdir(join(dir, c.name, '1'), { recursive: true })
+        await copyFile(join(CONFORMANCE_DIR, c.model), join(dir, c.name, '1', 'model.onnx'))
+      }
+    })
+  }, 120_000)
+  afterAll(() => t?.close())
+
+  it('has the 64 cases the README describes', () => {
+    expect(cases).toHaveLength(64)
+  })
+
+  it.each(cases)('$name (typed tensors)', async (c) => {
+    const inputs: Record<string, unknown> = {}
+    for (const i of c.inputs) inputs[i.name] = { type: i.type, dims: i.dims, data: i.data }
+    const r = await postJson(`${t.url}/models/${c.name}/predict`, { inputs, output_format: 'typed' })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    expect(r.body).toMatchObject({ model: c.name, version: 1 })
+    const outputs = r.body.outputs as Record<string, unknown>
+    expect(Object.keys(outputs).sort()).toEqual(c.outputs.map((o) => o.name).sort())
+    const problems = c.outputs.flatMap((o) => compareOutput(outputs[o.name], o, c.tolerance))
+    expect(problems).toEqual([])
+  })
+
+  // The same cases as applications send them: nested arrays, bare scalars, and a bare tensor for a
+  // model with one input; nested outputs are checked against the expected dims, then compared.
+  it.each(cases)('$name (nested arrays)', async (c) => {
+    const named = Object.fromEntries(c.inputs.map((i) => [i.name, nest(i.data, i.dims)]))
+    const inputs = c.inputs.length === 1 ? named[c.inputs[0]!.name] : named
+    const r = await postJson(`${t.url}/models/${c.name}/predict`, { inputs })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    const outputs = r.body.outputs as Record<string, unknown>
+    expect(Object.keys(outputs).sort()).toEqual(c.outputs.map((o) => o.name).sort())
+    const problems = c.outputs.flatMap((o) => {
+      const data = flatten(outputs[o.name], o.dims, `output '${o.name}'`)
+      return typeof data === 'string' ? [data] : compareOutput({ type: o.type, shape: o.dims, data }, o, c.tolerance)
+    })
+    expect(problems).toEqual([])
+  })
+})
+
+describe('the conformance comparison itself', () => {
+  const tol = { rtol: 1e-3, atol: 1e-5 }
+  const tensor = (type: string, data: Json[], dims = [data.length]): CaseTensor => ({ name: 'y', type, dims, data })
+
+  it('fails on a float outside the tolerance, a NaN against a number and a wrong shape', () => {
+    expect(compareOutput({ type: 'float32', shape: [1], data: [1.01] }, tensor('float32', [1]), tol)).toHaveLength(1)
+    expect(compareOutput({ type: 'float32', shape: [1], data: ['NaN'] }, tensor('float32', [1]), tol)).toHaveLength(1)
+    expect(compareOutput({ type: 'float32', shape: [1, 1], data: [1] }, tensor('float32', [1]), tol)).toHaveLength(1)
+    expect(compareOutput({ type: 'float32', shape: [2], data: ['NaN', 'Infinity'] }, tensor('float32', ['NaN', 'Infinity']), tol)).toEqual([])
+    expect(compareOutput({ type: 'float32', shape: [1], data: ['-Infinity'] }, tensor('float32', ['Infinity']), tol)).toHaveLength(1)
+  })
+
+  it('compares int64 as BigInt and insists on numbers below 2^53 and strings beyond', () => {
+    const big = '9223372036854775807'
+    expect(compareOutput({ type: 'int64', shape: [2], data: [5, big] }, tensor('int64', ['5', big]), tol)).toEqual([])
+    expect(compareOutput({ type: 'int64', shape: [1], data: ['5'] }, tensor('int64', ['5']), tol)).toHaveLength(1)
+    expect(compareOutput({ type: 'int64', shape: [1], data: ['9223372036854775806'] }, tensor('int64', [big]), tol)).toHaveLength(1)
+    expect(compareOutput({ type: 'uint8', shape: [1], data: [3] }, tensor('uint8', [4]), tol)).toHaveLength(1)
+  })
+
+  it('nests and flattens by dims, and notices nesting that does not fit them', () => {
+    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([[1, 2, 3], [4, 5, 6]])
+    expect(nest([], [3, 0, 5])).toEqual([[], [], []])
+    expect(nest([7], [])).toBe(7)
+    expect(flatten([[1, 2, 3], [4, 5, 6]], [2, 3])).toEqual([1, 2, 3, 4, 5, 6])
+    expect(flatten([[], [], []], [3, 0, 5])).toEqual([])
+    expect(typeof flatten([[1, 2], [3]], [2, 2])).toBe('string')
+    expect(typeof flatten([[1, 2]], [2])).toBe('string')
+    expect(typeof flatten([7], [])).toBe('string')
+  })
+})
