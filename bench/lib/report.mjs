@@ -9,7 +9,7 @@ export function machine() {
 }
 
 export function fmt(n, digits = 3) {
-  if (typeof n !== 'number' || !Number.isFinite(n)) return String(n)
+  if (typeof n !== 'number' || !Number.isFinite(n) || Number.isInteger(n)) return String(n)
   return n >= 100 ? n.toFixed(0) : n.toPrecision(digits)
 }
 

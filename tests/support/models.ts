@@ -101,3 +101,87 @@ export function int4OutputModel(): Uint8Array {
     nodes: [{ op: 'Cast', inputs: ['x'], outputs: ['y'], attributes: { to: { i: 22 } } }],
   })
 }
+
+/**
+ * A scikit-learn-style forest export: TreeEnsembleClassifier (ai.onnx.ml) with string class labels,
+ * then ZipMap, as skl2onnx writes it by default. One tree: feature 0 <= 0.5 -> 'cat', else 'dog'.
+ * Outputs: `label` string [N], `probabilities` float32 [N, 2], and `output_probability`, a
+ * sequence of maps that onnxruntime-node cannot return.
+ */
+export function forestWithZipMapModel(): Uint8Array {
+  const ml = 'ai.onnx.ml'
+  return buildModel({
+    opsets: [
+      { domain: '', version: 17 },
+      { domain: ml, version: 3 },
+    ],
+    inputs: [{ name: 'input', type: 'float32', shape: ['N', 2] }],
+    outputs: [
+      { name: 'label', type: 'string', shape: ['N'] },
+      { name: 'probabilities', type: 'float32', shape: ['N', 2] },
+      { name: 'output_probability', type: { sequence: { map: ['string', { tensor: 'float32' }] } } },
+    ],
+    nodes: [
+      {
+        op: 'TreeEnsembleClassifier',
+        domain: ml,
+        inputs: ['input'],
+        outputs: ['label', 'probabilities'],
+        attributes: {
+          nodes_treeids: { ints: [0, 0, 0] },
+          nodes_nodeids: { ints: [0, 1, 2] },
+          nodes_featureids: { ints: [0, 0, 0] },
+          nodes_values: { floats: [0.5, 0, 0] },
+          nodes_modes: { strings: ['BRANCH_LEQ', 'LEAF', 'LEAF'] },
+          nodes_truenodeids: { ints: [1, 0, 0] },
+          nodes_falsenodeids: { ints: [2, 0, 0] },
+          // Two classes: onnxruntime's binary convention lists only the positive class's weights.
+          class_treeids: { ints: [0] },
+          class_nodeids: { ints: [2] },
+          class_ids: { ints: [1] },
+          class_weights: { floats: [1] },
+          classlabels_strings: { strings: ['cat', 'dog'] },
+          post_transform: { s: 'NONE' },
+        },
+      },
+      { op: 'ZipMap', domain: ml, inputs: ['probabilities'], outputs: ['output_probability'], attributes: { classlabels_strings: { strings: ['cat', 'dog'] } } },
+    ],
+  })
+}
+
+/** Mean over channels and pixels of an image batch [N, 3, 224, 224] -> [N]. */
+export function imageMeanModel(): Uint8Array {
+  return buildModel({
+    opsets: [{ domain: '', version: 18 }],
+    inputs: [{ name: 'pixel_values', type: 'float32', shape: ['N', 3, 224, 224] }],
+    outputs: [{ name: 'mean', type: 'float32', shape: ['N'] }],
+    initializers: [{ name: 'axes', type: 'int64', dims: [3], data: BigInt64Array.of(1n, 2n, 3n) }],
+    nodes: [{ op: 'ReduceMean', inputs: ['pixel_values', 'axes'], outputs: ['mean'], attributes: { keepdims: { i: 0 } } }],
+  })
+}
+
+/**
+ * A stateful step, as a streaming model is exported: it takes the input and the previous state
+ * (several inputs, one an int64 scalar step counter) and returns the output and the next state.
+ * h_next = h + x; step_next = step + 1; y = h_next.
+ */
+export function statefulStepModel(): Uint8Array {
+  return buildModel({
+    inputs: [
+      { name: 'x', type: 'float32', shape: [1, 4] },
+      { name: 'state.h', type: 'float32', shape: [1, 4] },
+      { name: 'step', type: 'int64', shape: [] },
+    ],
+    outputs: [
+      { name: 'y', type: 'float32', shape: [1, 4] },
+      { name: 'state.h_next', type: 'float32', shape: [1, 4] },
+      { name: 'step_next', type: 'int64', shape: [] },
+    ],
+    initializers: [{ name: 'one', type: 'int64', dims: [], data: BigInt64Array.of(1n) }],
+    nodes: [
+      { op: 'Add', inputs: ['state.h', 'x'], outputs: ['state.h_next'] },
+      { op: 'Identity', inputs: ['state.h_next'], outputs: ['y'] },
+      { op: 'Add', inputs: ['step', 'one'], outputs: ['step_next'] },
+    ],
+  })
+}
