@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
-import { ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
+import { BOOLEAN_OPTIONS, ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 
@@ -24,6 +24,11 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   defaultModel: ['NAME', 'model that POST /predict serves (default: the only one)'],
   maxBodySize: ['SIZE', 'largest request body, e.g. 512k, 32mb (default: 32mb)'],
   logLevel: ['LEVEL', 'debug, info, warn, error or silent (default: info)'],
+  stabilityMs: ['MS', 'a file must be unchanged this long before it is read (500)'],
+  poll: ['', 'poll the file system (network file systems) instead of events'],
+  rescanMs: ['MS', 're-list every model folder this often (default: 5000)'],
+  requireSmoke: ['', 'reject versions that have no smoke cases'],
+  adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
 }
 
 function serveUsage(): string {
@@ -52,7 +57,7 @@ async function serve(args: string[]): Promise<void> {
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries(OPTION_KEYS.map((key) => [flagName(key).slice(2), { type: 'string' as const }])),
+        ...Object.fromEntries(OPTION_KEYS.map((key) => [flagName(key).slice(2), { type: BOOLEAN_OPTIONS.has(key) ? ('boolean' as const) : ('string' as const) }])),
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -63,7 +68,7 @@ async function serve(args: string[]): Promise<void> {
     process.stdout.write(serveUsage())
     return
   }
-  const flags = Object.fromEntries(OPTION_KEYS.map((key) => [key, values[flagName(key).slice(2)] as string | undefined]))
+  const flags = Object.fromEntries(OPTION_KEYS.map((key) => [key, values[flagName(key).slice(2)]]))
   let config
   try {
     config = loadServeConfig(flags, process.env)

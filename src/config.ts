@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
 
@@ -24,6 +25,15 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
+const flag = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
+  if (typeof value === 'boolean') return value
+  const v = value.trim().toLowerCase()
+  if (['1', 'true', 'yes', 'on'].includes(v)) return true
+  if (['0', 'false', 'no', 'off', ''].includes(v)) return false
+  ctx.addIssue({ code: 'custom', message: `expected true or false, got '${value}'` })
+  return z.NEVER
+})
+
 /** Each key is also a flag (`--kebab-case`) and an environment variable (`MODELGATE_SNAKE_CASE`). */
 export const serveOptionsSchema = z.object({
   models: z.string().min(1).default('models'),
@@ -33,7 +43,20 @@ export const serveOptionsSchema = z.object({
   defaultModel: z.string().min(1).optional(),
   maxBodySize: byteSize.default(32 * 2 ** 20),
   logLevel: z.enum(LOG_LEVELS).default('info'),
+  /** A single file is read only after it has been unchanged this long. */
+  stabilityMs: integer(0, 600_000).default(500),
+  /** Poll the file system instead of native events (NFS, SMB, some container volumes). */
+  poll: flag.default(false),
+  /** Every model folder is re-listed this often, in case an event was lost. */
+  rescanMs: integer(100, 3_600_000).default(5000),
+  /** Reject versions that have no smoke cases instead of promoting them as unverified. */
+  requireSmoke: flag.default(false),
+  /** A file holding the admin token (a mounted secret); MODELGATE_ADMIN_TOKEN also works. */
+  adminTokenFile: z.string().min(1).optional(),
 })
+
+/** Flags that take no value. */
+export const BOOLEAN_OPTIONS: ReadonlySet<OptionKey> = new Set(['poll', 'requireSmoke'])
 
 export type ServeOptionsInput = z.input<typeof serveOptionsSchema>
 
@@ -45,6 +68,12 @@ export interface ServeConfig {
   readonly defaultModel: string | undefined
   readonly maxBodyBytes: number
   readonly logLevel: LogLevel
+  readonly stabilityMs: number
+  readonly poll: boolean
+  readonly rescanMs: number
+  readonly requireSmoke: boolean
+  /** Bearer token for admin routes; undefined: admin routes answer loopback clients only. */
+  readonly adminToken: string | undefined
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -60,15 +89,31 @@ export function envName(key: string): string {
 
 export class ConfigError extends Error {}
 
+/** Secrets do not belong in argv (every user sees it in `ps`): environment or a file only. */
+function readAdminToken(env: Readonly<Record<string, string | undefined>>, file: string | undefined, fileSource: string | undefined): string | undefined {
+  let token = env.MODELGATE_ADMIN_TOKEN
+  if (file !== undefined) {
+    try {
+      token = readFileSync(file, 'utf8')
+    } catch (e) {
+      throw new ConfigError(`invalid ${fileSource ?? '--admin-token-file'}: cannot read ${file}: ${(e as Error).message}`)
+    }
+  }
+  token = token?.trim()
+  if (token === undefined || token === '') return undefined
+  if (token.length < 16) throw new ConfigError('invalid MODELGATE_ADMIN_TOKEN: use at least 16 characters')
+  return token
+}
+
 /**
  * Merges flags over environment and validates. Throws ConfigError naming the flag (or the
  * environment variable) that holds the bad value.
  */
 export function loadServeConfig(
-  flags: Readonly<Partial<Record<OptionKey, string | undefined>>>,
+  flags: Readonly<Partial<Record<OptionKey, string | boolean | undefined>>>,
   env: Readonly<Record<string, string | undefined>>,
 ): ServeConfig {
-  const merged: Record<string, string> = {}
+  const merged: Record<string, string | boolean> = {}
   const source: Record<string, string> = {}
   for (const key of OPTION_KEYS) {
     const fromFlag = flags[key]
@@ -97,5 +142,10 @@ export function loadServeConfig(
     defaultModel: o.defaultModel,
     maxBodyBytes: o.maxBodySize,
     logLevel: o.logLevel,
+    stabilityMs: o.stabilityMs,
+    poll: o.poll,
+    rescanMs: o.rescanMs,
+    requireSmoke: o.requireSmoke,
+    adminToken: readAdminToken(env, o.adminTokenFile, source.adminTokenFile),
   })
 }

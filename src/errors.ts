@@ -67,6 +67,18 @@ export class InvalidShapeError extends ServerError {
   readonly status = 400
 }
 
+// 401/403: admin routes.
+
+export class UnauthorizedError extends ServerError {
+  readonly code = 'unauthorized'
+  readonly status = 401
+}
+
+export class ForbiddenError extends ServerError {
+  readonly code = 'forbidden'
+  readonly status = 403
+}
+
 // 404: the thing asked for is not there.
 
 export class RouteNotFoundError extends ServerError {
@@ -106,6 +118,12 @@ export class MethodNotAllowedError extends ServerError {
   }
 }
 
+/** The operation does not fit the model's current state (roll back with nothing to go back to). */
+export class ConflictError extends ServerError {
+  readonly code = 'conflict'
+  readonly status = 409
+}
+
 export class PayloadTooLargeError extends ServerError {
   readonly code = 'payload_too_large'
   readonly status = 413
@@ -114,6 +132,12 @@ export class PayloadTooLargeError extends ServerError {
 export class UnsupportedMediaTypeError extends ServerError {
   readonly code = 'unsupported_media_type'
   readonly status = 415
+}
+
+/** An admin operation's version failed its gate; `details` holds every stage's result. */
+export class GateFailedError extends ServerError {
+  readonly code = 'gate_failed'
+  readonly status = 422
 }
 
 // 5xx: the server could not do it.

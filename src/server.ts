@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
 import { createHttpApp } from './http/app.js'
-import { ModelManager } from './lifecycle/model-manager.js'
+import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
 import type { Logger } from './log.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
@@ -14,7 +14,7 @@ export interface ModelgateServer {
   readonly url: string
   readonly port: number
   readonly registry: ModelRegistry
-  readonly manager: ModelManager
+  readonly lifecycle: Lifecycle
   readonly metrics: ServerMetrics
   /** Settles when the initial load of the models directory has finished. */
   readonly loaded: Promise<void>
@@ -33,15 +33,24 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
 
   const metrics = new ServerMetrics()
   const registry = new ModelRegistry(config.defaultModel)
-  const manager = new ModelManager({ modelsDir: config.modelsDir, registry, metrics, logger })
+  const lifecycle = new Lifecycle({
+    modelsDir: config.modelsDir,
+    stateDir: config.stateDir,
+    registry,
+    metrics,
+    logger,
+    options: { stabilityMs: config.stabilityMs, requireSmoke: config.requireSmoke, rescanIntervalMs: config.rescanMs, poll: config.poll },
+  })
   const predictor = new Predictor(registry, metrics, logger)
   const app = createHttpApp({
     predictor,
     registry,
     metrics,
-    readiness: () => manager.readiness(),
+    readiness: () => lifecycle.readiness(),
     maxBodyBytes: config.maxBodyBytes,
     logger,
+    lifecycle,
+    adminToken: config.adminToken,
   })
 
   const server = createAdaptorServer({ fetch: app.fetch }) as Server
@@ -58,15 +67,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
 
-  const loaded = manager.start().catch((e: unknown) => {
-    logger.error('initial_load_failed', { error: e })
+  const loaded = lifecycle.start().catch((e: unknown) => {
+    logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
   })
 
   return {
     url,
     port,
     registry,
-    manager,
+    lifecycle,
     metrics,
     loaded,
     async close() {
@@ -74,7 +83,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         server.close(() => resolve())
         server.closeIdleConnections()
       })
-      manager.close()
+      await lifecycle.close()
     },
   }
 }

@@ -1,3 +1,4 @@
+import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import type { ModelRecord, ModelRegistry, VersionRecord } from '../lifecycle/model-registry.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 
@@ -6,12 +7,18 @@ import type { Signature, TensorSpec } from '../runtime/signature.js'
 export interface VersionView {
   readonly version: number
   readonly status: string
+  readonly note?: string
   readonly source: string
+  /** false once the file was deleted (a loaded version keeps serving). */
+  readonly onDisk: boolean
   readonly sha256: string | null
   readonly loaded: boolean
+  readonly unverified?: boolean
   readonly stage?: string
   readonly reason?: string
   readonly message?: string
+  readonly rolledBack?: { readonly reason: string; readonly at: string }
+  readonly gate?: { readonly passed: boolean; readonly ms: number; readonly stages: readonly StageResult[]; readonly warnings: readonly string[] }
 }
 
 export interface ModelSummary {
@@ -23,6 +30,7 @@ export interface ModelSummary {
 export interface ModelDetail {
   readonly name: string
   readonly active: number | null
+  readonly retained: readonly number[]
   readonly configError: string | null
   readonly versions: readonly VersionView[]
   readonly signature: SignatureView | null
@@ -48,11 +56,10 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
   return {
     name: m.name,
     active: m.active?.version ?? null,
+    retained: m.retained.map((v) => v.version),
     configError: m.configError ?? null,
     versions: sortedVersions(m).map(versionView),
-    signature: signature
-      ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs }
-      : null,
+    signature: signature ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs } : null,
   }
 }
 
@@ -65,9 +72,14 @@ function versionView(v: VersionRecord): VersionView {
   return {
     version: v.version,
     status: state.status,
+    ...(state.status === 'discovered' && state.note && { note: state.note }),
     source: v.source.kind === 'folder' ? `${v.version}/model.onnx` : `${v.version}.onnx`,
-    sha256: v.sha256 ?? null,
+    onDisk: v.onDisk,
+    sha256: v.loaded?.sha256 ?? v.verdict?.sha256 ?? null,
     loaded: v.loaded !== undefined && !v.loaded.retired,
+    ...(v.verdict?.unverified && { unverified: true }),
     ...(state.status === 'rejected' && { stage: state.stage, reason: state.reason, message: state.message }),
+    ...(v.rolledBack && { rolledBack: { reason: v.rolledBack.reason, at: v.rolledBack.at } }),
+    ...(v.gate && { gate: { passed: v.gate.passed, ms: v.gate.ms, stages: v.gate.stages, warnings: v.gate.warnings } }),
   }
 }

@@ -1,10 +1,11 @@
 import { Hono } from 'hono'
 import type { Predictor } from '../dataplane/predictor.js'
-import type { Readiness } from '../lifecycle/model-manager.js'
+import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { createErrorHandler, notFound } from './error-handler.js'
+import { registerAdminRoutes } from './routes/admin-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
 import { registerPredictRoutes } from './routes/predict-routes.js'
@@ -16,12 +17,15 @@ export interface HttpAppOptions {
   readonly readiness: () => Readiness
   readonly maxBodyBytes: number
   readonly logger: Logger
+  readonly lifecycle: Lifecycle
+  readonly adminToken: string | undefined
 }
 
 /** The HTTP surface: parses, calls the core, maps errors in one place. */
 export function createHttpApp(options: HttpAppOptions): Hono {
   const app = new Hono()
   registerPredictRoutes(app, options)
+  registerAdminRoutes(app, options)
   registerModelRoutes(app, options.registry)
   registerOpsRoutes(app, options)
   app.notFound(notFound)

@@ -7,26 +7,57 @@ import {
 } from '../errors.js'
 import type { ModelConfig } from '../repository/model-config.js'
 import type { VersionSource } from '../repository/scanner.js'
+import type { FileFingerprint } from '../repository/version-file.js'
+import type { GateReport } from './gate/gate-types.js'
 import type { Lease, LoadedVersion } from './loaded-version.js'
-import type { VersionState } from './version-state.js'
+import type { Verdict, VersionState } from './version-state.js'
 
 export interface VersionRecord {
   readonly version: number
   source: VersionSource
+  /** False once its file is gone; a loaded version keeps serving regardless. */
+  onDisk: boolean
+  /** The file as last seen, and when that fingerprint was first seen (for the stability window). */
+  seen: { fingerprint: FileFingerprint; sinceMs: number } | undefined
   state: VersionState
-  sha256: string | undefined
+  /** The session serving (or retained) for this version, if any. */
   loaded: LoadedVersion | undefined
+  /** The last gate run, with every stage's result. */
+  gate: GateReport | undefined
+  verdict: Verdict | undefined
+  /** The fingerprint of the file whose bytes the verdict is about: unchanged, no need to hash again. */
+  verdictFingerprint: FileFingerprint | undefined
+  rolledBack: { readonly sha256: string; readonly reason: string; readonly at: string } | undefined
 }
 
 export interface ModelRecord {
   readonly name: string
   readonly dir: string
   config: ModelConfig | undefined
-  /** model.json could not be read or validated: no version of this model is loaded. */
+  /** model.json could not be read or validated: nothing is gated until it is fixed. */
   configError: string | undefined
   readonly versions: Map<number, VersionRecord>
   /** The version that serves. Changed only by one assignment in `activate`. */
   active: LoadedVersion | undefined
+  /** Replaced versions kept loaded for rollback, most recent first. */
+  retained: LoadedVersion[]
+  /** Versions in the order they became active, the current one last: the rollback targets. */
+  activations: number[]
+}
+
+export function newVersionRecord(source: VersionSource): VersionRecord {
+  return {
+    version: source.version,
+    source,
+    onDisk: true,
+    seen: undefined,
+    state: { status: 'discovered' },
+    loaded: undefined,
+    gate: undefined,
+    verdict: undefined,
+    verdictFingerprint: undefined,
+    rolledBack: undefined,
+  }
 }
 
 /** Model name -> its versions and the one that serves. Lookups for requests; changes from lifecycle/. */
@@ -77,11 +108,10 @@ export class ModelRegistry {
       return active.lease()
     }
     const record = model.versions.get(version)
+    const loaded = model.active?.version === version ? model.active : model.retained.find((v) => v.version === version)
+    if (loaded) return loaded.lease()
     if (!record) throw new VersionNotFoundError(`model '${name}' has no version ${version}`)
-    if (!record.loaded || record.loaded.retired) {
-      throw new VersionNotLoadedError(`version ${version} of model '${name}' is not loaded (${record.state.status})`)
-    }
-    return record.loaded.lease()
+    throw new VersionNotLoadedError(`version ${version} of model '${name}' is not loaded (${record.state.status})`)
   }
 
   /** Serve `next` from now on; returns the version it replaces so the caller can retain or retire it. */

@@ -52,6 +52,43 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly promotions = new Counter({
+    name: 'modelgate_promotions_total',
+    help: 'Candidate versions by outcome: promoted, rejected, or superseded by a newer one while gated.',
+    labelNames: ['model', 'result'] as const,
+    registers: [this.registry],
+  })
+
+  readonly rejections = new Counter({
+    name: 'modelgate_rejections_total',
+    help: 'Versions rejected, by the gate stage that failed.',
+    labelNames: ['model', 'stage'] as const,
+    registers: [this.registry],
+  })
+
+  readonly rollbacks = new Counter({
+    name: 'modelgate_rollbacks_total',
+    help: 'Rollbacks by trigger (manual: an admin call) and by whether the target was still loaded.',
+    labelNames: ['model', 'trigger', 'warm'] as const,
+    registers: [this.registry],
+  })
+
+  readonly gateDuration = new Histogram({
+    name: 'modelgate_gate_duration_seconds',
+    help: 'Gate run time (load to agreement, in the gate process), by result.',
+    labelNames: ['model', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [this.registry],
+  })
+
+  readonly swapDuration = new Histogram({
+    name: 'modelgate_swap_duration_seconds',
+    help: 'Time to make a ready version serve: the pointer swap and the retained-window update.',
+    labelNames: ['model'] as const,
+    buckets: [0.000001, 0.00001, 0.0001, 0.001, 0.01, 0.1],
+    registers: [this.registry],
+  })
+
   constructor() {
     // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
     collectDefaultMetrics({ register: this.registry })

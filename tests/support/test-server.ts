@@ -32,10 +32,12 @@ export async function startTestServer(
   const { mkdir } = await import('node:fs/promises')
   await mkdir(modelsDir)
   await populate(modelsDir)
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', ...options }, {})
+  // A short stability window keeps tests quick; tests about stability set their own.
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, {})
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   await server.loaded
+  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
   return {
     url: server.url,
     server,
@@ -45,6 +47,16 @@ export async function startTestServer(
       await server.close()
       await rm(root, { recursive: true, force: true })
     },
+  }
+}
+
+/** Polls `check` until it holds, failing after `timeoutMs`. Never a fixed sleep. */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, 20))
   }
 }
 

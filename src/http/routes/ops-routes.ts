@@ -1,5 +1,5 @@
 import type { Hono } from 'hono'
-import type { Readiness } from '../../lifecycle/model-manager.js'
+import type { Readiness } from '../../lifecycle/lifecycle.js'
 import type { ServerMetrics } from '../../metrics/server-metrics.js'
 import { pathParam, route } from '../method-routes.js'
 

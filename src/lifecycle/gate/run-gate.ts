@@ -1,10 +1,10 @@
-import { Tensor } from 'onnxruntime-node'
+import type { Tensor } from 'onnxruntime-node'
 import { readFile, realpath } from 'node:fs/promises'
 import { isInside } from '../../repository/layout.js'
 import { sha256Hex } from '../../repository/read-version.js'
-import { allocate } from '../../runtime/element-type.js'
 import { ModelLoadError, ModelSession, type Feeds, type Fetches } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
+import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import { decodeFeeds } from '../../dataplane/feeds.js'
 import type { Contract, GateJob, GateReport, ModelFile, StageResult } from './gate-types.js'
 import { signatureChanges } from './signature-check.js'
@@ -190,7 +190,7 @@ async function smokeStage(job: GateJob, session: ModelSession, control: GateCont
     if (job.requireSmoke) return fail('smoke_required', 'no smoke cases (smoke.json), and requireSmoke is set')
     // Best effort: one synthesized input. Non-finite outputs reject; a runtime error does not, since
     // zeros with dims of 1 may simply be outside what the model accepts.
-    const feeds = synthesizeFeeds(signature)
+    const feeds = syntheticFeeds(signature)
     let fetched: Fetches
     try {
       fetched = await session.run(feeds, outputs)
@@ -264,19 +264,6 @@ async function smokeStage(job: GateJob, session: ModelSession, control: GateCont
   }
   const message = `${cases.length} case(s) passed${accuracy !== undefined ? `, label accuracy ${fmt(accuracy)} (${correct}/${total})` : ''}`
   return { result: { stage: 'smoke', status: 'passed', ms: performance.now() - t, message, details }, unverified: false, feeds: feedsRun }
-}
-
-/** Zeros (empty strings, false) for every input; dynamic dims = 1, unknown rank = [1]. */
-export function synthesizeFeeds(signature: Signature): Feeds {
-  const feeds = Object.create(null) as Feeds
-  for (const spec of signature.inputs) {
-    const dims = spec.shape === null ? [1] : spec.shape.map((d) => (typeof d === 'number' ? d : 1))
-    const size = dims.reduce((a, b) => a * b, 1)
-    const data = allocate(spec.type, size)
-    if (Array.isArray(data)) data.fill('')
-    feeds[spec.name] = new Tensor(spec.type, data as never, dims)
-  }
-  return feeds
 }
 
 async function latencyStage(

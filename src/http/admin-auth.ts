@@ -1,0 +1,35 @@
+import { getConnInfo } from '@hono/node-server/conninfo'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Context, MiddlewareHandler } from 'hono'
+import { ForbiddenError, UnauthorizedError } from '../errors.js'
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
+
+function digest(value: string): Buffer {
+  return createHash('sha256').update(value).digest()
+}
+
+/**
+ * Admin routes: `Authorization: Bearer <token>` compared in constant time (both sides hashed first,
+ * so neither the content nor the length leaks through timing). With no token configured, only
+ * loopback clients are served: an operator on the machine, never the network.
+ */
+export function adminAuth(token: string | undefined): MiddlewareHandler {
+  const expected = token === undefined ? undefined : digest(token)
+  return async function requireAdmin(c: Context, next) {
+    if (expected === undefined) {
+      const address = getConnInfo(c).remote.address
+      if (address === undefined || !LOOPBACK.has(address)) {
+        throw new ForbiddenError('admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)')
+      }
+      return next()
+    }
+    const header = c.req.header('authorization') ?? ''
+    const m = /^Bearer\s+(.+)$/i.exec(header)
+    if (!m || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
+      c.header('WWW-Authenticate', 'Bearer realm="modelgate-admin"')
+      throw new UnauthorizedError(m ? 'the admin token is not valid' : 'admin routes need "Authorization: Bearer <token>"')
+    }
+    return next()
+  }
+}

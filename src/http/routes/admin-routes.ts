@@ -1,0 +1,50 @@
+import type { Context, Hono } from 'hono'
+import { z } from 'zod'
+import { InvalidRequestError } from '../../errors.js'
+import type { Lifecycle } from '../../lifecycle/lifecycle.js'
+import type { ModelRegistry } from '../../lifecycle/model-registry.js'
+import { adminAuth } from '../admin-auth.js'
+import { readJsonAs } from '../json-body.js'
+import { pathParam, route } from '../method-routes.js'
+
+const version = z.number().int().positive()
+const rollbackBody = z.object({ version: version.optional(), reason: z.string().max(500).optional() }).strict()
+const promoteBody = z.object({ version, force: z.boolean().optional() }).strict()
+
+export interface AdminRoutesOptions {
+  readonly lifecycle: Lifecycle
+  readonly registry: ModelRegistry
+  readonly adminToken: string | undefined
+}
+
+/** An empty body is `{}`: `curl -X POST .../rollback` is the common case. */
+async function optionalBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
+  const length = c.req.header('content-length')
+  if (length === '0' || (length === undefined && !c.req.header('transfer-encoding'))) return schema.parse({})
+  return readJsonAs(c, schema)
+}
+
+/** Rollback, promote and history (DESIGN §4, admin). */
+export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken }: AdminRoutesOptions): void {
+  const auth = adminAuth(adminToken)
+  for (const path of ['/rollback', '/models/:name/rollback', '/models/:name/promote', '/models/:name/history']) app.use(path, auth)
+
+  const rollback = async (c: Context, name: string) => {
+    const body = await optionalBody(c, rollbackBody)
+    return c.json(await lifecycle.rollback(name, body))
+  }
+  route(app, '/rollback', { POST: (c) => rollback(c, registry.defaultModel()) })
+  route(app, '/models/:name/rollback', { POST: (c) => rollback(c, pathParam(c, 'name')) })
+  route(app, '/models/:name/promote', {
+    POST: async (c) => c.json(await lifecycle.promote(pathParam(c, 'name'), await readJsonAs(c, promoteBody))),
+  })
+  route(app, '/models/:name/history', {
+    GET: (c) => {
+      const raw = c.req.query('limit') ?? '100'
+      const limit = Number(raw)
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidRequestError(`limit must be an integer in [1, 1000], got '${raw}'`)
+      const name = pathParam(c, 'name')
+      return c.json({ model: name, entries: lifecycle.historyOf(name, limit) })
+    },
+  })
+}

@@ -1,0 +1,39 @@
+import type { Feeds, ModelSession } from '../../runtime/session.js'
+import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
+import type { StageResult } from './gate-types.js'
+
+/**
+ * The last stage, on the session that will serve: `runs` runs at each batch size, so the first
+ * real request does not pay for onnxruntime's first-run allocations. Runs yield to the event loop
+ * between them: requests on the active version keep flowing while a candidate warms up.
+ * A model that refuses the synthetic input is warmed with its smoke inputs instead; failing both
+ * is a warning, not a rejection (the gate has already run the model).
+ */
+export async function warmUp(
+  session: ModelSession,
+  o: { readonly runs: number; readonly batchSizes: readonly number[]; readonly fallbackFeeds: readonly Feeds[] },
+): Promise<StageResult> {
+  const t = performance.now()
+  if (o.runs === 0) return { stage: 'warmup', status: 'skipped', ms: 0, reason: 'not_configured', message: 'warmup.runs is 0' }
+  const outputs = session.signature.outputs.map((x) => x.name)
+  let done = 0
+  let problem: string | undefined
+  const runAll = async (feeds: Feeds) => {
+    try {
+      for (let i = 0; i < o.runs; i++) {
+        await session.run(feeds, outputs)
+        done++
+        await new Promise((r) => setImmediate(r))
+      }
+    } catch (e) {
+      problem ??= (e as Error).message
+    }
+  }
+  for (const batch of o.batchSizes) await runAll(syntheticFeeds(session.signature, batch))
+  if (done === 0) for (const feeds of o.fallbackFeeds.slice(0, 4)) await runAll(feeds)
+  const ms = performance.now() - t
+  if (done === 0) {
+    return { stage: 'warmup', status: 'passed', ms, reason: 'warmup_failed', message: `warm-up runs failed (${problem}); the first requests may be slower` }
+  }
+  return { stage: 'warmup', status: 'passed', ms, message: `${done} run(s) at batch size(s) ${o.batchSizes.join(', ')}` }
+}

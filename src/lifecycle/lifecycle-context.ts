@@ -1,0 +1,90 @@
+import type { Logger } from '../log.js'
+import type { ServerMetrics } from '../metrics/server-metrics.js'
+import type { GateRunner } from './gate/gate-runner.js'
+import type { History } from './history.js'
+import type { ModelRecord, ModelRegistry } from './model-registry.js'
+import type { PersistedModel, PersistedState, StateStore } from './state-store.js'
+
+export interface LifecycleOptions {
+  /** A file must be unchanged this long before it is read (unless a sidecar or folder rename vouches). */
+  readonly stabilityMs: number
+  /** Reject versions without smoke cases, for every model (model.json may also ask for it). */
+  readonly requireSmoke: boolean
+  /** Re-list every model folder this often, in case the file system dropped an event. */
+  readonly rescanIntervalMs: number
+  /** Poll the file system instead of using native events (network file systems). */
+  readonly poll: boolean
+}
+
+/** What every model's pipeline shares: the one place they reach the server's services. */
+export interface LifecycleContext {
+  readonly root: string
+  readonly registry: ModelRegistry
+  readonly metrics: ServerMetrics
+  readonly logger: Logger
+  readonly gates: GateRunner
+  readonly history: History
+  readonly options: LifecycleOptions
+  /** Writes the state of every model (coalesced, atomic). */
+  persist(): void
+  readonly closed: () => boolean
+}
+
+/** The persisted form of a model: what a restart needs and nothing it can recompute. */
+export function persistModel(m: ModelRecord): PersistedModel {
+  const versions: PersistedModel['versions'] = {}
+  for (const r of m.versions.values()) {
+    const v = r.verdict
+    if (!v) continue
+    versions[String(r.version)] = {
+      sha256: v.sha256,
+      verdict: v.kind,
+      ...(v.unverified !== undefined && { unverified: v.unverified }),
+      ...(v.stage !== undefined && { stage: v.stage }),
+      ...(v.reason !== undefined && { reason: v.reason }),
+      ...(v.message !== undefined && { message: v.message }),
+      at: v.at,
+      ...(r.rolledBack && r.rolledBack.sha256 === v.sha256 && { rolledBack: { reason: r.rolledBack.reason, at: r.rolledBack.at } }),
+      ...(!r.onDisk && { missing: true }),
+    }
+  }
+  return {
+    active: m.active ? { version: m.active.version, sha256: m.active.sha256 } : null,
+    retained: m.retained.map((v) => ({ version: v.version, sha256: v.sha256 })),
+    activations: m.activations.slice(-64),
+    versions,
+  }
+}
+
+export function persistState(registry: ModelRegistry, previous: PersistedState): PersistedState {
+  // Models that are gone from disk keep their record: a folder restored later finds its verdicts.
+  const models = { ...previous.models }
+  for (const m of registry.list()) models[m.name] = persistModel(m)
+  return { format: 1, models }
+}
+
+/** Coalesces bursts of changes into one write in flight plus one queued. */
+export function createPersister(store: StateStore, registry: ModelRegistry, initial: PersistedState, logger: Logger): { persist(): void; flush(): Promise<void> } {
+  let last = initial
+  let queued = false
+  let chain: Promise<void> = Promise.resolve()
+  return {
+    persist() {
+      if (queued) return
+      queued = true
+      chain = chain.then(async () => {
+        queued = false
+        last = persistState(registry, last)
+        try {
+          await store.save(last)
+        } catch (e) {
+          logger.error('state_write_failed', { path: store.path, error: e })
+        }
+      })
+    },
+    async flush() {
+      await chain
+      await store.flush()
+    },
+  }
+}

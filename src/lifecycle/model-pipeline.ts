@@ -1,0 +1,336 @@
+import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
+import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
+import { scanModel, type Ignored } from '../repository/scanner.js'
+import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
+import { fingerprint, readVersionWhenStable, sameFingerprint, type FileFingerprint } from '../repository/version-file.js'
+import type { GateReport, StageResult } from './gate/gate-types.js'
+import type { LifecycleContext } from './lifecycle-context.js'
+import type { ModelRecord, VersionRecord } from './model-registry.js'
+import type { PersistedModel } from './state-store.js'
+import { newVersionRecord } from './model-registry.js'
+import { Promoter, type PromotionTrigger } from './promoter.js'
+import { candidateOrder, isSettled } from './version-policy.js'
+
+type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled'
+
+/**
+ * One model's promotion pipeline (DESIGN §2): serialized, roll-forward only, the newest candidate
+ * that passes wins. Every pass re-lists the model's folder, so a dropped file-system event costs
+ * a delay, never a missed version. Gates run in the gate process; requests never wait on a pass.
+ */
+export class ModelPipeline {
+  readonly #ctx: LifecycleContext
+  readonly model: ModelRecord
+  readonly promoter: Promoter
+  #queue: Promise<unknown> = Promise.resolve()
+  #passQueued = false
+  #retryTimer: NodeJS.Timeout | undefined
+  #retryAtMs = Infinity
+  #gating: { version: number; abort: AbortController } | undefined
+  #lastConfigProblem: string | undefined
+  #passes = 0
+  #running = false
+
+  constructor(ctx: LifecycleContext, model: ModelRecord) {
+    this.#ctx = ctx
+    this.model = model
+    this.promoter = new Promoter(ctx, model)
+  }
+
+  /** Completed passes; the first one ends the model's initial load. */
+  get passes(): number {
+    return this.#passes
+  }
+
+  /** Nothing left to do for now: a pass has run, none is queued, no file is being waited for. */
+  get settled(): boolean {
+    return this.#passes > 0 && !this.#passQueued && !this.#running && this.#retryAtMs === Infinity
+  }
+
+  /** Runs `op` exclusively with passes and other operations on this model. */
+  exclusive<T>(op: () => Promise<T>): Promise<T> {
+    const result = this.#queue.then(op)
+    this.#queue = result.catch(() => undefined)
+    return result
+  }
+
+  /** Asks for a pass soon; bursts of requests coalesce into one. */
+  schedule(trigger: PromotionTrigger = 'watch'): Promise<void> {
+    if (this.#gating) void this.#abandonIfSuperseded()
+    if (this.#passQueued) return this.#queue.then(() => undefined)
+    this.#passQueued = true
+    return this.exclusive(async () => {
+      this.#passQueued = false
+      if (this.#ctx.closed()) return
+      this.#running = true
+      try {
+        await this.#pass(trigger)
+      } catch (e) {
+        this.#ctx.logger.error('pass_failed', { model: this.model.name, error: e, stack: (e as Error).stack })
+      } finally {
+        this.#running = false
+        this.#passes++
+      }
+    })
+  }
+
+  close(): void {
+    clearTimeout(this.#retryTimer)
+    this.#gating?.abort.abort()
+  }
+
+  #retryAt(atMs: number): void {
+    if (this.#ctx.closed() || atMs >= this.#retryAtMs) return
+    clearTimeout(this.#retryTimer)
+    this.#retryAtMs = atMs
+    this.#retryTimer = setTimeout(() => {
+      this.#retryAtMs = Infinity
+      void this.schedule('watch')
+    }, Math.max(10, atMs - Date.now() + 5))
+    this.#retryTimer.unref()
+  }
+
+  async #pass(trigger: PromotionTrigger): Promise<void> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.model }
+    await this.#syncDisk()
+    if (!(await this.#loadConfig())) return
+    for (const record of candidateOrder(model)) {
+      if (ctx.closed()) return
+      const outcome = await this.#consider(record, trigger)
+      // The newest candidate that passes wins; a newer one still settling holds back older ones,
+      // so a burst of versions ends in one swap, not several.
+      if (outcome === 'promoted' || outcome === 'waiting' || outcome === 'cancelled') break
+    }
+  }
+
+  /** Brings the records in line with the folder: new versions, moved files, deleted files. */
+  async #syncDisk(): Promise<void> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.model }
+    const ignored: Ignored[] = []
+    const scan = await scanModel(ctx.root, model.name, model.dir, ignored)
+    for (const i of ignored) {
+      if (i.refused) ctx.logger.warn('path_refused', { path: i.path, reason: i.reason })
+      else ctx.logger.debug('path_ignored', { path: i.path, reason: i.reason })
+    }
+    const present = new Set<number>()
+    for (const source of scan.versions) {
+      present.add(source.version)
+      const record = model.versions.get(source.version)
+      if (!record) {
+        model.versions.set(source.version, newVersionRecord(source))
+        continue
+      }
+      record.source = source
+      if (!record.onDisk) {
+        record.onDisk = true
+        if (record.state.status === 'missing') record.state = this.promoter.restingState(record)
+      }
+    }
+    for (const record of model.versions.values()) {
+      if (present.has(record.version) || !record.onDisk) continue
+      record.onDisk = false
+      record.seen = undefined
+      if (!record.loaded) record.state = { status: 'missing' }
+      ctx.logger.warn('version_missing', { model: model.name, version: record.version, loaded: record.loaded !== undefined })
+      void ctx.history.append({ model: model.name, version: record.version, event: 'missing', sha256: record.loaded?.sha256 ?? record.verdict?.sha256 })
+      ctx.persist()
+    }
+  }
+
+  async #loadConfig(): Promise<boolean> {
+    const model = this.model
+    try {
+      model.config = await readModelConfig(model.dir)
+      model.configError = undefined
+      this.#lastConfigProblem = undefined
+      return true
+    } catch (e) {
+      if (!(e instanceof ConfigFileError)) throw e
+      model.configError = e.message
+      if (this.#lastConfigProblem !== e.message) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
+      this.#lastConfigProblem = e.message
+      return false
+    }
+  }
+
+  /** One candidate: wait for its file, reuse a recorded verdict, or gate it; promote if it passes. */
+  async #consider(record: VersionRecord, trigger: PromotionTrigger): Promise<Consideration> {
+    const ctx = this.#ctx
+    const current = await fingerprint(record.source.file)
+    if (!current) return 'skipped'
+    // Unchanged bytes with a verdict: no need to read, hash or gate them again.
+    if (record.verdict && sameFingerprint(current, record.verdictFingerprint)) {
+      if (isSettled(record, record.verdict.sha256)) return 'skipped'
+      if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === this.model.active) return 'skipped'
+    }
+    if (!sameFingerprint(record.seen?.fingerprint, current)) record.seen = { fingerprint: current, sinceMs: Date.now() }
+    let read
+    try {
+      read = await readVersionWhenStable(ctx.root, record.source, { windowMs: ctx.options.stabilityMs, firstSeenMs: record.seen!.sinceMs })
+    } catch (e) {
+      if (!(e instanceof VersionReadError)) throw e
+      return this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)
+    }
+    switch (read.kind) {
+      case 'gone':
+        return 'skipped'
+      case 'wait':
+        record.state = { status: 'discovered', note: `waiting: ${read.why}` }
+        this.#retryAt(read.retryAtMs)
+        return 'waiting'
+      case 'checksum_mismatch':
+        return this.#reject(record, read.sha256, current, { stage: 'load', status: 'failed', ms: 0, reason: 'checksum_mismatch', message: read.message }, trigger)
+    }
+    const { bytes, provisional } = read
+    if (isSettled(record, bytes.sha256)) {
+      record.verdictFingerprint = read.fingerprint
+      record.state = this.promoter.restingState(record)
+      return 'skipped'
+    }
+    if (this.model.active?.sha256 === bytes.sha256 && this.model.active.version === record.version) return 'skipped'
+    if (record.verdict?.kind === 'passed' && record.verdict.sha256 === bytes.sha256) {
+      record.verdictFingerprint = read.fingerprint
+      // It served before and something else serves now (an explicit promote, a rollback): it is
+      // not pushed back in. With nothing serving, it is the best remaining version: no second gate.
+      if (this.model.active) {
+        record.state = this.promoter.restingState(record)
+        return 'skipped'
+      }
+      return (await this.promoter.promoteWithoutGate(record, bytes, trigger)) ? 'promoted' : 'rejected'
+    }
+    return this.#gate(record, bytes, read.fingerprint, provisional, trigger)
+  }
+
+  async #gate(record: VersionRecord, bytes: VersionBytes, fp: FileFingerprint, provisional: boolean, trigger: PromotionTrigger): Promise<Consideration> {
+    const ctx = this.#ctx
+    const model = this.model
+    let smoke: SmokeSet
+    try {
+      smoke = await readSmokeSet(model.dir, record.source.dir)
+    } catch (e) {
+      if (!(e instanceof ConfigFileError)) throw e
+      // The smoke file is broken, not the model: no verdict, so fixing the file re-gates it.
+      record.state = { status: 'rejected', stage: 'smoke', reason: 'invalid_smoke_file', message: e.message }
+      if (this.#lastConfigProblem !== e.message) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
+      this.#lastConfigProblem = e.message
+      return 'skipped'
+    }
+    const abort = new AbortController()
+    this.#gating = { version: record.version, abort }
+    record.state = { status: 'validating' }
+    let report: GateReport | undefined
+    try {
+      const outcome = await ctx.gates.run(this.promoter.gateJob(record, bytes.sha256, smoke), {
+        timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
+        signal: abort.signal,
+      })
+      if (outcome.kind === 'cancelled') {
+        record.state = { status: 'discovered', note: 'superseded by a newer version while its gate ran' }
+        ctx.metrics.promotions.inc({ model: model.name, result: 'superseded' })
+        void ctx.history.append({ model: model.name, version: record.version, sha256: bytes.sha256, event: 'superseded', trigger })
+        void this.schedule(trigger)
+        return 'cancelled'
+      }
+      report = outcome.report
+    } finally {
+      this.#gating = undefined
+    }
+    const failedLoad = report.stages.find((s) => s.stage === 'load' && s.status === 'failed')
+    if (failedLoad && (provisional || failedLoad.reason === 'file_changed')) {
+      // Bytes read early (a folder that just appeared) that do not load may be a copy in progress.
+      record.state = { status: 'discovered', note: 'waiting: the bytes read so far do not load; they may still be arriving' }
+      this.#retryAt(Math.max(record.seen?.sinceMs ?? Date.now(), fp.mtimeMs) + ctx.options.stabilityMs)
+      return 'waiting'
+    }
+    if (!report.passed) {
+      const failed = report.stages.find((s) => s.status === 'failed')!
+      return this.#reject(record, bytes.sha256, fp, failed, trigger, report)
+    }
+    record.verdictFingerprint = fp
+    return (await this.promoter.promoteGated(record, bytes, report, smoke, trigger)) ? 'promoted' : 'rejected'
+  }
+
+  #reject(
+    record: VersionRecord,
+    sha256: string | undefined,
+    fp: FileFingerprint | undefined,
+    stage: StageResult,
+    trigger: PromotionTrigger,
+    report?: GateReport,
+  ): Consideration {
+    this.promoter.recordRejection(record, sha256, fp, stage, trigger, report)
+    return 'rejected'
+  }
+
+  /**
+   * At start: takes back what the state file recorded (verdicts, marks, activations) and serves the
+   * recorded active version again if its bytes still match; then the retained ones. Verdicts are
+   * kept by sha256, so bytes that did not change are not gated again.
+   */
+  restore(persisted: PersistedModel | undefined): Promise<void> {
+    return this.exclusive(async () => {
+      const { ctx, model } = { ctx: this.#ctx, model: this.model }
+      await this.#syncDisk()
+      if (!persisted) return
+      for (const [key, p] of Object.entries(persisted.versions)) {
+        const record = model.versions.get(Number(key))
+        if (!record) continue
+        record.verdict = { kind: p.verdict, sha256: p.sha256, unverified: p.unverified, stage: p.stage, reason: p.reason, message: p.message, at: p.at }
+        if (p.rolledBack) record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
+        record.state = this.promoter.restingState(record)
+      }
+      model.activations = persisted.activations.filter((v) => model.versions.has(v))
+      if (!(await this.#loadConfig())) return
+      const active = persisted.active
+      if (active) {
+        const why = await this.#restoreOne(active, 'active')
+        if (why) {
+          ctx.logger.warn('restore_failed', { model: model.name, version: active.version, reason: why })
+          void ctx.history.append({ model: model.name, version: active.version, sha256: active.sha256, event: 'restore_failed', trigger: 'startup', reason: why })
+        }
+      }
+      for (const ref of persisted.retained) {
+        if (model.retained.length >= (model.config?.retain ?? 2)) break
+        const why = await this.#restoreOne(ref, 'retained')
+        if (why) ctx.logger.info('retained_not_restored', { model: model.name, version: ref.version, reason: why })
+      }
+    })
+  }
+
+  /** Loads a recorded version without a gate if its bytes are the recorded ones; else says why not. */
+  async #restoreOne(ref: { version: number; sha256: string }, as: 'active' | 'retained'): Promise<string | undefined> {
+    const record = this.model.versions.get(ref.version)
+    if (!record || !record.onDisk) return 'its file is missing'
+    if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
+    let bytes: VersionBytes
+    try {
+      bytes = await readVersionBytes(this.#ctx.root, record.source)
+    } catch (e) {
+      return (e as Error).message
+    }
+    if (bytes.sha256 !== ref.sha256) return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
+    record.verdictFingerprint = await fingerprint(record.source.file)
+    if (as === 'active') return (await this.promoter.promoteWithoutGate(record, bytes, 'startup')) ? undefined : 'it no longer loads'
+    return (await this.promoter.retainWithoutGate(record, bytes)) ? undefined : 'it no longer loads'
+  }
+
+  /** A newer version arrived while an older one is being gated: stop gating the older one. */
+  async #abandonIfSuperseded(): Promise<void> {
+    const gating = this.#gating
+    if (!gating) return
+    const scan = await scanModel(this.#ctx.root, this.model.name, this.model.dir, [])
+    let newer = false
+    for (const v of scan.versions) {
+      if (v.version <= gating.version) continue
+      const r = this.model.versions.get(v.version)
+      if (r && !r.verdict && r.state.status === 'rejected') continue // blocked by a broken smoke.json
+      // New, undecided, or changed since its verdict: it will be preferred to the one being gated.
+      if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await fingerprint(v.file), r.verdictFingerprint)) {
+        newer = true
+        break
+      }
+    }
+    if (newer && this.#gating === gating) gating.abort.abort()
+  }
+}
+

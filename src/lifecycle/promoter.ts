@@ -1,0 +1,264 @@
+import { decodeFeeds } from '../dataplane/feeds.js'
+import type { VersionBytes } from '../repository/read-version.js'
+import type { SmokeSet } from '../repository/smoke-file.js'
+import type { FileFingerprint } from '../repository/version-file.js'
+import { ModelSession, type Feeds } from '../runtime/session.js'
+import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
+import { warmUp } from './gate/warmup.js'
+import type { LifecycleContext } from './lifecycle-context.js'
+import { LoadedVersion } from './loaded-version.js'
+import type { ModelRecord, VersionRecord } from './model-registry.js'
+import type { VersionState } from './version-state.js'
+import { dropActivation, pushActivation } from './version-policy.js'
+
+/** What set a promotion off, as history and metrics record it. */
+export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback'
+
+export interface SwapResult {
+  readonly from: number | undefined
+  readonly to: number
+  /** Milliseconds from the decision to the new version serving. */
+  readonly ms: number
+}
+
+/**
+ * The moves of one model's versions: gate job, serving session, warm-up, the swap, the retained
+ * window. The swap is one assignment in ModelRegistry.activate; everything slow happens before it.
+ */
+export class Promoter {
+  readonly #ctx: LifecycleContext
+  readonly #model: ModelRecord
+
+  constructor(ctx: LifecycleContext, model: ModelRecord) {
+    this.#ctx = ctx
+    this.#model = model
+  }
+
+  gateJob(record: VersionRecord, sha256: string, smoke: SmokeSet, o: { force?: boolean; skipSignature?: boolean } = {}): GateJob {
+    const model = this.#model
+    const config = model.config
+    const active = model.active
+    const activeRecord = active ? model.versions.get(active.version) : undefined
+    const declared = config?.signature
+    const contract: Contract | undefined = declared
+      ? {
+          source: 'model.json',
+          inputs: declared.inputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape ?? null })),
+          outputs: declared.outputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape ?? null })),
+        }
+      : active
+        ? { source: 'active', inputs: active.signature.inputs, outputs: active.signature.outputs }
+        : undefined
+    return {
+      model: model.name,
+      version: record.version,
+      candidate: { file: record.source.file, sha256 },
+      root: this.#ctx.root,
+      sessionOptions: config?.session ?? {},
+      smoke,
+      requireSmoke: this.#ctx.options.requireSmoke || config?.requireSmoke === true,
+      contract,
+      allowSignatureChange: config?.allowSignatureChange ?? false,
+      latency: config?.latency,
+      agreement: config?.agreement,
+      reference:
+        active && activeRecord?.onDisk && active.version !== record.version
+          ? { file: activeRecord.source.file, sha256: active.sha256, version: active.version }
+          : undefined,
+      ...(o.force && { force: true }),
+      ...(o.skipSignature && { skipSignature: true }),
+    }
+  }
+
+  /** The state of a version that is not moving: derived from what is loaded and what was decided. */
+  restingState(record: VersionRecord): VersionState {
+    const model = this.#model
+    if (record.loaded && record.loaded === model.active) return { status: 'active' }
+    if (record.loaded && model.retained.includes(record.loaded)) return { status: 'retained' }
+    if (!record.onDisk) return { status: 'missing' }
+    const v = record.verdict
+    if (record.rolledBack && v?.sha256 === record.rolledBack.sha256) return { status: 'rolled_back', reason: record.rolledBack.reason }
+    if (v?.kind === 'rejected') return { status: 'rejected', stage: v.stage ?? 'load', reason: v.reason ?? 'rejected', message: v.message ?? '' }
+    if (v?.kind === 'passed') return { status: 'unloaded' }
+    return { status: 'discovered' }
+  }
+
+  recordRejection(
+    record: VersionRecord,
+    sha256: string | undefined,
+    fp: FileFingerprint | undefined,
+    failed: StageResult,
+    trigger: PromotionTrigger,
+    report?: GateReport,
+  ): void {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const reason = failed.reason ?? 'rejected'
+    const message = failed.message ?? ''
+    if (sha256) {
+      record.verdict = { kind: 'rejected', sha256, stage: failed.stage, reason, message, at: new Date().toISOString() }
+      record.verdictFingerprint = fp
+    }
+    record.gate = report ?? { passed: false, unverified: false, stages: [failed], warnings: [], signature: undefined, ms: failed.ms }
+    // A replacement of the serving version's file that fails leaves the old bytes serving.
+    record.state = record.loaded ? this.restingState(record) : { status: 'rejected', stage: failed.stage, reason, message }
+    ctx.metrics.rejections.inc({ model: model.name, stage: failed.stage })
+    ctx.metrics.promotions.inc({ model: model.name, result: 'rejected' })
+    if (report) ctx.metrics.gateDuration.observe({ model: model.name, result: 'rejected' }, report.ms / 1000)
+    ctx.logger.warn('version_rejected', { model: model.name, version: record.version, stage: failed.stage, reason, error: message })
+    void ctx.history.append({ model: model.name, version: record.version, sha256, event: 'rejected', trigger, reason, message, stages: report?.stages ?? [failed] })
+    ctx.persist()
+  }
+
+  /** A version that passed the gate just now: serving session, warm-up, swap. */
+  async promoteGated(record: VersionRecord, bytes: VersionBytes, report: GateReport, smoke: SmokeSet, trigger: PromotionTrigger): Promise<boolean> {
+    const feeds = smokeFeeds(smoke, report)
+    const loaded = await this.load(record, bytes, report, feeds, trigger)
+    if (!loaded) return false
+    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: report.unverified, gateMs: report.ms })
+    return true
+  }
+
+  /** A version whose bytes passed the gate before (recorded verdict): load and swap, no second gate. */
+  async promoteWithoutGate(record: VersionRecord, bytes: VersionBytes, trigger: PromotionTrigger): Promise<boolean> {
+    const loaded = await this.load(record, bytes, undefined, [], trigger)
+    if (!loaded) return false
+    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: record.verdict?.unverified === true, restored: true })
+    return true
+  }
+
+  /** At start: a version that was retained before the restart is loaded into the window again. */
+  async retainWithoutGate(record: VersionRecord, bytes: VersionBytes): Promise<boolean> {
+    const model = this.#model
+    const loaded = await this.load(record, bytes, undefined, [], 'startup')
+    if (!loaded) return false
+    record.loaded = loaded.version
+    model.retained.push(loaded.version)
+    record.state = { status: 'retained' }
+    this.#ctx.metrics.loadedVersions.set({ model: model.name }, (model.active ? 1 : 0) + model.retained.length)
+    return true
+  }
+
+  /** Creates the serving session (on this thread: it will serve here) and warms it up. */
+  async load(
+    record: VersionRecord,
+    bytes: VersionBytes,
+    report: GateReport | undefined,
+    fallbackFeeds: readonly Feeds[],
+    trigger: PromotionTrigger,
+  ): Promise<{ version: LoadedVersion; stages: StageResult[] } | undefined> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    record.state = { status: 'warming' }
+    let session: ModelSession
+    try {
+      session = await ModelSession.create(bytes.bytes, model.config?.session)
+    } catch (e) {
+      this.recordRejection(record, bytes.sha256, record.verdictFingerprint, { stage: 'load', status: 'failed', ms: 0, reason: 'invalid_model', message: (e as Error).message }, trigger, report)
+      return undefined
+    }
+    const warm = await warmUp(session, {
+      runs: model.config?.warmup.runs ?? 5,
+      batchSizes: model.config?.warmup.batchSizes ?? [1],
+      fallbackFeeds,
+    })
+    if (ctx.closed()) {
+      await session.release()
+      return undefined
+    }
+    const stages = [...(report?.stages ?? []), warm]
+    record.gate = { ...(report ?? { passed: true, unverified: record.verdict?.unverified === true, warnings: [], signature: session.signature, ms: 0 }), stages }
+    record.verdict = {
+      kind: 'passed',
+      sha256: bytes.sha256,
+      unverified: report ? report.unverified : record.verdict?.unverified,
+      at: report ? new Date().toISOString() : (record.verdict?.at ?? new Date().toISOString()),
+    }
+    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger), stages }
+  }
+
+  /**
+   * Makes `next` the serving version. The swap is one assignment; then the replaced version is
+   * retained (or, after a rollback, retired), and versions leaving the retained window are released
+   * once their last request ends.
+   */
+  swapIn(
+    record: VersionRecord,
+    next: LoadedVersion,
+    trigger: PromotionTrigger,
+    o: { stages?: readonly StageResult[]; unverified?: boolean; gateMs?: number; restored?: boolean; rollbackReason?: string } = {},
+  ): SwapResult {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const t = performance.now()
+    const previous = ctx.registry.activate(model, next)
+    record.loaded = next
+    model.retained = model.retained.filter((v) => v !== next)
+    if (previous && previous !== next) {
+      const prevRecord = model.versions.get(previous.version)
+      if (o.rollbackReason !== undefined || previous.version === next.version) {
+        if (prevRecord && prevRecord.loaded === previous) prevRecord.loaded = undefined
+        previous.retire()
+        if (o.rollbackReason !== undefined && prevRecord) {
+          prevRecord.rolledBack = { sha256: previous.sha256, reason: o.rollbackReason, at: new Date().toISOString() }
+          dropActivation(model, previous.version)
+        }
+      } else {
+        model.retained.unshift(previous)
+      }
+      if (prevRecord && prevRecord !== record) prevRecord.state = this.restingState(prevRecord)
+    }
+    pushActivation(model, next.version)
+    record.state = { status: 'active' }
+    this.#trimRetained()
+    const ms = performance.now() - t
+    const from = previous && previous !== next ? previous.version : undefined
+    ctx.metrics.activeVersion.set({ model: model.name }, next.version)
+    ctx.metrics.loadedVersions.set({ model: model.name }, 1 + model.retained.length)
+    ctx.metrics.swapDuration.observe({ model: model.name }, ms / 1000)
+    if (o.rollbackReason === undefined) {
+      ctx.metrics.promotions.inc({ model: model.name, result: 'promoted' })
+      if (o.gateMs !== undefined) ctx.metrics.gateDuration.observe({ model: model.name, result: 'passed' }, o.gateMs / 1000)
+    }
+    const event = o.rollbackReason !== undefined ? 'rolled_back' : o.restored ? 'restored' : 'promoted'
+    ctx.logger.info(`version_${event === 'rolled_back' ? 'rolled_back_to' : event}`, {
+      model: model.name,
+      version: next.version,
+      from,
+      sha256: next.sha256,
+      trigger,
+      ...(o.unverified && { unverified: true }),
+    })
+    if (o.unverified) ctx.logger.warn('version_unverified', { model: model.name, version: next.version, reason: 'no smoke cases: only a synthesized input was checked' })
+    if (event !== 'rolled_back') {
+      void ctx.history.append({ model: model.name, version: next.version, sha256: next.sha256, event, trigger, from, stages: o.stages, ...(o.unverified && { unverified: true }) })
+    }
+    ctx.persist()
+    return { from, to: next.version, ms }
+  }
+
+  #trimRetained(): void {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const keep = model.config?.retain ?? 2
+    while (model.retained.length > keep) {
+      const leaving = model.retained.pop()!
+      const r = model.versions.get(leaving.version)
+      if (r && r.loaded === leaving) r.loaded = undefined
+      leaving.retire() // released once its last request ends
+      if (r) r.state = this.restingState(r)
+      void ctx.history.append({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
+    }
+  }
+}
+
+/** The inputs the smoke stage ran, decoded again for the warm-up of a model that refuses zeros. */
+function smokeFeeds(smoke: SmokeSet, report: GateReport): Feeds[] {
+  const signature = report.signature
+  if (!signature) return []
+  const feeds: Feeds[] = []
+  for (const c of smoke.cases.slice(0, 4)) {
+    try {
+      feeds.push(decodeFeeds(c.inputs, signature))
+    } catch {
+      // a case that did not fit was already reported by the smoke stage
+    }
+  }
+  return feeds
+}

@@ -1,0 +1,136 @@
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { z } from 'zod'
+
+/**
+ * `state.json`: what must survive a restart (DESIGN §5): per model the active version and its
+ * bytes' sha256, the retained versions, the activation stack (rollback targets), and every
+ * verdict and mark. Written atomically: a crash leaves the previous or the next state, never a torn one.
+ */
+
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/)
+const versionRef = z.object({ version: z.number().int().positive(), sha256 })
+
+const persistedVersion = z.object({
+  sha256,
+  verdict: z.enum(['passed', 'rejected']),
+  unverified: z.boolean().optional(),
+  stage: z.string().optional(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  at: z.string(),
+  rolledBack: z.object({ reason: z.string(), at: z.string() }).optional(),
+  /** The file was deleted: never restored, even if it served. */
+  missing: z.boolean().optional(),
+})
+
+const persistedModel = z.object({
+  active: versionRef.nullable(),
+  retained: z.array(versionRef),
+  /** Versions in the order they became active, the current one last. */
+  activations: z.array(z.number().int().positive()),
+  versions: z.record(z.string(), persistedVersion),
+})
+
+export const persistedStateSchema = z.object({ format: z.literal(1), models: z.record(z.string(), persistedModel) })
+
+export type PersistedState = z.infer<typeof persistedStateSchema>
+export type PersistedModel = z.infer<typeof persistedModel>
+export type PersistedVersion = z.infer<typeof persistedVersion>
+
+export const STATE_FILE = 'state.json'
+
+export function emptyState(): PersistedState {
+  return { format: 1, models: {} }
+}
+
+export interface LoadedState {
+  readonly state: PersistedState
+  /** Set when state.json could not be used: why, and where the unreadable file was moved. */
+  readonly problem: string | undefined
+}
+
+export class StateStore {
+  readonly #dir: string
+  readonly #path: string
+  #writing: Promise<void> = Promise.resolve()
+  #seq = 0
+
+  constructor(dir: string) {
+    this.#dir = dir
+    this.#path = join(dir, STATE_FILE)
+  }
+
+  get path(): string {
+    return this.#path
+  }
+
+  /**
+   * Reads state.json. A missing file is an empty state. A file that does not parse (hand-edited,
+   * or a disk fault: rename makes torn writes impossible) is moved aside and reported, never fatal.
+   */
+  async load(): Promise<LoadedState> {
+    await mkdir(this.#dir, { recursive: true })
+    await this.#removeTempFiles()
+    let text: string
+    try {
+      text = await readFile(this.#path, 'utf8')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), problem: undefined }
+      throw e
+    }
+    let why: string
+    try {
+      const parsed = persistedStateSchema.safeParse(JSON.parse(text))
+      if (parsed.success) return { state: parsed.data, problem: undefined }
+      const issue = parsed.error.issues[0]!
+      why = `${issue.path.join('.') || '(root)'}: ${issue.message}`
+    } catch (e) {
+      why = `not JSON: ${(e as Error).message}`
+    }
+    const aside = `${this.#path}.unreadable-${Date.now()}`
+    await rename(this.#path, aside)
+    return { state: emptyState(), problem: `${this.#path} could not be read (${why}); moved to ${aside}, starting from an empty state` }
+  }
+
+  /** Queues an atomic write of `state`; writes happen in order, each on the latest snapshot. */
+  save(state: PersistedState): Promise<void> {
+    const text = `${JSON.stringify(state, null, 1)}\n`
+    const write = this.#writing.then(() => this.#writeAtomically(text))
+    this.#writing = write.catch(() => undefined)
+    return write
+  }
+
+  /** Resolves when every queued write has finished. */
+  flush(): Promise<void> {
+    return this.#writing
+  }
+
+  async #writeAtomically(text: string): Promise<void> {
+    const tmp = join(this.#dir, `${STATE_FILE}.tmp-${process.pid}-${++this.#seq}`)
+    const file = await open(tmp, 'w')
+    try {
+      await file.writeFile(text)
+      await file.sync() // the bytes are on disk before the name points at them
+    } finally {
+      await file.close()
+    }
+    await rename(tmp, this.#path)
+    await syncDir(this.#dir) // and the rename itself is durable
+  }
+
+  async #removeTempFiles(): Promise<void> {
+    for (const name of await readdir(this.#dir)) {
+      if (name.startsWith(`${STATE_FILE}.tmp-`)) await rm(join(this.#dir, name), { force: true })
+    }
+  }
+}
+
+export async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}

@@ -1,0 +1,103 @@
+import { readFile, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { CHECKSUM_SIDECAR } from './layout.js'
+import { readVersionBytes, type VersionBytes } from './read-version.js'
+import type { VersionSource } from './scanner.js'
+
+/**
+ * When a version's file may be read (DESIGN §1): a partially written file is never loaded.
+ * - A file untouched for the stability window is complete.
+ * - A file whose bytes match its `.sha256` sidecar is complete, whatever its age.
+ * - A version folder is usually renamed in whole, so it is read at once, provisionally: if those
+ *   bytes do not even load, they may be a copy in progress, and are read again once stable.
+ * - Anything else waits until it has been stable for the window.
+ */
+
+export interface FileFingerprint {
+  readonly size: number
+  readonly mtimeMs: number
+}
+
+export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerprint | undefined): boolean {
+  return a !== undefined && b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs
+}
+
+export type StabilityDecision = { readonly ready: true; readonly provisional: boolean } | { readonly ready: false; readonly retryAtMs: number }
+
+/**
+ * Stable once unchanged for `windowMs`, judged by the file's mtime or, where clocks disagree (a
+ * network file system), by when this fingerprint was first seen here.
+ */
+export function decideStability(o: {
+  readonly nowMs: number
+  readonly mtimeMs: number
+  readonly firstSeenMs: number
+  readonly windowMs: number
+  readonly fastPath: boolean
+}): StabilityDecision {
+  const stableSince = Math.min(Math.max(o.mtimeMs, 0), o.firstSeenMs)
+  const stableAt = stableSince + o.windowMs
+  if (o.nowMs >= stableAt) return { ready: true, provisional: false }
+  if (o.fastPath) return { ready: true, provisional: true }
+  return { ready: false, retryAtMs: stableAt }
+}
+
+export type VersionRead =
+  | { readonly kind: 'ready'; readonly bytes: VersionBytes; readonly fingerprint: FileFingerprint; readonly provisional: boolean }
+  | { readonly kind: 'wait'; readonly retryAtMs: number; readonly why: string }
+  | { readonly kind: 'checksum_mismatch'; readonly message: string; readonly sha256: string }
+  | { readonly kind: 'gone' }
+
+export function sidecarPath(source: VersionSource): string {
+  return source.kind === 'folder' ? join(source.dir!, CHECKSUM_SIDECAR) : `${source.file}.sha256`
+}
+
+/** The sha256 a sidecar declares (sha256sum format: `<hex>  <name>`, or the hex alone). */
+export function parseSidecar(text: string): string | undefined {
+  const token = text.trim().split(/\s+/, 1)[0]?.toLowerCase()
+  return token && /^[0-9a-f]{64}$/.test(token) ? token : undefined
+}
+
+export async function fingerprint(path: string): Promise<FileFingerprint | undefined> {
+  try {
+    const s = await stat(path)
+    return { size: s.size, mtimeMs: s.mtimeMs }
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Reads a version's bytes if they are complete, per the rules above. `firstSeenMs` is when the
+ * caller first saw the file with its current fingerprint. Throws VersionReadError for files that
+ * escape the models directory or cannot be read.
+ */
+export async function readVersionWhenStable(
+  root: string,
+  source: VersionSource,
+  o: { readonly windowMs: number; readonly firstSeenMs: number; readonly nowMs?: number },
+): Promise<VersionRead> {
+  const before = await fingerprint(source.file)
+  if (!before) return { kind: 'gone' }
+  const nowMs = o.nowMs ?? Date.now()
+  let declared: string | undefined
+  const sidecar = await readFile(sidecarPath(source), 'utf8').catch(() => undefined)
+  if (sidecar !== undefined) declared = parseSidecar(sidecar)
+  const decision = decideStability({ nowMs, mtimeMs: before.mtimeMs, firstSeenMs: o.firstSeenMs, windowMs: o.windowMs, fastPath: source.kind === 'folder' || declared !== undefined })
+  if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
+  const bytes = await readVersionBytes(root, source)
+  const after = await fingerprint(source.file)
+  if (!after || !sameFingerprint(before, after) || bytes.bytes.length !== after.size) {
+    return { kind: 'wait', retryAtMs: nowMs + o.windowMs, why: 'the file changed while it was read' }
+  }
+  if (sidecar !== undefined) {
+    if (declared === bytes.sha256) return { kind: 'ready', bytes, fingerprint: after, provisional: false }
+    // A sidecar that does not match yet may be racing its model file (or be half written itself).
+    if (decision.provisional) return { kind: 'wait', retryAtMs: Math.min(before.mtimeMs, o.firstSeenMs) + o.windowMs, why: 'the bytes do not match the .sha256 sidecar yet' }
+    const message = declared
+      ? `the bytes hash to ${bytes.sha256}, the sidecar ${sidecarPath(source)} says ${declared}`
+      : `the sidecar ${sidecarPath(source)} does not hold a sha256`
+    return { kind: 'checksum_mismatch', message, sha256: bytes.sha256 }
+  }
+  return { kind: 'ready', bytes, fingerprint: after, provisional: decision.provisional }
+}
