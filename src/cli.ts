@@ -4,16 +4,33 @@ import { parseArgs } from 'node:util'
 import { BOOLEAN_OPTIONS, ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
+import { formatReport, UsageError, validate } from './validate.js'
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous deployment of models
 
 Usage:
-  modelgate serve [options]     serve the models directory over HTTP
-  modelgate --help              this text
-  modelgate serve --help        the options of serve
+  modelgate serve [options]              serve the models directory over HTTP
+  modelgate validate <version> [options] run the gate on a version offline (for CI)
+  modelgate --help                       this text
+  modelgate <command> --help             the options of a command
   modelgate --version
+`
+
+const VALIDATE_USAGE = `Usage: modelgate validate <version folder | .onnx file> [options]
+
+Runs the gate a server would run (load, signature, smoke, latency, agreement, warm-up) and
+prints a report. Exit status: 0 pass, 1 fail, 2 usage error.
+
+Options:
+  --model-dir DIR   the model's folder, with model.json and smoke.json (default: the
+                    parent of the version folder, or the folder of the .onnx file)
+  --active PATH     the version serving today (folder or .onnx): the signature contract
+                    and the baseline for latency.maxRatio and agreement
+  --require-smoke   fail a version that has no smoke cases
+  --json            the report as JSON on stdout
+  -h, --help
 `
 
 const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
@@ -101,11 +118,49 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
 }
 
+async function validateCommand(args: string[]): Promise<void> {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: true,
+      options: {
+        'model-dir': { type: 'string' },
+        active: { type: 'string' },
+        'require-smoke': { type: 'boolean' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (e) {
+    fail(`${(e as Error).message}\n\n${VALIDATE_USAGE}`)
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    process.stdout.write(VALIDATE_USAGE)
+    return
+  }
+  if (positionals.length !== 1) fail(`validate takes one version folder or .onnx file\n\n${VALIDATE_USAGE}`)
+  let result
+  try {
+    result = await validate({ path: positionals[0]!, modelDir: values['model-dir'], active: values.active, requireSmoke: values['require-smoke'] === true })
+  } catch (e) {
+    if (e instanceof UsageError) fail(e.message)
+    throw e
+  }
+  process.stdout.write(values.json ? `${JSON.stringify(result, null, 2)}\n` : formatReport(result))
+  // The gate process is not used here, but onnxruntime's threads may keep the process alive.
+  process.exit(result.passed ? 0 : 1)
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv
   switch (command) {
     case 'serve':
       return serve(rest)
+    case 'validate':
+      return validateCommand(rest)
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)

@@ -158,7 +158,7 @@ function skipped(stage: StageResult['stage'], reason: string, message: string): 
 function signatureStage(job: GateJob, signature: Signature): StageResult {
   if (job.skipSignature) return skipped('signature', 'rollback', 'a rollback restores a version that served before')
   const contract: Contract | undefined = job.contract
-  if (!contract) return skipped('signature', 'no_contract', 'first version of the model: its signature becomes the contract')
+  if (!contract) return skipped('signature', 'no_contract', 'nothing to compare with (no active version, no signature in model.json)')
   const t = performance.now()
   const changes = signatureChanges(contract, signature)
   const ms = performance.now() - t

@@ -1,0 +1,114 @@
+import { spawnSync } from 'node:child_process'
+import { mkdir, rm, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { buildModel } from '../src/onnx/builder.js'
+import { addConstModel, identityModel, writeModelFile, writeVersion } from './support/models.js'
+import { makeTempDir } from './support/test-server.js'
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
+
+function validate(...args: string[]) {
+  return spawnSync(process.execPath, [CLI, 'validate', ...args], { encoding: 'utf8', timeout: 30_000 })
+}
+
+/** y = x + c, but returns NaN for every input (0 * Inf). */
+function nanModel(): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
+    initializers: [
+      { name: 'zero', type: 'float32', dims: [], data: new Float32Array([0]) },
+      { name: 'inf', type: 'float32', dims: [], data: new Float32Array([Infinity]) },
+    ],
+    nodes: [
+      { op: 'Mul', inputs: ['x', 'zero'], outputs: ['z'] },
+      { op: 'Mul', inputs: ['z', 'inf'], outputs: ['y'] },
+    ],
+  })
+}
+
+describe('modelgate validate', () => {
+  let root: string
+  let model: string
+  beforeAll(async () => {
+    root = await makeTempDir()
+    model = join(root, 'adder')
+    await writeVersion(root, 'adder', 1, addConstModel(1))
+    await writeVersion(root, 'adder', 2, addConstModel(2))
+    await writeVersion(root, 'adder', 3, nanModel())
+    await writeVersion(root, 'adder', 4, identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }))
+    await writeModelFile(join(model, '5.onnx'), addConstModel(5))
+    await writeFile(
+      join(model, 'smoke.json'),
+      JSON.stringify({ cases: [{ name: 'ones', inputs: { x: [[1, 1, 1, 1]] }, range: { y: { min: 0, max: 10 } } }] }),
+    )
+    await writeFile(join(model, '2', 'smoke.json'), JSON.stringify({ cases: [{ name: 'v2 exact', inputs: { x: [[1, 2, 3, 4]] }, expect: { y: [[3, 4, 5, 6]] } }] }))
+  })
+  afterAll(() => rm(root, { recursive: true, force: true }))
+
+  it('passes a good version folder with exit 0 and a readable report', () => {
+    const r = validate(join(model, '2'))
+    expect(r.status, r.stdout + r.stderr).toBe(0)
+    expect(r.stdout).toMatch(/model 'adder', version 2/)
+    expect(r.stdout).toMatch(/smoke\s+passed .*2 case\(s\) passed/)
+    expect(r.stdout).toMatch(/warmup\s+passed/)
+    expect(r.stdout.trim().endsWith('PASS')).toBe(true)
+  })
+
+  it('fails with exit 1 and says which stage and why', () => {
+    const r = validate(join(model, '3'))
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(/smoke\s+failed .*\[non_finite_output\]/)
+    expect(r.stdout.trim().endsWith('FAIL')).toBe(true)
+  })
+
+  it('applies the version-level smoke cases of the version only', () => {
+    // v1 + v2's exact case would fail (1 + x), but v2/smoke.json is not v1's.
+    expect(validate(join(model, '1')).status).toBe(0)
+  })
+
+  it('takes a flat <v>.onnx file and a folder model.onnx', () => {
+    expect(validate(join(model, '5.onnx')).status).toBe(0)
+    const r = validate(join(model, '2', 'model.onnx'), '--json')
+    expect(JSON.parse(r.stdout)).toMatchObject({ model: 'adder', version: 2, passed: true })
+  })
+
+  it('refuses a signature change against --active', () => {
+    const r = validate(join(model, '4'), '--active', join(model, '1'), '--json')
+    expect(r.status).toBe(1)
+    const report = JSON.parse(r.stdout)
+    expect(report.passed).toBe(false)
+    const sig = report.stages.find((s: { stage: string }) => s.stage === 'signature')
+    expect(sig).toMatchObject({ status: 'failed', reason: 'signature_changed' })
+    expect(sig.message).toMatch(/input 'x' is gone/)
+  })
+
+  it('fails a version without smoke cases under --require-smoke', async () => {
+    const lone = join(root, 'lone')
+    await writeVersion(root, 'lone', 1, addConstModel(1))
+    expect(validate(join(lone, '1')).stdout).toMatch(/PASS \(unverified/)
+    const r = validate(join(lone, '1'), '--require-smoke')
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(/smoke_required/)
+  })
+
+  it('fails with the file and path named when smoke.json is invalid', async () => {
+    const broken = join(root, 'broken')
+    await writeVersion(root, 'broken', 1, addConstModel(1))
+    await writeFile(join(broken, 'smoke.json'), JSON.stringify({ cases: [{ inputs: { x: [[1, 1, 1, 1]] }, expected: {} }] }))
+    const r = validate(join(broken, '1'))
+    expect(r.status).toBe(1)
+    expect(r.stdout).toMatch(/smoke\.json: cases\.0: Unrecognized key/)
+  })
+
+  it('exits 2 on usage errors', async () => {
+    expect(validate().status).toBe(2)
+    expect(validate(join(root, 'nope')).status).toBe(2)
+    await mkdir(join(root, 'empty', '1'), { recursive: true })
+    const r = validate(join(root, 'empty', '1'))
+    expect(r.status).toBe(2)
+    expect(r.stderr).toMatch(/without model\.onnx/)
+    expect(validate(join(model, '1'), '--bogus').status).toBe(2)
+  })
+})
