@@ -92,8 +92,8 @@ export class ModelPipeline {
 
   async #pass(trigger: PromotionTrigger): Promise<void> {
     const { ctx, model } = { ctx: this.#ctx, model: this.model }
-    await this.#syncDisk()
-    if (!(await this.#loadConfig())) return
+    const [, configured] = await Promise.all([this.#syncDisk(), this.#loadConfig()])
+    if (!configured) return
     for (const record of candidateOrder(model)) {
       if (ctx.closed()) return
       const outcome = await this.#consider(record, trigger)

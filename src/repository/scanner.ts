@@ -1,4 +1,4 @@
-import { readdir, realpath, stat } from 'node:fs/promises'
+import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   MODEL_CONFIG_FILE,
@@ -46,72 +46,55 @@ export interface RepositoryScan {
 /** Lists what is on disk; knows nothing of what is loaded. Never throws for one bad entry. */
 export async function scanRepository(modelsDir: string): Promise<RepositoryScan> {
   const root = await realpath(modelsDir)
-  const ignored: Ignored[] = []
-  const models: ModelSource[] = []
-  for (const name of (await readdir(root)).sort()) {
-    const path = join(root, name)
-    if (name === STATE_DIR_NAME) continue
-    if (isJunk(name)) {
-      ignored.push({ path, reason: 'hidden or temporary name', refused: false })
-      continue
-    }
-    const kind = await entryKind(root, path)
-    if (kind === 'outside') {
-      ignored.push({ path, reason: 'resolves outside the models directory', refused: true })
-      continue
-    }
-    if (kind !== 'dir') {
-      ignored.push({ path, reason: 'not a model folder', refused: false })
-      continue
-    }
-    if (!isModelName(name)) {
-      ignored.push({ path, reason: 'not a valid model name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)', refused: false })
-      continue
-    }
-    models.push(await scanModel(root, name, path, ignored))
+  const listed = await Promise.all(
+    (await readdir(root)).sort().map(async (name): Promise<{ ignored: Ignored[]; model?: ModelSource }> => {
+      const path = join(root, name)
+      if (name === STATE_DIR_NAME) return { ignored: [] }
+      if (isJunk(name)) return { ignored: [{ path, reason: 'hidden or temporary name', refused: false }] }
+      const { kind } = await entryKind(root, path, path)
+      if (kind === 'outside') return { ignored: [{ path, reason: 'resolves outside the models directory', refused: true }] }
+      if (kind !== 'dir') return { ignored: [{ path, reason: 'not a model folder', refused: false }] }
+      if (!isModelName(name)) {
+        return { ignored: [{ path, reason: 'not a valid model name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)', refused: false }] }
+      }
+      const ignored: Ignored[] = []
+      return { ignored, model: await scanModel(root, name, path, ignored) }
+    }),
+  )
+  return {
+    root,
+    models: listed.flatMap((l) => (l.model ? [l.model] : [])),
+    ignored: listed.flatMap((l) => l.ignored),
   }
-  return { root, models, ignored }
 }
 
-/** One model folder; exported for the watcher, which rescans a single model when it changes. */
+/**
+ * One model folder; the pipeline re-lists a single model this way on every pass. Entries are
+ * examined in parallel: under load each await costs an event-loop turn, so a pass should take few.
+ */
 export async function scanModel(root: string, name: string, dir: string, ignored: Ignored[]): Promise<ModelSource> {
-  const byVersion = new Map<number, VersionSource>()
-  let entries: string[] = []
+  const empty: ModelSource = { name, dir, versions: [] }
+  let realDir: string
+  let entries: string[]
   try {
-    entries = (await readdir(dir)).sort()
+    realDir = await realpath(dir)
+    entries = (await readdir(realDir)).sort()
   } catch (e) {
     ignored.push({ path: dir, reason: `cannot list: ${(e as Error).message}`, refused: false })
+    return empty
   }
+  if (!isInside(root, realDir)) {
+    ignored.push({ path: dir, reason: 'resolves outside the models directory', refused: true })
+    return empty
+  }
+  const found = await Promise.all(entries.map((entry) => classifyEntry(root, name, dir, realDir, entry)))
+  const byVersion = new Map<number, VersionSource>()
   const flatFiles: VersionSource[] = []
-  for (const entry of entries) {
-    const path = join(dir, entry)
-    if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE) continue
-    if (isJunk(entry)) {
-      ignored.push({ path, reason: 'hidden or temporary name', refused: false })
-      continue
-    }
-    const folderVersion = versionFolder(entry)
-    const fileVersion = versionFile(entry)
-    if (folderVersion === undefined && fileVersion === undefined) {
-      ignored.push({ path, reason: 'not a version (<n>/model.onnx or <n>.onnx)', refused: false })
-      continue
-    }
-    const kind = await entryKind(root, path)
-    if (kind === 'outside') {
-      ignored.push({ path, reason: 'resolves outside the models directory', refused: true })
-      continue
-    }
-    if (folderVersion !== undefined && kind === 'dir') {
-      const file = join(path, MODEL_FILE)
-      const fileKind = await entryKind(root, file)
-      if (fileKind === 'outside') ignored.push({ path: file, reason: 'resolves outside the models directory', refused: true })
-      else if (fileKind !== 'file') ignored.push({ path, reason: `version folder without ${MODEL_FILE}`, refused: false })
-      else byVersion.set(folderVersion, { model: name, version: folderVersion, kind: 'folder', file, dir: path })
-    } else if (fileVersion !== undefined && kind === 'file') {
-      flatFiles.push({ model: name, version: fileVersion, kind: 'file', file: path, dir: undefined })
-    } else {
-      ignored.push({ path, reason: 'not a version (<n>/model.onnx or <n>.onnx)', refused: false })
-    }
+  for (const f of found) {
+    if (f === undefined) continue
+    if ('reason' in f) ignored.push(f)
+    else if (f.kind === 'folder') byVersion.set(f.version, f)
+    else flatFiles.push(f)
   }
   for (const flat of flatFiles) {
     if (byVersion.has(flat.version)) {
@@ -124,17 +107,49 @@ export async function scanModel(root: string, name: string, dir: string, ignored
   return { name, dir, versions }
 }
 
+const NOT_A_VERSION = 'not a version (<n>/model.onnx or <n>.onnx)'
+
+async function classifyEntry(root: string, model: string, dir: string, realDir: string, entry: string): Promise<VersionSource | Ignored | undefined> {
+  const path = join(dir, entry)
+  if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE) return undefined
+  if (isJunk(entry)) return { path, reason: 'hidden or temporary name', refused: false }
+  // A flat version's checksum sidecar (3.onnx.sha256) belongs to its version.
+  if (entry.endsWith('.onnx.sha256') && versionFile(entry.slice(0, -7)) !== undefined) return undefined
+  const folderVersion = versionFolder(entry)
+  const fileVersion = versionFile(entry)
+  if (folderVersion === undefined && fileVersion === undefined) return { path, reason: NOT_A_VERSION, refused: false }
+  const found = await entryKind(root, path, join(realDir, entry))
+  if (found.kind === 'outside') return { path, reason: 'resolves outside the models directory', refused: true }
+  if (folderVersion !== undefined && found.kind === 'dir') {
+    const file = join(path, MODEL_FILE)
+    const fileKind = (await entryKind(root, file, join(found.real, MODEL_FILE))).kind
+    if (fileKind === 'outside') return { path: file, reason: 'resolves outside the models directory', refused: true }
+    if (fileKind !== 'file') return { path, reason: `version folder without ${MODEL_FILE}`, refused: false }
+    return { model, version: folderVersion, kind: 'folder', file, dir: path }
+  }
+  if (fileVersion !== undefined && found.kind === 'file') return { model, version: fileVersion, kind: 'file', file: path, dir: undefined }
+  return { path, reason: NOT_A_VERSION, refused: false }
+}
+
 type EntryKind = 'file' | 'dir' | 'outside' | 'other' | 'missing'
 
-/** What a path is, following symlinks only while they stay inside `root`. */
-export async function entryKind(root: string, path: string): Promise<EntryKind> {
+/**
+ * What a path is, following symlinks only while they stay inside `root`. `realIfPlain` is the
+ * path's real location when it is not itself a symlink (its parent's real path joined with its
+ * name): then one lstat answers, with no realpath.
+ */
+export async function entryKind(root: string, path: string, realIfPlain?: string): Promise<{ kind: EntryKind; real: string }> {
   try {
-    // A symlink, or a plain entry under a symlinked parent: the real path is what counts.
+    const link = await lstat(path)
+    if (!link.isSymbolicLink() && realIfPlain !== undefined) {
+      return { kind: link.isFile() ? 'file' : link.isDirectory() ? 'dir' : 'other', real: realIfPlain }
+    }
+    // A symlink, or a plain entry under a parent that may be one: the real path is what counts.
     const real = await realpath(path)
-    if (!isInside(root, real)) return 'outside'
+    if (!isInside(root, real)) return { kind: 'outside', real }
     const s = await stat(real)
-    return s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other'
+    return { kind: s.isFile() ? 'file' : s.isDirectory() ? 'dir' : 'other', real }
   } catch {
-    return 'missing'
+    return { kind: 'missing', real: path }
   }
 }

@@ -70,8 +70,8 @@ export async function readSmokeSet(modelDir: string, versionDir: string | undefi
   const cases: SmokeCase[] = []
   const read: string[] = []
   let minAccuracy = 1
-  for (const { label, path } of files) {
-    const file = await readJsonFile(path, smokeFileSchema)
+  const contents = await Promise.all(files.map(async (f) => ({ ...f, file: await readJsonFile(f.path, smokeFileSchema) })))
+  for (const { label, path, file } of contents) {
     if (!file) continue
     read.push(path)
     if (file.minAccuracy !== undefined) minAccuracy = file.minAccuracy

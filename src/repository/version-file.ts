@@ -77,12 +77,10 @@ export async function readVersionWhenStable(
   source: VersionSource,
   o: { readonly windowMs: number; readonly firstSeenMs: number; readonly nowMs?: number },
 ): Promise<VersionRead> {
-  const before = await fingerprint(source.file)
+  const [before, sidecar] = await Promise.all([fingerprint(source.file), readFile(sidecarPath(source), 'utf8').catch(() => undefined)])
   if (!before) return { kind: 'gone' }
   const nowMs = o.nowMs ?? Date.now()
-  let declared: string | undefined
-  const sidecar = await readFile(sidecarPath(source), 'utf8').catch(() => undefined)
-  if (sidecar !== undefined) declared = parseSidecar(sidecar)
+  const declared = sidecar === undefined ? undefined : parseSidecar(sidecar)
   const decision = decideStability({ nowMs, mtimeMs: before.mtimeMs, firstSeenMs: o.firstSeenMs, windowMs: o.windowMs, fastPath: source.kind === 'folder' || declared !== undefined })
   if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
   const bytes = await readVersionBytes(root, source)

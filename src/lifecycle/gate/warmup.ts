@@ -4,8 +4,8 @@ import type { StageResult } from './gate-types.js'
 
 /**
  * The last stage, on the session that will serve: `runs` runs at each batch size, so the first
- * real request does not pay for onnxruntime's first-run allocations. Runs yield to the event loop
- * between them: requests on the active version keep flowing while a candidate warms up.
+ * real request does not pay for onnxruntime's first-run allocations. Each run yields to the event
+ * loop: requests on the active version keep flowing while a candidate warms up.
  * A model that refuses the synthetic input is warmed with its smoke inputs instead; failing both
  * is a warning, not a rejection (the gate has already run the model).
  */
@@ -21,9 +21,9 @@ export async function warmUp(
   const runAll = async (feeds: Feeds) => {
     try {
       for (let i = 0; i < o.runs; i++) {
+        // run() yields to the event loop on its own (it resolves via setImmediate).
         await session.run(feeds, outputs)
         done++
-        await new Promise((r) => setImmediate(r))
       }
     } catch (e) {
       problem ??= (e as Error).message
