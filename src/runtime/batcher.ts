@@ -1,0 +1,224 @@
+import { Tensor } from 'onnxruntime-node'
+import type { TensorStorage } from './element-type.js'
+import { allocate } from './element-type.js'
+import type { Feeds, Fetches } from './session.js'
+import type { Signature } from './signature.js'
+
+/** Whatever runs a model: a session on this thread, or a pool of them in worker threads. */
+export interface Executor {
+  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches>
+  /** How many runs it can usefully have in flight at once. */
+  readonly concurrency: number
+}
+
+export interface BatchingOptions {
+  /** Most rows (samples) in one run. */
+  readonly maxBatchSize: number
+  /** How long a run may wait for more requests once one is queued; 0: never wait for a timer. */
+  readonly maxDelayMs: number
+}
+
+export interface BatchStats {
+  /** Called once per run with its size in rows and how long its oldest request waited (ms). */
+  readonly onBatch?: (rows: number, requests: number, queuedMs: number) => void
+}
+
+interface Pending {
+  readonly feeds: Feeds
+  readonly outputs: readonly string[]
+  /** Row count (the leading dim shared by every input). */
+  readonly rows: number
+  /** Requests with the same key can share a run: same outputs, same trailing dims. */
+  readonly key: string
+  readonly enqueuedAt: number
+  resolve(fetches: Fetches): void
+  reject(error: unknown): void
+}
+
+/**
+ * Can this signature be batched along the leading dim? Every input and every output must have a
+ * dynamic leading dim (DESIGN §7); anything else runs request by request.
+ */
+export function isBatchable(signature: Signature): boolean {
+  const leadingDynamic = (shape: readonly (number | string | null)[] | null) => shape !== null && shape.length >= 1 && typeof shape[0] !== 'number'
+  return signature.inputs.length > 0 && signature.inputs.every((i) => leadingDynamic(i.shape)) && signature.outputs.every((o) => leadingDynamic(o.shape))
+}
+
+/**
+ * Dynamic batching (DESIGN §7). A request that finds the executor idle is scheduled at once: it
+ * runs in the same event-loop turn's check phase, together with every request parsed in that turn,
+ * so batching adds no latency at low load. While runs are in flight, arrivals queue and go together
+ * in the next run, up to `maxBatchSize` rows. Outputs are split back per request as views (no copy).
+ * If a batched run fails, its requests are retried one by one, so a bad input fails only itself.
+ */
+export class Batcher {
+  readonly #executor: Executor
+  readonly #options: BatchingOptions
+  readonly #stats: BatchStats
+  readonly #queue: Pending[] = []
+  #inFlight = 0
+  #scheduled = false
+  #timer: NodeJS.Timeout | undefined
+  /** Set when a model turned out not to keep rows independent: it then runs unbatched. */
+  #disabled = false
+
+  constructor(executor: Executor, options: BatchingOptions, stats: BatchStats = {}) {
+    this.#executor = executor
+    this.#options = options
+    this.#stats = stats
+  }
+
+  get disabled(): boolean {
+    return this.#disabled
+  }
+
+  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
+    const rows = leadingRows(feeds)
+    if (this.#disabled || rows === undefined || rows >= this.#options.maxBatchSize) {
+      this.#stats.onBatch?.(rows ?? 1, 1, 0)
+      return this.#executor.run(feeds, outputs)
+    }
+    return new Promise<Fetches>((resolve, reject) => {
+      this.#queue.push({ feeds, outputs, rows, key: batchKey(feeds, outputs), enqueuedAt: performance.now(), resolve, reject })
+      this.#pump()
+    })
+  }
+
+  #pump(): void {
+    if (this.#queue.length === 0 || this.#inFlight >= this.#executor.concurrency || this.#scheduled) return
+    const queuedRows = this.#queue.reduce((n, p) => n + p.rows, 0)
+    if (this.#options.maxDelayMs > 0 && queuedRows < this.#options.maxBatchSize && this.#inFlight === 0) {
+      // Idle with room left: wait a little for more, unless the batch fills first.
+      if (!this.#timer) {
+        this.#timer = setTimeout(() => {
+          this.#timer = undefined
+          this.#schedule()
+        }, this.#options.maxDelayMs)
+      }
+      return
+    }
+    this.#schedule()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    // After the poll phase: every request parsed in this turn joins the batch.
+    setImmediate(() => {
+      this.#scheduled = false
+      clearTimeout(this.#timer)
+      this.#timer = undefined
+      while (this.#queue.length > 0 && this.#inFlight < this.#executor.concurrency) void this.#runBatch(this.#takeBatch())
+    })
+  }
+
+  /** The oldest request and every queued one that can share its run, up to maxBatchSize rows. */
+  #takeBatch(): Pending[] {
+    const first = this.#queue.shift()!
+    const batch = [first]
+    let rows = first.rows
+    for (let i = 0; i < this.#queue.length && rows < this.#options.maxBatchSize; ) {
+      const p = this.#queue[i]!
+      if (p.key === first.key && rows + p.rows <= this.#options.maxBatchSize) {
+        batch.push(p)
+        rows += p.rows
+        this.#queue.splice(i, 1)
+      } else {
+        i++
+      }
+    }
+    return batch
+  }
+
+  async #runBatch(batch: Pending[]): Promise<void> {
+    this.#inFlight++
+    const rows = batch.reduce((n, p) => n + p.rows, 0)
+    this.#stats.onBatch?.(rows, batch.length, performance.now() - batch[0]!.enqueuedAt)
+    try {
+      if (batch.length === 1) {
+        const only = batch[0]!
+        await this.#executor.run(only.feeds, only.outputs).then(only.resolve, only.reject)
+        return
+      }
+      let fetched: Fetches
+      try {
+        fetched = await this.#executor.run(concatFeeds(batch), batch[0]!.outputs)
+      } catch {
+        await this.#oneByOne(batch)
+        return
+      }
+      const parts = splitFetches(fetched, batch.map((p) => p.rows))
+      if (!parts) {
+        // The outputs do not have one row per input row: this model mixes rows. Never batch it again.
+        this.#disabled = true
+        await this.#oneByOne(batch)
+        return
+      }
+      batch.forEach((p, i) => p.resolve(parts[i]!))
+    } finally {
+      this.#inFlight--
+      this.#pump()
+    }
+  }
+
+  async #oneByOne(batch: Pending[]): Promise<void> {
+    for (const p of batch) await this.#executor.run(p.feeds, p.outputs).then(p.resolve, p.reject)
+  }
+}
+
+function leadingRows(feeds: Feeds): number | undefined {
+  let rows: number | undefined
+  for (const name in feeds) {
+    const dims = feeds[name]!.dims
+    if (dims.length === 0) return undefined
+    if (rows === undefined) rows = dims[0]!
+    else if (rows !== dims[0]) return undefined
+  }
+  return rows === 0 ? undefined : rows
+}
+
+function batchKey(feeds: Feeds, outputs: readonly string[]): string {
+  let key = outputs.join('\u0000')
+  for (const name in feeds) key += `\u0001${name}:${feeds[name]!.dims.slice(1).join(',')}`
+  return key
+}
+
+function concatFeeds(batch: readonly Pending[]): Feeds {
+  const first = batch[0]!.feeds
+  const total = batch.reduce((n, p) => n + p.rows, 0)
+  const out = Object.create(null) as Feeds
+  for (const name in first) {
+    const t = first[name]!
+    const rowSize = t.dims.slice(1).reduce((a, b) => a * b, 1)
+    const data = allocate(t.type as never, total * rowSize)
+    let offset = 0
+    for (const p of batch) {
+      const src = p.feeds[name]!.data as TensorStorage
+      if (Array.isArray(data)) for (let i = 0; i < src.length; i++) data[offset + i] = (src as string[])[i]!
+      else (data as Exclude<TensorStorage, string[]>).set(src as never, offset)
+      offset += src.length
+    }
+    out[name] = new Tensor(t.type as never, data as never, [total, ...t.dims.slice(1)])
+  }
+  return out
+}
+
+/** Views of each request's rows; undefined if an output does not have one row per input row. */
+function splitFetches(fetched: Fetches, rows: readonly number[]): Fetches[] | undefined {
+  const total = rows.reduce((a, b) => a + b, 0)
+  const parts: Fetches[] = rows.map(() => Object.create(null) as Fetches)
+  for (const name in fetched) {
+    const t = fetched[name]!
+    if (t.dims.length === 0 || t.dims[0] !== total) return undefined
+    const rest = t.dims.slice(1)
+    const rowSize = rest.reduce((a, b) => a * b, 1)
+    const data = t.data as TensorStorage
+    let offset = 0
+    rows.forEach((r, i) => {
+      const slice = Array.isArray(data) ? data.slice(offset, offset + r * rowSize) : data.subarray(offset, offset + r * rowSize)
+      parts[i]![name] = new Tensor(t.type as never, slice as never, [r, ...rest])
+      offset += r * rowSize
+    })
+  }
+  return parts
+}
