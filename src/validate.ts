@@ -83,7 +83,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   let reference: GateJob['reference']
   const declared = config.signature
   if (declared) {
-    const spec = (t: (typeof declared.inputs)[number]) => ({ name: t.name, type: t.type, shape: t.shape ?? null })
+    const spec = (t: (typeof declared.inputs)[number]) => ({ name: t.name, type: t.type, shape: t.shape })
     contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
   }
   if (active) {

@@ -163,10 +163,13 @@ export class ModelPipeline {
       if (isSettled(record, record.verdict.sha256)) return 'skipped'
       if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === this.model.active) return 'skipped'
     }
-    if (!sameFingerprint(record.seen?.fingerprint, current)) record.seen = { fingerprint: current, sinceMs: Date.now() }
+    if (!sameFingerprint(record.seen?.fingerprint, current)) {
+      record.seen = { fingerprint: current, sinceMs: Date.now(), changed: record.seen !== undefined }
+    }
+    const seen = record.seen!
     let read
     try {
-      read = await readVersionWhenStable(ctx.root, record.source, { windowMs: ctx.options.stabilityMs, firstSeenMs: record.seen!.sinceMs })
+      read = await readVersionWhenStable(ctx.root, record.source, { windowMs: ctx.options.stabilityMs, firstSeenMs: seen.sinceMs, seenChanging: seen.changed })
     } catch (e) {
       if (!(e instanceof VersionReadError)) throw e
       return this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)

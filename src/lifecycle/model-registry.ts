@@ -17,8 +17,11 @@ export interface VersionRecord {
   source: VersionSource
   /** False once its file is gone; a loaded version keeps serving regardless. */
   onDisk: boolean
-  /** The file as last seen, and when that fingerprint was first seen (for the stability window). */
-  seen: { fingerprint: FileFingerprint; sinceMs: number } | undefined
+  /**
+   * The file as last seen, when that fingerprint was first seen (for the stability window), and
+   * whether it was ever seen changing.
+   */
+  seen: { fingerprint: FileFingerprint; sinceMs: number; changed: boolean } | undefined
   state: VersionState
   /** The session serving (or retained) for this version, if any. */
   loaded: LoadedVersion | undefined

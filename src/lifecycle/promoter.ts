@@ -43,8 +43,8 @@ export class Promoter {
     const contract: Contract | undefined = declared
       ? {
           source: 'model.json',
-          inputs: declared.inputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape ?? null })),
-          outputs: declared.outputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape ?? null })),
+          inputs: declared.inputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape })),
+          outputs: declared.outputs.map((t) => ({ name: t.name, type: t.type, shape: t.shape })),
         }
       : active
         ? { source: 'active', inputs: active.signature.inputs, outputs: active.signature.outputs }

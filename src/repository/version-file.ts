@@ -25,8 +25,9 @@ export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerpri
 export type StabilityDecision = { readonly ready: true; readonly provisional: boolean } | { readonly ready: false; readonly retryAtMs: number }
 
 /**
- * Stable once unchanged for `windowMs`, judged by the file's mtime or, where clocks disagree (a
- * network file system), by when this fingerprint was first seen here.
+ * Stable once unchanged for `windowMs`, judged by the file's mtime or by when this fingerprint was
+ * first seen here, whichever is earlier. Once the file was seen changing, only the first-seen time
+ * counts: a file server whose clock runs behind would otherwise make a file being written look old.
  */
 export function decideStability(o: {
   readonly nowMs: number
@@ -34,8 +35,10 @@ export function decideStability(o: {
   readonly firstSeenMs: number
   readonly windowMs: number
   readonly fastPath: boolean
+  /** The file's size or mtime changed while this process watched it. */
+  readonly seenChanging?: boolean
 }): StabilityDecision {
-  const stableSince = Math.min(Math.max(o.mtimeMs, 0), o.firstSeenMs)
+  const stableSince = o.seenChanging ? o.firstSeenMs : Math.min(Math.max(o.mtimeMs, 0), o.firstSeenMs)
   const stableAt = stableSince + o.windowMs
   if (o.nowMs >= stableAt) return { ready: true, provisional: false }
   if (o.fastPath) return { ready: true, provisional: true }
@@ -75,13 +78,20 @@ export async function fingerprint(path: string): Promise<FileFingerprint | undef
 export async function readVersionWhenStable(
   root: string,
   source: VersionSource,
-  o: { readonly windowMs: number; readonly firstSeenMs: number; readonly nowMs?: number },
+  o: { readonly windowMs: number; readonly firstSeenMs: number; readonly seenChanging?: boolean; readonly nowMs?: number },
 ): Promise<VersionRead> {
   const [before, sidecar] = await Promise.all([fingerprint(source.file), readFile(sidecarPath(source), 'utf8').catch(() => undefined)])
   if (!before) return { kind: 'gone' }
   const nowMs = o.nowMs ?? Date.now()
   const declared = sidecar === undefined ? undefined : parseSidecar(sidecar)
-  const decision = decideStability({ nowMs, mtimeMs: before.mtimeMs, firstSeenMs: o.firstSeenMs, windowMs: o.windowMs, fastPath: source.kind === 'folder' || declared !== undefined })
+  const decision = decideStability({
+    nowMs,
+    mtimeMs: before.mtimeMs,
+    firstSeenMs: o.firstSeenMs,
+    windowMs: o.windowMs,
+    fastPath: source.kind === 'folder' || declared !== undefined,
+    seenChanging: o.seenChanging === true,
+  })
   if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
   const bytes = await readVersionBytes(root, source)
   const after = await fingerprint(source.file)

@@ -185,3 +185,93 @@ export function statefulStepModel(): Uint8Array {
     ],
   })
 }
+
+/**
+ * A classifier-like model: `scores` = x + bias (float32 [batch, 3]) and `label` = ArgMax(scores)
+ * (int64 [batch]). `bias` moves the predictions, so versions can be made to agree or not.
+ */
+export function classifierModel(bias: readonly [number, number, number]): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 3] }],
+    outputs: [
+      { name: 'scores', type: 'float32', shape: ['batch', 3] },
+      { name: 'label', type: 'int64', shape: ['batch'] },
+    ],
+    initializers: [{ name: 'bias', type: 'float32', dims: [3], data: Float32Array.from(bias) }],
+    nodes: [
+      { op: 'Add', inputs: ['x', 'bias'], outputs: ['scores'] },
+      { op: 'ArgMax', inputs: ['scores'], outputs: ['label'], attributes: { axis: { i: 1 }, keepdims: { i: 0 } } },
+    ],
+  })
+}
+
+/** y = (x - x) / (x - x): NaN everywhere, with addConstModel's signature (float32 [batch, 4]). */
+export function nanModel(n = 4): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', n] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', n] }],
+    nodes: [
+      { op: 'Sub', inputs: ['x', 'x'], outputs: ['zero'] },
+      { op: 'Div', inputs: ['zero', 'zero'], outputs: ['y'] },
+    ],
+  })
+}
+
+/**
+ * A slow model with addConstModel's signature (float32 [batch, 4] -> [batch, 4]): a chain of
+ * `layers` width x width MatMuls. Weights average their inputs, so x = ones gives y = ones.
+ */
+export function heavyModel(width = 512, layers = 6, n = 4): Uint8Array {
+  const nodes: { op: string; inputs: string[]; outputs: string[] }[] = [{ op: 'MatMul', inputs: ['x', 'w_in'], outputs: ['h0'] }]
+  const initializers = [{ name: 'w_in', type: 'float32' as const, dims: [n, width], data: new Float32Array(n * width).fill(1 / n) }]
+  for (let i = 0; i < layers; i++) {
+    initializers.push({ name: `w${i}`, type: 'float32', dims: [width, width], data: new Float32Array(width * width).fill(1 / width) })
+    nodes.push({ op: 'MatMul', inputs: [`h${i}`, `w${i}`], outputs: [`h${i + 1}`] })
+  }
+  initializers.push({ name: 'w_out', type: 'float32', dims: [width, n], data: new Float32Array(width * n).fill(1 / width) })
+  nodes.push({ op: 'MatMul', inputs: [`h${layers}`, 'w_out'], outputs: ['y'] })
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', n] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', n] }],
+    initializers,
+    nodes,
+  })
+}
+
+/**
+ * addConstModel(c) followed by metadata_props, which the writer puts last: the file's prefix
+ * without them is addConstModel(c) itself, a complete model. A copy cut at that point loads.
+ */
+export function addConstModelWithMetadata(c: number, metadata: Readonly<Record<string, string>>): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
+    initializers: [{ name: 'c', type: 'float32', dims: [], data: new Float32Array([c]) }],
+    nodes: [{ op: 'Add', inputs: ['x', 'c'], outputs: ['y'] }],
+    metadata,
+  })
+}
+
+/**
+ * y = x + c like addConstModel, but carrying two float32 weight matrices [4, k] and [k, 4] (the
+ * second all zeros, so the result is exact): ~32·k bytes that take real time to read, hash, load
+ * and gate. For tests that need a promotion to be in flight for a while.
+ */
+export function heavyConstModel(c: number, k = 262_144): Uint8Array {
+  const w1 = new Float32Array(4 * k).fill(0.5)
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
+    initializers: [
+      { name: 'c', type: 'float32', dims: [], data: new Float32Array([c]) },
+      { name: 'w1', type: 'float32', dims: [4, k], data: w1 },
+      { name: 'w2', type: 'float32', dims: [k, 4], data: new Float32Array(k * 4) },
+    ],
+    nodes: [
+      { op: 'MatMul', inputs: ['x', 'w1'], outputs: ['h'] },
+      { op: 'MatMul', inputs: ['h', 'w2'], outputs: ['z'] },
+      { op: 'Add', inputs: ['x', 'z'], outputs: ['xz'] },
+      { op: 'Add', inputs: ['xz', 'c'], outputs: ['y'] },
+    ],
+  })
+}

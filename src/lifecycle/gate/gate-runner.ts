@@ -67,6 +67,10 @@ export class GateRunner {
   #runNow(job: GateJob, { timeoutMs, signal }: GateRunOptions): Promise<GateOutcome> {
     if (this.#closed) return Promise.resolve({ kind: 'cancelled' })
     if (signal?.aborted) return Promise.resolve({ kind: 'cancelled' })
+    // A process that was killed (a timeout) or died is never reused: it may still be exiting.
+    if (this.#child && (this.#child.killed || this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#child.connected)) {
+      this.#child = undefined
+    }
     const child = (this.#child ??= this.#spawn())
     const id = this.#nextId++
     const started = performance.now()
@@ -104,6 +108,7 @@ export class GateRunner {
       const onAbort = () => child.send({ type: 'cancel', id } satisfies ToGate)
       const timer = setTimeout(() => {
         child.off('exit', onExit)
+        if (this.#child === child) this.#child = undefined // the next gate gets a fresh process
         child.kill('SIGKILL')
         finish(failed('timeout', `the '${stage}' stage did not finish within the gate's ${Math.round(timeoutMs / 1000)} s limit`))
       }, timeoutMs)

@@ -28,11 +28,16 @@ export interface GateReport {
   readonly ms: number
 }
 
+/** A tensor as a contract states it; `shape` undefined: not constrained (names and types only). */
+export interface ContractTensor extends Omit<TensorSpec, 'shape'> {
+  readonly shape: TensorSpec['shape'] | undefined
+}
+
 /** The contract a candidate is held to: the active version's signature or model.json's. */
 export interface Contract {
   readonly source: 'active' | 'model.json'
-  readonly inputs: readonly TensorSpec[]
-  readonly outputs: readonly TensorSpec[]
+  readonly inputs: readonly ContractTensor[]
+  readonly outputs: readonly ContractTensor[]
 }
 
 export interface ModelFile {

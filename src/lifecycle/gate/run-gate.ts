@@ -23,6 +23,7 @@ const NO_CONTROL: GateControl = { cancelled: () => false }
 const LATENCY_MIN_RUNS = 30
 const LATENCY_MAX_RUNS = 120
 const LATENCY_BUDGET_MS = 2000
+const LATENCY_BLOCK = 5
 
 /**
  * Runs the gate's stages up to agreement on a fresh session of the candidate (the warm-up stage
@@ -49,7 +50,7 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
   try {
     control.onStage?.('load')
     const load = await timed('load', async () => {
-      candidate = await openModel(job.candidate, job.root, job.sessionOptions)
+      candidate = await openModel(job.candidate, job.root, gateSessionOptions(job))
       const s = candidate.signature
       return {
         details: { inputs: s.inputs.length, outputs: s.outputs.length, omittedOutputs: s.omittedOutputs },
@@ -81,7 +82,7 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     const needsReference = job.reference !== undefined && (job.latency?.maxRatio !== undefined || job.agreement !== undefined)
     if (needsReference) {
       try {
-        reference = await openModel(job.reference!, job.root, job.sessionOptions)
+        reference = await openModel(job.reference!, job.root, gateSessionOptions(job))
       } catch (e) {
         warnings.push(`the active version (${job.reference!.version}) could not be loaded for comparison: ${(e as Error).message}`)
       }
@@ -101,6 +102,14 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     await candidate?.release()
     await reference?.release()
   }
+}
+
+/**
+ * The model's session options, without spinning threads: the gate times the candidate and the
+ * active version in turn, and a spinning pool of one would slow the other.
+ */
+function gateSessionOptions(job: GateJob): GateJob['sessionOptions'] {
+  return { ...job.sessionOptions, spinning: false }
 }
 
 /** Reads a model file (inside the models directory, with the expected bytes) and creates a session. */
@@ -281,15 +290,21 @@ async function latencyStage(
   const cand: number[] = []
   const ref: number[] = []
   const compare = maxRatio !== undefined && reference !== undefined
-  // At least a few runs of every input; then until 30 runs or the time budget, at most 120.
+  // Untimed first runs: a session's first run allocates, and the reference has not run yet.
+  for (const f of feeds) {
+    await timeRun(candidate, f)
+    if (compare) await timeRun(reference, f)
+  }
+  // Then blocks of runs in turn, so both see the same machine load without each run paying for
+  // the other session's last one. At least a few runs of every input; then until 30 runs or the
+  // time budget, at most 120.
   const deadline = performance.now() + LATENCY_BUDGET_MS
   const minimum = Math.max(feeds.length, 5)
-  for (let i = 0; cand.length < LATENCY_MAX_RUNS; i++) {
+  for (let i = 0; cand.length < LATENCY_MAX_RUNS; i += LATENCY_BLOCK) {
     if (cand.length >= minimum && (cand.length >= LATENCY_MIN_RUNS || performance.now() >= deadline)) break
     if (control.cancelled()) throw new GateCancelled('superseded by a newer candidate')
-    const f = feeds[i % feeds.length]!
-    cand.push(await timeRun(candidate, f))
-    if (compare) ref.push(await timeRun(reference, f))
+    for (let j = i; j < i + LATENCY_BLOCK; j++) cand.push(await timeRun(candidate, feeds[j % feeds.length]!))
+    if (compare) for (let j = i; j < i + LATENCY_BLOCK; j++) ref.push(await timeRun(reference, feeds[j % feeds.length]!))
   }
   const p95 = percentile(cand, 95)
   const details: Record<string, number> = { p95Ms: p95, runs: cand.length }

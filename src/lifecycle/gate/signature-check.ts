@@ -1,5 +1,5 @@
 import type { Dim, Signature, TensorSpec } from '../../runtime/signature.js'
-import type { Contract } from './gate-types.js'
+import type { Contract, ContractTensor } from './gate-types.js'
 
 /**
  * What would break a client that works with the contract: an input or output removed or renamed, a
@@ -26,15 +26,18 @@ export function signatureChanges(contract: Contract, candidate: Signature): stri
   return changes
 }
 
-function byName(specs: readonly TensorSpec[]): Map<string, TensorSpec> {
+function byName<T extends { readonly name: string }>(specs: readonly T[]): Map<string, T> {
   return new Map(specs.map((s) => [s.name, s]))
 }
 
-function compareTensor(kind: 'input' | 'output', want: TensorSpec, got: TensorSpec, changes: string[]): void {
+function compareTensor(kind: 'input' | 'output', want: ContractTensor, got: TensorSpec, changes: string[]): void {
   const name = `${kind} '${want.name}'`
   if (want.type !== got.type) changes.push(`${name} changed type ${want.type} -> ${got.type}`)
-  if (want.shape === null || got.shape === null) {
-    if (want.shape !== got.shape) changes.push(`${name} changed rank ${rank(want.shape)} -> ${rank(got.shape)}`)
+  // A contract without a shape (or of unknown rank) constrains names and types only; an input
+  // that loses its shape takes anything, which breaks nobody; an output that does might.
+  if (want.shape === null || want.shape === undefined) return
+  if (got.shape === null) {
+    if (kind === 'output') changes.push(`${name} changed rank ${want.shape.length} -> unknown`)
     return
   }
   if (want.shape.length !== got.shape.length) {
@@ -47,10 +50,6 @@ function compareTensor(kind: 'input' | 'output', want: TensorSpec, got: TensorSp
     const breaks = kind === 'input' ? typeof g === 'number' && g !== w : typeof w === 'number' && typeof g === 'number' && g !== w
     if (breaks) changes.push(`${name} dim ${i} changed ${show(w)} -> ${show(g)}`)
   })
-}
-
-function rank(shape: readonly Dim[] | null): string {
-  return shape === null ? 'unknown' : String(shape.length)
 }
 
 function show(d: Dim): string {
