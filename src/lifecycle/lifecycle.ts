@@ -67,6 +67,7 @@ export class Lifecycle {
   #rescanTimer: NodeJS.Timeout | undefined
   #started = false
   #closed = false
+  readonly #reported = new Set<string>()
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
@@ -99,6 +100,7 @@ export class Lifecycle {
       closed: () => this.#closed,
     }
     for (const i of scan.ignored) {
+      this.#reported.add(i.path)
       if (i.refused) logger.warn('path_refused', { path: i.path, reason: i.reason })
       else logger.debug('path_ignored', { path: i.path, reason: i.reason })
     }
@@ -334,6 +336,13 @@ export class Lifecycle {
     if (this.#closed || !this.#started) return
     try {
       const scan = await scanRepository(this.#deps.modelsDir)
+      for (const i of scan.ignored) {
+        // One line per ignored path, not one per rescan.
+        if (this.#reported.has(i.path)) continue
+        this.#reported.add(i.path)
+        if (i.refused) this.#deps.logger.warn('path_refused', { path: i.path, reason: i.reason })
+        else this.#deps.logger.debug('path_ignored', { path: i.path, reason: i.reason })
+      }
       for (const source of scan.models) {
         if (isInside(this.#deps.stateDir, source.dir)) continue
         const isNew = !this.#pipelines.has(source.name)

@@ -1,8 +1,10 @@
 import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
 import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
-import { scanModel, type Ignored } from '../repository/scanner.js'
+import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
+import { versionFolder } from '../repository/layout.js'
+import { basename } from 'node:path'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
-import { fingerprint, readVersionWhenStable, sameFingerprint, type FileFingerprint } from '../repository/version-file.js'
+import { readVersionWhenStable, sameFingerprint, versionFingerprint, type FileFingerprint } from '../repository/version-file.js'
 import type { GateReport, StageResult } from './gate/gate-types.js'
 import type { LifecycleContext } from './lifecycle-context.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
@@ -30,6 +32,8 @@ export class ModelPipeline {
   #lastConfigProblem: string | undefined
   #passes = 0
   #running = false
+  /** Version folders listed while they had no model file yet: their file is being written in place. */
+  readonly #seenEmpty = new Set<number>()
 
   constructor(ctx: LifecycleContext, model: ModelRecord) {
     this.#ctx = ctx
@@ -111,6 +115,10 @@ export class ModelPipeline {
     for (const i of ignored) {
       if (i.refused) ctx.logger.warn('path_refused', { path: i.path, reason: i.reason })
       else ctx.logger.debug('path_ignored', { path: i.path, reason: i.reason })
+      if (i.reason === EMPTY_VERSION_FOLDER) {
+        const v = versionFolder(basename(i.path))
+        if (v !== undefined) this.#seenEmpty.add(v)
+      }
     }
     const present = new Set<number>()
     for (const source of scan.versions) {
@@ -156,7 +164,7 @@ export class ModelPipeline {
   /** One candidate: wait for its file, reuse a recorded verdict, or gate it; promote if it passes. */
   async #consider(record: VersionRecord, trigger: PromotionTrigger): Promise<Consideration> {
     const ctx = this.#ctx
-    const current = await fingerprint(record.source.file)
+    const current = await versionFingerprint(record.source)
     if (!current) return 'skipped'
     // Unchanged bytes with a verdict: no need to read, hash or gate them again.
     if (record.verdict && sameFingerprint(current, record.verdictFingerprint)) {
@@ -169,7 +177,13 @@ export class ModelPipeline {
     const seen = record.seen!
     let read
     try {
-      read = await readVersionWhenStable(ctx.root, record.source, { windowMs: ctx.options.stabilityMs, firstSeenMs: seen.sinceMs, seenChanging: seen.changed })
+      read = await readVersionWhenStable(ctx.root, record.source, {
+        windowMs: ctx.options.stabilityMs,
+        firstSeenMs: seen.sinceMs,
+        seenChanging: seen.changed,
+        // A folder renamed in arrives whole; one seen empty is being filled in place (cp), and waits.
+        folderFastPath: !this.#seenEmpty.has(record.version) && !seen.changed,
+      })
     } catch (e) {
       if (!(e instanceof VersionReadError)) throw e
       return this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)
@@ -185,6 +199,8 @@ export class ModelPipeline {
         return this.#reject(record, read.sha256, current, { stage: 'load', status: 'failed', ms: 0, reason: 'checksum_mismatch', message: read.message }, trigger)
     }
     const { bytes, provisional } = read
+    // The bytes are ready, so they match their sidecar now: a mismatch recorded before was fixed.
+    if (record.verdict?.kind === 'rejected' && record.verdict.reason === 'checksum_mismatch') record.verdict = undefined
     if (isSettled(record, bytes.sha256)) {
       record.verdictFingerprint = read.fingerprint
       record.state = this.promoter.restingState(record)
@@ -218,6 +234,7 @@ export class ModelPipeline {
       this.#lastConfigProblem = e.message
       return 'skipped'
     }
+    if (await this.#newerCandidateThan(record.version)) return this.#superseded(record, bytes.sha256, trigger)
     const abort = new AbortController()
     this.#gating = { version: record.version, abort }
     record.state = { status: 'validating' }
@@ -227,13 +244,7 @@ export class ModelPipeline {
         timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
         signal: abort.signal,
       })
-      if (outcome.kind === 'cancelled') {
-        record.state = { status: 'discovered', note: 'superseded by a newer version while its gate ran' }
-        ctx.metrics.promotions.inc({ model: model.name, result: 'superseded' })
-        void ctx.history.append({ model: model.name, version: record.version, sha256: bytes.sha256, event: 'superseded', trigger })
-        void this.schedule(trigger)
-        return 'cancelled'
-      }
+      if (outcome.kind === 'cancelled') return this.#superseded(record, bytes.sha256, trigger)
       report = outcome.report
     } finally {
       this.#gating = undefined
@@ -249,6 +260,13 @@ export class ModelPipeline {
       const failed = report.stages.find((s) => s.status === 'failed')!
       return this.#reject(record, bytes.sha256, fp, failed, trigger, report)
     }
+    if (!sameFingerprint(await versionFingerprint(record.source), fp)) {
+      // Written to while it was gated: those bytes were not the final ones.
+      record.state = { status: 'discovered', note: 'waiting: the file changed while its gate ran' }
+      this.#retryAt(Date.now() + ctx.options.stabilityMs)
+      return 'waiting'
+    }
+    if (await this.#newerCandidateThan(record.version)) return this.#superseded(record, bytes.sha256, trigger)
     record.verdictFingerprint = fp
     return (await this.promoter.promoteGated(record, bytes, report, smoke, trigger)) ? 'promoted' : 'rejected'
   }
@@ -312,7 +330,7 @@ export class ModelPipeline {
       return (e as Error).message
     }
     if (bytes.sha256 !== ref.sha256) return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
-    record.verdictFingerprint = await fingerprint(record.source.file)
+    record.verdictFingerprint = await versionFingerprint(record.source)
     if (as === 'active') return (await this.promoter.promoteWithoutGate(record, bytes, 'startup')) ? undefined : 'it no longer loads'
     return (await this.promoter.retainWithoutGate(record, bytes)) ? undefined : 'it no longer loads'
   }
@@ -320,20 +338,29 @@ export class ModelPipeline {
   /** A newer version arrived while an older one is being gated: stop gating the older one. */
   async #abandonIfSuperseded(): Promise<void> {
     const gating = this.#gating
-    if (!gating) return
+    if (gating && (await this.#newerCandidateThan(gating.version)) && this.#gating === gating) gating.abort.abort()
+  }
+
+  /** Is there a version newer than `version` on disk that has not been decided (new, or changed since)? */
+  async #newerCandidateThan(version: number): Promise<boolean> {
     const scan = await scanModel(this.#ctx.root, this.model.name, this.model.dir, [])
-    let newer = false
     for (const v of scan.versions) {
-      if (v.version <= gating.version) continue
+      if (v.version <= version) continue
       const r = this.model.versions.get(v.version)
       if (r && !r.verdict && r.state.status === 'rejected') continue // blocked by a broken smoke.json
-      // New, undecided, or changed since its verdict: it will be preferred to the one being gated.
-      if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await fingerprint(v.file), r.verdictFingerprint)) {
-        newer = true
-        break
-      }
+      if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await versionFingerprint(v), r.verdictFingerprint)) return true
     }
-    if (newer && this.#gating === gating) gating.abort.abort()
+    return false
+  }
+
+  /** Abandons a candidate for a newer one: recorded, and a new pass will consider the newer. */
+  #superseded(record: VersionRecord, sha256: string, trigger: PromotionTrigger): Consideration {
+    const { ctx, model } = { ctx: this.#ctx, model: this.model }
+    record.state = { status: 'discovered', note: 'superseded by a newer version' }
+    ctx.metrics.promotions.inc({ model: model.name, result: 'superseded' })
+    void ctx.history.append({ model: model.name, version: record.version, sha256, event: 'superseded', trigger })
+    void this.schedule(trigger)
+    return 'cancelled'
   }
 }
 

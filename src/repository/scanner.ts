@@ -108,6 +108,7 @@ export async function scanModel(root: string, name: string, dir: string, ignored
 }
 
 const NOT_A_VERSION = 'not a version (<n>/model.onnx or <n>.onnx)'
+export const EMPTY_VERSION_FOLDER = `version folder without ${MODEL_FILE}`
 
 async function classifyEntry(root: string, model: string, dir: string, realDir: string, entry: string): Promise<VersionSource | Ignored | undefined> {
   const path = join(dir, entry)
@@ -124,7 +125,7 @@ async function classifyEntry(root: string, model: string, dir: string, realDir: 
     const file = join(path, MODEL_FILE)
     const fileKind = (await entryKind(root, file, join(found.real, MODEL_FILE))).kind
     if (fileKind === 'outside') return { path: file, reason: 'resolves outside the models directory', refused: true }
-    if (fileKind !== 'file') return { path, reason: `version folder without ${MODEL_FILE}`, refused: false }
+    if (fileKind !== 'file') return { path, reason: EMPTY_VERSION_FOLDER, refused: false }
     return { model, version: folderVersion, kind: 'folder', file, dir: path }
   }
   if (fileVersion !== undefined && found.kind === 'file') return { model, version: fileVersion, kind: 'file', file: path, dir: undefined }

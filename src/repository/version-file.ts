@@ -8,18 +8,21 @@ import type { VersionSource } from './scanner.js'
  * When a version's file may be read (DESIGN §1): a partially written file is never loaded.
  * - A file untouched for the stability window is complete.
  * - A file whose bytes match its `.sha256` sidecar is complete, whatever its age.
- * - A version folder is usually renamed in whole, so it is read at once, provisionally: if those
- *   bytes do not even load, they may be a copy in progress, and are read again once stable.
+ * - A version folder renamed in whole is read at once (its file is not newer than the folder's
+ *   ctime), provisionally: if those bytes do not even load, they may be a copy in progress, and
+ *   are read again once stable. A folder whose file is written in place waits like a single file.
  * - Anything else waits until it has been stable for the window.
  */
 
 export interface FileFingerprint {
   readonly size: number
   readonly mtimeMs: number
+  /** The checksum sidecar's size and mtime, when there is one: fixing a sidecar is a change too. */
+  readonly sidecar?: string | undefined
 }
 
 export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerprint | undefined): boolean {
-  return a !== undefined && b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs
+  return a !== undefined && b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs && a.sidecar === b.sidecar
 }
 
 export type StabilityDecision = { readonly ready: true; readonly provisional: boolean } | { readonly ready: false; readonly retryAtMs: number }
@@ -70,6 +73,13 @@ export async function fingerprint(path: string): Promise<FileFingerprint | undef
   }
 }
 
+/** A version's model file and its sidecar, as one fingerprint. */
+export async function versionFingerprint(source: VersionSource): Promise<FileFingerprint | undefined> {
+  const [file, sidecar] = await Promise.all([fingerprint(source.file), fingerprint(sidecarPath(source))])
+  if (!file) return undefined
+  return sidecar ? { ...file, sidecar: `${sidecar.size}:${sidecar.mtimeMs}` } : file
+}
+
 /**
  * Reads a version's bytes if they are complete, per the rules above. `firstSeenMs` is when the
  * caller first saw the file with its current fingerprint. Throws VersionReadError for files that
@@ -78,10 +88,24 @@ export async function fingerprint(path: string): Promise<FileFingerprint | undef
 export async function readVersionWhenStable(
   root: string,
   source: VersionSource,
-  o: { readonly windowMs: number; readonly firstSeenMs: number; readonly seenChanging?: boolean; readonly nowMs?: number },
+  o: {
+    readonly windowMs: number
+    readonly firstSeenMs: number
+    readonly seenChanging?: boolean
+    /** May a version folder be read at once? Not one seen without its file, or seen changing. */
+    readonly folderFastPath?: boolean
+    readonly nowMs?: number
+  },
 ): Promise<VersionRead> {
-  const [before, sidecar] = await Promise.all([fingerprint(source.file), readFile(sidecarPath(source), 'utf8').catch(() => undefined)])
+  const [before, sidecar, folder] = await Promise.all([
+    versionFingerprint(source),
+    readFile(sidecarPath(source), 'utf8').catch(() => undefined),
+    source.kind === 'folder' ? stat(source.dir!).catch(() => undefined) : undefined,
+  ])
   if (!before) return { kind: 'gone' }
+  // Renaming a folder changes its ctime, after its file was last written; writing the file in
+  // place (`mkdir 3; cp big.onnx 3/model.onnx`) makes the file newer than its folder's ctime.
+  const renamedWhole = folder !== undefined && before.mtimeMs <= folder.ctimeMs
   const nowMs = o.nowMs ?? Date.now()
   const declared = sidecar === undefined ? undefined : parseSidecar(sidecar)
   const decision = decideStability({
@@ -89,12 +113,12 @@ export async function readVersionWhenStable(
     mtimeMs: before.mtimeMs,
     firstSeenMs: o.firstSeenMs,
     windowMs: o.windowMs,
-    fastPath: source.kind === 'folder' || declared !== undefined,
+    fastPath: (renamedWhole && o.folderFastPath !== false) || declared !== undefined,
     seenChanging: o.seenChanging === true,
   })
   if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
   const bytes = await readVersionBytes(root, source)
-  const after = await fingerprint(source.file)
+  const after = await versionFingerprint(source)
   if (!after || !sameFingerprint(before, after) || bytes.bytes.length !== after.size) {
     return { kind: 'wait', retryAtMs: nowMs + o.windowMs, why: 'the file changed while it was read' }
   }

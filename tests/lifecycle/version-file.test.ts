@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, realpath, rm, stat, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, realpath, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -142,6 +142,29 @@ describe('readVersionWhenStable', () => {
     const now = Date.now()
     const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })
     expect(read).toMatchObject({ kind: 'ready', provisional: true })
+  })
+
+  it('waits for a file written in place after its folder was made (mkdir 3; cp big.onnx 3/model.onnx)', async () => {
+    const source = await folder()
+    // Still being written, a clock tick later: the file is newer than its folder's ctime.
+    await new Promise((r) => setTimeout(r, 25))
+    await writeFile(source.file, 'pretend these are model bytes, and more of them')
+    const now = Date.now()
+    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).kind).toBe('wait')
+  })
+
+  it('reads a folder renamed in whole at once, even one made a moment ago', async () => {
+    const staged = join(root, 'staging-3')
+    await mkdir(staged)
+    await writeFile(join(staged, 'model.onnx'), bytes)
+    await new Promise((r) => setTimeout(r, 25))
+    await mkdir(join(root, 'm'))
+    await rename(staged, join(root, 'm', '3'))
+    const source: VersionSource = { model: 'm', version: 3, kind: 'folder', file: join(root, 'm', '3', 'model.onnx'), dir: join(root, 'm', '3') }
+    const now = Date.now()
+    expect(await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).toMatchObject({ kind: 'ready', provisional: true })
+    // ... unless the pipeline saw the folder empty before (its file was written in place).
+    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now, folderFastPath: false })).kind).toBe('wait')
   })
 
   it('reads a fresh file at once, for good, when it matches its sidecar (flat and folder)', async () => {

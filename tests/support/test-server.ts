@@ -80,3 +80,50 @@ export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
   const res = await fetch(url)
   return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }
+
+/**
+ * startTestServer with an environment for loadServeConfig (startTestServer passes `{}`), e.g.
+ * `{ MODELGATE_ADMIN_TOKEN: '...' }`.
+ */
+export async function startTestServerWithEnv(
+  populate: (modelsDir: string) => Promise<void> | void,
+  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<TestServer> {
+  const root = await makeTempDir()
+  const modelsDir = join(root, 'models')
+  const { mkdir } = await import('node:fs/promises')
+  await mkdir(modelsDir)
+  await populate(modelsDir)
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
+  const logger = createMemoryLogger()
+  const server = await startServer(config, logger)
+  await server.loaded
+  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
+  return {
+    url: server.url,
+    server,
+    modelsDir,
+    logs: logger.records,
+    async close() {
+      await server.close()
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
+
+/**
+ * The real server over an existing models directory: a restart. Like startTestServer, but the
+ * directory belongs to the caller, and close() stops the server and leaves the directory in place.
+ */
+export async function startServerOver(
+  modelsDir: string,
+  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
+): Promise<TestServer> {
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, {})
+  const logger = createMemoryLogger()
+  const server = await startServer(config, logger)
+  await server.loaded
+  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
+  return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
+}

@@ -1,0 +1,172 @@
+import { createHash } from 'node:crypto'
+import { mkdir, mkdtemp, open, rename, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { setTimeout as pace } from 'node:timers/promises'
+import { expect } from 'vitest'
+import { addConstModel, writeVersion } from '../support/models.js'
+import { getJson, waitFor, type TestServer } from '../support/test-server.js'
+
+/**
+ * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a
+ * response adds says which bytes answered it, and X-Model-Version which version number.
+ */
+
+export const MODEL = 'adder'
+const ZEROS = [[0, 0, 0, 0]]
+
+/** The usual start: adder v1 = x + 1. */
+export async function withV1(modelsDir: string): Promise<void> {
+  await writeVersion(modelsDir, MODEL, 1, addConstModel(1))
+}
+
+export interface Answer {
+  readonly status: number
+  /** X-Model-Version, or null without one (an error). */
+  readonly version: number | null
+  /** What the answering session adds to its input: which bytes served. */
+  readonly constant: number | null
+}
+
+export async function ask(url: string, model = MODEL): Promise<Answer> {
+  const res = await fetch(`${url}/models/${model}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: ZEROS }),
+  })
+  const body = (await res.json()) as { outputs?: { y?: number[][] } }
+  const header = res.headers.get('x-model-version')
+  return { status: res.status, version: header === null ? null : Number(header), constant: body.outputs?.y?.[0]?.[0] ?? null }
+}
+
+export async function detail(url: string, model = MODEL): Promise<any> {
+  const r = await getJson(`${url}/models/${model}`)
+  expect(r.status).toBe(200)
+  return r.body
+}
+
+export function versionOf(d: any, version: number): any {
+  return d.versions.find((v: { version: number }) => v.version === version)
+}
+
+export async function history(url: string, model = MODEL): Promise<any[]> {
+  const r = await getJson(`${url}/models/${model}/history?limit=1000`)
+  expect(r.status).toBe(200)
+  return r.body.entries
+}
+
+export function eventsOf(entries: readonly any[], event: string, version?: number): any[] {
+  return entries.filter((e) => e.event === event && (version === undefined || e.version === version))
+}
+
+/** Waits until requests are answered by `version` adding `constant`. */
+export async function waitServing(url: string, version: number, constant: number, timeoutMs = 20_000, model = MODEL): Promise<void> {
+  await waitFor(
+    async () => {
+      const a = await ask(url, model)
+      return a.status === 200 && a.version === version && a.constant === constant
+    },
+    `'${model}' to be served by version ${version} (x + ${constant})`,
+    timeoutMs,
+  )
+}
+
+export async function waitVersion(url: string, version: number, check: (v: any) => boolean, what: string, timeoutMs = 20_000, model = MODEL): Promise<any> {
+  let seen: any
+  await waitFor(
+    async () => {
+      seen = versionOf(await detail(url, model), version)
+      return seen !== undefined && check(seen)
+    },
+    `version ${version} of '${model}' ${what}`,
+    timeoutMs,
+  )
+  return seen
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return createHash('sha256').update(bytes).digest('hex')
+}
+
+/**
+ * A folder built beside the models directory, on the same file system (the test's temp root), so
+ * a rename into place is atomic.
+ */
+export async function stageFolder(t: TestServer, files: Readonly<Record<string, Uint8Array | string>>): Promise<string> {
+  const dir = await mkdtemp(join(dirname(t.modelsDir), 'staging-'))
+  for (const [name, bytes] of Object.entries(files)) {
+    await mkdir(dirname(join(dir, name)), { recursive: true })
+    await writeFile(join(dir, name), bytes)
+  }
+  return dir
+}
+
+/** `mv staged models/<model>/<version>`: the whole version appears at once. */
+export async function dropFolder(t: TestServer, version: number, files: Readonly<Record<string, Uint8Array | string>>, model = MODEL): Promise<void> {
+  const staged = await stageFolder(t, files)
+  await mkdir(join(t.modelsDir, model), { recursive: true })
+  await rename(staged, join(t.modelsDir, model, String(version)))
+}
+
+/** A file written elsewhere on the same file system, then renamed to `target`. */
+export async function renameFileInto(t: TestServer, target: string, bytes: Uint8Array | string): Promise<void> {
+  const staged = join(await stageFolder(t, { file: bytes }), 'file')
+  await mkdir(dirname(target), { recursive: true })
+  await rename(staged, target)
+}
+
+/**
+ * A slow copy in place: `chunks` writes with `pauseMs` between them, as `cp` over a slow disk or a
+ * network does. The pauses are the copy's pace, not a synchronization: each is shorter than the
+ * stability window, so the file never looks finished before it is. Resolves when the last byte is
+ * written (and the file closed), with that moment.
+ */
+export async function slowCopy(path: string, bytes: Uint8Array, o: { chunks: number; pauseMs: number; onChunk?: (written: number) => void | Promise<void> }): Promise<number> {
+  const file = await open(path, 'w')
+  try {
+    const size = Math.ceil(bytes.length / o.chunks)
+    for (let at = 0; at < bytes.length; at += size) {
+      if (at > 0) await pace(o.pauseMs)
+      const end = Math.min(bytes.length, at + size)
+      await file.write(bytes, at, end - at, at)
+      await o.onChunk?.(end)
+    }
+  } finally {
+    await file.close()
+  }
+  return Date.now()
+}
+
+export interface Observation {
+  readonly at: number
+  readonly answer: Answer
+  /** The watched version as GET /models/{name} showed it (undefined: not listed). */
+  readonly view: any
+}
+
+/**
+ * Asks the server continuously (a prediction and the model's detail) until stopped, so a test can
+ * say what anyone could have seen during an arrival, not just at its end.
+ */
+export function observe(url: string, watched: number, model = MODEL): { stop(): Promise<Observation[]> } {
+  const seen: Observation[] = []
+  let stopped = false
+  const loop = (async () => {
+    try {
+      while (!stopped) {
+        const answer = await ask(url, model)
+        const view = versionOf(await detail(url, model), watched)
+        seen.push({ at: Date.now(), answer, view })
+      }
+    } catch (e) {
+      // A failed request is an observation too (and ends the loop: the server may be closing).
+      seen.push({ at: Date.now(), answer: { status: 0, version: null, constant: null }, view: { error: String(e) } })
+    }
+  })()
+  return {
+    async stop() {
+      stopped = true
+      await loop
+      return seen
+    },
+  }
+}

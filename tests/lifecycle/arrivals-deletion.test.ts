@@ -1,0 +1,104 @@
+import { rm } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { addConstModel, writeModelFile, writeVersion } from '../support/models.js'
+import { startServerOver, startTestServer, type TestServer } from '../support/test-server.js'
+import { MODEL, ask, detail, eventsOf, history, versionOf, waitVersion } from './arrival-helpers.js'
+
+/**
+ * Deleting a version (DESIGN §2): deleting the active version's file does not stop serving (its
+ * session is in memory), the version is marked missing and is not restored after a restart.
+ */
+
+const servers: TestServer[] = []
+const roots: string[] = []
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((t) => t.close()))
+  await Promise.all(roots.splice(0).map((root) => rm(root, { recursive: true, force: true })))
+})
+
+/** The first server of a test; its directory outlives it, for the restarts. */
+async function first(populate: (modelsDir: string) => Promise<void>): Promise<TestServer> {
+  const t = await startTestServer(populate)
+  roots.push(dirname(t.modelsDir))
+  return t
+}
+
+/** Stops `t` (leaving its directory) and starts a new server over the same models and state. */
+async function restart(t: TestServer): Promise<TestServer> {
+  await t.server.close()
+  const next = await startServerOver(t.modelsDir)
+  servers.push(next)
+  return next
+}
+
+describe('deleting versions', () => {
+  it('a non-active version becomes missing, and comes back when its file does', async () => {
+    const t = await first(async (dir) => {
+      await writeModelFile(join(dir, MODEL, '1.onnx'), addConstModel(1))
+      await writeVersion(dir, MODEL, 2, addConstModel(2))
+    })
+    servers.push(t)
+    expect((await detail(t.url)).active).toBe(2)
+    await rm(join(t.modelsDir, MODEL, '1.onnx'))
+    const v1 = await waitVersion(t.url, 1, (v) => v.status === 'missing', 'to be missing')
+    expect(v1).toMatchObject({ onDisk: false, loaded: false })
+    expect(eventsOf(await history(t.url), 'missing', 1)).toHaveLength(1)
+    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+
+    await writeModelFile(join(t.modelsDir, MODEL, '1.onnx'), addConstModel(1))
+    await waitVersion(t.url, 1, (v) => v.onDisk === true && v.status !== 'missing', 'to be back on disk')
+  })
+
+  it('the active version keeps serving, is not restored after a restart, and a restart with nothing left answers 503', async () => {
+    let t = await first(async (dir) => {
+      for (const v of [1, 2, 3]) await writeVersion(dir, MODEL, v, addConstModel(v))
+    })
+    expect((await detail(t.url)).active).toBe(3)
+
+    await rm(join(t.modelsDir, MODEL, '3'), { recursive: true })
+    const v3 = await waitVersion(t.url, 3, (v) => v.onDisk === false, 'to be off disk')
+    // The session is in memory: it still serves.
+    expect(v3).toMatchObject({ status: 'active', loaded: true })
+    for (let i = 0; i < 5; i++) expect(await ask(t.url)).toEqual({ status: 200, version: 3, constant: 3 })
+    expect((await detail(t.url)).active).toBe(3)
+    expect(eventsOf(await history(t.url), 'missing', 3)).toHaveLength(1)
+
+    // Restart: version 3 is gone from disk, so the best remaining version serves instead.
+    t = await restart(t)
+    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    let d = await detail(t.url)
+    expect(d.active).toBe(2)
+    expect(versionOf(d, 3)?.status ?? 'not listed').not.toBe('active')
+    const failed = eventsOf(await history(t.url), 'restore_failed', 3)
+    expect(failed).toHaveLength(1)
+    expect(failed[0].reason).toMatch(/missing/)
+
+    // Delete what serves now, and the one below it: after a restart, nothing is left to serve.
+    await rm(join(t.modelsDir, MODEL, '2'), { recursive: true })
+    await rm(join(t.modelsDir, MODEL, '1'), { recursive: true })
+    await waitVersion(t.url, 1, (v) => v.status === 'missing', 'to be missing')
+    await waitVersion(t.url, 2, (v) => v.onDisk === false, 'to be off disk')
+    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    t = await restart(t)
+    const gone = await ask(t.url)
+    expect(gone.status).toBe(503)
+    expect(gone.version).toBeNull()
+    d = await detail(t.url)
+    expect(d.active).toBeNull()
+  })
+
+  it('a deleted active flat <v>.onnx keeps serving and is not restored after a restart', async () => {
+    let t = await first(async (dir) => {
+      await writeModelFile(join(dir, MODEL, '1.onnx'), addConstModel(1))
+      await writeModelFile(join(dir, MODEL, '2.onnx'), addConstModel(2))
+    })
+    expect((await detail(t.url)).active).toBe(2)
+    await rm(join(t.modelsDir, MODEL, '2.onnx'))
+    expect(await waitVersion(t.url, 2, (v) => v.onDisk === false, 'to be off disk')).toMatchObject({ status: 'active', loaded: true })
+    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    t = await restart(t)
+    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 1 })
+    expect((await detail(t.url)).active).toBe(1)
+  })
+})
