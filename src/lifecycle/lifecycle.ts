@@ -173,7 +173,9 @@ export class Lifecycle {
       if (record.verdict?.kind === 'rejected' && record.verdict.sha256 === bytes.sha256) {
         throw new ConflictError(`version ${target} was rejected by its gate (${record.verdict.reason}: ${record.verdict.message}); promote it with "force" to serve it anyway`)
       }
-      const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: true }, 'rollback')
+      // A version that served before may have another signature (the contract moved on); one that
+      // never served is held to the contract like any candidate.
+      const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: model.activations.includes(target) }, 'rollback')
       const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
       if (!loaded) throw new GateFailedError(`version ${target} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
       pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason })
@@ -194,6 +196,7 @@ export class Lifecycle {
       if (retained) {
         record.rolledBack = undefined
         const swap = pipeline.promoter.swapIn(record, retained, 'admin')
+        await this.#persister!.flush()
         return { model: name, from, to: o.version, warm: true, ms: swap.ms }
       }
       const bytes = await this.#readForAdmin(model, record)
@@ -203,7 +206,9 @@ export class Lifecycle {
       if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin'))) {
         throw new GateFailedError(`version ${o.version} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
       }
-      return { model: name, from, to: o.version, warm: false, ms: performance.now() - started, stages: record.gate?.stages ?? [] }
+      const ms = performance.now() - started
+      await this.#persister!.flush()
+      return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
     })
   }
 
@@ -281,6 +286,8 @@ export class Lifecycle {
 
   async #rolledBack(model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
     const { metrics, logger } = this.#deps
+    // Answered only once state.json says so: a crash right after must not bring `from` back.
+    await this.#persister!.flush()
     metrics.rollbacks.inc({ model: model.name, trigger: 'manual', warm: String(warm) })
     logger.info('rolled_back', { model: model.name, from, to, warm, ms, reason })
     const fromRecord = model.versions.get(from)

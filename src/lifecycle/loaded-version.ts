@@ -60,6 +60,12 @@ export class LoadedVersion {
   }
 
   #free(): void {
+    // release() joins onnxruntime's threads and can take milliseconds: not inside the swap, or
+    // inside the request whose lease was the last.
+    setImmediate(() => this.#release())
+  }
+
+  #release(): void {
     this.session.release().then(
       () => this.#logger.debug('session_released', { model: this.model, version: this.version }),
       (e: unknown) => this.#logger.error('session_release_failed', { model: this.model, version: this.version, error: e }),

@@ -189,6 +189,7 @@ export class Promoter {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
     const t = performance.now()
     const previous = ctx.registry.activate(model, next)
+    const ms = performance.now() - t // the swap itself; what follows is bookkeeping
     record.loaded = next
     model.retained = model.retained.filter((v) => v !== next)
     if (previous && previous !== next) {
@@ -208,7 +209,6 @@ export class Promoter {
     pushActivation(model, next.version)
     record.state = { status: 'active' }
     this.#trimRetained()
-    const ms = performance.now() - t
     const from = previous && previous !== next ? previous.version : undefined
     ctx.metrics.activeVersion.set({ model: model.name }, next.version)
     ctx.metrics.loadedVersions.set({ model: model.name }, 1 + model.retained.length)

@@ -1,0 +1,203 @@
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { addConstModel, heavyConstModel } from '../support/models.js'
+import { makeTempDir, waitFor } from '../support/test-server.js'
+import {
+  admin,
+  dropVersion,
+  isGateProcess,
+  killLeftoverGates,
+  modelDetail,
+  predict,
+  readHistoryFile,
+  smokeFor,
+  spawnCli,
+  versionView,
+  waitActive,
+  waitReady,
+  writeConstVersion,
+  type CliServer,
+} from './lifecycle-support.js'
+
+/**
+ * kill -9 at any moment leaves a state the next start reads without error (issue: "A crash (kill -9)
+ * at any moment"). The real CLI runs in its own process; each crash is a SIGKILL, each restart a
+ * new process over the same models directory.
+ */
+
+const clis = new Set<CliServer>()
+const leftovers: number[] = []
+const dirs: string[] = []
+afterEach(async () => {
+  for (const c of clis) leftovers.push(...(await c.kill9()))
+  clis.clear()
+  killLeftoverGates(leftovers.splice(0))
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+})
+
+async function modelsDir(populate: (dir: string) => Promise<void>): Promise<string> {
+  const root = await makeTempDir('modelgate-crash-')
+  dirs.push(root)
+  const dir = join(root, 'models')
+  await mkdir(dir)
+  await populate(dir)
+  return dir
+}
+
+async function startCli(dir: string): Promise<CliServer> {
+  const cli = await spawnCli(dir, ['--rescan-ms', '200'])
+  clis.add(cli)
+  await waitReady(cli.url)
+  return cli
+}
+
+/** SIGKILL; the gate process must notice its parent is gone and exit by itself. */
+async function crash(cli: CliServer, knownGates?: number[]): Promise<void> {
+  if (knownGates) cli.child.kill('SIGKILL') // at once: no /proc read between the answer and the kill
+  const gates = [...(knownGates ?? []), ...(await cli.kill9())]
+  clis.delete(cli)
+  leftovers.push(...gates)
+  expect((await cli.exited).signal).toBe('SIGKILL')
+  await waitFor(() => gates.every((pid) => !isGateProcess(pid)), 'the gate process of the killed server to exit', 5_000)
+}
+
+/** What a crash left on disk must be readable: state.json parses, every complete history line parses. */
+async function expectReadableState(stateDir: string): Promise<any | undefined> {
+  const names = await readdir(stateDir).catch(() => [] as string[])
+  let state: any
+  if (names.includes('state.json')) {
+    const text = await readFile(join(stateDir, 'state.json'), 'utf8')
+    expect(() => JSON.parse(text), `state.json after the crash:\n${text}`).not.toThrow()
+    state = JSON.parse(text)
+    expect(state.format).toBe(1)
+  }
+  await readHistoryFile(stateDir) // throws if a complete line does not parse
+  return state
+}
+
+async function activeOf(url: string): Promise<number> {
+  return (await modelDetail(url, 'adder')).active
+}
+
+describe('kill -9', () => {
+  it('during a promotion, at several moments: the next start serves a version that passed, and the new one gets promoted', async () => {
+    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
+    const stateDir = join(dir, '.modelgate')
+    let cli = await startCli(dir)
+    // A kill moment is either a log event or a delay after the drop: the delays are not waits for
+    // anything, they pick where in read / hash / gate / load / swap / write the process dies.
+    const moments: ({ afterMs: number } | { onEvent: string })[] = [{ afterMs: 0 }, { afterMs: 40 }, { afterMs: 120 }, { onEvent: 'version_promoted' }, { afterMs: 220 }]
+    let version = 1
+    for (const moment of moments) {
+      const before = await activeOf(cli.url)
+      version++
+      const from = cli.output().length
+      await dropVersion(dir, 'adder', version, heavyConstModel(version), { 'smoke.json': smokeFor(version) })
+      if ('onEvent' in moment) await cli.waitForEvent(moment.onEvent, from)
+      else if (moment.afterMs > 0) await new Promise((r) => setTimeout(r, moment.afterMs))
+      await crash(cli)
+      const state = await expectReadableState(stateDir)
+      if (state) expect([before, version]).toContain(state.models.adder.active.version)
+
+      cli = await startCli(dir)
+      const first = await predict(cli.url)
+      expect(first.status, JSON.stringify(moment)).toBe(200)
+      expect([before, version], JSON.stringify(moment)).toContain(first.version)
+      expect(first.constant).toBe(first.version)
+      // Whatever the crash interrupted, the new version is gated and promoted after the restart.
+      await waitActive(cli.url, 'adder', version)
+      expect(await predict(cli.url)).toMatchObject({ status: 200, version, constant: version })
+      expect(cli.output()).not.toMatch(/"level":"error"/)
+      // The start cleaned up after the crash: no temp file of an interrupted state write is left.
+      expect((await readdir(stateDir)).filter((n) => n.includes('.tmp'))).toEqual([])
+    }
+    await expectReadableState(stateDir)
+  }, 60_000)
+
+  it('while rollbacks and promotions are being written: the next start reads state.json and history.jsonl and serves the recorded version', async () => {
+    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    const stateDir = join(dir, '.modelgate')
+    let cli = await startCli(dir)
+    for (const v of [2, 3]) {
+      await dropVersion(dir, 'adder', v, addConstModel(v))
+      await waitActive(cli.url, 'adder', v)
+    }
+    for (const killAfter of [5, 20, 45]) {
+      // Four clients flip the active version as fast as the server answers: warm promotes of the
+      // retained versions, rollbacks, and cold promotes of rolled-back ones, all written to disk.
+      let done = 0
+      let stop = false
+      const statuses = new Set<number>()
+      const client = async (seed: number) => {
+        for (let i = seed; !stop; i++) {
+          const r =
+            i % 3 === 0
+              ? await admin(cli.url, '/models/adder/rollback', {}).catch(() => undefined)
+              : await admin(cli.url, '/models/adder/promote', { version: 1 + (i % 3) }).catch(() => undefined)
+          if (!r) return // the server is gone
+          statuses.add(r.status)
+          done++
+        }
+      }
+      const clients = [0, 1, 2, 3].map((s) => client(s * 7))
+      await waitFor(() => done >= killAfter, `${killAfter} admin calls`)
+      await crash(cli)
+      stop = true
+      await Promise.all(clients)
+      expect([...statuses].every((s) => s === 200 || s === 409), `statuses ${[...statuses]}`).toBe(true)
+
+      const state = await expectReadableState(stateDir)
+      const recorded = state.models.adder.active.version as number
+      cli = await startCli(dir)
+      expect(cli.output()).not.toMatch(/state_unreadable/)
+      // The recorded active version is restored (its bytes did not change), not the highest one.
+      expect(await activeOf(cli.url)).toBe(recorded)
+      expect(await predict(cli.url)).toMatchObject({ status: 200, version: recorded, constant: recorded })
+      const history = await fetch(`${cli.url}/models/adder/history?limit=1000`)
+      expect(history.status).toBe(200)
+      // Rolled-back marks came back with the state.
+      const detail = await modelDetail(cli.url, 'adder')
+      for (const [v, p] of Object.entries(state.models.adder.versions as Record<string, { rolledBack?: unknown }>)) {
+        if (p.rolledBack && Number(v) !== recorded) expect(versionView(detail, Number(v)).status).toBe('rolled_back')
+      }
+    }
+  }, 60_000)
+
+  it('right after an acknowledged rollback: the restart serves the rollback target, not the version rolled back from', async () => {
+    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    let cli = await startCli(dir)
+    let version = 1
+    for (let round = 0; round < 3; round++) {
+      const target = await activeOf(cli.url)
+      version++
+      await dropVersion(dir, 'adder', version, addConstModel(version))
+      await waitActive(cli.url, 'adder', version)
+      const gates = await cli.gatePids()
+      const r = await admin(cli.url, '/models/adder/rollback')
+      // The 200 said the bad version is out; a crash now must not bring it back.
+      await crash(cli, gates)
+      expect(r.body).toMatchObject({ from: version, to: target })
+      cli = await startCli(dir)
+      expect(await predict(cli.url), `round ${round}`).toMatchObject({ status: 200, version: target, constant: target })
+      expect(versionView(await modelDetail(cli.url, 'adder'), version).status).toBe('rolled_back')
+    }
+  }, 60_000)
+
+  it('right after an acknowledged promote: the restart serves the promoted version', async () => {
+    const dir = await modelsDir(async (d) => {
+      await writeConstVersion(d, 'adder', 1)
+      await writeConstVersion(d, 'adder', 2)
+    })
+    let cli = await startCli(dir)
+    for (let round = 0; round < 3; round++) {
+      const to = (await activeOf(cli.url)) === 2 ? 1 : 2
+      const gates = await cli.gatePids()
+      const r = await admin(cli.url, '/models/adder/promote', { version: to })
+      await crash(cli, gates)
+      expect(r.status).toBe(200)
+      cli = await startCli(dir)
+      expect(await predict(cli.url), `round ${round}`).toMatchObject({ status: 200, version: to, constant: to })
+    }
+  }, 60_000)
+})

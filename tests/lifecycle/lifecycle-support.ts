@@ -1,0 +1,244 @@
+import { spawn, type ChildProcess } from 'node:child_process'
+import { randomUUID } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { expect } from 'vitest'
+import { loadServeConfig, type ServeOptionsInput } from '../../dist/config.js'
+import { createMemoryLogger } from '../../dist/log.js'
+import { startServer, type ModelgateServer } from '../../dist/server.js'
+import { addConstModel } from '../support/models.js'
+import { getJson, waitFor, type JsonResponse } from '../support/test-server.js'
+
+/** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
+
+export const X = [[1, 2, 3, 4]]
+
+/** The smoke case a version of addConstModel(c) passes (or fails, with `off` != 0). */
+export function smokeFor(c: number, off = 0): string {
+  return JSON.stringify({ cases: [{ name: `adds ${c}`, inputs: { x: X }, expect: { y: [X[0]!.map((v) => v + c + off)] } }] })
+}
+
+/**
+ * Ships a version the atomic way (DESIGN §1): build the folder beside the models directory, on the
+ * same file system, then rename it into place.
+ */
+export async function dropVersion(modelsDir: string, model: string, version: number, bytes: Uint8Array | string, extra: Record<string, string> = {}): Promise<void> {
+  const staging = join(dirname(modelsDir), 'staging', randomUUID())
+  await mkdir(staging, { recursive: true })
+  await writeFile(join(staging, 'model.onnx'), bytes)
+  for (const [name, text] of Object.entries(extra)) await writeFile(join(staging, name), text)
+  await mkdir(join(modelsDir, model), { recursive: true })
+  await rename(staging, join(modelsDir, model, String(version)))
+}
+
+/** Writes `<model>/<version>/model.onnx` = addConstModel(version) (and a passing smoke.json if asked). */
+export async function writeConstVersion(modelsDir: string, model: string, version: number, o: { smoke?: boolean } = {}): Promise<void> {
+  const dir = join(modelsDir, model, String(version))
+  await mkdir(dir, { recursive: true })
+  await writeFile(join(dir, 'model.onnx'), addConstModel(version))
+  if (o.smoke) await writeFile(join(dir, 'smoke.json'), smokeFor(version))
+}
+
+export interface Prediction {
+  readonly status: number
+  /** X-Model-Version */
+  readonly version: number
+  /** The constant the answering session adds: tells which version's session really ran. */
+  readonly constant: number | undefined
+  readonly body: any
+}
+
+export async function predict(url: string, model?: string): Promise<Prediction> {
+  const path = model === undefined ? '/predict' : `/models/${model}/predict`
+  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: X }) })
+  const body = (await res.json()) as any
+  const y = body?.outputs?.y as number[][] | undefined
+  return { status: res.status, version: Number(res.headers.get('x-model-version')), constant: y ? y[0]![0]! - X[0]![0]! : undefined, body }
+}
+
+export async function admin(url: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+  const res = await fetch(`${url}${path}`, {
+    method: 'POST',
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  })
+  const text = await res.text()
+  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
+}
+
+export async function modelDetail(url: string, model: string): Promise<any> {
+  const r = await getJson(`${url}/models/${model}`)
+  expect(r.status).toBe(200)
+  return r.body
+}
+
+export function versionView(detail: any, version: number): any {
+  return detail.versions.find((v: { version: number }) => v.version === version)
+}
+
+export async function waitActive(url: string, model: string, version: number, timeoutMs = 20_000): Promise<void> {
+  await waitFor(async () => (await getJson(`${url}/models/${model}`)).body.active === version, `version ${version} of '${model}' to be active`, timeoutMs)
+}
+
+export async function waitStatus(url: string, model: string, version: number, status: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => versionView((await getJson(`${url}/models/${model}`)).body, version)?.status === status,
+    `version ${version} of '${model}' to be ${status}`,
+    timeoutMs,
+  )
+}
+
+export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 1000): Promise<any[]> {
+  const res = await fetch(`${url}/models/${model}/history?limit=${limit}`, { headers })
+  expect(res.status).toBe(200)
+  return ((await res.json()) as any).entries
+}
+
+/** history.jsonl as written on disk: every complete line parsed; a torn last line is returned apart. */
+export async function readHistoryFile(stateDir: string): Promise<{ entries: any[]; torn: string | undefined }> {
+  const text = await readFile(join(stateDir, 'history.jsonl'), 'utf8').catch(() => '')
+  const lines = text.split('\n')
+  const last = lines.pop()!
+  const entries = lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l))
+  return { entries, torn: last === '' ? undefined : last }
+}
+
+export interface RunningServer {
+  readonly url: string
+  readonly server: ModelgateServer
+  readonly logs: ReturnType<typeof createMemoryLogger>['records']
+  close(): Promise<void>
+}
+
+/** The real server over an existing models directory (a restart); close() leaves the directory. */
+export async function startServerOver(
+  modelsDir: string,
+  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<RunningServer> {
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
+  const logger = createMemoryLogger()
+  const server = await startServer(config, logger)
+  await server.loaded
+  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
+  return { url: server.url, server, logs: logger.records, close: () => server.close() }
+}
+
+// The built CLI, run as a user runs it (`npm test` builds first).
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js')
+
+export interface CliServer {
+  readonly child: ChildProcess
+  readonly url: string
+  /** Everything written to stdout and stderr so far. */
+  output(): string
+  /** Resolves once a log line with this event has been printed (after `from` chars of output). */
+  waitForEvent(event: string, from?: number, timeoutMs?: number): Promise<any>
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
+  /** SIGKILL the server; resolves when it is gone, with the pids of the gate processes it had forked. */
+  kill9(): Promise<number[]>
+  /** The gate processes the server has forked so far. */
+  gatePids(): Promise<number[]>
+}
+
+/** Child process ids of `pid` (Linux /proc), so a SIGKILLed server's gate process can be ended too. */
+async function childPids(pid: number): Promise<number[]> {
+  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
+  return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number)
+}
+
+/** True while `pid` is a live modelgate gate process (checked by its command line, not just the pid). */
+export function isGateProcess(pid: number): boolean {
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return cmdline.includes('gate-process.js') && state !== 'Z'
+  } catch {
+    return false
+  }
+}
+
+/** Ends gate processes a SIGKILLed server left behind (only those it forked; by pid). */
+export function killLeftoverGates(pids: readonly number[]): void {
+  for (const pid of pids) {
+    if (!isGateProcess(pid)) continue
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+}
+
+export async function spawnCli(modelsDir: string, args: string[] = [], env: Record<string, string> = {}): Promise<CliServer> {
+  const child = spawn(process.execPath, [CLI, 'serve', '--models', modelsDir, '--port', '0', '--stability-ms', '100', ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  let out = ''
+  const waiters = new Set<() => void>()
+  const onData = (d: Buffer) => {
+    out += d
+    for (const w of waiters) w()
+  }
+  child.stdout!.on('data', onData)
+  child.stderr!.on('data', onData)
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const waitForEvent = (event: string, from = 0, timeoutMs = 20_000) =>
+    new Promise<any>((resolve, reject) => {
+      const check = () => {
+        for (const line of out.slice(from).split('\n')) {
+          if (!line.includes(`"event":"${event}"`)) continue
+          try {
+            const record = JSON.parse(line)
+            if (record.event === event) {
+              done()
+              resolve(record)
+              return
+            }
+          } catch {
+            // a line still being written
+          }
+        }
+      }
+      const timer = setTimeout(() => {
+        done()
+        reject(new Error(`no '${event}' log line within ${timeoutMs} ms; output:\n${out.slice(-4000)}`))
+      }, timeoutMs)
+      const onExit = () => {
+        done()
+        reject(new Error(`the server exited before logging '${event}'; output:\n${out.slice(-4000)}`))
+      }
+      const done = () => {
+        clearTimeout(timer)
+        waiters.delete(check)
+        child.off('exit', onExit)
+      }
+      waiters.add(check)
+      child.once('exit', onExit)
+      check()
+    })
+  const listening = await waitForEvent('listening')
+  const url = listening.url as string
+  return {
+    child,
+    url,
+    output: () => out,
+    waitForEvent,
+    exited,
+    gatePids: async () => (await childPids(child.pid!)).filter((pid) => isGateProcess(pid)),
+    async kill9() {
+      if (child.exitCode !== null || child.signalCode !== null) return []
+      const children = (await childPids(child.pid!)).filter((pid) => isGateProcess(pid))
+      child.kill('SIGKILL')
+      await exited
+      return children
+    },
+  }
+}
+
+export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, `${url} to be ready`, timeoutMs)
+}
