@@ -18,7 +18,8 @@ export function hasWrk() {
 
 /**
  * @param {{url: string, method?: string, body?: string, headers?: Record<string,string>,
- *          connections: number, seconds: number, tool?: 'wrk'|'node'}} o
+ *          connections: number, seconds: number, tool?: 'wrk'|'node', until?: Promise<unknown>}} o
+ *   `until`: stop early (SIGINT: both tools then report what they measured) when it settles.
  * @returns {Promise<{tool: string, connections: number, rps: number, p50: number, p90: number,
  *          p99: number, requests: number, errors: number}>} latencies in ms
  */
@@ -49,7 +50,7 @@ async function wrk(o) {
   )
   const threads = Math.min(2, o.connections)
   const args = ['-t', String(threads), '-c', String(o.connections), '-d', `${o.seconds}s`, '--latency', '-s', script, o.url]
-  const out = await run('wrk', args)
+  const out = await run('wrk', args, o.until)
   const pct = (p) => {
     const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out)
     if (!m) throw new Error(`cannot read ${p}% from wrk output:\n${out}`)
@@ -64,13 +65,14 @@ async function wrk(o) {
 }
 
 async function nodeLoad(o) {
-  const out = await run(process.execPath, [fileURLToPath(new URL('./node-load-worker.mjs', import.meta.url)), JSON.stringify(o)])
+  const out = await run(process.execPath, [fileURLToPath(new URL('./node-load-worker.mjs', import.meta.url)), JSON.stringify({ ...o, until: undefined })], o.until)
   return JSON.parse(out.trim().split('\n').at(-1))
 }
 
-function run(cmd, args) {
+function run(cmd, args, until) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
+    until?.finally(() => child.exitCode === null && child.kill('SIGINT'))
     let out = ''
     child.stdout.on('data', (d) => (out += d))
     child.on('error', reject)

@@ -10,7 +10,8 @@ const body = o.body ? Buffer.from(o.body) : undefined
 const headers = { 'content-type': 'application/json', ...(o.headers ?? {}), ...(body && { 'content-length': body.length }) }
 const latencies = []
 let errors = 0
-const deadline = performance.now() + o.seconds * 1000
+let deadline = performance.now() + o.seconds * 1000
+process.on('SIGINT', () => (deadline = 0))
 
 function once() {
   return new Promise((resolve) => {

@@ -17,9 +17,9 @@ export function freePort() {
 }
 
 /** Starts `modelgate serve` and resolves once /readyz says ready. */
-export async function startServerProcess({ models, args = [], env = {} }) {
+export async function startServerProcess({ models, args = [], env = {}, nodeArgs = [] }) {
   const port = await freePort()
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', String(port), '--log-level', 'warn', ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--models', models, '--port', String(port), '--log-level', 'warn', ...args], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...env },
   })

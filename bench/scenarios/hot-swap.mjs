@@ -27,96 +27,125 @@ async function untilServed(url, version, since, timeoutMs = 30_000) {
   }
 }
 
-export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8) } = {}) {
+/** A fresh copy of the example repository, a staging folder beside it, and a server over it. */
+async function freshServer() {
   const root = mkdtempSync(join(tmpdir(), 'mg-bench-swap-'))
   const models = join(root, 'models')
-  const staging = join(root, 'staging') // same file system as models/
+  const staging = join(root, 'staging') // same file system as models/, so renames are atomic
   mkdirSync(staging)
   mkdirSync(models)
   cpSync(EXAMPLE, join(models, 'iris'), { recursive: true })
   rmSync(join(models, 'iris', '2', 'smoke.json')) // v2's exact cases would fail the copies of v1
+  let next = 3
+  const server = await startServerProcess({ models })
+  return {
+    url: server.url,
+    pid: server.pid,
+    promoted: () => next - 3,
+    /** A version folder built in staging and renamed in. */
+    dropFolder(bytes) {
+      const v = next++
+      const dir = join(staging, String(v))
+      mkdirSync(dir)
+      writeFileSync(join(dir, 'model.onnx'), bytes)
+      renameSync(dir, join(models, 'iris', String(v)))
+      return v
+    },
+    /** A single <v>.onnx written in staging and renamed in. */
+    dropFile(bytes) {
+      const v = next++
+      const tmp = join(staging, `${v}.onnx`)
+      writeFileSync(tmp, bytes)
+      renameSync(tmp, join(models, 'iris', `${v}.onnx`))
+      return v
+    },
+    async stop() {
+      await server.stop()
+      rmSync(root, { recursive: true, force: true })
+    },
+  }
+}
+
+export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8) } = {}) {
   const v1 = readFileSync(join(EXAMPLE, '1', 'model.onnx'))
   const v2 = readFileSync(join(EXAMPLE, '2', 'model.onnx'))
-  let next = 3
-  const dropFolder = (bytes) => {
-    const v = next++
-    const dir = join(staging, String(v))
-    mkdirSync(dir)
-    writeFileSync(join(dir, 'model.onnx'), bytes)
-    renameSync(dir, join(models, 'iris', String(v)))
-    return v
-  }
-  const dropFile = (bytes) => {
-    const v = next++
-    const tmp = join(staging, `${v}.onnx`)
-    writeFileSync(tmp, bytes)
-    renameSync(tmp, join(models, 'iris', `${v}.onnx`))
-    return v
-  }
-
-  const server = await startServerProcess({ models })
-  const url = server.url
   const result = {}
-  try {
-    // First, on a fresh server: RSS after 10 and after 200 promotions (the server, and the gate
-    // process beside it).
-    const promoted = () => next - 3
-    const rss = []
-    while (promoted() < 200) {
-      const v = dropFolder(promoted() % 2 ? v1 : v2)
-      await untilServed(url, v, performance.now())
-      if (promoted() === 10 || promoted() === 200) {
-        const gate = childPids(server.pid).map(rssBytes).reduce((a, b) => a + b, 0)
-        rss.push({ promotions: promoted(), serverMiB: rssBytes(server.pid) / MiB, gateProcessMiB: gate / MiB })
-      }
-    }
-    result.rss = rss
 
+  let s = await freshServer()
+  try {
+    const url = s.url
     // Drop-to-live, median of 5 each.
     const folder = []
     const file = []
     for (let i = 0; i < 5; i++) {
       let t = performance.now()
-      folder.push(await untilServed(url, dropFolder(i % 2 ? v1 : v2), t))
+      folder.push(await untilServed(url, s.dropFolder(i % 2 ? v1 : v2), t))
       t = performance.now()
-      file.push(await untilServed(url, dropFile(i % 2 ? v2 : v1), t))
+      file.push(await untilServed(url, s.dropFile(i % 2 ? v2 : v1), t))
     }
     result.dropToLive = { folderMs: median(folder), fileMs: median(file), folderAll: folder, fileAll: file }
 
-    // Rollback: admin call to the first request served by the old version (warm: it is retained).
+    // Rollback: admin call to the first request served by the old version (warm: it is retained),
+    // seen by a client sending requests back to back on its own connection meanwhile.
     const rollbacks = []
     for (let i = 0; i < 5; i++) {
-      const target = dropFolder(v1)
+      const target = s.dropFolder(v1)
       await untilServed(url, target, performance.now())
+      let stop = false
+      let servedOld
+      const poller = (async () => {
+        while (!stop) {
+          const v = await predictVersion(url)
+          if (v !== target && servedOld === undefined) servedOld = performance.now()
+        }
+      })()
+      await new Promise((r) => setTimeout(r, 50))
       const t = performance.now()
-      const r = await fetch(`${url}/models/iris/rollback`, { method: 'POST' })
-      const body = await r.json()
+      const body = await (await fetch(`${url}/models/iris/rollback`, { method: 'POST' })).json()
       if (!body.warm) throw new Error(`rollback was not warm: ${JSON.stringify(body)}`)
-      rollbacks.push(await untilServed(url, body.to, t))
+      while (servedOld === undefined) await new Promise((r) => setTimeout(r, 1))
+      stop = true
+      await poller
+      rollbacks.push({ firstOldMs: servedOld - t, swapMs: body.ms })
     }
-    result.rollbackMs = { median: median(rollbacks), all: rollbacks }
+    result.rollbackMs = { median: median(rollbacks.map((r) => r.firstOldMs)), swapMedian: median(rollbacks.map((r) => r.swapMs)), all: rollbacks }
 
-    // p99 at 16 connections, steady vs during a burst of 20 swaps.
+    // p99 at 16 connections, steady vs during a burst of 20 swaps, each waited for; the load runs
+    // until the burst is over.
     const steady = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds })
     let swaps = 0
     const burst = (async () => {
-      const deadline = performance.now() + (seconds - 1) * 1000
-      while (swaps < 20 && performance.now() < deadline) {
-        const v = dropFolder(swaps % 2 ? v1 : v2)
-        await untilServed(url, v, performance.now())
+      await new Promise((r) => setTimeout(r, 500))
+      const start = performance.now()
+      while (swaps < 20) {
+        await untilServed(url, s.dropFolder(swaps % 2 ? v1 : v2), performance.now(), 60_000)
         swaps++
       }
+      return performance.now() - start
     })()
-    const during = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds })
-    await burst
-    result.swapLoad = { steady, during, swaps }
-
+    const during = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds: 120, until: burst })
+    result.swapLoad = { steady, during, swaps, burstMs: await burst }
   } finally {
-    await server.stop()
-    rmSync(root, { recursive: true, force: true })
+    await s.stop()
   }
 
-  const { steady, during, swaps } = result.swapLoad
+  // On a fresh server: RSS after 10 and after 200 promotions (the server, and the gate process).
+  s = await freshServer()
+  try {
+    const rss = []
+    while (s.promoted() < 200) {
+      await untilServed(s.url, s.dropFolder(s.promoted() % 2 ? v1 : v2), performance.now())
+      if (s.promoted() === 10 || s.promoted() === 200) {
+        const gate = childPids(s.pid).map(rssBytes).reduce((a, b) => a + b, 0)
+        rss.push({ promotions: s.promoted(), serverMiB: rssBytes(s.pid) / MiB, gateProcessMiB: gate / MiB })
+      }
+    }
+    result.rss = rss
+  } finally {
+    await s.stop()
+  }
+
+  const { steady, during, swaps, burstMs } = result.swapLoad
   const [r10, r200] = result.rss
   return writeReport('hot-swap', {
     title: 'Hot swap: drop-to-live, rollback, p99 during swaps, memory',
@@ -130,9 +159,12 @@ export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8)
           { 'arrival': 'single file renamed in', 'ms': result.dropToLive.fileMs },
         ]),
       },
-      { title: 'Rollback (admin call to the first request served by the old version, median of 5)', body: table([{ 'warm rollback ms': result.rollbackMs.median }]) },
       {
-        title: `/predict at 16 connections: steady vs during ${swaps} swaps (${steady.tool}, ${seconds} s each)`,
+        title: 'Rollback (admin call sent to the first request served by the old version, seen by a client polling meanwhile; median of 5)',
+        body: table([{ 'admin call to first old answer, ms': result.rollbackMs.median, 'pointer swap inside the server, ms': result.rollbackMs.swapMedian }]),
+      },
+      {
+        title: `/predict at 16 connections: steady (${seconds} s) vs during a burst of ${swaps} swaps (${(burstMs / 1000).toFixed(1)} s) (${steady.tool})`,
         body: table([
           { phase: 'steady', 'req/s': steady.rps, 'p50 ms': steady.p50, 'p99 ms': steady.p99, errors: steady.errors },
           { phase: 'during swaps', 'req/s': during.rps, 'p50 ms': during.p50, 'p99 ms': during.p99, errors: during.errors },

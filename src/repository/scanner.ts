@@ -1,3 +1,4 @@
+import type { Dirent } from 'node:fs'
 import { lstat, readdir, realpath, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -47,11 +48,12 @@ export interface RepositoryScan {
 export async function scanRepository(modelsDir: string): Promise<RepositoryScan> {
   const root = await realpath(modelsDir)
   const listed = await Promise.all(
-    (await readdir(root)).sort().map(async (name): Promise<{ ignored: Ignored[]; model?: ModelSource }> => {
+    (await readdir(root, { withFileTypes: true })).sort(byName).map(async (dirent): Promise<{ ignored: Ignored[]; model?: ModelSource }> => {
+      const name = dirent.name
       const path = join(root, name)
       if (name === STATE_DIR_NAME) return { ignored: [] }
       if (isJunk(name)) return { ignored: [{ path, reason: 'hidden or temporary name', refused: false }] }
-      const { kind } = await entryKind(root, path, path)
+      const { kind } = await entryKind(root, path, path, dirent)
       if (kind === 'outside') return { ignored: [{ path, reason: 'resolves outside the models directory', refused: true }] }
       if (kind !== 'dir') return { ignored: [{ path, reason: 'not a model folder', refused: false }] }
       if (!isModelName(name)) {
@@ -75,10 +77,10 @@ export async function scanRepository(modelsDir: string): Promise<RepositoryScan>
 export async function scanModel(root: string, name: string, dir: string, ignored: Ignored[]): Promise<ModelSource> {
   const empty: ModelSource = { name, dir, versions: [] }
   let realDir: string
-  let entries: string[]
+  let entries: Dirent[]
   try {
     realDir = await realpath(dir)
-    entries = (await readdir(realDir)).sort()
+    entries = (await readdir(realDir, { withFileTypes: true })).sort(byName)
   } catch (e) {
     ignored.push({ path: dir, reason: `cannot list: ${(e as Error).message}`, refused: false })
     return empty
@@ -110,7 +112,8 @@ export async function scanModel(root: string, name: string, dir: string, ignored
 const NOT_A_VERSION = 'not a version (<n>/model.onnx or <n>.onnx)'
 export const EMPTY_VERSION_FOLDER = `version folder without ${MODEL_FILE}`
 
-async function classifyEntry(root: string, model: string, dir: string, realDir: string, entry: string): Promise<VersionSource | Ignored | undefined> {
+async function classifyEntry(root: string, model: string, dir: string, realDir: string, dirent: Dirent): Promise<VersionSource | Ignored | undefined> {
+  const entry = dirent.name
   const path = join(dir, entry)
   if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE) return undefined
   if (isJunk(entry)) return { path, reason: 'hidden or temporary name', refused: false }
@@ -119,7 +122,7 @@ async function classifyEntry(root: string, model: string, dir: string, realDir: 
   const folderVersion = versionFolder(entry)
   const fileVersion = versionFile(entry)
   if (folderVersion === undefined && fileVersion === undefined) return { path, reason: NOT_A_VERSION, refused: false }
-  const found = await entryKind(root, path, join(realDir, entry))
+  const found = await entryKind(root, path, join(realDir, entry), dirent)
   if (found.kind === 'outside') return { path, reason: 'resolves outside the models directory', refused: true }
   if (folderVersion !== undefined && found.kind === 'dir') {
     const file = join(path, MODEL_FILE)
@@ -139,9 +142,10 @@ type EntryKind = 'file' | 'dir' | 'outside' | 'other' | 'missing'
  * path's real location when it is not itself a symlink (its parent's real path joined with its
  * name): then one lstat answers, with no realpath.
  */
-export async function entryKind(root: string, path: string, realIfPlain?: string): Promise<{ kind: EntryKind; real: string }> {
+export async function entryKind(root: string, path: string, realIfPlain?: string, known?: Dirent): Promise<{ kind: EntryKind; real: string }> {
   try {
-    const link = await lstat(path)
+    // A directory listing already says what a plain entry is: no system call for it.
+    const link = known && !known.isSymbolicLink() ? known : await lstat(path)
     if (!link.isSymbolicLink() && realIfPlain !== undefined) {
       return { kind: link.isFile() ? 'file' : link.isDirectory() ? 'dir' : 'other', real: realIfPlain }
     }
@@ -153,4 +157,8 @@ export async function entryKind(root: string, path: string, realIfPlain?: string
   } catch {
     return { kind: 'missing', real: path }
   }
+}
+
+function byName(a: Dirent, b: Dirent): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : 0
 }

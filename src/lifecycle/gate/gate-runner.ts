@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process'
+import { setPriority } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../log.js'
 import type { FromGate, ToGate } from './gate-process.js'
@@ -13,6 +14,7 @@ export interface GateRunOptions {
 }
 
 const ENTRY = fileURLToPath(new URL('./gate-process.js', import.meta.url))
+const GATE_NICENESS = 10
 
 /**
  * Runs gates in a child process, one at a time, starting it on first use and again after it dies.
@@ -59,6 +61,12 @@ export class GateRunner {
       if (this.#child === child) this.#child = undefined
       if (!this.#closed) this.#logger.debug('gate_process_exit', { code, signal })
     })
+    // Serving comes first: the gate process gets the CPU that requests leave over.
+    try {
+      if (child.pid !== undefined) setPriority(child.pid, GATE_NICENESS)
+    } catch (e) {
+      this.#logger.debug('gate_priority_unchanged', { error: e })
+    }
     child.unref()
     ;(child.channel as { unref?: () => void } | undefined)?.unref?.()
     return child
