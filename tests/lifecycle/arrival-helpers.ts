@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, open, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
-import { expect } from 'vitest'
+import { afterEach, expect } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
 
 /**
  * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a
@@ -168,5 +168,21 @@ export function observe(url: string, watched: number, model = MODEL): { stop(): 
       await loop
       return seen
     },
+  }
+}
+
+/**
+ * `start(options)` gives a server over a fresh directory holding adder v1 = x + 1; every server
+ * started this way in a test is closed after it.
+ */
+export function serversStartingWithV1(): (options?: Parameters<typeof startTestServer>[1]) => Promise<TestServer> {
+  const servers: TestServer[] = []
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((t) => t.close()))
+  })
+  return async function start(options = {}) {
+    const t = await startTestServer(withV1, options)
+    servers.push(t)
+    return t
   }
 }

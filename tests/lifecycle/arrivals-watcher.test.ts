@@ -1,9 +1,9 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha256, stageFolder, versionOf, waitServing, waitVersion, withV1 } from './arrival-helpers.js'
+import { getJson, waitFor } from '../support/test-server.js'
+import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha256, stageFolder, versionOf, waitServing, waitVersion, serversStartingWithV1 } from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases (DESIGN §1, §9): junk that must be ignored, a rejected file that
@@ -11,15 +11,7 @@ import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha2
  * place. Each test has its own server, which starts with adder v1 = x + 1.
  */
 
-const servers: TestServer[] = []
-async function start(options: Parameters<typeof startTestServer>[1] = {}): Promise<TestServer> {
-  const t = await startTestServer(withV1, options)
-  servers.push(t)
-  return t
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((t) => t.close()))
-})
+const start = serversStartingWithV1()
 
 describe('hidden, temporary and junk files', () => {
   it('never become versions or models; v1 keeps serving', async () => {

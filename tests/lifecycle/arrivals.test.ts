@@ -2,9 +2,9 @@ import { existsSync } from 'node:fs'
 import { mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
-import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/test-server.js'
 import {
   MODEL,
   ask,
@@ -20,7 +20,7 @@ import {
   versionOf,
   waitServing,
   waitVersion,
-  withV1,
+  serversStartingWithV1,
   type Observation,
 } from './arrival-helpers.js'
 
@@ -30,15 +30,7 @@ import {
  * its own server over its own temp directory, which starts with adder v1 = x + 1.
  */
 
-const servers: TestServer[] = []
-async function start(options: Parameters<typeof startTestServer>[1] = {}): Promise<TestServer> {
-  const t = await startTestServer(withV1, options)
-  servers.push(t)
-  return t
-}
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((t) => t.close()))
-})
+const start = serversStartingWithV1()
 
 /** Everything seen during an arrival was a complete version: v1 (x + 1) or `version` (x + constant) once complete. */
 function expectOnlyCompleteAnswers(seen: readonly Observation[], version: number, constant: number, completeAt: number): void {

@@ -4,11 +4,8 @@ import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { expect } from 'vitest'
-import { loadServeConfig, type ServeOptionsInput } from '../../dist/config.js'
-import { createMemoryLogger } from '../../dist/log.js'
-import { startServer, type ModelgateServer } from '../../dist/server.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, waitFor, type JsonResponse } from '../support/test-server.js'
+import { getJson, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
 
@@ -104,26 +101,10 @@ export async function readHistoryFile(stateDir: string): Promise<{ entries: any[
   return { entries, torn: last === '' ? undefined : last }
 }
 
-export interface RunningServer {
-  readonly url: string
-  readonly server: ModelgateServer
-  readonly logs: ReturnType<typeof createMemoryLogger>['records']
-  close(): Promise<void>
-}
+/** The real server over a models directory the test owns (see startServerOver). */
+export type RunningServer = TestServer
 
-/** The real server over an existing models directory (a restart); close() leaves the directory. */
-export async function startServerOver(
-  modelsDir: string,
-  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
-  env: Readonly<Record<string, string | undefined>> = {},
-): Promise<RunningServer> {
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
-  const logger = createMemoryLogger()
-  const server = await startServer(config, logger)
-  await server.loaded
-  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
-  return { url: server.url, server, logs: logger.records, close: () => server.close() }
-}
+export { startServerOver }
 
 // The built CLI, run as a user runs it (`npm test` builds first).
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js')

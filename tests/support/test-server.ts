@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 // Integration tests run the built server (`npm test` builds first): the code that ships, including
@@ -19,35 +19,48 @@ export async function makeTempDir(prefix = 'modelgate-test-'): Promise<string> {
   return mkdtemp(join(tmpdir(), prefix))
 }
 
+type ServerOptions = Partial<Record<keyof ServeOptionsInput, string>>
+type Env = Readonly<Record<string, string | undefined>>
+
 /**
  * The real server on a free port over a real models directory. `populate` fills the directory
- * before the server starts; the returned server has finished its initial load.
+ * before the server starts; the returned server is ready (/readyz answers 200). `env` is what
+ * loadServeConfig sees as the environment (e.g. `{ MODELGATE_ADMIN_TOKEN: '...' }`).
  */
 export async function startTestServer(
   populate: (modelsDir: string) => Promise<void> | void,
-  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
+  options: ServerOptions = {},
+  env: Env = {},
 ): Promise<TestServer> {
   const root = await makeTempDir()
   const modelsDir = join(root, 'models')
-  const { mkdir } = await import('node:fs/promises')
   await mkdir(modelsDir)
   await populate(modelsDir)
+  const t = await startServerOver(modelsDir, options, env)
+  return {
+    ...t,
+    async close() {
+      await t.close()
+      await rm(root, { recursive: true, force: true })
+    },
+  }
+}
+
+/** startTestServer with an environment; kept for the tests written against this name. */
+export const startTestServerWithEnv = startTestServer
+
+/**
+ * The real server over an existing models directory: a restart. The directory belongs to the
+ * caller: close() stops the server and leaves it in place.
+ */
+export async function startServerOver(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
   // A short stability window keeps tests quick; tests about stability set their own.
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, {})
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   await server.loaded
   await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
-  return {
-    url: server.url,
-    server,
-    modelsDir,
-    logs: logger.records,
-    async close() {
-      await server.close()
-      await rm(root, { recursive: true, force: true })
-    },
-  }
+  return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
 }
 
 /** Polls `check` until it holds, failing after `timeoutMs`. Never a fixed sleep. */
@@ -79,51 +92,4 @@ export async function postJson<T = any>(url: string, body: unknown, headers: Rec
 export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
   const res = await fetch(url)
   return { status: res.status, headers: res.headers, body: (await res.json()) as T }
-}
-
-/**
- * startTestServer with an environment for loadServeConfig (startTestServer passes `{}`), e.g.
- * `{ MODELGATE_ADMIN_TOKEN: '...' }`.
- */
-export async function startTestServerWithEnv(
-  populate: (modelsDir: string) => Promise<void> | void,
-  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
-  env: Readonly<Record<string, string | undefined>> = {},
-): Promise<TestServer> {
-  const root = await makeTempDir()
-  const modelsDir = join(root, 'models')
-  const { mkdir } = await import('node:fs/promises')
-  await mkdir(modelsDir)
-  await populate(modelsDir)
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
-  const logger = createMemoryLogger()
-  const server = await startServer(config, logger)
-  await server.loaded
-  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
-  return {
-    url: server.url,
-    server,
-    modelsDir,
-    logs: logger.records,
-    async close() {
-      await server.close()
-      await rm(root, { recursive: true, force: true })
-    },
-  }
-}
-
-/**
- * The real server over an existing models directory: a restart. Like startTestServer, but the
- * directory belongs to the caller, and close() stops the server and leaves the directory in place.
- */
-export async function startServerOver(
-  modelsDir: string,
-  options: Partial<Record<keyof ServeOptionsInput, string>> = {},
-): Promise<TestServer> {
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, {})
-  const logger = createMemoryLogger()
-  const server = await startServer(config, logger)
-  await server.loaded
-  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
-  return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
 }

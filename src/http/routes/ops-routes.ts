@@ -1,7 +1,7 @@
 import type { Hono } from 'hono'
 import type { Readiness } from '../../lifecycle/lifecycle.js'
 import type { ServerMetrics } from '../../metrics/server-metrics.js'
-import { pathParam, route } from '../method-routes.js'
+import { route } from '../method-routes.js'
 
 export interface OpsRoutesOptions {
   readonly readiness: () => Readiness
