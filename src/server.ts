@@ -1,10 +1,11 @@
-import { createAdaptorServer } from '@hono/node-server'
+import { getRequestListener } from '@hono/node-server'
 import { stat } from 'node:fs/promises'
-import type { Server } from 'node:http'
+import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
 import { createHttpApp } from './http/app.js'
+import { createFastPredict } from './http/fast-predict.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
 import type { Logger } from './log.js'
@@ -53,7 +54,12 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     adminToken: config.adminToken,
   })
 
-  const server = createAdaptorServer({ fetch: app.fetch }) as Server
+  // Predictions take the fast path; every other request goes to the Hono app.
+  const fastPredict = createFastPredict({ predictor, maxBodyBytes: config.maxBodyBytes, logger })
+  const hono = getRequestListener(app.fetch)
+  const server = createHttpServer((req, res) => {
+    if (!fastPredict(req, res)) void hono(req, res)
+  })
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     server.once('error', onError)

@@ -35,9 +35,11 @@ export function decodeFeeds(inputs: unknown, signature: Signature): Feeds {
   return feeds
 }
 
-/** The outputs to fetch: all served outputs, or the requested subset in the order asked. */
-export function selectOutputs(requested: readonly string[] | undefined, signature: Signature): string[] {
-  const served = signature.outputs.map((o) => o.name)
+/**
+ * The outputs to fetch: all served outputs (`served`, the same array for every request to a
+ * version, which lets the batcher group requests cheaply), or the requested subset in the order asked.
+ */
+export function selectOutputs(requested: readonly string[] | undefined, signature: Signature, served: readonly string[]): readonly string[] {
   if (requested === undefined) return served
   const unique = [...new Set(requested)]
   for (const name of unique) {

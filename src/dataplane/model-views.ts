@@ -34,6 +34,8 @@ export interface ModelDetail {
   readonly configError: string | null
   readonly versions: readonly VersionView[]
   readonly signature: SignatureView | null
+  /** The active version's batching: on or off, and why. */
+  readonly batching: { readonly enabled: boolean; readonly reason: string } | null
 }
 
 export interface SignatureView {
@@ -60,6 +62,7 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     configError: m.configError ?? null,
     versions: sortedVersions(m).map(versionView),
     signature: signature ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs } : null,
+    batching: m.active ? m.active.batching : null,
   }
 }
 

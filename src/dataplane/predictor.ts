@@ -1,4 +1,5 @@
 import { InferenceFailedError, ServerError } from '../errors.js'
+import type { LoadedVersion } from '../lifecycle/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
@@ -23,10 +24,17 @@ export interface PredictResult {
  * Serves predictions without knowing about HTTP: lease a version, decode, run, encode, release.
  * Every request runs start to finish on the version it leased, whatever is swapped meanwhile.
  */
+interface VersionMetrics {
+  readonly ok: { inc(): void }
+  readonly duration: { observe(value: number): void }
+}
+
 export class Predictor {
   readonly #registry: ModelRegistry
   readonly #metrics: ServerMetrics
   readonly #logger: Logger
+  /** Each version's labelled metrics, looked up once instead of hashing labels per request. */
+  readonly #versionMetrics = new WeakMap<LoadedVersion, VersionMetrics>()
 
   constructor(registry: ModelRegistry, metrics: ServerMetrics, logger: Logger) {
     this.#registry = registry
@@ -38,48 +46,59 @@ export class Predictor {
     const started = performance.now()
     const metrics = this.#metrics
     metrics.inFlight.inc()
-    let modelLabel = '_unknown'
-    let versionLabel = ''
-    let status = 200
+    let model = '_unknown'
+    let version: LoadedVersion | undefined
     try {
-      const model = target.model ?? this.#registry.defaultModel()
-      if (this.#registry.get(model)) modelLabel = model // unknown names stay out of label values
-      const lease = this.#registry.lease(model, target.version)
+      const name = target.model ?? this.#registry.defaultModel()
+      if (this.#registry.get(name)) model = name // unknown names stay out of label values
+      const lease = this.#registry.lease(name, target.version)
+      version = lease.version
       try {
-        const version = lease.version
-        versionLabel = String(version.version)
-        const feeds = decodeFeeds(request.inputs, version.signature)
-        const outputNames = selectOutputs(request.outputs, version.signature)
-        const runStarted = performance.now()
-        let fetched
-        try {
-          fetched = await version.run(feeds, outputNames)
-        } catch (e) {
-          throw new InferenceFailedError(`onnxruntime failed to run model '${model}' version ${version.version}: ${(e as Error).message}`, {
-            cause: e,
-          })
-        }
-        metrics.inferenceDuration.observe({ model, version: versionLabel }, (performance.now() - runStarted) / 1000)
-        const format = request.output_format ?? 'nested'
-        // No prototype: an output may be named "__proto__".
-        const outputs = Object.create(null) as PredictResult['outputs']
-        for (const name of outputNames) {
-          const tensor = Object.hasOwn(fetched, name) ? fetched[name] : undefined
-          if (!tensor) throw new InferenceFailedError(`onnxruntime returned no output '${name}' for model '${model}' version ${version.version}`)
-          outputs[name] = encodeTensor(tensor, format)
-        }
-        return { model, version: version.version, outputs }
+        const result = await this.#run(version, request)
+        this.#metricsOf(version).ok.inc()
+        this.#metricsOf(version).duration.observe((performance.now() - started) / 1000)
+        return result
       } finally {
         lease.release()
       }
     } catch (e) {
-      status = e instanceof ServerError ? e.status : 500
-      if (status >= 500) this.#logger.warn('predict_failed', { model: modelLabel, version: versionLabel, error: e })
+      const status = e instanceof ServerError ? e.status : 500
+      const versionLabel = version ? String(version.version) : ''
+      if (status >= 500) this.#logger.warn('predict_failed', { model, version: versionLabel, error: e })
+      metrics.requests.inc({ model, version: versionLabel, status: String(status) })
       throw e
     } finally {
       metrics.inFlight.dec()
-      metrics.requests.inc({ model: modelLabel, version: versionLabel, status: String(status) })
-      if (status === 200) metrics.requestDuration.observe({ model: modelLabel, version: versionLabel }, (performance.now() - started) / 1000)
     }
+  }
+
+  async #run(version: LoadedVersion, request: PredictRequest): Promise<PredictResult> {
+    const feeds = decodeFeeds(request.inputs, version.signature)
+    const outputNames = selectOutputs(request.outputs, version.signature, version.outputNames)
+    let fetched
+    try {
+      fetched = await version.run(feeds, outputNames)
+    } catch (e) {
+      throw new InferenceFailedError(`onnxruntime failed to run model '${version.model}' version ${version.version}: ${(e as Error).message}`, { cause: e })
+    }
+    const format = request.output_format ?? 'nested'
+    // No prototype: an output may be named "__proto__".
+    const outputs = Object.create(null) as PredictResult['outputs']
+    for (const name of outputNames) {
+      const tensor = Object.hasOwn(fetched, name) ? fetched[name] : undefined
+      if (!tensor) throw new InferenceFailedError(`onnxruntime returned no output '${name}' for model '${version.model}' version ${version.version}`)
+      outputs[name] = encodeTensor(tensor, format)
+    }
+    return { model: version.model, version: version.version, outputs }
+  }
+
+  #metricsOf(version: LoadedVersion): VersionMetrics {
+    let m = this.#versionMetrics.get(version)
+    if (!m) {
+      const labels = { model: version.model, version: String(version.version) }
+      m = { ok: this.#metrics.requests.labels({ ...labels, status: '200' }), duration: this.#metrics.requestDuration.labels(labels) }
+      this.#versionMetrics.set(version, m)
+    }
+    return m
   }
 }

@@ -4,7 +4,7 @@ import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
-import { createErrorHandler, notFound } from './error-handler.js'
+import { createErrorHandler, createNotFound } from './error-handler.js'
 import { registerAdminRoutes } from './routes/admin-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
@@ -28,7 +28,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerAdminRoutes(app, options)
   registerModelRoutes(app, options.registry)
   registerOpsRoutes(app, options)
-  app.notFound(notFound)
+  app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))
   return app
 }

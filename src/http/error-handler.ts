@@ -1,33 +1,22 @@
 import type { Context } from 'hono'
-import { HTTPException } from 'hono/http-exception'
-import {
-  InternalError,
-  MethodNotAllowedError,
-  PayloadTooLargeError,
-  RouteNotFoundError,
-  ServerError,
-} from '../errors.js'
+import { RouteNotFoundError } from '../errors.js'
 import type { Logger } from '../log.js'
+import { errorPayload } from './error-payload.js'
 
-/** The one place errors become HTTP: `{"error": {"code", "message"}}` with the error's status. */
-export function errorResponse(c: Context, error: ServerError): Response {
-  if (error instanceof MethodNotAllowedError) c.header('Allow', error.allow.join(', '))
-  return c.json({ error: error.toJSON() }, error.status)
+/** The one place errors become HTTP for the Hono routes: `{"error": {"code", "message"}}`. */
+export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+  const { status, headers, body } = errorPayload(err, logger, { method: c.req.method, path: c.req.path })
+  return c.body(body, status as 400, headers)
 }
 
 export function createErrorHandler(logger: Logger) {
   return function handleError(err: Error, c: Context): Response {
-    if (err instanceof ServerError) return errorResponse(c, err)
-    if (err instanceof HTTPException) {
-      if (err.status === 413) return errorResponse(c, new PayloadTooLargeError('the request body is too large'))
-      logger.warn('http_exception', { status: err.status, error: err })
-      return errorResponse(c, new InternalError(`unexpected HTTP error ${err.status}: ${err.message}`))
-    }
-    logger.error('unhandled_error', { method: c.req.method, path: c.req.path, error: err, stack: err.stack })
-    return errorResponse(c, new InternalError('internal server error'))
+    return errorResponse(c, err, logger)
   }
 }
 
-export function notFound(c: Context): Response {
-  return errorResponse(c, new RouteNotFoundError(`no route for ${c.req.method} ${c.req.path}`))
+export function createNotFound(logger: Logger) {
+  return function notFound(c: Context): Response {
+    return errorResponse(c, new RouteNotFoundError(`no route for ${c.req.method} ${c.req.path}`), logger)
+  }
 }

@@ -1,31 +1,29 @@
 import type { Context } from 'hono'
 import type { z } from 'zod'
 import { InvalidJsonError, InvalidRequestError, UnsupportedMediaTypeError } from '../errors.js'
+import { readBody } from './read-body.js'
 
 /** application/json, application/<x>+json; a missing Content-Type is taken as JSON, as Triton does. */
-function isJson(contentType: string): boolean {
+export function checkJsonContentType(contentType: string | undefined): void {
+  if (contentType === undefined || contentType === 'application/json') return
   const type = contentType.split(';', 1)[0]!.trim().toLowerCase()
-  return type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return
+  throw new UnsupportedMediaTypeError(`expected Content-Type: application/json, got '${contentType}'`)
 }
 
-/** Reads and parses a JSON body; malformed JSON is a 400, never a 500. */
-export async function readJson(c: Context): Promise<unknown> {
-  const contentType = c.req.header('content-type')
-  if (contentType !== undefined && !isJson(contentType)) {
-    throw new UnsupportedMediaTypeError(`expected Content-Type: application/json, got '${contentType}'`)
-  }
-  const text = await c.req.text()
-  if (text.trim() === '') throw new InvalidJsonError('the request body is empty; expected a JSON object')
+/** Malformed JSON is a 400, never a 500. */
+export function parseJson(bytes: Buffer): unknown {
+  const text = bytes.toString('utf8')
   try {
     return JSON.parse(text)
   } catch (e) {
+    if (text.trim() === '') throw new InvalidJsonError('the request body is empty; expected a JSON object')
     throw new InvalidJsonError(`the request body is not valid JSON: ${(e as Error).message}`)
   }
 }
 
-/** Reads a JSON body and validates it; the error names the offending path. */
-export async function readJsonAs<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  const json = await readJson(c)
+/** A JSON object of the schema's form; the error names the offending path. */
+export function validateBody<T>(json: unknown, schema: z.ZodType<T>): T {
   if (json === null || typeof json !== 'object' || Array.isArray(json)) {
     throw new InvalidRequestError('the request body must be a JSON object')
   }
@@ -36,4 +34,10 @@ export async function readJsonAs<T>(c: Context, schema: z.ZodType<T>): Promise<T
     throw new InvalidRequestError(`${path}: ${issue.message}`)
   }
   return parsed.data
+}
+
+/** Reads a JSON body of at most `limit` bytes and validates it. */
+export async function readJsonAs<T>(c: Context, schema: z.ZodType<T>, limit: number): Promise<T> {
+  checkJsonContentType(c.req.header('content-type'))
+  return validateBody(parseJson(await readBody(c, limit)), schema)
 }

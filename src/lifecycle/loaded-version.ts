@@ -1,4 +1,6 @@
 import type { Logger } from '../log.js'
+import type { BatchingDecision } from '../runtime/batch-check.js'
+import type { Runner } from '../runtime/batcher.js'
 import type { Feeds, Fetches, ModelSession } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
 
@@ -12,16 +14,34 @@ export class LoadedVersion {
   readonly sha256: string
   readonly session: ModelSession
   readonly loadedAt = new Date()
+  /** Whether requests run together, and why. */
+  readonly batching: BatchingDecision
+  /** Every served output, one array for all requests that ask for all of them. */
+  readonly outputNames: readonly string[]
+  readonly #runner: Runner
   #leases = 0
   #retired = false
   #logger: Logger
 
-  constructor(model: string, version: number, sha256: string, session: ModelSession, logger: Logger) {
+  constructor(
+    model: string,
+    version: number,
+    sha256: string,
+    session: ModelSession,
+    logger: Logger,
+    execution: { readonly runner: Runner; readonly batching: BatchingDecision } = {
+      runner: session,
+      batching: { enabled: false, reason: 'not configured' },
+    },
+  ) {
     this.model = model
     this.version = version
     this.sha256 = sha256
     this.session = session
     this.#logger = logger
+    this.#runner = execution.runner
+    this.batching = execution.batching
+    this.outputNames = Object.freeze(session.signature.outputs.map((o) => o.name))
   }
 
   get signature(): Signature {
@@ -36,8 +56,9 @@ export class LoadedVersion {
     return this.#retired
   }
 
+  /** Runs one request, batched with others when the version batches. */
   run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
-    return this.session.run(feeds, outputs)
+    return this.#runner.run(feeds, outputs)
   }
 
   /** Borrow this version; the caller releases the lease in `finally`. */

@@ -2,6 +2,8 @@ import { decodeFeeds } from '../dataplane/feeds.js'
 import type { VersionBytes } from '../repository/read-version.js'
 import type { SmokeSet } from '../repository/smoke-file.js'
 import type { FileFingerprint } from '../repository/version-file.js'
+import { checkBatching, type BatchingDecision } from '../runtime/batch-check.js'
+import { Batcher, isBatchable, type Executor, type Runner } from '../runtime/batcher.js'
 import { ModelSession, type Feeds } from '../runtime/session.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { warmUp } from './gate/warmup.js'
@@ -155,9 +157,11 @@ export class Promoter {
       this.recordRejection(record, bytes.sha256, record.verdictFingerprint, { stage: 'load', status: 'failed', ms: 0, reason: 'invalid_model', message: (e as Error).message }, trigger, report)
       return undefined
     }
+    const execution = await this.#execution(session, record.version, fallbackFeeds)
     const warm = await warmUp(session, {
       runs: model.config?.warmup.runs ?? 5,
-      batchSizes: model.config?.warmup.batchSizes ?? [1],
+      // The batch sizes serving will use: single requests, and full batches when it batches.
+      batchSizes: model.config?.warmup.batchSizes ?? (execution.batching.enabled ? [1, model.config?.batching.maxBatchSize ?? 64] : [1]),
       fallbackFeeds,
     })
     if (ctx.closed()) {
@@ -172,7 +176,38 @@ export class Promoter {
       unverified: report ? report.unverified : record.verdict?.unverified,
       at: report ? new Date().toISOString() : (record.verdict?.at ?? new Date().toISOString()),
     }
-    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger), stages }
+    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger, execution), stages }
+  }
+
+  /** How requests will reach the session: batched (when safe, DESIGN §7) or one by one. */
+  async #execution(session: ModelSession, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision }> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const config = model.config?.batching ?? { maxBatchSize: 64, maxDelayMs: 0 }
+    // Time inside onnxruntime, per run (a batch counts once).
+    const inference = ctx.metrics.inferenceDuration.labels({ model: model.name, version: String(version) })
+    const direct: Executor = {
+      concurrency: 1,
+      async run(f, o) {
+        const t = performance.now()
+        const out = await session.run(f, o)
+        inference.observe((performance.now() - t) / 1000)
+        return out
+      },
+    }
+    let batching: BatchingDecision
+    if (config.enabled === false) batching = { enabled: false, reason: 'batching.enabled is false in model.json' }
+    else if (config.maxBatchSize === 1) batching = { enabled: false, reason: 'batching.maxBatchSize is 1' }
+    else if (config.enabled === true && isBatchable(session.signature)) batching = { enabled: true, reason: 'batching.enabled is true in model.json' }
+    else batching = await checkBatching(session, feeds)
+    if (!batching.enabled) return { runner: direct, batching }
+    const labels = { model: model.name }
+    const batcher = new Batcher(direct, config, {
+      onBatch(rows, _requests, queuedMs) {
+        ctx.metrics.batchSize.observe(labels, rows)
+        ctx.metrics.queueDuration.observe(labels, queuedMs / 1000)
+      },
+    })
+    return { runner: batcher, batching }
   }
 
   /**

@@ -89,6 +89,22 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly batchSize = new Histogram({
+    name: 'modelgate_batch_size',
+    help: 'Rows (samples) per onnxruntime run of a batching model.',
+    labelNames: ['model'] as const,
+    buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+    registers: [this.registry],
+  })
+
+  readonly queueDuration = new Histogram({
+    name: 'modelgate_queue_duration_seconds',
+    help: 'Time a request waited in its batching queue before its run started.',
+    labelNames: ['model'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  })
+
   constructor() {
     // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
     collectDefaultMetrics({ register: this.registry })

@@ -26,6 +26,18 @@ export const modelConfigSchema = z
       })
       .strict()
       .default({}),
+    /** Dynamic batching (DESIGN §7): on where the model's rows are independent, unless `enabled` says otherwise. */
+    batching: z
+      .object({
+        /** true: batch without the row-independence check; false: never batch; omitted: batch when checked safe. */
+        enabled: z.boolean().optional(),
+        /** Most rows (samples) in one run. */
+        maxBatchSize: z.number().int().min(1).max(65536).default(64),
+        /** How long an idle model may wait to fill a batch; 0 never waits for a timer. */
+        maxDelayMs: z.number().min(0).max(1000).default(0),
+      })
+      .strict()
+      .default({ maxBatchSize: 64, maxDelayMs: 0 }),
     /** The contract every version must keep; without it, the active version's signature is the contract. */
     signature: z.object({ inputs: z.array(tensorContract), outputs: z.array(tensorContract) }).strict().optional(),
     allowSignatureChange: z.boolean().default(false),

@@ -4,9 +4,13 @@ import { allocate } from './element-type.js'
 import type { Feeds, Fetches } from './session.js'
 import type { Signature } from './signature.js'
 
-/** Whatever runs a model: a session on this thread, or a pool of them in worker threads. */
-export interface Executor {
+/** What a request is run by: a session, or a batcher in front of one. */
+export interface Runner {
   run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches>
+}
+
+/** Whatever runs a model: a session on this thread, or a pool of them in worker threads. */
+export interface Executor extends Runner {
   /** How many runs it can usefully have in flight at once. */
   readonly concurrency: number
 }
@@ -28,8 +32,6 @@ interface Pending {
   readonly outputs: readonly string[]
   /** Row count (the leading dim shared by every input). */
   readonly rows: number
-  /** Requests with the same key can share a run: same outputs, same trailing dims. */
-  readonly key: string
   readonly enqueuedAt: number
   resolve(fetches: Fetches): void
   reject(error: unknown): void
@@ -51,7 +53,7 @@ export function isBatchable(signature: Signature): boolean {
  * in the next run, up to `maxBatchSize` rows. Outputs are split back per request as views (no copy).
  * If a batched run fails, its requests are retried one by one, so a bad input fails only itself.
  */
-export class Batcher {
+export class Batcher implements Runner {
   readonly #executor: Executor
   readonly #options: BatchingOptions
   readonly #stats: BatchStats
@@ -79,7 +81,7 @@ export class Batcher {
       return this.#executor.run(feeds, outputs)
     }
     return new Promise<Fetches>((resolve, reject) => {
-      this.#queue.push({ feeds, outputs, rows, key: batchKey(feeds, outputs), enqueuedAt: performance.now(), resolve, reject })
+      this.#queue.push({ feeds, outputs, rows, enqueuedAt: performance.now(), resolve, reject })
       this.#pump()
     })
   }
@@ -119,7 +121,7 @@ export class Batcher {
     let rows = first.rows
     for (let i = 0; i < this.#queue.length && rows < this.#options.maxBatchSize; ) {
       const p = this.#queue[i]!
-      if (p.key === first.key && rows + p.rows <= this.#options.maxBatchSize) {
+      if (rows + p.rows <= this.#options.maxBatchSize && canShareRun(first, p)) {
         batch.push(p)
         rows += p.rows
         this.#queue.splice(i, 1)
@@ -142,7 +144,7 @@ export class Batcher {
       }
       let fetched: Fetches
       try {
-        fetched = await this.#executor.run(concatFeeds(batch), batch[0]!.outputs)
+        fetched = await this.#executor.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs)
       } catch {
         await this.#oneByOne(batch)
         return
@@ -177,28 +179,36 @@ function leadingRows(feeds: Feeds): number | undefined {
   return rows === 0 ? undefined : rows
 }
 
-function batchKey(feeds: Feeds, outputs: readonly string[]): string {
-  let key = outputs.join('\u0000')
-  for (const name in feeds) key += `\u0001${name}:${feeds[name]!.dims.slice(1).join(',')}`
-  return key
+/** Same outputs asked for, and the same dims after the leading one for every input. */
+function canShareRun(a: Pending, b: Pending): boolean {
+  if (a.outputs !== b.outputs && (a.outputs.length !== b.outputs.length || a.outputs.some((o, i) => o !== b.outputs[i]))) return false
+  for (const name in a.feeds) {
+    const x = a.feeds[name]!.dims
+    const y = b.feeds[name]?.dims
+    if (!y || x.length !== y.length) return false
+    for (let i = 1; i < x.length; i++) if (x[i] !== y[i]) return false
+  }
+  return true
 }
 
-function concatFeeds(batch: readonly Pending[]): Feeds {
-  const first = batch[0]!.feeds
-  const total = batch.reduce((n, p) => n + p.rows, 0)
+/** Inputs of several requests joined along the leading dim, in order. */
+export function concatFeeds(parts: readonly Feeds[]): Feeds {
+  const first = parts[0]!
   const out = Object.create(null) as Feeds
   for (const name in first) {
     const t = first[name]!
-    const rowSize = t.dims.slice(1).reduce((a, b) => a * b, 1)
+    const rest = t.dims.slice(1)
+    const rowSize = rest.reduce((a, b) => a * b, 1)
+    const total = parts.reduce((n, f) => n + (f[name]!.dims[0] as number), 0)
     const data = allocate(t.type as never, total * rowSize)
     let offset = 0
-    for (const p of batch) {
-      const src = p.feeds[name]!.data as TensorStorage
+    for (const f of parts) {
+      const src = f[name]!.data as TensorStorage
       if (Array.isArray(data)) for (let i = 0; i < src.length; i++) data[offset + i] = (src as string[])[i]!
       else (data as Exclude<TensorStorage, string[]>).set(src as never, offset)
       offset += src.length
     }
-    out[name] = new Tensor(t.type as never, data as never, [total, ...t.dims.slice(1)])
+    out[name] = new Tensor(t.type as never, data as never, [total, ...rest])
   }
   return out
 }

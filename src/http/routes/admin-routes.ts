@@ -7,6 +7,9 @@ import { adminAuth } from '../admin-auth.js'
 import { readJsonAs } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
 
+/** Admin bodies are a few fields: anything bigger is not one. */
+const ADMIN_BODY_LIMIT = 64 * 1024
+
 const version = z.number().int().positive()
 const rollbackBody = z.object({ version: version.optional(), reason: z.string().max(500).optional() }).strict()
 const promoteBody = z.object({ version, force: z.boolean().optional() }).strict()
@@ -21,7 +24,7 @@ export interface AdminRoutesOptions {
 async function optionalBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
   const length = c.req.header('content-length')
   if (length === '0' || (length === undefined && !c.req.header('transfer-encoding'))) return schema.parse({})
-  return readJsonAs(c, schema)
+  return readJsonAs(c, schema, ADMIN_BODY_LIMIT)
 }
 
 /** Rollback, promote and history (DESIGN §4, admin). */
@@ -36,7 +39,7 @@ export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken
   route(app, '/rollback', { POST: (c) => rollback(c, registry.defaultModel()) })
   route(app, '/models/:name/rollback', { POST: (c) => rollback(c, pathParam(c, 'name')) })
   route(app, '/models/:name/promote', {
-    POST: async (c) => c.json(await lifecycle.promote(pathParam(c, 'name'), await readJsonAs(c, promoteBody))),
+    POST: async (c) => c.json(await lifecycle.promote(pathParam(c, 'name'), await readJsonAs(c, promoteBody, ADMIN_BODY_LIMIT))),
   })
   route(app, '/models/:name/history', {
     GET: (c) => {

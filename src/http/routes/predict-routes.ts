@@ -1,9 +1,7 @@
-import { bodyLimit } from 'hono/body-limit'
 import type { Context, Hono } from 'hono'
-import { PayloadTooLargeError, VersionNotFoundError } from '../../errors.js'
+import { VersionNotFoundError } from '../../errors.js'
 import { predictRequestSchema } from '../../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../../dataplane/predictor.js'
-import { errorResponse } from '../error-handler.js'
 import { readJsonAs } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
 
@@ -20,21 +18,12 @@ export function parseVersion(model: string, raw: string): number {
 
 /** The simple JSON API: `POST /predict`, `/models/{name}/predict`, `/models/{name}/versions/{v}/predict`. */
 export function registerPredictRoutes(app: Hono, { predictor, maxBodyBytes }: PredictRoutesOptions): void {
-  const limit = bodyLimit({
-    maxSize: maxBodyBytes,
-    onError: (c) => errorResponse(c, new PayloadTooLargeError(`the request body is larger than ${maxBodyBytes} bytes`)),
-  })
-
   const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
-    const request = await readJsonAs(c, predictRequestSchema)
+    const request = await readJsonAs(c, predictRequestSchema, maxBodyBytes)
     const result = await predictor.predict(target, request)
     c.header('X-Model-Version', String(result.version))
     return c.json(result)
   }
-
-  app.use('/predict', limit)
-  app.use('/models/:name/predict', limit)
-  app.use('/models/:name/versions/:version/predict', limit)
 
   route(app, '/predict', { POST: (c) => predict(c, {}) })
   route(app, '/models/:name/predict', { POST: (c) => predict(c, { model: pathParam(c, 'name') }) })

@@ -1,0 +1,32 @@
+import { HTTPException } from 'hono/http-exception'
+import { InternalError, MethodNotAllowedError, PayloadTooLargeError, ServerError } from '../errors.js'
+import type { Logger } from '../log.js'
+
+export interface ErrorPayload {
+  readonly status: number
+  readonly headers: Record<string, string>
+  /** `{"error": {"code", "message"}}` */
+  readonly body: string
+}
+
+/**
+ * Any error -> what HTTP answers: the one mapping both the Hono routes and the predict fast path
+ * use. Unknown errors are logged and answered as a 500 without their details.
+ */
+export function errorPayload(err: unknown, logger: Logger, where: { method: string; path: string }): ErrorPayload {
+  let error: ServerError
+  if (err instanceof ServerError) {
+    error = err
+  } else if (err instanceof HTTPException && err.status === 413) {
+    error = new PayloadTooLargeError('the request body is too large')
+  } else if (err instanceof HTTPException) {
+    logger.warn('http_exception', { ...where, status: err.status, error: err })
+    error = new InternalError(`unexpected HTTP error ${err.status}: ${err.message}`)
+  } else {
+    logger.error('unhandled_error', { ...where, error: err, stack: (err as Error | undefined)?.stack })
+    error = new InternalError('internal server error')
+  }
+  const headers: Record<string, string> = { 'content-type': 'application/json' }
+  if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ')
+  return { status: error.status, headers, body: JSON.stringify({ error: error.toJSON() }) }
+}
