@@ -45,7 +45,7 @@ export class Predictor {
   async predict(target: PredictTarget, request: PredictRequest): Promise<PredictResult> {
     const started = performance.now()
     const metrics = this.#metrics
-    metrics.inFlight.inc()
+    metrics.inFlightCount++
     let model = '_unknown'
     let version: LoadedVersion | undefined
     try {
@@ -68,7 +68,7 @@ export class Predictor {
       metrics.requests.inc({ model, version: versionLabel, status: String(status) })
       throw e
     } finally {
-      metrics.inFlight.dec()
+      metrics.inFlightCount--
     }
   }
 

@@ -33,7 +33,8 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
       const target: PredictTarget = { model, version: rawVersion === undefined ? undefined : parseVersion(model!, decodeURIComponent(rawVersion)) }
       const result = await o.predictor.predict(target, body)
       const json = JSON.stringify(result)
-      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json), 'x-model-version': String(result.version) })
+      // A flat header list: Node writes it without walking an object.
+      res.writeHead(200, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(json)), 'x-model-version', String(result.version)])
       res.end(json)
     } catch (err) {
       const { status, headers, body } = errorPayload(err, o.logger, { method: 'POST', path: req.url ?? '' })

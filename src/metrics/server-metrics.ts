@@ -32,10 +32,14 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
-  readonly inFlight = new Gauge({
+  /** Prediction requests being served now: a plain number on the request path, read at scrape time. */
+  inFlightCount = 0
+
+  readonly inFlight: Gauge = new Gauge({
     name: 'modelgate_in_flight_requests',
     help: 'Prediction requests being served now.',
     registers: [this.registry],
+    collect: (): void => this.inFlight.set(this.inFlightCount),
   })
 
   readonly loadedVersions = new Gauge({
