@@ -17,9 +17,11 @@ export function hasWrk() {
 }
 
 /**
- * @param {{url: string, method?: string, body?: string, headers?: Record<string,string>,
+ * @param {{url: string, method?: string, body?: string, bodies?: string[], headers?: Record<string,string>,
  *          connections: number, seconds: number, tool?: 'wrk'|'node', until?: Promise<unknown>}} o
  *   `until`: stop early (SIGINT: both tools then report what they measured) when it settles.
+ *   `bodies`: several request bodies, sent in turn (each connection of the Node generator, each
+ *   thread of wrk, cycles through them); `body` is then ignored.
  * @returns {Promise<{tool: string, connections: number, rps: number, p50: number, p90: number,
  *          p99: number, requests: number, errors: number}>} latencies in ms
  */
@@ -39,8 +41,15 @@ async function wrk(o) {
   writeFileSync(
     script,
     [
-      `wrk.method = ${luaString(o.method ?? (o.body ? 'POST' : 'GET'))}`,
-      o.body ? `wrk.body = ${luaString(o.body)}` : '',
+      `wrk.method = ${luaString(o.method ?? (o.body || o.bodies?.length ? 'POST' : 'GET'))}`,
+      o.body && !o.bodies?.length ? `wrk.body = ${luaString(o.body)}` : '',
+      ...(o.bodies?.length
+        ? [
+            `local bodies = {${o.bodies.map(luaString).join(',\n')}}`,
+            'local next_body = 0',
+            'function request() next_body = next_body % #bodies + 1 return wrk.format(nil, nil, nil, bodies[next_body]) end',
+          ]
+        : []),
       ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
       // Count non-2xx explicitly: wrk folds them into one summary line only.
       'local bad = 0',

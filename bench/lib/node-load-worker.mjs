@@ -8,16 +8,20 @@ const url = new URL(o.url)
 const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections })
 const body = o.body ? Buffer.from(o.body) : undefined
 const headers = { 'content-type': 'application/json', ...(o.headers ?? {}), ...(body && { 'content-length': body.length }) }
+// Several bodies (load.mjs `bodies`): each client sends them in turn.
+const bodies = o.bodies?.length ? o.bodies.map((b) => Buffer.from(b)) : undefined
 const latencies = []
 let errors = 0
 let deadline = performance.now() + o.seconds * 1000
 process.on('SIGINT', () => (deadline = 0))
 
-function once() {
+function once(i) {
+  const b = bodies ? bodies[i % bodies.length] : body
+  const h = bodies ? { ...headers, 'content-length': b.length } : headers
   return new Promise((resolve) => {
     const start = performance.now()
     const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? (body ? 'POST' : 'GET'), headers },
+      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? (b ? 'POST' : 'GET'), headers: h },
       (res) => {
         res.on('data', () => {})
         res.on('end', () => {
@@ -31,12 +35,12 @@ function once() {
       errors++
       resolve()
     })
-    req.end(body)
+    req.end(b)
   })
 }
 
-async function client() {
-  while (performance.now() < deadline) await once()
+async function client(_, k) {
+  for (let i = k; performance.now() < deadline; i++) await once(i)
 }
 
 const started = performance.now()

@@ -1,7 +1,9 @@
 import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
+import { throughput } from './throughput.mjs'
 
 export const scenarios = {
   'predict-example': predictExample,
   'hot-swap': hotSwap,
+  throughput,
 }

@@ -34,7 +34,8 @@ export interface HistoryEntry {
 }
 
 export const HISTORY_FILE = 'history.jsonl'
-const KEEP_PER_MODEL = 1000
+/** Entries kept in memory per model for GET /models/{name}/history; the file keeps every one. */
+export const KEEP_PER_MODEL = 200
 
 export class History {
   readonly #path: string
@@ -108,6 +109,6 @@ export class History {
     let list = this.#recent.get(entry.model)
     if (!list) this.#recent.set(entry.model, (list = []))
     list.push(entry)
-    if (list.length > KEEP_PER_MODEL * 1.5) list.splice(0, list.length - KEEP_PER_MODEL)
+    if (list.length > KEEP_PER_MODEL * 1.25) list.splice(0, list.length - KEEP_PER_MODEL)
   }
 }

@@ -19,6 +19,7 @@ export class LoadedVersion {
   /** Every served output, one array for all requests that ask for all of them. */
   readonly outputNames: readonly string[]
   readonly #runner: Runner
+  readonly #onReleased: (() => void) | undefined
   #leases = 0
   #retired = false
   #logger: Logger
@@ -29,7 +30,7 @@ export class LoadedVersion {
     sha256: string,
     session: ModelSession,
     logger: Logger,
-    execution: { readonly runner: Runner; readonly batching: BatchingDecision } = {
+    execution: { readonly runner: Runner; readonly batching: BatchingDecision; readonly onReleased?: () => void } = {
       runner: session,
       batching: { enabled: false, reason: 'not configured' },
     },
@@ -40,6 +41,7 @@ export class LoadedVersion {
     this.session = session
     this.#logger = logger
     this.#runner = execution.runner
+    this.#onReleased = execution.onReleased
     this.batching = execution.batching
     this.outputNames = Object.freeze(session.signature.outputs.map((o) => o.name))
   }
@@ -88,7 +90,10 @@ export class LoadedVersion {
 
   #release(): void {
     this.session.release().then(
-      () => this.#logger.debug('session_released', { model: this.model, version: this.version }),
+      () => {
+        this.#onReleased?.()
+        this.#logger.debug('session_released', { model: this.model, version: this.version })
+      },
       (e: unknown) => this.#logger.error('session_release_failed', { model: this.model, version: this.version, error: e }),
     )
   }

@@ -138,7 +138,12 @@ export class ModelPipeline {
       if (present.has(record.version) || !record.onDisk) continue
       record.onDisk = false
       record.seen = undefined
-      if (!record.loaded) record.state = { status: 'missing' }
+      if (!record.loaded) {
+        record.state = { status: 'missing' }
+        // Its gate report lives on in history.jsonl; a server that ships versions all day and
+        // prunes old folders should not hold every report in memory.
+        record.gate = undefined
+      }
       ctx.logger.warn('version_missing', { model: model.name, version: record.version, loaded: record.loaded !== undefined })
       void ctx.history.append({ model: model.name, version: record.version, event: 'missing', sha256: record.loaded?.sha256 ?? record.verdict?.sha256 })
       ctx.persist()

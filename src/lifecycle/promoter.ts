@@ -176,7 +176,8 @@ export class Promoter {
       unverified: report ? report.unverified : record.verdict?.unverified,
       at: report ? new Date().toISOString() : (record.verdict?.at ?? new Date().toISOString()),
     }
-    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger, execution), stages }
+    const onReleased = () => ctx.metrics.forgetVersion(model.name, record.version)
+    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger, { ...execution, onReleased }), stages }
   }
 
   /** How requests will reach the session: batched (when safe, DESIGN §7) or one by one. */

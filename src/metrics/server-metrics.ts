@@ -114,6 +114,17 @@ export class ServerMetrics {
     collectDefaultMetrics({ register: this.registry })
   }
 
+  /**
+   * A version's session is gone: its per-version series go too, so a server that promotes versions
+   * all day does not grow a series (and its memory) for every version it ever served.
+   */
+  forgetVersion(model: string, version: number): void {
+    const labels = { model, version: String(version) }
+    this.requestDuration.remove(labels)
+    this.inferenceDuration.remove(labels)
+    for (const status of ['200', '400', '404', '405', '413', '415', '422', '500', '503']) this.requests.remove({ ...labels, status })
+  }
+
   get contentType(): string {
     return this.registry.contentType
   }

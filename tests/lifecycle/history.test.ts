@@ -2,7 +2,7 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { History, HISTORY_FILE, type HistoryEntry } from '../../src/lifecycle/history.js'
+import { History, KEEP_PER_MODEL, HISTORY_FILE, type HistoryEntry } from '../../src/lifecycle/history.js'
 
 /** history.jsonl (DESIGN §5): append-only, one JSON line per event, survives a torn last line. */
 
@@ -115,15 +115,15 @@ describe('History', () => {
     expect(again.recent('iris', 10).map((e) => e.version)).toEqual([1])
   })
 
-  it('keeps at least the last 1000 entries of a model from a long file', async () => {
+  it('keeps the last KEEP_PER_MODEL entries of a model from a long file in memory', async () => {
     await new History(dir).load()
     const text = Array.from({ length: 2500 }, (_, i) => JSON.stringify({ time: 't', model: 'iris', version: i + 1, event: 'promoted' })).join('\n')
     await writeFile(path(), `${text}\n`)
     const h = new History(dir)
     await h.load()
-    const recent = h.recent('iris', 1000)
-    expect(recent).toHaveLength(1000)
+    const recent = h.recent('iris', KEEP_PER_MODEL)
+    expect(recent).toHaveLength(KEEP_PER_MODEL)
     expect(recent.at(-1)!.version).toBe(2500)
-    expect(recent[0]!.version).toBe(1501)
+    expect(recent[0]!.version).toBe(2500 - KEEP_PER_MODEL + 1)
   })
 })

@@ -86,7 +86,7 @@ export async function waitStatus(url: string, model: string, version: number, st
   )
 }
 
-export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 1000): Promise<any[]> {
+export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 200): Promise<any[]> {
   const res = await fetch(`${url}/models/${model}/history?limit=${limit}`, { headers })
   expect(res.status).toBe(200)
   return ((await res.json()) as any).entries

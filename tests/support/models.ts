@@ -135,10 +135,11 @@ export function forestWithZipMapModel(): Uint8Array {
           nodes_modes: { strings: ['BRANCH_LEQ', 'LEAF', 'LEAF'] },
           nodes_truenodeids: { ints: [1, 0, 0] },
           nodes_falsenodeids: { ints: [2, 0, 0] },
-          // Two classes: onnxruntime's binary convention lists only the positive class's weights.
+          // Two classes: onnxruntime's binary convention is one weight per leaf, P(class 1), under
+          // class id 0; it returns [1 - p, p] (bench/peer/export-onnx.mjs checks this against sklearn).
           class_treeids: { ints: [0] },
           class_nodeids: { ints: [2] },
-          class_ids: { ints: [1] },
+          class_ids: { ints: [0] },
           class_weights: { floats: [1] },
           classlabels_strings: { strings: ['cat', 'dog'] },
           post_transform: { s: 'NONE' },

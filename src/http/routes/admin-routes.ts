@@ -1,6 +1,7 @@
 import type { Context, Hono } from 'hono'
 import { z } from 'zod'
 import { InvalidRequestError } from '../../errors.js'
+import { KEEP_PER_MODEL } from '../../lifecycle/history.js'
 import type { Lifecycle } from '../../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../../lifecycle/model-registry.js'
 import { adminAuth } from '../admin-auth.js'
@@ -45,7 +46,9 @@ export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken
     GET: (c) => {
       const raw = c.req.query('limit') ?? '100'
       const limit = Number(raw)
-      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new InvalidRequestError(`limit must be an integer in [1, 1000], got '${raw}'`)
+      if (!Number.isInteger(limit) || limit < 1 || limit > KEEP_PER_MODEL) {
+        throw new InvalidRequestError(`limit must be an integer in [1, ${KEEP_PER_MODEL}], got '${raw}' (history.jsonl keeps every entry)`)
+      }
       const name = pathParam(c, 'name')
       return c.json({ model: name, entries: lifecycle.historyOf(name, limit) })
     },
