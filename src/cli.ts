@@ -1,12 +1,11 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { BOOLEAN_OPTIONS, ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
+import { VERSION } from './version.js'
 
-const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous deployment of models
 

@@ -3,6 +3,8 @@ import type { LoadedVersion } from '../lifecycle/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
+import type { Feeds, Fetches } from '../runtime/session.js'
+import type { Signature } from '../runtime/signature.js'
 import { encodeTensor, type NestedValue, type TypedTensorJson } from '../runtime/tensor-encode.js'
 import { decodeFeeds, selectOutputs } from './feeds.js'
 import type { PredictRequest } from './predict-request.js'
@@ -12,6 +14,13 @@ export interface PredictTarget {
   readonly model?: string | undefined
   /** undefined: the active version. */
   readonly version?: number | undefined
+}
+
+export interface InferResult {
+  /** The version that ran the request (its lease has ended: read-only facts only). */
+  readonly version: LoadedVersion
+  readonly fetched: Fetches
+  readonly outputNames: readonly string[]
 }
 
 export interface PredictResult {
@@ -42,7 +51,30 @@ export class Predictor {
     this.#logger = logger
   }
 
+  /** The simple JSON API: nested arrays or typed objects in, the same out. */
   async predict(target: PredictTarget, request: PredictRequest): Promise<PredictResult> {
+    const { version, fetched, outputNames } = await this.infer(
+      target,
+      (signature) => decodeFeeds(request.inputs, signature),
+      (v) => selectOutputs(request.outputs, v.signature, v.outputNames),
+    )
+    const format = request.output_format ?? 'nested'
+    // No prototype: an output may be named "__proto__".
+    const outputs = Object.create(null) as PredictResult['outputs']
+    for (const name of outputNames) outputs[name] = encodeTensor(fetched[name]!, format)
+    return { model: version.model, version: version.version, outputs }
+  }
+
+  /**
+   * One inference, whatever the wire format: lease the version, build its feeds, run (batched
+   * when it batches), release. Every request runs start to finish on the version it leased.
+   * `decode` and `select` see the leased version's signature, so they check against what runs.
+   */
+  async infer(
+    target: PredictTarget,
+    decode: (signature: Signature) => Feeds,
+    select: (version: LoadedVersion) => readonly string[],
+  ): Promise<InferResult> {
     const started = performance.now()
     const metrics = this.#metrics
     metrics.inFlightCount++
@@ -52,12 +84,26 @@ export class Predictor {
       const name = target.model ?? this.#registry.defaultModel()
       if (this.#registry.get(name)) model = name // unknown names stay out of label values
       const lease = this.#registry.lease(name, target.version)
-      version = lease.version
+      const leased = lease.version
+      version = leased
       try {
-        const result = await this.#run(version, request)
-        this.#metricsOf(version).ok.inc()
-        this.#metricsOf(version).duration.observe((performance.now() - started) / 1000)
-        return result
+        const feeds = decode(leased.signature)
+        const outputNames = select(leased)
+        let fetched: Fetches
+        try {
+          fetched = await leased.run(feeds, outputNames)
+        } catch (e) {
+          throw new InferenceFailedError(`onnxruntime failed to run model '${leased.model}' version ${leased.version}: ${(e as Error).message}`, { cause: e })
+        }
+        for (const out of outputNames) {
+          if (!Object.hasOwn(fetched, out)) throw new InferenceFailedError(`onnxruntime returned no output '${out}' for model '${leased.model}' version ${leased.version}`)
+        }
+        const ms = performance.now() - started
+        const m = this.#metricsOf(leased)
+        m.ok.inc()
+        m.duration.observe(ms / 1000)
+        leased.stats.recordRequest(true, ms)
+        return { version: leased, fetched, outputNames }
       } finally {
         lease.release()
       }
@@ -66,30 +112,11 @@ export class Predictor {
       const versionLabel = version ? String(version.version) : ''
       if (status >= 500) this.#logger.warn('predict_failed', { model, version: versionLabel, error: e })
       metrics.requests.inc({ model, version: versionLabel, status: String(status) })
+      version?.stats.recordRequest(false, performance.now() - started)
       throw e
     } finally {
       metrics.inFlightCount--
     }
-  }
-
-  async #run(version: LoadedVersion, request: PredictRequest): Promise<PredictResult> {
-    const feeds = decodeFeeds(request.inputs, version.signature)
-    const outputNames = selectOutputs(request.outputs, version.signature, version.outputNames)
-    let fetched
-    try {
-      fetched = await version.run(feeds, outputNames)
-    } catch (e) {
-      throw new InferenceFailedError(`onnxruntime failed to run model '${version.model}' version ${version.version}: ${(e as Error).message}`, { cause: e })
-    }
-    const format = request.output_format ?? 'nested'
-    // No prototype: an output may be named "__proto__".
-    const outputs = Object.create(null) as PredictResult['outputs']
-    for (const name of outputNames) {
-      const tensor = Object.hasOwn(fetched, name) ? fetched[name] : undefined
-      if (!tensor) throw new InferenceFailedError(`onnxruntime returned no output '${name}' for model '${version.model}' version ${version.version}`)
-      outputs[name] = encodeTensor(tensor, format)
-    }
-    return { model: version.model, version: version.version, outputs }
   }
 
   #metricsOf(version: LoadedVersion): VersionMetrics {

@@ -9,6 +9,8 @@ import { registerAdminRoutes } from './routes/admin-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
 import { registerPredictRoutes } from './routes/predict-routes.js'
+import { registerV2Routes } from './routes/v2-routes.js'
+import { VERSION } from '../version.js'
 
 export interface HttpAppOptions {
   readonly predictor: Predictor
@@ -25,6 +27,7 @@ export interface HttpAppOptions {
 export function createHttpApp(options: HttpAppOptions): Hono {
   const app = new Hono()
   registerPredictRoutes(app, options)
+  registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)
   registerModelRoutes(app, options.registry)
   registerOpsRoutes(app, options)

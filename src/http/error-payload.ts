@@ -28,5 +28,11 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ')
-  return { status: error.status, headers, body: JSON.stringify({ error: error.toJSON() }) }
+  // The V2 protocol's error body is a string; modelgate's own API gives a code too.
+  const body = isV2Path(where.path) ? { error: error.message } : { error: error.toJSON() }
+  return { status: error.status, headers, body: JSON.stringify(body) }
+}
+
+export function isV2Path(path: string): boolean {
+  return path === '/v2' || path.startsWith('/v2/')
 }

@@ -11,11 +11,11 @@ export function checkJsonContentType(contentType: string | undefined): void {
   throw new UnsupportedMediaTypeError(`expected Content-Type: application/json, got '${contentType}'`)
 }
 
-/** Malformed JSON is a 400, never a 500. */
-export function parseJson(bytes: Buffer): unknown {
+/** Malformed JSON is a 400, never a 500. `parse` may be an exact-integer parser (V2). */
+export function parseJson(bytes: Buffer, parse: (text: string) => unknown = JSON.parse): unknown {
   const text = bytes.toString('utf8')
   try {
-    return JSON.parse(text)
+    return parse(text)
   } catch (e) {
     if (text.trim() === '') throw new InvalidJsonError('the request body is empty; expected a JSON object')
     throw new InvalidJsonError(`the request body is not valid JSON: ${(e as Error).message}`)

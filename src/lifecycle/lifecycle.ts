@@ -28,7 +28,7 @@ export interface LifecycleDeps {
 
 export interface Readiness {
   readonly ready: boolean
-  readonly models: Record<string, { readonly active: number | null; readonly status: 'serving' | 'loading' | 'failed' | 'empty' }>
+  readonly models: Record<string, { readonly active: number | null; readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded' }>
 }
 
 export interface RollbackResult {
@@ -135,7 +135,9 @@ export class Lifecycle {
       const pipeline = this.#pipelines.get(m.name)
       const status = m.active
         ? 'serving'
-        : m.versions.size === 0
+        : m.unloaded
+          ? 'unloaded'
+          : m.versions.size === 0
           ? 'empty'
           : !pipeline || !pipeline.settled
             ? 'loading'
@@ -192,6 +194,7 @@ export class Lifecycle {
       const started = performance.now()
       const from = model.active?.version ?? null
       if (record.loaded && record.loaded === model.active) throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
+      model.unloaded = false // an explicit promotion serves the model again
       const retained = model.retained.find((v) => v.version === o.version)
       if (retained) {
         record.rolledBack = undefined
@@ -210,6 +213,39 @@ export class Lifecycle {
       await this.#persister!.flush()
       return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
     })
+  }
+
+  /**
+   * Stops serving a model (V2 repository extension `unload`): its versions are released once their
+   * last requests end, and nothing is promoted until `load`. In memory only: a restart serves it again.
+   */
+  async unload(name: string): Promise<void> {
+    const { pipeline, model } = this.#pipeline(name)
+    await pipeline.exclusive(async () => {
+      model.unloaded = true
+      const leaving = [model.active, ...model.retained].filter((v) => v !== undefined)
+      this.#deps.registry.deactivate(model)
+      model.retained = []
+      for (const v of leaving) {
+        const record = model.versions.get(v.version)
+        if (record && record.loaded === v) record.loaded = undefined
+        v.retire()
+        if (record) record.state = pipeline.promoter.restingState(record)
+      }
+      this.#deps.metrics.activeVersion.set({ model: name }, 0)
+      this.#deps.metrics.loadedVersions.set({ model: name }, 0)
+      this.#deps.logger.info('model_unloaded', { model: name, versions: leaving.map((v) => v.version) })
+      for (const v of leaving) void this.#history.append({ model: name, version: v.version, sha256: v.sha256, event: 'unloaded', trigger: 'admin', reason: 'unloaded on request' })
+    })
+  }
+
+  /** Serves a model again (V2 `load`): one pass over its folder, gating what needs it; true if it serves. */
+  async load(name: string): Promise<boolean> {
+    if (!this.#pipelines.has(name)) await this.#rescan()
+    const { pipeline, model } = this.#pipeline(name)
+    model.unloaded = false
+    await pipeline.schedule('admin')
+    return model.active !== undefined
   }
 
   historyOf(name: string, limit: number): HistoryEntry[] {
@@ -317,6 +353,7 @@ export class Lifecycle {
       active: undefined,
       retained: [],
       activations: [],
+      unloaded: false,
     }
     this.#deps.registry.add(record)
     const pipeline = new ModelPipeline(this.#ctx!, record)

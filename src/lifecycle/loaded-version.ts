@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js'
+import { InferenceStats } from '../metrics/inference-stats.js'
 import type { BatchingDecision } from '../runtime/batch-check.js'
 import type { Runner } from '../runtime/batcher.js'
 import type { Feeds, Fetches, ModelSession } from '../runtime/session.js'
@@ -18,6 +19,8 @@ export class LoadedVersion {
   readonly batching: BatchingDecision
   /** Every served output, one array for all requests that ask for all of them. */
   readonly outputNames: readonly string[]
+  /** What it has served since it was loaded (the V2 statistics extension). */
+  readonly stats: InferenceStats
   readonly #runner: Runner
   readonly #onReleased: (() => void) | undefined
   #leases = 0
@@ -30,7 +33,7 @@ export class LoadedVersion {
     sha256: string,
     session: ModelSession,
     logger: Logger,
-    execution: { readonly runner: Runner; readonly batching: BatchingDecision; readonly onReleased?: () => void } = {
+    execution: { readonly runner: Runner; readonly batching: BatchingDecision; readonly stats?: InferenceStats; readonly onReleased?: () => void } = {
       runner: session,
       batching: { enabled: false, reason: 'not configured' },
     },
@@ -44,6 +47,7 @@ export class LoadedVersion {
     this.#onReleased = execution.onReleased
     this.batching = execution.batching
     this.outputNames = Object.freeze(session.signature.outputs.map((o) => o.name))
+    this.stats = execution.stats ?? new InferenceStats()
   }
 
   get signature(): Signature {

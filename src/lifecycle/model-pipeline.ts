@@ -97,7 +97,7 @@ export class ModelPipeline {
   async #pass(trigger: PromotionTrigger): Promise<void> {
     const { ctx, model } = { ctx: this.#ctx, model: this.model }
     const [, configured] = await Promise.all([this.#syncDisk(), this.#loadConfig()])
-    if (!configured) return
+    if (!configured || model.unloaded) return
     for (const record of candidateOrder(model)) {
       if (ctx.closed()) return
       const outcome = await this.#consider(record, trigger)

@@ -46,6 +46,8 @@ export interface ModelRecord {
   retained: LoadedVersion[]
   /** Versions in the order they became active, the current one last: the rollback targets. */
   activations: number[]
+  /** Unloaded on request (V2 repository extension): nothing is promoted until it is loaded again. */
+  unloaded: boolean
 }
 
 export function newVersionRecord(source: VersionSource): VersionRecord {
@@ -115,6 +117,13 @@ export class ModelRegistry {
     if (loaded) return loaded.lease()
     if (!record) throw new VersionNotFoundError(`model '${name}' has no version ${version}`)
     throw new VersionNotLoadedError(`version ${version} of model '${name}' is not loaded (${record.state.status})`)
+  }
+
+  /** Serve nothing (an unload); returns the version that served. */
+  deactivate(model: ModelRecord): LoadedVersion | undefined {
+    const previous = model.active
+    model.active = undefined // one assignment, as in activate
+    return previous
   }
 
   /** Serve `next` from now on; returns the version it replaces so the caller can retain or retire it. */

@@ -2,6 +2,7 @@ import { decodeFeeds } from '../dataplane/feeds.js'
 import type { VersionBytes } from '../repository/read-version.js'
 import type { SmokeSet } from '../repository/smoke-file.js'
 import type { FileFingerprint } from '../repository/version-file.js'
+import { InferenceStats } from '../metrics/inference-stats.js'
 import { checkBatching, type BatchingDecision } from '../runtime/batch-check.js'
 import { Batcher, isBatchable, type Executor, type Runner } from '../runtime/batcher.js'
 import { ModelSession, type Feeds } from '../runtime/session.js'
@@ -181,17 +182,20 @@ export class Promoter {
   }
 
   /** How requests will reach the session: batched (when safe, DESIGN §7) or one by one. */
-  async #execution(session: ModelSession, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision }> {
+  async #execution(session: ModelSession, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
     const config = model.config?.batching ?? { maxBatchSize: 64, maxDelayMs: 0 }
     // Time inside onnxruntime, per run (a batch counts once).
     const inference = ctx.metrics.inferenceDuration.labels({ model: model.name, version: String(version) })
+    const stats = new InferenceStats()
     const direct: Executor = {
       concurrency: 1,
       async run(f, o) {
         const t = performance.now()
         const out = await session.run(f, o)
-        inference.observe((performance.now() - t) / 1000)
+        const ms = performance.now() - t
+        inference.observe(ms / 1000)
+        stats.recordRun(ms)
         return out
       },
     }
@@ -200,15 +204,16 @@ export class Promoter {
     else if (config.maxBatchSize === 1) batching = { enabled: false, reason: 'batching.maxBatchSize is 1' }
     else if (config.enabled === true && isBatchable(session.signature)) batching = { enabled: true, reason: 'batching.enabled is true in model.json' }
     else batching = await checkBatching(session, feeds)
-    if (!batching.enabled) return { runner: direct, batching }
+    if (!batching.enabled) return { runner: direct, batching, stats }
     const labels = { model: model.name }
     const batcher = new Batcher(direct, config, {
-      onBatch(rows, _requests, queuedMs) {
+      onBatch(rows, requests, oldestMs, totalMs) {
         ctx.metrics.batchSize.observe(labels, rows)
-        ctx.metrics.queueDuration.observe(labels, queuedMs / 1000)
+        ctx.metrics.queueDuration.observe(labels, oldestMs / 1000)
+        stats.recordQueued(requests, totalMs)
       },
     })
-    return { runner: batcher, batching }
+    return { runner: batcher, batching, stats }
   }
 
   /**

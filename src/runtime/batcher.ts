@@ -23,8 +23,11 @@ export interface BatchingOptions {
 }
 
 export interface BatchStats {
-  /** Called once per run with its size in rows and how long its oldest request waited (ms). */
-  readonly onBatch?: (rows: number, requests: number, queuedMs: number) => void
+  /**
+   * Called once per run: its size in rows and requests, how long its oldest request waited, and
+   * the waits of all its requests added up (ms).
+   */
+  readonly onBatch?: (rows: number, requests: number, oldestQueuedMs: number, totalQueuedMs: number) => void
 }
 
 interface Pending {
@@ -77,7 +80,7 @@ export class Batcher implements Runner {
   run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
     const rows = leadingRows(feeds)
     if (this.#disabled || rows === undefined || rows >= this.#options.maxBatchSize) {
-      this.#stats.onBatch?.(rows ?? 1, 1, 0)
+      this.#stats.onBatch?.(rows ?? 1, 1, 0, 0)
       return this.#executor.run(feeds, outputs)
     }
     return new Promise<Fetches>((resolve, reject) => {
@@ -135,7 +138,8 @@ export class Batcher implements Runner {
   async #runBatch(batch: Pending[]): Promise<void> {
     this.#inFlight++
     const rows = batch.reduce((n, p) => n + p.rows, 0)
-    this.#stats.onBatch?.(rows, batch.length, performance.now() - batch[0]!.enqueuedAt)
+    const now = performance.now()
+    this.#stats.onBatch?.(rows, batch.length, now - batch[0]!.enqueuedAt, batch.reduce((ms, p) => ms + (now - p.enqueuedAt), 0))
     try {
       if (batch.length === 1) {
         const only = batch[0]!

@@ -36,6 +36,8 @@ function nonFinite(value: string): number | undefined {
 function readFloat(type: string): ElementReader {
   return function readFloatElement(value) {
     if (typeof value === 'number') return value
+    // An integer literal too long for a double, as an exact JSON parser returns it.
+    if (typeof value === 'bigint') return Number(value)
     if (typeof value === 'string') {
       const v = nonFinite(value)
       if (v !== undefined) return v
@@ -46,6 +48,7 @@ function readFloat(type: string): ElementReader {
 
 function readInteger(type: string, min: number, max: number): ElementReader {
   return function readIntegerElement(value) {
+    if (typeof value === 'bigint') throw new ElementError('value', `${value} is not a ${type} (an integer in [${min}, ${max}])`)
     if (typeof value !== 'number') throw new ElementError('type', `expected an integer (${type}), got ${show(value)}`)
     if (!Number.isInteger(value) || value < min || value > max) {
       throw new ElementError('value', `${show(value)} is not a ${type} (an integer in [${min}, ${max}])`)

@@ -183,7 +183,8 @@ function raggedDepth(where: string, path: number[], rank: number): InvalidShapeE
   return new InvalidShapeError(`${where}${at(path)}: ragged array, every element must be nested ${rank} levels deep`)
 }
 
-function checkShape(dims: readonly number[], spec: TensorSpec, where: string): void {
+/** Rank and every fixed dim, against the spec; `[1]` is taken for a declared scalar. */
+export function checkShape(dims: readonly number[], spec: TensorSpec, where: string): void {
   const declared = spec.shape
   if (declared === null) return
   // onnxruntime accepts a [1] tensor where a scalar is declared; so do we (clients often send [x]).

@@ -1,0 +1,194 @@
+import type { Context, Hono } from 'hono'
+import { z } from 'zod'
+import { InvalidRequestError, ModelNotReadyError, VersionNotFoundError, VersionNotLoadedError } from '../../errors.js'
+import type { Predictor } from '../../dataplane/predictor.js'
+import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
+import type { LoadedVersion } from '../../lifecycle/loaded-version.js'
+import type { ModelRecord, ModelRegistry } from '../../lifecycle/model-registry.js'
+import { v2Datatype } from '../../v2/datatypes.js'
+import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
+import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2Response, v2Shape } from '../../v2/inference.js'
+import { adminAuth } from '../admin-auth.js'
+import { parseJson, validateBody } from '../json-body.js'
+import { pathParam, route } from '../method-routes.js'
+import { readBody } from '../read-body.js'
+import { parseVersion } from './predict-routes.js'
+
+export interface V2RoutesOptions {
+  readonly predictor: Predictor
+  readonly registry: ModelRegistry
+  readonly lifecycle: Lifecycle
+  readonly readiness: () => Readiness
+  readonly maxBodyBytes: number
+  readonly adminToken: string | undefined
+  readonly serverVersion: string
+}
+
+/** Extensions of the protocol modelgate implements, as `GET /v2` lists them. */
+export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const
+
+const repositoryIndexBody = z.object({ ready: z.boolean().optional() }).passthrough()
+
+/**
+ * KServe V2 / Open Inference Protocol over REST: health, server and model metadata, model ready,
+ * infer (JSON and the binary tensor data extension), and the model repository and statistics
+ * extensions. Errors are `{"error": "..."}` (errorPayload knows /v2 paths).
+ */
+export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
+  const { registry, lifecycle } = o
+
+  route(app, '/v2', { GET: (c) => c.json({ name: 'modelgate', version: o.serverVersion, extensions: V2_EXTENSIONS }) })
+  route(app, '/v2/health/live', { GET: (c) => c.json({ live: true }) })
+  route(app, '/v2/health/ready', {
+    GET: (c) => {
+      const ready = o.readiness().ready
+      return c.json({ ready }, ready ? 200 : 503)
+    },
+  })
+
+  // Statistics extension.
+  const stats = (c: Context) => {
+    const name = c.req.param('name')
+    const rawVersion = c.req.param('version')
+    const models = name === undefined ? registry.list() : [registry.require(name)]
+    const model_stats = models.flatMap((m) =>
+      [m.active, ...m.retained]
+        .filter((v): v is LoadedVersion => v !== undefined)
+        .filter((v) => rawVersion === undefined || String(v.version) === rawVersion)
+        .map((v) => {
+          const s = v.stats
+          return {
+            name: m.name,
+            version: String(v.version),
+            last_inference: s.lastInferenceMs,
+            inference_count: s.inferenceCount,
+            execution_count: s.executionCount,
+            inference_stats: {
+              success: s.success,
+              fail: s.fail,
+              queue: s.queue,
+              compute_infer: s.computeInfer,
+            },
+          }
+        }),
+    )
+    if (name !== undefined && rawVersion !== undefined && model_stats.length === 0) {
+      throw new VersionNotLoadedError(`version ${rawVersion} of model '${name}' is not loaded`)
+    }
+    return c.json({ model_stats })
+  }
+  route(app, '/v2/models/stats', { GET: stats })
+  route(app, '/v2/models/:name/stats', { GET: stats })
+  route(app, '/v2/models/:name/versions/:version/stats', { GET: stats })
+
+  const metadata = (c: Context) => {
+    const { model, version } = target(c)
+    const v = version === undefined ? model.active : loadedVersion(model, version)
+    if (!v) throw new ModelNotReadyError(model.name)
+    return c.json({
+      name: model.name,
+      versions: servedVersions(model).map(String),
+      platform: 'onnxruntime_onnx',
+      inputs: v.signature.inputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
+      outputs: v.signature.outputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
+    })
+  }
+  route(app, '/v2/models/:name', { GET: metadata })
+  route(app, '/v2/models/:name/versions/:version', { GET: metadata })
+
+  const ready = (c: Context) => {
+    const { model, version } = target(c)
+    const isReady = version === undefined ? model.active !== undefined : loadedVersion(model, version) !== undefined
+    return c.json({ name: model.name, ready: isReady }, isReady ? 200 : 503)
+  }
+  route(app, '/v2/models/:name/ready', { GET: ready })
+  route(app, '/v2/models/:name/versions/:version/ready', { GET: ready })
+
+  const infer = async (c: Context) => {
+    const name = pathParam(c, 'name')
+    const rawVersion = c.req.param('version')
+    const version = rawVersion === undefined ? undefined : parseVersion(name, rawVersion)
+    const bytes = await readBody(c, o.maxBodyBytes)
+    // Binary extension: the JSON header is the first Inference-Header-Content-Length bytes.
+    const headerLength = c.req.header('inference-header-content-length')
+    let json = bytes
+    let binary: Buffer | undefined
+    if (headerLength !== undefined) {
+      const n = Number(headerLength)
+      if (!Number.isSafeInteger(n) || n < 0 || n > bytes.length) {
+        throw new InvalidRequestError(`Inference-Header-Content-Length ${headerLength} does not fit a ${bytes.length}-byte body`)
+      }
+      json = bytes.subarray(0, n)
+      binary = bytes.subarray(n)
+    }
+    const request = validateBody(parseJson(json, parseExactJson), v2InferRequestSchema)
+    const result = await o.predictor.infer(
+      { model: name, version },
+      (signature) => v2Feeds(request, binary, signature),
+      (v) => v2OutputNames(request, v.signature, v.outputNames),
+    )
+    const response = v2Response(request, result.version.model, result.version.version, result.fetched, result.outputNames)
+    const header = stringifyExactJson(response.header)
+    if (response.binary.length === 0) return c.body(header, 200, { 'content-type': 'application/json' })
+    const headerBytes = Buffer.from(header)
+    return c.body(Buffer.concat([headerBytes, ...response.binary]), 200, {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': String(headerBytes.length),
+    })
+  }
+  route(app, '/v2/models/:name/infer', { POST: infer })
+  route(app, '/v2/models/:name/versions/:version/infer', { POST: infer })
+
+  // Model repository extension: load = gate and promote (one pass), unload = retire. They change
+  // what serves, so they are admin routes.
+  const auth = adminAuth(o.adminToken)
+  app.use('/v2/repository/*', auth)
+  route(app, '/v2/repository/index', {
+    POST: async (c) => {
+      const length = c.req.header('content-length')
+      const body = length === undefined || length === '0' ? {} : validateBody(parseJson(await readBody(c, 64 * 1024)), repositoryIndexBody)
+      const entries = registry.list().flatMap((m) =>
+        [...m.versions.values()]
+          .sort((a, b) => a.version - b.version)
+          .map((r) => {
+            const loaded = m.active?.version === r.version || m.retained.some((v) => v.version === r.version)
+            const moving = r.state.status === 'loading' || r.state.status === 'validating' || r.state.status === 'warming'
+            const state = loaded ? 'READY' : moving ? 'LOADING' : 'UNAVAILABLE'
+            const reason = r.state.status === 'rejected' ? `${r.state.reason}: ${r.state.message}` : r.state.status
+            return { name: m.name, version: String(r.version), state, reason }
+          }),
+      )
+      return c.json(body.ready === true ? entries.filter((e) => e.state === 'READY') : entries)
+    },
+  })
+  route(app, '/v2/repository/models/:name/load', {
+    POST: async (c) => {
+      const name = pathParam(c, 'name')
+      if (!(await lifecycle.load(name))) throw new ModelNotReadyError(name)
+      return c.json({})
+    },
+  })
+  route(app, '/v2/repository/models/:name/unload', {
+    POST: async (c) => {
+      await lifecycle.unload(pathParam(c, 'name'))
+      return c.json({})
+    },
+  })
+
+  function target(c: Context): { model: ModelRecord; version: number | undefined } {
+    const model = registry.require(pathParam(c, 'name'))
+    const raw = c.req.param('version')
+    return { model, version: raw === undefined ? undefined : parseVersion(model.name, raw) }
+  }
+}
+
+function loadedVersion(model: ModelRecord, version: number): LoadedVersion | undefined {
+  if (!model.versions.has(version)) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
+  return model.active?.version === version ? model.active : model.retained.find((v) => v.version === version)
+}
+
+/** Versions that can answer now: the active one and the retained ones. */
+function servedVersions(model: ModelRecord): number[] {
+  return [model.active, ...model.retained].filter((v) => v !== undefined).map((v) => v.version).sort((a, b) => a - b)
+}
+
