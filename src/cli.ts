@@ -44,6 +44,7 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   poll: ['', 'poll the file system (network file systems) instead of events'],
   rescanMs: ['MS', 're-list every model folder this often (default: 5000)'],
   requireSmoke: ['', 'reject versions that have no smoke cases'],
+  shutdownTimeout: ['SEC', 'on SIGTERM, in-flight requests get this long (default: 30)'],
   adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
 }
 
@@ -102,7 +103,11 @@ async function serve(args: string[]): Promise<void> {
   }
   let stopping = false
   const stop = (signal: string) => {
-    if (stopping) return
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      logger.warn('stopping_now', { signal })
+      process.exit(1)
+    }
     stopping = true
     logger.info('stopping', { signal })
     server.close().then(

@@ -51,6 +51,8 @@ export const serveOptionsSchema = z.object({
   rescanMs: integer(100, 3_600_000).default(5000),
   /** Reject versions that have no smoke cases instead of promoting them as unverified. */
   requireSmoke: flag.default(false),
+  /** On SIGTERM, in-flight requests get this long (seconds) to finish. */
+  shutdownTimeout: z.coerce.number().min(0).max(3600).default(30),
   /** A file holding the admin token (a mounted secret); MODELGATE_ADMIN_TOKEN also works. */
   adminTokenFile: z.string().min(1).optional(),
 })
@@ -72,6 +74,7 @@ export interface ServeConfig {
   readonly poll: boolean
   readonly rescanMs: number
   readonly requireSmoke: boolean
+  readonly shutdownTimeoutMs: number
   /** Bearer token for admin routes; undefined: admin routes answer loopback clients only. */
   readonly adminToken: string | undefined
 }
@@ -146,6 +149,7 @@ export function loadServeConfig(
     poll: o.poll,
     rescanMs: o.rescanMs,
     requireSmoke: o.requireSmoke,
+    shutdownTimeoutMs: Math.round(o.shutdownTimeout * 1000),
     adminToken: readAdminToken(env, o.adminTokenFile, source.adminTokenFile),
   })
 }

@@ -61,6 +61,12 @@ export class InvalidValueError extends ServerError {
   readonly status = 400
 }
 
+/** A gzip or deflate request body that does not decode. */
+export class InvalidEncodingError extends ServerError {
+  readonly code = 'invalid_encoding'
+  readonly status = 400
+}
+
 /** Ragged arrays, a data length that does not fit the shape, or a shape the signature refuses. */
 export class InvalidShapeError extends ServerError {
   readonly code = 'invalid_shape'
@@ -160,3 +166,7 @@ export class ModelNotReadyError extends ServerError {
   }
 }
 
+export class ShuttingDownError extends ServerError {
+  readonly code = 'shutting_down'
+  readonly status = 503
+}

@@ -6,6 +6,8 @@ import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
 import { createHttpApp } from './http/app.js'
 import { createFastPredict } from './http/fast-predict.js'
+import { errorPayload } from './http/error-payload.js'
+import { ShuttingDownError } from './errors.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
 import type { Logger } from './log.js'
@@ -43,11 +45,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     options: { stabilityMs: config.stabilityMs, requireSmoke: config.requireSmoke, rescanIntervalMs: config.rescanMs, poll: config.poll },
   })
   const predictor = new Predictor(registry, metrics, logger)
+  let draining = false
+  let open = 0 // requests received and not yet answered
   const app = createHttpApp({
     predictor,
     registry,
     metrics,
-    readiness: () => lifecycle.readiness(),
+    // Draining: not ready, so load balancers stop sending before the listener closes.
+    readiness: () => (draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness()),
     maxBodyBytes: config.maxBodyBytes,
     logger,
     lifecycle,
@@ -58,6 +63,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const fastPredict = createFastPredict({ predictor, maxBodyBytes: config.maxBodyBytes, logger })
   const hono = getRequestListener(app.fetch)
   const server = createHttpServer((req, res) => {
+    if (draining) {
+      // A request on a kept-alive connection after shutdown began: refuse it, close the connection.
+      const { status, headers, body } = errorPayload(new ShuttingDownError('the server is shutting down'), logger, { method: req.method ?? '', path: req.url ?? '' })
+      res.writeHead(status, { ...headers, connection: 'close' })
+      res.end(body)
+      return
+    }
+    open++
+    res.once('close', () => open--)
     if (!fastPredict(req, res)) void hono(req, res)
   })
   await new Promise<void>((resolve, reject) => {
@@ -73,6 +87,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
 
+  let closing: Promise<void> = Promise.resolve()
   const loaded = lifecycle.start().catch((e: unknown) => {
     logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
   })
@@ -84,12 +99,27 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     lifecycle,
     metrics,
     loaded,
+    /**
+     * Graceful shutdown: readiness turns false, the listener closes (new connections are refused),
+     * in-flight requests finish, bounded by the shutdown timeout, then state is flushed.
+     */
     async close() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve())
+      if (draining) return closing
+      draining = true
+      closing = (async () => {
+        const started = Date.now()
+        logger.info('draining', { inFlight: open, timeoutMs: config.shutdownTimeoutMs })
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
-      })
-      await lifecycle.close()
+        const deadline = started + config.shutdownTimeoutMs
+        while (open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        if (open > 0) logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
+        server.closeAllConnections()
+        await closed
+        await lifecycle.close()
+        logger.info('stopped', { ms: Date.now() - started })
+      })()
+      return closing
     },
   }
 }

@@ -1,4 +1,6 @@
 import { Hono } from 'hono'
+import { compress } from 'hono/compress'
+import { COMPRESS_THRESHOLD } from './compression.js'
 import type { Predictor } from '../dataplane/predictor.js'
 import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
@@ -26,6 +28,8 @@ export interface HttpAppOptions {
 /** The HTTP surface: parses, calls the core, maps errors in one place. */
 export function createHttpApp(options: HttpAppOptions): Hono {
   const app = new Hono()
+  // Responses by Accept-Encoding, as the fast path does for predictions; V2 binary bodies too.
+  app.use(compress({ threshold: COMPRESS_THRESHOLD, contentTypeFilter: /^application\/(json|octet-stream)|^text\// }))
   registerPredictRoutes(app, options)
   registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)

@@ -1,5 +1,6 @@
 import { HTTPException } from 'hono/http-exception'
-import { InternalError, MethodNotAllowedError, PayloadTooLargeError, ServerError } from '../errors.js'
+import { InternalError, InvalidRequestError, MethodNotAllowedError, PayloadTooLargeError, ServerError } from '../errors.js'
+import { ClientGoneError } from './read-body.js'
 import type { Logger } from '../log.js'
 
 export interface ErrorPayload {
@@ -19,6 +20,9 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
     error = err
   } else if (err instanceof HTTPException && err.status === 413) {
     error = new PayloadTooLargeError('the request body is too large')
+  } else if (err instanceof ClientGoneError) {
+    logger.debug('client_gone', { ...where })
+    error = new InvalidRequestError(err.message)
   } else if (err instanceof HTTPException) {
     logger.warn('http_exception', { ...where, status: err.status, error: err })
     error = new InternalError(`unexpected HTTP error ${err.status}: ${err.message}`)

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { predictRequestSchema } from '../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../dataplane/predictor.js'
 import type { Logger } from '../log.js'
+import { chooseEncoding, COMPRESS_THRESHOLD, compress } from './compression.js'
 import { errorPayload } from './error-payload.js'
 import { checkJsonContentType, parseJson, validateBody } from './json-body.js'
 import { readIncoming } from './read-body.js'
@@ -10,15 +11,15 @@ import { parseVersion } from './routes/predict-routes.js'
 /**
  * The prediction routes, served straight from Node's request and response objects. Hono builds
  * a WHATWG Request and Response around each request; for a small model that is most of the
- * time a prediction takes (see bench/). Same routes, same parsing, same errors (errorPayload) as
- * the Hono routes; anything this path does not handle (another method, compressed bodies) falls
- * through to Hono, which answers it (405, 415, ...).
+ * time a prediction takes (see bench/). Same routes, same parsing, same errors (errorPayload) and
+ * the same compression both ways as the Hono routes; other methods fall through to Hono, which
+ * answers them (405).
  */
 const ROUTE = /^\/(?:predict|models\/([^/?#]+)\/(?:versions\/([^/?#]+)\/)?predict)(?:\?.*)?$/
 
 export function createFastPredict(o: { readonly predictor: Predictor; readonly maxBodyBytes: number; readonly logger: Logger }) {
   return function fastPredict(req: IncomingMessage, res: ServerResponse): boolean {
-    if (req.method !== 'POST' || req.headers['content-encoding'] !== undefined) return false
+    if (req.method !== 'POST') return false
     const m = ROUTE.exec(req.url ?? '')
     if (!m) return false
     void serve(req, res, m[1], m[2])
@@ -28,14 +29,18 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
   async function serve(req: IncomingMessage, res: ServerResponse, rawModel: string | undefined, rawVersion: string | undefined): Promise<void> {
     try {
       checkJsonContentType(req.headers['content-type'])
-      const body = validateBody(parseJson(await readIncoming(req, o.maxBodyBytes)), predictRequestSchema)
+      const request = validateBody(parseJson(await readIncoming(req, o.maxBodyBytes)), predictRequestSchema)
       const model = rawModel === undefined ? undefined : decodeURIComponent(rawModel)
       const target: PredictTarget = { model, version: rawVersion === undefined ? undefined : parseVersion(model!, decodeURIComponent(rawVersion)) }
-      const result = await o.predictor.predict(target, body)
-      const json = JSON.stringify(result)
+      const result = await o.predictor.predict(target, request)
+      const json = Buffer.from(JSON.stringify(result))
+      const encoding = json.length >= COMPRESS_THRESHOLD ? chooseEncoding(req.headers['accept-encoding']) : undefined
+      const body = encoding ? await compress(json, encoding) : json
       // A flat header list: Node writes it without walking an object.
-      res.writeHead(200, ['content-type', 'application/json', 'content-length', String(Buffer.byteLength(json)), 'x-model-version', String(result.version)])
-      res.end(json)
+      const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'x-model-version', String(result.version)]
+      if (encoding) headers.push('content-encoding', encoding, 'vary', 'Accept-Encoding')
+      res.writeHead(200, headers)
+      res.end(body)
     } catch (err) {
       const { status, headers, body } = errorPayload(err, o.logger, { method: 'POST', path: req.url ?? '' })
       if (res.headersSent) return void res.destroy()

@@ -32,6 +32,7 @@ function model(records: VersionRecord[], o: { active?: number; retained?: number
     active: o.active === undefined ? undefined : loaded(o.active),
     retained: (o.retained ?? []).map(loaded),
     activations: o.activations ?? [],
+    unloaded: false,
   }
 }
 

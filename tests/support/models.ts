@@ -276,3 +276,61 @@ export function heavyConstModel(c: number, k = 262_144): Uint8Array {
     ],
   })
 }
+
+/**
+ * Triton's "simple" example model (the one its simple_http_infer_client talks to): INPUT0, INPUT1
+ * int32 [batch, 16]; OUTPUT0 = INPUT0 + INPUT1, OUTPUT1 = INPUT0 - INPUT1.
+ */
+export function simpleAddSubModel(): Uint8Array {
+  return buildModel({
+    inputs: [
+      { name: 'INPUT0', type: 'int32', shape: ['batch', 16] },
+      { name: 'INPUT1', type: 'int32', shape: ['batch', 16] },
+    ],
+    outputs: [
+      { name: 'OUTPUT0', type: 'int32', shape: ['batch', 16] },
+      { name: 'OUTPUT1', type: 'int32', shape: ['batch', 16] },
+    ],
+    nodes: [
+      { op: 'Add', inputs: ['INPUT0', 'INPUT1'], outputs: ['OUTPUT0'] },
+      { op: 'Sub', inputs: ['INPUT0', 'INPUT1'], outputs: ['OUTPUT1'] },
+    ],
+  })
+}
+
+/**
+ * The model of the binary tensor data extension's example: input0 UINT32 [2, 2] and input1 BOOL [3]
+ * in, output0 FP32 [3, 2] out. output0 = [input0 as float rows..., first two of input1 as 0/1].
+ */
+export function binaryExampleModel(): Uint8Array {
+  return buildModel({
+    inputs: [
+      { name: 'input0', type: 'uint32', shape: [2, 2] },
+      { name: 'input1', type: 'bool', shape: [3] },
+    ],
+    outputs: [{ name: 'output0', type: 'float32', shape: [3, 2] }],
+    initializers: [
+      { name: 'starts', type: 'int64', dims: [1], data: BigInt64Array.of(0n) },
+      { name: 'ends', type: 'int64', dims: [1], data: BigInt64Array.of(2n) },
+      { name: 'row', type: 'int64', dims: [2], data: BigInt64Array.of(1n, 2n) },
+    ],
+    nodes: [
+      { op: 'Cast', inputs: ['input0'], outputs: ['a'], attributes: { to: { i: 1 } } },
+      { op: 'Cast', inputs: ['input1'], outputs: ['b'], attributes: { to: { i: 1 } } },
+      { op: 'Slice', inputs: ['b', 'starts', 'ends'], outputs: ['b2'] },
+      { op: 'Reshape', inputs: ['b2', 'row'], outputs: ['b3'] },
+      { op: 'Concat', inputs: ['a', 'b3'], outputs: ['output0'], attributes: { axis: { i: 0 } } },
+    ],
+  })
+}
+
+/** One Identity per entry, each with its own element type and shape: `output = input`. */
+export function typedIdentitiesModel(
+  pairs: readonly { readonly input: string; readonly output: string; readonly type: ElementTypeName; readonly shape?: (number | string)[] }[],
+): Uint8Array {
+  return buildModel({
+    inputs: pairs.map((p) => ({ name: p.input, type: p.type, shape: p.shape ?? ['n'] })),
+    outputs: pairs.map((p) => ({ name: p.output, type: p.type, shape: p.shape ?? ['n'] })),
+    nodes: pairs.map((p) => ({ op: 'Identity', inputs: [p.input], outputs: [p.output] })),
+  })
+}

@@ -44,6 +44,8 @@ export class GateRunner {
     this.#child = undefined
     if (child && child.exitCode === null && child.signalCode === null) {
       const exited = new Promise((resolve) => child.once('exit', resolve))
+      // The child is unref'd so it never keeps the server alive; while we wait for it, it must.
+      child.ref()
       child.kill('SIGKILL')
       await exited
     }
