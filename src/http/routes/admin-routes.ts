@@ -12,8 +12,8 @@ import { pathParam, route } from '../method-routes.js'
 const ADMIN_BODY_LIMIT = 64 * 1024
 
 const version = z.number().int().positive()
-const rollbackBody = z.object({ version: version.optional(), reason: z.string().max(500).optional() }).strict()
-const promoteBody = z.object({ version, force: z.boolean().optional() }).strict()
+export const rollbackBodySchema = z.object({ version: version.optional(), reason: z.string().max(500).optional() }).strict()
+export const promoteBodySchema = z.object({ version, force: z.boolean().optional() }).strict()
 
 export interface AdminRoutesOptions {
   readonly lifecycle: Lifecycle
@@ -34,13 +34,13 @@ export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken
   for (const path of ['/rollback', '/models/:name/rollback', '/models/:name/promote', '/models/:name/history']) app.use(path, auth)
 
   const rollback = async (c: Context, name: string) => {
-    const body = await optionalBody(c, rollbackBody)
+    const body = await optionalBody(c, rollbackBodySchema)
     return c.json(await lifecycle.rollback(name, body))
   }
   route(app, '/rollback', { POST: (c) => rollback(c, registry.defaultModel()) })
   route(app, '/models/:name/rollback', { POST: (c) => rollback(c, pathParam(c, 'name')) })
   route(app, '/models/:name/promote', {
-    POST: async (c) => c.json(await lifecycle.promote(pathParam(c, 'name'), await readJsonAs(c, promoteBody, ADMIN_BODY_LIMIT))),
+    POST: async (c) => c.json(await lifecycle.promote(pathParam(c, 'name'), await readJsonAs(c, promoteBodySchema, ADMIN_BODY_LIMIT))),
   })
   route(app, '/models/:name/history', {
     GET: (c) => {

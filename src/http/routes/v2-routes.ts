@@ -27,7 +27,7 @@ export interface V2RoutesOptions {
 /** Extensions of the protocol modelgate implements, as `GET /v2` lists them. */
 export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const
 
-const repositoryIndexBody = z.object({ ready: z.boolean().optional() }).passthrough()
+export const repositoryIndexBodySchema = z.object({ ready: z.boolean().optional() }).passthrough()
 
 /**
  * KServe V2 / Open Inference Protocol over REST: health, server and model metadata, model ready,
@@ -146,7 +146,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   route(app, '/v2/repository/index', {
     POST: async (c) => {
       const length = c.req.header('content-length')
-      const body = length === undefined || length === '0' ? {} : validateBody(parseJson(await readBody(c, 64 * 1024)), repositoryIndexBody)
+      const body = length === undefined || length === '0' ? {} : validateBody(parseJson(await readBody(c, 64 * 1024)), repositoryIndexBodySchema)
       const entries = registry.list().flatMap((m) =>
         [...m.versions.values()]
           .sort((a, b) => a.version - b.version)

@@ -1,0 +1,172 @@
+import { z } from 'zod'
+import { predictRequestSchema } from '../dataplane/predict-request.js'
+import { ELEMENT_TYPES } from '../runtime/element-type.js'
+import { V2_TO_ELEMENT } from '../v2/datatypes.js'
+import { v2InferRequestSchema } from '../v2/inference.js'
+import { promoteBodySchema, rollbackBodySchema } from './routes/admin-routes.js'
+import { repositoryIndexBodySchema } from './routes/v2-routes.js'
+
+/**
+ * The OpenAPI 3.1 document, built from the zod schemas that validate the requests (request bodies
+ * are those very schemas, converted to JSON Schema 2020-12, which OpenAPI 3.1 uses). Responses are
+ * described by schemas declared here. A test checks every route the server answers is in it.
+ */
+
+const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+
+const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
+const v2ErrorSchema = z.object({ error: z.string() })
+const tensorSpec = z.object({
+  name: z.string(),
+  type: z.enum(ELEMENT_TYPES),
+  shape: z.array(z.union([z.number(), z.string(), z.null()])).nullable().describe('number: fixed; string: symbolic; null: dynamic without a name; null shape: unknown rank'),
+})
+const predictResponse = z.object({
+  model: z.string(),
+  version: z.number().int(),
+  outputs: z.record(z.string(), z.unknown()).describe('per output: nested arrays, or {type, shape, data} with output_format "typed"'),
+})
+const stage = z.object({
+  stage: z.enum(['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']),
+  status: z.enum(['passed', 'failed', 'skipped']),
+  ms: z.number(),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  details: z.unknown().optional(),
+})
+const modelSummary = z.object({ name: z.string(), active: z.number().int().nullable(), versions: z.array(z.object({ version: z.number().int(), status: z.string() })) })
+const modelDetail = z.object({
+  name: z.string(),
+  active: z.number().int().nullable(),
+  retained: z.array(z.number().int()),
+  configError: z.string().nullable(),
+  versions: z.array(
+    z.object({
+      version: z.number().int(),
+      status: z.string(),
+      source: z.string(),
+      onDisk: z.boolean(),
+      sha256: z.string().nullable(),
+      loaded: z.boolean(),
+      stage: z.string().optional(),
+      reason: z.string().optional(),
+      message: z.string().optional(),
+      gate: z.object({ passed: z.boolean(), ms: z.number(), stages: z.array(stage), warnings: z.array(z.string()) }).optional(),
+    }),
+  ),
+  signature: z.object({ inputs: z.array(tensorSpec), outputs: z.array(tensorSpec), omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })) }).nullable(),
+  batching: z.object({ enabled: z.boolean(), reason: z.string() }).nullable(),
+})
+const readiness = z.object({ ready: z.boolean(), models: z.record(z.string(), z.object({ active: z.number().int().nullable(), status: z.string() })) })
+const rollbackResponse = z.object({ model: z.string(), from: z.number().int(), to: z.number().int(), warm: z.boolean(), ms: z.number(), reason: z.string(), stages: z.array(stage).optional() })
+const promoteResponse = z.object({ model: z.string(), from: z.number().int().nullable(), to: z.number().int(), warm: z.boolean(), ms: z.number(), stages: z.array(stage).optional() })
+const v2Datatype = z.enum(Object.keys(V2_TO_ELEMENT) as [string, ...string[]])
+const v2TensorMeta = z.object({ name: z.string(), datatype: v2Datatype, shape: z.array(z.number().int()).describe('-1: dynamic') })
+const v2Output = v2TensorMeta.extend({ data: z.array(z.unknown()).optional(), parameters: z.object({ binary_data_size: z.number().int() }).partial().optional() })
+const v2InferResponse = z.object({ model_name: z.string(), model_version: z.string(), id: z.string().optional(), outputs: z.array(v2Output) })
+const v2ModelMetadata = z.object({ name: z.string(), versions: z.array(z.string()), platform: z.string(), inputs: z.array(v2TensorMeta), outputs: z.array(v2TensorMeta) })
+
+type Op = {
+  summary: string
+  tags: string[]
+  body?: z.ZodType
+  optionalBody?: boolean
+  ok: z.ZodType | 'text' | 'empty'
+  admin?: boolean
+  v2?: boolean
+  query?: { name: string; description: string }[]
+  binary?: boolean
+}
+
+const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
+  '/predict': { post: { summary: 'Predict with the default model', tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
+  '/models/{name}/predict': { post: { summary: "Predict with a model's active version", tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
+  '/models/{name}/versions/{version}/predict': { post: { summary: 'Predict with one loaded version', tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
+  '/models': { get: { summary: 'Every model: active version, versions and their states', tags: ['models'], ok: z.object({ models: z.array(modelSummary) }) } },
+  '/models/{name}': { get: { summary: 'One model: versions, gate results, signature, batching', tags: ['models'], ok: modelDetail } },
+  '/healthz': { get: { summary: 'Liveness', tags: ['ops'], ok: z.object({ status: z.literal('ok') }) } },
+  '/readyz': { get: { summary: 'Readiness (503 until every model serves or has nothing left to try)', tags: ['ops'], ok: readiness } },
+  '/metrics': { get: { summary: 'Prometheus metrics', tags: ['ops'], ok: 'text' } },
+  '/openapi.json': { get: { summary: 'This document', tags: ['ops'], ok: z.object({ openapi: z.string() }).passthrough() } },
+  '/docs': { get: { summary: 'This document, for people', tags: ['ops'], ok: 'text' } },
+  '/rollback': { post: { summary: 'Roll the default model back', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true } },
+  '/models/{name}/rollback': { post: { summary: 'Roll a model back (warm: pointer swap; cold: gated first)', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true } },
+  '/models/{name}/promote': { post: { summary: 'Promote a version (gated unless retained or forced)', tags: ['admin'], body: promoteBodySchema, ok: promoteResponse, admin: true } },
+  '/models/{name}/history': {
+    get: { summary: 'Lifecycle events, oldest first', tags: ['admin'], ok: z.object({ model: z.string(), entries: z.array(z.record(z.string(), z.unknown())) }), admin: true, query: [{ name: 'limit', description: 'at most this many, 1 to 200 (default 100)' }] },
+  },
+  '/v2': { get: { summary: 'Server metadata', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }) } },
+  '/v2/health/live': { get: { summary: 'Server live', tags: ['v2'], v2: true, ok: z.object({ live: z.boolean() }) } },
+  '/v2/health/ready': { get: { summary: 'Server ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ ready: z.boolean() }) } },
+  '/v2/models/{name}': { get: { summary: 'Model metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata } },
+  '/v2/models/{name}/versions/{version}': { get: { summary: 'Model version metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata } },
+  '/v2/models/{name}/ready': { get: { summary: 'Model ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }) } },
+  '/v2/models/{name}/versions/{version}/ready': { get: { summary: 'Model version ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }) } },
+  '/v2/models/{name}/infer': { post: { summary: 'Inference (JSON, or the binary tensor data extension)', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true } },
+  '/v2/models/{name}/versions/{version}/infer': { post: { summary: 'Inference on one loaded version', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true } },
+  '/v2/models/stats': { get: { summary: 'Statistics of every loaded version (statistics extension)', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
+  '/v2/models/{name}/stats': { get: { summary: "Statistics of a model's loaded versions", tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
+  '/v2/models/{name}/versions/{version}/stats': { get: { summary: 'Statistics of one loaded version', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
+  '/v2/repository/index': {
+    post: { summary: 'Every version and its state (model repository extension)', tags: ['v2'], v2: true, admin: true, body: repositoryIndexBodySchema, optionalBody: true, ok: z.array(z.object({ name: z.string(), version: z.string(), state: z.string(), reason: z.string() })) },
+  },
+  '/v2/repository/models/{name}/load': { post: { summary: 'Load a model: one gated pass over its folder', tags: ['v2'], v2: true, admin: true, ok: z.object({}) } },
+  '/v2/repository/models/{name}/unload': { post: { summary: 'Unload a model: stop serving it (until load or a restart)', tags: ['v2'], v2: true, admin: true, ok: z.object({}) } },
+}
+
+function operation(path: string, op: Op): Record<string, unknown> {
+  const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
+  for (const q of op.query ?? []) params.push({ name: q.name, in: 'query', required: false, schema: { type: 'string' }, description: q.description } as never)
+  const errorRef = { $ref: op.v2 ? '#/components/schemas/V2Error' : '#/components/schemas/Error' }
+  const okContent = op.ok === 'text' ? { 'text/plain': { schema: { type: 'string' } } } : op.ok === 'empty' ? undefined : { 'application/json': { schema: json(op.ok) } }
+  const content: Record<string, unknown> = {}
+  if (op.body) content['application/json'] = { schema: json(op.body) }
+  if (op.binary) content['application/octet-stream'] = { schema: { type: 'string', format: 'binary' }, description: 'JSON header (Inference-Header-Content-Length bytes) then raw tensors' }
+  return {
+    summary: op.summary,
+    tags: op.tags,
+    ...(params.length && { parameters: params }),
+    ...(op.body && { requestBody: { required: !op.optionalBody, content } }),
+    ...(op.admin && { security: [{ adminToken: [] }] }),
+    responses: {
+      '200': { description: 'OK', ...(okContent && { content: okContent }) },
+      default: { description: 'An error', content: { 'application/json': { schema: errorRef } } },
+    },
+  }
+}
+
+export function openApiDocument(version: string): Record<string, unknown> {
+  const paths: Record<string, unknown> = {}
+  for (const [path, methods] of Object.entries(ops)) {
+    paths[path] = Object.fromEntries(Object.entries(methods).map(([m, op]) => [m, operation(path, op!)]))
+  }
+  return {
+    openapi: '3.1.0',
+    info: { title: 'modelgate', version, description: 'ONNX inference server for continuous deployment of models: a simple JSON API, the KServe V2 protocol, admin routes.' },
+    paths,
+    components: {
+      schemas: { Error: json(errorSchema), V2Error: json(v2ErrorSchema) },
+      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'MODELGATE_ADMIN_TOKEN; with no token configured, admin routes answer loopback clients only' } },
+    },
+  }
+}
+
+/** The same document as a page: one section per path, request and response schemas shown. */
+export function docsPage(doc: Record<string, unknown>): string {
+  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+  const sections: string[] = []
+  for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [method, op] of Object.entries(methods)) {
+      const body = op.requestBody?.content?.['application/json']?.schema
+      const ok = op.responses?.['200']?.content?.['application/json']?.schema
+      sections.push(
+        `<section><h3><code>${method.toUpperCase()} ${esc(path)}</code>${op.security ? ' <small>admin</small>' : ''}</h3><p>${esc(op.summary)}</p>` +
+          (body ? `<details><summary>request body</summary><pre>${esc(JSON.stringify(body, null, 2))}</pre></details>` : '') +
+          (ok ? `<details><summary>response</summary><pre>${esc(JSON.stringify(ok, null, 2))}</pre></details>` : '') +
+          '</section>',
+      )
+    }
+  }
+  const info = doc.info as { title: string; version: string; description: string }
+  return `<!doctype html><html><head><meta charset="utf-8"><title>${esc(info.title)} API</title><style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}section{border-top:1px solid #ddd;padding:.5rem 0}pre{background:#f6f6f6;padding:.5rem;overflow:auto}small{color:#a33}</style></head><body><h1>${esc(info.title)} ${esc(info.version)}</h1><p>${esc(info.description)} Machine-readable: <a href="/openapi.json">/openapi.json</a>.</p>${sections.join('')}</body></html>`
+}
