@@ -87,22 +87,26 @@ export class Predictor {
       const leased = lease.version
       version = leased
       try {
+        const t = performance.now()
         const feeds = decode(leased.signature)
         const outputNames = select(leased)
+        leased.stats.recordInput(performance.now() - t)
         let fetched: Fetches
         try {
           fetched = await leased.run(feeds, outputNames)
         } catch (e) {
           throw new InferenceFailedError(`onnxruntime failed to run model '${leased.model}' version ${leased.version}: ${(e as Error).message}`, { cause: e })
         }
+        const o = performance.now()
         for (const out of outputNames) {
           if (!Object.hasOwn(fetched, out)) throw new InferenceFailedError(`onnxruntime returned no output '${out}' for model '${leased.model}' version ${leased.version}`)
         }
+        leased.stats.recordOutput(performance.now() - o)
         const ms = performance.now() - started
         const m = this.#metricsOf(leased)
         m.ok.inc()
         m.duration.observe(ms / 1000)
-        leased.stats.recordRequest(true, ms)
+        leased.stats.recordRequest(true, ms, rowsOf(feeds))
         return { version: leased, fetched, outputNames }
       } finally {
         lease.release()
@@ -128,4 +132,10 @@ export class Predictor {
     }
     return m
   }
+}
+
+/** A request's batch size: the leading dim of its first input (1 without one). */
+function rowsOf(feeds: Feeds): number {
+  for (const name in feeds) return (feeds[name]!.dims[0] as number | undefined) ?? 1
+  return 1
 }

@@ -245,6 +245,10 @@ export class Lifecycle {
     const { pipeline, model } = this.#pipeline(name)
     model.unloaded = false
     await pipeline.schedule('admin')
+    // A file copied in just before may still be inside its stability window: the pass waits for
+    // it and runs again. Answer once the model serves, or there is nothing left to try.
+    const deadline = Date.now() + this.#deps.options.stabilityMs * 4 + (model.config?.gateTimeoutSeconds ?? 120) * 1000
+    while (!model.active && !pipeline.settled && Date.now() < deadline && !this.#closed) await new Promise((r) => setTimeout(r, 20))
     return model.active !== undefined
   }
 

@@ -195,7 +195,7 @@ export class Promoter {
         const out = await session.run(f, o)
         const ms = performance.now() - t
         inference.observe(ms / 1000)
-        stats.recordRun(ms)
+        stats.recordRun(ms, leadingDim(f))
         return out
       },
     }
@@ -287,6 +287,12 @@ export class Promoter {
       void ctx.history.append({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
     }
   }
+}
+
+/** The rows of a run: the leading dim of its first input (1 for a model without one). */
+function leadingDim(feeds: Feeds): number {
+  for (const name in feeds) return (feeds[name]!.dims[0] as number | undefined) ?? 1
+  return 1
 }
 
 /** The inputs the smoke stage ran, decoded again for the warm-up of a model that refuses zeros. */

@@ -104,8 +104,10 @@ export const ELEMENT_READERS: Readonly<Record<ElementType, ElementReader>> = {
     throw new ElementError('type', `expected a boolean, got ${show(value)}`)
   },
   string: function readString(value) {
-    if (typeof value === 'string') return value
-    throw new ElementError('type', `expected a string, got ${show(value)}`)
+    if (typeof value !== 'string') throw new ElementError('type', `expected a string, got ${show(value)}`)
+    // onnxruntime-node cuts a string at its first NUL: refuse it rather than change it.
+    if (value.includes('\u0000')) throw new ElementError('value', 'a string holding U+0000 (NUL), which onnxruntime-node would cut short')
+    return value
   },
 }
 

@@ -11,6 +11,10 @@ import { allocate, ELEMENT_TYPE_INFO, type ElementType, type TensorStorage } fro
 /** The tensor a binary section holds, checked against the element count the shape implies. */
 export function decodeBinaryTensor(bytes: Buffer, type: ElementType, count: number, where: string): TensorStorage {
   if (type === 'string') {
+    // Every element carries at least its 4-byte length: check before allocating for the shape.
+    if (count * 4 > bytes.length) {
+      throw new InvalidShapeError(`${where}: the shape holds ${count} BYTES elements, the ${bytes.length} bytes of data cannot`)
+    }
     const out = new Array<string>(count)
     let pos = 0
     for (let i = 0; i < count; i++) {
@@ -18,7 +22,7 @@ export function decodeBinaryTensor(bytes: Buffer, type: ElementType, count: numb
       const length = bytes.readUInt32LE(pos)
       pos += 4
       if (pos + length > bytes.length) throw new InvalidShapeError(`${where}: BYTES element ${i} says ${length} bytes, only ${bytes.length - pos} remain`)
-      out[i] = bytes.toString('utf8', pos, pos + length)
+      out[i] = textOf(bytes.subarray(pos, pos + length), `${where}: BYTES element ${i}`)
       pos += length
     }
     if (pos !== bytes.length) throw new InvalidShapeError(`${where}: ${bytes.length - pos} bytes left after ${count} BYTES elements`)
@@ -38,6 +42,23 @@ export function decodeBinaryTensor(bytes: Buffer, type: ElementType, count: numb
     }
   }
   return data
+}
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
+/**
+ * onnxruntime-node carries string tensors as text: bytes that are not UTF-8 would be replaced,
+ * and a NUL would cut the element short. Both are refused rather than silently changed.
+ */
+function textOf(bytes: Uint8Array, where: string): string {
+  let text: string
+  try {
+    text = UTF8.decode(bytes)
+  } catch {
+    throw new InvalidValueError(`${where} is not UTF-8 text, and onnxruntime-node carries strings as text`)
+  }
+  if (text.includes('\u0000')) throw new InvalidValueError(`${where} holds a NUL byte, which onnxruntime-node would cut the string at`)
+  return text
 }
 
 /** A tensor's data as the binary extension lays it out. */

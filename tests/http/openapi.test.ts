@@ -17,7 +17,9 @@ function registeredRoutes(): { path: string; method: string }[] {
 describe('OpenAPI document', () => {
   let t: TestServer
   beforeAll(async () => {
-    t = await startTestServer((dir) => writeVersion(dir, 'adder', 1, addConstModel(1)))
+    t = await startTestServer(async (dir) => {
+      await writeVersion(dir, 'adder', 1, addConstModel(1))
+    })
   })
   afterAll(() => t.close())
 

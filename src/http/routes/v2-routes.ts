@@ -42,7 +42,8 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   route(app, '/v2/health/ready', {
     GET: (c) => {
       const ready = o.readiness().ready
-      return c.json({ ready }, ready ? 200 : 503)
+      // The protocol: 200 true, a 4xx false (Triton answers 400). /readyz keeps 503 for probes.
+      return c.json({ ready }, ready ? 200 : 400)
     },
   })
 
@@ -67,8 +68,21 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
               success: s.success,
               fail: s.fail,
               queue: s.queue,
+              compute_input: s.computeInput,
               compute_infer: s.computeInfer,
+              compute_output: s.computeOutput,
+              // No response cache: nothing is ever a hit.
+              cache_hit: { count: 0, ns: 0 },
+              cache_miss: { count: 0, ns: 0 },
             },
+            batch_stats: [...s.batches]
+              .sort(([a], [b]) => a - b)
+              .map(([batch_size, b]) => ({
+                batch_size,
+                compute_input: { count: 0, ns: 0 },
+                compute_infer: { count: b.count, ns: b.ns },
+                compute_output: { count: 0, ns: 0 },
+              })),
           }
         }),
     )
@@ -99,7 +113,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   const ready = (c: Context) => {
     const { model, version } = target(c)
     const isReady = version === undefined ? model.active !== undefined : loadedVersion(model, version) !== undefined
-    return c.json({ name: model.name, ready: isReady }, isReady ? 200 : 503)
+    return c.json({ name: model.name, ready: isReady }, isReady ? 200 : 400)
   }
   route(app, '/v2/models/:name/ready', { GET: ready })
   route(app, '/v2/models/:name/versions/:version/ready', { GET: ready })
