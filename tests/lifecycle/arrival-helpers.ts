@@ -49,7 +49,7 @@ export function versionOf(d: any, version: number): any {
 }
 
 export async function history(url: string, model = MODEL): Promise<any[]> {
-  const r = await getJson(`${url}/models/${model}/history?limit=1000`)
+  const r = await getJson(`${url}/models/${model}/history?limit=200`)
   expect(r.status).toBe(200)
   return r.body.entries
 }
