@@ -1,6 +1,5 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BIG_INTS, cases, FLOATS, floatMatches, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from './support/conformance.js'
 import { postJson, startTestServer, type TestServer } from './support/test-server.js'
 
 /**
@@ -9,42 +8,11 @@ import { postJson, startTestServer, type TestServer } from './support/test-serve
  * tensors, and every output is compared with the manifest (dims exact, floats within tolerance).
  */
 
-const CONFORMANCE_DIR = join(import.meta.dirname, 'fixtures', 'onnx-node')
 
-type Json = number | string | boolean
-interface CaseTensor {
-  readonly name: string
-  readonly type: string
-  readonly dims: number[]
-  readonly data: Json[]
-}
-interface ConformanceCase {
-  readonly name: string
-  readonly model: string
-  readonly inputs: CaseTensor[]
-  readonly outputs: CaseTensor[]
-  readonly tolerance: { readonly rtol: number; readonly atol: number }
-}
 
-const manifest = JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { cases: ConformanceCase[] }
-const cases = manifest.cases
 
-const FLOATS = new Set(['float32', 'float64', 'float16'])
-const BIG_INTS = new Set(['int64', 'uint64'])
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
 
-/** A float as the wire carries it: a number, or one of the three non-finite strings. */
-function wireFloat(value: unknown, what: string): number {
-  if (typeof value === 'number') return value
-  if (typeof value === 'string' && value in NON_FINITE) return NON_FINITE[value]!
-  throw new Error(`${what}: ${JSON.stringify(value)} is not a float on the wire`)
-}
 
-function floatMatches(got: number, exp: number, tol: ConformanceCase['tolerance']): boolean {
-  if (Number.isNaN(exp)) return Number.isNaN(got)
-  if (!Number.isFinite(exp)) return got === exp
-  return Math.abs(got - exp) <= tol.atol + tol.rtol * Math.abs(exp)
-}
 
 /** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53 (DESIGN §4). */
 function wireBigInt(value: unknown, what: string): bigint {
@@ -120,33 +88,12 @@ function flatten(value: unknown, dims: readonly number[], at = ''): unknown[] | 
   return out
 }
 
-/** The case as a smoke test: exact expected outputs; NaN/Infinity are expected, not failures. */
-function smokeFile(c: ConformanceCase) {
-  const typed = (t: CaseTensor) => ({ type: t.type, shape: t.dims, data: t.data })
-  return {
-    tolerance: c.tolerance,
-    finite: false,
-    cases: [
-      {
-        name: c.name,
-        inputs: Object.fromEntries(c.inputs.map((i) => [i.name, typed(i)])),
-        expect: Object.fromEntries(c.outputs.map((o) => [o.name, typed(o)])),
-      },
-    ],
-  }
-}
 
 describe('ONNX node-test conformance through POST /models/{case}/predict', () => {
   let t: TestServer
   beforeAll(async () => {
     t = await startTestServer(async (dir) => {
-      for (const c of cases) {
-        await mkdir(join(dir, c.name, '1'), { recursive: true })
-        await copyFile(join(CONFORMANCE_DIR, c.model), join(dir, c.name, '1', 'model.onnx'))
-        // Each model is gated like any other: its own case is its smoke test. Zeros (the check for a
-        // model without smoke cases) are meaningless for many of these operators (Mod by zero).
-        await writeFile(join(dir, c.name, 'smoke.json'), JSON.stringify(smokeFile(c)))
-      }
+      await writeConformanceModels(dir)
     })
   }, 120_000)
   afterAll(() => t?.close())

@@ -1,6 +1,5 @@
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { BIG_INTS, cases, FLOATS, floatMatches, NON_FINITE, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from '../support/conformance.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import {
   decodeBinary,
@@ -26,29 +25,9 @@ import {
  * - Triton binary tensor data extension: a second pass with every input and every output binary.
  */
 
-const CONFORMANCE_DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx-node')
 
-type Json = number | string | boolean
-interface CaseTensor {
-  readonly name: string
-  readonly type: string
-  readonly dims: number[]
-  readonly data: Json[]
-}
-interface ConformanceCase {
-  readonly name: string
-  readonly model: string
-  readonly inputs: CaseTensor[]
-  readonly outputs: CaseTensor[]
-  readonly tolerance: { readonly rtol: number; readonly atol: number }
-}
 
-const manifest = JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { cases: ConformanceCase[] }
-const cases = manifest.cases
 
-const FLOATS = new Set(['float32', 'float64', 'float16'])
-const BIG_INTS = new Set(['int64', 'uint64'])
-const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
 
 function datatypeOf(type: string): V2Datatype {
   const dt = V2_OF_ONNX[type]
@@ -63,18 +42,7 @@ function element(type: string, value: Json): Element {
   return value
 }
 
-/** A float as V2 JSON or binary carries it: a number, or one of the three non-finite strings. */
-function wireFloat(value: unknown, what: string): number {
-  if (typeof value === 'number') return value
-  if (typeof value === 'string' && value in NON_FINITE) return NON_FINITE[value]!
-  throw new Error(`${what}: ${JSON.stringify(value)} is not a float on the wire`)
-}
 
-function floatMatches(got: number, exp: number, tol: ConformanceCase['tolerance']): boolean {
-  if (Number.isNaN(exp)) return Number.isNaN(got)
-  if (!Number.isFinite(exp)) return got === exp
-  return Math.abs(got - exp) <= tol.atol + tol.rtol * Math.abs(exp)
-}
 
 /** INT64/UINT64 in V2 JSON are number literals: a JS number when exact, a BigInt (exact parse) beyond 2^53. */
 function wireBigInt(value: unknown, what: string): bigint {
@@ -119,21 +87,6 @@ function compareOutput(got: GotTensor, exp: CaseTensor, tol: ConformanceCase['to
   return problems
 }
 
-/** The case as a smoke test (modelgate's own smoke.json format): exact expected outputs; NaN/Infinity allowed. */
-function smokeFile(c: ConformanceCase) {
-  const typed = (t: CaseTensor) => ({ type: t.type, shape: t.dims, data: t.data })
-  return {
-    tolerance: c.tolerance,
-    finite: false,
-    cases: [
-      {
-        name: c.name,
-        inputs: Object.fromEntries(c.inputs.map((i) => [i.name, typed(i)])),
-        expect: Object.fromEntries(c.outputs.map((o) => [o.name, typed(o)])),
-      },
-    ],
-  }
-}
 
 /** The V2 request input of a manifest tensor, its data as JSON (64-bit ints as BigInt -> literals). */
 function jsonInput(i: CaseTensor) {
@@ -147,13 +100,7 @@ describe('ONNX node-test conformance through POST /v2/models/{case}/infer', () =
 
   beforeAll(async () => {
     t = await startTestServer(async (dir) => {
-      for (const c of cases) {
-        await mkdir(join(dir, c.name, '1'), { recursive: true })
-        await copyFile(join(CONFORMANCE_DIR, c.model), join(dir, c.name, '1', 'model.onnx'))
-        // Gated like any model, its own case as its smoke test (as tests/conformance.test.ts does:
-        // zeros are meaningless for many of these operators).
-        await writeFile(join(dir, c.name, 'smoke.json'), JSON.stringify(smokeFile(c)))
-      }
+      await writeConformanceModels(dir)
     })
   }, 180_000)
   afterAll(() => t?.close())

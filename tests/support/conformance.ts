@@ -1,0 +1,75 @@
+import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+
+/**
+ * The ONNX backend node-test subset in tests/fixtures/onnx-node (see its README): the manifest,
+ * the comparison rules it states, and a models directory that serves every case.
+ */
+
+export const CONFORMANCE_DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx-node')
+
+export type Json = number | string | boolean
+
+export interface CaseTensor {
+  readonly name: string
+  readonly type: string
+  readonly dims: number[]
+  readonly data: Json[]
+}
+
+export interface ConformanceCase {
+  readonly name: string
+  readonly model: string
+  readonly inputs: CaseTensor[]
+  readonly outputs: CaseTensor[]
+  readonly tolerance: { readonly rtol: number; readonly atol: number }
+}
+
+export const cases = (JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { cases: ConformanceCase[] }).cases
+
+export const FLOATS = new Set(['float32', 'float64', 'float16'])
+export const BIG_INTS = new Set(['int64', 'uint64'])
+export const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
+
+/** A float as the wire carries it: a number, or one of the three non-finite strings. */
+export function wireFloat(value: unknown, what: string): number {
+  if (typeof value === 'number') return value
+  if (typeof value === 'string' && value in NON_FINITE) return NON_FINITE[value]!
+  throw new Error(`${what}: ${JSON.stringify(value)} is not a float on the wire`)
+}
+
+/** The manifest's rule: |got - exp| <= atol + rtol × |exp|, NaN equals NaN. */
+export function floatMatches(got: number, exp: number, tol: ConformanceCase['tolerance']): boolean {
+  if (Number.isNaN(exp)) return Number.isNaN(got)
+  if (!Number.isFinite(exp)) return got === exp
+  return Math.abs(got - exp) <= tol.atol + tol.rtol * Math.abs(exp)
+}
+
+/** The case as a smoke test: exact expected outputs; NaN/Infinity are expected, not failures. */
+function smokeFile(c: ConformanceCase) {
+  const typed = (t: CaseTensor) => ({ type: t.type, shape: t.dims, data: t.data })
+  return {
+    tolerance: c.tolerance,
+    finite: false,
+    cases: [
+      {
+        name: c.name,
+        inputs: Object.fromEntries(c.inputs.map((i) => [i.name, typed(i)])),
+        expect: Object.fromEntries(c.outputs.map((o) => [o.name, typed(o)])),
+      },
+    ],
+  }
+}
+
+/**
+ * Every case as a model of its own, `<case>/1/model.onnx`, gated like any model with its own case
+ * as its smoke test (zeros, the check for a model without smoke cases, are meaningless for many
+ * of these operators: Mod by zero).
+ */
+export async function writeConformanceModels(dir: string): Promise<void> {
+  for (const c of cases) {
+    await mkdir(join(dir, c.name, '1'), { recursive: true })
+    await copyFile(join(CONFORMANCE_DIR, c.model), join(dir, c.name, '1', 'model.onnx'))
+    await writeFile(join(dir, c.name, 'smoke.json'), JSON.stringify(smokeFile(c)))
+  }
+}
