@@ -1,21 +1,18 @@
-import { ConflictError, GateFailedError, VersionNotFoundError } from '../errors.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
-import { ConfigFileError } from '../repository/model-config.js'
-import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
-import { scanRepository, type ModelSource } from '../repository/scanner.js'
-import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
-import { watchRepository } from '../repository/watcher.js'
 import { isInside } from '../repository/layout.js'
-import type { StageResult } from './gate/gate-types.js'
+import { scanRepository, type ModelSource } from '../repository/scanner.js'
+import { watchRepository } from '../repository/watcher.js'
+import { AdminOperations, type PromoteResult, type RollbackResult } from './admin-operations.js'
 import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './history.js'
 import { createPersister, type LifecycleContext, type LifecycleOptions } from './lifecycle-context.js'
-import type { ModelRecord, ModelRegistry, VersionRecord } from './model-registry.js'
+import type { ModelRecord, ModelRegistry } from './model-registry.js'
 import { newVersionRecord } from './model-registry.js'
 import { ModelPipeline } from './model-pipeline.js'
 import { StateStore } from './state-store.js'
-import { previousActivation } from './version-policy.js'
+
+export type { PromoteResult, RollbackResult } from './admin-operations.js'
 
 export interface LifecycleDeps {
   readonly modelsDir: string
@@ -29,26 +26,6 @@ export interface LifecycleDeps {
 export interface Readiness {
   readonly ready: boolean
   readonly models: Record<string, { readonly active: number | null; readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded' }>
-}
-
-export interface RollbackResult {
-  readonly model: string
-  readonly from: number
-  readonly to: number
-  /** true: the target was still loaded, the rollback was a pointer swap. */
-  readonly warm: boolean
-  readonly ms: number
-  readonly reason: string
-  readonly stages?: readonly StageResult[]
-}
-
-export interface PromoteResult {
-  readonly model: string
-  readonly from: number | null
-  readonly to: number
-  readonly warm: boolean
-  readonly ms: number
-  readonly stages?: readonly StageResult[]
 }
 
 /**
@@ -65,6 +42,7 @@ export class Lifecycle {
   #persister: { persist(): void; flush(): Promise<void> } | undefined
   #watcher: { ready: Promise<void>; close(): Promise<void> } | undefined
   #rescanTimer: NodeJS.Timeout | undefined
+  #admin: AdminOperations | undefined
   #started = false
   #closed = false
   readonly #reported = new Set<string>()
@@ -99,6 +77,14 @@ export class Lifecycle {
       persist: () => this.#persister!.persist(),
       closed: () => this.#closed,
     }
+    this.#admin = new AdminOperations({
+      deps: this.#deps,
+      root: scan.root,
+      history: this.#history,
+      gates: this.#gates,
+      pipeline: (name) => this.#pipeline(name),
+      flush: () => this.#persister!.flush(),
+    })
     for (const i of scan.ignored) {
       this.#reported.add(i.path)
       if (i.refused) logger.warn('path_refused', { path: i.path, reason: i.reason })
@@ -150,69 +136,12 @@ export class Lifecycle {
     return { ready, models }
   }
 
-  /** Rollback (DESIGN §2): a pointer swap to a retained version, else load and gate it first. */
-  async rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
-    const { pipeline, model } = this.#pipeline(name)
-    const reason = o.reason ?? 'manual rollback'
-    const from = model.active
-    if (!from) throw new ConflictError(`model '${name}' has no active version to roll back from`)
-    const target = o.version ?? previousActivation(model)
-    if (target === undefined) throw new ConflictError(`model '${name}' has no earlier version to roll back to; name one with {"version": N}`)
-    if (target === from.version) throw new ConflictError(`version ${target} of model '${name}' is already active`)
-    const record = this.#requireVersion(model, target)
-    const retained = model.retained.find((v) => v.version === target)
-    if (retained) {
-      // Warm: no queue, no I/O. The old version finishes its in-flight requests, then is released.
-      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', { rollbackReason: reason })
-      return this.#rolledBack(model, from.version, target, true, swap.ms, reason)
-    }
-    return pipeline.exclusive(async () => {
-      const started = performance.now()
-      const current = model.active
-      if (!current) throw new ConflictError(`model '${name}' has no active version to roll back from`)
-      if (current.version === target) throw new ConflictError(`version ${target} of model '${name}' is already active`)
-      const bytes = await this.#readForAdmin(model, record)
-      if (record.verdict?.kind === 'rejected' && record.verdict.sha256 === bytes.sha256) {
-        throw new ConflictError(`version ${target} was rejected by its gate (${record.verdict.reason}: ${record.verdict.message}); promote it with "force" to serve it anyway`)
-      }
-      // A version that served before may have another signature (the contract moved on); one that
-      // never served is held to the contract like any candidate.
-      const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: model.activations.includes(target) }, 'rollback')
-      const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
-      if (!loaded) throw new GateFailedError(`version ${target} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
-      pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason })
-      const result = await this.#rolledBack(model, current.version, target, false, performance.now() - started, reason)
-      return { ...result, stages: loaded.stages }
-    })
+  rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
+    return this.#admin!.rollback(name, o)
   }
 
-  /** Explicit promotion (DESIGN §2): gated unless retained (it served and is loaded) or forced. */
   promote(name: string, o: { version: number; force?: boolean | undefined }): Promise<PromoteResult> {
-    const { pipeline, model } = this.#pipeline(name)
-    const record = this.#requireVersion(model, o.version)
-    return pipeline.exclusive(async () => {
-      const started = performance.now()
-      const from = model.active?.version ?? null
-      if (record.loaded && record.loaded === model.active) throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
-      model.unloaded = false // an explicit promotion serves the model again
-      const retained = model.retained.find((v) => v.version === o.version)
-      if (retained) {
-        record.rolledBack = undefined
-        const swap = pipeline.promoter.swapIn(record, retained, 'admin')
-        await this.#persister!.flush()
-        return { model: name, from, to: o.version, warm: true, ms: swap.ms }
-      }
-      const bytes = await this.#readForAdmin(model, record)
-      // An explicit promotion brings back a rolled-back version (DESIGN §2).
-      record.rolledBack = undefined
-      const { report, smoke } = await this.#gateForAdmin(pipeline, record, bytes, { force: o.force === true }, 'admin')
-      if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin'))) {
-        throw new GateFailedError(`version ${o.version} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
-      }
-      const ms = performance.now() - started
-      await this.#persister!.flush()
-      return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
-    })
+    return this.#admin!.promote(name, o)
   }
 
   /**
@@ -274,75 +203,6 @@ export class Lifecycle {
   #pipeline(name: string): { pipeline: ModelPipeline; model: ModelRecord } {
     const model = this.#deps.registry.require(name)
     return { pipeline: this.#pipelines.get(name)!, model }
-  }
-
-  #requireVersion(model: ModelRecord, version: number): VersionRecord {
-    const record = model.versions.get(version)
-    if (!record) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
-    return record
-  }
-
-  async #readForAdmin(model: ModelRecord, record: VersionRecord): Promise<VersionBytes> {
-    if (!record.onDisk) throw new ConflictError(`version ${record.version} of model '${model.name}' is not loaded and its file is missing`)
-    try {
-      return await readVersionBytes(this.#ctx!.root, record.source)
-    } catch (e) {
-      if (e instanceof VersionReadError) throw new ConflictError(e.message)
-      throw e
-    }
-  }
-
-  /** Gates a version for an admin operation; a failure is recorded and answered with 422. */
-  async #gateForAdmin(
-    pipeline: ModelPipeline,
-    record: VersionRecord,
-    bytes: VersionBytes,
-    o: { force?: boolean; skipSignature?: boolean },
-    trigger: 'admin' | 'rollback',
-  ) {
-    const model = pipeline.model
-    let smoke: SmokeSet
-    try {
-      smoke = await readSmokeSet(model.dir, record.source.dir)
-    } catch (e) {
-      if (e instanceof ConfigFileError) throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
-      throw e
-    }
-    record.state = { status: 'validating' }
-    const outcome = await this.#gates.run(pipeline.promoter.gateJob(record, bytes.sha256, smoke, o), {
-      timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
-    })
-    if (outcome.kind === 'cancelled') throw new ConflictError('the server is shutting down')
-    const report = outcome.report
-    if (!report.passed) {
-      const failed = report.stages.find((s) => s.status === 'failed')!
-      pipeline.promoter.recordRejection(record, bytes.sha256, undefined, failed, trigger, report)
-      throw new GateFailedError(`version ${record.version} failed its gate at '${failed.stage}': ${failed.message}`, {
-        details: { stages: report.stages },
-      })
-    }
-    return { report, smoke }
-  }
-
-  async #rolledBack(model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
-    const { metrics, logger } = this.#deps
-    // Answered only once state.json says so: a crash right after must not bring `from` back.
-    await this.#persister!.flush()
-    metrics.rollbacks.inc({ model: model.name, trigger: 'manual', warm: String(warm) })
-    logger.info('rolled_back', { model: model.name, from, to, warm, ms, reason })
-    const fromRecord = model.versions.get(from)
-    await this.#history.append({
-      model: model.name,
-      version: from,
-      sha256: fromRecord?.rolledBack?.sha256,
-      event: 'rolled_back',
-      trigger: 'admin',
-      to,
-      reason,
-      warm,
-      ms,
-    })
-    return { model: model.name, from, to, warm, ms, reason }
   }
 
   #register(source: ModelSource): ModelPipeline {

@@ -12,6 +12,7 @@ import type { PersistedModel } from './state-store.js'
 import { newVersionRecord } from './model-registry.js'
 import { Promoter, type PromotionTrigger } from './promoter.js'
 import { candidateOrder, isSettled } from './version-policy.js'
+import { newerCandidateExists } from './superseded.js'
 
 type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled'
 
@@ -239,7 +240,7 @@ export class ModelPipeline {
       this.#lastConfigProblem = e.message
       return 'skipped'
     }
-    if (await this.#newerCandidateThan(record.version)) return this.#superseded(record, bytes.sha256, trigger)
+    if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
     const abort = new AbortController()
     this.#gating = { version: record.version, abort }
     record.state = { status: 'validating' }
@@ -271,7 +272,7 @@ export class ModelPipeline {
       this.#retryAt(Date.now() + ctx.options.stabilityMs)
       return 'waiting'
     }
-    if (await this.#newerCandidateThan(record.version)) return this.#superseded(record, bytes.sha256, trigger)
+    if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
     record.verdictFingerprint = fp
     return (await this.promoter.promoteGated(record, bytes, report, smoke, trigger)) ? 'promoted' : 'rejected'
   }
@@ -343,19 +344,7 @@ export class ModelPipeline {
   /** A newer version arrived while an older one is being gated: stop gating the older one. */
   async #abandonIfSuperseded(): Promise<void> {
     const gating = this.#gating
-    if (gating && (await this.#newerCandidateThan(gating.version)) && this.#gating === gating) gating.abort.abort()
-  }
-
-  /** Is there a version newer than `version` on disk that has not been decided (new, or changed since)? */
-  async #newerCandidateThan(version: number): Promise<boolean> {
-    const scan = await scanModel(this.#ctx.root, this.model.name, this.model.dir, [])
-    for (const v of scan.versions) {
-      if (v.version <= version) continue
-      const r = this.model.versions.get(v.version)
-      if (r && !r.verdict && r.state.status === 'rejected') continue // blocked by a broken smoke.json
-      if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await versionFingerprint(v), r.verdictFingerprint)) return true
-    }
-    return false
+    if (gating && (await newerCandidateExists(this.#ctx.root, this.model, gating.version)) && this.#gating === gating) gating.abort.abort()
   }
 
   /** Abandons a candidate for a newer one: recorded, and a new pass will consider the newer. */

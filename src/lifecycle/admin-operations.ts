@@ -1,0 +1,188 @@
+import { ConflictError, GateFailedError, VersionNotFoundError } from '../errors.js'
+import { ConfigFileError } from '../repository/model-config.js'
+import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
+import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
+import type { GateRunner } from './gate/gate-runner.js'
+import type { StageResult } from './gate/gate-types.js'
+import type { History } from './history.js'
+import type { LifecycleDeps } from './lifecycle.js'
+import type { ModelRecord, VersionRecord } from './model-registry.js'
+import type { ModelPipeline } from './model-pipeline.js'
+import { previousActivation } from './version-policy.js'
+
+export interface RollbackResult {
+  readonly model: string
+  readonly from: number
+  readonly to: number
+  /** true: the target was still loaded, the rollback was a pointer swap. */
+  readonly warm: boolean
+  readonly ms: number
+  readonly reason: string
+  readonly stages?: readonly StageResult[]
+}
+
+export interface PromoteResult {
+  readonly model: string
+  readonly from: number | null
+  readonly to: number
+  readonly warm: boolean
+  readonly ms: number
+  readonly stages?: readonly StageResult[]
+}
+
+export interface AdminContext {
+  readonly deps: LifecycleDeps
+  readonly root: string
+  readonly history: History
+  readonly gates: GateRunner
+  readonly pipeline: (name: string) => { pipeline: ModelPipeline; model: ModelRecord }
+  /** Resolves once state.json records every change so far. */
+  readonly flush: () => Promise<void>
+}
+
+/**
+ * Rollback and promotion (DESIGN §2), as the admin API asks for them. A warm rollback is a
+ * pointer swap on the spot; anything that needs a gate runs in the model's pipeline, in turn.
+ * Answers come once state.json records the change: a crash right after cannot undo it.
+ */
+export class AdminOperations {
+  readonly #x: AdminContext
+
+  constructor(context: AdminContext) {
+    this.#x = context
+  }
+
+  /** Rollback (DESIGN §2): a pointer swap to a retained version, else load and gate it first. */
+  async rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
+    const { pipeline, model } = this.#x.pipeline(name)
+    const reason = o.reason ?? 'manual rollback'
+    const from = model.active
+    if (!from) throw new ConflictError(`model '${name}' has no active version to roll back from`)
+    const target = o.version ?? previousActivation(model)
+    if (target === undefined) throw new ConflictError(`model '${name}' has no earlier version to roll back to; name one with {"version": N}`)
+    if (target === from.version) throw new ConflictError(`version ${target} of model '${name}' is already active`)
+    const record = this.#requireVersion(model, target)
+    const retained = model.retained.find((v) => v.version === target)
+    if (retained) {
+      // Warm: no queue, no I/O. The old version finishes its in-flight requests, then is released.
+      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', { rollbackReason: reason })
+      return this.#rolledBack(model, from.version, target, true, swap.ms, reason)
+    }
+    return pipeline.exclusive(async () => {
+      const started = performance.now()
+      const current = model.active
+      if (!current) throw new ConflictError(`model '${name}' has no active version to roll back from`)
+      if (current.version === target) throw new ConflictError(`version ${target} of model '${name}' is already active`)
+      const bytes = await this.#readForAdmin(model, record)
+      if (record.verdict?.kind === 'rejected' && record.verdict.sha256 === bytes.sha256) {
+        throw new ConflictError(`version ${target} was rejected by its gate (${record.verdict.reason}: ${record.verdict.message}); promote it with "force" to serve it anyway`)
+      }
+      // A version that served before may have another signature (the contract moved on); one that
+      // never served is held to the contract like any candidate.
+      const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: model.activations.includes(target) }, 'rollback')
+      const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
+      if (!loaded) throw new GateFailedError(`version ${target} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
+      pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason })
+      const result = await this.#rolledBack(model, current.version, target, false, performance.now() - started, reason)
+      return { ...result, stages: loaded.stages }
+    })
+  }
+
+  /** Explicit promotion (DESIGN §2): gated unless retained (it served and is loaded) or forced. */
+  promote(name: string, o: { version: number; force?: boolean | undefined }): Promise<PromoteResult> {
+    const { pipeline, model } = this.#x.pipeline(name)
+    const record = this.#requireVersion(model, o.version)
+    return pipeline.exclusive(async () => {
+      const started = performance.now()
+      const from = model.active?.version ?? null
+      if (record.loaded && record.loaded === model.active) throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
+      model.unloaded = false // an explicit promotion serves the model again
+      const retained = model.retained.find((v) => v.version === o.version)
+      if (retained) {
+        record.rolledBack = undefined
+        const swap = pipeline.promoter.swapIn(record, retained, 'admin')
+        await this.#x.flush()
+        return { model: name, from, to: o.version, warm: true, ms: swap.ms }
+      }
+      const bytes = await this.#readForAdmin(model, record)
+      // An explicit promotion brings back a rolled-back version (DESIGN §2).
+      record.rolledBack = undefined
+      const { report, smoke } = await this.#gateForAdmin(pipeline, record, bytes, { force: o.force === true }, 'admin')
+      if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin'))) {
+        throw new GateFailedError(`version ${o.version} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
+      }
+      const ms = performance.now() - started
+      await this.#x.flush()
+      return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
+    })
+  }
+
+  #requireVersion(model: ModelRecord, version: number): VersionRecord {
+    const record = model.versions.get(version)
+    if (!record) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
+    return record
+  }
+
+  async #readForAdmin(model: ModelRecord, record: VersionRecord): Promise<VersionBytes> {
+    if (!record.onDisk) throw new ConflictError(`version ${record.version} of model '${model.name}' is not loaded and its file is missing`)
+    try {
+      return await readVersionBytes(this.#x.root, record.source)
+    } catch (e) {
+      if (e instanceof VersionReadError) throw new ConflictError(e.message)
+      throw e
+    }
+  }
+
+  /** Gates a version for an admin operation; a failure is recorded and answered with 422. */
+  async #gateForAdmin(
+    pipeline: ModelPipeline,
+    record: VersionRecord,
+    bytes: VersionBytes,
+    o: { force?: boolean; skipSignature?: boolean },
+    trigger: 'admin' | 'rollback',
+  ) {
+    const model = pipeline.model
+    let smoke: SmokeSet
+    try {
+      smoke = await readSmokeSet(model.dir, record.source.dir)
+    } catch (e) {
+      if (e instanceof ConfigFileError) throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
+      throw e
+    }
+    record.state = { status: 'validating' }
+    const outcome = await this.#x.gates.run(pipeline.promoter.gateJob(record, bytes.sha256, smoke, o), {
+      timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
+    })
+    if (outcome.kind === 'cancelled') throw new ConflictError('the server is shutting down')
+    const report = outcome.report
+    if (!report.passed) {
+      const failed = report.stages.find((s) => s.status === 'failed')!
+      pipeline.promoter.recordRejection(record, bytes.sha256, undefined, failed, trigger, report)
+      throw new GateFailedError(`version ${record.version} failed its gate at '${failed.stage}': ${failed.message}`, {
+        details: { stages: report.stages },
+      })
+    }
+    return { report, smoke }
+  }
+
+  async #rolledBack(model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
+    const { metrics, logger } = this.#x.deps
+    // Answered only once state.json says so: a crash right after must not bring `from` back.
+    await this.#x.flush()
+    metrics.rollbacks.inc({ model: model.name, trigger: 'manual', warm: String(warm) })
+    logger.info('rolled_back', { model: model.name, from, to, warm, ms, reason })
+    const fromRecord = model.versions.get(from)
+    await this.#x.history.append({
+      model: model.name,
+      version: from,
+      sha256: fromRecord?.rolledBack?.sha256,
+      event: 'rolled_back',
+      trigger: 'admin',
+      to,
+      reason,
+      warm,
+      ms,
+    })
+    return { model: model.name, from, to, warm, ms, reason }
+  }
+}

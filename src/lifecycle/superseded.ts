@@ -1,0 +1,18 @@
+import { scanModel } from '../repository/scanner.js'
+import { sameFingerprint, versionFingerprint } from '../repository/version-file.js'
+import type { ModelRecord } from './model-registry.js'
+
+/**
+ * Is there a version newer than `version` on disk that has not been decided: new, or changed since
+ * its verdict? Then a candidate `version` being read or gated is superseded: the newest wins.
+ */
+export async function newerCandidateExists(root: string, model: ModelRecord, version: number): Promise<boolean> {
+  const scan = await scanModel(root, model.name, model.dir, [])
+  for (const v of scan.versions) {
+    if (v.version <= version) continue
+    const r = model.versions.get(v.version)
+    if (r && !r.verdict && r.state.status === 'rejected') continue // blocked by a broken smoke.json
+    if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await versionFingerprint(v), r.verdictFingerprint)) return true
+  }
+  return false
+}
