@@ -22,21 +22,26 @@ export class VersionReadError extends Error {
  * so what was validated is what serves. The real path is checked again right before reading: a
  * symlink may have been swapped since the scan.
  */
-export async function readVersionBytes(root: string, source: VersionSource): Promise<VersionBytes> {
+export function readVersionBytes(root: string, source: VersionSource): Promise<VersionBytes> {
+  return readModelFile(root, source.file)
+}
+
+/** A model file's bytes and sha256; with `root`, the file must resolve inside it. */
+export async function readModelFile(root: string | undefined, file: string): Promise<VersionBytes> {
   let real: string
   try {
-    real = await realpath(source.file)
+    real = await realpath(file)
   } catch (e) {
-    throw new VersionReadError('unreadable', `cannot read ${source.file}: ${(e as Error).message}`)
+    throw new VersionReadError('unreadable', `cannot read ${file}: ${(e as Error).message}`)
   }
-  if (!isInside(root, real)) {
-    throw new VersionReadError('escapes_models_dir', `${source.file} resolves to ${real}, outside the models directory`)
+  if (root !== undefined && !isInside(root, real)) {
+    throw new VersionReadError('escapes_models_dir', `${file} resolves to ${real}, outside the models directory`)
   }
   let bytes: Buffer
   try {
     bytes = await readFile(real)
   } catch (e) {
-    throw new VersionReadError('unreadable', `cannot read ${source.file}: ${(e as Error).message}`)
+    throw new VersionReadError('unreadable', `cannot read ${file}: ${(e as Error).message}`)
   }
   return { bytes, sha256: sha256Hex(bytes) }
 }

@@ -42,7 +42,7 @@ export interface Contract {
 
 export interface ModelFile {
   readonly file: string
-  /** The bytes must hash to this, or the stage fails with `checksum_mismatch`. */
+  /** The bytes the server read hash to this; others fail the load stage with `file_changed`. */
   readonly sha256: string
 }
 

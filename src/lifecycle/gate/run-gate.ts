@@ -1,6 +1,4 @@
-import { readFile, realpath } from 'node:fs/promises'
-import { isInside } from '../../repository/layout.js'
-import { sha256Hex } from '../../repository/read-version.js'
+import { readModelFile, VersionReadError, type VersionBytes } from '../../repository/read-version.js'
 import { ModelLoadError, ModelSession } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
 import { agreementStage, latencyStage } from './comparison-stages.js'
@@ -102,21 +100,19 @@ function gateSessionOptions(job: GateJob): GateJob['sessionOptions'] {
 
 /** Reads a model file (inside the models directory, with the expected bytes) and creates a session. */
 export async function openModel(model: ModelFile, root: string | undefined, options: GateJob['sessionOptions']): Promise<ModelSession> {
-  const real = await realpath(model.file).catch((e: Error) => {
-    throw new StageFailure('unreadable', `cannot read ${model.file}: ${e.message}`)
-  })
-  if (root !== undefined && !isInside(root, real)) {
-    throw new StageFailure('escapes_models_dir', `${model.file} resolves to ${real}, outside the models directory`)
+  let read: VersionBytes
+  try {
+    read = await readModelFile(root, model.file)
+  } catch (e) {
+    if (e instanceof VersionReadError) throw new StageFailure(e.reason, e.message)
+    throw e
   }
-  const bytes = await readFile(real).catch((e: Error) => {
-    throw new StageFailure('unreadable', `cannot read ${model.file}: ${e.message}`)
-  })
-  const sha256 = sha256Hex(bytes)
-  if (sha256 !== model.sha256) {
-    throw new StageFailure('checksum_mismatch', `${model.file} has sha256 ${sha256}, expected ${model.sha256} (it changed or is incomplete)`)
+  if (read.sha256 !== model.sha256) {
+    // Not a verdict on the model: the file changed after the server read it, and is read again.
+    throw new StageFailure('file_changed', `${model.file} has sha256 ${read.sha256}, expected ${model.sha256}: it changed after it was read`)
   }
   try {
-    return await ModelSession.create(bytes, options)
+    return await ModelSession.create(read.bytes, options)
   } catch (e) {
     if (e instanceof ModelLoadError) throw new StageFailure(e.reason, e.message)
     throw e
