@@ -3,6 +3,7 @@ import type { LoadedVersion } from '../lifecycle/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
+import { rowCount } from '../runtime/batcher.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
 import { encodeTensor, type NestedValue, type TypedTensorJson } from '../runtime/tensor-encode.js'
@@ -106,7 +107,7 @@ export class Predictor {
         const m = this.#metricsOf(leased)
         m.ok.inc()
         m.duration.observe(ms / 1000)
-        leased.stats.recordRequest(true, ms, rowsOf(feeds))
+        leased.stats.recordRequest(true, ms, rowCount(feeds))
         return { version: leased, fetched, outputNames }
       } finally {
         lease.release()
@@ -132,10 +133,4 @@ export class Predictor {
     }
     return m
   }
-}
-
-/** A request's batch size: the leading dim of its first input (1 without one). */
-function rowsOf(feeds: Feeds): number {
-  for (const name in feeds) return (feeds[name]!.dims[0] as number | undefined) ?? 1
-  return 1
 }

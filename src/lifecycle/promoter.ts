@@ -4,7 +4,7 @@ import type { SmokeSet } from '../repository/smoke-file.js'
 import type { FileFingerprint } from '../repository/version-file.js'
 import { InferenceStats } from '../metrics/inference-stats.js'
 import { checkBatching, type BatchingDecision } from '../runtime/batch-check.js'
-import { Batcher, isBatchable, type Executor, type Runner } from '../runtime/batcher.js'
+import { Batcher, isBatchable, rowCount, type Executor, type Runner } from '../runtime/batcher.js'
 import { ModelSession, type Feeds } from '../runtime/session.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { warmUp } from './gate/warmup.js'
@@ -195,7 +195,7 @@ export class Promoter {
         const out = await session.run(f, o)
         const ms = performance.now() - t
         inference.observe(ms / 1000)
-        stats.recordRun(ms, leadingDim(f))
+        stats.recordRun(ms, rowCount(f))
         return out
       },
     }
@@ -287,12 +287,6 @@ export class Promoter {
       void ctx.history.append({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
     }
   }
-}
-
-/** The rows of a run: the leading dim of its first input (1 for a model without one). */
-function leadingDim(feeds: Feeds): number {
-  for (const name in feeds) return (feeds[name]!.dims[0] as number | undefined) ?? 1
-  return 1
 }
 
 /** The inputs the smoke stage ran, decoded again for the warm-up of a model that refuses zeros. */

@@ -172,6 +172,12 @@ export class Batcher implements Runner {
   }
 }
 
+/** A request's or a run's batch size, for statistics: the leading dim of its first input (1 without one). */
+export function rowCount(feeds: Feeds): number {
+  for (const name in feeds) return (feeds[name]!.dims[0] as number | undefined) ?? 1
+  return 1
+}
+
 function leadingRows(feeds: Feeds): number | undefined {
   let rows: number | undefined
   for (const name in feeds) {
