@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js'
+import type { Ignored } from '../repository/scanner.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { GateRunner } from './gate/gate-runner.js'
 import type { History } from './history.js'
@@ -27,6 +28,12 @@ export interface LifecycleContext {
   readonly options: LifecycleOptions
   /** Writes the state of every model (coalesced, atomic). */
   persist(): void
+  /**
+   * Logs what a listing refused (a warning, once per path and reason, however often it is listed)
+   * and skipped (a debug line: once, or on every listing with `everySkip`, which tests and
+   * operators at debug level use to follow the passes).
+   */
+  reportIgnored(ignored: readonly Ignored[], o?: { everySkip?: boolean }): void
   readonly closed: () => boolean
 }
 

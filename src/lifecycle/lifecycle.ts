@@ -75,6 +75,19 @@ export class Lifecycle {
       history: this.#history,
       options,
       persist: () => this.#persister!.persist(),
+      reportIgnored: (ignored, o) => {
+        for (const i of ignored) {
+          // A refusal is one warning, not one per pass or rescan.
+          const key = `${i.path}\0${i.reason}`
+          const seen = this.#reported.has(key)
+          this.#reported.add(key)
+          if (i.refused) {
+            if (!seen) logger.warn('path_refused', { path: i.path, reason: i.reason })
+          } else if (!seen || o?.everySkip) {
+            logger.debug('path_ignored', { path: i.path, reason: i.reason })
+          }
+        }
+      },
       closed: () => this.#closed,
     }
     this.#admin = new AdminOperations({
@@ -85,11 +98,7 @@ export class Lifecycle {
       pipeline: (name) => this.#pipeline(name),
       flush: () => this.#persister!.flush(),
     })
-    for (const i of scan.ignored) {
-      this.#reported.add(i.path)
-      if (i.refused) logger.warn('path_refused', { path: i.path, reason: i.reason })
-      else logger.debug('path_ignored', { path: i.path, reason: i.reason })
-    }
+    this.#ctx.reportIgnored(scan.ignored)
     // Watch before the first passes, so nothing that lands meanwhile is missed.
     this.#watcher = watchRepository({
       root: scan.root,
@@ -244,13 +253,7 @@ export class Lifecycle {
     if (this.#closed || !this.#started) return
     try {
       const scan = await scanRepository(this.#deps.modelsDir)
-      for (const i of scan.ignored) {
-        // One line per ignored path, not one per rescan.
-        if (this.#reported.has(i.path)) continue
-        this.#reported.add(i.path)
-        if (i.refused) this.#deps.logger.warn('path_refused', { path: i.path, reason: i.reason })
-        else this.#deps.logger.debug('path_ignored', { path: i.path, reason: i.reason })
-      }
+      this.#ctx!.reportIgnored(scan.ignored)
       for (const source of scan.models) {
         if (isInside(this.#deps.stateDir, source.dir)) continue
         const isNew = !this.#pipelines.has(source.name)

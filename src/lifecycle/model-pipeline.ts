@@ -113,9 +113,8 @@ export class ModelPipeline {
     const { ctx, model } = { ctx: this.#ctx, model: this.model }
     const ignored: Ignored[] = []
     const scan = await scanModel(ctx.root, model.name, model.dir, ignored)
+    ctx.reportIgnored(ignored, { everySkip: true })
     for (const i of ignored) {
-      if (i.refused) ctx.logger.warn('path_refused', { path: i.path, reason: i.reason })
-      else ctx.logger.debug('path_ignored', { path: i.path, reason: i.reason })
       if (i.reason === EMPTY_VERSION_FOLDER) {
         const v = versionFolder(basename(i.path))
         if (v !== undefined) this.#seenEmpty.add(v)
