@@ -1,7 +1,7 @@
 // The runtime's own speed on this machine: session.run() in this process, no HTTP, no JSON.
 import { readFileSync } from 'node:fs'
 import { InferenceSession } from 'onnxruntime-node'
-import { percentile } from './load.mjs'
+import { percentile } from './load-result.mjs'
 
 export async function createSession(path, options = {}) {
   return InferenceSession.create(readFileSync(path), options)

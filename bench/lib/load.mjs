@@ -1,96 +1,55 @@
-// Load generation against a real server: wrk when installed (C, cheap on a shared 2-core box, µs
-// percentiles), else a Node closed-loop generator in a child process.
-import { execFileSync, spawn } from 'node:child_process'
-import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+// Load generation against a real server: wrk when installed (wrk.mjs), else a Node closed-loop
+// generator in a child process (node-load-worker.mjs). Both count errors the same way
+// (load-result.mjs), and a run with any error fails unless its caller expects errors.
 import { fileURLToPath } from 'node:url'
+import { describeFailures } from './load-result.mjs'
+import { benchSettings } from './settings.mjs'
+import { spawnUntil } from './spawn-until.mjs'
+import { hasWrk, wrkLoad } from './wrk.mjs'
 
-export function hasWrk() {
-  try {
-    execFileSync('wrk', ['--version'], { stdio: 'ignore' })
-    return true
-  } catch (e) {
-    // wrk --version exits 1 but prints; ENOENT means absent.
-    return e.code !== 'ENOENT'
+/** A load run answered with errors it did not expect: the figures would be of error answers. */
+export class LoadErrorsFound extends Error {
+  /** @param {import('./load-result.mjs').LoadResult} result */
+  constructor(url, result) {
+    super(
+      `${url} (${result.tool}, ${result.connections} connections, ${result.seconds.toFixed(1)} s): ` +
+        `${result.errors} errors (${describeFailures(result.failures)}), ${result.requests} successful answers`,
+    )
+    this.name = 'LoadErrorsFound'
+    this.result = result
   }
 }
 
 /**
  * @param {{url: string, method?: string, body?: string, bodies?: string[], headers?: Record<string,string>,
- *          connections: number, seconds: number, tool?: 'wrk'|'node', until?: Promise<unknown>}} o
+ *          connections: number, seconds: number, tool?: 'wrk'|'node', until?: Promise<unknown>,
+ *          expectErrors?: boolean}} o
  *   `until`: stop early (SIGINT: both tools then report what they measured) when it settles.
  *   `bodies`: several request bodies, sent in turn (each connection of the Node generator, each
  *   thread of wrk, cycles through them); `body` is then ignored.
- * @returns {Promise<{tool: string, connections: number, rps: number, p50: number, p90: number,
- *          p99: number, requests: number, errors: number}>} latencies in ms
+ *   `expectErrors`: return a result with errors instead of throwing LoadErrorsFound.
+ *   The tool: `o.tool`, else BENCH_TOOL, else wrk when installed, else the Node generator.
+ * @returns {Promise<import('./load-result.mjs').LoadResult>} latencies in ms; `requests` and `rps`
+ *   count 2xx answers only, `errors` everything else (by kind in `failures`)
  */
 export async function load(o) {
-  const tool = o.tool ?? (hasWrk() ? 'wrk' : 'node')
-  return tool === 'wrk' ? wrk(o) : nodeLoad(o)
+  const settings = benchSettings()
+  const tool = o.tool ?? settings.tool ?? (hasWrk() ? 'wrk' : 'node')
+  const url = settings.plantFault === '404' ? planted404(o.url) : o.url
+  const result = tool === 'wrk' ? await wrkLoad({ ...o, url }) : await nodeLoad({ ...o, url })
+  if (result.errors > 0 && !o.expectErrors) throw new LoadErrorsFound(url, result)
+  return result
 }
 
-function luaString(s) {
-  return JSON.stringify(s) // a JSON string literal is a valid Lua string literal for our bodies
-}
-
-async function wrk(o) {
-  const dir = mkdtempSync(join(tmpdir(), 'mg-wrk-'))
-  const script = join(dir, 'req.lua')
-  const headers = { 'content-type': 'application/json', ...(o.headers ?? {}) }
-  writeFileSync(
-    script,
-    [
-      `wrk.method = ${luaString(o.method ?? (o.body || o.bodies?.length ? 'POST' : 'GET'))}`,
-      o.body && !o.bodies?.length ? `wrk.body = ${luaString(o.body)}` : '',
-      ...(o.bodies?.length
-        ? [
-            `local bodies = {${o.bodies.map(luaString).join(',\n')}}`,
-            'local next_body = 0',
-            'function request() next_body = next_body % #bodies + 1 return wrk.format(nil, nil, nil, bodies[next_body]) end',
-          ]
-        : []),
-      ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
-      // Count non-2xx explicitly: wrk folds them into one summary line only.
-      'local bad = 0',
-      'function response(status, headers, body) if status >= 300 then bad = bad + 1 end end',
-      'function done(summary, latency, requests) io.write(string.format("BAD %d\\n", bad)) end',
-    ].join('\n'),
-  )
-  const threads = Math.min(2, o.connections)
-  const args = ['-t', String(threads), '-c', String(o.connections), '-d', `${o.seconds}s`, '--latency', '-s', script, o.url]
-  const out = await run('wrk', args, o.until)
-  const pct = (p) => {
-    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out)
-    if (!m) throw new Error(`cannot read ${p}% from wrk output:\n${out}`)
-    return Number(m[1]) * { us: 0.001, ms: 1, s: 1000 }[m[2]]
-  }
-  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN)
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN)
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
-  const bad = Number(/^BAD (\d+)$/m.exec(out)?.[1] ?? 0)
-  const errors = bad + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0)
-  return { tool: 'wrk', connections: o.connections, rps, p50: pct(50), p90: pct(90), p99: pct(99), requests, errors }
+/** BENCH_PLANT_FAULT=404: the same server, a path it does not serve; the bench must fail. */
+function planted404(url) {
+  const u = new URL(url)
+  u.pathname = `${u.pathname.replace(/\/$/, '')}/planted-404`
+  return u.href
 }
 
 async function nodeLoad(o) {
-  const out = await run(process.execPath, [fileURLToPath(new URL('./node-load-worker.mjs', import.meta.url)), JSON.stringify({ ...o, until: undefined })], o.until)
+  const worker = fileURLToPath(new URL('./node-load-worker.mjs', import.meta.url))
+  const out = await spawnUntil(process.execPath, [worker, JSON.stringify({ ...o, until: undefined })], o.until)
   return JSON.parse(out.trim().split('\n').at(-1))
-}
-
-function run(cmd, args, until) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'inherit'] })
-    until?.finally(() => child.exitCode === null && child.kill('SIGINT'))
-    let out = ''
-    child.stdout.on('data', (d) => (out += d))
-    child.on('error', reject)
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}:\n${out}`))))
-  })
-}
-
-export function percentile(sorted, p) {
-  if (sorted.length === 0) return NaN
-  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
-  return sorted[i]
 }

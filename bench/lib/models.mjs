@@ -1,7 +1,26 @@
 // Models for the benchmarks, built with the project's own ONNX writer (dist/onnx/builder.js).
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { buildModel } from '../../dist/onnx/builder.js'
+
+const EXAMPLE = fileURLToPath(new URL('../../models/iris', import.meta.url))
+
+/**
+ * The shipped example model (iris), copied file by file into `<modelsDir>/<name>`: the files the
+ * example is made of, never the folder, which a running `npm start` may be changing.
+ * `versionSmoke: false` leaves out the versions' own smoke.json (v2's holds its exact outputs, which
+ * other bytes dropped in as new versions would fail).
+ * @returns {string} the model's folder
+ */
+export function copyExample(modelsDir, name, { versions = [1, 2], versionSmoke = true } = {}) {
+  const dest = join(modelsDir, name)
+  const ownSmoke = versionSmoke ? versions.map((v) => `${v}/smoke.json`).filter((f) => existsSync(join(EXAMPLE, f))) : []
+  const files = ['model.json', 'smoke.json', ...versions.map((v) => `${v}/model.onnx`), ...ownSmoke]
+  for (const v of versions) mkdirSync(join(dest, String(v)), { recursive: true })
+  for (const f of files) copyFileSync(join(EXAMPLE, f), join(dest, f))
+  return dest
+}
 
 /** Seeded uniform [-scale, scale): the same weights on every run. */
 function random(seed) {

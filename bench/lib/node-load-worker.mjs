@@ -1,7 +1,10 @@
-// Closed-loop HTTP load in its own process: `connections` clients, each sends its next request
-// when the previous answer arrives. Prints one JSON line with the figures (latencies in ms).
+// The load generator when wrk is absent: closed-loop HTTP load in its own process, `connections`
+// clients, each sends its next request when the previous answer arrives. Prints one JSON line
+// (load-result.mjs). Errors are counted as wrk counts them, and only successful answers make the
+// req/s and the latencies.
 import http from 'node:http'
-import { percentile } from './load.mjs'
+import net from 'node:net'
+import { loadResult, percentile, TIMEOUT_SECONDS } from './load-result.mjs'
 
 const o = JSON.parse(process.argv[2])
 const url = new URL(o.url)
@@ -11,30 +14,44 @@ const headers = { 'content-type': 'application/json', ...(o.headers ?? {}), ...(
 // Several bodies (load.mjs `bodies`): each client sends them in turn.
 const bodies = o.bodies?.length ? o.bodies.map((b) => Buffer.from(b)) : undefined
 const latencies = []
-let errors = 0
+const failures = { status: {}, socket: 0, timeout: 0 }
 let deadline = performance.now() + o.seconds * 1000
 process.on('SIGINT', () => (deadline = 0))
+
+// A refused, reset or early-closed connection, or an answer that does not parse.
+function socketError() {
+  failures.socket++
+}
+
+function answered(status, ms) {
+  const ok = status >= 200 && status <= 299
+  if (!ok) failures.status[status] = (failures.status[status] ?? 0) + 1
+  // As wrk: an answer slower than the timeout is a timeout error (whatever its status).
+  if (ms >= TIMEOUT_SECONDS * 1000) failures.timeout++
+  else if (ok) latencies.push(ms)
+}
 
 function once(i) {
   const b = bodies ? bodies[i % bodies.length] : body
   const h = bodies ? { ...headers, 'content-length': b.length } : headers
   return new Promise((resolve) => {
+    let settled = false
+    const settle = (count) => {
+      if (settled) return
+      settled = true
+      count()
+      resolve()
+    }
     const start = performance.now()
     const req = http.request(
       { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? (b ? 'POST' : 'GET'), headers: h },
       (res) => {
         res.on('data', () => {})
-        res.on('end', () => {
-          if (res.statusCode >= 300) errors++
-          latencies.push(performance.now() - start)
-          resolve()
-        })
+        res.on('end', () => settle(() => answered(res.statusCode, performance.now() - start)))
+        res.on('error', () => settle(socketError)) // the connection dropped mid-answer
       },
     )
-    req.on('error', () => {
-      errors++
-      resolve()
-    })
+    req.on('error', () => settle(socketError))
     req.end(b)
   })
 }
@@ -43,20 +60,19 @@ async function client(_, k) {
   for (let i = k; performance.now() < deadline; i++) await once(i)
 }
 
+// As wrk: a server that refuses the first connection is not a load result, it is a failed run.
+await new Promise((resolve) => {
+  const probe = net.connect({ host: url.hostname, port: Number(url.port || 80) }, () => (probe.destroy(), resolve()))
+  probe.on('error', (err) => {
+    console.error(`unable to connect to ${url.host} ${err.code}`)
+    process.exit(1)
+  })
+})
+
 const started = performance.now()
 await Promise.all(Array.from({ length: o.connections }, client))
 const seconds = (performance.now() - started) / 1000
 latencies.sort((a, b) => a - b)
 agent.destroy()
-console.log(
-  JSON.stringify({
-    tool: 'node',
-    connections: o.connections,
-    rps: latencies.length / seconds,
-    p50: percentile(latencies, 50),
-    p90: percentile(latencies, 90),
-    p99: percentile(latencies, 99),
-    requests: latencies.length,
-    errors,
-  }),
-)
+const percentiles = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99) }
+console.log(JSON.stringify(loadResult({ tool: 'node', connections: o.connections, seconds, ok: latencies.length, percentiles, failures })))

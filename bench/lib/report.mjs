@@ -1,8 +1,9 @@
-// Results go to bench/results/<name>.json and <name>.md, with the machine and the command.
+// Results go to bench/results/<name>.json and <name>.md (or BENCH_RESULTS_DIR, for short trial
+// runs that must not replace them), with the machine and the command.
 import { mkdirSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
-
-const DIR = new URL('../results/', import.meta.url)
+import { join } from 'node:path'
+import { benchSettings } from './settings.mjs'
 
 export function machine() {
   return { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), date: new Date().toISOString() }
@@ -22,10 +23,11 @@ export function table(rows) {
 }
 
 export function writeReport(name, { title, command, sections, data }) {
-  mkdirSync(DIR, { recursive: true })
+  const dir = benchSettings().resultsDir
+  mkdirSync(dir, { recursive: true })
   const m = machine()
-  writeFileSync(new URL(`${name}.json`, DIR), `${JSON.stringify({ name, command, machine: m, ...data }, null, 2)}\n`)
+  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ name, command, machine: m, ...data }, null, 2)}\n`)
   const md = [`# ${title}`, '', `\`${command}\` — ${m.date}, Node ${m.node}, ${m.cpus} × ${m.cpu}`, '', ...sections.flatMap((s) => [`## ${s.title}`, '', s.body, ''])].join('\n')
-  writeFileSync(new URL(`${name}.md`, DIR), md)
+  writeFileSync(join(dir, `${name}.md`), md)
   return md
 }

@@ -1,9 +1,11 @@
 // The real CLI in its own process, as a user runs it.
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
+import { isAbsolute, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url))
+const LIVE_MODELS = fileURLToPath(new URL('../../models', import.meta.url))
 
 export function freePort() {
   return new Promise((resolve, reject) => {
@@ -16,13 +18,26 @@ export function freePort() {
   })
 }
 
-/** Starts `modelgate serve` and resolves once /readyz says ready. */
-export async function startServerProcess({ models, args = [], env = {}, nodeArgs = [] }) {
+function isInside(dir, parent) {
+  const r = relative(parent, resolve(dir))
+  return r === '' || (!r.startsWith('..') && !isAbsolute(r))
+}
+
+/**
+ * Starts `modelgate serve` over `models` with its state in `stateDir` (both in a scenario's temp
+ * directory: workspace.mjs) and resolves once /readyz says ready. MODELGATE_* variables of the
+ * calling shell are not passed on: a state directory, token or default model meant for a running
+ * `npm start` must not reach the bench's server.
+ */
+export async function startServerProcess({ models, stateDir, args = [], env = {}, nodeArgs = [] }) {
+  if (!stateDir) throw new Error('startServerProcess: stateDir is required (a temp directory of its own)')
+  for (const dir of [models, stateDir]) {
+    if (isInside(dir, LIVE_MODELS)) throw new Error(`the bench does not run over the project's models folder (${dir}): copy what it needs into a temp dir`)
+  }
   const port = await freePort()
-  const child = spawn(process.execPath, [...nodeArgs, CLI, 'serve', '--models', models, '--port', String(port), '--log-level', 'warn', ...args], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, ...env },
-  })
+  const own = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MODELGATE_')))
+  const flags = ['serve', '--models', models, '--state-dir', stateDir, '--port', String(port), '--log-level', 'warn', ...args]
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...flags], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...own, ...env } })
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   for (;;) {

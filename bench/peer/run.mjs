@@ -5,21 +5,24 @@
 // Skipped (exit 0) when no Python with scikit-learn, FastAPI, uvicorn, joblib and numpy is found.
 //
 // Environment: PEER_PYTHON (the python3 to use; default: python3 on PATH, else /usr/bin/python3 —
-// the first that has the packages), BENCH_SECONDS (per load run, default 5),
-// PEER_KEEP=1 (keep the temporary models directory and print where it is).
+// the first that has the packages), PEER_KEEP=1 (keep the temporary models directory and print
+// where it is), and the BENCH_* knobs of bench/lib/settings.mjs (BENCH_SECONDS: per load run,
+// default 5).
 import { spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
-import { load, percentile } from '../lib/load.mjs'
+import { load, LoadErrorsFound } from '../lib/load.mjs'
+import { percentile } from '../lib/load-result.mjs'
 import { fmt, table, writeReport } from '../lib/report.mjs'
 import { freePort, startServerProcess } from '../lib/server-process.mjs'
+import { benchSettings } from '../lib/settings.mjs'
 import { exportAll, forestModel } from './export-onnx.mjs'
 
 const PEER_DIR = fileURLToPath(new URL('.', import.meta.url))
-const SECONDS = Number(process.env.BENCH_SECONDS ?? 5)
+const SECONDS = benchSettings().seconds ?? 5
 const CONNECTIONS = [1, 16]
 const BODIES_PER_MODEL = 64
 const PROBA_TOLERANCE = 1e-6
@@ -114,7 +117,7 @@ try {
   // -------------------------------------------------------------------------------------------
   // 4. Both servers.
 
-  const mg = await startServerProcess({ models: modelsDir })
+  const mg = await startServerProcess({ models: modelsDir, stateDir: join(work, 'state') })
   cleanups.push(() => mg.stop())
   for (const name of names) {
     const m = await (await fetch(`${mg.url}/models/${name}`)).json()
@@ -158,8 +161,6 @@ try {
       }
     }
   }
-  const errors = runs.reduce((a, r) => a + r.errors, 0)
-  if (errors) fail(`${errors} failed requests during the load runs`)
 
   // -------------------------------------------------------------------------------------------
   // 7. Report.
@@ -288,7 +289,7 @@ try {
   await cleanup()
 } catch (e) {
   await cleanup()
-  console.error(e.fatal ? `bench:peer FAILED: ${e.message}` : e)
+  console.error(e.fatal || e instanceof LoadErrorsFound ? `bench:peer FAILED: ${e.message}` : e)
   process.exit(1)
 }
 

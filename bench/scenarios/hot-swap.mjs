@@ -1,46 +1,70 @@
 // Issue #3's figures: drop-to-live by folder rename and by single-file rename, rollback time,
 // /predict p99 at 16 connections during a burst of 20 swaps vs steady, RSS after 10 and 200 promotions.
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { load } from '../lib/load.mjs'
+import { copyExample } from '../lib/models.mjs'
 import { childPids, MiB, rssBytes } from '../lib/process-stats.mjs'
 import { table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
+import { benchSettings } from '../lib/settings.mjs'
+import { createWorkspace } from '../lib/workspace.mjs'
 
-const EXAMPLE = fileURLToPath(new URL('../../models/iris', import.meta.url))
 const ROW = [6.7, 3.0, 5.2, 2.3]
 const BODY = JSON.stringify({ inputs: { features: [ROW] } })
 
+/**
+ * The version that answered. An error answer (non-2xx, or no X-Model-Version) is thrown, never
+ * taken for "another version": polls below wait for a version to change, and an error would pass.
+ */
 async function predictVersion(url) {
   const r = await fetch(`${url}/models/iris/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY })
-  await r.arrayBuffer()
-  return Number(r.headers.get('x-model-version'))
+  const text = await r.text()
+  const header = r.headers.get('x-model-version')
+  const version = Number(header)
+  if (!r.ok || header === null || !Number.isInteger(version)) {
+    throw new Error(`POST /models/iris/predict answered ${r.status}, X-Model-Version ${JSON.stringify(header)}: ${text.slice(0, 200)}`)
+  }
+  return version
 }
 
-/** Polls /predict until it answers with `version`; returns ms since `since`. */
-async function untilServed(url, version, since, timeoutMs = 30_000) {
+/** Polls /predict until an answer's version passes `test`; returns that moment (performance.now()). */
+async function firstServed(url, test, { timeoutMs = 30_000, cancelled = () => false } = {}) {
+  const deadline = performance.now() + timeoutMs
   for (;;) {
-    if ((await predictVersion(url)) === version) return performance.now() - since
-    if (performance.now() - since > timeoutMs) throw new Error(`version ${version} not served after ${timeoutMs} ms`)
+    if (test(await predictVersion(url))) return performance.now()
+    if (cancelled()) throw new Error('cancelled')
+    if (performance.now() > deadline) throw new Error(`no answer as expected after ${timeoutMs} ms`)
   }
 }
 
-/** A fresh copy of the example repository, a staging folder beside it, and a server over it. */
+/** Polls /predict until it answers with `version`; returns ms since `since`. */
+async function untilServed(url, version, since, options) {
+  try {
+    return (await firstServed(url, (v) => v === version, options)) - since
+  } catch (e) {
+    throw new Error(`version ${version} not served: ${e.message}`)
+  }
+}
+
+/** A copy of the example model (v1 and v2), a staging folder beside it, and a server over it. */
 async function freshServer() {
-  const root = mkdtempSync(join(tmpdir(), 'mg-bench-swap-'))
-  const models = join(root, 'models')
-  const staging = join(root, 'staging') // same file system as models/, so renames are atomic
+  const ws = createWorkspace('swap')
+  const staging = join(ws.root, 'staging') // same file system as models/, so renames are atomic
   mkdirSync(staging)
-  mkdirSync(models)
-  cpSync(EXAMPLE, join(models, 'iris'), { recursive: true })
-  rmSync(join(models, 'iris', '2', 'smoke.json')) // v2's exact cases would fail the copies of v1
+  const iris = copyExample(ws.models, 'iris', { versionSmoke: false }) // v2's exact cases would fail the copies of v1
   let next = 3
-  const server = await startServerProcess({ models })
+  let server
+  try {
+    server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir })
+  } catch (e) {
+    ws.remove()
+    throw e
+  }
   return {
     url: server.url,
     pid: server.pid,
+    bytes: (v) => readFileSync(join(iris, String(v), 'model.onnx')),
     promoted: () => next - 3,
     /** A version folder built in staging and renamed in. */
     dropFolder(bytes) {
@@ -48,7 +72,7 @@ async function freshServer() {
       const dir = join(staging, String(v))
       mkdirSync(dir)
       writeFileSync(join(dir, 'model.onnx'), bytes)
-      renameSync(dir, join(models, 'iris', String(v)))
+      renameSync(dir, join(iris, String(v)))
       return v
     },
     /** A single <v>.onnx written in staging and renamed in. */
@@ -56,22 +80,22 @@ async function freshServer() {
       const v = next++
       const tmp = join(staging, `${v}.onnx`)
       writeFileSync(tmp, bytes)
-      renameSync(tmp, join(models, 'iris', `${v}.onnx`))
+      renameSync(tmp, join(iris, `${v}.onnx`))
       return v
     },
     async stop() {
       await server.stop()
-      rmSync(root, { recursive: true, force: true })
+      ws.remove()
     },
   }
 }
 
-export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8) } = {}) {
-  const v1 = readFileSync(join(EXAMPLE, '1', 'model.onnx'))
-  const v2 = readFileSync(join(EXAMPLE, '2', 'model.onnx'))
+export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
   const result = {}
 
   let s = await freshServer()
+  const v1 = s.bytes(1)
+  const v2 = s.bytes(2)
   try {
     const url = s.url
     // Drop-to-live, median of 5 each.
@@ -91,22 +115,20 @@ export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8)
     for (let i = 0; i < 5; i++) {
       const target = s.dropFolder(v1)
       await untilServed(url, target, performance.now())
-      let stop = false
-      let servedOld
-      const poller = (async () => {
-        while (!stop) {
-          const v = await predictVersion(url)
-          if (v !== target && servedOld === undefined) servedOld = performance.now()
-        }
-      })()
-      await new Promise((r) => setTimeout(r, 50))
-      const t = performance.now()
-      const body = await (await fetch(`${url}/models/iris/rollback`, { method: 'POST' })).json()
-      if (!body.warm) throw new Error(`rollback was not warm: ${JSON.stringify(body)}`)
-      while (servedOld === undefined) await new Promise((r) => setTimeout(r, 1))
-      stop = true
-      await poller
-      rollbacks.push({ firstOldMs: servedOld - t, swapMs: body.ms })
+      let done = false
+      const servedOld = firstServed(url, (v) => v !== target, { cancelled: () => done })
+      servedOld.catch(() => {}) // awaited below; until then its failure must not count as unhandled
+      try {
+        await new Promise((r) => setTimeout(r, 50))
+        const t = performance.now()
+        const r = await fetch(`${url}/models/iris/rollback`, { method: 'POST' })
+        const body = await r.json()
+        if (!r.ok || !body.warm) throw new Error(`rollback answered ${r.status}, not warm: ${JSON.stringify(body)}`)
+        rollbacks.push({ firstOldMs: (await servedOld) - t, swapMs: body.ms })
+      } finally {
+        done = true
+        await servedOld.catch(() => {}) // the poller has stopped; its error, if any, was thrown above
+      }
     }
     result.rollbackMs = { median: median(rollbacks.map((r) => r.firstOldMs)), swapMedian: median(rollbacks.map((r) => r.swapMs)), all: rollbacks }
 
@@ -114,17 +136,24 @@ export async function hotSwap({ seconds = Number(process.env.BENCH_SECONDS ?? 8)
     // until the burst is over.
     const steady = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds })
     let swaps = 0
+    let stopBurst = false
     const burst = (async () => {
       await new Promise((r) => setTimeout(r, 500))
       const start = performance.now()
-      while (swaps < 20) {
-        await untilServed(url, s.dropFolder(swaps % 2 ? v1 : v2), performance.now(), 60_000)
+      while (swaps < 20 && !stopBurst) {
+        await untilServed(url, s.dropFolder(swaps % 2 ? v1 : v2), performance.now(), { timeoutMs: 60_000, cancelled: () => stopBurst })
         swaps++
       }
       return performance.now() - start
     })()
-    const during = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds: 120, until: burst })
-    result.swapLoad = { steady, during, swaps, burstMs: await burst }
+    try {
+      // Both awaited together: a failure of either is the scenario's, and neither is left unhandled.
+      const [during, burstMs] = await Promise.all([load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds: 120, until: burst }), burst])
+      result.swapLoad = { steady, during, swaps, burstMs }
+    } finally {
+      stopBurst = true
+      await burst.catch(() => {})
+    }
   } finally {
     await s.stop()
   }

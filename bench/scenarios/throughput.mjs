@@ -2,18 +2,18 @@
 // the runtime limit (session.run() in-process), the hand-written per-request wrapper, and
 // /predict on a small and a compute-heavy model with batching off and on, at 1, 16, 64 connections.
 import { spawn } from 'node:child_process'
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Tensor } from 'onnxruntime-node'
 import { createSession, runLatency, runThroughput } from '../lib/in-process.mjs'
 import { load } from '../lib/load.mjs'
-import { inputRow, mlp, writeModel } from '../lib/models.mjs'
+import { copyExample, inputRow, mlp, writeModel } from '../lib/models.mjs'
 import { fmt, table, writeReport } from '../lib/report.mjs'
 import { freePort, startServerProcess } from '../lib/server-process.mjs'
+import { benchSettings } from '../lib/settings.mjs'
+import { createWorkspace } from '../lib/workspace.mjs'
 
-const EXAMPLE = fileURLToPath(new URL('../../models/iris', import.meta.url))
 const PLAIN = fileURLToPath(new URL('../baselines/plain-wrapper.mjs', import.meta.url))
 const POST_NOOP = fileURLToPath(new URL('../baselines/hono-post-noop.mjs', import.meta.url))
 const CONNECTIONS = [1, 16, 64]
@@ -29,7 +29,9 @@ function body(kind) {
 }
 
 async function batchStats(url, model) {
-  const text = await (await fetch(`${url}/metrics`)).text()
+  const r = await fetch(`${url}/metrics`)
+  const text = await r.text()
+  if (!r.ok) throw new Error(`GET /metrics answered ${r.status}: ${text.slice(0, 200)}`)
   const get = (k) => Number(new RegExp(`^modelgate_batch_size_${k}\\{model="${model}"\\} (\\S+)`, 'm').exec(text)?.[1] ?? 0)
   return { sum: get('sum'), count: get('count') }
 }
@@ -44,23 +46,27 @@ async function startBaseline(script, ...args) {
   return { url: `http://127.0.0.1:${port}`, stop: () => new Promise((r) => (child.once('exit', r), child.kill('SIGTERM'))) }
 }
 
-export async function throughput({ seconds = Number(process.env.BENCH_SECONDS ?? 5) } = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'mg-bench-tp-'))
-  const models = join(root, 'models')
-  // small-on is the example as shipped (version 2 only); small-off the same with batching off.
-  for (const name of ['small-on', 'small-off']) {
-    cpSync(EXAMPLE, join(models, name), { recursive: true })
-    rmSync(join(models, name, '1'), { recursive: true })
+export async function throughput({ seconds = benchSettings().seconds ?? 5 } = {}) {
+  const ws = createWorkspace('tp')
+  try {
+    return report(await measure(ws.models, ws.stateDir, seconds))
+  } finally {
+    ws.remove()
   }
-  const exampleConfig = JSON.parse(readFileSync(join(EXAMPLE, 'model.json'), 'utf8'))
+}
+
+async function measure(models, stateDir, seconds) {
+  // small-on is the example as shipped (version 2 only); small-off the same with batching off.
+  for (const name of ['small-on', 'small-off']) copyExample(models, name, { versions: [2] })
+  const exampleConfig = JSON.parse(readFileSync(join(models, 'small-on', 'model.json'), 'utf8'))
   writeFileSync(join(models, 'small-off', 'model.json'), JSON.stringify({ ...exampleConfig, batching: { enabled: false } }))
   const heavyBytes = mlp([256, 1024, 1024, 10])
   const heavyFile = writeModel(models, 'heavy-on', heavyBytes)
   writeModel(models, 'heavy-off', heavyBytes, { modelJson: { batching: { enabled: false } } })
-  const smallFile = join(EXAMPLE, '2', 'model.onnx')
+  const smallFile = join(models, 'small-on', '2', 'model.onnx')
 
   const data = { seconds, ceiling: [], predict: {}, plain: {}, runtime: {}, batches: {} }
-  const server = await startServerProcess({ models, args: ['--max-body-size', '64mb'] })
+  const server = await startServerProcess({ models, stateDir, args: ['--max-body-size', '64mb'] })
   try {
     for (const c of CONNECTIONS) data.ceiling.push(await load({ url: `${server.url}/healthz`, connections: c, seconds }))
     for (const kind of ['small', 'heavy']) {
@@ -112,8 +118,7 @@ export async function throughput({ seconds = Number(process.env.BENCH_SECONDS ??
     }
     await session.release()
   }
-  rmSync(root, { recursive: true, force: true })
-  return report(data)
+  return data
 }
 
 function report(data) {
