@@ -51,13 +51,16 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
 function serveUsage(): string {
   const rows = OPTION_KEYS.map((key) => {
     const [arg, text] = SERVE_HELP[key]
-    return `  ${`${flagName(key)} ${arg}`.padEnd(22)} ${text.padEnd(56)} ${envName(key)}`
+    return { flag: arg ? `${flagName(key)} ${arg}` : flagName(key), text, env: envName(key) }
   })
+  const width = Math.max(...rows.map((r) => r.flag.length)) + 2
+  // The description and its environment variable on two lines: aligned however long either is.
+  const lines = rows.map((r) => `  ${r.flag.padEnd(width)}${r.text}\n  ${' '.repeat(width)}env ${r.env}`)
   return `Usage: modelgate serve [options]
 
-Options (flag, or the environment variable on the right; a flag wins):
-${rows.join('\n')}
-  -h, --help
+Options (a flag, or the environment variable under it; a flag wins):
+${lines.join('\n')}
+  ${'-h, --help'.padEnd(width)}this text
 `
 }
 
