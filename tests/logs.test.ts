@@ -2,21 +2,10 @@ import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { buildModel } from '../src/onnx/builder.js'
-import { writeVersion } from './support/models.js'
+import { reshapeTo2x2Model, writeVersion } from './support/models.js'
 import { makeTempDir, postJson, waitFor } from './support/test-server.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
-
-/** y = reshape(x, [2, 2]): loads and serves, and fails inside a kernel for any x that is not 4 long. */
-function reshapeTo2x2(): Uint8Array {
-  return buildModel({
-    inputs: [{ name: 'x', type: 'float32', shape: ['n'] }],
-    outputs: [{ name: 'y', type: 'float32', shape: [2, 2] }],
-    initializers: [{ name: 'shape', type: 'int64', dims: [2], data: new BigInt64Array([2n, 2n]) }],
-    nodes: [{ op: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
-  })
-}
 
 describe('logs', () => {
   const dirs: string[] = []
@@ -31,7 +20,7 @@ describe('logs', () => {
     await mkdir(models)
     // The gate's synthesized input (n = 1) fails inside the kernel: onnxruntime logs an error line
     // of its own, in the gate process, and a request with 3 values does the same in the server.
-    await writeVersion(models, 'reshape', 1, reshapeTo2x2())
+    await writeVersion(models, 'reshape', 1, reshapeTo2x2Model())
     const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
