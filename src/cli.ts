@@ -26,7 +26,11 @@ Options:
   --model-dir DIR   the model's folder, with model.json and smoke.json (default: the
                     parent of the version folder, or the folder of the .onnx file)
   --active PATH     the version serving today (folder or .onnx): the signature contract
-                    and the baseline for latency.maxRatio and agreement
+                    and the baseline for latency.maxRatio and agreement. Default: the
+                    active version recorded in the state directory, as the server judges
+                    it; 'none' judges the candidate as a model's first version
+  --state-dir DIR   the server's state directory (default: <models>/.modelgate, where
+                    <models> is the model folder's parent)
   --require-smoke   fail a version that has no smoke cases
   --json            the report as JSON on stdout
   -h, --help
@@ -51,13 +55,16 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
 function serveUsage(): string {
   const rows = OPTION_KEYS.map((key) => {
     const [arg, text] = SERVE_HELP[key]
-    return `  ${`${flagName(key)} ${arg}`.padEnd(22)} ${text.padEnd(56)} ${envName(key)}`
+    return { flag: arg ? `${flagName(key)} ${arg}` : flagName(key), text, env: envName(key) }
   })
+  const width = Math.max(...rows.map((r) => r.flag.length)) + 2
+  // The description and its environment variable on two lines: aligned however long either is.
+  const lines = rows.map((r) => `  ${r.flag.padEnd(width)}${r.text}\n  ${' '.repeat(width)}env ${r.env}`)
   return `Usage: modelgate serve [options]
 
-Options (flag, or the environment variable on the right; a flag wins):
-${rows.join('\n')}
-  -h, --help
+Options (a flag, or the environment variable under it; a flag wins):
+${lines.join('\n')}
+  ${'-h, --help'.padEnd(width)}this text
 `
 }
 
@@ -132,6 +139,7 @@ async function validateCommand(args: string[]): Promise<void> {
       options: {
         'model-dir': { type: 'string' },
         active: { type: 'string' },
+        'state-dir': { type: 'string' },
         'require-smoke': { type: 'boolean' },
         json: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -148,7 +156,7 @@ async function validateCommand(args: string[]): Promise<void> {
   if (positionals.length !== 1) fail(`validate takes one version folder or .onnx file\n\n${VALIDATE_USAGE}`)
   let result
   try {
-    result = await validate({ path: positionals[0]!, modelDir: values['model-dir'], active: values.active, requireSmoke: values['require-smoke'] === true })
+    result = await validate({ path: positionals[0]!, modelDir: values['model-dir'], active: values.active, stateDir: values['state-dir'], requireSmoke: values['require-smoke'] === true })
   } catch (e) {
     if (e instanceof UsageError) fail(e.message)
     throw e

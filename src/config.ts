@@ -92,6 +92,28 @@ export function envName(key: string): string {
 
 export class ConfigError extends Error {}
 
+/**
+ * zod's issues as a person would say them ("expected a whole number, got 'eighty'", not
+ * "Invalid input: expected number, received NaN"); undefined keeps zod's own message.
+ */
+function inWords(issue: z.core.$ZodRawIssue): string | undefined {
+  switch (issue.code) {
+    case 'invalid_type':
+      if (issue.expected === 'number') return 'expected a number'
+      if (issue.expected === 'int') return 'expected a whole number'
+      return `expected ${issue.expected === 'boolean' ? 'true or false' : `a ${issue.expected}`}`
+    case 'too_small':
+      if (issue.origin === 'string') return 'must not be empty'
+      return `must be ${issue.inclusive === false ? 'more than' : 'at least'} ${issue.minimum}`
+    case 'too_big':
+      return `must be ${issue.inclusive === false ? 'less than' : 'at most'} ${issue.maximum}`
+    case 'invalid_value':
+      return `expected one of ${issue.values.map(String).join(', ')}`
+    default:
+      return undefined
+  }
+}
+
 /** Secrets do not belong in argv (every user sees it in `ps`): environment or a file only. */
 function readAdminToken(env: Readonly<Record<string, string | undefined>>, file: string | undefined, fileSource: string | undefined): string | undefined {
   let token = env.MODELGATE_ADMIN_TOKEN
@@ -129,11 +151,13 @@ export function loadServeConfig(
       source[key] = envName(key)
     }
   }
-  const parsed = serveOptionsSchema.safeParse(merged)
+  const parsed = serveOptionsSchema.safeParse(merged, { error: inWords })
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!
     const key = String(issue.path[0] ?? '')
-    throw new ConfigError(`invalid ${source[key] ?? flagName(key)}: ${issue.message}`)
+    const given = merged[key]
+    const got = typeof given === 'string' && !issue.message.includes(' got ') ? `, got '${given}'` : ''
+    throw new ConfigError(`invalid ${source[key] ?? flagName(key)}: ${issue.message}${got}`)
   }
   const o = parsed.data
   const modelsDir = resolve(o.models)

@@ -4,6 +4,7 @@ import { createServer as createHttpServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
+import { isLoopbackHost } from './http/admin-auth.js'
 import { createHttpApp } from './http/app.js'
 import { createFastPredict } from './http/fast-predict.js'
 import { errorPayload } from './http/error-payload.js'
@@ -86,6 +87,13 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
+  if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
+    // Reachable from the network, administrable from nowhere but this machine: say so once.
+    logger.warn('admin_loopback_only', {
+      host: config.host,
+      message: 'no admin token is set: admin routes (rollback, promote, history) answer loopback clients only; set MODELGATE_ADMIN_TOKEN or --admin-token-file to use them from elsewhere',
+    })
+  }
 
   let closing: Promise<void> = Promise.resolve()
   const loaded = lifecycle.start().catch((e: unknown) => {

@@ -2,11 +2,13 @@ import { readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Contract, GateJob, GateReport, StageResult } from './lifecycle/gate/gate-types.js'
 import { runGate } from './lifecycle/gate/run-gate.js'
-import { warmUp } from './lifecycle/gate/warmup.js'
-import { MODEL_FILE, versionFile, versionFolder } from './repository/layout.js'
+import { smokeFeeds, warmUp, warmupPlan } from './lifecycle/gate/warmup.js'
+import { persistedStateSchema, STATE_FILE } from './lifecycle/state-store.js'
+import { MODEL_FILE, STATE_DIR_NAME, versionFile, versionFolder } from './repository/layout.js'
 import { ConfigFileError, readModelConfig, type ModelConfig } from './repository/model-config.js'
 import { sha256Hex } from './repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from './repository/smoke-file.js'
+import { decideBatching } from './runtime/batch-check.js'
 import { ModelLoadError, ModelSession } from './runtime/session.js'
 
 /**
@@ -19,9 +21,22 @@ export interface ValidateOptions {
   readonly path: string
   /** The model's folder (model.json, smoke.json); default: the parent of the version folder. */
   readonly modelDir?: string | undefined
-  /** The version serving today (folder or .onnx): the signature contract and the latency/agreement baseline. */
+  /**
+   * The version serving today (folder or .onnx): the signature contract and the latency/agreement
+   * baseline. Default: the active version recorded in the state directory next to the models, as
+   * the server would judge the candidate; `'none'`: judge it as a model's first version.
+   */
   readonly active?: string | undefined
+  /** Where the server keeps state.json; default `<models>/.modelgate` (models = the model folder's parent). */
+  readonly stateDir?: string | undefined
   readonly requireSmoke?: boolean
+}
+
+/** Which version the candidate was judged against, and where that came from. */
+export interface ActiveReference {
+  readonly version: number | null
+  readonly file: string
+  readonly from: 'flag' | 'state'
 }
 
 export interface ValidateResult {
@@ -33,6 +48,8 @@ export interface ValidateResult {
   readonly unverified: boolean
   readonly stages: readonly StageResult[]
   readonly warnings: readonly string[]
+  /** The version serving today that the candidate was held to; null: judged as a first version. */
+  readonly active: ActiveReference | null
   /** Set when the gate could not run at all (a broken model.json or smoke.json). */
   readonly error?: string
 }
@@ -64,8 +81,9 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const located = await locate(o.path)
   const modelDir = resolve(o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)))
   const model = basename(modelDir)
-  const active = o.active ? await locate(o.active) : undefined
-  const base = { path: o.path, model, version: located.version ?? null }
+  const warnings: string[] = []
+  const active = await findActive(o, model, modelDir, warnings)
+  const base = { path: o.path, model, version: located.version ?? null, active }
 
   const bytes = await readFile(located.file)
   const sha256 = sha256Hex(bytes)
@@ -76,7 +94,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     smoke = await readSmokeSet(modelDir, located.versionDir)
   } catch (e) {
     if (!(e instanceof ConfigFileError)) throw e
-    return { ...base, sha256, passed: false, unverified: false, stages: [], warnings: [], error: e.message }
+    return { ...base, sha256, passed: false, unverified: false, stages: [], warnings, error: e.message }
   }
 
   let contract: Contract | undefined
@@ -86,7 +104,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     const spec = (t: (typeof declared.inputs)[number]) => ({ name: t.name, type: t.type, shape: t.shape })
     contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
   }
-  if (active) {
+  if (active && active.file !== located.file) {
     const activeBytes = await readFile(active.file)
     reference = { file: active.file, sha256: sha256Hex(activeBytes), version: active.version ?? 0 }
     if (!contract) {
@@ -95,7 +113,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
         contract = { source: 'active', inputs: session.signature.inputs, outputs: session.signature.outputs }
         await session.release()
       } catch (e) {
-        if (e instanceof ModelLoadError) throw new UsageError(`--active ${o.active} does not load: ${e.message}`)
+        if (e instanceof ModelLoadError) throw new UsageError(`the active version ${active.file} does not load: ${e.message}`)
         throw e
       }
     }
@@ -117,21 +135,70 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   })
   const stages = [...report.stages]
   if (report.passed) {
-    // The server warms the session that will serve; here, one made the same way.
+    // The server warms the session that will serve; here, one made and warmed the same way: the
+    // same batching decision, the same batch sizes, smoke inputs for a model that refuses zeros.
     const session = await ModelSession.create(bytes, config.session)
     try {
-      stages.push(await warmUp(session, { runs: config.warmup.runs, batchSizes: config.warmup.batchSizes ?? [1], fallbackFeeds: [] }))
+      const feeds = smokeFeeds(smoke, session.signature)
+      const batching = await decideBatching(session, config.batching, feeds)
+      stages.push(await warmUp(session, { ...warmupPlan(config, batching), fallbackFeeds: feeds }))
     } finally {
       await session.release()
     }
   }
-  return { ...base, sha256, passed: report.passed, unverified: report.unverified, stages, warnings: report.warnings }
+  return { ...base, sha256, passed: report.passed, unverified: report.unverified, stages, warnings: [...warnings, ...report.warnings] }
+}
+
+/**
+ * The version the candidate is held to: `--active`, else the one state.json records as serving
+ * (only if its file still holds the bytes recorded: a restarted server would not serve others).
+ * Read-only: validate never writes to a server's state directory.
+ */
+async function findActive(o: ValidateOptions, model: string, modelDir: string, warnings: string[]): Promise<ActiveReference | null> {
+  if (o.active === 'none') return null
+  if (o.active !== undefined) {
+    const located = await locate(o.active)
+    return { version: located.version ?? null, file: located.file, from: 'flag' }
+  }
+  const stateFile = join(resolve(o.stateDir ?? join(dirname(modelDir), STATE_DIR_NAME)), STATE_FILE)
+  let text: string
+  try {
+    text = await readFile(stateFile, 'utf8')
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null // no server has served these models yet
+    throw new UsageError(`cannot read ${stateFile}: ${(e as Error).message}`)
+  }
+  let parsed
+  try {
+    parsed = persistedStateSchema.safeParse(JSON.parse(text))
+  } catch {
+    parsed = undefined
+  }
+  if (!parsed?.success) throw new UsageError(`${stateFile} is not a modelgate state file; name the serving version with --active PATH (or --active none)`)
+  const recorded = parsed.data.models[model]?.active
+  if (!recorded) return null
+  const file = await versionFileIn(modelDir, recorded.version)
+  if (!file || sha256Hex(await readFile(file)) !== recorded.sha256) {
+    warnings.push(`${stateFile} records version ${recorded.version} as active, but its file ${file ? 'holds other bytes now' : 'is gone'}: the candidate was not held to its signature`)
+    return null
+  }
+  return { version: recorded.version, file, from: 'state' }
+}
+
+/** A version's model file in a model folder: `<v>/model.onnx`, else `<v>.onnx`. */
+async function versionFileIn(modelDir: string, version: number): Promise<string | undefined> {
+  for (const file of [join(modelDir, String(version), MODEL_FILE), join(modelDir, `${version}.onnx`)]) {
+    if ((await stat(file).catch(() => undefined))?.isFile()) return file
+  }
+  return undefined
 }
 
 /** The report a person reads in a CI log. */
 export function formatReport(r: ValidateResult): string {
   const lines = [`modelgate validate ${r.path}: model '${r.model}'${r.version !== null ? `, version ${r.version}` : ''}`]
   if (r.sha256) lines.push(`  sha256 ${r.sha256}`)
+  if (r.active) lines.push(`  held to the active version${r.active.version !== null ? ` ${r.active.version}` : ''} (${r.active.from === 'state' ? 'from state.json' : '--active'}: ${r.active.file})`)
+  else lines.push('  judged as a first version: no active version to hold it to')
   if (r.error) lines.push(`  cannot run the gate: ${r.error}`)
   for (const s of r.stages) {
     const ms = s.status === 'skipped' ? '' : `${s.ms.toFixed(1)} ms`

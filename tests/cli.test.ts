@@ -26,6 +26,14 @@ describe('modelgate CLI', () => {
     expect(serve.status).toBe(0)
     for (const flag of ['--models', '--port', '--host', '--state-dir', '--default-model', '--max-body-size']) expect(serve.stdout).toContain(flag)
     expect(serve.stdout).toContain('MODELGATE_PORT')
+    // Every description starts in the same column, however long its flag.
+    const rows = serve.stdout.split('\n').filter((l) => /^  --/.test(l))
+    expect(rows.length).toBeGreaterThan(10)
+    const column = (l: string) => /^  \S+(?: \S+)?\s+/.exec(l)![0].length
+    expect(new Set(rows.map(column)).size).toBe(1)
+    const envRows = serve.stdout.split('\n').filter((l) => /^\s+env MODELGATE_/.test(l))
+    expect(envRows.length).toBe(rows.length)
+    expect(new Set(envRows.map((l) => l.indexOf('env '))).size).toBe(1)
   })
 
   it('exits 2 naming a bad flag or an unknown one', () => {

@@ -25,9 +25,28 @@ describe('loadServeConfig', () => {
   })
 
   it('names the flag that holds a bad value', () => {
-    expect(() => loadServeConfig({ port: 'eighty' }, {})).toThrow(new ConfigError('invalid --port: Invalid input: expected number, received NaN'))
+    expect(() => loadServeConfig({ port: 'eighty' }, {})).toThrow(new ConfigError("invalid --port: expected a number, got 'eighty'"))
     expect(() => loadServeConfig({ maxBodySize: '12 parsecs' }, {})).toThrow(/invalid --max-body-size: expected a size/)
     expect(() => loadServeConfig({ logLevel: 'loud' }, {})).toThrow(/invalid --log-level/)
+  })
+
+  it('says what is wrong in words a person uses, with the value given', () => {
+    const message = (flags: Record<string, string>, env: Record<string, string> = {}) => {
+      try {
+        loadServeConfig(flags, env)
+      } catch (e) {
+        return (e as Error).message
+      }
+      throw new Error('no error')
+    }
+    expect(message({ port: '1.5' })).toBe("invalid --port: expected a whole number, got '1.5'")
+    expect(message({ port: '99999' })).toBe("invalid --port: must be at most 65535, got '99999'")
+    expect(message({ rescanMs: '5' })).toBe("invalid --rescan-ms: must be at least 100, got '5'")
+    expect(message({ logLevel: 'loud' })).toBe("invalid --log-level: expected one of debug, info, warn, error, silent, got 'loud'")
+    expect(message({}, { MODELGATE_POLL: 'maybe' })).toBe("invalid MODELGATE_POLL: expected true or false, got 'maybe'")
+    expect(message({ host: '' })).toBe("invalid --host: must not be empty, got ''")
+    // Never zod's own wording.
+    for (const m of [message({ port: 'x' }), message({ shutdownTimeout: 'abc' })]) expect(m).not.toMatch(/Invalid input|received|NaN/)
   })
 
   it('names the environment variable when the bad value came from there', () => {

@@ -28,3 +28,27 @@ describe('serving the highest loadable version', () => {
     expect(v3.message).toMatch(/protobuf parsing failed/i)
   })
 })
+
+describe('listening beyond this machine without an admin token', () => {
+  const warned = (t: TestServer) => t.logs.some((r) => r.event === 'admin_loopback_only' && r.level === 'warn')
+
+  it('says once, at start, that admin routes answer loopback clients only', async () => {
+    const t = await startTestServer(() => undefined, { host: '0.0.0.0' })
+    try {
+      expect(t.logs.filter((r) => r.event === 'admin_loopback_only')).toHaveLength(1)
+    } finally {
+      await t.close()
+    }
+  })
+
+  it('says nothing on loopback, or with a token', async () => {
+    const local = await startTestServer(() => undefined)
+    const withToken = await startTestServer(() => undefined, { host: '0.0.0.0' }, { MODELGATE_ADMIN_TOKEN: 'a-token-of-sixteen-chars' })
+    try {
+      expect(warned(local)).toBe(false)
+      expect(warned(withToken)).toBe(false)
+    } finally {
+      await Promise.all([local.close(), withToken.close()])
+    }
+  })
+})

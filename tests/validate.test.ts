@@ -3,8 +3,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildModel } from '../src/onnx/builder.js'
-import { addConstModel, identityModel, writeModelFile, writeVersion } from './support/models.js'
-import { makeTempDir } from './support/test-server.js'
+import { addConstModel, identityModel, reshapeTo2x2Model, writeModelFile, writeVersion } from './support/models.js'
+import { makeTempDir, startServerOver, waitFor } from './support/test-server.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
@@ -110,5 +110,65 @@ describe('modelgate validate', () => {
     expect(r.status).toBe(2)
     expect(r.stderr).toMatch(/without model\.onnx/)
     expect(validate(join(model, '1'), '--bogus').status).toBe(2)
+  })
+
+  it('says skipped, never passed, when the synthesized input of a model without smoke cases fails to run', async () => {
+    await writeVersion(root, 'zeros', 1, reshapeTo2x2Model())
+    const r = validate(join(root, 'zeros', '1'))
+    expect(r.status, r.stdout).toBe(0)
+    expect(r.stdout).toMatch(/smoke\s+skipped .*\[synthesized_input_failed\]/)
+    expect(r.stdout).not.toMatch(/smoke\s+passed/)
+  })
+
+  it('warms up the way the server does: full batches for a batching model, smoke inputs for one that refuses zeros', async () => {
+    const batched = JSON.parse(validate(join(model, '2'), '--json').stdout)
+    expect(batched.stages.find((s: { stage: string }) => s.stage === 'warmup').message).toMatch(/batch size\(s\) 1, 64/)
+    await writeFile(join(root, 'zeros', 'smoke.json'), JSON.stringify({ cases: [{ inputs: { x: [1, 2, 3, 4] }, expect: { y: [[1, 2], [3, 4]] } }] }))
+    const zeros = JSON.parse(validate(join(root, 'zeros', '1'), '--json').stdout)
+    const warmup = zeros.stages.find((s: { stage: string }) => s.stage === 'warmup')
+    expect(warmup).toMatchObject({ status: 'passed' })
+    expect(warmup.reason).toBeUndefined() // warm-up ran (on the smoke input), it did not fail
+  })
+})
+
+describe('modelgate validate against a server\'s state', () => {
+  let root: string
+  let models: string
+  beforeAll(async () => {
+    root = await makeTempDir()
+    models = join(root, 'models')
+    await writeVersion(models, 'adder', 1, addConstModel(1))
+    // A server serves v1 and records it in <models>/.modelgate/state.json.
+    const server = await startServerOver(models)
+    await waitFor(() => server.server.registry.get('adder')?.active?.version === 1, 'v1 to serve')
+    await server.close()
+    await writeVersion(models, 'adder', 2, identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }))
+  })
+  afterAll(() => rm(root, { recursive: true, force: true }))
+
+  it('holds a candidate to the active version recorded in state.json, as the server would', () => {
+    const r = validate(join(models, 'adder', '2'))
+    expect(r.status, r.stdout).toBe(1)
+    expect(r.stdout).toMatch(/held to the active version 1 \(from state\.json/)
+    expect(r.stdout).toMatch(/signature\s+failed .*\[signature_changed\]/)
+  })
+
+  it('judges it as a first version with --active none, and reads --state-dir', async () => {
+    expect(validate(join(models, 'adder', '2'), '--active', 'none').status).toBe(0)
+    const elsewhere = join(root, 'state-elsewhere')
+    await mkdir(elsewhere)
+    // An empty state directory: nothing serves there, so nothing to hold the candidate to.
+    const r = validate(join(models, 'adder', '2'), '--state-dir', elsewhere)
+    expect(r.status, r.stdout).toBe(0)
+    expect(r.stdout).toMatch(/judged as a first version/)
+  })
+
+  it('does not hold it to an active version whose file changed since, and says so', async () => {
+    await writeVersion(models, 'adder', 1, addConstModel(7))
+    const r = validate(join(models, 'adder', '2'), '--json')
+    const report = JSON.parse(r.stdout)
+    expect(report.active).toBeNull()
+    expect(report.warnings.join(' ')).toMatch(/records version 1 as active, but its file holds other bytes now/)
+    await writeVersion(models, 'adder', 1, addConstModel(1))
   })
 })

@@ -5,6 +5,11 @@ import { ForbiddenError, UnauthorizedError } from '../errors.js'
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
 
+/** Does listening on `host` keep every client on this machine? (`localhost`, 127.0.0.0/8, ::1) */
+export function isLoopbackHost(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
+}
+
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest()
 }

@@ -1,13 +1,13 @@
-import { decodeFeeds } from '../dataplane/feeds.js'
+import { DEFAULT_MODEL_CONFIG } from '../repository/model-config.js'
 import type { VersionBytes } from '../repository/read-version.js'
 import type { SmokeSet } from '../repository/smoke-file.js'
 import type { FileFingerprint } from '../repository/version-file.js'
 import { InferenceStats } from '../metrics/inference-stats.js'
-import { checkBatching, type BatchingDecision } from '../runtime/batch-check.js'
-import { Batcher, isBatchable, rowCount, type Executor, type Runner } from '../runtime/batcher.js'
+import { decideBatching, type BatchingDecision } from '../runtime/batch-check.js'
+import { Batcher, rowCount, type Executor, type Runner } from '../runtime/batcher.js'
 import { ModelSession, type Feeds } from '../runtime/session.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
-import { warmUp } from './gate/warmup.js'
+import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
 import type { LifecycleContext } from './lifecycle-context.js'
 import { LoadedVersion } from './loaded-version.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
@@ -114,7 +114,7 @@ export class Promoter {
 
   /** A version that passed the gate just now: serving session, warm-up, swap. */
   async promoteGated(record: VersionRecord, bytes: VersionBytes, report: GateReport, smoke: SmokeSet, trigger: PromotionTrigger): Promise<boolean> {
-    const feeds = smokeFeeds(smoke, report)
+    const feeds = smokeFeeds(smoke, report.signature)
     const loaded = await this.load(record, bytes, report, feeds, trigger)
     if (!loaded) return false
     this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: report.unverified, gateMs: report.ms })
@@ -159,12 +159,7 @@ export class Promoter {
       return undefined
     }
     const execution = await this.#execution(session, record.version, fallbackFeeds)
-    const warm = await warmUp(session, {
-      runs: model.config?.warmup.runs ?? 5,
-      // The batch sizes serving will use: single requests, and full batches when it batches.
-      batchSizes: model.config?.warmup.batchSizes ?? (execution.batching.enabled ? [1, model.config?.batching.maxBatchSize ?? 64] : [1]),
-      fallbackFeeds,
-    })
+    const warm = await warmUp(session, { ...warmupPlan(model.config ?? DEFAULT_MODEL_CONFIG, execution.batching), fallbackFeeds })
     if (ctx.closed()) {
       await session.release()
       return undefined
@@ -199,11 +194,7 @@ export class Promoter {
         return out
       },
     }
-    let batching: BatchingDecision
-    if (config.enabled === false) batching = { enabled: false, reason: 'batching.enabled is false in model.json' }
-    else if (config.maxBatchSize === 1) batching = { enabled: false, reason: 'batching.maxBatchSize is 1' }
-    else if (config.enabled === true && isBatchable(session.signature)) batching = { enabled: true, reason: 'batching.enabled is true in model.json' }
-    else batching = await checkBatching(session, feeds)
+    const batching = await decideBatching(session, config, feeds)
     if (!batching.enabled) return { runner: direct, batching, stats }
     const labels = { model: model.name }
     const batcher = new Batcher(direct, config, {
@@ -287,19 +278,4 @@ export class Promoter {
       void ctx.history.append({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
     }
   }
-}
-
-/** The inputs the smoke stage ran, decoded again for the warm-up of a model that refuses zeros. */
-function smokeFeeds(smoke: SmokeSet, report: GateReport): Feeds[] {
-  const signature = report.signature
-  if (!signature) return []
-  const feeds: Feeds[] = []
-  for (const c of smoke.cases.slice(0, 4)) {
-    try {
-      feeds.push(decodeFeeds(c.inputs, signature))
-    } catch {
-      // a case that did not fit was already reported by the smoke stage
-    }
-  }
-  return feeds
 }

@@ -10,6 +10,23 @@ export interface BatchingDecision {
   readonly reason: string
 }
 
+/** model.json's `batching` as the decision needs it. */
+export interface BatchingConfig {
+  readonly enabled?: boolean | undefined
+  readonly maxBatchSize: number
+}
+
+/**
+ * Whether a version's requests run together: what model.json says, else what the check finds.
+ * The server and `modelgate validate` decide the same way, so the warm-up they run is the same.
+ */
+export async function decideBatching(session: ModelSession, config: BatchingConfig, feeds: readonly Feeds[]): Promise<BatchingDecision> {
+  if (config.enabled === false) return { enabled: false, reason: 'batching.enabled is false in model.json' }
+  if (config.maxBatchSize === 1) return { enabled: false, reason: 'batching.maxBatchSize is 1' }
+  if (config.enabled === true && isBatchable(session.signature)) return { enabled: true, reason: 'batching.enabled is true in model.json' }
+  return checkBatching(session, feeds)
+}
+
 /**
  * Is it safe to run this model's requests together? Its signature must have a dynamic leading dim
  * everywhere, and, checked on the session itself: two different inputs run together must give

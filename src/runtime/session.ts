@@ -13,6 +13,9 @@ export interface SessionOptions {
   readonly spinning?: boolean | undefined
 }
 
+/** onnxruntime's severity scale: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. */
+const RUNTIME_LOG_SEVERITY_FATAL = 4
+
 export type Feeds = Record<string, Tensor>
 export type Fetches = Record<string, Tensor>
 
@@ -51,6 +54,10 @@ export class ModelSession {
     let session: InferenceSession
     try {
       session = await InferenceSession.create(bytes, {
+        // onnxruntime's own log lines are plain text on stderr, and would break a JSON-lines log.
+        // Every error it logs is also thrown, and modelgate reports it (with the model and version)
+        // in its structured log: only fatal messages, which come before an abort, stay on.
+        logSeverityLevel: RUNTIME_LOG_SEVERITY_FATAL,
         ...(options.intraOpNumThreads !== undefined && { intraOpNumThreads: options.intraOpNumThreads }),
         ...(options.interOpNumThreads !== undefined && { interOpNumThreads: options.interOpNumThreads }),
         ...(options.graphOptimizationLevel !== undefined && { graphOptimizationLevel: options.graphOptimizationLevel }),

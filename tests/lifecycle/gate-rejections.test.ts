@@ -450,6 +450,9 @@ describe('gate: smoke files', () => {
     const view = await versionView(t, 'refuses-zeros', 1)
     expect(view).toMatchObject({ status: 'active', unverified: true })
     expect(view.gate.warnings.join(' ')).toMatch(/synthesized input .* failed to run/)
+    // Nothing was verified: the smoke stage says so, it does not say passed.
+    const smoke = view.gate.stages.find((s: { stage: string }) => s.stage === 'smoke')
+    expect(smoke).toMatchObject({ status: 'skipped', reason: 'synthesized_input_failed' })
     const r = await predict(t, 'refuses-zeros', [1, 2, 3, 4])
     expect(r.body.outputs.y).toEqual([
       [1, 2],

@@ -35,7 +35,8 @@ export async function smokeStage(job: GateJob, session: ModelSession, control: G
     } catch (e) {
       const warning = `no smoke cases; the synthesized input (zeros, dynamic dims = 1) failed to run: ${(e as Error).message}`
       warnings.push(warning)
-      return { result: { stage: 'smoke', status: 'passed', ms: performance.now() - t, reason: 'unverified', message: warning }, unverified: true, feeds: [] }
+      // Nothing was verified: the stage says skipped, never passed.
+      return { result: { stage: 'smoke', status: 'skipped', ms: performance.now() - t, reason: 'synthesized_input_failed', message: warning }, unverified: true, feeds: [] }
     }
     const nonFinite = checkFinite(fetched)
     if (nonFinite) return fail(nonFinite.reason, `no smoke cases; on the synthesized input (zeros, dynamic dims = 1) ${nonFinite.message}`)

@@ -1,6 +1,36 @@
+import { decodeFeeds } from '../../dataplane/feeds.js'
+import type { ModelConfig } from '../../repository/model-config.js'
+import type { SmokeSet } from '../../repository/smoke-file.js'
+import type { BatchingDecision } from '../../runtime/batch-check.js'
 import type { Feeds, ModelSession } from '../../runtime/session.js'
+import type { Signature } from '../../runtime/signature.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import type { StageResult } from './gate-types.js'
+
+/**
+ * How a serving session is warmed: `warmup.runs` runs at the batch sizes serving will use
+ * (single requests, and full batches when the version batches), unless model.json names them.
+ */
+export function warmupPlan(config: ModelConfig, batching: BatchingDecision): { runs: number; batchSizes: readonly number[] } {
+  return {
+    runs: config.warmup.runs,
+    batchSizes: config.warmup.batchSizes ?? (batching.enabled ? [1, config.batching.maxBatchSize] : [1]),
+  }
+}
+
+/** The inputs of the first smoke cases, decoded for `signature`: warm-up inputs for a model that refuses zeros. */
+export function smokeFeeds(smoke: SmokeSet, signature: Signature | undefined): Feeds[] {
+  if (!signature) return []
+  const feeds: Feeds[] = []
+  for (const c of smoke.cases.slice(0, 4)) {
+    try {
+      feeds.push(decodeFeeds(c.inputs, signature))
+    } catch {
+      // a case that does not fit was already reported by the smoke stage
+    }
+  }
+  return feeds
+}
 
 /**
  * The last stage, on the session that will serve: `runs` runs at each batch size, so the first

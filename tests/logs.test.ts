@@ -1,0 +1,57 @@
+import { spawn } from 'node:child_process'
+import { mkdir, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { reshapeTo2x2Model, writeVersion } from './support/models.js'
+import { makeTempDir, postJson, waitFor } from './support/test-server.js'
+
+const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
+
+describe('logs', () => {
+  const dirs: string[] = []
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })
+
+  it('every line the server prints, on stdout and stderr, is one JSON object, runtime errors included', async () => {
+    const root = await makeTempDir()
+    dirs.push(root)
+    const models = join(root, 'models')
+    await mkdir(models)
+    // The gate's synthesized input (n = 1) fails inside the kernel: onnxruntime logs an error line
+    // of its own, in the gate process, and a request with 3 values does the same in the server.
+    await writeVersion(models, 'reshape', 1, reshapeTo2x2Model())
+    const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d: Buffer) => (stdout += d))
+    child.stderr.on('data', (d: Buffer) => (stderr += d))
+    const closed = new Promise((resolve) => child.once('close', resolve))
+    try {
+      await waitFor(() => /"event":"listening"/.test(stdout), 'the listening line')
+      const url = /"url":"([^"]+)"/.exec(stdout)![1]!
+      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'readiness')
+      const ok = await postJson(`${url}/predict`, { inputs: [1, 2, 3, 4] })
+      expect(ok.status).toBe(200)
+      const failed = await postJson(`${url}/predict`, { inputs: [1, 2, 3] })
+      expect(failed.status).toBe(500)
+      expect(failed.body.error.code).toBe('inference_failed')
+      await waitFor(() => /"event":"predict_failed"/.test(stdout), 'the failure in the log')
+    } finally {
+      child.kill('SIGTERM')
+      await closed
+    }
+    expect(stderr).toBe('')
+    const lines = stdout.split('\n').filter((l) => l !== '')
+    for (const line of lines) {
+      const record = JSON.parse(line) as Record<string, unknown>
+      expect(typeof record.time).toBe('string')
+      expect(['debug', 'info', 'warn', 'error']).toContain(record.level)
+      expect(typeof record.event).toBe('string')
+    }
+    // The runtime's message reaches the structured log, with the model and version.
+    const failure = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.event === 'predict_failed')!
+    expect(failure).toMatchObject({ level: 'warn', model: 'reshape', version: '1' })
+    expect(String(failure.error)).toMatch(/Reshape/)
+  }, 60_000)
+})
