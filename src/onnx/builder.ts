@@ -50,6 +50,8 @@ export type AttributeValue =
   | { readonly floats: readonly number[] }
   | { readonly ints: readonly (number | bigint)[] }
   | { readonly strings: readonly string[] }
+  /** A subgraph (the body of Loop or Scan, the branches of If). */
+  | { readonly graph: GraphSpec }
 
 export interface NodeSpec {
   readonly op: string
@@ -60,20 +62,24 @@ export interface NodeSpec {
   readonly attributes?: Readonly<Record<string, AttributeValue>>
 }
 
-export interface ModelSpec {
+/** A graph: a model's main graph, or a subgraph held by a node's attribute. */
+export interface GraphSpec {
   readonly inputs: readonly ValueSpec[]
   readonly outputs: readonly ValueSpec[]
   readonly nodes: readonly NodeSpec[]
   readonly initializers?: readonly TensorSpec[]
+  readonly graphName?: string
+}
+
+export interface ModelSpec extends GraphSpec {
   /** Default: ai.onnx opset 17. */
   readonly opsets?: readonly { readonly domain: string; readonly version: number }[]
   readonly irVersion?: number
-  readonly graphName?: string
   readonly producer?: string
   readonly metadata?: Readonly<Record<string, string>>
 }
 
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
+const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
 
 export function buildModel(spec: ModelSpec): Uint8Array {
   const w = new ProtoWriter()
@@ -89,7 +95,7 @@ export function buildModel(spec: ModelSpec): Uint8Array {
   return w.finish()
 }
 
-function writeGraph(g: ProtoWriter, spec: ModelSpec): void {
+function writeGraph(g: ProtoWriter, spec: GraphSpec): void {
   spec.nodes.forEach((node, index) => g.message(1, (n) => writeNode(n, node, index)))
   g.string(2, spec.graphName ?? 'graph')
   for (const init of spec.initializers ?? []) g.message(5, (t) => writeTensor(t, init))
@@ -114,6 +120,7 @@ function writeAttribute(a: ProtoWriter, name: string, value: AttributeValue): vo
   else if ('t' in value) a.message(5, (t) => writeTensor(t, value.t)).varint(20, AttributeType.TENSOR)
   else if ('floats' in value) a.packedFloats(7, value.floats).varint(20, AttributeType.FLOATS)
   else if ('ints' in value) a.packedVarints(8, value.ints).varint(20, AttributeType.INTS)
+  else if ('graph' in value) a.message(6, (g) => writeGraph(g, value.graph)).varint(20, AttributeType.GRAPH)
   else {
     for (const s of value.strings) a.string(9, s)
     a.varint(20, AttributeType.STRINGS)
