@@ -46,13 +46,18 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   requireSmoke: ['', 'reject versions that have no smoke cases'],
   shutdownTimeout: ['SEC', 'on SIGTERM, in-flight requests get this long (default: 30)'],
   adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
+  maxInflightBodySize: ['SIZE', 'request-body bytes held at once, all requests (default: 256mb)'],
+  headerTimeout: ['SEC', 'time to send the request headers (default: 10)'],
+  bodyTimeout: ['SEC', 'a request body with no bytes this long gets 408 (default: 30)'],
+  requestTimeout: ['SEC', 'time to send a whole request (default: 300)'],
 }
 
 function serveUsage(): string {
-  const rows = OPTION_KEYS.map((key) => {
-    const [arg, text] = SERVE_HELP[key]
-    return `  ${`${flagName(key)} ${arg}`.padEnd(22)} ${text.padEnd(56)} ${envName(key)}`
-  })
+  // Columns as wide as their widest entry: flags are added over time.
+  const flags = OPTION_KEYS.map((key) => `${flagName(key)} ${SERVE_HELP[key][0]}`)
+  const flagWidth = Math.max(...flags.map((f) => f.length))
+  const textWidth = Math.max(...OPTION_KEYS.map((key) => SERVE_HELP[key][1].length))
+  const rows = OPTION_KEYS.map((key, i) => `  ${flags[i]!.padEnd(flagWidth)} ${SERVE_HELP[key][1].padEnd(textWidth)} ${envName(key)}`)
   return `Usage: modelgate serve [options]
 
 Options (flag, or the environment variable on the right; a flag wins):
