@@ -50,6 +50,10 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   requireSmoke: ['', 'reject versions that have no smoke cases'],
   shutdownTimeout: ['SEC', 'on SIGTERM, in-flight requests get this long (default: 30)'],
   adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
+  maxInflightBodySize: ['SIZE', 'request-body bytes held at once, all requests (default: 256mb)'],
+  headerTimeout: ['SEC', 'time to send the request headers (default: 10)'],
+  bodyTimeout: ['SEC', 'a request body with no bytes this long gets 408 (default: 30)'],
+  requestTimeout: ['SEC', 'time to send a whole request (default: 300)'],
 }
 
 function serveUsage(): string {

@@ -25,6 +25,9 @@ const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
 
 const integer = (min: number, max: number) => z.coerce.number().int().min(min).max(max)
 
+/** A timeout in seconds; never 0, which would mean none to Node. */
+const seconds = z.coerce.number().min(0.1).max(86_400)
+
 const flag = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
   if (typeof value === 'boolean') return value
   const v = value.trim().toLowerCase()
@@ -55,6 +58,14 @@ export const serveOptionsSchema = z.object({
   shutdownTimeout: z.coerce.number().min(0).max(3600).default(30),
   /** A file holding the admin token (a mounted secret); MODELGATE_ADMIN_TOKEN also works. */
   adminTokenFile: z.string().min(1).optional(),
+  /** Request-body bytes buffered at once across all requests; bodies beyond it get 503 overloaded. */
+  maxInflightBodySize: byteSize.default(256 * 2 ** 20),
+  /** Seconds a client has to send its request headers (the connection is then closed with 408). */
+  headerTimeout: seconds.default(10),
+  /** Seconds a request body may go without a byte before it is ended with 408 request_timeout. */
+  bodyTimeout: seconds.default(30),
+  /** Seconds a client has to send a whole request, headers and body. */
+  requestTimeout: seconds.default(300),
 })
 
 /** Flags that take no value. */
@@ -77,6 +88,10 @@ export interface ServeConfig {
   readonly shutdownTimeoutMs: number
   /** Bearer token for admin routes; undefined: admin routes answer loopback clients only. */
   readonly adminToken: string | undefined
+  readonly maxInflightBodyBytes: number
+  readonly headerTimeoutMs: number
+  readonly bodyTimeoutMs: number
+  readonly requestTimeoutMs: number
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -160,6 +175,13 @@ export function loadServeConfig(
     throw new ConfigError(`invalid ${source[key] ?? flagName(key)}: ${issue.message}${got}`)
   }
   const o = parsed.data
+  const name = (key: OptionKey) => source[key] ?? flagName(key)
+  if (o.maxInflightBodySize < o.maxBodySize) {
+    throw new ConfigError(`invalid ${name('maxInflightBodySize')}: must be at least ${name('maxBodySize')} (${o.maxBodySize} bytes), or no body of the largest size could ever be received`)
+  }
+  if (o.requestTimeout < o.headerTimeout) {
+    throw new ConfigError(`invalid ${name('requestTimeout')}: must be at least ${name('headerTimeout')} (${o.headerTimeout} s): the headers are part of the request`)
+  }
   const modelsDir = resolve(o.models)
   return Object.freeze({
     modelsDir,
@@ -175,5 +197,9 @@ export function loadServeConfig(
     requireSmoke: o.requireSmoke,
     shutdownTimeoutMs: Math.round(o.shutdownTimeout * 1000),
     adminToken: readAdminToken(env, o.adminTokenFile, source.adminTokenFile),
+    maxInflightBodyBytes: o.maxInflightBodySize,
+    headerTimeoutMs: Math.round(o.headerTimeout * 1000),
+    bodyTimeoutMs: Math.round(o.bodyTimeout * 1000),
+    requestTimeoutMs: Math.round(o.requestTimeout * 1000),
   })
 }

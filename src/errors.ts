@@ -2,7 +2,7 @@
  * Errors are API: every `code` is stable, documented in the README (a test checks), never renamed
  * or reused. `status` is what HTTP answers; the core throws these without knowing about HTTP.
  */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 409 | 413 | 415 | 422 | 500 | 503
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 422 | 500 | 503
 
 export abstract class ServerError extends Error {
   abstract readonly code: string
@@ -169,4 +169,25 @@ export class ModelNotReadyError extends ServerError {
 export class ShuttingDownError extends ServerError {
   readonly code = 'shutting_down'
   readonly status = 503
+}
+
+/** A request body that stopped arriving: no bytes for the body timeout. */
+export class RequestTimeoutError extends ServerError {
+  readonly code = 'request_timeout'
+  readonly status = 408
+}
+
+/**
+ * The server is holding as many request-body bytes as it may (--max-inflight-body-size): try again
+ * after `retryAfterSeconds` (sent as Retry-After).
+ */
+export class OverloadedError extends ServerError {
+  readonly code = 'overloaded'
+  readonly status = 503
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message)
+  }
 }

@@ -1,13 +1,16 @@
 import { getRequestListener } from '@hono/node-server'
 import { stat } from 'node:fs/promises'
-import { createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpServer, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
 import { isLoopbackHost } from './http/admin-auth.js'
 import { createHttpApp } from './http/app.js'
+import { BodyBudget } from './http/body-budget.js'
+import { guardedRequestClass } from './http/body-guards.js'
 import { createFastPredict } from './http/fast-predict.js'
 import { errorPayload } from './http/error-payload.js'
+import { StallWatch } from './http/stall-watch.js'
 import { ShuttingDownError } from './errors.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
@@ -27,6 +30,9 @@ export interface ModelgateServer {
 
 export class StartupError extends Error {}
 
+/** A client refused for want of body budget is told to come back this much later (Retry-After). */
+const OVERLOADED_RETRY_AFTER_SECONDS = 1
+
 /**
  * The composition root: the only place the pieces are wired together. Listens first, so liveness
  * answers at once and readiness turns true when the models are loaded.
@@ -35,7 +41,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const dir = await stat(config.modelsDir).catch(() => undefined)
   if (!dir?.isDirectory()) throw new StartupError(`models directory ${config.modelsDir} does not exist or is not a directory`)
 
-  const metrics = new ServerMetrics()
+  // Request bodies: bounded together (bytes buffered across requests) and in time (stalls).
+  const bodyBudget = new BodyBudget(config.maxInflightBodyBytes)
+  const bodyGuards = { budget: bodyBudget, stalls: new StallWatch(config.bodyTimeoutMs), retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS }
+  const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used })
   const registry = new ModelRegistry(config.defaultModel)
   const lifecycle = new Lifecycle({
     modelsDir: config.modelsDir,
@@ -63,7 +72,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   // Predictions take the fast path; every other request goes to the Hono app.
   const fastPredict = createFastPredict({ predictor, maxBodyBytes: config.maxBodyBytes, logger })
   const hono = getRequestListener(app.fetch)
-  const server = createHttpServer((req, res) => {
+  const serverOptions: ServerOptions = {
+    IncomingMessage: guardedRequestClass(bodyGuards),
+    // Our own bounds rather than Node's defaults (60 s for headers, 300 s for a request), checked
+    // often enough to be honoured within a fraction of the shortest (Node checks every 30 s).
+    headersTimeout: config.headerTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.headerTimeoutMs / 4))),
+  }
+  const server = createHttpServer(serverOptions, (req, res) => {
     if (draining) {
       // A request on a kept-alive connection after shutdown began: refuse it, close the connection.
       const { status, headers, body } = errorPayload(new ShuttingDownError('the server is shutting down'), logger, { method: req.method ?? '', path: req.url ?? '' })

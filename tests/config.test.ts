@@ -53,6 +53,25 @@ describe('loadServeConfig', () => {
     expect(() => loadServeConfig({}, { MODELGATE_PORT: '70000' })).toThrow(/invalid MODELGATE_PORT/)
   })
 
+  it('bounds request bodies together and in time, with defaults of our own', () => {
+    expect(loadServeConfig({}, {})).toMatchObject({ maxInflightBodyBytes: 256 * 2 ** 20, headerTimeoutMs: 10_000, bodyTimeoutMs: 30_000, requestTimeoutMs: 300_000 })
+    const c = loadServeConfig({ maxInflightBodySize: '1g', headerTimeout: '2.5' }, { MODELGATE_BODY_TIMEOUT: '5', MODELGATE_REQUEST_TIMEOUT: '60' })
+    expect(c).toMatchObject({ maxInflightBodyBytes: 2 ** 30, headerTimeoutMs: 2500, bodyTimeoutMs: 5000, requestTimeoutMs: 60_000 })
+    expect(() => loadServeConfig({ bodyTimeout: '0' }, {})).toThrow(/invalid --body-timeout/)
+  })
+
+  it('refuses a body budget smaller than the largest body, naming both', () => {
+    expect(() => loadServeConfig({ maxBodySize: '64mb', maxInflightBodySize: '32mb' }, {})).toThrow(
+      new ConfigError('invalid --max-inflight-body-size: must be at least --max-body-size (67108864 bytes), or no body of the largest size could ever be received'),
+    )
+    expect(() => loadServeConfig({}, { MODELGATE_MAX_INFLIGHT_BODY_SIZE: '1mb' })).toThrow(/invalid MODELGATE_MAX_INFLIGHT_BODY_SIZE: must be at least --max-body-size/)
+    expect(loadServeConfig({ maxBodySize: '1mb', maxInflightBodySize: '1mb' }, {}).maxInflightBodyBytes).toBe(2 ** 20)
+  })
+
+  it('refuses a request timeout shorter than the header timeout', () => {
+    expect(() => loadServeConfig({ headerTimeout: '20', requestTimeout: '10' }, {})).toThrow(/invalid --request-timeout: must be at least --header-timeout \(20 s\)/)
+  })
+
   it('resolves the state directory from --state-dir', () => {
     expect(loadServeConfig({ stateDir: '/tmp/x' }, {}).stateDir).toBe('/tmp/x')
   })

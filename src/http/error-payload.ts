@@ -1,5 +1,5 @@
 import { HTTPException } from 'hono/http-exception'
-import { InternalError, InvalidRequestError, MethodNotAllowedError, PayloadTooLargeError, ServerError } from '../errors.js'
+import { InternalError, InvalidRequestError, MethodNotAllowedError, OverloadedError, PayloadTooLargeError, RequestTimeoutError, ServerError } from '../errors.js'
 import { ClientGoneError } from './read-body.js'
 import type { Logger } from '../log.js'
 
@@ -32,6 +32,10 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
   if (error instanceof MethodNotAllowedError) headers.allow = error.allow.join(', ')
+  if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds)
+  // A body refused before it was read in full: close rather than read the rest only to throw it
+  // away (RFC 9110 allows it for 413 and asks it for 408).
+  if (error instanceof PayloadTooLargeError || error instanceof RequestTimeoutError || error instanceof OverloadedError) headers.connection = 'close'
   // The V2 protocol's error body is a string; modelgate's own API gives a code too.
   const body = isV2Path(where.path) ? { error: error.message } : { error: error.toJSON() }
   return { status: error.status, headers, body: JSON.stringify(body) }

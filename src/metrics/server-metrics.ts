@@ -2,6 +2,11 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 
+export interface MetricSources {
+  /** The body budget in use (BodyBudget.used). */
+  readonly inflightBodyBytes?: () => number
+}
+
 /**
  * Every metric of one server instance, on a registry it owns: no prom-client global, so two
  * servers can run in one process (tests do) without mixing their numbers.
@@ -109,7 +114,18 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
-  constructor() {
+  readonly inflightBodyBytes = new Gauge({
+    name: 'modelgate_inflight_body_bytes',
+    help: 'Request-body bytes buffered now across all requests (bounded by --max-inflight-body-size).',
+    registers: [this.registry],
+    collect: (): void => this.inflightBodyBytes.set(this.#sources.inflightBodyBytes?.() ?? 0),
+  })
+
+  /** Numbers other pieces own, read at scrape time: nothing is counted twice on the request path. */
+  readonly #sources: MetricSources
+
+  constructor(sources: MetricSources = {}) {
+    this.#sources = sources
     // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
     collectDefaultMetrics({ register: this.registry })
   }
