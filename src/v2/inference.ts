@@ -11,7 +11,7 @@ import type { ElementType, TensorStorage } from '../runtime/element-type.js'
 import { ELEMENT_WRITERS, type JsonElement } from '../runtime/element-values.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
-import { checkShape, decodeTensor } from '../runtime/tensor-decode.js'
+import { checkShape, decodeTensor, readShape } from '../runtime/tensor-decode.js'
 import { decodeBinaryTensor, encodeBinaryTensor } from './binary.js'
 import { isV2Datatype, V2_TO_ELEMENT, v2Datatype } from './datatypes.js'
 
@@ -20,7 +20,9 @@ const parameters = z.record(z.string(), z.unknown())
 
 export const v2InputSchema = z.object({
   name: z.string(),
-  shape: z.array(z.number().int().min(0)),
+  // Dims are checked by the tensor decoder (readShape), whose 400 names the input and the dim;
+  // one beyond 2^53 arrives as a BigInt from the exact parser.
+  shape: z.array(z.union([z.number(), z.bigint()])),
   datatype: z.string(),
   parameters: parameters.optional(),
   data: z.unknown().optional(),
@@ -57,11 +59,12 @@ export function v2Feeds(request: V2InferRequest, binary: Buffer | undefined, sig
         throw new InvalidRequestError(`${where}: binary_data_size ${size} goes past the end of the binary data (${binary?.length ?? 0} bytes after the JSON header)`)
       }
       if (input.data !== undefined) throw new InvalidRequestError(`${where}: has both "data" and binary_data_size`)
-      const count = input.shape.reduce((a, b) => a * b, 1)
+      const shape = readShape(input.shape, spec, where)
+      const count = shape.reduce((a, b) => a * b, 1)
       const data = decodeBinaryTensor(binary.subarray(offset, offset + size), type, count, where)
       offset += size
-      checkShape(input.shape, spec, where)
-      feeds[input.name] = new Tensor(type, data as never, input.shape)
+      checkShape(shape, spec, where)
+      feeds[input.name] = new Tensor(type, data as never, shape)
     } else {
       if (input.data === undefined) throw new InvalidRequestError(`${where}: no "data" and no binary_data_size`)
       feeds[input.name] = decodeTensor({ type, shape: input.shape, data: input.data }, spec)
