@@ -7,6 +7,7 @@ import {
   UnknownInputError,
   UnknownOutputError,
 } from '../errors.js'
+import type { OutputPlan } from '../dataplane/output-limit.js'
 import type { ElementType, TensorStorage } from '../runtime/element-type.js'
 import { ELEMENT_WRITERS, type JsonElement } from '../runtime/element-values.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
@@ -99,16 +100,32 @@ export interface V2Response {
   readonly binary: readonly Buffer[]
 }
 
+/** Binary when the output's own `binary_data` says so, else when `binary_data_output` does. */
+function wantsBinary(request: V2InferRequest, name: string): boolean {
+  const own = request.outputs?.find((o) => o.name === name)?.parameters?.binary_data
+  return (own ?? request.parameters?.binary_data_output) === true
+}
+
+/** How the answer to `request` writes each output, for the size check before it is built. */
+export function v2OutputPlan(request: V2InferRequest): OutputPlan {
+  return {
+    layout: (name) => (wantsBinary(request, name) ? 'binary' : 'flat'),
+    remedy: (layouts) =>
+      layouts.has('flat')
+        ? 'ask for fewer rows, for fewer outputs with "outputs", or for binary data ("parameters": {"binary_data_output": true}, ' +
+          'the binary tensor data extension: a few bytes an element instead of up to 26)'
+        : 'ask for fewer rows, or for fewer outputs with "outputs"',
+  }
+}
+
 /** The response; outputs asked for as binary (or all, with binary_data_output) go after the header. */
 export function v2Response(request: V2InferRequest, model: string, version: number, fetched: Fetches, names: readonly string[]): V2Response {
-  const allBinary = request.parameters?.binary_data_output === true
   const binary: Buffer[] = []
   const outputs = names.map((name) => {
     const tensor = fetched[name]!
     const type = tensor.type as ElementType
-    const wantBinary = request.outputs?.find((o) => o.name === name)?.parameters?.binary_data ?? allBinary
     const base = { name, datatype: v2Datatype(type), shape: [...tensor.dims] }
-    if (wantBinary === true) {
+    if (wantsBinary(request, name)) {
       const bytes = encodeBinaryTensor(tensor.data as TensorStorage, type)
       binary.push(bytes)
       return { ...base, parameters: { binary_data_size: bytes.length } }
