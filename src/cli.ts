@@ -43,6 +43,7 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   stateDir: ['DIR', 'state and history (default: <models>/.modelgate)'],
   defaultModel: ['NAME', 'model that POST /predict serves (default: the only one)'],
   maxBodySize: ['SIZE', 'largest request body, e.g. 512k, 32mb (default: 32mb)'],
+  maxOutputSize: ['SIZE', 'largest answer, as encoded (default: 64mb)'],
   logLevel: ['LEVEL', 'debug, info, warn, error or silent (default: info)'],
   stabilityMs: ['MS', 'a file must be unchanged this long before it is read (500)'],
   poll: ['', 'poll the file system (network file systems) instead of events'],

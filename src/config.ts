@@ -45,6 +45,8 @@ export const serveOptionsSchema = z.object({
   stateDir: z.string().min(1).optional(),
   defaultModel: z.string().min(1).optional(),
   maxBodySize: byteSize.default(32 * 2 ** 20),
+  /** The most one answer may take once encoded, estimated from the outputs' dims before encoding. */
+  maxOutputSize: byteSize.default(64 * 2 ** 20),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** A single file is read only after it has been unchanged this long. */
   stabilityMs: integer(0, 600_000).default(500),
@@ -80,6 +82,7 @@ export interface ServeConfig {
   readonly stateDir: string
   readonly defaultModel: string | undefined
   readonly maxBodyBytes: number
+  readonly maxOutputBytes: number
   readonly logLevel: LogLevel
   readonly stabilityMs: number
   readonly poll: boolean
@@ -190,6 +193,7 @@ export function loadServeConfig(
     stateDir: resolve(o.stateDir ?? `${modelsDir}/.modelgate`),
     defaultModel: o.defaultModel,
     maxBodyBytes: o.maxBodySize,
+    maxOutputBytes: o.maxOutputSize,
     logLevel: o.logLevel,
     stabilityMs: o.stabilityMs,
     poll: o.poll,

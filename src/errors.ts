@@ -146,6 +146,15 @@ export class GateFailedError extends ServerError {
   readonly status = 422
 }
 
+/**
+ * The answer would be larger than --max-output-size allows: refused from the outputs' dims, before
+ * any encoding work. The request was run; asking for less (or more compactly) is the way out.
+ */
+export class OutputTooLargeError extends ServerError {
+  readonly code = 'output_too_large'
+  readonly status = 422
+}
+
 // 5xx: the server could not do it.
 
 export class InferenceFailedError extends ServerError {

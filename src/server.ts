@@ -54,7 +54,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger,
     options: { stabilityMs: config.stabilityMs, requireSmoke: config.requireSmoke, rescanIntervalMs: config.rescanMs, poll: config.poll },
   })
-  const predictor = new Predictor(registry, metrics, logger)
+  const predictor = new Predictor(registry, metrics, logger, { maxOutputBytes: config.maxOutputBytes })
   let draining = false
   let open = 0 // requests received and not yet answered
   const app = createHttpApp({

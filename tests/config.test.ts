@@ -24,6 +24,13 @@ describe('loadServeConfig', () => {
     expect(loadServeConfig({}, { MODELGATE_MAX_BODY_SIZE: '1000' }).maxBodyBytes).toBe(1000)
   })
 
+  it('bounds an answer at 64 MiB unless --max-output-size or MODELGATE_MAX_OUTPUT_SIZE says otherwise', () => {
+    expect(loadServeConfig({}, {}).maxOutputBytes).toBe(64 * 2 ** 20)
+    expect(loadServeConfig({ maxOutputSize: '1g' }, {}).maxOutputBytes).toBe(2 ** 30)
+    expect(loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: '512k' }).maxOutputBytes).toBe(512 * 1024)
+    expect(() => loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: 'lots' })).toThrow(/invalid MODELGATE_MAX_OUTPUT_SIZE: expected a size/)
+  })
+
   it('names the flag that holds a bad value', () => {
     expect(() => loadServeConfig({ port: 'eighty' }, {})).toThrow(new ConfigError("invalid --port: expected a number, got 'eighty'"))
     expect(() => loadServeConfig({ maxBodySize: '12 parsecs' }, {})).toThrow(/invalid --max-body-size: expected a size/)

@@ -8,6 +8,7 @@ import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
 import { encodeTensor, type NestedValue, type TypedTensorJson } from '../runtime/tensor-encode.js'
 import { decodeFeeds, selectOutputs } from './feeds.js'
+import { checkOutputSize, type OutputPlan } from './output-limit.js'
 import type { PredictRequest } from './predict-request.js'
 
 export interface PredictTarget {
@@ -30,36 +31,54 @@ export interface PredictResult {
   readonly outputs: Record<string, NestedValue | TypedTensorJson>
 }
 
-/**
- * Serves predictions without knowing about HTTP: lease a version, decode, run, encode, release.
- * Every request runs start to finish on the version it leased, whatever is swapped meanwhile.
- */
+const FEWER = 'ask for fewer rows, or for fewer outputs with "outputs"'
+
+/** The simple API's outputs as nested arrays: typed output drops the nesting, and its cost. */
+const NESTED_PLAN: OutputPlan = {
+  layout: () => 'nested',
+  remedy: () => `${FEWER}, or for "output_format": "typed" (flat data, without a pair of brackets for every row)`,
+}
+
+const TYPED_PLAN: OutputPlan = { layout: () => 'flat', remedy: () => FEWER }
+
 interface VersionMetrics {
   readonly ok: { inc(): void }
   readonly duration: { observe(value: number): void }
 }
 
+export interface PredictorOptions {
+  /** The most one answer may take once encoded (--max-output-size). */
+  readonly maxOutputBytes: number
+}
+
+/**
+ * Serves predictions without knowing about HTTP: lease a version, decode, run, encode, release.
+ * Every request runs start to finish on the version it leased, whatever is swapped meanwhile.
+ */
 export class Predictor {
   readonly #registry: ModelRegistry
   readonly #metrics: ServerMetrics
   readonly #logger: Logger
+  readonly #maxOutputBytes: number
   /** Each version's labelled metrics, looked up once instead of hashing labels per request. */
   readonly #versionMetrics = new WeakMap<LoadedVersion, VersionMetrics>()
 
-  constructor(registry: ModelRegistry, metrics: ServerMetrics, logger: Logger) {
+  constructor(registry: ModelRegistry, metrics: ServerMetrics, logger: Logger, options: PredictorOptions) {
     this.#registry = registry
     this.#metrics = metrics
     this.#logger = logger
+    this.#maxOutputBytes = options.maxOutputBytes
   }
 
   /** The simple JSON API: nested arrays or typed objects in, the same out. */
   async predict(target: PredictTarget, request: PredictRequest): Promise<PredictResult> {
+    const format = request.output_format ?? 'nested'
     const { version, fetched, outputNames } = await this.infer(
       target,
       (signature) => decodeFeeds(request.inputs, signature),
       (v) => selectOutputs(request.outputs, v.signature, v.outputNames),
+      format === 'nested' ? NESTED_PLAN : TYPED_PLAN,
     )
-    const format = request.output_format ?? 'nested'
     // No prototype: an output may be named "__proto__".
     const outputs = Object.create(null) as PredictResult['outputs']
     for (const name of outputNames) outputs[name] = encodeTensor(fetched[name]!, format)
@@ -70,11 +89,14 @@ export class Predictor {
    * One inference, whatever the wire format: lease the version, build its feeds, run (batched
    * when it batches), release. Every request runs start to finish on the version it leased.
    * `decode` and `select` see the leased version's signature, so they check against what runs.
+   * The answer's size, as `plan` will write it, is checked here, before the caller encodes it,
+   * so that a refusal counts in the metrics like any other failed request.
    */
   async infer(
     target: PredictTarget,
     decode: (signature: Signature) => Feeds,
     select: (version: LoadedVersion) => readonly string[],
+    plan: OutputPlan,
   ): Promise<InferResult> {
     const started = performance.now()
     const metrics = this.#metrics
@@ -102,6 +124,7 @@ export class Predictor {
         for (const out of outputNames) {
           if (!Object.hasOwn(fetched, out)) throw new InferenceFailedError(`onnxruntime returned no output '${out}' for model '${leased.model}' version ${leased.version}`)
         }
+        checkOutputSize(fetched, outputNames, plan, this.#maxOutputBytes)
         leased.stats.recordOutput(performance.now() - o)
         const ms = performance.now() - started
         const m = this.#metricsOf(leased)

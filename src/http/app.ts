@@ -7,6 +7,7 @@ import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
+import { checkPathEncoding } from './path-encoding.js'
 import { registerAdminRoutes } from './routes/admin-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
@@ -34,6 +35,11 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   const compressing = compress({ threshold: COMPRESS_THRESHOLD, contentTypeFilter: /^application\/(json|octet-stream)|^text\// })
   app.use(function compressIfAccepted(c, next) {
     return c.req.header('accept-encoding') ? compressing(c, next) : next()
+  })
+  // Before any route (and admin auth) reads a path parameter: Hono would pass a malformed escape on as text.
+  app.use(function rejectMalformedPath(c, next) {
+    checkPathEncoding(c.req.url)
+    return next()
   })
   registerPredictRoutes(app, options)
   registerV2Routes(app, { ...options, serverVersion: VERSION })

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js'
 import { chooseEncoding, COMPRESS_THRESHOLD, compress } from './compression.js'
 import { errorPayload } from './error-payload.js'
 import { checkJsonContentType, parseJson, validateBody } from './json-body.js'
+import { decodePathSegment } from './path-encoding.js'
 import { readIncoming } from './read-body.js'
 import { parseVersion } from './routes/predict-routes.js'
 
@@ -28,10 +29,11 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
 
   async function serve(req: IncomingMessage, res: ServerResponse, rawModel: string | undefined, rawVersion: string | undefined): Promise<void> {
     try {
+      const model = rawModel === undefined ? undefined : decodePathSegment(rawModel)
+      const version = rawVersion === undefined ? undefined : decodePathSegment(rawVersion)
       checkJsonContentType(req.headers['content-type'])
       const request = validateBody(parseJson(await readIncoming(req, o.maxBodyBytes)), predictRequestSchema)
-      const model = rawModel === undefined ? undefined : decodeURIComponent(rawModel)
-      const target: PredictTarget = { model, version: rawVersion === undefined ? undefined : parseVersion(model!, decodeURIComponent(rawVersion)) }
+      const target: PredictTarget = { model, version: version === undefined ? undefined : parseVersion(model!, version) }
       const result = await o.predictor.predict(target, request)
       const json = Buffer.from(JSON.stringify(result))
       const encoding = json.length >= COMPRESS_THRESHOLD ? chooseEncoding(req.headers['accept-encoding']) : undefined

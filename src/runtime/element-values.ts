@@ -140,9 +140,16 @@ export const ELEMENT_WRITERS: Readonly<Record<ElementType, ((value: never) => Js
   string: undefined,
 }
 
+/** A request value as an error message quotes it: at most 40 characters of its JSON. */
 export function show(value: unknown): string {
   if (value === undefined) return 'nothing'
   if (typeof value === 'bigint') return value.toString()
-  const json = JSON.stringify(value)
+  let json: string
+  try {
+    json = JSON.stringify(value)
+  } catch {
+    // JSON.stringify recurses: a value nested thousands deep overflows the stack (a RangeError).
+    return Array.isArray(value) ? 'an array nested too deep to show' : 'an object nested too deep to show'
+  }
   return json.length > 40 ? `${json.slice(0, 37)}...` : json
 }

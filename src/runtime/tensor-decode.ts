@@ -4,6 +4,16 @@ import { allocate, isElementType, type ElementType, type TensorStorage } from '.
 import { ELEMENT_READERS, ElementError, show, type ElementReader } from './element-values.js'
 import type { Dim, TensorSpec } from './signature.js'
 
+/** The largest dim a request may declare: onnxruntime's practical bound (it refuses 2^32 and up). */
+export const MAX_DIM = 2 ** 31 - 1
+
+/**
+ * The highest rank, and so the deepest nesting, taken for an input whose model declares no rank.
+ * An input of declared rank r is never walked deeper than r: no request makes the decoder recurse
+ * (or JSON.stringify a message) through a 100,000-deep array.
+ */
+export const MAX_UNKNOWN_RANK = 64
+
 /**
  * JSON -> ort.Tensor for one input, checked against its spec before the runtime sees it.
  * Accepted forms: a nested array (shape inferred, ragged arrays refused), a bare scalar, or a typed
@@ -15,7 +25,7 @@ export function decodeTensor(value: unknown, spec: TensorSpec): Tensor {
   let dims: number[]
   let data: TensorStorage
   if (Array.isArray(value)) {
-    dims = inferDims(value, spec.shape)
+    dims = inferDims(value, spec.shape, where)
     data = fillNested(value, dims, spec.type, where)
   } else if (value !== null && typeof value === 'object') {
     ;({ dims, data } = decodeTypedObject(value as Record<string, unknown>, spec, where))
@@ -47,14 +57,15 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
   const raw = obj.data
   if (!Array.isArray(raw)) throw new InvalidTypeError(`${where}: "data" must be an array, got ${show(raw)}`)
   if (shape === undefined) {
-    const dims = inferDims(raw, spec.shape)
+    const dims = inferDims(raw, spec.shape, where)
     return { dims, data: fillNested(raw, dims, spec.type, where) }
   }
-  const dims = readShape(shape, where)
+  const dims = readShape(shape, spec, where)
   const count = dims.reduce((a, b) => a * b, 1)
   if (raw.length > 0 && Array.isArray(raw[0])) {
-    // Nested data with an explicit shape: it must be well formed itself, then is reshaped.
-    const nestedDims = inferDims(raw, null)
+    // Nested data with an explicit shape: it must be well formed itself, then is reshaped (its
+    // nesting need not be the shape's, so only the unknown-rank bound applies to it).
+    const nestedDims = inferDims(raw, null, where)
     const data = fillNested(raw, nestedDims, spec.type, where)
     if (data.length !== count) {
       throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${data.length}`)
@@ -70,21 +81,53 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
   return { dims, data }
 }
 
-function readShape(shape: unknown, where: string): number[] {
-  if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
-    throw new InvalidShapeError(`${where}: "shape" must be an array of non-negative integers, got ${show(shape)}`)
+/**
+ * A shape as a request declares it (a typed object's, or a V2 input's): non-negative integers, each
+ * at most MAX_DIM, and no more of them than an unknown rank takes. Checked before anything is
+ * allocated or run for it: a zero-element tensor can still declare large dims, but never ones
+ * that make the runtime's own size arithmetic overflow.
+ */
+export function readShape(shape: unknown, spec: TensorSpec, where: string): number[] {
+  if (!Array.isArray(shape)) throw new InvalidShapeError(`${where}: "shape" must be an array of non-negative integers, got ${show(shape)}`)
+  if (spec.shape === null && shape.length > MAX_UNKNOWN_RANK) {
+    throw new InvalidShapeError(`${where}: "shape" has rank ${shape.length}; an input the model declares without a shape takes rank ${MAX_UNKNOWN_RANK} at most`)
+  }
+  let size = 1
+  for (let i = 0; i < shape.length; i++) {
+    const d: unknown = shape[i]
+    // A BigInt is a dim too long for a double, as the exact JSON parser returns it.
+    if (typeof d === 'bigint' ? d > 0n : typeof d === 'number' && d > MAX_DIM) {
+      throw new InvalidShapeError(`${where}: dim ${i} is ${show(d)}, more than ${MAX_DIM} (2^31 - 1), the largest dim onnxruntime takes`)
+    }
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new InvalidShapeError(`${where}: "shape" must be an array of non-negative integers; dim ${i} is ${show(d)}`)
+    }
+    if (d > 0) size *= d
+  }
+  // Zeros aside, the dims must multiply to an exact number: onnxruntime multiplies them in order
+  // (and overflows at 2^63), onnxruntime-node's Tensor in doubles (Infinity * 0 is NaN).
+  if (size > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidShapeError(`${where}: shape [${shape.join(', ')}] is too large: its dims other than 0 multiply to more than 2^53 - 1`)
   }
   return shape as number[]
 }
 
 /**
- * Shape of a nested array, following first elements. Where an empty array stops the descent before
- * the declared rank, the remaining fixed dims come from the spec (`[]` for `[batch, 4]` is [0, 4]).
+ * Shape of a nested array, following first elements, never deeper than the declared rank (a
+ * declared scalar takes `[x]`) or MAX_UNKNOWN_RANK: every later walk of the data recurses once per
+ * dim, so this bound is what keeps a deeply nested request from overflowing the stack. Where an
+ * empty array stops the descent before the declared rank, the remaining fixed dims come from the
+ * spec (`[]` for `[batch, 4]` is [0, 4]).
  */
-function inferDims(value: unknown[], declared: readonly Dim[] | null): number[] {
+function inferDims(value: unknown[], declared: readonly Dim[] | null, where: string): number[] {
+  const maxDepth = declared === null ? MAX_UNKNOWN_RANK : Math.max(declared.length, 1)
   const dims: number[] = []
   let node: unknown = value
   while (Array.isArray(node)) {
+    if (dims.length === maxDepth) {
+      const most = declared === null ? 'the most modelgate reads' : `the model takes rank ${declared.length} ${formatDims(declared)}`
+      throw new InvalidShapeError(`${where}: arrays nested more than ${maxDepth} levels deep; ${most}`)
+    }
     dims.push(node.length)
     if (node.length === 0) break
     node = node[0]

@@ -34,6 +34,17 @@ function hasLongIntegerOutsideStrings(text: string): boolean {
   return false
 }
 
+/** An array or object being filled, and for an object the key its next value goes under. */
+type Open = { readonly array: unknown[] } | { readonly object: Record<string, unknown>; key: string }
+
+/** What #valueOrOpen returns when it opened a container rather than read a whole value. */
+const OPENED = Symbol('opened')
+
+/**
+ * A JSON parser with an explicit stack instead of recursion: a document nested 100,000 deep is
+ * parsed like any other (as JSON.parse parses it), not a stack overflow; what may be nested how
+ * deep is for the reader of the value to say (the tensor decoder bounds it by the rank).
+ */
 class ExactParser {
   #text: string
   #pos = 0
@@ -43,10 +54,83 @@ class ExactParser {
   }
 
   parseDocument(): unknown {
-    const value = this.#value()
+    const open: Open[] = []
+    for (;;) {
+      let value = this.#valueOrOpen(open)
+      if (value === OPENED) continue
+      // A complete value: put it in its container, and close every container that ends here.
+      for (;;) {
+        const top = open.at(-1)
+        if (top === undefined) {
+          this.#ws()
+          if (this.#pos !== this.#text.length) this.#fail('unexpected text after the JSON value')
+          return value
+        }
+        this.#ws()
+        const c = this.#text[this.#pos++]
+        if ('array' in top) {
+          top.array.push(value)
+          if (c === ',') break
+          if (c !== ']') this.#fail("expected ',' or ']'")
+          value = top.array
+        } else {
+          // defineProperty: a key "__proto__" is data here, as with JSON.parse.
+          Object.defineProperty(top.object, top.key, { value, enumerable: true, writable: true, configurable: true })
+          if (c === ',') {
+            top.key = this.#key()
+            break
+          }
+          if (c !== '}') this.#fail("expected ',' or '}'")
+          value = top.object
+        }
+        open.pop()
+      }
+    }
+  }
+
+  /** A scalar or an empty container; or OPENED, when a non-empty container was pushed on `open`. */
+  #valueOrOpen(open: Open[]): unknown {
     this.#ws()
-    if (this.#pos !== this.#text.length) this.#fail('unexpected text after the JSON value')
-    return value
+    const c = this.#text[this.#pos]
+    if (c === '{') {
+      this.#pos++
+      this.#ws()
+      if (this.#text[this.#pos] === '}') {
+        this.#pos++
+        return {}
+      }
+      open.push({ object: {}, key: this.#key() })
+      return OPENED
+    }
+    if (c === '[') {
+      this.#pos++
+      this.#ws()
+      if (this.#text[this.#pos] === ']') {
+        this.#pos++
+        return []
+      }
+      open.push({ array: [] })
+      return OPENED
+    }
+    if (c === '"') return this.#string()
+    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.#number()
+    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+      if (this.#text.startsWith(word, this.#pos)) {
+        this.#pos += word.length
+        return value
+      }
+    }
+    this.#fail(c === undefined ? 'unexpected end of JSON' : `unexpected token ${JSON.stringify(c)}`)
+  }
+
+  /** A property name and its ':'. */
+  #key(): string {
+    this.#ws()
+    if (this.#text[this.#pos] !== '"') this.#fail('expected a property name')
+    const key = this.#string()
+    this.#ws()
+    if (this.#text[this.#pos++] !== ':') this.#fail("expected ':'")
+    return key
   }
 
   #fail(message: string): never {
@@ -59,62 +143,6 @@ class ExactParser {
       const c = t.charCodeAt(this.#pos)
       if (c === 32 || c === 10 || c === 13 || c === 9) this.#pos++
       else break
-    }
-  }
-
-  #value(): unknown {
-    this.#ws()
-    const c = this.#text[this.#pos]
-    if (c === '{') return this.#object()
-    if (c === '[') return this.#array()
-    if (c === '"') return this.#string()
-    if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.#number()
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
-      if (this.#text.startsWith(word, this.#pos)) {
-        this.#pos += word.length
-        return value
-      }
-    }
-    this.#fail(c === undefined ? 'unexpected end of JSON' : `unexpected token ${JSON.stringify(c)}`)
-  }
-
-  #object(): Record<string, unknown> {
-    const out: Record<string, unknown> = {}
-    this.#pos++
-    this.#ws()
-    if (this.#text[this.#pos] === '}') {
-      this.#pos++
-      return out
-    }
-    for (;;) {
-      this.#ws()
-      if (this.#text[this.#pos] !== '"') this.#fail('expected a property name')
-      const key = this.#string()
-      this.#ws()
-      if (this.#text[this.#pos++] !== ':') this.#fail("expected ':'")
-      // defineProperty: a key "__proto__" is data here, as with JSON.parse.
-      Object.defineProperty(out, key, { value: this.#value(), enumerable: true, writable: true, configurable: true })
-      this.#ws()
-      const c = this.#text[this.#pos++]
-      if (c === '}') return out
-      if (c !== ',') this.#fail("expected ',' or '}'")
-    }
-  }
-
-  #array(): unknown[] {
-    const out: unknown[] = []
-    this.#pos++
-    this.#ws()
-    if (this.#text[this.#pos] === ']') {
-      this.#pos++
-      return out
-    }
-    for (;;) {
-      out.push(this.#value())
-      this.#ws()
-      const c = this.#text[this.#pos++]
-      if (c === ']') return out
-      if (c !== ',') this.#fail("expected ',' or ']'")
     }
   }
 

@@ -7,11 +7,12 @@ import {
   UnknownInputError,
   UnknownOutputError,
 } from '../errors.js'
+import type { OutputPlan } from '../dataplane/output-limit.js'
 import type { ElementType, TensorStorage } from '../runtime/element-type.js'
 import { ELEMENT_WRITERS, type JsonElement } from '../runtime/element-values.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
-import { checkShape, decodeTensor } from '../runtime/tensor-decode.js'
+import { checkShape, decodeTensor, readShape } from '../runtime/tensor-decode.js'
 import { decodeBinaryTensor, encodeBinaryTensor } from './binary.js'
 import { isV2Datatype, V2_TO_ELEMENT, v2Datatype } from './datatypes.js'
 
@@ -20,7 +21,9 @@ const parameters = z.record(z.string(), z.unknown())
 
 export const v2InputSchema = z.object({
   name: z.string(),
-  shape: z.array(z.number().int().min(0)),
+  // Dims are checked by the tensor decoder (readShape), whose 400 names the input and the dim;
+  // one beyond 2^53 arrives as a BigInt from the exact parser.
+  shape: z.array(z.union([z.number(), z.bigint()])),
   datatype: z.string(),
   parameters: parameters.optional(),
   data: z.unknown().optional(),
@@ -57,11 +60,12 @@ export function v2Feeds(request: V2InferRequest, binary: Buffer | undefined, sig
         throw new InvalidRequestError(`${where}: binary_data_size ${size} goes past the end of the binary data (${binary?.length ?? 0} bytes after the JSON header)`)
       }
       if (input.data !== undefined) throw new InvalidRequestError(`${where}: has both "data" and binary_data_size`)
-      const count = input.shape.reduce((a, b) => a * b, 1)
+      const shape = readShape(input.shape, spec, where)
+      const count = shape.reduce((a, b) => a * b, 1)
       const data = decodeBinaryTensor(binary.subarray(offset, offset + size), type, count, where)
       offset += size
-      checkShape(input.shape, spec, where)
-      feeds[input.name] = new Tensor(type, data as never, input.shape)
+      checkShape(shape, spec, where)
+      feeds[input.name] = new Tensor(type, data as never, shape)
     } else {
       if (input.data === undefined) throw new InvalidRequestError(`${where}: no "data" and no binary_data_size`)
       feeds[input.name] = decodeTensor({ type, shape: input.shape, data: input.data }, spec)
@@ -96,16 +100,32 @@ export interface V2Response {
   readonly binary: readonly Buffer[]
 }
 
+/** Binary when the output's own `binary_data` says so, else when `binary_data_output` does. */
+function wantsBinary(request: V2InferRequest, name: string): boolean {
+  const own = request.outputs?.find((o) => o.name === name)?.parameters?.binary_data
+  return (own ?? request.parameters?.binary_data_output) === true
+}
+
+/** How the answer to `request` writes each output, for the size check before it is built. */
+export function v2OutputPlan(request: V2InferRequest): OutputPlan {
+  return {
+    layout: (name) => (wantsBinary(request, name) ? 'binary' : 'flat'),
+    remedy: (layouts) =>
+      layouts.has('flat')
+        ? 'ask for fewer rows, for fewer outputs with "outputs", or for binary data ("parameters": {"binary_data_output": true}, ' +
+          'the binary tensor data extension: a few bytes an element instead of up to 26)'
+        : 'ask for fewer rows, or for fewer outputs with "outputs"',
+  }
+}
+
 /** The response; outputs asked for as binary (or all, with binary_data_output) go after the header. */
 export function v2Response(request: V2InferRequest, model: string, version: number, fetched: Fetches, names: readonly string[]): V2Response {
-  const allBinary = request.parameters?.binary_data_output === true
   const binary: Buffer[] = []
   const outputs = names.map((name) => {
     const tensor = fetched[name]!
     const type = tensor.type as ElementType
-    const wantBinary = request.outputs?.find((o) => o.name === name)?.parameters?.binary_data ?? allBinary
     const base = { name, datatype: v2Datatype(type), shape: [...tensor.dims] }
-    if (wantBinary === true) {
+    if (wantsBinary(request, name)) {
       const bytes = encodeBinaryTensor(tensor.data as TensorStorage, type)
       binary.push(bytes)
       return { ...base, parameters: { binary_data_size: bytes.length } }

@@ -47,6 +47,7 @@ describe('bad requests to the simple API', () => {
       await writeVersion(dir, 'adder', 1, addConstModel(1))
       await writeVersion(dir, 'pair', 1, addModel())
       await writeVersion(dir, 'bytes', 1, identityModel('uint8', ['n']))
+      await writeVersion(dir, 'anyrank', 1, identityModel('float32', undefined))
       await writeVersion(dir, 'versions', 1, addConstModel(1))
       await writeVersion(dir, 'versions', 2, addConstModel(2))
       await writeVersion(dir, 'versions', 3, GARBAGE)
@@ -139,6 +140,32 @@ describe('bad requests to the simple API', () => {
       expect(expectError(await postJson(`${model('adder')}/predict`, { inputs: [[1, 2, 3]] }), 400, 'invalid_shape')).toMatch(/dim 1 must be 4/)
       const ragged = await postJson(`${model('adder')}/predict`, { inputs: [[1, 2, 3, 4], [5]] })
       expect(expectError(ragged, 400, 'invalid_shape')).toContain("input 'x'[1]")
+    })
+
+    // JSON.parse takes any depth; every walk of a tensor after it is bounded by the rank (or 64).
+    it('invalid_shape (never a 500): tensors nested 100,000 deep, as nested or typed data, for declared and unknown rank', async () => {
+      const deep = (inner: string) => '['.repeat(100_000) + inner + ']'.repeat(100_000)
+      for (const [name, tensor] of [
+        ['adder', deep('')],
+        ['adder', deep('1')],
+        ['adder', `{"type": "float32", "shape": [1, 4], "data": ${deep('1')}}`],
+        ['anyrank', deep('1')],
+        ['anyrank', `{"shape": [1], "data": ${deep('')}}`],
+      ] as const) {
+        const message = expectError(await postJson(`${model(name)}/predict`, `{"inputs": {"x": ${tensor}}}`), 400, 'invalid_shape')
+        expect(message).toMatch(/nested more than (2|64) levels/)
+      }
+    })
+
+    it('a value nested 100,000 deep where a message would show it is named without being written out', async () => {
+      const deepObject = '{"a":'.repeat(100_000) + '1' + '}'.repeat(100_000)
+      const deepArray = '['.repeat(100_000) + ']'.repeat(100_000)
+      const typed = (fields: string) => `{"inputs": {"x": {${fields}}}}`
+      expectError(await postJson(`${model('adder')}/predict`, typed(`"type": ${deepArray}, "shape": [1, 4], "data": [1, 2, 3, 4]`)), 400, 'invalid_type')
+      expectError(await postJson(`${model('adder')}/predict`, typed(`"shape": ${deepObject}, "data": [1, 2, 3, 4]`)), 400, 'invalid_shape')
+      expectError(await postJson(`${model('adder')}/predict`, typed(`"shape": [1, 4], "data": ${deepObject}`)), 400, 'invalid_type')
+      expectError(await postJson(`${model('adder')}/predict`, typed(`"shape": [1, 4], "data": [${deepObject}, 2, 3, 4]`)), 400, 'invalid_type')
+      expectError(await postJson(`${model('adder')}/predict`, `{"inputs": {"x": [[1, 2, 3, 4]]}, "outputs": ${deepArray}}`), 400, 'invalid_request')
     })
 
     it('unsupported_media_type: a body that is not declared as JSON', async () => {

@@ -262,3 +262,58 @@ describe('decodeTensor: empty tensors', () => {
     expect(decode({ type: 'int64', shape: [3, 0, 5], data: [] }, spec('int64', null)).dims).toEqual([3, 0, 5])
   })
 })
+
+/** `inner` wrapped in `depth` arrays, built without recursion (JSON.stringify would overflow). */
+function nestedDeep(depth: number, inner: unknown): unknown[] {
+  let node: unknown = inner
+  for (let i = 0; i < depth; i++) node = [node]
+  return node as unknown[]
+}
+
+describe('decodeTensor: bounds on dims and nesting', () => {
+  it('takes any dim up to 2^31 - 1 in a zero-element tensor, and refuses one beyond, naming the input and the dim', () => {
+    expect(decode({ shape: [2 ** 31 - 1, 0], data: [] }, spec('float32', ['a', 'b'])).dims).toEqual([2 ** 31 - 1, 0])
+    for (const [shape, dim] of [[[2 ** 31, 0], 0], [[0, 1e15], 1], [[0, 0, 2 ** 53 + 2], 2], [[1e21, 0], 0]] as const) {
+      const message = errorOf(() => decodeTensor({ shape, data: [] }, spec('float32', null)), 'invalid_shape')
+      expect(message).toContain("input 'x'")
+      expect(message).toContain(`dim ${dim}`)
+      expect(message).toContain('2147483647')
+    }
+    // The exact V2 parser hands a dim beyond 2^53 over as a BigInt.
+    expect(errorOf(() => decodeTensor({ shape: [0, 2n ** 70n], data: [] }, spec('float32', null)), 'invalid_shape')).toContain('dim 1')
+  })
+
+  it('refuses dims whose product (zeros aside) is beyond 2^53 - 1, which onnxruntime would overflow on', () => {
+    const big = 2 ** 31 - 1
+    expect(decode({ shape: [big, 0, 2 ** 20], data: [] }, spec('float32', null)).dims).toEqual([big, 0, 2 ** 20])
+    for (const shape of [[big, big, big, 0], [0, big, 2 ** 23]]) {
+      const message = errorOf(() => decodeTensor({ shape, data: [] }, spec('float32', null)), 'invalid_shape')
+      expect(message).toMatch(/multiply to more than 2\^53 - 1/)
+    }
+  })
+
+  it('takes up to rank 64 for an input declared without a shape', () => {
+    expect(decode({ shape: new Array(64).fill(1), data: [1] }, spec('float32', null)).dims).toHaveLength(64)
+    expect(decode(nestedDeep(64, 1), spec('float32', null)).dims).toHaveLength(64)
+    expect(errorOf(() => decodeTensor({ shape: new Array(65).fill(1), data: [1] }, spec('float32', null)), 'invalid_shape')).toMatch(/rank 65/)
+    expect(errorOf(() => decodeTensor(nestedDeep(65, 1), spec('float32', null)), 'invalid_shape')).toMatch(/nested more than 64 levels/)
+  })
+
+  it('never walks nesting deeper than the declared rank: 100,000 levels are refused at once, never a stack overflow', () => {
+    for (const inner of [1, [], 'x']) {
+      const deep = nestedDeep(100_000, inner)
+      expect(errorOf(() => decodeTensor(deep, spec('float32', ['batch', 4])), 'invalid_shape')).toMatch(/nested more than 2 levels deep; the model takes rank 2 \[batch, 4\]/)
+      expect(errorOf(() => decodeTensor(deep, spec('float32', null)), 'invalid_shape')).toMatch(/nested more than 64 levels/)
+      expect(errorOf(() => decodeTensor({ shape: [1, 4], data: deep }, spec('float32', ['batch', 4])), 'invalid_shape')).toMatch(/nested more than 64 levels/)
+      expect(errorOf(() => decodeTensor({ data: deep }, spec('float32', [])), 'invalid_shape')).toMatch(/nested more than 1 levels/)
+    }
+  })
+
+  it('names a deeply nested value where a message would quote it, without writing it out', () => {
+    let deepObject: unknown = 1
+    for (let i = 0; i < 100_000; i++) deepObject = { a: deepObject }
+    expect(errorOf(() => decodeTensor({ shape: [2], data: [deepObject, 1] }, spec('float32')), 'invalid_type')).toContain('an object nested too deep to show')
+    expect(errorOf(() => decodeTensor({ type: nestedDeep(100_000, 1), data: [1] }, spec('float32')), 'invalid_type')).toContain('an array nested too deep to show')
+    expect(errorOf(() => decodeTensor({ shape: deepObject, data: [1] }, spec('float32')), 'invalid_shape')).toContain('too deep to show')
+  })
+})

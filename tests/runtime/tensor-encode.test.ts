@@ -41,6 +41,29 @@ describe('encodeTensor: nested and typed layouts', () => {
   })
 })
 
+describe('encodeTensor: empty tensors with huge dims', () => {
+  const empty = (dims: number[]) => tensor('float32', new Float32Array(0), dims)
+
+  it('typed keeps any shape of an empty tensor and writes no data, whatever its dims', () => {
+    for (const dims of [[2 ** 31 - 1, 0], [0, 2 ** 31 - 1], [100_000_000, 0, 100], [0]]) {
+      expect(encodeTensor(empty(dims), 'typed')).toEqual({ type: 'float32', shape: dims, data: [] })
+    }
+  })
+
+  it('nests nothing below a leading 0, whatever follows it', () => {
+    expect(encodeTensor(empty([0, 2 ** 31 - 1]), 'nested')).toEqual([])
+    expect(encodeTensor(empty([0, 2 ** 31 - 1, 2 ** 31 - 1]), 'nested')).toEqual([])
+  })
+
+  it('nests one empty array per index before the 0 (what the output size limit counts)', () => {
+    expect(encodeTensor(empty([1, 0]), 'nested')).toEqual([[]])
+    expect(encodeTensor(empty([2, 1, 0, 2 ** 31 - 1]), 'nested')).toEqual([[[]], [[]]])
+    const wide = encodeTensor(empty([10_000, 0]), 'nested') as unknown[]
+    expect(wide).toHaveLength(10_000)
+    expect(wide.every((row) => Array.isArray(row) && row.length === 0)).toBe(true)
+  })
+})
+
 describe('encodeTensor: element values', () => {
   it('returns int64 and uint64 as numbers up to 2^53 - 1 and as decimal strings beyond', () => {
     const max = 2n ** 53n - 1n

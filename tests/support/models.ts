@@ -334,3 +334,32 @@ export function typedIdentitiesModel(
     nodes: pairs.map((p) => ({ op: 'Identity', inputs: [p.input], outputs: [p.output] })),
   })
 }
+
+/**
+ * y = ConstantOfShape(shape) of 1.0: int64 `shape` [2] in, float32 [rows, cols] out. A tiny request
+ * asks for an answer of any size (the gate runs it with a zero shape, an empty output).
+ */
+export function constantOfShapeModel(): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'shape', type: 'int64', shape: [2] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['rows', 'cols'] }],
+    nodes: [{ op: 'ConstantOfShape', inputs: ['shape'], outputs: ['y'], attributes: { value: { t: { type: 'float32', dims: [1], data: Float32Array.of(1) } } } }],
+  })
+}
+
+/** y = x ⊗ x, the outer product: float32 x [n] in, y [n, n] out; the answer grows as the square of the request. */
+export function outerProductModel(): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['n'] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['n', 'n'] }],
+    initializers: [
+      { name: 'axis0', type: 'int64', dims: [1], data: BigInt64Array.of(0n) },
+      { name: 'axis1', type: 'int64', dims: [1], data: BigInt64Array.of(1n) },
+    ],
+    nodes: [
+      { op: 'Unsqueeze', inputs: ['x', 'axis1'], outputs: ['column'] },
+      { op: 'Unsqueeze', inputs: ['x', 'axis0'], outputs: ['row'] },
+      { op: 'Mul', inputs: ['column', 'row'], outputs: ['y'] },
+    ],
+  })
+}

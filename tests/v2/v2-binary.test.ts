@@ -433,3 +433,15 @@ describe('malformed binary requests are 400 errors', () => {
     expect(binary.get('y')).toEqual(fp32)
   })
 })
+
+describe('empty tensors (a 0 dim) keep their shape, in binary and JSON', () => {
+  it.each(V2_DATATYPES)('%s: [0, 3] binary in (0 bytes), binary and JSON out', async (dt) => {
+    const header = { inputs: [{ name: 'x', shape: [0, 3], datatype: dt, parameters: { binary_data_size: 0 } }], parameters: { binary_data_output: true } }
+    const { header: out, binary } = expectBinaryResponse(await postBinary(infer(idModel(dt)), header, [Buffer.alloc(0)]))
+    expect(out.outputs).toEqual([{ name: 'y', datatype: dt, shape: [0, 3], parameters: { binary_data_size: 0 } }])
+    expect(binary.get('y')).toEqual(Buffer.alloc(0))
+    const json = await postJson(infer(idModel(dt)), { inputs: [{ name: 'x', shape: [0, 3], datatype: dt, data: [] }] })
+    expect(json.status, json.text).toBe(200)
+    expect(JSON.parse(json.text).outputs).toEqual([{ name: 'y', datatype: dt, shape: [0, 3], data: [] }])
+  })
+})

@@ -381,6 +381,20 @@ describe('infer errors', () => {
     expectV2Error(await infer({ inputs: [{ ...good, shape: [2, -3] }] }), 400)
   })
 
+  // JSON.parse, and the exact parser used when a 16+ digit literal appears, take any depth; the
+  // tensor decoder refuses nesting deeper than the rank before walking it.
+  it('data nested 100,000 deep: 400, whichever JSON parser reads it', async () => {
+    const deep = (inner: string) => '['.repeat(100_000) + inner + ']'.repeat(100_000)
+    for (const data of [deep(''), deep('1'), deep('12345678901234567')]) {
+      for (const parameters of ['{}', '{"seed": 12345678901234567}']) {
+        const body = `{"parameters": ${parameters}, "inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": ${data}}]}`
+        expect(expectV2Error(await infer(body), 400)).toMatch(/nested more than 64 levels/)
+      }
+    }
+    const deepObject = '{"a":'.repeat(100_000) + '12345678901234567' + '}'.repeat(100_000)
+    expectV2Error(await infer(`{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [${deepObject}, 2, 3, 4, 5, 6]}]}`), 400)
+  })
+
   it('the server serves on after every error', async () => {
     const r = await infer({ inputs: [good] })
     expect(r.status, r.text).toBe(200)

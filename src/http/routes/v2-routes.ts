@@ -7,7 +7,7 @@ import type { LoadedVersion } from '../../lifecycle/loaded-version.js'
 import type { ModelRecord, ModelRegistry } from '../../lifecycle/model-registry.js'
 import { v2Datatype } from '../../v2/datatypes.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
-import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2Response, v2Shape } from '../../v2/inference.js'
+import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2OutputPlan, v2Response, v2Shape } from '../../v2/inference.js'
 import { adminAuth } from '../admin-auth.js'
 import { parseJson, validateBody } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
@@ -140,6 +140,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       { model: name, version },
       (signature) => v2Feeds(request, binary, signature),
       (v) => v2OutputNames(request, v.signature, v.outputNames),
+      v2OutputPlan(request),
     )
     const response = v2Response(request, result.version.model, result.version.version, result.fetched, result.outputNames)
     const header = stringifyExactJson(response.header)
