@@ -46,13 +46,13 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   requireSmoke: ['', 'reject versions that have no smoke cases'],
   shutdownTimeout: ['SEC', 'on SIGTERM, in-flight requests get this long (default: 30)'],
   adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
+  maxModelSize: ['SIZE', 'refuse larger model files unread (default: 2 GiB - 1)'],
 }
 
 function serveUsage(): string {
-  const rows = OPTION_KEYS.map((key) => {
-    const [arg, text] = SERVE_HELP[key]
-    return `  ${`${flagName(key)} ${arg}`.padEnd(22)} ${text.padEnd(56)} ${envName(key)}`
-  })
+  const flags = OPTION_KEYS.map((key) => `${flagName(key)} ${SERVE_HELP[key][0]}`)
+  const width = Math.max(...flags.map((f) => f.length))
+  const rows = OPTION_KEYS.map((key, i) => `  ${flags[i]!.padEnd(width)} ${SERVE_HELP[key][1].padEnd(56)} ${envName(key)}`)
   return `Usage: modelgate serve [options]
 
 Options (flag, or the environment variable on the right; a flag wins):

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { MODEL_FILE_MAX_BYTES } from './repository/repository-file.js'
 
 /**
  * Server configuration: CLI flags > MODELGATE_* environment > defaults, validated once with zod and
@@ -55,6 +56,12 @@ export const serveOptionsSchema = z.object({
   shutdownTimeout: z.coerce.number().min(0).max(3600).default(30),
   /** A file holding the admin token (a mounted secret); MODELGATE_ADMIN_TOKEN also works. */
   adminTokenFile: z.string().min(1).optional(),
+  /** Larger model files are refused (`too_large`) before they are read: a model is held whole in memory. */
+  maxModelSize: byteSize
+    .refine((n) => n <= MODEL_FILE_MAX_BYTES, {
+      message: `at most ${MODEL_FILE_MAX_BYTES} bytes (2 GiB - 1): onnxruntime-node takes a model as one buffer, and an ONNX file cannot be larger`,
+    })
+    .default(MODEL_FILE_MAX_BYTES),
 })
 
 /** Flags that take no value. */
@@ -77,6 +84,7 @@ export interface ServeConfig {
   readonly shutdownTimeoutMs: number
   /** Bearer token for admin routes; undefined: admin routes answer loopback clients only. */
   readonly adminToken: string | undefined
+  readonly maxModelBytes: number
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -151,5 +159,6 @@ export function loadServeConfig(
     requireSmoke: o.requireSmoke,
     shutdownTimeoutMs: Math.round(o.shutdownTimeout * 1000),
     adminToken: readAdminToken(env, o.adminTokenFile, source.adminTokenFile),
+    maxModelBytes: o.maxModelSize,
   })
 }

@@ -42,7 +42,13 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     registry,
     metrics,
     logger,
-    options: { stabilityMs: config.stabilityMs, requireSmoke: config.requireSmoke, rescanIntervalMs: config.rescanMs, poll: config.poll },
+    options: {
+      stabilityMs: config.stabilityMs,
+      requireSmoke: config.requireSmoke,
+      rescanIntervalMs: config.rescanMs,
+      poll: config.poll,
+      maxModelBytes: config.maxModelBytes,
+    },
   })
   const predictor = new Predictor(registry, metrics, logger)
   let draining = false

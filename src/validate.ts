@@ -1,11 +1,11 @@
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { basename, dirname, join, resolve } from 'node:path'
 import type { Contract, GateJob, GateReport, StageResult } from './lifecycle/gate/gate-types.js'
 import { runGate } from './lifecycle/gate/run-gate.js'
 import { warmUp } from './lifecycle/gate/warmup.js'
 import { MODEL_FILE, versionFile, versionFolder } from './repository/layout.js'
 import { ConfigFileError, readModelConfig, type ModelConfig } from './repository/model-config.js'
-import { sha256Hex } from './repository/read-version.js'
+import { readModelFile, VersionReadError, type VersionBytes } from './repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from './repository/smoke-file.js'
 import { ModelLoadError, ModelSession } from './runtime/session.js'
 
@@ -60,6 +60,16 @@ async function locate(path: string): Promise<Located> {
   return { file: full, versionDir: undefined, version: versionFile(basename(full)) }
 }
 
+/** Read like the server reads: a FIFO or a file too large for onnxruntime-node is refused, not waited on. */
+async function readLocalModel(file: string): Promise<VersionBytes> {
+  try {
+    return await readModelFile(undefined, file)
+  } catch (e) {
+    if (e instanceof VersionReadError) throw new UsageError(e.message)
+    throw e
+  }
+}
+
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const located = await locate(o.path)
   const modelDir = resolve(o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)))
@@ -67,13 +77,12 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const active = o.active ? await locate(o.active) : undefined
   const base = { path: o.path, model, version: located.version ?? null }
 
-  const bytes = await readFile(located.file)
-  const sha256 = sha256Hex(bytes)
+  const { bytes, sha256 } = await readLocalModel(located.file)
   let config: ModelConfig
   let smoke: SmokeSet
   try {
-    config = await readModelConfig(modelDir)
-    smoke = await readSmokeSet(modelDir, located.versionDir)
+    config = await readModelConfig(undefined, modelDir)
+    smoke = await readSmokeSet(undefined, modelDir, located.versionDir)
   } catch (e) {
     if (!(e instanceof ConfigFileError)) throw e
     return { ...base, sha256, passed: false, unverified: false, stages: [], warnings: [], error: e.message }
@@ -87,8 +96,8 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
   }
   if (active) {
-    const activeBytes = await readFile(active.file)
-    reference = { file: active.file, sha256: sha256Hex(activeBytes), version: active.version ?? 0 }
+    const { bytes: activeBytes, sha256: activeSha256 } = await readLocalModel(active.file)
+    reference = { file: active.file, sha256: activeSha256, version: active.version ?? 0 }
     if (!contract) {
       try {
         const session = await ModelSession.create(activeBytes, config.session)

@@ -111,4 +111,12 @@ describe('modelgate validate', () => {
     expect(r.stderr).toMatch(/without model\.onnx/)
     expect(validate(join(model, '1'), '--bogus').status).toBe(2)
   })
+
+  it('refuses a FIFO instead of waiting on it forever', async () => {
+    const fifo = join(root, 'fifo.onnx')
+    spawnSync('mkfifo', [fifo])
+    const r = validate(fifo)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain(`${fifo} is not a regular file (a FIFO)`)
+  })
 })
