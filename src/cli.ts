@@ -47,6 +47,7 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   shutdownTimeout: ['SEC', 'on SIGTERM, in-flight requests get this long (default: 30)'],
   adminTokenFile: ['FILE', 'admin token from a file (or set MODELGATE_ADMIN_TOKEN)'],
   maxModelSize: ['SIZE', 'refuse larger model files unread (default: 2 GiB - 1)'],
+  threadpoolStallMs: ['MS', '/healthz 503 after a threadpool stall this long (10000)'],
 }
 
 function serveUsage(): string {

@@ -62,6 +62,8 @@ export const serveOptionsSchema = z.object({
       message: `at most ${MODEL_FILE_MAX_BYTES} bytes (2 GiB - 1): onnxruntime-node takes a model as one buffer, and an ONNX file cannot be larger`,
     })
     .default(MODEL_FILE_MAX_BYTES),
+  /** /healthz fails once a probe of the libuv threadpool has waited this long (ms). */
+  threadpoolStallMs: integer(100, 3_600_000).default(10_000),
 })
 
 /** Flags that take no value. */
@@ -85,6 +87,7 @@ export interface ServeConfig {
   /** Bearer token for admin routes; undefined: admin routes answer loopback clients only. */
   readonly adminToken: string | undefined
   readonly maxModelBytes: number
+  readonly threadpoolStallMs: number
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -160,5 +163,6 @@ export function loadServeConfig(
     shutdownTimeoutMs: Math.round(o.shutdownTimeout * 1000),
     adminToken: readAdminToken(env, o.adminTokenFile, source.adminTokenFile),
     maxModelBytes: o.maxModelSize,
+    threadpoolStallMs: o.threadpoolStallMs,
   })
 }

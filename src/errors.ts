@@ -170,3 +170,9 @@ export class ShuttingDownError extends ServerError {
   readonly code = 'shutting_down'
   readonly status = 503
 }
+
+/** /healthz: the libuv threadpool (file system, gzip, crypto) has been stuck past --threadpool-stall-ms. */
+export class ThreadpoolStalledError extends ServerError {
+  readonly code = 'threadpool_stalled'
+  readonly status = 503
+}

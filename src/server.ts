@@ -12,6 +12,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
 import type { Logger } from './log.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
+import { ThreadpoolProbe } from './threadpool-probe.js'
 
 export interface ModelgateServer {
   readonly url: string
@@ -50,6 +51,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       maxModelBytes: config.maxModelBytes,
     },
   })
+  const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictor = new Predictor(registry, metrics, logger)
   let draining = false
   let open = 0 // requests received and not yet answered
@@ -59,6 +61,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     metrics,
     // Draining: not ready, so load balancers stop sending before the listener closes.
     readiness: () => (draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness()),
+    liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
     logger,
     lifecycle,
@@ -81,7 +84,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     if (!fastPredict(req, res)) void hono(req, res)
   })
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    const onError = (e: Error) => {
+      threadpool.close()
+      reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    }
     server.once('error', onError)
     server.listen(config.port, config.host, () => {
       server.off('error', onError)
@@ -123,6 +129,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         server.closeAllConnections()
         await closed
         await lifecycle.close()
+        threadpool.close()
         logger.info('stopped', { ms: Date.now() - started })
       })()
       return closing
