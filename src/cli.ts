@@ -55,6 +55,8 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   headerTimeout: ['SEC', 'time to send the request headers (default: 10)'],
   bodyTimeout: ['SEC', 'a request body with no bytes this long gets 408 (default: 30)'],
   requestTimeout: ['SEC', 'time to send a whole request (default: 300)'],
+  maxModelSize: ['SIZE', 'refuse larger model files unread (default: 2 GiB - 1)'],
+  threadpoolStallMs: ['MS', '/healthz 503 after a threadpool stall this long (10000)'],
 }
 
 function serveUsage(): string {

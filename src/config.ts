@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
 import { z } from 'zod'
+import { MODEL_FILE_MAX_BYTES } from './repository/repository-file.js'
 
 /**
  * Server configuration: CLI flags > MODELGATE_* environment > defaults, validated once with zod and
@@ -68,6 +69,14 @@ export const serveOptionsSchema = z.object({
   bodyTimeout: seconds.default(30),
   /** Seconds a client has to send a whole request, headers and body. */
   requestTimeout: seconds.default(300),
+  /** Larger model files are refused (`too_large`) before they are read: a model is held whole in memory. */
+  maxModelSize: byteSize
+    .refine((n) => n <= MODEL_FILE_MAX_BYTES, {
+      message: `at most ${MODEL_FILE_MAX_BYTES} bytes (2 GiB - 1): onnxruntime-node takes a model as one buffer, and an ONNX file cannot be larger`,
+    })
+    .default(MODEL_FILE_MAX_BYTES),
+  /** /healthz fails once a probe of the libuv threadpool has waited this long (ms). */
+  threadpoolStallMs: integer(100, 3_600_000).default(10_000),
 })
 
 /** Flags that take no value. */
@@ -95,6 +104,8 @@ export interface ServeConfig {
   readonly headerTimeoutMs: number
   readonly bodyTimeoutMs: number
   readonly requestTimeoutMs: number
+  readonly maxModelBytes: number
+  readonly threadpoolStallMs: number
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -205,5 +216,7 @@ export function loadServeConfig(
     headerTimeoutMs: Math.round(o.headerTimeout * 1000),
     bodyTimeoutMs: Math.round(o.bodyTimeout * 1000),
     requestTimeoutMs: Math.round(o.requestTimeout * 1000),
+    maxModelBytes: o.maxModelSize,
+    threadpoolStallMs: o.threadpoolStallMs,
   })
 }

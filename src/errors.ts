@@ -200,3 +200,9 @@ export class OverloadedError extends ServerError {
     super(message)
   }
 }
+
+/** /healthz: the libuv threadpool (file system, gzip, crypto) has been stuck past --threadpool-stall-ms. */
+export class ThreadpoolStalledError extends ServerError {
+  readonly code = 'threadpool_stalled'
+  readonly status = 503
+}

@@ -16,6 +16,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
 import type { Logger } from './log.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
+import { ThreadpoolProbe } from './threadpool-probe.js'
 
 export interface ModelgateServer {
   readonly url: string
@@ -52,8 +53,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     registry,
     metrics,
     logger,
-    options: { stabilityMs: config.stabilityMs, requireSmoke: config.requireSmoke, rescanIntervalMs: config.rescanMs, poll: config.poll },
+    options: {
+      stabilityMs: config.stabilityMs,
+      requireSmoke: config.requireSmoke,
+      rescanIntervalMs: config.rescanMs,
+      poll: config.poll,
+      maxModelBytes: config.maxModelBytes,
+    },
   })
+  const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictor = new Predictor(registry, metrics, logger, { maxOutputBytes: config.maxOutputBytes })
   let draining = false
   let open = 0 // requests received and not yet answered
@@ -63,6 +71,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     metrics,
     // Draining: not ready, so load balancers stop sending before the listener closes.
     readiness: () => (draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness()),
+    liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
     logger,
     lifecycle,
@@ -93,7 +102,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     if (!fastPredict(req, res)) void hono(req, res)
   })
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    const onError = (e: Error) => {
+      threadpool.close()
+      reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    }
     server.once('error', onError)
     server.listen(config.port, config.host, () => {
       server.off('error', onError)
@@ -142,6 +154,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         server.closeAllConnections()
         await closed
         await lifecycle.close()
+        threadpool.close()
         logger.info('stopped', { ms: Date.now() - started })
       })()
       return closing

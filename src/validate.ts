@@ -6,7 +6,7 @@ import { smokeFeeds, warmUp, warmupPlan } from './lifecycle/gate/warmup.js'
 import { persistedStateSchema, STATE_FILE } from './lifecycle/state-store.js'
 import { MODEL_FILE, STATE_DIR_NAME, versionFile, versionFolder } from './repository/layout.js'
 import { ConfigFileError, readModelConfig, type ModelConfig } from './repository/model-config.js'
-import { sha256Hex } from './repository/read-version.js'
+import { readModelFile, VersionReadError, type VersionBytes } from './repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from './repository/smoke-file.js'
 import { decideBatching } from './runtime/batch-check.js'
 import { ModelLoadError, ModelSession } from './runtime/session.js'
@@ -77,6 +77,16 @@ async function locate(path: string): Promise<Located> {
   return { file: full, versionDir: undefined, version: versionFile(basename(full)) }
 }
 
+/** Read like the server reads: a FIFO or a file too large for onnxruntime-node is refused, not waited on. */
+async function readLocalModel(file: string): Promise<VersionBytes> {
+  try {
+    return await readModelFile(undefined, file)
+  } catch (e) {
+    if (e instanceof VersionReadError) throw new UsageError(e.message)
+    throw e
+  }
+}
+
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const located = await locate(o.path)
   const modelDir = resolve(o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)))
@@ -85,13 +95,12 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const active = await findActive(o, model, modelDir, warnings)
   const base = { path: o.path, model, version: located.version ?? null, active }
 
-  const bytes = await readFile(located.file)
-  const sha256 = sha256Hex(bytes)
+  const { bytes, sha256 } = await readLocalModel(located.file)
   let config: ModelConfig
   let smoke: SmokeSet
   try {
-    config = await readModelConfig(modelDir)
-    smoke = await readSmokeSet(modelDir, located.versionDir)
+    config = await readModelConfig(undefined, modelDir)
+    smoke = await readSmokeSet(undefined, modelDir, located.versionDir)
   } catch (e) {
     if (!(e instanceof ConfigFileError)) throw e
     return { ...base, sha256, passed: false, unverified: false, stages: [], warnings, error: e.message }
@@ -105,8 +114,8 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
   }
   if (active && active.file !== located.file) {
-    const activeBytes = await readFile(active.file)
-    reference = { file: active.file, sha256: sha256Hex(activeBytes), version: active.version ?? 0 }
+    const { bytes: activeBytes, sha256: activeSha256 } = await readLocalModel(active.file)
+    reference = { file: active.file, sha256: activeSha256, version: active.version ?? 0 }
     if (!contract) {
       try {
         const session = await ModelSession.create(activeBytes, config.session)
@@ -178,7 +187,7 @@ async function findActive(o: ValidateOptions, model: string, modelDir: string, w
   const recorded = parsed.data.models[model]?.active
   if (!recorded) return null
   const file = await versionFileIn(modelDir, recorded.version)
-  if (!file || sha256Hex(await readFile(file)) !== recorded.sha256) {
+  if (!file || (await readLocalModel(file)).sha256 !== recorded.sha256) {
     warnings.push(`${stateFile} records version ${recorded.version} as active, but its file ${file ? 'holds other bytes now' : 'is gone'}: the candidate was not held to its signature`)
     return null
   }

@@ -82,4 +82,11 @@ describe('loadServeConfig', () => {
   it('resolves the state directory from --state-dir', () => {
     expect(loadServeConfig({ stateDir: '/tmp/x' }, {}).stateDir).toBe('/tmp/x')
   })
+
+  it('bounds model files at what onnxruntime-node can take (2 GiB - 1), and lower with --max-model-size', () => {
+    expect(loadServeConfig({}, {})).toMatchObject({ maxModelBytes: 2 ** 31 - 1, threadpoolStallMs: 10_000 })
+    expect(loadServeConfig({ maxModelSize: '512mb' }, {}).maxModelBytes).toBe(512 * 2 ** 20)
+    expect(() => loadServeConfig({ maxModelSize: '2gb' }, {})).toThrow(/invalid --max-model-size: at most 2147483647 bytes/)
+    expect(loadServeConfig({}, { MODELGATE_THREADPOOL_STALL_MS: '500' }).threadpoolStallMs).toBe(500)
+  })
 })

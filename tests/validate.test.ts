@@ -112,6 +112,14 @@ describe('modelgate validate', () => {
     expect(validate(join(model, '1'), '--bogus').status).toBe(2)
   })
 
+  it('refuses a FIFO instead of waiting on it forever', async () => {
+    const fifo = join(root, 'fifo.onnx')
+    spawnSync('mkfifo', [fifo])
+    const r = validate(fifo)
+    expect(r.status).toBe(2)
+    expect(r.stderr).toContain(`${fifo} is not a regular file (a FIFO)`)
+  })
+
   it('says skipped, never passed, when the synthesized input of a model without smoke cases fails to run', async () => {
     await writeVersion(root, 'zeros', 1, reshapeTo2x2Model())
     const r = validate(join(root, 'zeros', '1'))

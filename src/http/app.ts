@@ -6,6 +6,7 @@ import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
+import type { Liveness } from '../threadpool-probe.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
 import { checkPathEncoding } from './path-encoding.js'
 import { registerAdminRoutes } from './routes/admin-routes.js'
@@ -20,6 +21,8 @@ export interface HttpAppOptions {
   readonly registry: ModelRegistry
   readonly metrics: ServerMetrics
   readonly readiness: () => Readiness
+  /** /healthz: the threadpool probe's verdict. */
+  readonly liveness?: (() => Liveness) | undefined
   readonly maxBodyBytes: number
   readonly logger: Logger
   readonly lifecycle: Lifecycle

@@ -126,7 +126,7 @@ export class AdminOperations {
   async #readForAdmin(model: ModelRecord, record: VersionRecord): Promise<VersionBytes> {
     if (!record.onDisk) throw new ConflictError(`version ${record.version} of model '${model.name}' is not loaded and its file is missing`)
     try {
-      return await readVersionBytes(this.#x.root, record.source)
+      return await readVersionBytes(this.#x.root, record.source, this.#x.deps.options.maxModelBytes)
     } catch (e) {
       if (e instanceof VersionReadError) throw new ConflictError(e.message)
       throw e
@@ -144,7 +144,7 @@ export class AdminOperations {
     const model = pipeline.model
     let smoke: SmokeSet
     try {
-      smoke = await readSmokeSet(model.dir, record.source.dir)
+      smoke = await readSmokeSet(this.#x.root, model.dir, record.source.dir)
     } catch (e) {
       if (e instanceof ConfigFileError) throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
       throw e

@@ -15,6 +15,8 @@ export interface LifecycleOptions {
   readonly rescanIntervalMs: number
   /** Poll the file system instead of using native events (network file systems). */
   readonly poll: boolean
+  /** A larger model file is refused (`too_large`) before it is read. */
+  readonly maxModelBytes: number
 }
 
 /** What every model's pipeline shares: the one place they reach the server's services. */

@@ -8,6 +8,7 @@ import { readVersionWhenStable, sameFingerprint, versionFingerprint, type FileFi
 import type { GateReport, StageResult } from './gate/gate-types.js'
 import type { LifecycleContext } from './lifecycle-context.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
+import type { VersionState } from './version-state.js'
 import type { PersistedModel } from './state-store.js'
 import { newVersionRecord } from './model-registry.js'
 import { Promoter, type PromotionTrigger } from './promoter.js'
@@ -35,6 +36,13 @@ export class ModelPipeline {
   #running = false
   /** Version folders listed while they had no model file yet: their file is being written in place. */
   readonly #seenEmpty = new Set<number>()
+  /**
+   * Versions whose file was refused unread (too large, not a regular file, outside the models
+   * directory, unreadable): there is no sha256 to hang a verdict on, so the verdict hangs on the
+   * file's identity. In memory only: state.json keys verdicts by sha256, so after a restart such a
+   * file is judged once more.
+   */
+  readonly #refused = new Map<number, { readonly fingerprint: FileFingerprint; readonly state: VersionState }>()
 
   constructor(ctx: LifecycleContext, model: ModelRecord) {
     this.#ctx = ctx
@@ -153,15 +161,14 @@ export class ModelPipeline {
   async #loadConfig(): Promise<boolean> {
     const model = this.model
     try {
-      model.config = await readModelConfig(model.dir)
+      model.config = await readModelConfig(this.#ctx.root, model.dir)
       model.configError = undefined
       this.#lastConfigProblem = undefined
       return true
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       model.configError = e.message
-      if (this.#lastConfigProblem !== e.message) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
-      this.#lastConfigProblem = e.message
+      if (this.#firstReport(e)) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
       return false
     }
   }
@@ -171,6 +178,11 @@ export class ModelPipeline {
     const ctx = this.#ctx
     const current = await versionFingerprint(record.source)
     if (!current) return 'skipped'
+    const refused = this.#refused.get(record.version)
+    if (refused && sameFingerprint(current, refused.fingerprint)) {
+      if (!record.loaded) record.state = refused.state
+      return 'skipped'
+    }
     // Unchanged bytes with a verdict: no need to read, hash or gate them again.
     if (record.verdict && sameFingerprint(current, record.verdictFingerprint)) {
       if (isSettled(record, record.verdict.sha256)) return 'skipped'
@@ -188,10 +200,13 @@ export class ModelPipeline {
         seenChanging: seen.changed,
         // A folder renamed in arrives whole; one seen empty is being filled in place (cp), and waits.
         folderFastPath: !this.#seenEmpty.has(record.version) && !seen.changed,
+        maxBytes: ctx.options.maxModelBytes,
       })
     } catch (e) {
       if (!(e instanceof VersionReadError)) throw e
-      return this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)
+      const outcome = this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)
+      this.#refused.set(record.version, { fingerprint: current, state: record.state })
+      return outcome
     }
     switch (read.kind) {
       case 'gone':
@@ -230,13 +245,12 @@ export class ModelPipeline {
     const model = this.model
     let smoke: SmokeSet
     try {
-      smoke = await readSmokeSet(model.dir, record.source.dir)
+      smoke = await readSmokeSet(ctx.root, model.dir, record.source.dir)
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       // The smoke file is broken, not the model: no verdict, so fixing the file re-gates it.
       record.state = { status: 'rejected', stage: 'smoke', reason: 'invalid_smoke_file', message: e.message }
-      if (this.#lastConfigProblem !== e.message) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
-      this.#lastConfigProblem = e.message
+      if (this.#firstReport(e)) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
       return 'skipped'
     }
     if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
@@ -274,6 +288,15 @@ export class ModelPipeline {
     if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
     record.verdictFingerprint = fp
     return (await this.promoter.promoteGated(record, bytes, report, smoke, trigger)) ? 'promoted' : 'rejected'
+  }
+
+  /** A broken model.json or smoke.json is logged once per problem and file, not on every pass. */
+  #firstReport(e: ConfigFileError): boolean {
+    const id = e.identity
+    const key = id ? `${e.message}\0${id.dev}:${id.ino}:${id.size}:${id.mtimeMs}` : e.message
+    const first = this.#lastConfigProblem !== key
+    this.#lastConfigProblem = key
+    return first
   }
 
   #reject(
@@ -330,7 +353,7 @@ export class ModelPipeline {
     if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
     let bytes: VersionBytes
     try {
-      bytes = await readVersionBytes(this.#ctx.root, record.source)
+      bytes = await readVersionBytes(this.#ctx.root, record.source, this.#ctx.options.maxModelBytes)
     } catch (e) {
       return (e as Error).message
     }

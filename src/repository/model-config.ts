@@ -1,8 +1,8 @@
-import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 import { ELEMENT_TYPES } from '../runtime/element-type.js'
 import { MODEL_CONFIG_FILE } from './layout.js'
+import { CONFIG_FILE_MAX_BYTES, displayPath, readRepositoryFile, RepositoryFileError, type FileIdentity } from './repository-file.js'
 
 const tensorContract = z
   .object({
@@ -78,34 +78,57 @@ export type ModelConfig = z.infer<typeof modelConfigSchema>
 
 export const DEFAULT_MODEL_CONFIG: ModelConfig = Object.freeze(modelConfigSchema.parse({}))
 
-export class ConfigFileError extends Error {}
+/** A model's model.json or smoke.json that cannot be used. The message never quotes the file. */
+export class ConfigFileError extends Error {
+  constructor(
+    message: string,
+    /** The file as it was examined: a problem is reported once per file, not once per pass. */
+    readonly identity: FileIdentity | undefined,
+  ) {
+    super(message)
+  }
+}
+
+export interface JsonFileOptions {
+  /** The models directory (real path): the file must be inside it, and messages name it relative to it. */
+  readonly root: string | undefined
+  readonly maxBytes: number
+}
 
 /**
  * Reads and validates a JSON config file. A missing file gives `undefined`; anything else wrong
- * throws ConfigFileError naming the file and the offending path (`session.intraOpNumThreads: ...`).
+ * throws ConfigFileError naming the file (relative to the models directory) and the rule or the
+ * offending path (`session.intraOpNumThreads: ...`).
  */
-export async function readJsonFile<T>(path: string, schema: z.ZodType<T>): Promise<T | undefined> {
-  let text: string
+export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, o: JsonFileOptions): Promise<T | undefined> {
+  const shown = displayPath(o.root, path)
+  let read
   try {
-    text = await readFile(path, 'utf8')
+    read = await readRepositoryFile(path, o)
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw new ConfigFileError(`${path}: cannot read: ${(e as Error).message}`)
+    if (e instanceof RepositoryFileError) throw new ConfigFileError(e.message, e.identity)
+    throw e
   }
+  if (!read) return undefined
   let json: unknown
   try {
-    json = JSON.parse(text)
+    json = JSON.parse(read.bytes.toString('utf8'))
   } catch (e) {
-    throw new ConfigFileError(`${path}: not valid JSON: ${(e as Error).message}`)
+    throw new ConfigFileError(`${shown}: not valid JSON: ${withoutQuote((e as Error).message)}`, read.identity)
   }
   const parsed = schema.safeParse(json)
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
-    throw new ConfigFileError(`${path}: ${issues.join('; ')}`)
+    throw new ConfigFileError(`${shown}: ${issues.join('; ')}`, read.identity)
   }
   return parsed.data
 }
 
-export async function readModelConfig(modelDir: string): Promise<ModelConfig> {
-  return (await readJsonFile(join(modelDir, MODEL_CONFIG_FILE), modelConfigSchema)) ?? DEFAULT_MODEL_CONFIG
+/** V8 quotes the start of the text it could not parse (`Unexpected token 'r', "root:x:0:0"... is not valid JSON`). */
+function withoutQuote(message: string): string {
+  return message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '')
+}
+
+export async function readModelConfig(root: string | undefined, modelDir: string): Promise<ModelConfig> {
+  return (await readJsonFile(join(modelDir, MODEL_CONFIG_FILE), modelConfigSchema, { root, maxBytes: CONFIG_FILE_MAX_BYTES })) ?? DEFAULT_MODEL_CONFIG
 }

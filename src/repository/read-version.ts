@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { readFile, realpath } from 'node:fs/promises'
-import { isInside } from './layout.js'
+import { displayPath, MODEL_FILE_MAX_BYTES, readRepositoryFile, RepositoryFileError } from './repository-file.js'
 import type { VersionSource } from './scanner.js'
 
 export interface VersionBytes {
@@ -8,42 +7,33 @@ export interface VersionBytes {
   readonly sha256: string
 }
 
-export class VersionReadError extends Error {
-  constructor(
-    readonly reason: 'escapes_models_dir' | 'unreadable',
-    message: string,
-  ) {
-    super(message)
-  }
-}
+/** A version's file that was refused or could not be read; `reason` is its rejection reason. */
+export class VersionReadError extends RepositoryFileError {}
 
 /**
  * Reads a version's model file once. What is hashed is exactly what the session is created from,
  * so what was validated is what serves. The real path is checked again right before reading: a
  * symlink may have been swapped since the scan.
  */
-export function readVersionBytes(root: string, source: VersionSource): Promise<VersionBytes> {
-  return readModelFile(root, source.file)
+export function readVersionBytes(root: string, source: VersionSource, maxBytes = MODEL_FILE_MAX_BYTES): Promise<VersionBytes> {
+  return readModelFile(root, source.file, maxBytes)
 }
 
-/** A model file's bytes and sha256; with `root`, the file must resolve inside it. */
-export async function readModelFile(root: string | undefined, file: string): Promise<VersionBytes> {
-  let real: string
+/**
+ * A model file's bytes and sha256; with `root`, the file must resolve inside it. Files over
+ * `maxBytes` are refused before they are read: the whole file is held in memory.
+ */
+export async function readModelFile(root: string | undefined, file: string, maxBytes = MODEL_FILE_MAX_BYTES): Promise<VersionBytes> {
+  let read
   try {
-    real = await realpath(file)
+    read = await readRepositoryFile(file, { root, maxBytes })
   } catch (e) {
-    throw new VersionReadError('unreadable', `cannot read ${file}: ${(e as Error).message}`)
+    if (!(e instanceof RepositoryFileError)) throw e
+    const hint = e.reason === 'too_large' ? ` (--max-model-size; onnxruntime-node takes a model as one buffer)` : ''
+    throw new VersionReadError(e.reason, `${e.message}${hint}`, e.identity)
   }
-  if (root !== undefined && !isInside(root, real)) {
-    throw new VersionReadError('escapes_models_dir', `${file} resolves to ${real}, outside the models directory`)
-  }
-  let bytes: Buffer
-  try {
-    bytes = await readFile(real)
-  } catch (e) {
-    throw new VersionReadError('unreadable', `cannot read ${file}: ${(e as Error).message}`)
-  }
-  return { bytes, sha256: sha256Hex(bytes) }
+  if (!read) throw new VersionReadError('unreadable', `cannot read ${displayPath(root, file)}: it is gone`, undefined)
+  return { bytes: read.bytes, sha256: sha256Hex(read.bytes) }
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

@@ -2,6 +2,7 @@ import { join, relative } from 'node:path'
 import { z } from 'zod'
 import { SMOKE_FILE } from './layout.js'
 import { readJsonFile } from './model-config.js'
+import { displayPath, SMOKE_FILE_MAX_BYTES } from './repository-file.js'
 
 /**
  * `smoke.json`: the cases a version must pass before it serves (DESIGN §3). A model-level file
@@ -54,7 +55,7 @@ export interface SmokeCase extends SmokeCaseSpec {
 export interface SmokeSet {
   readonly cases: readonly SmokeCase[]
   readonly minAccuracy: number
-  /** The files that were read, for the report. */
+  /** The files that were read, for the report: relative to the models directory. */
   readonly files: readonly string[]
 }
 
@@ -64,16 +65,16 @@ export const DEFAULT_TOLERANCE = Object.freeze({ atol: 1e-5, rtol: 1e-3 })
  * Model-level smoke cases plus the version's own, with defaults applied. Throws ConfigFileError
  * naming the file and path of anything invalid. A version-level `minAccuracy` wins.
  */
-export async function readSmokeSet(modelDir: string, versionDir: string | undefined): Promise<SmokeSet> {
+export async function readSmokeSet(root: string | undefined, modelDir: string, versionDir: string | undefined): Promise<SmokeSet> {
   const files: { label: string; path: string }[] = [{ label: SMOKE_FILE, path: join(modelDir, SMOKE_FILE) }]
   if (versionDir) files.push({ label: join(relative(modelDir, versionDir), SMOKE_FILE), path: join(versionDir, SMOKE_FILE) })
   const cases: SmokeCase[] = []
   const read: string[] = []
   let minAccuracy = 1
-  const contents = await Promise.all(files.map(async (f) => ({ ...f, file: await readJsonFile(f.path, smokeFileSchema) })))
+  const contents = await Promise.all(files.map(async (f) => ({ ...f, file: await readJsonFile(f.path, smokeFileSchema, { root, maxBytes: SMOKE_FILE_MAX_BYTES }) })))
   for (const { label, path, file } of contents) {
     if (!file) continue
-    read.push(path)
+    read.push(displayPath(root, path))
     if (file.minAccuracy !== undefined) minAccuracy = file.minAccuracy
     file.cases.forEach((c, i) => cases.push(normalizeCase(c, file, `${label}#${i}`)))
   }

@@ -1,7 +1,8 @@
-import { readFile, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CHECKSUM_SIDECAR } from './layout.js'
-import { readVersionBytes, type VersionBytes } from './read-version.js'
+import { readVersionBytes, VersionReadError, type VersionBytes } from './read-version.js'
+import { CONFIG_FILE_MAX_BYTES, displayPath, readRepositoryFile, RepositoryFileError, type FileIdentity } from './repository-file.js'
 import type { VersionSource } from './scanner.js'
 
 /**
@@ -14,15 +15,25 @@ import type { VersionSource } from './scanner.js'
  * - Anything else waits until it has been stable for the window.
  */
 
-export interface FileFingerprint {
-  readonly size: number
-  readonly mtimeMs: number
-  /** The checksum sidecar's size and mtime, when there is one: fixing a sidecar is a change too. */
+/**
+ * A file's identity (device, inode, size, mtime): another file renamed over it, or the same file
+ * written to, is a change. A verdict holds for one fingerprint.
+ */
+export interface FileFingerprint extends FileIdentity {
+  /** The checksum sidecar's identity, when there is one: fixing a sidecar is a change too. */
   readonly sidecar?: string | undefined
 }
 
 export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerprint | undefined): boolean {
-  return a !== undefined && b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs && a.sidecar === b.sidecar
+  return (
+    a !== undefined &&
+    b !== undefined &&
+    a.size === b.size &&
+    a.mtimeMs === b.mtimeMs &&
+    a.ino === b.ino &&
+    a.dev === b.dev &&
+    a.sidecar === b.sidecar
+  )
 }
 
 export type StabilityDecision = { readonly ready: true; readonly provisional: boolean } | { readonly ready: false; readonly retryAtMs: number }
@@ -67,7 +78,7 @@ export function parseSidecar(text: string): string | undefined {
 export async function fingerprint(path: string): Promise<FileFingerprint | undefined> {
   try {
     const s = await stat(path)
-    return { size: s.size, mtimeMs: s.mtimeMs }
+    return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs }
   } catch {
     return undefined
   }
@@ -77,13 +88,27 @@ export async function fingerprint(path: string): Promise<FileFingerprint | undef
 export async function versionFingerprint(source: VersionSource): Promise<FileFingerprint | undefined> {
   const [file, sidecar] = await Promise.all([fingerprint(source.file), fingerprint(sidecarPath(source))])
   if (!file) return undefined
-  return sidecar ? { ...file, sidecar: `${sidecar.size}:${sidecar.mtimeMs}` } : file
+  return sidecar ? { ...file, sidecar: `${sidecar.dev}:${sidecar.ino}:${sidecar.size}:${sidecar.mtimeMs}` } : file
+}
+
+/**
+ * The sha256 sidecar's text, if there is one. It is read like every file of the models directory:
+ * one that is not a regular file, escapes, or is over the limit refuses the version.
+ */
+async function readSidecar(root: string, source: VersionSource): Promise<string | undefined> {
+  try {
+    return (await readRepositoryFile(sidecarPath(source), { root, maxBytes: CONFIG_FILE_MAX_BYTES }))?.bytes.toString('utf8')
+  } catch (e) {
+    if (e instanceof RepositoryFileError) throw new VersionReadError(e.reason, e.message, e.identity)
+    throw e
+  }
 }
 
 /**
  * Reads a version's bytes if they are complete, per the rules above. `firstSeenMs` is when the
- * caller first saw the file with its current fingerprint. Throws VersionReadError for files that
- * escape the models directory or cannot be read.
+ * caller first saw the file with its current fingerprint. Throws VersionReadError for files (the
+ * model file or its sidecar) that escape the models directory, are not regular files, are too
+ * large or cannot be read.
  */
 export async function readVersionWhenStable(
   root: string,
@@ -95,11 +120,13 @@ export async function readVersionWhenStable(
     /** May a version folder be read at once? Not one seen without its file, or seen changing. */
     readonly folderFastPath?: boolean
     readonly nowMs?: number
+    /** A larger model file is refused before it is read (`--max-model-size`). */
+    readonly maxBytes?: number
   },
 ): Promise<VersionRead> {
   const [before, sidecar, folder] = await Promise.all([
     versionFingerprint(source),
-    readFile(sidecarPath(source), 'utf8').catch(() => undefined),
+    readSidecar(root, source),
     source.kind === 'folder' ? stat(source.dir!).catch(() => undefined) : undefined,
   ])
   if (!before) return { kind: 'gone' }
@@ -117,7 +144,7 @@ export async function readVersionWhenStable(
     seenChanging: o.seenChanging === true,
   })
   if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
-  const bytes = await readVersionBytes(root, source)
+  const bytes = await readVersionBytes(root, source, o.maxBytes)
   const after = await versionFingerprint(source)
   if (!after || !sameFingerprint(before, after) || bytes.bytes.length !== after.size) {
     return { kind: 'wait', retryAtMs: nowMs + o.windowMs, why: 'the file changed while it was read' }
@@ -126,9 +153,8 @@ export async function readVersionWhenStable(
     if (declared === bytes.sha256) return { kind: 'ready', bytes, fingerprint: after, provisional: false }
     // A sidecar that does not match yet may be racing its model file (or be half written itself).
     if (decision.provisional) return { kind: 'wait', retryAtMs: Math.min(before.mtimeMs, o.firstSeenMs) + o.windowMs, why: 'the bytes do not match the .sha256 sidecar yet' }
-    const message = declared
-      ? `the bytes hash to ${bytes.sha256}, the sidecar ${sidecarPath(source)} says ${declared}`
-      : `the sidecar ${sidecarPath(source)} does not hold a sha256`
+    const shown = displayPath(root, sidecarPath(source))
+    const message = declared ? `the bytes hash to ${bytes.sha256}, the sidecar ${shown} says ${declared}` : `the sidecar ${shown} does not hold a sha256`
     return { kind: 'checksum_mismatch', message, sha256: bytes.sha256 }
   }
   return { kind: 'ready', bytes, fingerprint: after, provisional: decision.provisional }

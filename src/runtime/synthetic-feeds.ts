@@ -1,7 +1,7 @@
 import { Tensor } from 'onnxruntime-node'
 import { allocate } from './element-type.js'
 import type { Feeds } from './session.js'
-import type { Signature } from './signature.js'
+import type { Signature, TensorSpec } from './signature.js'
 
 /**
  * Inputs invented from a signature: zeros (empty strings, false), the leading dynamic dim set to
@@ -11,10 +11,15 @@ import type { Signature } from './signature.js'
 export function syntheticFeeds(signature: Signature, batch = 1): Feeds {
   const feeds = Object.create(null) as Feeds
   for (const spec of signature.inputs) {
-    const dims = spec.shape === null ? [batch] : spec.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1))
+    const dims = syntheticDims(spec, batch)
     const data = allocate(spec.type, dims.reduce((a, b) => a * b, 1))
     if (Array.isArray(data)) data.fill('')
     feeds[spec.name] = new Tensor(spec.type, data as never, dims)
   }
   return feeds
+}
+
+/** The dims syntheticFeeds gives an input: what the gate checks before allocating them. */
+export function syntheticDims(spec: TensorSpec, batch: number): number[] {
+  return spec.shape === null ? [batch] : spec.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1))
 }

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
   addConstModel,
@@ -510,12 +510,15 @@ describe('gate: smoke files', () => {
     await dropVersion(t, 'badsmoke', 2, { 'model.onnx': addConstModel(2) })
     let view = await waitForProblem(/not valid JSON/)
     expect(view).toMatchObject({ status: 'rejected', stage: 'smoke', loaded: false })
-    expect(view.message).toContain(smokePath)
+    // Named relative to the models directory: answers never show the server's paths.
+    expect(view.message).toContain(relative(t.modelsDir, smokePath))
+    expect(view.message).not.toContain(t.modelsDir)
 
     // A typo'd key: the error names the path of the offending case.
     await replaceFile(smokePath, json({ cases: [{ inputs: [[1, 1, 1, 1]] }, { inputs: [[1, 1, 1, 1]], expcet: { y: [[2, 2, 2, 2]] } }] }))
     view = await waitForProblem(/cases\.1/)
-    expect(view.message).toContain(smokePath)
+    expect(view.message).toContain(relative(t.modelsDir, smokePath))
+    expect(view.message).not.toContain(t.modelsDir)
     expect(view.message).toMatch(/expcet/)
     expect((await describeModel(t, 'badsmoke')).active).toBe(1)
 
@@ -554,7 +557,8 @@ describe('gate: broken config files hold versions back', () => {
       view = await versionView(t, 'badversionsmoke', 2)
       return view?.reason === 'invalid_smoke_file'
     }, 'v2 to be held back')
-    expect(view.message).toContain(smokePath)
+    expect(view.message).toContain(relative(t.modelsDir, smokePath))
+    expect(view.message).not.toContain(t.modelsDir)
     expect(view.message).toMatch(/cases\.0/)
     expect(view.message).toMatch(/lable/)
 
@@ -577,7 +581,8 @@ describe('gate: broken config files hold versions back', () => {
       detail = await describeModel(t, 'badconfig')
       return detail.configError !== null && detail.versions.some((v: { version: number }) => v.version === 2)
     }, 'the config error to show')
-    expect(detail.configError).toContain(configPath)
+    expect(detail.configError).toContain(relative(t.modelsDir, configPath))
+    expect(detail.configError).not.toContain(t.modelsDir)
     expect(detail.configError).toMatch(/latency/)
     expect(detail.configError).toMatch(/maxMS/)
     expect(detail.active).toBe(1)

@@ -4,8 +4,28 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { runGate } from '../../src/lifecycle/gate/run-gate.js'
+import { warmUp } from '../../src/lifecycle/gate/warmup.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
-import { addConstModel } from '../support/models.js'
+import { ModelSession } from '../../src/runtime/session.js'
+import { addConstModel, identityModel } from '../support/models.js'
+
+/** A job for version 1 of model 'm' without smoke cases or a contract. */
+function gateJob(file: string, sha256: string, root: string | undefined): GateJob {
+  return {
+    model: 'm',
+    version: 1,
+    candidate: { file, sha256 },
+    root,
+    sessionOptions: {},
+    smoke: { cases: [], minAccuracy: 1, files: [] },
+    requireSmoke: false,
+    contract: undefined,
+    allowSignatureChange: false,
+    latency: undefined,
+    agreement: undefined,
+    reference: undefined,
+  }
+}
 
 describe('runGate: the load stage', () => {
   let dir: string
@@ -14,22 +34,7 @@ describe('runGate: the load stage', () => {
   })
   afterEach(() => rm(dir, { recursive: true, force: true }))
 
-  function job(file: string, sha256: string, root: string | undefined = dir): GateJob {
-    return {
-      model: 'm',
-      version: 1,
-      candidate: { file, sha256 },
-      root,
-      sessionOptions: {},
-      smoke: { cases: [], minAccuracy: 1, files: [] },
-      requireSmoke: false,
-      contract: undefined,
-      allowSignatureChange: false,
-      latency: undefined,
-      agreement: undefined,
-      reference: undefined,
-    }
-  }
+  const job = (file: string, sha256: string, root: string | undefined = dir) => gateJob(file, sha256, root)
 
   it('loads the bytes the server read', async () => {
     const bytes = addConstModel(1)
@@ -45,6 +50,8 @@ describe('runGate: the load stage', () => {
     const report = await runGate(job(file, sha256Hex(addConstModel(1))))
     expect(report.passed).toBe(false)
     expect(report.stages[0]).toMatchObject({ stage: 'load', status: 'failed', reason: 'file_changed' })
+    // Named relative to the models directory: API answers never show the server's paths.
+    expect(report.stages[0]!.message).toMatch(/^1\.onnx has sha256 [0-9a-f]{64}, expected /)
   })
 
   it('refuses a file outside the models directory', async () => {
@@ -53,5 +60,36 @@ describe('runGate: the load stage', () => {
     await writeFile(file, bytes)
     const report = await runGate(job(file, sha256Hex(bytes), join(dir, 'models')))
     expect(report.stages[0]).toMatchObject({ stage: 'load', status: 'failed', reason: 'escapes_models_dir' })
+  })
+})
+
+describe('runGate: an input too large to synthesize', () => {
+  let dir: string
+  beforeEach(async () => {
+    dir = await realpath(await mkdtemp(join(tmpdir(), 'modelgate-rungate-')))
+  })
+  afterEach(() => rm(dir, { recursive: true, force: true }))
+
+  // A fixed dim of 1e12: 4 TB of float32 zeros, which the gate used to try to allocate.
+  const huge = identityModel('float32', [1e12])
+
+  it('rejects a version without smoke cases as input_too_large, allocating nothing', async () => {
+    const file = join(dir, '1.onnx')
+    await writeFile(file, huge)
+    const report = await runGate(gateJob(file, sha256Hex(huge), dir))
+    expect(report.passed).toBe(false)
+    expect(report.stages.at(-1)).toMatchObject({ stage: 'smoke', status: 'failed', reason: 'input_too_large' })
+    expect(report.stages.at(-1)!.message).toContain("input 'x' is float32 [1000000000000]")
+  })
+
+  it('warms up without it: a warning, not a crash of the server', async () => {
+    const session = await ModelSession.create(huge, {})
+    try {
+      const result = await warmUp(session, { runs: 2, batchSizes: [1, 64], fallbackFeeds: [] })
+      expect(result).toMatchObject({ stage: 'warmup', status: 'passed', reason: 'warmup_failed' })
+      expect(result.message).toContain('over the limit of 256 MiB')
+    } finally {
+      await session.release()
+    }
   })
 })

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../log.js'
 import type { FromGate, ToGate } from './gate-process.js'
 import type { GateJob, GateReport, GateStage } from './gate-types.js'
+import type { RejectionReason } from './rejection-reasons.js'
 
 export type GateOutcome = { readonly kind: 'report'; readonly report: GateReport } | { readonly kind: 'cancelled' }
 
@@ -86,7 +87,7 @@ export class GateRunner {
     const started = performance.now()
     let stage: GateStage = 'load'
     return new Promise<GateOutcome>((resolve) => {
-      const failed = (reason: string, message: string): GateOutcome => ({
+      const failed = (reason: RejectionReason, message: string): GateOutcome => ({
         kind: 'report',
         report: {
           passed: false,
@@ -109,7 +110,10 @@ export class GateRunner {
         if (m.type === 'stage') stage = m.stage as GateStage
         else if (m.type === 'done') finish({ kind: 'report', report: m.report })
         else if (m.type === 'cancelled') finish({ kind: 'cancelled' })
-        else finish(failed('gate_error', `the gate failed unexpectedly: ${m.message}`))
+        else {
+          this.#logger.error('gate_error', { model: job.model, version: job.version, stage, error: m.message, stack: m.stack })
+          finish(failed('gate_error', `the gate failed unexpectedly in the '${stage}' stage: ${m.message}`))
+        }
       }
       const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
         if (this.#closed) return finish({ kind: 'cancelled' })

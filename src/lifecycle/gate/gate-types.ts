@@ -2,20 +2,24 @@ import type { ModelConfig } from '../../repository/model-config.js'
 import type { SmokeSet } from '../../repository/smoke-file.js'
 import type { SessionOptions } from '../../runtime/session.js'
 import type { Signature, TensorSpec } from '../../runtime/signature.js'
+import type { RejectionReason } from './rejection-reasons.js'
 
 /** The gate's stages, in the order they run (DESIGN §3). */
 export const GATE_STAGES = ['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup'] as const
 export type GateStage = (typeof GATE_STAGES)[number]
 
-export interface StageResult {
+interface StageOutcome {
   readonly stage: GateStage
-  readonly status: 'passed' | 'failed' | 'skipped'
   readonly ms: number
-  /** Stable reason code when failed (`signature_changed`, `below_min_accuracy`, ...) or why skipped. */
-  readonly reason?: string
   readonly message?: string
   readonly details?: unknown
 }
+
+export type StageResult =
+  /** `reason` says why a stage was skipped, or qualifies a pass (`unverified`, `warmup_failed`). */
+  | (StageOutcome & { readonly status: 'passed' | 'skipped'; readonly reason?: string })
+  /** A stable, documented rejection reason (`signature_changed`, `below_min_accuracy`, ...). */
+  | (StageOutcome & { readonly status: 'failed'; readonly reason: RejectionReason })
 
 export interface GateReport {
   readonly passed: boolean

@@ -1,4 +1,5 @@
 import { readModelFile, VersionReadError, type VersionBytes } from '../../repository/read-version.js'
+import { displayPath } from '../../repository/repository-file.js'
 import { ModelLoadError, ModelSession } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
 import { agreementStage, latencyStage } from './comparison-stages.js'
@@ -109,7 +110,7 @@ export async function openModel(model: ModelFile, root: string | undefined, opti
   }
   if (read.sha256 !== model.sha256) {
     // Not a verdict on the model: the file changed after the server read it, and is read again.
-    throw new StageFailure('file_changed', `${model.file} has sha256 ${read.sha256}, expected ${model.sha256}: it changed after it was read`)
+    throw new StageFailure('file_changed', `${displayPath(root, model.file)} has sha256 ${read.sha256}, expected ${model.sha256}: it changed after it was read`)
   }
   try {
     return await ModelSession.create(read.bytes, options)

@@ -2,8 +2,10 @@ import { decodeFeeds } from '../../dataplane/feeds.js'
 import type { Feeds, Fetches, ModelSession } from '../../runtime/session.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import type { GateJob, StageResult } from './gate-types.js'
+import type { RejectionReason } from './rejection-reasons.js'
 import { checkExpect, checkFinite, checkRange, tallyLabels } from './smoke-checks.js'
 import { fmt, GateCancelled, type GateControl } from './stage-results.js'
+import { oversizedSyntheticInput } from './synthetic-input.js'
 
 export interface SmokeOutcome {
   readonly result: StageResult
@@ -18,7 +20,7 @@ export async function smokeStage(job: GateJob, session: ModelSession, control: G
   const signature = session.signature
   const outputs = signature.outputs.map((o) => o.name)
   const { cases, minAccuracy } = job.smoke
-  const fail = (reason: string, message: string, details?: unknown): SmokeOutcome => ({
+  const fail = (reason: RejectionReason, message: string, details?: unknown): SmokeOutcome => ({
     result: { stage: 'smoke', status: 'failed', ms: performance.now() - t, reason, message, ...(details !== undefined && { details }) },
     unverified: false,
     feeds: [],
@@ -27,7 +29,10 @@ export async function smokeStage(job: GateJob, session: ModelSession, control: G
   if (cases.length === 0) {
     if (job.requireSmoke) return fail('smoke_required', 'no smoke cases (smoke.json), and requireSmoke is set')
     // Best effort: one synthesized input. Non-finite outputs reject; a runtime error does not, since
-    // zeros with dims of 1 may simply be outside what the model accepts.
+    // zeros with dims of 1 may simply be outside what the model accepts. An input too large to
+    // build is not tried: no request of that size could reach the model either.
+    const tooLarge = oversizedSyntheticInput(signature, 1)
+    if (tooLarge) return fail('input_too_large', `no smoke cases, and ${tooLarge}`)
     const feeds = syntheticFeeds(signature)
     let fetched: Fetches
     try {
@@ -47,7 +52,7 @@ export async function smokeStage(job: GateJob, session: ModelSession, control: G
 
   const results: { name: string; passed: boolean; ms: number; message?: string }[] = []
   const feedsRun: Feeds[] = []
-  let failure: { reason: string; message: string } | undefined
+  let failure: { reason: RejectionReason; message: string } | undefined
   let correct = 0
   let total = 0
   const mismatches: string[] = []

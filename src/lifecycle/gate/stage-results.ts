@@ -1,4 +1,5 @@
 import type { StageResult } from './gate-types.js'
+import type { RejectionReason } from './rejection-reasons.js'
 
 /** What every gate stage shares: cancellation, failures with a reason code, timing. */
 
@@ -14,7 +15,7 @@ export interface GateControl {
 /** A stage failure with a stable reason code. */
 export class StageFailure extends Error {
   constructor(
-    readonly reason: string,
+    readonly reason: RejectionReason,
     message: string,
     readonly details?: unknown,
   ) {

@@ -6,6 +6,7 @@ import type { Feeds, ModelSession } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import type { StageResult } from './gate-types.js'
+import { oversizedSyntheticInput } from './synthetic-input.js'
 
 /**
  * How a serving session is warmed: `warmup.runs` runs at the batch sizes serving will use
@@ -59,7 +60,12 @@ export async function warmUp(
       problem ??= (e as Error).message
     }
   }
-  for (const batch of o.batchSizes) await runAll(syntheticFeeds(session.signature, batch))
+  for (const batch of o.batchSizes) {
+    // Never allocated: a model whose fixed dims ask for more memory than a request could carry.
+    const tooLarge = oversizedSyntheticInput(session.signature, batch)
+    if (tooLarge) problem ??= tooLarge
+    else await runAll(syntheticFeeds(session.signature, batch))
+  }
   if (done === 0) for (const feeds of o.fallbackFeeds.slice(0, 4)) await runAll(feeds)
   const ms = performance.now() - t
   if (done === 0) {
