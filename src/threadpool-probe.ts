@@ -35,11 +35,20 @@ export class ThreadpoolProbe {
     this.#tick()
   }
 
-  /** Never waits on the pool: only looks at how long the job in flight has been waiting. */
+  /**
+   * Never waits on the pool: only looks at how long the job in flight has been waiting. The first
+   * look that finds a stall logs it, whoever looks (a /healthz request or the timer), so the log
+   * says so before any answer does.
+   */
   check(nowMs = performance.now()): Liveness {
     const queuedAt = this.#queuedAt
     if (queuedAt === undefined || nowMs - queuedAt <= this.#stallMs) return { live: true }
-    return { live: false, stalledMs: nowMs - queuedAt }
+    const stalledMs = nowMs - queuedAt
+    if (!this.#stalled) {
+      this.#stalled = true
+      this.#logger.error('threadpool_stalled', { stalledMs: Math.round(stalledMs), thresholdMs: this.#stallMs })
+    }
+    return { live: false, stalledMs }
   }
 
   close(): void {
@@ -47,11 +56,7 @@ export class ThreadpoolProbe {
   }
 
   #tick(): void {
-    const state = this.check()
-    if (!state.live && !this.#stalled) {
-      this.#stalled = true
-      this.#logger.error('threadpool_stalled', { stalledMs: Math.round(state.stalledMs), thresholdMs: this.#stallMs })
-    }
+    this.check()
     if (this.#queuedAt !== undefined) return // one job at a time: a stuck pool is not fed more
     const queuedAt = performance.now()
     this.#queuedAt = queuedAt
