@@ -272,6 +272,16 @@ function alertQueries(): Query[] {
 // ---------------------------------------------------------------------------------------------
 
 describe('deploy/ files', () => {
+  it('.dockerignore keeps the build context to what the Dockerfile copies', () => {
+    // `*` then `!path` lines: what the build context holds.
+    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    expect(lines[0]).toBe('*')
+    const kept = lines.slice(1).map((l) => l.replace(/^!/, '').replace(/\/$/, ''))
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+\s*$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)).map((p) => p.replace(/\/$/, ''))
+    expect(copied.length).toBeGreaterThan(3)
+    expect(kept.sort()).toEqual([...new Set(copied)].sort())
+  })
+
   it('every YAML file parses as Kubernetes reads it, and every manifest is named', () => {
     const yamlFiles = filesUnder(DEPLOY).filter((f) => /\.ya?ml$/.test(f))
     expect(yamlFiles.length).toBeGreaterThanOrEqual(9)

@@ -3,12 +3,20 @@ import type { z } from 'zod'
 import { InvalidJsonError, InvalidRequestError, UnsupportedMediaTypeError } from '../errors.js'
 import { readBody } from './read-body.js'
 
-/** application/json, application/<x>+json; a missing Content-Type is taken as JSON, as Triton does. */
-export function checkJsonContentType(contentType: string | undefined): void {
+/**
+ * One rule for every request body: JSON (`application/json`, `application/<x>+json`, or no
+ * Content-Type at all, as Triton's client sends), or, where a route takes the V2 binary tensor
+ * extension, `application/octet-stream`. Anything else is 415: `curl -d` sends
+ * `application/x-www-form-urlencoded`, and a browser's cross-site form or `text/plain` post must
+ * never reach an admin route.
+ */
+export function checkJsonContentType(contentType: string | undefined, o: { readonly binary?: boolean } = {}): void {
   if (contentType === undefined || contentType === 'application/json') return
   const type = contentType.split(';', 1)[0]!.trim().toLowerCase()
   if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return
-  throw new UnsupportedMediaTypeError(`expected Content-Type: application/json, got '${contentType}'`)
+  if (o.binary && type === 'application/octet-stream') return
+  const hint = type === 'application/x-www-form-urlencoded' ? " (curl -d sends that: add -H 'content-type: application/json')" : ''
+  throw new UnsupportedMediaTypeError(`expected Content-Type: application/json${o.binary ? ' or application/octet-stream' : ''}, got '${contentType}'${hint}`)
 }
 
 /** Malformed JSON is a 400, never a 500. `parse` may be an exact-integer parser (V2). */
@@ -34,6 +42,13 @@ export function validateBody<T>(json: unknown, schema: z.ZodType<T>): T {
     throw new InvalidRequestError(`${path}: ${issue.message}`)
   }
   return parsed.data
+}
+
+/** An empty body is `{}`: `curl -X POST .../rollback` is the common case. */
+export async function readOptionalJsonAs<T>(c: Context, schema: z.ZodType<T>, limit: number): Promise<T> {
+  const length = c.req.header('content-length')
+  if (length === '0' || (length === undefined && !c.req.header('transfer-encoding'))) return schema.parse({})
+  return readJsonAs(c, schema, limit)
 }
 
 /** Reads a JSON body of at most `limit` bytes and validates it. */

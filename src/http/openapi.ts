@@ -76,34 +76,113 @@ type Op = {
   v2?: boolean
   query?: { name: string; description: string }[]
   binary?: boolean
+  /** What a request and its answer look like (each checked against its schema by a test). */
+  example?: { request?: unknown; response?: unknown }
+  /** Answers other than 200 that are part of the route's contract (besides the error codes). */
+  statuses?: Record<string, string>
 }
 
+/** The examples: the bundled iris model (4 features in, a label and 3 probabilities out). */
+const IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+const predictExample = {
+  request: { inputs: { features: [IRIS_ROW] }, outputs: ['label'] },
+  response: { model: 'iris', version: 2, outputs: { label: [0] } },
+}
+const stageExample = { stage: 'load', status: 'passed', ms: 4.1 }
+const v2InferExample = {
+  request: { id: '42', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }], outputs: [{ name: 'label' }] },
+  response: { model_name: 'iris', model_version: '2', id: '42', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [0] }] },
+}
+const v2MetadataExample = {
+  response: {
+    name: 'iris',
+    versions: ['1', '2'],
+    platform: 'onnxruntime_onnx',
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [-1, 4] }],
+    outputs: [
+      { name: 'label', datatype: 'INT64', shape: [-1] },
+      { name: 'probabilities', datatype: 'FP32', shape: [-1, 3] },
+    ],
+  },
+}
+
+const rollbackExample = { request: { reason: 'bad release, see INC-42' }, response: { model: 'iris', from: 2, to: 1, warm: true, ms: 0.21, reason: 'bad release, see INC-42' } }
+const v2ReadyExample = { response: { name: 'iris', ready: true } }
+const v2NotReady = { '400': 'not ready: {"name", "ready": false} (the protocol asks for a 4xx; Triton answers 400)' }
+
 const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
-  '/predict': { post: { summary: 'Predict with the default model', tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
-  '/models/{name}/predict': { post: { summary: "Predict with a model's active version", tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
-  '/models/{name}/versions/{version}/predict': { post: { summary: 'Predict with one loaded version', tags: ['predict'], body: predictRequestSchema, ok: predictResponse } },
-  '/models': { get: { summary: 'Every model: active version, versions and their states', tags: ['models'], ok: z.object({ models: z.array(modelSummary) }) } },
+  '/predict': { post: { summary: 'Predict with the default model', tags: ['predict'], body: predictRequestSchema, ok: predictResponse, example: predictExample } },
+  '/models/{name}/predict': { post: { summary: "Predict with a model's active version", tags: ['predict'], body: predictRequestSchema, ok: predictResponse, example: predictExample } },
+  '/models/{name}/versions/{version}/predict': {
+    post: {
+      summary: 'Predict with one loaded version',
+      tags: ['predict'],
+      body: predictRequestSchema,
+      ok: predictResponse,
+      example: {
+        request: { inputs: { features: { type: 'float32', shape: [1, 4], data: IRIS_ROW } }, output_format: 'typed' },
+        response: { model: 'iris', version: 2, outputs: { label: { type: 'int64', shape: [1], data: [0] }, probabilities: { type: 'float32', shape: [1, 3], data: [0.995, 0.0046, 0.00004] } } },
+      },
+    },
+  },
+  '/models': {
+    get: {
+      summary: 'Every model: active version, versions and their states',
+      tags: ['models'],
+      ok: z.object({ models: z.array(modelSummary) }),
+      example: { response: { models: [{ name: 'iris', active: 2, versions: [{ version: 1, status: 'retained' }, { version: 2, status: 'active' }] }] } },
+    },
+  },
   '/models/{name}': { get: { summary: 'One model: versions, gate results, signature, batching', tags: ['models'], ok: modelDetail } },
-  '/healthz': { get: { summary: 'Liveness', tags: ['ops'], ok: z.object({ status: z.literal('ok') }) } },
-  '/readyz': { get: { summary: 'Readiness (503 until every model serves or has nothing left to try)', tags: ['ops'], ok: readiness } },
+  '/healthz': {
+    get: { summary: 'Liveness', tags: ['ops'], ok: z.object({ status: z.literal('ok') }), example: { response: { status: 'ok' } }, statuses: { '503': 'threadpool_stalled: the process should be restarted' } },
+  },
+  '/readyz': {
+    get: {
+      summary: 'Readiness: 200 once every model serves or has nothing left to try',
+      tags: ['ops'],
+      ok: readiness,
+      example: { response: { ready: true, models: { iris: { active: 2, status: 'serving' } } } },
+      statuses: { '503': 'not ready yet (models still loading), or shutting down; same body with "ready": false' },
+    },
+  },
   '/metrics': { get: { summary: 'Prometheus metrics', tags: ['ops'], ok: 'text' } },
   '/openapi.json': { get: { summary: 'This document', tags: ['ops'], ok: z.object({ openapi: z.string() }).passthrough() } },
   '/docs': { get: { summary: 'This document, for people', tags: ['ops'], ok: 'text' } },
-  '/rollback': { post: { summary: 'Roll the default model back', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true } },
-  '/models/{name}/rollback': { post: { summary: 'Roll a model back (warm: pointer swap; cold: gated first)', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true } },
-  '/models/{name}/promote': { post: { summary: 'Promote a version (gated unless retained or forced)', tags: ['admin'], body: promoteBodySchema, ok: promoteResponse, admin: true } },
+  '/rollback': { post: { summary: 'Roll the default model back', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true, example: rollbackExample } },
+  '/models/{name}/rollback': {
+    post: { summary: 'Roll a model back (warm: pointer swap; cold: gated first)', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true, example: rollbackExample },
+  },
+  '/models/{name}/promote': {
+    post: {
+      summary: 'Promote a version (gated unless retained or forced)',
+      tags: ['admin'],
+      body: promoteBodySchema,
+      ok: promoteResponse,
+      admin: true,
+      example: { request: { version: 2 }, response: { model: 'iris', from: 1, to: 2, warm: false, ms: 61.2, stages: [stageExample] } },
+    },
+  },
   '/models/{name}/history': {
     get: { summary: 'Lifecycle events, oldest first', tags: ['admin'], ok: z.object({ model: z.string(), entries: z.array(z.record(z.string(), z.unknown())) }), admin: true, query: [{ name: 'limit', description: 'at most this many, 1 to 200 (default 100)' }] },
   },
   '/v2': { get: { summary: 'Server metadata', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }) } },
   '/v2/health/live': { get: { summary: 'Server live', tags: ['v2'], v2: true, ok: z.object({ live: z.boolean() }) } },
-  '/v2/health/ready': { get: { summary: 'Server ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ ready: z.boolean() }) } },
-  '/v2/models/{name}': { get: { summary: 'Model metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata } },
-  '/v2/models/{name}/versions/{version}': { get: { summary: 'Model version metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata } },
-  '/v2/models/{name}/ready': { get: { summary: 'Model ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }) } },
-  '/v2/models/{name}/versions/{version}/ready': { get: { summary: 'Model version ready (503 if not)', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }) } },
-  '/v2/models/{name}/infer': { post: { summary: 'Inference (JSON, or the binary tensor data extension)', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true } },
-  '/v2/models/{name}/versions/{version}/infer': { post: { summary: 'Inference on one loaded version', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true } },
+  '/v2/health/ready': {
+    get: { summary: 'Server ready', tags: ['v2'], v2: true, ok: z.object({ ready: z.boolean() }), example: { response: { ready: true } }, statuses: { '400': 'not ready: {"ready": false} (the protocol asks for a 4xx; Triton answers 400)' } },
+  },
+  '/v2/models/{name}': { get: { summary: 'Model metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata, example: v2MetadataExample } },
+  '/v2/models/{name}/versions/{version}': { get: { summary: 'Model version metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata, example: v2MetadataExample } },
+  '/v2/models/{name}/ready': { get: { summary: 'Model ready', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }), example: v2ReadyExample, statuses: v2NotReady } },
+  '/v2/models/{name}/versions/{version}/ready': {
+    get: { summary: 'Model version ready', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }), example: v2ReadyExample, statuses: v2NotReady },
+  },
+  '/v2/models/{name}/infer': {
+    post: { summary: 'Inference (JSON, or the binary tensor data extension)', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true, example: v2InferExample },
+  },
+  '/v2/models/{name}/versions/{version}/infer': {
+    post: { summary: 'Inference on one loaded version', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true, example: v2InferExample },
+  },
   '/v2/models/stats': { get: { summary: 'Statistics of every loaded version (statistics extension)', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
   '/v2/models/{name}/stats': { get: { summary: "Statistics of a model's loaded versions", tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
   '/v2/models/{name}/versions/{version}/stats': { get: { summary: 'Statistics of one loaded version', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
@@ -118,9 +197,15 @@ function operation(path: string, op: Op): Record<string, unknown> {
   const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
   for (const q of op.query ?? []) params.push({ name: q.name, in: 'query', required: false, schema: { type: 'string' }, description: q.description } as never)
   const errorRef = { $ref: op.v2 ? '#/components/schemas/V2Error' : '#/components/schemas/Error' }
-  const okContent = op.ok === 'text' ? { 'text/plain': { schema: { type: 'string' } } } : op.ok === 'empty' ? undefined : { 'application/json': { schema: json(op.ok) } }
+  const okContent =
+    op.ok === 'text'
+      ? { 'text/plain': { schema: { type: 'string' } } }
+      : op.ok === 'empty'
+        ? undefined
+        : { 'application/json': { schema: json(op.ok), ...(op.example?.response !== undefined && { example: op.example.response }) } }
+  const others = Object.fromEntries(Object.entries(op.statuses ?? {}).map(([status, description]) => [status, { description, content: { 'application/json': { schema: errorRef } } }]))
   const content: Record<string, unknown> = {}
-  if (op.body) content['application/json'] = { schema: json(op.body) }
+  if (op.body) content['application/json'] = { schema: json(op.body), ...(op.example?.request !== undefined && { example: op.example.request }) }
   if (op.binary) content['application/octet-stream'] = { schema: { type: 'string', format: 'binary' }, description: 'JSON header (Inference-Header-Content-Length bytes) then raw tensors' }
   return {
     summary: op.summary,
@@ -130,6 +215,7 @@ function operation(path: string, op: Op): Record<string, unknown> {
     ...(op.admin && { security: [{ adminToken: [] }] }),
     responses: {
       '200': { description: 'OK', ...(okContent && { content: okContent }) },
+      ...others,
       default: { description: 'An error', content: { 'application/json': { schema: errorRef } } },
     },
   }
@@ -157,13 +243,20 @@ export function docsPage(doc: Record<string, unknown>): string {
   const sections: string[] = []
   for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
     for (const [method, op] of Object.entries(methods)) {
-      const body = op.requestBody?.content?.['application/json']?.schema
-      const ok = op.responses?.['200']?.content?.['application/json']?.schema
+      const request = op.requestBody?.content?.['application/json']
+      const ok = op.responses?.['200']?.content?.['application/json']
+      const pretty = (value: unknown) => `<pre>${esc(JSON.stringify(value, null, 2))}</pre>`
+      const statuses = Object.entries(op.responses as Record<string, { description: string }>)
+        .filter(([status]) => status !== '200' && status !== 'default')
+        .map(([status, r]) => `<li><code>${status}</code> ${esc(r.description)}</li>`)
       sections.push(
         `<section><h3><code>${method.toUpperCase()} ${esc(path)}</code>${op.security ? ' <small>admin</small>' : ''}</h3><p>${esc(op.summary)}</p>` +
-          (body ? `<details><summary>request body</summary><pre>${esc(JSON.stringify(body, null, 2))}</pre></details>` : '') +
-          (ok ? `<details><summary>response</summary><pre>${esc(JSON.stringify(ok, null, 2))}</pre></details>` : '') +
-          '</section>',
+          (request?.example !== undefined ? `<p>Example request</p>${pretty(request.example)}` : '') +
+          (ok?.example !== undefined ? `<p>Example answer (200)</p>${pretty(ok.example)}` : '') +
+          (statuses.length ? `<ul>${statuses.join('')}</ul>` : '') +
+          (request ? `<details><summary>request body schema</summary>${pretty(request.schema)}</details>` : '') +
+          (ok ? `<details><summary>answer schema</summary>${pretty(ok.schema)}</details>` : '') +
+          '<p><small>errors: <code>{"error": {"code", "message"}}</code> (V2 routes: <code>{"error": "..."}</code>), see the README\'s error table</small></p></section>',
       )
     }
   }

@@ -173,6 +173,41 @@ describe('bad requests to the simple API', () => {
       expectError(await request(`${model('adder')}/predict`, 'POST', body, 'text/plain'), 415, 'unsupported_media_type')
       expectError(await request(`${model('adder')}/predict`, 'POST', body, 'application/x-www-form-urlencoded'), 415, 'unsupported_media_type')
     })
+
+    it('one Content-Type rule on every route that takes a body: JSON or none; octet-stream only for V2 infer', async () => {
+      const v2 = { inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] }
+      const routes: { url: string; body: string }[] = [
+        { url: `${model('adder')}/predict`, body: JSON.stringify({ inputs: [[1, 2, 3, 4]] }) },
+        { url: `${t.url}/v2/models/adder/infer`, body: JSON.stringify(v2) },
+        { url: `${t.url}/models/versions/rollback`, body: '{}' },
+        { url: `${t.url}/models/versions/promote`, body: '{"version": 2}' },
+        { url: `${t.url}/v2/repository/index`, body: '{}' },
+      ]
+      // V2 routes answer errors as {"error": "<message>"}, the others as {"error": {"code", "message"}}.
+      const refused = (r: JsonResponse) => {
+        expect(r.status, JSON.stringify(r.body)).toBe(415)
+        if (typeof r.body.error === 'string') return r.body.error as string
+        expect(r.body.error.code).toBe('unsupported_media_type')
+        return r.body.error.message as string
+      }
+      for (const { url, body } of routes) {
+        // curl -d's default, a browser form, and fetch's default for a string body: refused, and
+        // the form case says how to fix the curl command.
+        expect(refused(await request(url, 'POST', body, 'application/x-www-form-urlencoded'))).toMatch(/curl -d .*content-type: application\/json/)
+        refused(await request(url, 'POST', body, 'text/plain;charset=UTF-8'))
+        refused(await request(url, 'POST', body, 'multipart/form-data; boundary=x'))
+        // JSON, a +json type, and no Content-Type at all (Triton's client sends none) are JSON.
+        for (const type of ['application/json', 'application/json; charset=utf-8', 'application/vnd.api+json']) {
+          expect((await request(url, 'POST', body, type)).status, `${url} ${type}`).not.toBe(415)
+        }
+        const bare = await fetch(url, { method: 'POST', body: new TextEncoder().encode(body) })
+        expect(bare.status, url).not.toBe(415)
+        await bare.body?.cancel()
+      }
+      // octet-stream is the V2 binary extension's type: V2 infer only.
+      expect((await request(`${t.url}/v2/models/adder/infer`, 'POST', JSON.stringify(v2), 'application/octet-stream')).status).toBe(200)
+      expectError(await request(`${model('adder')}/predict`, 'POST', JSON.stringify({ inputs: [[1, 2, 3, 4]] }), 'application/octet-stream'), 415, 'unsupported_media_type')
+    })
   })
 
   describe('404 and 405', () => {

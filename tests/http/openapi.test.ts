@@ -1,5 +1,8 @@
+import { cp } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpApp } from '../../dist/http/app.js'
+import { promoteBodySchema, rollbackBodySchema } from '../../src/http/routes/admin-routes.js'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { getJson, startTestServer, type TestServer } from '../support/test-server.js'
 
@@ -56,5 +59,74 @@ describe('OpenAPI document', () => {
     const html = await res.text()
     expect(html).toContain('POST /v2/models/{name}/infer')
     expect(html).toContain('/openapi.json')
+  })
+})
+
+/** Same keys (objects), same element shape (arrays, by their first element), same JSON types. */
+function sameShape(actual: unknown, example: unknown, path = '$'): string | undefined {
+  if (Array.isArray(example)) {
+    if (!Array.isArray(actual)) return `${path}: expected an array`
+    if (example.length === 0 || actual.length === 0) return undefined
+    return sameShape(actual[0], example[0], `${path}[0]`)
+  }
+  if (example !== null && typeof example === 'object') {
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return `${path}: expected an object`
+    const a = Object.keys(actual).sort().join(',')
+    const e = Object.keys(example).sort().join(',')
+    if (a !== e) return `${path}: keys ${a} but the example has ${e}`
+    for (const key of Object.keys(example)) {
+      const problem = sameShape((actual as Record<string, unknown>)[key], (example as Record<string, unknown>)[key], `${path}.${key}`)
+      if (problem) return problem
+    }
+    return undefined
+  }
+  return typeof actual === typeof example ? undefined : `${path}: ${typeof actual}, the example has ${typeof example}`
+}
+
+describe('OpenAPI examples', () => {
+  let t: TestServer
+  beforeAll(async () => {
+    // The examples are of the bundled iris model: run them against it.
+    t = await startTestServer(async (dir) => {
+      await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), { recursive: true })
+    })
+  })
+  afterAll(() => t.close())
+
+  it('every example of a data-plane route is what the server answers to it, and /docs shows it', async () => {
+    const { body: doc } = await getJson(`${t.url}/openapi.json`)
+    const html = await (await fetch(`${t.url}/docs`)).text()
+    let checked = 0
+    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+      for (const [method, op] of Object.entries(methods)) {
+        const request = op.requestBody?.content?.['application/json']?.example
+        const response = op.responses?.['200']?.content?.['application/json']?.example
+        if (response === undefined) continue
+        expect(html).toContain(JSON.stringify(response, null, 2).replace(/"/g, '&quot;').split('\n')[1])
+        if (op.security) continue // admin examples change state: checked against their schemas below
+        const url = `${t.url}${path.replace('{name}', 'iris').replace('{version}', '2')}`
+        const res = await fetch(url, { method: method.toUpperCase(), ...(request !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }) })
+        expect(res.status, `${method} ${path}`).toBe(200)
+        const answer = await res.json()
+        expect(sameShape(answer, response), `${method} ${path}: ${JSON.stringify(answer)}`).toBeUndefined()
+        checked++
+      }
+    }
+    expect(checked).toBeGreaterThanOrEqual(12)
+  })
+
+  it('admin examples are bodies the admin routes accept', async () => {
+    const { body: doc } = await getJson(`${t.url}/openapi.json`)
+    expect(rollbackBodySchema.safeParse(doc.paths['/models/{name}/rollback'].post.requestBody.content['application/json'].example).success).toBe(true)
+    expect(promoteBodySchema.safeParse(doc.paths['/models/{name}/promote'].post.requestBody.content['application/json'].example).success).toBe(true)
+  })
+
+  it('documents the statuses the server really answers when not ready', async () => {
+    const { body: doc } = await getJson(`${t.url}/openapi.json`)
+    expect(Object.keys(doc.paths['/v2/models/{name}/ready'].get.responses)).toContain('400')
+    expect(Object.keys(doc.paths['/v2/health/ready'].get.responses)).toContain('400')
+    expect(Object.keys(doc.paths['/readyz'].get.responses)).toContain('503')
+    // A version that is not loaded is not ready: 400, as documented.
+    expect((await fetch(`${t.url}/v2/models/iris/versions/1/ready`)).status).toBe(400) // on disk, not loaded
   })
 })

@@ -5,7 +5,7 @@ import { KEEP_PER_MODEL } from '../../lifecycle/history.js'
 import type { Lifecycle } from '../../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../../lifecycle/model-registry.js'
 import { adminAuth } from '../admin-auth.js'
-import { readJsonAs } from '../json-body.js'
+import { readJsonAs, readOptionalJsonAs } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
 
 /** Admin bodies are a few fields: anything bigger is not one. */
@@ -21,12 +21,6 @@ export interface AdminRoutesOptions {
   readonly adminToken: string | undefined
 }
 
-/** An empty body is `{}`: `curl -X POST .../rollback` is the common case. */
-async function optionalBody<T>(c: Context, schema: z.ZodType<T>): Promise<T> {
-  const length = c.req.header('content-length')
-  if (length === '0' || (length === undefined && !c.req.header('transfer-encoding'))) return schema.parse({})
-  return readJsonAs(c, schema, ADMIN_BODY_LIMIT)
-}
 
 /** Rollback, promote and history (DESIGN §4, admin). */
 export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken }: AdminRoutesOptions): void {
@@ -34,7 +28,7 @@ export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken
   for (const path of ['/rollback', '/models/:name/rollback', '/models/:name/promote', '/models/:name/history']) app.use(path, auth)
 
   const rollback = async (c: Context, name: string) => {
-    const body = await optionalBody(c, rollbackBodySchema)
+    const body = await readOptionalJsonAs(c, rollbackBodySchema, ADMIN_BODY_LIMIT)
     return c.json(await lifecycle.rollback(name, body))
   }
   route(app, '/rollback', { POST: (c) => rollback(c, registry.defaultModel()) })

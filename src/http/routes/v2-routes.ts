@@ -9,7 +9,7 @@ import { v2Datatype } from '../../v2/datatypes.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
 import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2OutputPlan, v2Response, v2Shape } from '../../v2/inference.js'
 import { adminAuth } from '../admin-auth.js'
-import { parseJson, validateBody } from '../json-body.js'
+import { checkJsonContentType, parseJson, readOptionalJsonAs, validateBody } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
 import { readBody } from '../read-body.js'
 import { parseVersion } from './predict-routes.js'
@@ -122,9 +122,10 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     const name = pathParam(c, 'name')
     const rawVersion = c.req.param('version')
     const version = rawVersion === undefined ? undefined : parseVersion(name, rawVersion)
-    const bytes = await readBody(c, o.maxBodyBytes)
     // Binary extension: the JSON header is the first Inference-Header-Content-Length bytes.
     const headerLength = c.req.header('inference-header-content-length')
+    checkJsonContentType(c.req.header('content-type'), { binary: true })
+    const bytes = await readBody(c, o.maxBodyBytes)
     let json = bytes
     let binary: Buffer | undefined
     if (headerLength !== undefined) {
@@ -160,8 +161,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   app.use('/v2/repository/*', auth)
   route(app, '/v2/repository/index', {
     POST: async (c) => {
-      const length = c.req.header('content-length')
-      const body = length === undefined || length === '0' ? {} : validateBody(parseJson(await readBody(c, 64 * 1024)), repositoryIndexBodySchema)
+      const body = await readOptionalJsonAs(c, repositoryIndexBodySchema, 64 * 1024)
       const entries = registry.list().flatMap((m) =>
         [...m.versions.values()]
           .sort((a, b) => a.version - b.version)
