@@ -4,6 +4,7 @@ import { isInside } from '../repository/layout.js'
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
 import { watchRepository } from '../repository/watcher.js'
 import { AdminOperations, type PromoteResult, type RollbackResult } from './admin-operations.js'
+import { coalesced } from './coalesced.js'
 import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './history.js'
 import { createPersister, type LifecycleContext, type LifecycleOptions } from './lifecycle-context.js'
@@ -46,6 +47,8 @@ export class Lifecycle {
   #started = false
   #closed = false
   readonly #reported = new Set<string>()
+  /** Lists the whole models directory: one listing at a time, requests while one waits join it. */
+  readonly #rescan = coalesced(() => this.#rescanNow())
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
@@ -237,19 +240,17 @@ export class Lifecycle {
   #onWatchEvent(model: string | undefined, event: string, depth: number): void {
     if (this.#closed || !this.#started || model === undefined) return
     const pipeline = this.#pipelines.get(model)
+    // O(1) per event: a burst of thousands of events must not mean thousands of listings.
     if (!pipeline) {
       // A new model folder (or a file at the top level): the listing decides what it is.
       void this.#rescan()
       return
     }
     void pipeline.schedule('watch')
-    if (event === 'addDir' && depth === 2) {
-      // chokidar may not yet watch a folder that just appeared, and miss a file renamed into it.
-      for (const ms of [300, 1500]) setTimeout(() => void pipeline.schedule('watch'), ms).unref()
-    }
+    if (event === 'addDir' && depth === 2) pipeline.folderAppeared()
   }
 
-  async #rescan(): Promise<void> {
+  async #rescanNow(): Promise<void> {
     if (this.#closed || !this.#started) return
     try {
       const scan = await scanRepository(this.#deps.modelsDir)
