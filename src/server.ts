@@ -10,6 +10,7 @@ import { errorPayload } from './http/error-payload.js'
 import { ShuttingDownError } from './errors.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
+import { StateLock, StateLockedError } from './lifecycle/state-lock.js'
 import type { Logger } from './log.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
 
@@ -33,6 +34,10 @@ export class StartupError extends Error {}
 export async function startServer(config: ServeConfig, logger: Logger): Promise<ModelgateServer> {
   const dir = await stat(config.modelsDir).catch(() => undefined)
   if (!dir?.isDirectory()) throw new StartupError(`models directory ${config.modelsDir} does not exist or is not a directory`)
+  // Before listening: a second server on this state directory is refused before it serves anything.
+  const stateLock = await StateLock.acquire(config.stateDir, logger).catch((e: unknown) => {
+    throw e instanceof StateLockedError ? new StartupError(e.message) : e
+  })
 
   const metrics = new ServerMetrics()
   const registry = new ModelRegistry(config.defaultModel)
@@ -75,7 +80,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     if (!fastPredict(req, res)) void hono(req, res)
   })
   await new Promise<void>((resolve, reject) => {
-    const onError = (e: Error) => reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    const onError = (e: Error) => {
+      void stateLock.release()
+      reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
+    }
     server.once('error', onError)
     server.listen(config.port, config.host, () => {
       server.off('error', onError)
@@ -117,6 +125,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         server.closeAllConnections()
         await closed
         await lifecycle.close()
+        await stateLock.release()
         logger.info('stopped', { ms: Date.now() - started })
       })()
       return closing

@@ -5,7 +5,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { expect } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { getJson, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { getJson, makeTempDir, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
 
@@ -222,4 +222,14 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
 
 export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
   await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, `${url} to be ready`, timeoutMs)
+}
+
+/** A models directory holding adder v1 (y = x + 1), in a fresh temp folder added to `cleanup`. */
+export async function modelsDirWithV1(cleanup: string[], prefix = 'modelgate-'): Promise<string> {
+  const root = await makeTempDir(prefix)
+  cleanup.push(root)
+  const dir = join(root, 'models')
+  await mkdir(dir)
+  await writeConstVersion(dir, 'adder', 1)
+  return dir
 }

@@ -1,21 +1,21 @@
-import { cp, mkdir, readFile, rename, rm } from 'node:fs/promises'
+import { cp, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { getJson, makeTempDir, waitFor } from '../support/test-server.js'
+import { getJson, waitFor } from '../support/test-server.js'
 import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../support/tmpfs.js'
 import {
   admin,
   dropVersion,
   historyOf,
   modelDetail,
+  modelsDirWithV1,
   predict,
   readHistoryFile,
   smokeFor,
   startServerOver,
   waitActive,
   waitStatus,
-  writeConstVersion,
   type RunningServer,
 } from './lifecycle-support.js'
 
@@ -36,14 +36,7 @@ afterEach(async () => {
   for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
 })
 
-async function modelsDir(): Promise<string> {
-  const root = await makeTempDir('modelgate-state-write-')
-  dirs.push(root)
-  const dir = join(root, 'models')
-  await mkdir(dir)
-  await writeConstVersion(dir, 'adder', 1)
-  return dir
-}
+const modelsDir = () => modelsDirWithV1(dirs, 'modelgate-state-write-')
 
 async function start(dir: string, options: Record<string, string> = {}): Promise<RunningServer> {
   const s = await startServerOver(dir, options)
