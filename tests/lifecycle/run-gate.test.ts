@@ -2,10 +2,10 @@ import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { runGate } from '../../src/lifecycle/gate/run-gate.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
 import { addConstModel } from '../support/models.js'
+import { plainGateJob } from './lifecycle-support.js'
 
 describe('runGate: the load stage', () => {
   let dir: string
@@ -14,22 +14,7 @@ describe('runGate: the load stage', () => {
   })
   afterEach(() => rm(dir, { recursive: true, force: true }))
 
-  function job(file: string, sha256: string, root: string | undefined = dir): GateJob {
-    return {
-      model: 'm',
-      version: 1,
-      candidate: { file, sha256 },
-      root,
-      sessionOptions: {},
-      smoke: { cases: [], minAccuracy: 1, files: [] },
-      requireSmoke: false,
-      contract: undefined,
-      allowSignatureChange: false,
-      latency: undefined,
-      agreement: undefined,
-      reference: undefined,
-    }
-  }
+  const job = (file: string, sha256: string, root: string | undefined = dir) => plainGateJob(file, sha256, root)
 
   it('loads the bytes the server read', async () => {
     const bytes = addConstModel(1)
