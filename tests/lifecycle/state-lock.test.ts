@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { loadServeConfig } from '../../dist/config.js'
 import { createMemoryLogger } from '../../dist/log.js'
 import { startServer } from '../../dist/server.js'
+import { waitFor } from '../support/test-server.js'
 import { CLI, killLeftoverGates, modelsDirWithV1, predict, spawnCli, startServerOver, waitReady, type CliServer, type RunningServer } from './lifecycle-support.js'
 
 /**
@@ -96,5 +97,16 @@ describe('one server per state directory', () => {
     const again = await startServerOver(dir)
     running.add(again)
     expect(again.logs.some((l) => l.event === 'state_lock_taken_over')).toBe(false)
+  })
+  it('a lock deleted from under the server (its state directory removed) is taken again', async () => {
+    const dir = await modelsDir()
+    const s = await startServerOver(dir)
+    running.add(s)
+    await rm(join(dir, '.modelgate'), { recursive: true, force: true })
+    // Noticed when the lock is next refreshed (every 5 s).
+    await waitFor(() => s.logs.some((l) => l.event === 'state_lock_regained'), 'the lock to be taken again', 15_000)
+    expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(true)
+    expect(JSON.parse(await readFile(join(dir, '.modelgate', 'server.lock.json'), 'utf8'))).toMatchObject({ pid: process.pid })
+    expect(await predict(s.url, 'adder')).toMatchObject({ status: 200, version: 1 })
   })
 })
