@@ -32,7 +32,8 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
   const result = { count, spreadMs, settled: false, settleMs: NaN, healthz: { answers: 0, failures: 0, maxMs: 0 }, peakServerMiB: 0, peakGateMiB: 0 }
   let done = false
   const sampler = setInterval(() => {
-    result.peakServerMiB = Math.max(result.peakServerMiB, rssBytes(server.pid) / MiB)
+    const rss = rssBytes(server.pid) // NaN once the server is gone
+    if (Number.isFinite(rss)) result.peakServerMiB = Math.max(result.peakServerMiB, rss / MiB)
     const gate = childPids(server.pid).map(rssBytes).filter(Number.isFinite).reduce((a, b) => a + b, 0)
     result.peakGateMiB = Math.max(result.peakGateMiB, gate / MiB)
   }, 100)
