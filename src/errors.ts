@@ -206,3 +206,13 @@ export class ThreadpoolStalledError extends ServerError {
   readonly code = 'threadpool_stalled'
   readonly status = 503
 }
+
+/**
+ * An admin change (rollback, promote) that state.json could not record (a full or read-only disk):
+ * it was undone, and the version that served before serves on. Nothing changed; retry once the
+ * state directory can be written.
+ */
+export class StateWriteFailedError extends ServerError {
+  readonly code = 'state_write_failed'
+  readonly status = 503
+}

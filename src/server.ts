@@ -14,6 +14,7 @@ import { StallWatch } from './http/stall-watch.js'
 import { ShuttingDownError } from './errors.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/model-registry.js'
+import { StateLock, StateLockedError } from './lifecycle/state-lock.js'
 import type { Logger } from './log.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
@@ -41,6 +42,10 @@ const OVERLOADED_RETRY_AFTER_SECONDS = 1
 export async function startServer(config: ServeConfig, logger: Logger): Promise<ModelgateServer> {
   const dir = await stat(config.modelsDir).catch(() => undefined)
   if (!dir?.isDirectory()) throw new StartupError(`models directory ${config.modelsDir} does not exist or is not a directory`)
+  // Before listening: a second server on this state directory is refused before it serves anything.
+  const stateLock = await StateLock.acquire(config.stateDir, logger).catch((e: unknown) => {
+    throw e instanceof StateLockedError ? new StartupError(e.message) : e
+  })
 
   // Request bodies: bounded together (bytes buffered across requests) and in time (stalls).
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes)
@@ -104,6 +109,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {
       threadpool.close()
+      void stateLock.release()
       reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     }
     server.once('error', onError)
@@ -155,6 +161,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         await closed
         await lifecycle.close()
         threadpool.close()
+        await stateLock.release()
         logger.info('stopped', { ms: Date.now() - started })
       })()
       return closing

@@ -55,8 +55,9 @@ export async function startServerProcess({ models, stateDir, args = [], env = {}
   return {
     url,
     pid: child.pid,
+    exited: () => child.exitCode !== null || child.signalCode !== null,
     async stop() {
-      if (child.exitCode !== null) return
+      if (child.exitCode !== null || child.signalCode !== null) return
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
       await exited

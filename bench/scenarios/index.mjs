@@ -1,3 +1,4 @@
+import { burst } from './burst.mjs'
 import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
 import { throughput } from './throughput.mjs'
@@ -6,4 +7,5 @@ export const scenarios = {
   'predict-example': predictExample,
   'hot-swap': hotSwap,
   throughput,
+  burst,
 }

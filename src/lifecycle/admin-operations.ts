@@ -2,6 +2,7 @@ import { ConflictError, GateFailedError, VersionNotFoundError } from '../errors.
 import { ConfigFileError } from '../repository/model-config.js'
 import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
+import { AdminChange } from './admin-change.js'
 import type { GateRunner } from './gate/gate-runner.js'
 import type { StageResult } from './gate/gate-types.js'
 import type { History } from './history.js'
@@ -36,14 +37,15 @@ export interface AdminContext {
   readonly history: History
   readonly gates: GateRunner
   readonly pipeline: (name: string) => { pipeline: ModelPipeline; model: ModelRecord }
-  /** Resolves once state.json records every change so far. */
-  readonly flush: () => Promise<void>
+  /** StatePersister.commit: writes the state for a change just made, undoing it if that fails. */
+  readonly commit: (undo: () => void) => Promise<void>
 }
 
 /**
  * Rollback and promotion (DESIGN §2), as the admin API asks for them. A warm rollback is a
  * pointer swap on the spot; anything that needs a gate runs in the model's pipeline, in turn.
- * Answers come once state.json records the change: a crash right after cannot undo it.
+ * Answers come once state.json records the change: a crash right after cannot undo it. A change
+ * that state.json cannot record (a full or read-only disk) is undone and answered state_write_failed.
  */
 export class AdminOperations {
   readonly #x: AdminContext
@@ -65,8 +67,9 @@ export class AdminOperations {
     const retained = model.retained.find((v) => v.version === target)
     if (retained) {
       // Warm: no queue, no I/O. The old version finishes its in-flight requests, then is released.
-      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', { rollbackReason: reason })
-      return this.#rolledBack(model, from.version, target, true, swap.ms, reason)
+      const change = this.#begin(pipeline)
+      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', { rollbackReason: reason, change })
+      return this.#rolledBack(change, model, from.version, target, true, swap.ms, reason)
     }
     return pipeline.exclusive(async () => {
       const started = performance.now()
@@ -82,8 +85,9 @@ export class AdminOperations {
       const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: model.activations.includes(target) }, 'rollback')
       const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
       if (!loaded) throw new GateFailedError(`version ${target} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
-      pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason })
-      const result = await this.#rolledBack(model, current.version, target, false, performance.now() - started, reason)
+      const change = this.#begin(pipeline)
+      pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason, change })
+      const result = await this.#rolledBack(change, model, current.version, target, false, performance.now() - started, reason)
       return { ...result, stages: loaded.stages }
     })
   }
@@ -96,23 +100,26 @@ export class AdminOperations {
       const started = performance.now()
       const from = model.active?.version ?? null
       if (record.loaded && record.loaded === model.active) throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
-      model.unloaded = false // an explicit promotion serves the model again
+      let change: AdminChange | undefined
+      const begin = () => {
+        change = this.#begin(pipeline)
+        model.unloaded = false // an explicit promotion serves the model again
+        record.rolledBack = undefined // and brings back a rolled-back version (DESIGN §2)
+        return change
+      }
       const retained = model.retained.find((v) => v.version === o.version)
       if (retained) {
-        record.rolledBack = undefined
-        const swap = pipeline.promoter.swapIn(record, retained, 'admin')
-        await this.#x.flush()
+        const swap = pipeline.promoter.swapIn(record, retained, 'admin', { change: begin() })
+        await change!.committed()
         return { model: name, from, to: o.version, warm: true, ms: swap.ms }
       }
       const bytes = await this.#readForAdmin(model, record)
-      // An explicit promotion brings back a rolled-back version (DESIGN §2).
-      record.rolledBack = undefined
       const { report, smoke } = await this.#gateForAdmin(pipeline, record, bytes, { force: o.force === true }, 'admin')
-      if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin'))) {
+      if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin', begin))) {
         throw new GateFailedError(`version ${o.version} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
       }
       const ms = performance.now() - started
-      await this.#x.flush()
+      await change!.committed()
       return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
     })
   }
@@ -165,10 +172,16 @@ export class AdminOperations {
     return { report, smoke }
   }
 
-  async #rolledBack(model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
+  /** An admin change begins: right before its swap, with no await in between (see AdminChange). */
+  #begin(pipeline: ModelPipeline): AdminChange {
+    const { registry, metrics, logger } = this.#x.deps
+    return new AdminChange(pipeline.model, { registry, metrics, logger, commit: this.#x.commit, restingState: (r) => pipeline.promoter.restingState(r) })
+  }
+
+  async #rolledBack(change: AdminChange, model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
     const { metrics, logger } = this.#x.deps
     // Answered only once state.json says so: a crash right after must not bring `from` back.
-    await this.#x.flush()
+    await change.committed()
     metrics.rollbacks.inc({ model: model.name, trigger: 'manual', warm: String(warm) })
     logger.info('rolled_back', { model: model.name, from, to, warm, ms, reason })
     const fromRecord = model.versions.get(from)

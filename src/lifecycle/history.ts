@@ -1,5 +1,6 @@
-import { appendFile, mkdir, open, readFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import type { Logger } from '../log.js'
 import type { StageResult } from './gate/gate-types.js'
 
 /** `history.jsonl`: one line per lifecycle event, append-only (DESIGN §5). */
@@ -39,11 +40,15 @@ export const KEEP_PER_MODEL = 200
 
 export class History {
   readonly #path: string
+  readonly #logger: Logger | undefined
   readonly #recent = new Map<string, HistoryEntry[]>()
   #writing: Promise<void> = Promise.resolve()
+  /** The last append failed: the file may end in part of a line. */
+  #mayBeTorn = false
 
-  constructor(dir: string) {
+  constructor(dir: string, logger?: Logger) {
     this.#path = join(dir, HISTORY_FILE)
+    this.#logger = logger
   }
 
   /**
@@ -77,22 +82,46 @@ export class History {
     return skipped
   }
 
-  /** Appends one entry; the line is on disk (fsync) when the promise resolves. */
+  /**
+   * Appends one entry; the line is on disk (fsync) when the promise resolves. Never rejects: the
+   * history is a record, not the state, so an entry that cannot be written (a full or read-only
+   * disk) is logged (`history_write_failed`) and kept in memory, and the caller carries on.
+   */
   append(entry: Omit<HistoryEntry, 'time'>): Promise<void> {
     const full: HistoryEntry = { time: new Date().toISOString(), ...entry }
     this.#remember(full)
     const line = `${JSON.stringify(full)}\n`
-    const write = this.#writing.then(async () => {
-      const file = await open(this.#path, 'a')
-      try {
-        await file.writeFile(line)
-        await file.sync()
-      } finally {
-        await file.close()
-      }
-    })
-    this.#writing = write.catch(() => undefined)
+    const write = this.#writing.then(() => this.#appendLine(line))
+    this.#writing = write
     return write
+  }
+
+  /**
+   * One line, all or nothing where the file system allows: a write cut short (ENOSPC) is cut back
+   * to where it began; and if even that failed, the next line starts on a line of its own.
+   */
+  async #appendLine(line: string): Promise<void> {
+    let file: FileHandle | undefined
+    let start: number | undefined
+    try {
+      file = await open(this.#path, 'a+').catch(async (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'ENOENT') throw e
+        // The state directory was deleted: make it again.
+        await mkdir(dirname(this.#path), { recursive: true })
+        return open(this.#path, 'a+')
+      })
+      start = (await file.stat()).size
+      const torn = this.#mayBeTorn && start > 0 && !(await endsWithNewline(file, start))
+      await file.writeFile(torn ? `\n${line}` : line)
+      await file.sync()
+      this.#mayBeTorn = false
+    } catch (e) {
+      this.#mayBeTorn = true
+      if (file && start !== undefined) await file.truncate(start).catch(() => undefined)
+      this.#logger?.error('history_write_failed', { path: this.#path, error: e })
+    } finally {
+      await file?.close().catch(() => undefined)
+    }
   }
 
   flush(): Promise<void> {
@@ -111,4 +140,10 @@ export class History {
     list.push(entry)
     if (list.length > KEEP_PER_MODEL * 1.25) list.splice(0, list.length - KEEP_PER_MODEL)
   }
+}
+
+async function endsWithNewline(file: FileHandle, size: number): Promise<boolean> {
+  const last = Buffer.alloc(1)
+  await file.read(last, 0, 1, size - 1)
+  return last[0] === 0x0a
 }

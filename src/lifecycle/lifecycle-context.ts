@@ -4,7 +4,7 @@ import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { GateRunner } from './gate/gate-runner.js'
 import type { History } from './history.js'
 import type { ModelRecord, ModelRegistry } from './model-registry.js'
-import type { PersistedModel, PersistedState, StateStore } from './state-store.js'
+import type { PersistedModel, PersistedState } from './state-store.js'
 
 export interface LifecycleOptions {
   /** A file must be unchanged this long before it is read (unless a sidecar or folder rename vouches). */
@@ -28,8 +28,10 @@ export interface LifecycleContext {
   readonly gates: GateRunner
   readonly history: History
   readonly options: LifecycleOptions
-  /** Writes the state of every model (coalesced, atomic). */
+  /** Writes the state of every model (coalesced, atomic); a failure is logged and retried. */
   persist(): void
+  /** Writes the state for an admin change just made; `undo` runs if that write fails (StatePersister.commit). */
+  commit(undo: () => void): Promise<void>
   /**
    * Logs what a listing refused (a warning, once per path and reason, however often it is listed)
    * and skipped (a debug line: once, or on every listing with `everySkip`, which tests and
@@ -70,30 +72,4 @@ export function persistState(registry: ModelRegistry, previous: PersistedState):
   const models = { ...previous.models }
   for (const m of registry.list()) models[m.name] = persistModel(m)
   return { format: 1, models }
-}
-
-/** Coalesces bursts of changes into one write in flight plus one queued. */
-export function createPersister(store: StateStore, registry: ModelRegistry, initial: PersistedState, logger: Logger): { persist(): void; flush(): Promise<void> } {
-  let last = initial
-  let queued = false
-  let chain: Promise<void> = Promise.resolve()
-  return {
-    persist() {
-      if (queued) return
-      queued = true
-      chain = chain.then(async () => {
-        queued = false
-        last = persistState(registry, last)
-        try {
-          await store.save(last)
-        } catch (e) {
-          logger.error('state_write_failed', { path: store.path, error: e })
-        }
-      })
-    },
-    async flush() {
-      await chain
-      await store.flush()
-    },
-  }
 }

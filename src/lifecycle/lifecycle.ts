@@ -4,12 +4,14 @@ import { isInside } from '../repository/layout.js'
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
 import { watchRepository } from '../repository/watcher.js'
 import { AdminOperations, type PromoteResult, type RollbackResult } from './admin-operations.js'
+import { coalesced } from './coalesced.js'
 import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './history.js'
-import { createPersister, type LifecycleContext, type LifecycleOptions } from './lifecycle-context.js'
+import type { LifecycleContext, LifecycleOptions } from './lifecycle-context.js'
 import type { ModelRecord, ModelRegistry } from './model-registry.js'
 import { newVersionRecord } from './model-registry.js'
 import { ModelPipeline } from './model-pipeline.js'
+import { StatePersister, type StateWriteFailure } from './state-persister.js'
 import { StateStore } from './state-store.js'
 
 export type { PromoteResult, RollbackResult } from './admin-operations.js'
@@ -25,6 +27,12 @@ export interface LifecycleDeps {
 
 export interface Readiness {
   readonly ready: boolean
+  /**
+   * state.json cannot be written (a full or read-only disk): what serves is not recorded, and a
+   * restart would serve what was recorded last. Writes are retried; admin changes are refused.
+   */
+  readonly stateWriteFailing: boolean
+  readonly stateWriteError?: StateWriteFailure
   readonly models: Record<string, { readonly active: number | null; readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded' }>
 }
 
@@ -39,18 +47,20 @@ export class Lifecycle {
   readonly #history: History
   readonly #gates: GateRunner
   #ctx: LifecycleContext | undefined
-  #persister: { persist(): void; flush(): Promise<void> } | undefined
+  #persister: StatePersister | undefined
   #watcher: { ready: Promise<void>; close(): Promise<void> } | undefined
   #rescanTimer: NodeJS.Timeout | undefined
   #admin: AdminOperations | undefined
   #started = false
   #closed = false
   readonly #reported = new Set<string>()
+  /** Lists the whole models directory: one listing at a time, requests while one waits join it. */
+  readonly #rescan = coalesced(() => this.#rescanNow())
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
     this.#store = new StateStore(deps.stateDir)
-    this.#history = new History(deps.stateDir)
+    this.#history = new History(deps.stateDir, deps.logger)
     this.#gates = new GateRunner(deps.logger)
   }
 
@@ -65,7 +75,7 @@ export class Lifecycle {
     const skipped = await this.#history.load()
     if (skipped) logger.warn('history_lines_skipped', { count: skipped, reason: 'not JSON (a line cut short by a crash)' })
     const scan = await scanRepository(this.#deps.modelsDir)
-    this.#persister = createPersister(this.#store, registry, state, logger)
+    this.#persister = new StatePersister(this.#store, registry, state, logger)
     this.#ctx = {
       root: scan.root,
       registry,
@@ -75,6 +85,7 @@ export class Lifecycle {
       history: this.#history,
       options,
       persist: () => this.#persister!.persist(),
+      commit: (undo) => this.#persister!.commit(undo),
       reportIgnored: (ignored, o) => {
         for (const i of ignored) {
           // A refusal is one warning, not one per pass or rescan.
@@ -96,7 +107,7 @@ export class Lifecycle {
       history: this.#history,
       gates: this.#gates,
       pipeline: (name) => this.#pipeline(name),
-      flush: () => this.#persister!.flush(),
+      commit: (undo) => this.#persister!.commit(undo),
     })
     this.#ctx.reportIgnored(scan.ignored)
     // Watch before the first passes, so nothing that lands meanwhile is missed.
@@ -142,7 +153,8 @@ export class Lifecycle {
       if (status === 'loading') ready = false
       models[m.name] = { active: m.active?.version ?? null, status }
     }
-    return { ready, models }
+    const failing = this.#persister?.failing
+    return { ready, stateWriteFailing: failing !== undefined, ...(failing && { stateWriteError: failing }), models }
   }
 
   rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
@@ -201,6 +213,7 @@ export class Lifecycle {
     for (const p of this.#pipelines.values()) p.close()
     await this.#watcher?.close()
     await this.#gates.close()
+    this.#persister?.close()
     await this.#persister?.flush()
     await this.#history.flush()
     for (const model of this.#deps.registry.list()) {
@@ -237,19 +250,17 @@ export class Lifecycle {
   #onWatchEvent(model: string | undefined, event: string, depth: number): void {
     if (this.#closed || !this.#started || model === undefined) return
     const pipeline = this.#pipelines.get(model)
+    // O(1) per event: a burst of thousands of events must not mean thousands of listings.
     if (!pipeline) {
       // A new model folder (or a file at the top level): the listing decides what it is.
       void this.#rescan()
       return
     }
     void pipeline.schedule('watch')
-    if (event === 'addDir' && depth === 2) {
-      // chokidar may not yet watch a folder that just appeared, and miss a file renamed into it.
-      for (const ms of [300, 1500]) setTimeout(() => void pipeline.schedule('watch'), ms).unref()
-    }
+    if (event === 'addDir' && depth === 2) pipeline.folderAppeared()
   }
 
-  async #rescan(): Promise<void> {
+  async #rescanNow(): Promise<void> {
     if (this.#closed || !this.#started) return
     try {
       const scan = await scanRepository(this.#deps.modelsDir)

@@ -14,6 +14,11 @@ import { newVersionRecord } from './model-registry.js'
 import { Promoter, type PromotionTrigger } from './promoter.js'
 import { candidateOrder, isSettled } from './version-policy.js'
 import { newerCandidateExists } from './superseded.js'
+import { coalesced } from './coalesced.js'
+import { FollowUp } from './follow-up.js'
+
+/** Passes after a version folder appears, in case chokidar missed a file renamed into it (ms). */
+const FOLDER_FOLLOW_UP_MS = [300, 1500] as const
 
 type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled'
 
@@ -27,7 +32,8 @@ export class ModelPipeline {
   readonly model: ModelRecord
   readonly promoter: Promoter
   #queue: Promise<unknown> = Promise.resolve()
-  #passQueued = false
+  /** The pass waiting to start, if any: every request for a pass until it starts joins it. */
+  #queuedPass: Promise<void> | undefined
   #retryTimer: NodeJS.Timeout | undefined
   #retryAtMs = Infinity
   #gating: { version: number; abort: AbortController } | undefined
@@ -43,11 +49,16 @@ export class ModelPipeline {
    * file is judged once more.
    */
   readonly #refused = new Map<number, { readonly fingerprint: FileFingerprint; readonly state: VersionState }>()
+  /** At most one "is the candidate being gated superseded?" check in flight, one more queued. */
+  readonly #checkSuperseded = coalesced(() => this.#abandonIfSuperseded())
+  /** Passes again a while after version folders appear (see `folderAppeared`). */
+  readonly #folderFollowUps: readonly FollowUp[]
 
   constructor(ctx: LifecycleContext, model: ModelRecord) {
     this.#ctx = ctx
     this.model = model
     this.promoter = new Promoter(ctx, model)
+    this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map((ms) => new FollowUp(ms, () => void this.schedule('watch')))
   }
 
   /** Completed passes; the first one ends the model's initial load. */
@@ -57,7 +68,7 @@ export class ModelPipeline {
 
   /** Nothing left to do for now: a pass has run, none is queued, no file is being waited for. */
   get settled(): boolean {
-    return this.#passes > 0 && !this.#passQueued && !this.#running && this.#retryAtMs === Infinity
+    return this.#passes > 0 && this.#queuedPass === undefined && !this.#running && this.#retryAtMs === Infinity
   }
 
   /** Runs `op` exclusively with passes and other operations on this model. */
@@ -67,13 +78,16 @@ export class ModelPipeline {
     return result
   }
 
-  /** Asks for a pass soon; bursts of requests coalesce into one. */
+  /**
+   * Asks for a pass soon. O(1) however often it is called (a burst of file-system events calls it
+   * once per event): requests coalesce into the one pass waiting to start, and while a gate runs
+   * they coalesce into at most one superseded check in flight.
+   */
   schedule(trigger: PromotionTrigger = 'watch'): Promise<void> {
-    if (this.#gating) void this.#abandonIfSuperseded()
-    if (this.#passQueued) return this.#queue.then(() => undefined)
-    this.#passQueued = true
-    return this.exclusive(async () => {
-      this.#passQueued = false
+    if (this.#gating && !this.#gating.abort.signal.aborted) void this.#checkSuperseded()
+    if (this.#queuedPass) return this.#queuedPass
+    const pass = this.exclusive(async () => {
+      this.#queuedPass = undefined
       if (this.#ctx.closed()) return
       this.#running = true
       try {
@@ -85,10 +99,21 @@ export class ModelPipeline {
         this.#passes++
       }
     })
+    this.#queuedPass = pass
+    return pass
+  }
+
+  /**
+   * A version folder appeared. chokidar lists a new folder before it watches it, so a file renamed
+   * into it a moment later can go unreported: pass again shortly after, whatever the events say.
+   */
+  folderAppeared(): void {
+    for (const f of this.#folderFollowUps) f.request()
   }
 
   close(): void {
     clearTimeout(this.#retryTimer)
+    for (const f of this.#folderFollowUps) f.cancel()
     this.#gating?.abort.abort()
   }
 
@@ -366,7 +391,13 @@ export class ModelPipeline {
   /** A newer version arrived while an older one is being gated: stop gating the older one. */
   async #abandonIfSuperseded(): Promise<void> {
     const gating = this.#gating
-    if (gating && (await newerCandidateExists(this.#ctx.root, this.model, gating.version)) && this.#gating === gating) gating.abort.abort()
+    if (!gating || gating.abort.signal.aborted) return
+    try {
+      if ((await newerCandidateExists(this.#ctx.root, this.model, gating.version)) && this.#gating === gating) gating.abort.abort()
+    } catch (e) {
+      // The pass checks again before it promotes: a failed check costs a wasted gate at most.
+      this.#ctx.logger.warn('superseded_check_failed', { model: this.model.name, error: e })
+    }
   }
 
   /** Abandons a candidate for a newer one: recorded, and a new pass will consider the newer. */

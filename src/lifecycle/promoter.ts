@@ -8,6 +8,8 @@ import { Batcher, rowCount, type Executor, type Runner } from '../runtime/batche
 import { ModelSession, type Feeds } from '../runtime/session.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
+import type { AdminChange } from './admin-change.js'
+import type { HistoryEntry } from './history.js'
 import type { LifecycleContext } from './lifecycle-context.js'
 import { LoadedVersion } from './loaded-version.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
@@ -112,12 +114,22 @@ export class Promoter {
     ctx.persist()
   }
 
-  /** A version that passed the gate just now: serving session, warm-up, swap. */
-  async promoteGated(record: VersionRecord, bytes: VersionBytes, report: GateReport, smoke: SmokeSet, trigger: PromotionTrigger): Promise<boolean> {
+  /**
+   * A version that passed the gate just now: serving session, warm-up, swap. `beforeSwap` runs
+   * right before the swap, with no await in between (an admin change begins there).
+   */
+  async promoteGated(
+    record: VersionRecord,
+    bytes: VersionBytes,
+    report: GateReport,
+    smoke: SmokeSet,
+    trigger: PromotionTrigger,
+    beforeSwap?: () => AdminChange,
+  ): Promise<boolean> {
     const feeds = smokeFeeds(smoke, report.signature)
     const loaded = await this.load(record, bytes, report, feeds, trigger)
     if (!loaded) return false
-    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: report.unverified, gateMs: report.ms })
+    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: report.unverified, gateMs: report.ms, change: beforeSwap?.() })
     return true
   }
 
@@ -210,15 +222,20 @@ export class Promoter {
   /**
    * Makes `next` the serving version. The swap is one assignment; then the replaced version is
    * retained (or, after a rollback, retired), and versions leaving the retained window are released
-   * once their last request ends.
+   * once their last request ends. With `change` (an admin change), releases and history entries
+   * wait until state.json records it, and the change is undone if it cannot be.
    */
   swapIn(
     record: VersionRecord,
     next: LoadedVersion,
     trigger: PromotionTrigger,
-    o: { stages?: readonly StageResult[]; unverified?: boolean; gateMs?: number; restored?: boolean; rollbackReason?: string } = {},
+    o: { stages?: readonly StageResult[]; unverified?: boolean; gateMs?: number; restored?: boolean; rollbackReason?: string; change?: AdminChange | undefined } = {},
   ): SwapResult {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const change = o.change
+    const retire = (v: LoadedVersion) => (change ? change.retire(v) : v.retire())
+    const appendHistory = (entry: Omit<HistoryEntry, 'time'>) =>
+      change ? change.afterCommit(() => void ctx.history.append(entry)) : void ctx.history.append(entry)
     const t = performance.now()
     const previous = ctx.registry.activate(model, next)
     const ms = performance.now() - t // the swap itself; what follows is bookkeeping
@@ -228,7 +245,7 @@ export class Promoter {
       const prevRecord = model.versions.get(previous.version)
       if (o.rollbackReason !== undefined || previous.version === next.version) {
         if (prevRecord && prevRecord.loaded === previous) prevRecord.loaded = undefined
-        previous.retire()
+        retire(previous)
         if (o.rollbackReason !== undefined && prevRecord) {
           prevRecord.rolledBack = { sha256: previous.sha256, reason: o.rollbackReason, at: new Date().toISOString() }
           dropActivation(model, previous.version)
@@ -240,7 +257,7 @@ export class Promoter {
     }
     pushActivation(model, next.version)
     record.state = { status: 'active' }
-    this.#trimRetained()
+    this.#trimRetained(retire, appendHistory)
     const from = previous && previous !== next ? previous.version : undefined
     ctx.metrics.activeVersion.set({ model: model.name }, next.version)
     ctx.metrics.loadedVersions.set({ model: model.name }, 1 + model.retained.length)
@@ -260,22 +277,23 @@ export class Promoter {
     })
     if (o.unverified) ctx.logger.warn('version_unverified', { model: model.name, version: next.version, reason: 'no smoke cases: only a synthesized input was checked' })
     if (event !== 'rolled_back') {
-      void ctx.history.append({ model: model.name, version: next.version, sha256: next.sha256, event, trigger, from, stages: o.stages, ...(o.unverified && { unverified: true }) })
+      appendHistory({ model: model.name, version: next.version, sha256: next.sha256, event, trigger, from, stages: o.stages, ...(o.unverified && { unverified: true }) })
     }
-    ctx.persist()
+    if (change) change.record()
+    else ctx.persist()
     return { from, to: next.version, ms }
   }
 
-  #trimRetained(): void {
-    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+  #trimRetained(retire: (v: LoadedVersion) => void, appendHistory: (entry: Omit<HistoryEntry, 'time'>) => void): void {
+    const model = this.#model
     const keep = model.config?.retain ?? 2
     while (model.retained.length > keep) {
       const leaving = model.retained.pop()!
       const r = model.versions.get(leaving.version)
       if (r && r.loaded === leaving) r.loaded = undefined
-      leaving.retire() // released once its last request ends
+      retire(leaving) // released once its last request ends
       if (r) r.state = this.restingState(r)
-      void ctx.history.append({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
+      appendHistory({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
     }
   }
 }

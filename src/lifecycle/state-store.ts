@@ -107,15 +107,23 @@ export class StateStore {
   }
 
   async #writeAtomically(text: string): Promise<void> {
+    // The folder may have been deleted (with the models directory, or by hand): make it again.
+    await mkdir(this.#dir, { recursive: true })
     const tmp = join(this.#dir, `${STATE_FILE}.tmp-${process.pid}-${++this.#seq}`)
-    const file = await open(tmp, 'w')
     try {
-      await file.writeFile(text)
-      await file.sync() // the bytes are on disk before the name points at them
-    } finally {
-      await file.close()
+      const file = await open(tmp, 'w')
+      try {
+        await file.writeFile(text)
+        await file.sync() // the bytes are on disk before the name points at them
+      } finally {
+        await file.close()
+      }
+      await rename(tmp, this.#path)
+    } catch (e) {
+      // A full disk leaves a partial temp file: give its space back at once.
+      await rm(tmp, { force: true }).catch(() => undefined)
+      throw e
     }
-    await rename(tmp, this.#path)
     await syncDir(this.#dir) // and the rename itself is durable
   }
 

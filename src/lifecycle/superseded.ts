@@ -1,3 +1,5 @@
+import { readdir } from 'node:fs/promises'
+import { versionFile, versionFolder } from '../repository/layout.js'
 import { scanModel } from '../repository/scanner.js'
 import { sameFingerprint, versionFingerprint } from '../repository/version-file.js'
 import type { ModelRecord } from './model-registry.js'
@@ -7,6 +9,10 @@ import type { ModelRecord } from './model-registry.js'
  * its verdict? Then a candidate `version` being read or gated is superseded: the newest wins.
  */
 export async function newerCandidateExists(root: string, model: ModelRecord, version: number): Promise<boolean> {
+  // Most checks find nothing newer, and the names alone can say so: one listing, no call per
+  // version. Only a name that could be a newer version is worth the full listing's checks.
+  const names = await readdir(model.dir).catch(() => [] as string[])
+  if (!names.some((name) => (versionFolder(name) ?? versionFile(name) ?? 0) > version)) return false
   const scan = await scanModel(root, model.name, model.dir, [])
   for (const v of scan.versions) {
     if (v.version <= version) continue

@@ -10,7 +10,7 @@ import { getJson, startTestServer, type TestServer } from '../support/test-serve
 function registeredRoutes(): { path: string; method: string }[] {
   // Only the route table is read: the handlers never run, so their dependencies can be stand-ins.
   const deps = new Proxy({}, { get: () => undefined }) as never
-  const app = createHttpApp({ predictor: deps, registry: deps, metrics: deps, readiness: () => ({ ready: true, models: {} }), maxBodyBytes: 1, logger: deps, lifecycle: deps, adminToken: undefined })
+  const app = createHttpApp({ predictor: deps, registry: deps, metrics: deps, readiness: () => ({ ready: true, stateWriteFailing: false, models: {} }), maxBodyBytes: 1, logger: deps, lifecycle: deps, adminToken: undefined })
   const routes = app.routes
     .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))
     .map((r) => ({ path: r.path.replace(/:(\w+)/g, '{$1}'), method: r.method.toLowerCase() }))

@@ -30,6 +30,7 @@ describe('ops endpoints', () => {
     expect(r.status).toBe(200)
     expect(r.body).toEqual({
       ready: true,
+      stateWriteFailing: false,
       models: {
         adder: { active: 1, status: 'serving' },
         broken: { active: null, status: 'failed' },

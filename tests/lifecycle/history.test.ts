@@ -3,6 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { History, KEEP_PER_MODEL, HISTORY_FILE, type HistoryEntry } from '../../src/lifecycle/history.js'
+import { createMemoryLogger } from '../../src/log.js'
+import { mountSmallDisk, smallDiskUnavailable } from '../support/tmpfs.js'
 
 /** history.jsonl (DESIGN §5): append-only, one JSON line per event, survives a torn last line. */
 
@@ -127,3 +129,40 @@ describe('History', () => {
     expect(recent[0]!.version).toBe(2500 - KEEP_PER_MODEL + 1)
   })
 })
+
+describe('History when the disk fails', () => {
+  it('makes its folder again when it was deleted', async () => {
+    const h = new History(dir)
+    await h.load()
+    await rm(dir, { recursive: true, force: true })
+    await h.append(entry('iris', 1))
+    expect((await lines()).filter(Boolean).map((l) => JSON.parse(l).version)).toEqual([1])
+  })
+
+  it.skipIf(smallDiskUnavailable !== undefined)(
+    `a line cut short by a full disk is not left torn, and the next one, once there is room, is whole${smallDiskUnavailable ? ` (skipped: ${smallDiskUnavailable})` : ''}`,
+    async () => {
+      const disk = mountSmallDisk()
+      try {
+        const logger = createMemoryLogger()
+        const h = new History(disk.dir, logger)
+        await h.load()
+        await h.append(entry('iris', 1))
+        await disk.fill()
+        // Longer than the room left in the file's last page: part of it is written, then ENOSPC.
+        await h.append({ ...entry('iris', 2), message: 'x'.repeat(3 * 4096) })
+        expect(logger.records.filter((r) => r.event === 'history_write_failed')).toHaveLength(1)
+        await disk.unfill()
+        await h.append(entry('iris', 3))
+        const text = await readFile(join(disk.dir, HISTORY_FILE), 'utf8')
+        expect(text.split('\n').filter(Boolean).map((l) => JSON.parse(l).version)).toEqual([1, 3])
+        const again = new History(disk.dir)
+        expect(await again.load()).toBe(0)
+        expect(again.recent('iris', 10).map((e) => e.version)).toEqual([1, 3])
+      } finally {
+        disk.unmount()
+      }
+    },
+  )
+})
+

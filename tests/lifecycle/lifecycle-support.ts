@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { expect } from 'vitest'
+import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { getJson, makeTempDir, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
 
@@ -124,7 +125,7 @@ export interface CliServer {
 }
 
 /** Child process ids of `pid` (Linux /proc), so a SIGKILLed server's gate process can be ended too. */
-async function childPids(pid: number): Promise<number[]> {
+export async function childPids(pid: number): Promise<number[]> {
   const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
   return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number)
 }
@@ -222,4 +223,32 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
 
 export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
   await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, `${url} to be ready`, timeoutMs)
+}
+
+/** A models directory holding adder v1 (y = x + 1), in a fresh temp folder added to `cleanup`. */
+export async function modelsDirWithV1(cleanup: string[], prefix = 'modelgate-'): Promise<string> {
+  const root = await makeTempDir(prefix)
+  cleanup.push(root)
+  const dir = join(root, 'models')
+  await mkdir(dir)
+  await writeConstVersion(dir, 'adder', 1)
+  return dir
+}
+
+/** A gate job for one model file, with no smoke cases, contract or comparison. */
+export function plainGateJob(file: string, sha256: string, root: string | undefined): GateJob {
+  return {
+    model: 'm',
+    version: 1,
+    candidate: { file, sha256 },
+    root,
+    sessionOptions: {},
+    smoke: { cases: [], minAccuracy: 1, files: [] },
+    requireSmoke: false,
+    contract: undefined,
+    allowSignatureChange: false,
+    latency: undefined,
+    agreement: undefined,
+    reference: undefined,
+  }
 }

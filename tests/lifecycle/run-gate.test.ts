@@ -2,30 +2,12 @@ import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { runGate } from '../../src/lifecycle/gate/run-gate.js'
 import { warmUp } from '../../src/lifecycle/gate/warmup.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
 import { ModelSession } from '../../src/runtime/session.js'
 import { addConstModel, identityModel } from '../support/models.js'
-
-/** A job for version 1 of model 'm' without smoke cases or a contract. */
-function gateJob(file: string, sha256: string, root: string | undefined): GateJob {
-  return {
-    model: 'm',
-    version: 1,
-    candidate: { file, sha256 },
-    root,
-    sessionOptions: {},
-    smoke: { cases: [], minAccuracy: 1, files: [] },
-    requireSmoke: false,
-    contract: undefined,
-    allowSignatureChange: false,
-    latency: undefined,
-    agreement: undefined,
-    reference: undefined,
-  }
-}
+import { plainGateJob } from './lifecycle-support.js'
 
 describe('runGate: the load stage', () => {
   let dir: string
@@ -34,7 +16,7 @@ describe('runGate: the load stage', () => {
   })
   afterEach(() => rm(dir, { recursive: true, force: true }))
 
-  const job = (file: string, sha256: string, root: string | undefined = dir) => gateJob(file, sha256, root)
+  const job = (file: string, sha256: string, root: string | undefined = dir) => plainGateJob(file, sha256, root)
 
   it('loads the bytes the server read', async () => {
     const bytes = addConstModel(1)
@@ -76,7 +58,7 @@ describe('runGate: an input too large to synthesize', () => {
   it('rejects a version without smoke cases as input_too_large, allocating nothing', async () => {
     const file = join(dir, '1.onnx')
     await writeFile(file, huge)
-    const report = await runGate(gateJob(file, sha256Hex(huge), dir))
+    const report = await runGate(plainGateJob(file, sha256Hex(huge), dir))
     expect(report.passed).toBe(false)
     expect(report.stages.at(-1)).toMatchObject({ stage: 'smoke', status: 'failed', reason: 'input_too_large' })
     expect(report.stages.at(-1)!.message).toContain("input 'x' is float32 [1000000000000]")
