@@ -57,7 +57,12 @@ const modelDetail = z.object({
   signature: z.object({ inputs: z.array(tensorSpec), outputs: z.array(tensorSpec), omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })) }).nullable(),
   batching: z.object({ enabled: z.boolean(), reason: z.string() }).nullable(),
 })
-const readiness = z.object({ ready: z.boolean(), models: z.record(z.string(), z.object({ active: z.number().int().nullable(), status: z.string() })) })
+const readiness = z.object({
+  ready: z.boolean(),
+  stateWriteFailing: z.boolean().describe('true while state.json cannot be written (retried with backoff); readiness itself stays true'),
+  stateWriteError: z.object({}).passthrough().optional().describe('the last failed write, while stateWriteFailing'),
+  models: z.record(z.string(), z.object({ active: z.number().int().nullable(), status: z.string() })),
+})
 const rollbackResponse = z.object({ model: z.string(), from: z.number().int(), to: z.number().int(), warm: z.boolean(), ms: z.number(), reason: z.string(), stages: z.array(stage).optional() })
 const promoteResponse = z.object({ model: z.string(), from: z.number().int().nullable(), to: z.number().int(), warm: z.boolean(), ms: z.number(), stages: z.array(stage).optional() })
 const v2Datatype = z.enum(Object.keys(V2_TO_ELEMENT) as [string, ...string[]])
@@ -142,7 +147,7 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       summary: 'Readiness: 200 once every model serves or has nothing left to try',
       tags: ['ops'],
       ok: readiness,
-      example: { response: { ready: true, models: { iris: { active: 2, status: 'serving' } } } },
+      example: { response: { ready: true, stateWriteFailing: false, models: { iris: { active: 2, status: 'serving' } } } },
       statuses: { '503': 'not ready yet (models still loading), or shutting down; same body with "ready": false' },
     },
   },

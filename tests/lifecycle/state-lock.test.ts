@@ -102,7 +102,8 @@ describe('one server per state directory', () => {
     const dir = await modelsDir()
     const s = await startServerOver(dir)
     running.add(s)
-    await rm(join(dir, '.modelgate'), { recursive: true, force: true })
+    // The server may be writing into it meanwhile (ENOTEMPTY): rm retries.
+    await rm(join(dir, '.modelgate'), { recursive: true, force: true, maxRetries: 10, retryDelay: 20 })
     // Noticed when the lock is next refreshed (every 5 s).
     await waitFor(() => s.logs.some((l) => l.event === 'state_lock_regained'), 'the lock to be taken again', 15_000)
     expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(true)
