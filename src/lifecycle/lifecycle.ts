@@ -182,6 +182,8 @@ export class Lifecycle {
         v.retire()
         if (record) record.state = pipeline.promoter.restingState(record)
       }
+      // Versions evicted before are now unloaded on request too: nothing loads them until `load`.
+      for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
       this.#deps.metrics.activeVersion.set({ model: name }, 0)
       this.#deps.metrics.loadedVersions.set({ model: name }, 0)
       this.#deps.logger.info('model_unloaded', { model: name, versions: leaving.map((v) => v.version) })
@@ -194,6 +196,8 @@ export class Lifecycle {
     if (!this.#pipelines.has(name)) await this.#rescan()
     const { pipeline, model } = this.#pipeline(name)
     model.unloaded = false
+    // Versions unloaded on request are merely evicted now: a pass may load them again.
+    for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.
@@ -240,6 +244,7 @@ export class Lifecycle {
       retained: [],
       activations: [],
       unloaded: false,
+      refused: [],
     }
     this.#deps.registry.add(record)
     const pipeline = new ModelPipeline(this.#ctx!, record)

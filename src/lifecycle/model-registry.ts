@@ -48,6 +48,11 @@ export interface ModelRecord {
   activations: number[]
   /** Unloaded on request (V2 repository extension): nothing is promoted until it is loaded again. */
   unloaded: boolean
+  /**
+   * Entries of the model's folder refused for safety at the last listing (a version folder or file
+   * that resolves outside the models directory), paths relative to the models directory.
+   */
+  refused: readonly { readonly path: string; readonly reason: string }[]
 }
 
 export function newVersionRecord(source: VersionSource): VersionRecord {

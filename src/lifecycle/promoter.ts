@@ -84,7 +84,7 @@ export class Promoter {
     const v = record.verdict
     if (record.rolledBack && v?.sha256 === record.rolledBack.sha256) return { status: 'rolled_back', reason: record.rolledBack.reason }
     if (v?.kind === 'rejected') return { status: 'rejected', stage: v.stage ?? 'load', reason: v.reason ?? 'rejected', message: v.message ?? '' }
-    if (v?.kind === 'passed') return { status: 'unloaded' }
+    if (v?.kind === 'passed') return { status: 'unloaded', reason: model.unloaded ? 'unloaded_on_request' : 'evicted' }
     return { status: 'discovered' }
   }
 

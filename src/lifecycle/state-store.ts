@@ -88,7 +88,8 @@ export class StateStore {
     } catch (e) {
       why = `not JSON: ${(e as Error).message}`
     }
-    const aside = `${this.#path}.unreadable-${Date.now()}`
+    // A time a person reads (UTC, `:` and `.` spelled `-` so the name works on every file system).
+    const aside = `${this.#path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`
     await rename(this.#path, aside)
     return { state: emptyState(), problem: `${this.#path} could not be read (${why}); moved to ${aside}, starting from an empty state` }
   }
