@@ -32,7 +32,15 @@ const persistedModel = z.object({
   versions: z.record(z.string(), persistedVersion),
 })
 
-export const persistedStateSchema = z.object({ format: z.literal(1), models: z.record(z.string(), persistedModel) })
+export const persistedStateSchema = z.object({
+  format: z.literal(1),
+  /**
+   * The model `POST /predict` serves: the first model the server ever served alone, or the last
+   * `--default-model`. Recorded so that adding a model never changes what `/predict` answers.
+   */
+  defaultModel: z.string().optional(),
+  models: z.record(z.string(), persistedModel),
+})
 
 export type PersistedState = z.infer<typeof persistedStateSchema>
 export type PersistedModel = z.infer<typeof persistedModel>
