@@ -2,8 +2,8 @@ import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { reshapeTo2x2Model, writeVersion } from './support/models.js'
-import { makeTempDir, postJson, waitFor } from './support/test-server.js'
+import { addConstModel, reshapeTo2x2Model, writeVersion } from './support/models.js'
+import { makeTempDir, postJson, startTestServer, waitFor } from './support/test-server.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
@@ -54,4 +54,32 @@ describe('logs', () => {
     expect(failure).toMatchObject({ level: 'warn', model: 'reshape', version: '1' })
     expect(String(failure.error)).toMatch(/Reshape/)
   }, 60_000)
+})
+
+describe('lifecycle logs', () => {
+  it('say every step of a promotion at info, in order, with the version, its bytes and each stage with its duration', async () => {
+    const bytes = addConstModel(2)
+    const t = await startTestServer(async (dir) => {
+      await writeVersion(dir, 'm', 1, addConstModel(1))
+    })
+    try {
+      await writeVersion(t.modelsDir, 'm', 2, bytes)
+      await waitFor(() => t.logs.some((l) => l.event === 'version_promoted' && l.version === 2), 'v2 to be promoted')
+      const steps = t.logs.filter((l) => l.model === 'm' && l.version === 2 && l.level === 'info')
+      const events = steps.map((l) => l.event)
+      const order = ['gate_started', 'gate_stage', 'gate_finished', 'version_warming', 'version_warmed', 'version_promoted']
+      const firsts = order.map((e) => events.indexOf(e))
+      expect(firsts.every((i) => i >= 0), events.join(', ')).toBe(true)
+      expect([...firsts].sort((a, b) => a - b)).toEqual(firsts)
+      expect(steps.find((l) => l.event === 'gate_started')).toMatchObject({ bytes: bytes.length })
+      expect(steps.find((l) => l.event === 'version_warming')).toMatchObject({ bytes: bytes.length })
+      const stages = steps.filter((l) => l.event === 'gate_stage')
+      expect(stages.map((l) => l.stage)).toEqual(expect.arrayContaining(['load', 'signature', 'smoke']))
+      for (const s of stages) expect(typeof s.ms).toBe('number')
+      expect(steps.find((l) => l.event === 'gate_finished')).toMatchObject({ passed: true })
+      expect(typeof steps.find((l) => l.event === 'version_promoted')!.swapMs).toBe('number')
+    } finally {
+      await t.close()
+    }
+  })
 })

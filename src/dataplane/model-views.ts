@@ -1,6 +1,8 @@
 import type { StageResult } from '../lifecycle/gate/gate-types.js'
+import { roundMs, roundStages } from '../lifecycle/gate/stage-results.js'
 import type { ModelRecord, ModelRegistry, VersionRecord } from '../lifecycle/model-registry.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
+import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
 /** What `GET /models` and `GET /models/{name}` show: plain data, no HTTP. */
 
@@ -18,6 +20,11 @@ export interface VersionView {
   readonly reason?: string
   readonly message?: string
   readonly rolledBack?: { readonly reason: string; readonly at: string }
+  /**
+   * The file's own verdict, when the file holds other bytes than the version serves (it was
+   * replaced in place): what the log reported about the new bytes.
+   */
+  readonly file?: { readonly sha256: string; readonly verdict: 'passed' | 'rejected'; readonly stage?: string; readonly reason?: string; readonly message?: string }
   readonly gate?: { readonly passed: boolean; readonly ms: number; readonly stages: readonly StageResult[]; readonly warnings: readonly string[] }
 }
 
@@ -36,6 +43,12 @@ export interface ModelDetail {
   readonly signature: SignatureView | null
   /** The active version's batching: on or off, and why. */
   readonly batching: { readonly enabled: boolean; readonly reason: string } | null
+  /** Entries of the model's folder refused for safety (they resolve outside the models directory). */
+  readonly refused: readonly { readonly path: string; readonly reason: string }[]
+  /** What a restart would serve, and why. */
+  readonly restart: RestartOutlook
+  /** What an operator should know and the states alone do not say (a serving file replaced or gone). */
+  readonly warnings: readonly string[]
 }
 
 export interface SignatureView {
@@ -63,7 +76,21 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     versions: sortedVersions(m).map(versionView),
     signature: signature ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs } : null,
     batching: m.active ? m.active.batching : null,
+    refused: m.refused,
+    restart: restartOutlook(m),
+    warnings: modelWarnings(m),
   }
+}
+
+function modelWarnings(m: ModelRecord): string[] {
+  const warnings: string[] = []
+  for (const loaded of [m.active, ...m.retained]) {
+    if (!loaded) continue
+    const problem = fileProblem(loaded.version, loaded.sha256, m.versions.get(loaded.version))
+    if (problem) warnings.push(problem)
+  }
+  for (const r of m.refused) warnings.push(`${r.path} ${r.reason}: refused`)
+  return warnings
 }
 
 function sortedVersions(m: ModelRecord): VersionRecord[] {
@@ -76,13 +103,24 @@ function versionView(v: VersionRecord): VersionView {
     version: v.version,
     status: state.status,
     ...(state.status === 'discovered' && state.note && { note: state.note }),
+    ...(state.status === 'discovered' && state.waiting && { reason: state.waiting.reason, message: state.waiting.message }),
     source: v.source.kind === 'folder' ? `${v.version}/model.onnx` : `${v.version}.onnx`,
     onDisk: v.onDisk,
     sha256: v.loaded?.sha256 ?? v.verdict?.sha256 ?? null,
     loaded: v.loaded !== undefined && !v.loaded.retired,
     ...(v.verdict?.unverified && { unverified: true }),
     ...(state.status === 'rejected' && { stage: state.stage, reason: state.reason, message: state.message }),
+    ...(state.status === 'unloaded' && { reason: state.reason }),
     ...(v.rolledBack && { rolledBack: { reason: v.rolledBack.reason, at: v.rolledBack.at } }),
-    ...(v.gate && { gate: { passed: v.gate.passed, ms: v.gate.ms, stages: v.gate.stages, warnings: v.gate.warnings } }),
+    ...(v.loaded && v.verdict && v.verdict.sha256 !== v.loaded.sha256 && {
+      file: {
+        sha256: v.verdict.sha256,
+        verdict: v.verdict.kind,
+        ...(v.verdict.stage !== undefined && { stage: v.verdict.stage }),
+        ...(v.verdict.reason !== undefined && { reason: v.verdict.reason }),
+        ...(v.verdict.message !== undefined && { message: v.verdict.message }),
+      },
+    }),
+    ...(v.gate && { gate: { passed: v.gate.passed, ms: roundMs(v.gate.ms), stages: roundStages(v.gate.stages), warnings: v.gate.warnings } }),
   }
 }

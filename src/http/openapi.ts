@@ -51,11 +51,21 @@ const modelDetail = z.object({
       stage: z.string().optional(),
       reason: z.string().optional(),
       message: z.string().optional(),
+      note: z.string().optional().describe('discovered: what it waits for'),
+      unverified: z.boolean().optional(),
+      rolledBack: z.object({ reason: z.string(), at: z.string() }).optional(),
+      file: z
+        .object({ sha256: z.string(), verdict: z.enum(['passed', 'rejected']), stage: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+        .optional()
+        .describe("the file's own verdict, when it holds other bytes than the version serves"),
       gate: z.object({ passed: z.boolean(), ms: z.number(), stages: z.array(stage), warnings: z.array(z.string()) }).optional(),
     }),
   ),
   signature: z.object({ inputs: z.array(tensorSpec), outputs: z.array(tensorSpec), omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })) }).nullable(),
   batching: z.object({ enabled: z.boolean(), reason: z.string() }).nullable(),
+  refused: z.array(z.object({ path: z.string(), reason: z.string() })).describe('entries of the folder refused for safety'),
+  restart: z.object({ active: z.number().int().nullable(), why: z.string() }).describe('what a restart would serve'),
+  warnings: z.array(z.string()),
 })
 const readiness = z.object({
   ready: z.boolean(),

@@ -5,6 +5,7 @@ import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
 import { AdminChange } from './admin-change.js'
 import type { GateRunner } from './gate/gate-runner.js'
 import type { StageResult } from './gate/gate-types.js'
+import { roundMs, roundStages } from './gate/stage-results.js'
 import type { History } from './history.js'
 import type { LifecycleDeps } from './lifecycle.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
@@ -88,7 +89,7 @@ export class AdminOperations {
       const change = this.#begin(pipeline)
       pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason, change })
       const result = await this.#rolledBack(change, model, current.version, target, false, performance.now() - started, reason)
-      return { ...result, stages: loaded.stages }
+      return { ...result, stages: roundStages(loaded.stages) }
     })
   }
 
@@ -111,7 +112,7 @@ export class AdminOperations {
       if (retained) {
         const swap = pipeline.promoter.swapIn(record, retained, 'admin', { change: begin() })
         await change!.committed()
-        return { model: name, from, to: o.version, warm: true, ms: swap.ms }
+        return { model: name, from, to: o.version, warm: true, ms: roundMs(swap.ms) }
       }
       const bytes = await this.#readForAdmin(model, record)
       const { report, smoke } = await this.#gateForAdmin(pipeline, record, bytes, { force: o.force === true }, 'admin')
@@ -120,7 +121,7 @@ export class AdminOperations {
       }
       const ms = performance.now() - started
       await change!.committed()
-      return { model: name, from, to: o.version, warm: false, ms, stages: record.gate?.stages ?? [] }
+      return { model: name, from, to: o.version, warm: false, ms: roundMs(ms), stages: roundStages(record.gate?.stages ?? []) }
     })
   }
 
@@ -196,6 +197,6 @@ export class AdminOperations {
       warm,
       ms,
     })
-    return { model: model.name, from, to, warm, ms, reason }
+    return { model: model.name, from, to, warm, ms: roundMs(ms), reason }
   }
 }

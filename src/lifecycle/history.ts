@@ -2,6 +2,7 @@ import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/prom
 import { dirname, join } from 'node:path'
 import type { Logger } from '../log.js'
 import type { StageResult } from './gate/gate-types.js'
+import { roundMs, roundStages } from './gate/stage-results.js'
 
 /** `history.jsonl`: one line per lifecycle event, append-only (DESIGN §5). */
 
@@ -88,7 +89,12 @@ export class History {
    * disk) is logged (`history_write_failed`) and kept in memory, and the caller carries on.
    */
   append(entry: Omit<HistoryEntry, 'time'>): Promise<void> {
-    const full: HistoryEntry = { time: new Date().toISOString(), ...entry }
+    const full: HistoryEntry = {
+      time: new Date().toISOString(),
+      ...entry,
+      ...(entry.ms !== undefined && { ms: roundMs(entry.ms) }),
+      ...(entry.stages !== undefined && { stages: roundStages(entry.stages) }),
+    }
     this.#remember(full)
     const line = `${JSON.stringify(full)}\n`
     const write = this.#writing.then(() => this.#appendLine(line))

@@ -71,5 +71,6 @@ export function persistState(registry: ModelRegistry, previous: PersistedState):
   // Models that are gone from disk keep their record: a folder restored later finds its verdicts.
   const models = { ...previous.models }
   for (const m of registry.list()) models[m.name] = persistModel(m)
-  return { format: 1, models }
+  const defaultModel = registry.recordedDefault ?? previous.defaultModel
+  return { format: 1, ...(defaultModel !== undefined && { defaultModel }), models }
 }

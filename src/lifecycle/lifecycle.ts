@@ -52,6 +52,7 @@ export class Lifecycle {
   #rescanTimer: NodeJS.Timeout | undefined
   #admin: AdminOperations | undefined
   #started = false
+  #ambiguityReported = false
   #closed = false
   readonly #reported = new Set<string>()
   /** Lists the whole models directory: one listing at a time, requests while one waits join it. */
@@ -120,6 +121,7 @@ export class Lifecycle {
     })
     await this.#watcher.ready
     for (const source of scan.models) if (!isInside(this.#deps.stateDir, source.dir)) this.#register(source)
+    this.#settleDefault(state.defaultModel)
     for (const pipeline of this.#pipelines.values()) {
       if (this.#closed) return
       await pipeline.restore(state.models[pipeline.model.name])
@@ -182,6 +184,8 @@ export class Lifecycle {
         v.retire()
         if (record) record.state = pipeline.promoter.restingState(record)
       }
+      // Versions evicted before are now unloaded on request too: nothing loads them until `load`.
+      for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
       this.#deps.metrics.activeVersion.set({ model: name }, 0)
       this.#deps.metrics.loadedVersions.set({ model: name }, 0)
       this.#deps.logger.info('model_unloaded', { model: name, versions: leaving.map((v) => v.version) })
@@ -194,6 +198,8 @@ export class Lifecycle {
     if (!this.#pipelines.has(name)) await this.#rescan()
     const { pipeline, model } = this.#pipeline(name)
     model.unloaded = false
+    // Versions unloaded on request are merely evicted now: a pass may load them again.
+    for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.
@@ -240,6 +246,7 @@ export class Lifecycle {
       retained: [],
       activations: [],
       unloaded: false,
+      refused: [],
     }
     this.#deps.registry.add(record)
     const pipeline = new ModelPipeline(this.#ctx!, record)
@@ -260,6 +267,27 @@ export class Lifecycle {
     if (event === 'addDir' && depth === 2) pipeline.folderAppeared()
   }
 
+  /**
+   * Keeps `POST /predict` answering for the same model as models come and go: the default chosen
+   * once (the only model, or --default-model) is recorded in state.json. When nothing was chosen
+   * and a second model makes `/predict` ambiguous, that is said once, as it happens.
+   */
+  #settleDefault(recorded: string | undefined): void {
+    const { registry, logger } = this.#deps
+    if (registry.settleDefault(recorded)) {
+      logger.info('default_model', { model: registry.recordedDefault, reason: 'recorded in state.json: POST /predict serves it until --default-model names another' })
+      this.#persister!.persist()
+    }
+    const ambiguous = registry.recordedDefault === undefined && registry.list().length > 1
+    if (ambiguous && !this.#ambiguityReported) {
+      logger.warn('default_model_ambiguous', {
+        models: registry.list().map((m) => m.name),
+        message: 'POST /predict answers 404 no_default_model: several models and none chosen as the default; use /models/{name}/predict or --default-model',
+      })
+    }
+    this.#ambiguityReported = ambiguous
+  }
+
   async #rescanNow(): Promise<void> {
     if (this.#closed || !this.#started) return
     try {
@@ -272,6 +300,7 @@ export class Lifecycle {
         if (isNew) this.#deps.logger.info('model_discovered', { model: source.name })
         void pipeline.schedule('watch')
       }
+      this.#settleDefault(undefined)
       const present = new Set(scan.models.map((m) => m.name))
       for (const [name, pipeline] of this.#pipelines) if (!present.has(name)) void pipeline.schedule('watch')
     } catch (e) {

@@ -2,6 +2,7 @@ import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
 import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
 import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
 import { versionFolder } from '../repository/layout.js'
+import { displayPath } from '../repository/repository-file.js'
 import { basename } from 'node:path'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
 import { readVersionWhenStable, sameFingerprint, versionFingerprint, type FileFingerprint } from '../repository/version-file.js'
@@ -37,7 +38,8 @@ export class ModelPipeline {
   #retryTimer: NodeJS.Timeout | undefined
   #retryAtMs = Infinity
   #gating: { version: number; abort: AbortController } | undefined
-  #lastConfigProblem: string | undefined
+  /** The last problem logged for model.json and for smoke.json: each is logged once, not per pass. */
+  readonly #lastProblem: { config?: string; smoke?: string } = {}
   #passes = 0
   #running = false
   /** Version folders listed while they had no model file yet: their file is being written in place. */
@@ -147,6 +149,7 @@ export class ModelPipeline {
     const ignored: Ignored[] = []
     const scan = await scanModel(ctx.root, model.name, model.dir, ignored)
     ctx.reportIgnored(ignored, { everySkip: true })
+    model.refused = ignored.filter((i) => i.refused).map((i) => ({ path: displayPath(ctx.root, i.path), reason: i.reason }))
     for (const i of ignored) {
       if (i.reason === EMPTY_VERSION_FOLDER) {
         const v = versionFolder(basename(i.path))
@@ -188,12 +191,12 @@ export class ModelPipeline {
     try {
       model.config = await readModelConfig(this.#ctx.root, model.dir)
       model.configError = undefined
-      this.#lastConfigProblem = undefined
+      this.#lastProblem.config = undefined
       return true
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       model.configError = e.message
-      if (this.#firstReport(e)) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
+      if (this.#firstReport('config', e)) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
       return false
     }
   }
@@ -273,9 +276,9 @@ export class ModelPipeline {
       smoke = await readSmokeSet(ctx.root, model.dir, record.source.dir)
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
-      // The smoke file is broken, not the model: no verdict, so fixing the file re-gates it.
-      record.state = { status: 'rejected', stage: 'smoke', reason: 'invalid_smoke_file', message: e.message }
-      if (this.#firstReport(e)) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
+      // The smoke file is broken, not the model: no verdict, and the version waits for the fix.
+      record.state = { status: 'discovered', note: `waiting for a valid smoke.json: ${e.message}`, waiting: { reason: 'invalid_smoke_file', message: e.message } }
+      if (this.#firstReport('smoke', e)) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
       return 'skipped'
     }
     if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
@@ -316,11 +319,11 @@ export class ModelPipeline {
   }
 
   /** A broken model.json or smoke.json is logged once per problem and file, not on every pass. */
-  #firstReport(e: ConfigFileError): boolean {
+  #firstReport(file: 'config' | 'smoke', e: ConfigFileError): boolean {
     const id = e.identity
     const key = id ? `${e.message}\0${id.dev}:${id.ino}:${id.size}:${id.mtimeMs}` : e.message
-    const first = this.#lastConfigProblem !== key
-    this.#lastConfigProblem = key
+    const first = this.#lastProblem[file] !== key
+    this.#lastProblem[file] = key
     return first
   }
 

@@ -48,6 +48,11 @@ export interface ModelRecord {
   activations: number[]
   /** Unloaded on request (V2 repository extension): nothing is promoted until it is loaded again. */
   unloaded: boolean
+  /**
+   * Entries of the model's folder refused for safety at the last listing (a version folder or file
+   * that resolves outside the models directory), paths relative to the models directory.
+   */
+  refused: readonly { readonly path: string; readonly reason: string }[]
 }
 
 export function newVersionRecord(source: VersionSource): VersionRecord {
@@ -68,10 +73,14 @@ export function newVersionRecord(source: VersionSource): VersionRecord {
 /** Model name -> its versions and the one that serves. Lookups for requests; changes from lifecycle/. */
 export class ModelRegistry {
   #models = new Map<string, ModelRecord>()
-  #defaultModel: string | undefined
+  /** `--default-model`, when given: it wins, and is recorded as the default. */
+  readonly #configuredDefault: string | undefined
+  /** The default recorded in state: the model that served alone first, or the last configured one. */
+  #recordedDefault: string | undefined
 
-  constructor(defaultModel: string | undefined) {
-    this.#defaultModel = defaultModel
+  constructor(configuredDefault: string | undefined) {
+    this.#configuredDefault = configuredDefault
+    this.#recordedDefault = configuredDefault
   }
 
   add(record: ModelRecord): void {
@@ -92,15 +101,34 @@ export class ModelRegistry {
     return [...this.#models.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
   }
 
-  /** The model `POST /predict` serves: the configured default, else the only model. */
+  /** The default model as state.json records it (undefined: none chosen yet). */
+  get recordedDefault(): string | undefined {
+    return this.#recordedDefault
+  }
+
+  /**
+   * Takes the default state.json recorded (unless `--default-model` says otherwise), and, when
+   * there is none yet, the only model: once chosen, adding models does not change it. Returns
+   * true when the recorded default changed (the caller persists it).
+   */
+  settleDefault(recorded: string | undefined): boolean {
+    const before = this.#recordedDefault
+    if (this.#configuredDefault === undefined) {
+      this.#recordedDefault ??= recorded
+      if (this.#recordedDefault === undefined && this.#models.size === 1) this.#recordedDefault = this.#models.keys().next().value
+    }
+    return this.#recordedDefault !== before
+  }
+
+  /** The model `POST /predict` serves: the configured or recorded default, else the only model. */
   defaultModel(): string {
-    if (this.#defaultModel !== undefined) return this.#defaultModel
+    if (this.#recordedDefault !== undefined) return this.#recordedDefault
     if (this.#models.size === 1) return this.#models.keys().next().value!
     const names = this.list().map((m) => m.name)
     throw new NoDefaultModelError(
       names.length === 0
         ? 'no model is served yet'
-        : `${names.length} models are served (${names.join(', ')}); use /models/{name}/predict or start with --default-model`,
+        : `${names.length} models are served (${names.join(', ')}) and none was chosen as the default; use /models/{name}/predict or start with --default-model`,
     )
   }
 

@@ -7,6 +7,7 @@ import { decideBatching, type BatchingDecision } from '../runtime/batch-check.js
 import { Batcher, rowCount, type Executor, type Runner } from '../runtime/batcher.js'
 import { ModelSession, type Feeds } from '../runtime/session.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
+import { roundMs } from './gate/stage-results.js'
 import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
 import type { AdminChange } from './admin-change.js'
 import type { HistoryEntry } from './history.js'
@@ -84,7 +85,7 @@ export class Promoter {
     const v = record.verdict
     if (record.rolledBack && v?.sha256 === record.rolledBack.sha256) return { status: 'rolled_back', reason: record.rolledBack.reason }
     if (v?.kind === 'rejected') return { status: 'rejected', stage: v.stage ?? 'load', reason: v.reason ?? 'rejected', message: v.message ?? '' }
-    if (v?.kind === 'passed') return { status: 'unloaded' }
+    if (v?.kind === 'passed') return { status: 'unloaded', reason: model.unloaded ? 'unloaded_on_request' : 'evicted' }
     return { status: 'discovered' }
   }
 
@@ -163,6 +164,8 @@ export class Promoter {
   ): Promise<{ version: LoadedVersion; stages: StageResult[] } | undefined> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
     record.state = { status: 'warming' }
+    const started = performance.now()
+    ctx.logger.info('version_warming', { model: model.name, version: record.version, bytes: bytes.bytes.length, trigger })
     let session: ModelSession
     try {
       session = await ModelSession.create(bytes.bytes, model.config?.session)
@@ -172,6 +175,7 @@ export class Promoter {
     }
     const execution = await this.#execution(session, record.version, fallbackFeeds)
     const warm = await warmUp(session, { ...warmupPlan(model.config ?? DEFAULT_MODEL_CONFIG, execution.batching), fallbackFeeds })
+    ctx.logger.info('version_warmed', { model: model.name, version: record.version, ms: roundMs(performance.now() - started), batching: execution.batching.enabled, ...(warm.reason !== undefined && { warning: warm.message }) })
     if (ctx.closed()) {
       await session.release()
       return undefined
@@ -273,6 +277,7 @@ export class Promoter {
       from,
       sha256: next.sha256,
       trigger,
+      swapMs: roundMs(ms),
       ...(o.unverified && { unverified: true }),
     })
     if (o.unverified) ctx.logger.warn('version_unverified', { model: model.name, version: next.version, reason: 'no smoke cases: only a synthesized input was checked' })

@@ -32,7 +32,15 @@ const persistedModel = z.object({
   versions: z.record(z.string(), persistedVersion),
 })
 
-export const persistedStateSchema = z.object({ format: z.literal(1), models: z.record(z.string(), persistedModel) })
+export const persistedStateSchema = z.object({
+  format: z.literal(1),
+  /**
+   * The model `POST /predict` serves: the first model the server ever served alone, or the last
+   * `--default-model`. Recorded so that adding a model never changes what `/predict` answers.
+   */
+  defaultModel: z.string().optional(),
+  models: z.record(z.string(), persistedModel),
+})
 
 export type PersistedState = z.infer<typeof persistedStateSchema>
 export type PersistedModel = z.infer<typeof persistedModel>
@@ -88,7 +96,8 @@ export class StateStore {
     } catch (e) {
       why = `not JSON: ${(e as Error).message}`
     }
-    const aside = `${this.#path}.unreadable-${Date.now()}`
+    // A time a person reads (UTC, `:` and `.` spelled `-` so the name works on every file system).
+    const aside = `${this.#path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`
     await rename(this.#path, aside)
     return { state: emptyState(), problem: `${this.#path} could not be read (${why}); moved to ${aside}, starting from an empty state` }
   }

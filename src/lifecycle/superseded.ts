@@ -17,7 +17,9 @@ export async function newerCandidateExists(root: string, model: ModelRecord, ver
   for (const v of scan.versions) {
     if (v.version <= version) continue
     const r = model.versions.get(v.version)
-    if (r && !r.verdict && r.state.status === 'rejected') continue // blocked by a broken smoke.json
+    // Refused unread (no verdict to compare), or waiting for its smoke.json to be fixed: nothing to
+    // decide until its files change.
+    if (r && !r.verdict && (r.state.status === 'rejected' || (r.state.status === 'discovered' && r.state.waiting))) continue
     if (!r || (!r.verdict && !r.rolledBack) || !sameFingerprint(await versionFingerprint(v), r.verdictFingerprint)) return true
   }
   return false

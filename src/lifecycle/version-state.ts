@@ -9,7 +9,12 @@
  */
 export type VersionState =
   /** On disk, not decided: older than the active version, waiting for its file to settle, or queued. */
-  | { readonly status: 'discovered'; readonly note?: string }
+  | {
+      readonly status: 'discovered'
+      readonly note?: string
+      /** Held back by a configuration error (not a verdict on the model): fixing the file lets it through. */
+      readonly waiting?: { readonly reason: 'invalid_smoke_file'; readonly message: string }
+    }
   /** Its bytes are being read and checked (stability, checksum). */
   | { readonly status: 'loading' }
   /** The gate is running (in the gate process). */
@@ -19,8 +24,11 @@ export type VersionState =
   | { readonly status: 'active' }
   /** Replaced, still loaded: a rollback to it is a pointer swap. */
   | { readonly status: 'retained' }
-  /** Passed its gate once, no longer loaded (left the retained window). */
-  | { readonly status: 'unloaded' }
+  /**
+   * Passed its gate once, not loaded: `evicted` (outside the retained window: a rollback to it loads
+   * and gates it again) or `unloaded_on_request` (the model was unloaded through the V2 repository API).
+   */
+  | { readonly status: 'unloaded'; readonly reason: 'evicted' | 'unloaded_on_request' }
   | { readonly status: 'rejected'; readonly stage: string; readonly reason: string; readonly message: string }
   | { readonly status: 'rolled_back'; readonly reason: string }
   /** Its file was deleted and it is not loaded. */

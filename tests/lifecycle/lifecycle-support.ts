@@ -87,6 +87,15 @@ export async function waitStatus(url: string, model: string, version: number, st
   )
 }
 
+/** Waits until a version's view carries `reason` (a rejection, or what it waits for). */
+export async function waitReason(url: string, model: string, version: number, reason: string, timeoutMs = 20_000): Promise<void> {
+  await waitFor(
+    async () => versionView((await getJson(`${url}/models/${model}`)).body, version)?.reason === reason,
+    `version ${version} of '${model}' to show reason ${reason}`,
+    timeoutMs,
+  )
+}
+
 export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 200): Promise<any[]> {
   const res = await fetch(`${url}/models/${model}/history?limit=${limit}`, { headers })
   expect(res.status).toBe(200)

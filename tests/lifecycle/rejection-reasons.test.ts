@@ -27,6 +27,11 @@ describe('rejection reasons', () => {
     expect(documented.length).toBeGreaterThan(20)
   })
 
+  it('do not include what a version waits for: a broken smoke.json is not a verdict', () => {
+    expect(REJECTION_REASONS).not.toContain('invalid_smoke_file')
+    expect(documented).not.toContain('invalid_smoke_file')
+  })
+
   it('are unique', () => {
     expect(new Set(REJECTION_REASONS).size).toBe(REJECTION_REASONS.length)
   })
@@ -39,9 +44,9 @@ describe('rejection reasons', () => {
     expect([...documented].sort()).toEqual([...REJECTION_REASONS].sort())
   })
 
-  it('include every reason a rejected state is given in the source', () => {
-    const found = sources(join(root, 'src')).flatMap((text) => [...text.matchAll(/status: 'rejected',[^}]*?reason: '([a-z_]+)'/g)].map((m) => m[1]!))
-    expect(found).toContain('invalid_smoke_file')
+  it('include every reason a rejected state or a failed stage is given in the source', () => {
+    const found = sources(join(root, 'src')).flatMap((text) => [...text.matchAll(/status: '(?:rejected|failed)',[^}]*?reason: '([a-z_]+)'/g)].map((m) => m[1]!))
+    expect(found).toContain('signature_changed')
     for (const reason of found) expect(REJECTION_REASONS).toContain(reason)
   })
 })

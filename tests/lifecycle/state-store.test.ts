@@ -78,6 +78,8 @@ describe('StateStore', () => {
     expect(names).not.toContain(STATE_FILE)
     const aside = names.filter((n) => n.startsWith(`${STATE_FILE}.unreadable-`))
     expect(aside).toHaveLength(1)
+    // Named with a readable UTC time: state.json.unreadable-2026-12-02T18-34-45-123Z
+    expect(aside[0]).toMatch(/^state\.json\.unreadable-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d-\d{3}Z$/)
     expect(loaded.problem).toContain(aside[0])
     // The damaged bytes are kept for a human to look at.
     expect(await readFile(join(dir, aside[0]!), 'utf8')).toBe('{"format": 1, "models": {"iris": ')

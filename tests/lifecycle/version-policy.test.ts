@@ -33,6 +33,7 @@ function model(records: VersionRecord[], o: { active?: number; retained?: number
     retained: (o.retained ?? []).map(loaded),
     activations: o.activations ?? [],
     unloaded: false,
+    refused: [],
   }
 }
 

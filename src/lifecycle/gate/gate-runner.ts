@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url'
 import type { Logger } from '../../log.js'
 import type { FromGate, ToGate } from './gate-process.js'
 import type { GateJob, GateReport, GateStage } from './gate-types.js'
+import { roundMs } from './stage-results.js'
 import type { RejectionReason } from './rejection-reasons.js'
 
 export type GateOutcome = { readonly kind: 'report'; readonly report: GateReport } | { readonly kind: 'cancelled' }
@@ -52,7 +53,19 @@ export class GateRunner {
   run(job: GateJob, options: GateRunOptions): Promise<GateOutcome> {
     const result = this.#queue.then(async () => {
       const bytes = await stat(job.candidate.file).then((f) => f.size, () => 0)
+      const who = { model: job.model, version: job.version }
+      // A big model can take seconds to gate: every step is said as it ends, never silence.
+      this.#logger.info('gate_started', { ...who, bytes, sha256: job.candidate.sha256 })
       const outcome = await this.#runNow(job, options)
+      if (outcome.kind === 'report') {
+        const { report } = outcome
+        for (const s of report.stages) {
+          this.#logger.info('gate_stage', { ...who, stage: s.stage, status: s.status, ms: roundMs(s.ms), ...(s.reason !== undefined && { reason: s.reason }) })
+        }
+        this.#logger.info('gate_finished', { ...who, passed: report.passed, ms: roundMs(report.ms) })
+      } else {
+        this.#logger.info('gate_cancelled', who)
+      }
       if (bytes > this.#recycleAboveBytes) this.#recycle(bytes)
       return outcome
     })

@@ -16,7 +16,6 @@ export const REJECTION_REASONS = [
   // signature
   'signature_changed',
   // smoke
-  'invalid_smoke_file',
   'smoke_required',
   'input_too_large',
   'smoke_case_invalid',

@@ -41,6 +41,20 @@ export function skipped(stage: StageResult['stage'], reason: string, message: st
   return { stage, status: 'skipped', ms: 0, reason, message }
 }
 
+/** Durations as answers and history show them: milliseconds to the microsecond, not 27.616951999999998. */
+export function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000
+}
+
+/** Stage results with their durations rounded, and those of their smoke cases. */
+export function roundStages(stages: readonly StageResult[]): StageResult[] {
+  return stages.map((s) => {
+    const cases = (s.details as { cases?: { ms?: number }[] } | undefined)?.cases
+    const details = cases ? { ...(s.details as object), cases: cases.map((c) => (c.ms === undefined ? c : { ...c, ms: roundMs(c.ms) })) } : s.details
+    return { ...s, ms: roundMs(s.ms), ...(details !== undefined && { details }) } as StageResult
+  })
+}
+
 export function fmt(n: number): string {
   return n.toPrecision(3)
 }
