@@ -249,9 +249,17 @@ describe('rollback', () => {
     })
     expect((await modelDetail(t.url, 'adder')).active).toBe(2)
     const r = await admin(t.url, '/models/adder/rollback', { version: 1 })
-    // Skipping the signature stage is only sound for a version that served before.
-    expect([409, 422], JSON.stringify(r.body)).toContain(r.status)
+    // Skipping the signature stage is only sound for a version that served before: the gate
+    // runs it, and it fails.
+    expect(r.status, JSON.stringify(r.body)).toBe(422)
+    expect(r.body.error.code).toBe('gate_failed')
+    const stages = r.body.error.details.stages as { stage: string; status: string; reason?: string; message?: string }[]
+    const failed = stages.filter((s) => s.status === 'failed')
+    expect(failed).toEqual([expect.objectContaining({ stage: 'signature', reason: 'signature_changed' })])
+    expect(failed[0]!.message).toMatch(/input 'x' is gone/)
+    expect(failed[0]!.message).toMatch(/'a' is new/)
     const detail = await modelDetail(t.url, 'adder')
+    expect(versionView(detail, 1)).toMatchObject({ status: 'rejected', stage: 'signature', reason: 'signature_changed' })
     expect(detail.active).toBe(2)
     expect(detail.signature.inputs.map((i: { name: string }) => i.name)).toEqual(['x'])
     expect(await predict(t.url)).toMatchObject({ status: 200, version: 2, constant: 2 })
