@@ -1,6 +1,8 @@
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addConstModel, writeModelFile, writeVersion } from '../support/models.js'
-import { getJson, postJson, startTestServer, type TestServer } from '../support/test-server.js'
+import { addConstModel, spinModel, writeModelFile, writeVersion } from '../support/models.js'
+import { getJson, makeTempDir, postJson, startServerListening, startTestServer, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 describe('ops endpoints', () => {
   let a: TestServer
@@ -57,5 +59,71 @@ describe('ops endpoints', () => {
     // The second server saw none of these requests.
     const other = await (await fetch(`${b.url}/metrics`)).text()
     expect(other).not.toContain('model="adder"')
+  })
+})
+
+describe('readiness before every model serves', () => {
+  /** Writes `<dir>/<model>/` with v1 = a Loop that never ends, whose first gate stops at its time limit. */
+  async function writeEndlessModel(dir: string, model: string): Promise<void> {
+    await writeVersion(dir, model, 1, spinModel(1, 1e12))
+    await writeFile(join(dir, model, 'model.json'), JSON.stringify({ gateTimeoutSeconds: 3 }))
+  }
+
+  /** Polls the three readiness answers until `check` holds for them, and returns them. */
+  async function readinessWhen(url: string, model: string, check: (r: { readyz: JsonResponse; v2: JsonResponse; v2Model: JsonResponse }) => boolean, what: string) {
+    let r!: { readyz: JsonResponse; v2: JsonResponse; v2Model: JsonResponse }
+    await waitFor(async () => {
+      const [readyz, v2, v2Model] = await Promise.all([getJson(`${url}/readyz`), getJson(`${url}/v2/health/ready`), getJson(`${url}/v2/models/${model}/ready`).catch(() => undefined)])
+      r = { readyz, v2, v2Model: v2Model! }
+      return v2Model !== undefined && check(r)
+    }, what)
+    return r
+  }
+
+  it('answers /readyz 503 and V2 400 while a model has no version yet, then 200 once its gate is over', async () => {
+    const root = await makeTempDir()
+    const dir = join(root, 'models')
+    await mkdir(dir)
+    await writeVersion(dir, 'adder', 1, addConstModel(1))
+    await writeEndlessModel(dir, 'endless')
+    const t = await startServerListening(dir)
+    try {
+      // The first gate of 'endless' cannot end before its 3 s limit: the model is loading that long.
+      const loading = await readinessWhen(t.url, 'endless', (r) => r.readyz.body.models?.endless?.status === 'loading', "'endless' to be loading")
+      expect(loading.readyz).toMatchObject({ status: 503, body: { ready: false, models: { endless: { active: null, status: 'loading' } } } })
+      expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
+      expect(loading.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
+
+      await t.server.loaded
+      const r = await readinessWhen(t.url, 'endless', () => true, 'the answers after the load')
+      // Rejected at its time limit: failed, which does not hold readiness for the others.
+      expect(r.readyz).toMatchObject({ status: 200, body: { ready: true, models: { adder: { active: 1, status: 'serving' }, endless: { active: null, status: 'failed' } } } })
+      expect(r.v2).toMatchObject({ status: 200, body: { ready: true } })
+      expect(r.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
+      expect((await getJson(`${t.url}/v2/models/adder/ready`)).status).toBe(200)
+    } finally {
+      await t.close()
+      await rm(root, { recursive: true, force: true })
+    }
+  })
+
+  it('turns not ready while a model that appears later has its first gate, and ready again after', async () => {
+    const t = await startTestServer(async (dir) => {
+      await writeVersion(dir, 'adder', 1, addConstModel(1))
+    })
+    try {
+      expect((await getJson(`${t.url}/readyz`)).status).toBe(200)
+      const staging = join(dirname(t.modelsDir), 'staging')
+      await writeEndlessModel(staging, 'late')
+      await rename(join(staging, 'late'), join(t.modelsDir, 'late'))
+      const loading = await readinessWhen(t.url, 'late', (r) => r.readyz.body.models?.late?.status === 'loading', "'late' to be loading")
+      expect(loading.readyz).toMatchObject({ status: 503, body: { ready: false, models: { adder: { status: 'serving' }, late: { status: 'loading' } } } })
+      expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
+      const after = await readinessWhen(t.url, 'late', (r) => r.readyz.body.models?.late?.status !== 'loading', "'late' to have its gate")
+      expect(after.readyz).toMatchObject({ status: 200, body: { ready: true, models: { late: { status: 'failed' } } } })
+      expect(after.v2.status).toBe(200)
+    } finally {
+      await t.close()
+    }
   })
 })

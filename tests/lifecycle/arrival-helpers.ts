@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, open, rename, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, rename, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
 import { afterEach, expect } from 'vitest'
@@ -14,9 +14,14 @@ import { getJson, startTestServer, waitFor, type TestServer } from '../support/t
 export const MODEL = 'adder'
 const ZEROS = [[0, 0, 0, 0]]
 
-/** The usual start: adder v1 = x + 1. */
+/**
+ * The usual start: adder v1 = x + 1, on disk for an hour already, so it serves at start whatever
+ * stability window a test sets (a file written just now may have to wait for the window).
+ */
 export async function withV1(modelsDir: string): Promise<void> {
-  await writeVersion(modelsDir, MODEL, 1, addConstModel(1))
+  const file = await writeVersion(modelsDir, MODEL, 1, addConstModel(1))
+  const anHourAgo = new Date(Date.now() - 3_600_000)
+  await utimes(file, anHourAgo, anHourAgo)
 }
 
 export interface Answer {

@@ -48,14 +48,12 @@ function expectOnlyCompleteAnswers(seen: readonly Observation[], version: number
 
 describe('a version folder renamed into place', () => {
   it('is promoted at once, long before the stability window', async () => {
-    const t = await start({ stabilityMs: '5000', rescanMs: '3600000' })
+    // A window of ten minutes: a version that waited for it would not serve within this test.
+    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
     const staged = await stageFolder(t, { 'model.onnx': addConstModel(2) })
-    const movedAt = Date.now()
     await rename(staged, join(t.modelsDir, MODEL, '2'))
-    await waitServing(t.url, 2, 2, 10_000)
-    const ms = Date.now() - movedAt
-    // The window is 5 s: a folder that appears by rename is complete the moment it appears.
-    expect(ms).toBeLessThan(2500)
+    // A folder that appears by rename is complete the moment it appears.
+    await waitServing(t.url, 2, 2)
     const promoted = eventsOf(await history(t.url), 'promoted', 2)
     expect(promoted).toHaveLength(1)
     expect(promoted[0]).toMatchObject({ from: 1, trigger: 'watch', sha256: sha256(addConstModel(2)) })
@@ -141,23 +139,20 @@ describe('a single file', () => {
 
 describe('a checksum sidecar', () => {
   it('lets matching bytes in without waiting for the stability window', async () => {
-    const t = await start({ stabilityMs: '5000', rescanMs: '3600000' })
+    // A window of ten minutes: a version that waited for it would not serve within this test.
+    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
     // A flat file, which otherwise waits for the window: the sidecar alone vouches for it.
     const two = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2.onnx.sha256'), `${sha256(two)}  2.onnx\n`)
-    let wroteAt = Date.now()
     await writeFile(join(t.modelsDir, MODEL, '2.onnx'), two)
-    await waitServing(t.url, 2, 2, 10_000)
-    expect(Date.now() - wroteAt).toBeLessThan(2500)
+    await waitServing(t.url, 2, 2)
 
     // A version folder made in place (not renamed), sidecar first, as `sha256sum` writes it.
     const three = addConstModel(3)
     await mkdir(join(t.modelsDir, MODEL, '3'))
     await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx.sha256'), `${sha256(three)}  model.onnx\n`)
-    wroteAt = Date.now()
     await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx'), three)
-    await waitServing(t.url, 3, 3, 10_000)
-    expect(Date.now() - wroteAt).toBeLessThan(2500)
+    await waitServing(t.url, 3, 3)
     expect(eventsOf(await history(t.url), 'rejected')).toEqual([])
   })
 
@@ -182,8 +177,7 @@ describe('a checksum sidecar', () => {
     await dropFolder(t, 2, { 'model.onnx': bytes, 'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n` })
     await waitVersion(t.url, 2, (v) => v.reason === 'checksum_mismatch', 'to be rejected for its checksum')
     await writeFile(join(t.modelsDir, MODEL, '2', 'model.onnx.sha256'), `${sha256(bytes)}  model.onnx\n`)
-    // A window of 300 ms: a few seconds is ample.
-    await waitServing(t.url, 2, 2, 4000)
+    await waitServing(t.url, 2, 2)
   })
 })
 

@@ -45,10 +45,13 @@ async function modelsDir(populate: (dir: string) => Promise<void>): Promise<stri
   return dir
 }
 
+/** The CLI over `dir`, ready, and with its state written (the start writes it once ready). */
 async function startCli(dir: string): Promise<CliServer> {
   const cli = await spawnCli(dir, ['--rescan-ms', '200'])
   clis.add(cli)
   await waitReady(cli.url)
+  const active = await activeOf(cli.url)
+  await waitFor(async () => (await recordedActive(join(dir, '.modelgate'))) === active, 'state.json to record the active version')
   return cli
 }
 
@@ -62,18 +65,24 @@ async function crash(cli: CliServer, knownGates?: number[]): Promise<void> {
   await waitFor(() => gates.every((pid) => !isGateProcess(pid)), 'the gate process of the killed server to exit', 5_000)
 }
 
-/** What a crash left on disk must be readable: state.json parses, every complete history line parses. */
-async function expectReadableState(stateDir: string): Promise<any | undefined> {
-  const names = await readdir(stateDir).catch(() => [] as string[])
-  let state: any
-  if (names.includes('state.json')) {
-    const text = await readFile(join(stateDir, 'state.json'), 'utf8')
-    expect(() => JSON.parse(text), `state.json after the crash:\n${text}`).not.toThrow()
-    state = JSON.parse(text)
-    expect(state.format).toBe(1)
-  }
+/**
+ * What a crash left on disk must be readable: state.json (which every test has written before its
+ * first crash) is there and parses, and every complete history line parses.
+ */
+async function expectReadableState(stateDir: string): Promise<any> {
+  expect(await readdir(stateDir)).toContain('state.json')
+  const text = await readFile(join(stateDir, 'state.json'), 'utf8')
+  expect(() => JSON.parse(text), `state.json after the crash:\n${text}`).not.toThrow()
+  const state = JSON.parse(text)
+  expect(state.format).toBe(1)
   await readHistoryFile(stateDir) // throws if a complete line does not parse
   return state
+}
+
+/** The active version state.json records, undefined before the file is written. */
+async function recordedActive(stateDir: string): Promise<number | undefined> {
+  const text = await readFile(join(stateDir, 'state.json'), 'utf8').catch(() => undefined)
+  return text === undefined ? undefined : JSON.parse(text).models.adder?.active?.version
 }
 
 async function activeOf(url: string): Promise<number> {
@@ -85,25 +94,32 @@ describe('kill -9', () => {
     const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
     const stateDir = join(dir, '.modelgate')
     let cli = await startCli(dir)
-    // A kill moment is either a log event or a delay after the drop: the delays are not waits for
-    // anything, they pick where in read / hash / gate / load / swap / write the process dies.
-    const moments: ({ afterMs: number } | { onEvent: string })[] = [{ afterMs: 0 }, { afterMs: 40 }, { afterMs: 120 }, { onEvent: 'version_promoted' }, { afterMs: 220 }]
+    // Each kill comes the moment the promotion has reached a point the test can see (or at once):
+    // the version's folder has just landed; the server lists it; its gate has begun (the version
+    // shows validating, or later); the swap is logged; state.json records it.
+    const status = async (v: number) => versionView(await modelDetail(cli.url, 'adder'), v)?.status as string | undefined
+    const moments: Record<string, (v: number, from: number) => Promise<unknown>> = {
+      landed: async () => undefined,
+      listed: (v) => waitFor(async () => (await status(v)) !== undefined, `version ${v} to be listed`),
+      gating: (v) => waitFor(async () => ['validating', 'warming', 'active'].includes((await status(v)) ?? ''), `version ${v}'s gate to begin`),
+      swapped: (_v, from) => cli.waitForEvent('version_promoted', from),
+      recorded: (v) => waitFor(async () => (await recordedActive(stateDir)) === v, `state.json to record version ${v}`),
+    }
     let version = 1
-    for (const moment of moments) {
+    for (const [moment, reached] of Object.entries(moments)) {
       const before = await activeOf(cli.url)
       version++
       const from = cli.output().length
       await dropVersion(dir, 'adder', version, heavyConstModel(version), { 'smoke.json': smokeFor(version) })
-      if ('onEvent' in moment) await cli.waitForEvent(moment.onEvent, from)
-      else if (moment.afterMs > 0) await new Promise((r) => setTimeout(r, moment.afterMs))
+      await reached(version, from)
       await crash(cli)
       const state = await expectReadableState(stateDir)
-      if (state) expect([before, version]).toContain(state.models.adder.active.version)
+      expect([before, version], moment).toContain(state.models.adder.active.version)
 
       cli = await startCli(dir)
       const first = await predict(cli.url)
-      expect(first.status, JSON.stringify(moment)).toBe(200)
-      expect([before, version], JSON.stringify(moment)).toContain(first.version)
+      expect(first.status, moment).toBe(200)
+      expect([before, version], moment).toContain(first.version)
       expect(first.constant).toBe(first.version)
       // Whatever the crash interrupted, the new version is gated and promoted after the restart.
       await waitActive(cli.url, 'adder', version)

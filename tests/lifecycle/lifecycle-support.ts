@@ -139,6 +139,11 @@ export async function childPids(pid: number): Promise<number[]> {
   return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number)
 }
 
+/** The live gate processes `pid` has forked (an in-process test server's: `process.pid`). */
+export async function gateProcessesOf(pid: number): Promise<number[]> {
+  return (await childPids(pid)).filter((child) => isGateProcess(child))
+}
+
 /** True while `pid` is a live modelgate gate process (checked by its command line, not just the pid). */
 export function isGateProcess(pid: number): boolean {
   try {
@@ -219,10 +224,10 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
     output: () => out,
     waitForEvent,
     exited,
-    gatePids: async () => (await childPids(child.pid!)).filter((pid) => isGateProcess(pid)),
+    gatePids: () => gateProcessesOf(child.pid!),
     async kill9() {
       if (child.exitCode !== null || child.signalCode !== null) return []
-      const children = (await childPids(child.pid!)).filter((pid) => isGateProcess(pid))
+      const children = await gateProcessesOf(child.pid!)
       child.kill('SIGKILL')
       await exited
       return children

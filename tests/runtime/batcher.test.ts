@@ -1,5 +1,5 @@
 import { Tensor } from 'onnxruntime-node'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildModel } from '../../src/onnx/builder.js'
 import { Batcher, isBatchable, type Executor } from '../../src/runtime/batcher.js'
 import { ModelSession, type Feeds, type Fetches } from '../../src/runtime/session.js'
@@ -16,6 +16,11 @@ function counting(session: ModelSession, concurrency = 1): Executor & { runs: nu
       return session.run(feeds, outputs)
     },
   }
+}
+
+/** Lets `n` rounds of the event loop's check phase (setImmediate) go by. */
+async function eventLoopTurns(n: number): Promise<void> {
+  for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r))
 }
 
 const rows = (...values: number[][]) => ({ x: new Tensor('float32', Float32Array.from(values.flat()), [values.length, 4]) })
@@ -93,14 +98,27 @@ describe('Batcher', () => {
     expect(ex.runs).toEqual([3, 1, 1, 1])
   })
 
-  it('waits up to maxDelayMs to fill a batch when idle', async () => {
-    const ex = counting(session)
-    const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 30 })
-    const first = b.run(rows([1, 1, 1, 1]), ['y'])
-    await new Promise((r) => setTimeout(r, 5))
-    const second = b.run(rows([2, 2, 2, 2]), ['y'])
-    await Promise.all([first, second])
-    expect(ex.runs).toEqual([2])
+  it('waits up to maxDelayMs to fill a batch when idle, and runs a batch that fills at once', async () => {
+    // The delay's clock is faked; everything else (setImmediate, onnxruntime) runs for real.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const ex = counting(session)
+      const b = new Batcher(ex, { maxBatchSize: 3, maxDelayMs: 30 })
+      const first = b.run(rows([1, 1, 1, 1]), ['y'])
+      await eventLoopTurns(5)
+      expect(ex.runs, 'a lone request waits for company').toEqual([])
+      const second = b.run(rows([2, 2, 2, 2]), ['y'])
+      await eventLoopTurns(5)
+      expect(ex.runs).toEqual([])
+      vi.advanceTimersByTime(30)
+      await Promise.all([first, second])
+      expect(ex.runs, 'the two waiting requests, in one run once the delay is over').toEqual([2])
+      // Three rows fill a batch: it runs without waiting for the delay (the clock does not move).
+      await Promise.all([1, 2, 3].map((i) => b.run(rows([i, i, i, i]), ['y'])))
+      expect(ex.runs).toEqual([2, 3])
+    } finally {
+      vi.useRealTimers()
+    }
   })
 
   it('stops batching a model whose outputs do not keep one row per input row', async () => {

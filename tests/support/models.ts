@@ -363,3 +363,46 @@ export function outerProductModel(): Uint8Array {
     ],
   })
 }
+
+/**
+ * y = x + c, addConstModel's signature (float32 [batch, 4]), after a Loop of `trips` iterations
+ * that does nothing: every run takes as long as `trips` iterations, however fast the machine.
+ * With 1e12 trips a run (and so a gate) cannot finish within any test's time.
+ */
+export function spinModel(c: number, trips: number | bigint): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
+    outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
+    initializers: [
+      { name: 'c', type: 'float32', dims: [], data: new Float32Array([c]) },
+      { name: 'trips', type: 'int64', dims: [], data: BigInt64Array.of(BigInt(trips)) },
+    ],
+    nodes: [
+      {
+        op: 'Loop',
+        inputs: ['trips', '', 'x'],
+        outputs: ['x_looped'],
+        attributes: {
+          body: {
+            graph: {
+              inputs: [
+                { name: 'i', type: 'int64', shape: [] },
+                { name: 'cond', type: 'bool', shape: [] },
+                { name: 'v', type: 'float32', shape: ['batch', 4] },
+              ],
+              outputs: [
+                { name: 'cond_out', type: 'bool', shape: [] },
+                { name: 'v_out', type: 'float32', shape: ['batch', 4] },
+              ],
+              nodes: [
+                { op: 'Identity', inputs: ['cond'], outputs: ['cond_out'] },
+                { op: 'Identity', inputs: ['v'], outputs: ['v_out'] },
+              ],
+            },
+          },
+        },
+      },
+      { op: 'Add', inputs: ['x_looped', 'c'], outputs: ['y'] },
+    ],
+  })
+}

@@ -16,6 +16,8 @@ export interface RawConnection {
   readonly closed: Promise<void>
   /** Sends more bytes (ignored once the connection is gone). */
   send(bytes: string | Buffer): void
+  /** Every byte received so far. */
+  received(): Buffer
 }
 
 /**
@@ -41,7 +43,12 @@ export function rawConnection(url: string, first: string | Buffer = ''): RawConn
     if (!socket.destroyed) socket.write(bytes)
   }
   if (first.length > 0) send(first)
-  return { socket, response, closed, send }
+  return { socket, response, closed, send, received: () => received }
+}
+
+/** A GET request, complete. */
+export function getHead(path: string): string {
+  return `GET ${path} HTTP/1.1\r\nhost: localhost\r\n\r\n`
 }
 
 /** The request head of a POST; `headers` as written (Content-Length is the caller's to give). */
@@ -50,17 +57,56 @@ export function postHead(path: string, headers: Readonly<Record<string, string |
   return `POST ${path} HTTP/1.1\r\n${lines.join('')}\r\n`
 }
 
-function parseResponse(bytes: Buffer, atClose = false): RawResponse | undefined {
-  const end = bytes.indexOf('\r\n\r\n')
+/** The status line and headers of the response starting at `at`; undefined until they are complete. */
+function parseHead(bytes: Buffer, at: number): { status: number; headers: Record<string, string>; bodyAt: number } | undefined {
+  const end = bytes.indexOf('\r\n\r\n', at)
   if (end < 0) return undefined
-  const [statusLine, ...lines] = bytes.subarray(0, end).toString('latin1').split('\r\n')
+  const [statusLine, ...lines] = bytes.subarray(at, end).toString('latin1').split('\r\n')
   const headers: Record<string, string> = {}
   for (const line of lines) {
     const colon = line.indexOf(':')
     headers[line.slice(0, colon).trim().toLowerCase()] = line.slice(colon + 1).trim()
   }
-  const body = bytes.subarray(end + 4)
-  const length = headers['content-length'] === undefined ? undefined : Number(headers['content-length'])
+  return { status: Number(statusLine!.split(' ')[1]), headers, bodyAt: end + 4 }
+}
+
+function parseResponse(bytes: Buffer, atClose = false): RawResponse | undefined {
+  const head = parseHead(bytes, 0)
+  if (!head) return undefined
+  const body = bytes.subarray(head.bodyAt)
+  const length = head.headers['content-length'] === undefined ? undefined : Number(head.headers['content-length'])
   if (length !== undefined ? body.length < length : !atClose) return undefined
-  return { status: Number(statusLine!.split(' ')[1]), headers, body: body.subarray(0, length).toString('utf8') }
+  return { status: head.status, headers: head.headers, body: body.subarray(0, length).toString('utf8') }
+}
+
+/**
+ * Every complete response in the bytes of a connection, in order: interim ones (1xx, no body) and
+ * those to requests pipelined one behind the other (Content-Length or chunked bodies).
+ */
+export function parseResponses(bytes: Buffer): RawResponse[] {
+  const out: RawResponse[] = []
+  for (let head = parseHead(bytes, 0); head; ) {
+    let at = head.bodyAt
+    let body: Buffer = Buffer.alloc(0)
+    if (head.status >= 200 && head.headers['transfer-encoding'] === 'chunked') {
+      for (;;) {
+        const lineEnd = bytes.indexOf('\r\n', at)
+        if (lineEnd < 0) return out
+        const size = parseInt(bytes.subarray(at, lineEnd).toString('latin1'), 16)
+        at = lineEnd + 2
+        if (size === 0) break
+        body = Buffer.concat([body, bytes.subarray(at, at + size)])
+        at += size + 2
+      }
+      at += 2
+    } else if (head.status >= 200) {
+      const length = Number(head.headers['content-length'] ?? 0)
+      if (bytes.length < at + length) return out
+      body = bytes.subarray(at, at + length)
+      at += length
+    }
+    out.push({ status: head.status, headers: head.headers, body: body.toString('utf8') })
+    head = parseHead(bytes, at)
+  }
+  return out
 }

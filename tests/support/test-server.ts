@@ -54,12 +54,21 @@ export const startTestServerWithEnv = startTestServer
  * caller: close() stops the server and leaves it in place.
  */
 export async function startServerOver(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
+  const t = await startServerListening(modelsDir, options, env)
+  await t.server.loaded
+  await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 'the server to be ready')
+  return t
+}
+
+/**
+ * startServerOver without waiting: the server listens, and is still loading its models (for
+ * tests of what it answers before it is ready; `server.loaded` settles when the load is done).
+ */
+export async function startServerListening(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
   // A short stability window keeps tests quick; tests about stability set their own.
   const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
-  await server.loaded
-  await waitFor(async () => (await fetch(`${server.url}/readyz`)).status === 200, 'the server to be ready')
   return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
 }
 

@@ -204,7 +204,12 @@ describe('a tritonclient.http session against modelgate', () => {
       { responseGzip: true },
     )
     raiseIfError(r)
-    // http() undid the Content-Encoding (if any), as InferResult does before reading the header.
+    // The server did compress it: gzip bytes on the wire, smaller than what they decode to.
+    expect(r.headers['content-encoding']).toBe('gzip')
+    expect([...r.raw.subarray(0, 2)]).toEqual([0x1f, 0x8b])
+    expect(r.raw.length).toBeLessThan(r.body.length)
+    // http() undid the Content-Encoding, as InferResult does before reading the header, which
+    // counts bytes of the decoded body.
     expect(Number(r.headers['inference-header-content-length'])).toBeLessThan(r.body.length)
     expect(asArray(r, 'OUTPUT0')!.data).toEqual([...a].map((v) => 2 * v))
     expect(asArray(r, 'OUTPUT1')!.data).toEqual([...a].map(() => 0))

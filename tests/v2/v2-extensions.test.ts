@@ -247,6 +247,9 @@ describe('statistics extension', () => {
     t = await startTestServer(async (dir) => {
       await writeVersion(dir, 'counted', 1, addConstModel(1))
       await writeVersion(dir, 'batched', 1, addConstModel(1))
+      // Sixteen rows fill a batch, and a lone request waits up to a second for company.
+      await writeVersion(dir, 'batched16', 1, addConstModel(1))
+      await writeFile(join(dir, 'batched16', 'model.json'), JSON.stringify({ batching: { maxBatchSize: 16, maxDelayMs: 1000 } }))
       await writeVersion(dir, 'unbatched', 1, addConstModel(1))
       await writeFile(join(dir, 'unbatched', 'model.json'), JSON.stringify({ batching: { enabled: false } }))
       await writeVersion(dir, 'other', 1, addConstModel(3))
@@ -345,16 +348,21 @@ describe('statistics extension', () => {
   // "execution_count": when "the dynamic batcher batches them into a single large batch for model
   // execution then "execution_count" will be incremented by 1".
   it('concurrent requests batched together: success counts each request, execution_count the runs', async () => {
-    const before = await one('batched')
+    // batched16 holds its first request until sixteen rows are queued (or a second has passed):
+    // sixteen concurrent one-row requests make one run of sixteen.
+    const before = await one('batched16')
     const n = 16
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => postJson(v2('/models/batched/infer'), x1(i))))
-    for (const r of results) expect(r.status).toBe(200)
-    const after = await one('batched')
-    const runs = after.execution_count - before.execution_count
+    const results = await Promise.all(Array.from({ length: n }, (_, i) => postJson(v2('/models/batched16/infer'), x1(i))))
+    results.forEach((r, i) => {
+      expect(r.status).toBe(200)
+      expect(json(r).outputs[0].data).toEqual([i + 1, i + 1, i + 1, i + 1])
+    })
+    const after = await one('batched16')
     expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(n)
-    expect(runs).toBeGreaterThanOrEqual(1)
-    expect(runs).toBeLessThanOrEqual(n)
-    expect(after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count).toBe(runs)
+    expect(after.inference_count - before.inference_count).toBe(n)
+    expect(after.execution_count - before.execution_count).toBe(1)
+    expect(after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count).toBe(1)
+    expect(after.batch_stats).toEqual([expect.objectContaining({ batch_size: 16, compute_infer: expect.objectContaining({ count: 1 }) })])
   })
 
   it('a model that never batches counts every request as its own execution', async () => {
