@@ -9,6 +9,7 @@ import {
   sequenceOutputModel,
   writeVersion,
 } from '../support/models.js'
+import { rawConnection, type RawResponse } from '../support/raw-http.js'
 import { getJson, postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /**
@@ -394,5 +395,42 @@ describe('payload_too_large', () => {
     })
     const res = await fetch(`${t.url}/predict`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit)
     expectError({ status: res.status, headers: res.headers, body: await res.json() }, 413, 'payload_too_large')
+  })
+})
+
+describe('requests whose URL cannot be built (found by tests/fuzz)', () => {
+  let t: TestServer
+  beforeAll(async () => {
+    t = await startTestServer((dir) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined))
+  })
+  afterAll(() => t?.close())
+
+  async function raw(head: string): Promise<RawResponse> {
+    const c = rawConnection(t.url, head)
+    const r = await c.response
+    c.socket.destroy()
+    expect(r, `no answer to ${JSON.stringify(head)}`).toBeDefined()
+    return r!
+  }
+
+  it('a Host header that is not a host name, or a backslash in the path: 400 invalid_request in the documented form (was an empty 400)', async () => {
+    for (const head of ['GET /models HTTP/1.1\r\nHost: a b\r\n\r\n', 'GET /models\\x HTTP/1.1\r\nHost: localhost\r\n\r\n']) {
+      const r = await raw(head)
+      expect(r.status, head).toBe(400)
+      expect(r.headers['content-type']).toBe('application/json')
+      expect(JSON.parse(r.body)).toEqual({ error: { code: 'invalid_request', message: expect.stringContaining('is not valid') } })
+    }
+    // V2 routes answer in the protocol's form.
+    const v2 = await raw('GET /v2/models/a\\b HTTP/1.1\r\nHost: localhost\r\n\r\n')
+    expect(v2.status).toBe(400)
+    expect(JSON.parse(v2.body)).toEqual({ error: expect.stringContaining('is not valid') })
+  })
+
+  it('HTTP/1.0 without a Host header (a simple probe) is served (was an empty 400)', async () => {
+    const r = await raw('GET /healthz HTTP/1.0\r\n\r\n')
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body)).toEqual({ status: 'ok' })
+    const models = await raw('GET /models/adder HTTP/1.0\r\n\r\n')
+    expect(JSON.parse(models.body)).toMatchObject({ name: 'adder', active: 1 })
   })
 })
