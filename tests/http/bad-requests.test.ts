@@ -323,6 +323,23 @@ describe('bad requests to the simple API', () => {
       else expectError(onlyProto, 400, 'unknown_output')
     })
 
+    it('serves a subset of outputs that leaves out one named constructor or toString (was 500 inference_failed; found by tests/fuzz)', async () => {
+      // onnxruntime-node looks outputs up in its fetches object prototype included: an output named
+      // 'toString' that was not asked for was found as Object.prototype.toString, and the run failed.
+      const b = await postJson(`${model(ODD_B)}/predict`, '{"inputs": {"__proto__": [5], "39": [6, 7]}, "outputs": ["onnx::Flatten_0"]}')
+      expect(b.status, JSON.stringify(b.body)).toBe(200)
+      expect(b.body.outputs).toEqual({ 'onnx::Flatten_0': [6, 7] })
+      const a = await postJson(`${model(ODD_A)}/predict`, { inputs: { 'onnx::Flatten_0': [1, 2], constructor: [3] }, outputs: ['39'] })
+      expect(a.status, JSON.stringify(a.body)).toBe(200)
+      expect(a.body.outputs).toEqual({ 39: [1, 2] })
+      const v2 = await postJson(`${t.url}/v2/models/${ODD_A}/infer`, {
+        inputs: [{ name: 'onnx::Flatten_0', shape: [2], datatype: 'FP32', data: [1, 2] }, { name: 'constructor', shape: [1], datatype: 'FP32', data: [3] }],
+        outputs: [{ name: '39' }],
+      })
+      expect(v2.status, JSON.stringify(v2.body)).toBe(200)
+      expect(v2.body.outputs).toEqual([{ name: '39', datatype: 'FP32', shape: [2], data: [1, 2] }])
+    })
+
     it('reports a missing input named __proto__, and does not take prototype names for tensors', async () => {
       expect(expectError(await postJson(`${model(ODD_B)}/predict`, '{"inputs": {"39": [1]}}'), 400, 'missing_input')).toContain('__proto__')
       const withToString = '{"inputs": {"__proto__": [1], "39": [2], "toString": [3]}}'
