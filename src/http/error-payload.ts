@@ -47,8 +47,11 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   return { status: error.status, headers, body: JSON.stringify(body) }
 }
 
+/** `path` may be a whole request target (Node's req.url): its query or fragment does not count. */
 export function isV2Path(path: string): boolean {
-  return path === '/v2' || path.startsWith('/v2/')
+  const end = path.search(/[?#]/)
+  const p = end < 0 ? path : path.slice(0, end)
+  return p === '/v2' || p.startsWith('/v2/')
 }
 
 /** Answers with `payload` on Node's response; a response already under way can only be cut short. */

@@ -437,10 +437,12 @@ describe('requests whose URL cannot be built (found by tests/fuzz)', () => {
       expect(r.headers['content-type']).toBe('application/json')
       expect(JSON.parse(r.body)).toEqual({ error: { code: 'invalid_request', message: expect.stringContaining('is not valid') } })
     }
-    // V2 routes answer in the protocol's form.
-    const v2 = await raw('GET /v2/models/a\\b HTTP/1.1\r\nHost: localhost\r\n\r\n')
-    expect(v2.status).toBe(400)
-    expect(JSON.parse(v2.body)).toEqual({ error: expect.stringContaining('is not valid') })
+    // V2 routes answer in the protocol's form, whatever query or fragment the target has.
+    for (const head of ['GET /v2/models/a\\b HTTP/1.1\r\nHost: localhost\r\n\r\n', 'GET /v2?x=1 HTTP/1.1\r\nHost: a b\r\n\r\n', 'GET /v2#f HTTP/1.1\r\nHost: a b\r\n\r\n']) {
+      const v2 = await raw(head)
+      expect(v2.status, head).toBe(400)
+      expect(JSON.parse(v2.body), head).toEqual({ error: expect.stringContaining('is not valid') })
+    }
   })
 
   it('HTTP/1.0 without a Host header (a simple probe) is served (was an empty 400)', async () => {
