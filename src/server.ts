@@ -117,6 +117,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     }
     open++
     res.once('close', () => open--)
+    // modelgate never switches protocols, and answers a request that asks to like any other. But
+    // Node 20 can leave a connection that carried one with a body unable to read the next request
+    // (nodejs/node#60016: it hung until the keep-alive timeout, then reset): close it after the answer.
+    if (req.headers.upgrade !== undefined) res.setHeader('connection', 'close')
     if (!fastPredict(req, res)) hono(req, res).catch((e: unknown) => writeErrorPayload(res, errorPayload(e, logger, where(req))))
   })
   await new Promise<void>((resolve, reject) => {
