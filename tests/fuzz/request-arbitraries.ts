@@ -99,7 +99,8 @@ function mutatedPath(path: string): fc.Arbitrary<string> {
       case 'dotdot':
         return `${at('/x/..')}${q}`
       case 'upper':
-        return `${path.toUpperCase()}${q}`
+        // ASCII only: 'ÿ'.toUpperCase() is U+0178, which no request line can carry.
+        return `${path.replace(/[a-z]/g, (c) => c.toUpperCase())}${q}`
       case 'fragment':
         return `${path}${q}#frag`
       default:
