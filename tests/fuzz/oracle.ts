@@ -20,6 +20,9 @@ import type { FuzzOutcome, FuzzRequest } from './raw-request.js'
  * - `shutting_down` (503): never; the server is not stopping.
  * - `overloaded` (503): never; requests are sent one at a time, so the body budget (four times the
  *   body limit) always has room: an `overloaded` means a body's claim was not given back.
+ * - `threadpool_stalled` (503, /healthz): never; no request may hold libuv's threadpool for the
+ *   stall threshold (10 s), and a gzip bomb is decoded only up to the body limit.
+ * - `state_write_failed` (503, admin): never; the state directory is a writable temp directory.
  */
 
 export interface OracleContext {
