@@ -1,6 +1,6 @@
 import { getRequestListener } from '@hono/node-server'
 import { stat } from 'node:fs/promises'
-import { createServer as createHttpServer, type ServerOptions } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type ServerOptions } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
@@ -9,7 +9,7 @@ import { createHttpApp } from './http/app.js'
 import { BodyBudget } from './http/body-budget.js'
 import { guardedRequestClass } from './http/body-guards.js'
 import { createFastPredict } from './http/fast-predict.js'
-import { errorPayload } from './http/error-payload.js'
+import { errorPayload, writeErrorPayload } from './http/error-payload.js'
 import { StallWatch } from './http/stall-watch.js'
 import { ShuttingDownError } from './errors.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
@@ -31,6 +31,11 @@ export interface ModelgateServer {
 }
 
 export class StartupError extends Error {}
+
+/** Where a request went, as an error's log line names it. */
+function where(req: IncomingMessage): { method: string; path: string } {
+  return { method: req.method ?? '', path: req.url ?? '' }
+}
 
 /** A client refused for want of body budget is told to come back this much later (Retry-After). */
 const OVERLOADED_RETRY_AFTER_SECONDS = 1
@@ -85,7 +90,17 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
 
   // Predictions take the fast path; every other request goes to the Hono app.
   const fastPredict = createFastPredict({ predictor, maxBodyBytes: config.maxBodyBytes, logger })
-  const hono = getRequestListener(app.fetch)
+  const hono = getRequestListener(app.fetch, {
+    // HTTP/1.0 has no Host header (Node requires one of HTTP/1.1 requests): a probe that sends
+    // none is answered like any other request, not refused with an empty 400.
+    hostname: 'localhost',
+    // A request whose URL cannot be built (a Host header that is not a host name, a backslash in
+    // the path) fails the listener's promise, and errorPayload answers it below, in the documented
+    // form, rather than @hono/node-server with an empty 400.
+    errorHandler: (e) => {
+      throw e
+    },
+  })
   const serverOptions: ServerOptions = {
     IncomingMessage: guardedRequestClass(bodyGuards),
     // Our own bounds rather than Node's defaults (60 s for headers, 300 s for a request), checked
@@ -97,14 +112,16 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const server = createHttpServer(serverOptions, (req, res) => {
     if (draining) {
       // A request on a kept-alive connection after shutdown began: refuse it, close the connection.
-      const { status, headers, body } = errorPayload(new ShuttingDownError('the server is shutting down'), logger, { method: req.method ?? '', path: req.url ?? '' })
-      res.writeHead(status, { ...headers, connection: 'close' })
-      res.end(body)
+      writeErrorPayload(res, errorPayload(new ShuttingDownError('the server is shutting down'), logger, where(req)), { connection: 'close' })
       return
     }
     open++
     res.once('close', () => open--)
-    if (!fastPredict(req, res)) void hono(req, res)
+    // modelgate never switches protocols, and answers a request that asks to like any other. But
+    // Node 20 can leave a connection that carried one with a body unable to read the next request
+    // (nodejs/node#60016: it hung until the keep-alive timeout, then reset): close it after the answer.
+    if (req.headers.upgrade !== undefined) res.setHeader('connection', 'close')
+    if (!fastPredict(req, res)) hono(req, res).catch((e: unknown) => writeErrorPayload(res, errorPayload(e, logger, where(req))))
   })
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {

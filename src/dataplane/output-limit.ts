@@ -1,6 +1,6 @@
 import { OutputTooLargeError } from '../errors.js'
 import type { Fetches } from '../runtime/session.js'
-import { encodedSize, type OutputLayout } from '../runtime/tensor-size.js'
+import { encodedSize, MAX_NESTED_RANK, type OutputLayout } from '../runtime/tensor-size.js'
 
 /** How a request's outputs will be written, as the API that answers it knows. */
 export interface OutputPlan {
@@ -21,6 +21,7 @@ const LAYOUT_NAMES: Readonly<Record<OutputLayout, string>> = {
  * encoders then never build more than the limit allows, whatever the model returned.
  */
 export function checkOutputSize(fetched: Fetches, names: readonly string[], plan: OutputPlan, limit: number): void {
+  checkNesting(fetched, names, plan)
   let total = 0
   let largest = { name: '', bytes: -1 }
   const layouts = new Set<OutputLayout>()
@@ -39,6 +40,23 @@ export function checkOutputSize(fetched: Fetches, names: readonly string[], plan
       `an answer may take (--max-output-size). To get one, ${plan.remedy(layouts)}`,
     { details: { estimatedBytes: Number.isFinite(total) ? total : null, limitBytes: limit } },
   )
+}
+
+/**
+ * Refuses an output whose nested JSON would be deeper than MAX_NESTED_RANK arrays: few bytes (a
+ * Reshape to 10,000 dims of 1 is a 1-element tensor), but nesting that deep overflows the stack of
+ * the encoder and of JSON.stringify. Typed output writes the same tensor flat, beside its shape.
+ */
+function checkNesting(fetched: Fetches, names: readonly string[], plan: OutputPlan): void {
+  for (const name of names) {
+    const rank = fetched[name]!.dims.length
+    if (rank <= MAX_NESTED_RANK || plan.layout(name) !== 'nested') continue
+    throw new OutputTooLargeError(
+      `output '${name}' has rank ${rank}: as nested JSON arrays it would be nested ${rank} deep, more than the ${MAX_NESTED_RANK} an answer may be. ` +
+        'To get it, ask for "output_format": "typed" (flat data beside its shape)',
+      { details: { rank, maxNestedRank: MAX_NESTED_RANK } },
+    )
+  }
 }
 
 function size(bytes: number): string {

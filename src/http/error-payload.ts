@@ -1,3 +1,5 @@
+import { RequestError } from '@hono/node-server'
+import type { ServerResponse } from 'node:http'
 import { HTTPException } from 'hono/http-exception'
 import { InternalError, InvalidRequestError, MethodNotAllowedError, OverloadedError, PayloadTooLargeError, RequestTimeoutError, ServerError } from '../errors.js'
 import { ClientGoneError } from './read-body.js'
@@ -20,6 +22,10 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
     error = err
   } else if (err instanceof HTTPException && err.status === 413) {
     error = new PayloadTooLargeError('the request body is too large')
+  } else if (err instanceof RequestError) {
+    // @hono/node-server could not build the request's URL: a Host header that is not a host name,
+    // a backslash in the path, a request target that is not a path.
+    error = new InvalidRequestError(`the request target or its Host header is not valid: ${err.message}`)
   } else if (err instanceof ClientGoneError) {
     logger.debug('client_gone', { ...where })
     error = new InvalidRequestError(err.message)
@@ -41,6 +47,16 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   return { status: error.status, headers, body: JSON.stringify(body) }
 }
 
+/** `path` may be a whole request target (Node's req.url): its query or fragment does not count. */
 export function isV2Path(path: string): boolean {
-  return path === '/v2' || path.startsWith('/v2/')
+  const end = path.search(/[?#]/)
+  const p = end < 0 ? path : path.slice(0, end)
+  return p === '/v2' || p.startsWith('/v2/')
+}
+
+/** Answers with `payload` on Node's response; a response already under way can only be cut short. */
+export function writeErrorPayload(res: ServerResponse, payload: ErrorPayload, extraHeaders: Record<string, string> = {}): void {
+  if (res.headersSent) return void res.destroy()
+  res.writeHead(payload.status, { ...payload.headers, ...extraHeaders, 'content-length': Buffer.byteLength(payload.body) })
+  res.end(payload.body)
 }

@@ -3,7 +3,7 @@ import { predictRequestSchema } from '../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../dataplane/predictor.js'
 import type { Logger } from '../log.js'
 import { chooseEncoding, COMPRESS_THRESHOLD, compress } from './compression.js'
-import { errorPayload } from './error-payload.js'
+import { errorPayload, writeErrorPayload } from './error-payload.js'
 import { checkJsonContentType, parseJson, validateBody } from './json-body.js'
 import { decodePathSegment } from './path-encoding.js'
 import { readIncoming } from './read-body.js'
@@ -44,10 +44,7 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
       res.writeHead(200, headers)
       res.end(body)
     } catch (err) {
-      const { status, headers, body } = errorPayload(err, o.logger, { method: 'POST', path: req.url ?? '' })
-      if (res.headersSent) return void res.destroy()
-      res.writeHead(status, { ...headers, 'content-length': Buffer.byteLength(body) })
-      res.end(body)
+      writeErrorPayload(res, errorPayload(err, o.logger, { method: 'POST', path: req.url ?? '' }))
     }
   }
 }

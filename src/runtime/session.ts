@@ -36,11 +36,14 @@ export class ModelSession {
   readonly info: ModelInfo | undefined
   #session: InferenceSession
   #released = false
+  /** Served outputs named like a member of Object.prototype ('constructor', 'toString'): see run(). */
+  readonly #prototypeNamed: readonly string[]
 
   private constructor(session: InferenceSession, signature: Signature, info: ModelInfo | undefined) {
     this.#session = session
     this.signature = signature
     this.info = info
+    this.#prototypeNamed = signature.outputs.map((o) => o.name).filter((name) => name in Object.prototype)
   }
 
   static async create(bytes: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
@@ -78,7 +81,22 @@ export class ModelSession {
 
   /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
   run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
-    return this.#session.run(feeds, outputs)
+    const unasked = this.#prototypeNamed.length === 0 ? this.#prototypeNamed : this.#prototypeNamed.filter((name) => !outputs.includes(name))
+    if (unasked.length === 0) return this.#session.run(feeds, outputs)
+    return this.#runAlso(feeds, outputs, unasked)
+  }
+
+  /**
+   * onnxruntime-node's binding looks every output of the model up in the fetches object prototype
+   * included: an output named 'toString' that was not asked for is found as Object.prototype's
+   * toString, taken for an output tensor the caller allocated, and the run fails ("Tensor.dims
+   * must be an array"). Such outputs are fetched all the same, and dropped from the result.
+   */
+  async #runAlso(feeds: Feeds, outputs: readonly string[], unasked: readonly string[]): Promise<Fetches> {
+    const all = await this.#session.run(feeds, [...outputs, ...unasked])
+    const fetched = Object.create(null) as Fetches
+    for (const name of outputs) if (Object.hasOwn(all, name)) fetched[name] = all[name]!
+    return fetched
   }
 
   get released(): boolean {

@@ -35,7 +35,16 @@ export function decodeTensor(value: unknown, spec: TensorSpec): Tensor {
     writeElement(data, 0, value, ELEMENT_READERS[spec.type], where, dims)
   }
   checkShape(dims, spec, where)
-  return new Tensor(spec.type, data as never, dims)
+  return new Tensor(spec.type, data as never, fedDims(dims, spec))
+}
+
+/**
+ * The dims a checked tensor is fed with: its own, except that `[x]` for a declared scalar is fed as
+ * the scalar. onnxruntime's input check takes either, but a kernel written for a scalar need not
+ * (Einsum "->" refuses a [1] input: a 500 for a request the server had accepted).
+ */
+export function fedDims(dims: number[], spec: TensorSpec): number[] {
+  return spec.shape !== null && spec.shape.length === 0 && dims.length === 1 ? [] : dims
 }
 
 const TYPED_KEYS = new Set(['type', 'datatype', 'shape', 'dims', 'data'])
@@ -230,7 +239,7 @@ function raggedDepth(where: string, path: number[], rank: number): InvalidShapeE
 export function checkShape(dims: readonly number[], spec: TensorSpec, where: string): void {
   const declared = spec.shape
   if (declared === null) return
-  // onnxruntime accepts a [1] tensor where a scalar is declared; so do we (clients often send [x]).
+  // Clients often send [x] for a scalar: it is taken, and fed as the scalar (fedDims).
   if (declared.length === 0 && dims.length === 1 && dims[0] === 1) return
   if (dims.length !== declared.length) {
     throw new InvalidShapeError(`${where}: expected rank ${declared.length} ${formatDims(declared)}, got shape [${dims.join(', ')}]`)

@@ -1,5 +1,12 @@
 import type { Tensor } from 'onnxruntime-node'
 import { ELEMENT_TYPE_INFO, type ElementType } from './element-type.js'
+import { MAX_UNKNOWN_RANK } from './tensor-decode.js'
+
+/**
+ * The deepest an answer's nested JSON arrays go: the rank up to which an output is written as
+ * nested arrays (typed output has no such bound), as deep as a request's arrays may be nested.
+ */
+export const MAX_NESTED_RANK = MAX_UNKNOWN_RANK
 
 /**
  * How an output will be written: `nested` JSON arrays (the simple API's default), `flat` JSON data

@@ -12,7 +12,7 @@ import type { ElementType, TensorStorage } from '../runtime/element-type.js'
 import { ELEMENT_WRITERS, type JsonElement } from '../runtime/element-values.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
-import { checkShape, decodeTensor, readShape } from '../runtime/tensor-decode.js'
+import { checkShape, decodeTensor, fedDims, readShape } from '../runtime/tensor-decode.js'
 import { decodeBinaryTensor, encodeBinaryTensor } from './binary.js'
 import { isV2Datatype, V2_TO_ELEMENT, v2Datatype } from './datatypes.js'
 
@@ -65,7 +65,7 @@ export function v2Feeds(request: V2InferRequest, binary: Buffer | undefined, sig
       const data = decodeBinaryTensor(binary.subarray(offset, offset + size), type, count, where)
       offset += size
       checkShape(shape, spec, where)
-      feeds[input.name] = new Tensor(type, data as never, shape)
+      feeds[input.name] = new Tensor(type, data as never, fedDims(shape, spec))
     } else {
       if (input.data === undefined) throw new InvalidRequestError(`${where}: no "data" and no binary_data_size`)
       feeds[input.name] = decodeTensor({ type, shape: input.shape, data: input.data }, spec)

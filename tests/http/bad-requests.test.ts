@@ -1,3 +1,4 @@
+import { Agent, request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   addConstModel,
@@ -9,6 +10,7 @@ import {
   sequenceOutputModel,
   writeVersion,
 } from '../support/models.js'
+import { rawConnection, type RawResponse } from '../support/raw-http.js'
 import { getJson, postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /**
@@ -322,6 +324,23 @@ describe('bad requests to the simple API', () => {
       else expectError(onlyProto, 400, 'unknown_output')
     })
 
+    it('serves a subset of outputs that leaves out one named constructor or toString (was 500 inference_failed; found by tests/fuzz)', async () => {
+      // onnxruntime-node looks outputs up in its fetches object prototype included: an output named
+      // 'toString' that was not asked for was found as Object.prototype.toString, and the run failed.
+      const b = await postJson(`${model(ODD_B)}/predict`, '{"inputs": {"__proto__": [5], "39": [6, 7]}, "outputs": ["onnx::Flatten_0"]}')
+      expect(b.status, JSON.stringify(b.body)).toBe(200)
+      expect(b.body.outputs).toEqual({ 'onnx::Flatten_0': [6, 7] })
+      const a = await postJson(`${model(ODD_A)}/predict`, { inputs: { 'onnx::Flatten_0': [1, 2], constructor: [3] }, outputs: ['39'] })
+      expect(a.status, JSON.stringify(a.body)).toBe(200)
+      expect(a.body.outputs).toEqual({ 39: [1, 2] })
+      const v2 = await postJson(`${t.url}/v2/models/${ODD_A}/infer`, {
+        inputs: [{ name: 'onnx::Flatten_0', shape: [2], datatype: 'FP32', data: [1, 2] }, { name: 'constructor', shape: [1], datatype: 'FP32', data: [3] }],
+        outputs: [{ name: '39' }],
+      })
+      expect(v2.status, JSON.stringify(v2.body)).toBe(200)
+      expect(v2.body.outputs).toEqual([{ name: '39', datatype: 'FP32', shape: [2], data: [1, 2] }])
+    })
+
     it('reports a missing input named __proto__, and does not take prototype names for tensors', async () => {
       expect(expectError(await postJson(`${model(ODD_B)}/predict`, '{"inputs": {"39": [1]}}'), 400, 'missing_input')).toContain('__proto__')
       const withToString = '{"inputs": {"__proto__": [1], "39": [2], "toString": [3]}}'
@@ -394,5 +413,68 @@ describe('payload_too_large', () => {
     })
     const res = await fetch(`${t.url}/predict`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, duplex: 'half' } as RequestInit)
     expectError({ status: res.status, headers: res.headers, body: await res.json() }, 413, 'payload_too_large')
+  })
+})
+
+describe('requests at the edges of HTTP (found by tests/fuzz)', () => {
+  let t: TestServer
+  beforeAll(async () => {
+    t = await startTestServer((dir) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined))
+  })
+  afterAll(() => t?.close())
+
+  async function raw(head: string): Promise<RawResponse> {
+    const c = rawConnection(t.url, head)
+    const r = await c.response
+    c.socket.destroy()
+    expect(r, `no answer to ${JSON.stringify(head)}`).toBeDefined()
+    return r!
+  }
+
+  it('a Host header that is not a host name, or a backslash in the path: 400 invalid_request in the documented form (was an empty 400)', async () => {
+    for (const head of ['GET /models HTTP/1.1\r\nHost: a b\r\n\r\n', 'GET /models\\x HTTP/1.1\r\nHost: localhost\r\n\r\n']) {
+      const r = await raw(head)
+      expect(r.status, head).toBe(400)
+      expect(r.headers['content-type']).toBe('application/json')
+      expect(JSON.parse(r.body)).toEqual({ error: { code: 'invalid_request', message: expect.stringContaining('is not valid') } })
+    }
+    // V2 routes answer in the protocol's form, whatever query or fragment the target has.
+    for (const head of ['GET /v2/models/a\\b HTTP/1.1\r\nHost: localhost\r\n\r\n', 'GET /v2?x=1 HTTP/1.1\r\nHost: a b\r\n\r\n', 'GET /v2#f HTTP/1.1\r\nHost: a b\r\n\r\n']) {
+      const v2 = await raw(head)
+      expect(v2.status, head).toBe(400)
+      expect(JSON.parse(v2.body), head).toEqual({ error: expect.stringContaining('is not valid') })
+    }
+  })
+
+  it('a request asking to upgrade the connection is answered and its connection closed: the next request is served (it hung, then the connection reset)', async () => {
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const ask = (method: string, path: string, headers: Record<string, string>, body?: Buffer) =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const { hostname, port } = new URL(t.url)
+        const req = httpRequest({ host: hostname, port: Number(port), method, path, headers, agent }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode!, connection: res.headers.connection }))
+        })
+        req.on('error', reject)
+        req.end(body)
+      })
+    try {
+      // A body the route does not read, and an answer that streams (compressed): Node 20 then left the
+      // connection unable to parse the next request.
+      const upgrade = { connection: 'upgrade', upgrade: 'websocket', 'accept-encoding': 'gzip' }
+      const first = await ask('DELETE', '/no-such-route', upgrade, Buffer.alloc(256 * 1024, 0x20))
+      expect(first).toEqual({ status: 404, connection: 'close' })
+      expect(await ask('GET', '/healthz', {})).toMatchObject({ status: 200 })
+    } finally {
+      agent.destroy()
+    }
+  })
+
+  it('HTTP/1.0 without a Host header (a simple probe) is served (was an empty 400)', async () => {
+    const r = await raw('GET /healthz HTTP/1.0\r\n\r\n')
+    expect(r.status).toBe(200)
+    expect(JSON.parse(r.body)).toEqual({ status: 'ok' })
+    const models = await raw('GET /models/adder HTTP/1.0\r\n\r\n')
+    expect(JSON.parse(models.body)).toMatchObject({ name: 'adder', active: 1 })
   })
 })

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { constantOfShapeModel, identityModel, outerProductModel, writeVersion } from '../support/models.js'
+import { constantOfShapeModel, identityModel, outerProductModel, reshapeToRequestModel, writeVersion } from '../support/models.js'
 import { postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
 
 /**
@@ -30,7 +30,10 @@ describe('the default limit (64 MiB)', () => {
   let t: TestServer
   beforeAll(async () => {
     // Identity on ['a', 'b']: the output has the input's shape, as every [batch, seq] NLP model's does.
-    t = await startTestServer((dir) => writeVersion(dir, 'ident', 1, identityModel('float32', ['a', 'b'])).then(() => undefined))
+    t = await startTestServer(async (dir) => {
+      await writeVersion(dir, 'ident', 1, identityModel('float32', ['a', 'b']))
+      await writeVersion(dir, 'deep', 1, reshapeToRequestModel())
+    })
   })
   afterAll(() => t?.close())
   const url = () => `${t.url}/models/ident/predict`
@@ -80,6 +83,28 @@ describe('the default limit (64 MiB)', () => {
     const res = await fetch(`${t.url}/v2/models/ident/infer`, { method: 'POST', body: header, headers: { 'inference-header-content-length': String(header.length) } })
     expect(res.status).toBe(400)
     expect(((await res.json()) as { error: string }).error).toContain('dim 0')
+  })
+
+  it('an answer of rank 10,000 (a Reshape to 10,000 dims of 1) as nested arrays: 422 pointing to typed output, not a stack overflow (was a 500)', async () => {
+    const deep = (rank: number, more: Record<string, unknown> = {}) => postJson(`${t.url}/models/deep/predict`, { inputs: { x: [7], shape: new Array(rank).fill(1) }, ...more })
+    for (const rank of [65, 10_000]) {
+      const message = expectError(await deep(rank), 422, 'output_too_large')
+      expect(message).toContain(`rank ${rank}`)
+      expect(message).toContain('64')
+      expect(message).toContain('"output_format": "typed"')
+    }
+    const typed = await deep(10_000, { output_format: 'typed' })
+    expect(typed.status).toBe(200)
+    expect(typed.body.outputs.y).toEqual({ type: 'float32', shape: new Array(10_000).fill(1), data: [7] })
+    // 64 deep is an answer like any other.
+    let nested = (await deep(64)).body.outputs.y
+    for (let depth = 0; depth < 64; depth++) nested = nested[0]
+    expect(nested).toBe(7)
+    const v2 = await postJson(`${t.url}/v2/models/deep/infer`, {
+      inputs: [{ name: 'x', datatype: 'FP32', shape: [1], data: [7] }, { name: 'shape', datatype: 'INT64', shape: [10_000], data: new Array(10_000).fill(1) }],
+    })
+    expect(v2.status).toBe(200)
+    expect(v2.body.outputs[0].shape).toHaveLength(10_000)
   })
 
   it('2^31 - 1 itself is taken', async () => {

@@ -406,3 +406,18 @@ export function spinModel(c: number, trips: number | bigint): Uint8Array {
     ],
   })
 }
+
+/**
+ * y = Reshape(x, shape): float32 x ['n'] and int64 `shape` ['r'] in, y of whatever shape the request
+ * asks for, of any rank (`shape` of 10,000 ones is a rank-10,000 answer).
+ */
+export function reshapeToRequestModel(): Uint8Array {
+  return buildModel({
+    inputs: [
+      { name: 'x', type: 'float32', shape: ['n'] },
+      { name: 'shape', type: 'int64', shape: ['r'] },
+    ],
+    outputs: [{ name: 'y', type: 'float32', shape: undefined }],
+    nodes: [{ op: 'Reshape', inputs: ['x', 'shape'], outputs: ['y'] }],
+  })
+}

@@ -37,6 +37,8 @@ beforeAll(async () => {
     await writeVersion(dir, 'fixed', 1, identityModel('float32', [2, 3]))
     await writeVersion(dir, 'versioned', 1, addConstModel(1))
     await writeVersion(dir, 'versioned', 2, addConstModel(2))
+    await writeVersion(dir, 'half_rejected', 1, addConstModel(1))
+    await writeVersion(dir, 'half_rejected', 2, 'not an ONNX model')
   })
 }, 120_000)
 afterAll(() => t?.close())
@@ -127,6 +129,11 @@ describe('model metadata (GET v2/models/{name}[/versions/{v}])', () => {
       expect(one.inputs).toEqual([{ name: 'x', datatype: 'FP32', shape: [-1, 4] }])
       expect(one.outputs).toEqual([{ name: 'y', datatype: 'FP32', shape: [-1, 4] }])
     }
+  })
+
+  it('answers a version that exists but was rejected with 404, not 503: the model serves (found by tests/fuzz)', async () => {
+    expect(expectV2Error(await get(v2('/models/half_rejected/versions/2')), 404)).toBe("version 2 of model 'half_rejected' is not loaded (rejected)")
+    expect((await get(v2('/models/half_rejected'))).status).toBe(200)
   })
 
   it('answers an unknown model or version with an error object', async () => {

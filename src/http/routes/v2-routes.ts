@@ -98,7 +98,11 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   const metadata = (c: Context) => {
     const { model, version } = target(c)
     const v = version === undefined ? model.active : loadedVersion(model, version)
-    if (!v) throw new ModelNotReadyError(model.name)
+    if (!v) {
+      // A model with nothing serving is not ready; a version that is not loaded is not there to describe.
+      if (version === undefined) throw new ModelNotReadyError(model.name)
+      throw new VersionNotLoadedError(`version ${version} of model '${model.name}' is not loaded (${model.versions.get(version)!.state.status})`)
+    }
     return c.json({
       name: model.name,
       versions: servedVersions(model).map(String),
