@@ -1,11 +1,16 @@
 // Trains the bundled example model `models/iris` (two versions) and writes its smoke tests.
 //   npm run build && node scripts/train-iris.mjs
 // v1: softmax regression, full-batch gradient descent. v2: MLP 4->16->3 (ReLU), Adam.
+// A retrain, the file a training pipeline would hand over for shipping (models/ is left alone):
+//   node scripts/train-iris.mjs --retrain 3 --out iris-v3.onnx
+// v2's network trained again on the same split from another seeded start: the held-out rows that
+// smoke.json checks stay unseen, so the bundled smoke tests still mean something for it.
 // Plain Node on purpose: no Python, no ML library, so anyone can rebuild the example repository
 // from a fresh checkout. Everything is seeded, so two runs write byte-identical files.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
-import { dirname, join } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { buildModel } from '../dist/onnx/builder.js'
 
@@ -200,16 +205,20 @@ function smokeJson({ cases, ...head }) {
 }
 
 // ---- main
+const { values: args } = parseArgs({ options: { retrain: { type: 'string' }, out: { type: 'string' } } })
+if ((args.retrain === undefined) !== (args.out === undefined) || (args.retrain !== undefined && !/^[1-9][0-9]*$/.test(args.retrain))) {
+  console.error('usage: node scripts/train-iris.mjs [--retrain <version> --out <file.onnx>]')
+  process.exit(2)
+}
+
 const rand = mulberry32(SEED)
 const { train, test } = split(loadIris(), rand)
 const scaler = standardizer(train.map((r) => r.x))
 const [Xtrain, ytrain] = [train.map((r) => scaler.apply(r.x)), train.map((r) => r.y)]
-const versions = [
-  { version: 1, name: 'iris_softmax_regression', model: trainSoftmaxRegression(Xtrain, ytrain) },
-  { version: 2, name: 'iris_mlp_4_16_3', model: trainMlp(Xtrain, ytrain, rand) },
-]
 
-for (const v of versions) {
+// Exports, then checks the file as onnxruntime runs it: the JS model must agree with it, and it
+// must score MIN_TEST_ACCURACY on the held-out rows, or nothing is written.
+async function exportChecked(v) {
   v.bytes = exportModel(v.name, scaler, v.model.layers)
   v.train = await runOnnx(v.bytes, train)
   v.test = await runOnnx(v.bytes, test)
@@ -220,41 +229,63 @@ for (const v of versions) {
   const [trainAcc, testAcc] = [accuracy(train, v.train), accuracy(test, v.test)]
   console.log(`v${v.version} ${v.name} (onnxruntime): train ${trainAcc.toFixed(4)}, test ${testAcc.toFixed(4)}`)
   if (testAcc < MIN_TEST_ACCURACY) throw new Error(`v${v.version}: test accuracy ${testAcc} < ${MIN_TEST_ACCURACY}`)
+  return v
 }
 
-// Model-level smoke cases: held-out rows, 4 per class, preferring rows both versions get right.
-const bothRight = (n) => versions.every((v) => v.test.labels[n] === test[n].y)
-let misses = 0
-const labelCases = CLASSES.flatMap((cls, c) => {
-  const mine = test.map((r, n) => ({ r, n })).filter(({ r }) => r.y === c)
-  const picked = [...mine.filter(({ n }) => bothRight(n)), ...mine.filter(({ n }) => !bothRight(n))].slice(0, 4)
-  misses += picked.filter(({ n }) => !bothRight(n)).length
-  const label = { output: 'label', value: c }
-  picked.sort((a, b) => a.r.row - b.r.row)
-  return picked.map(({ r }) => ({ name: `${cls} (row ${r.row})`, inputs: { features: [r.x] }, label }))
-})
-console.log(`smoke.json: ${labelCases.length} label cases, ${misses} of them missed by v1 or v2`)
-const batch = labelCases.filter((_, i) => i % 4 === 0).map((c) => c.inputs.features[0])
-const rangeCase = { name: 'batch of 3', inputs: { features: batch }, range: { probabilities: { min: 0, max: 1 } } }
-const modelSmoke = { tolerance: TOLERANCE, minAccuracy: 0.9, cases: [...labelCases, rangeCase] }
+async function writeBundledRepository() {
+  const versions = [
+    { version: 1, name: 'iris_softmax_regression', model: trainSoftmaxRegression(Xtrain, ytrain) },
+    { version: 2, name: 'iris_mlp_4_16_3', model: trainMlp(Xtrain, ytrain, rand) },
+  ]
 
-// v2's exact outputs on the two held-out rows it is least sure of: on a confident row the
-// probabilities sit near 0/1, where a badly broken model could still match within atol.
-const leastSure = test
-  .map((r, n) => ({ r, p: versions[1].test.probs[n] }))
-  .sort((a, b) => Math.max(...a.p) - Math.max(...b.p) || a.r.row - b.r.row)
-  .slice(0, 2)
-const v2Smoke = {
-  tolerance: TOLERANCE,
-  cases: leastSure.map(({ r, p }) => ({
-    name: `v2 exact (row ${r.row}, labelled ${CLASSES[r.y]})`,
-    inputs: { features: [r.x] },
-    expect: { probabilities: [p.map((q) => Number(q.toPrecision(6)))] },
-  })),
+  for (const v of versions) await exportChecked(v)
+
+  // Model-level smoke cases: held-out rows, 4 per class, preferring rows both versions get right.
+  const bothRight = (n) => versions.every((v) => v.test.labels[n] === test[n].y)
+  let misses = 0
+  const labelCases = CLASSES.flatMap((cls, c) => {
+    const mine = test.map((r, n) => ({ r, n })).filter(({ r }) => r.y === c)
+    const picked = [...mine.filter(({ n }) => bothRight(n)), ...mine.filter(({ n }) => !bothRight(n))].slice(0, 4)
+    misses += picked.filter(({ n }) => !bothRight(n)).length
+    const label = { output: 'label', value: c }
+    picked.sort((a, b) => a.r.row - b.r.row)
+    return picked.map(({ r }) => ({ name: `${cls} (row ${r.row})`, inputs: { features: [r.x] }, label }))
+  })
+  console.log(`smoke.json: ${labelCases.length} label cases, ${misses} of them missed by v1 or v2`)
+  const batch = labelCases.filter((_, i) => i % 4 === 0).map((c) => c.inputs.features[0])
+  const rangeCase = { name: 'batch of 3', inputs: { features: batch }, range: { probabilities: { min: 0, max: 1 } } }
+  const modelSmoke = { tolerance: TOLERANCE, minAccuracy: 0.9, cases: [...labelCases, rangeCase] }
+
+  // v2's exact outputs on the two held-out rows it is least sure of: on a confident row the
+  // probabilities sit near 0/1, where a badly broken model could still match within atol.
+  const leastSure = test
+    .map((r, n) => ({ r, p: versions[1].test.probs[n] }))
+    .sort((a, b) => Math.max(...a.p) - Math.max(...b.p) || a.r.row - b.r.row)
+    .slice(0, 2)
+  const v2Smoke = {
+    tolerance: TOLERANCE,
+    cases: leastSure.map(({ r, p }) => ({
+      name: `v2 exact (row ${r.row}, labelled ${CLASSES[r.y]})`,
+      inputs: { features: [r.x] },
+      expect: { probabilities: [p.map((q) => Number(q.toPrecision(6)))] },
+    })),
+  }
+
+  // Smoke files first: a watching server then gates each new model file against the final cases.
+  writeAtomic(join(MODEL_DIR, 'smoke.json'), smokeJson(modelSmoke))
+  writeAtomic(join(MODEL_DIR, '2', 'smoke.json'), smokeJson(v2Smoke))
+  for (const v of versions) writeAtomic(join(MODEL_DIR, String(v.version), 'model.onnx'), v.bytes)
+  console.log(`wrote ${MODEL_DIR}: smoke.json, 1/model.onnx, 2/model.onnx, 2/smoke.json`)
 }
 
-// Smoke files first: a watching server then gates each new model file against the final cases.
-writeAtomic(join(MODEL_DIR, 'smoke.json'), smokeJson(modelSmoke))
-writeAtomic(join(MODEL_DIR, '2', 'smoke.json'), smokeJson(v2Smoke))
-for (const v of versions) writeAtomic(join(MODEL_DIR, String(v.version), 'model.onnx'), v.bytes)
-console.log(`wrote ${MODEL_DIR}: smoke.json, 1/model.onnx, 2/model.onnx, 2/smoke.json`)
+if (args.retrain !== undefined) {
+  const version = Number(args.retrain)
+  // Its own generator, so the split above is the bundled versions' split, whatever the version.
+  const model = trainMlp(Xtrain, ytrain, mulberry32(SEED + version))
+  const v = await exportChecked({ version, name: `iris_mlp_4_16_3_retrain_${version}`, model })
+  const out = resolve(args.out)
+  writeAtomic(out, v.bytes)
+  console.log(`wrote ${out}`)
+} else {
+  await writeBundledRepository()
+}

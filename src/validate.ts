@@ -92,7 +92,13 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const modelDir = resolve(o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)))
   const model = basename(modelDir)
   const warnings: string[] = []
-  const active = await findActive(o, model, modelDir, warnings)
+  const recorded = await findActive(o, model, modelDir, warnings)
+  // The active version's own file has nothing to be held to: reporting it as held would claim a
+  // comparison that never ran.
+  const active = recorded?.file === located.file ? null : recorded
+  if (recorded && !active) {
+    warnings.push(`${o.path} is the version ${recorded.from === 'state' ? 'state.json records as active' : '--active names'}: judged as a first version, not against itself`)
+  }
   const base = { path: o.path, model, version: located.version ?? null, active }
 
   const { bytes, sha256 } = await readLocalModel(located.file)
@@ -113,7 +119,7 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     const spec = (t: (typeof declared.inputs)[number]) => ({ name: t.name, type: t.type, shape: t.shape })
     contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
   }
-  if (active && active.file !== located.file) {
+  if (active) {
     const { bytes: activeBytes, sha256: activeSha256 } = await readLocalModel(active.file)
     reference = { file: active.file, sha256: activeSha256, version: active.version ?? 0 }
     if (!contract) {

@@ -171,6 +171,18 @@ describe('modelgate validate against a server\'s state', () => {
     expect(r.stdout).toMatch(/judged as a first version/)
   })
 
+  it('does not claim to hold the active version to itself', () => {
+    // v1 is what state.json records as serving: there is nothing to compare it with.
+    const text = validate(join(models, 'adder', '1'))
+    expect(text.status, text.stdout).toBe(0)
+    expect(text.stdout).not.toMatch(/held to the active version/)
+    expect(text.stdout).toMatch(/judged as a first version/)
+    expect(text.stdout).toMatch(/is the version state\.json records as active/)
+    const report = JSON.parse(validate(join(models, 'adder', '1'), '--json').stdout)
+    expect(report.active).toBeNull()
+    expect(report.stages.find((s: { stage: string }) => s.stage === 'signature').reason).toBe('no_contract')
+  })
+
   it('does not hold it to an active version whose file changed since, and says so', async () => {
     await writeVersion(models, 'adder', 1, addConstModel(7))
     const r = validate(join(models, 'adder', '2'), '--json')

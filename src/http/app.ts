@@ -1,6 +1,4 @@
 import { Hono } from 'hono'
-import { compress } from 'hono/compress'
-import { COMPRESS_THRESHOLD } from './compression.js'
 import type { Predictor } from '../dataplane/predictor.js'
 import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/model-registry.js'
@@ -9,6 +7,7 @@ import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Liveness } from '../threadpool-probe.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
 import { checkPathEncoding } from './path-encoding.js'
+import { compressResponses } from './response-compression.js'
 import { registerAdminRoutes } from './routes/admin-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
@@ -35,7 +34,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   // Responses by Accept-Encoding, as the fast path does for predictions; V2 binary bodies too.
   // Only for clients that accept an encoding: the middleware reads the response's headers, which
   // makes @hono/node-server build a full Response, several times the cost of a small route.
-  const compressing = compress({ threshold: COMPRESS_THRESHOLD, contentTypeFilter: /^application\/(json|octet-stream)|^text\// })
+  const compressing = compressResponses()
   app.use(function compressIfAccepted(c, next) {
     return c.req.header('accept-encoding') ? compressing(c, next) : next()
   })

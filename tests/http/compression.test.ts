@@ -55,6 +55,28 @@ describe('compression (Content-Encoding, Accept-Encoding)', () => {
     expect(gunzipSync(metrics.body).toString()).toContain('modelgate_requests_total')
   })
 
+  it('never compresses an answer under 1 KiB, on any route, and compresses every route above it', async () => {
+    const gzip = { 'accept-encoding': 'gzip' }
+    const v2Rows = (n: number) =>
+      Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [n, 4], datatype: 'FP32', data: Array.from({ length: n * 4 }, () => 1) }] }))
+    const small = [
+      await request(`${t.url}/models`, { method: 'GET', headers: gzip }),
+      await request(`${t.url}/v2`, { method: 'GET', headers: gzip }),
+      await request(`${t.url}/v2/models/adder/infer`, { headers: { ...json, ...gzip }, body: v2Rows(1) }),
+      await request(`${t.url}/no/such/route`, { method: 'GET', headers: gzip }),
+    ]
+    for (const r of small) {
+      expect(r.body.length).toBeLessThan(1024)
+      expect(r.headers['content-encoding']).toBeUndefined()
+      expect(r.headers['content-length']).toBe(String(r.body.length))
+      JSON.parse(r.body.toString())
+    }
+    const big = await request(`${t.url}/v2/models/adder/infer`, { headers: { ...json, ...gzip }, body: v2Rows(300) })
+    expect(big.headers['content-encoding']).toBe('gzip')
+    expect(big.headers.vary).toMatch(/accept-encoding/i)
+    expect(JSON.parse(gunzipSync(big.body).toString()).outputs[0].shape).toEqual([300, 4])
+  })
+
   it('refuses bodies that do not decode, other encodings, and bodies that decode past the limit', async () => {
     const bad = await request(`${t.url}/predict`, { headers: { ...json, 'content-encoding': 'gzip' }, body: Buffer.from('not gzip at all') })
     expect(bad.status).toBe(400)
