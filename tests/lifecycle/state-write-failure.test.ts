@@ -1,4 +1,4 @@
-import { cp, readFile, rename, rm } from 'node:fs/promises'
+import { cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
@@ -168,8 +168,14 @@ describe('a state directory that was deleted', () => {
     // with the same versions and no state directory.
     const old = `${dir}-deleted`
     await rename(dir, old)
-    await cp(old, dir, { recursive: true, filter: (src) => !src.includes('.modelgate') })
+    // The server may make `dir` again at any moment (its lock is refreshed by path): the versions
+    // are copied beside it and moved in, whether or not it exists by then.
+    const fresh = `${dir}-new`
+    await cp(old, fresh, { recursive: true, filter: (src) => !src.includes('.modelgate') })
+    await mkdir(dir, { recursive: true })
+    for (const name of await readdir(fresh)) await rename(join(fresh, name), join(dir, name))
     await rm(old, { recursive: true, force: true })
+    await rm(fresh, { recursive: true, force: true })
 
     const r = await admin(s.url, '/models/adder/rollback')
     expect(r.status).toBe(200)
