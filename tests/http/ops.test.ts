@@ -127,3 +127,28 @@ describe('readiness before every model serves', () => {
     }
   })
 })
+
+describe('readiness with a model whose every version was rejected', () => {
+  it('stays ready through the periodic re-listings of that model (it is failed, not loading)', async () => {
+    const t = await startTestServer(
+      async (dir) => {
+        await writeVersion(dir, 'good', 1, addConstModel(1))
+        await writeVersion(dir, 'broken', 1, 'not a model')
+        // Skipped on every pass over the folder (logged at debug): counts the passes.
+        await writeFile(join(dir, 'broken', 'notes.txt'), 'not a version')
+      },
+      { rescanMs: '100' },
+    )
+    try {
+      const passes = () => t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt')).length
+      const statuses: number[] = []
+      const start = passes()
+      while (passes() < start + 10) statuses.push((await fetch(`${t.url}/readyz`)).status)
+      expect(statuses.length).toBeGreaterThan(10)
+      expect(statuses.filter((s) => s !== 200)).toEqual([])
+      expect((await getJson(`${t.url}/readyz`)).body.models.broken).toEqual({ active: null, status: 'failed' })
+    } finally {
+      await t.close()
+    }
+  })
+})
