@@ -3,21 +3,20 @@
 // resident memory. The server runs with a capped heap so a regression ends in an OOM, not a
 // machine out of memory. BURST_COUNTS=1000,3000 (default), BURST_SPREAD_MS=0,1000 (renamed in one
 // tight loop, and spread over 1 s as a shell loop of `mv` does), BURST_TIMEOUT_S=180 per run.
-import { copyFileSync, cpSync, mkdirSync, mkdtempSync, renameSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { copyFileSync, cpSync, mkdirSync, renameSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { childPids, MiB, rssBytes } from '../lib/process-stats.mjs'
 import { table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
+import { createWorkspace } from '../lib/workspace.mjs'
 
 const EXAMPLE = fileURLToPath(new URL('../../models/iris', import.meta.url))
 
 async function one(count, spreadMs, timeoutMs, nodeArgs) {
-  const root = mkdtempSync(join(tmpdir(), 'mg-bench-burst-'))
-  const models = join(root, 'models')
+  const workspace = createWorkspace('burst')
+  const { root, models, stateDir } = workspace
   const staging = join(root, 'staging') // same file system as models/, so renames are atomic
-  mkdirSync(models)
   mkdirSync(staging)
   cpSync(EXAMPLE, join(models, 'iris'), { recursive: true })
   rmSync(join(models, 'iris', '2', 'smoke.json'))
@@ -28,7 +27,7 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
     mkdirSync(join(staging, String(v)))
     copyFileSync(join(EXAMPLE, '1', 'model.onnx'), join(staging, String(v), 'model.onnx'))
   }
-  const server = await startServerProcess({ models, nodeArgs })
+  const server = await startServerProcess({ models, stateDir, nodeArgs })
   const result = { count, spreadMs, settled: false, settleMs: NaN, healthz: { answers: 0, failures: 0, maxMs: 0 }, peakServerMiB: 0, peakGateMiB: 0 }
   let done = false
   const sampler = setInterval(() => {
@@ -77,7 +76,7 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
     clearInterval(sampler)
     await health
     await server.stop().catch(() => undefined)
-    rmSync(root, { recursive: true, force: true })
+    workspace.remove()
   }
   return result
 }
