@@ -147,7 +147,7 @@ export class Lifecycle {
           ? 'unloaded'
           : m.versions.size === 0
           ? 'empty'
-          : !pipeline || pipeline.passes === 0 || hasCandidateInFlight(m)
+          : !pipeline || (!pipeline.judged && !pipeline.settled) || hasCandidateInFlight(m)
             ? 'loading'
             : 'failed'
       // A model whose every version was rejected does not hold readiness: it would take every
@@ -310,15 +310,14 @@ export class Lifecycle {
 }
 
 /**
- * Is a version of a model with nothing serving being decided right now: read, gated or warmed,
- * or on disk without a verdict yet (waiting for its file to settle)? A periodic re-listing of a
- * model whose versions were all rejected is not: that model stays `failed`, and /readyz steady.
+ * Is a version of the model being read, gated or warmed right now? Once a model's first load is
+ * over with nothing serving, it is `failed`, and only a version actually being decided makes it
+ * `loading` again: a periodic re-listing does not.
  */
 function hasCandidateInFlight(m: ModelRecord): boolean {
   for (const v of m.versions.values()) {
     const status = v.state.status
     if (status === 'loading' || status === 'validating' || status === 'warming') return true
-    if (status === 'discovered' && v.onDisk && !v.verdict && !v.state.waiting) return true
   }
   return false
 }

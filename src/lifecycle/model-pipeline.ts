@@ -42,6 +42,8 @@ export class ModelPipeline {
   readonly #lastProblem: { config?: string; smoke?: string } = {}
   #passes = 0
   #running = false
+  #idle = false
+  #judged = false
   /** Version folders listed while they had no model file yet: their file is being written in place. */
   readonly #seenEmpty = new Set<number>()
   /**
@@ -66,6 +68,14 @@ export class ModelPipeline {
   /** Completed passes; the first one ends the model's initial load. */
   get passes(): number {
     return this.#passes
+  }
+
+  /**
+   * Some pass found nothing left to try (every version settled, rejected, or held back by a
+   * configuration error): the model's first load is over, served or not.
+   */
+  get judged(): boolean {
+    return this.#judged
   }
 
   /** Nothing left to do for now: a pass has run, none is queued, no file is being waited for. */
@@ -99,6 +109,7 @@ export class ModelPipeline {
       } finally {
         this.#running = false
         this.#passes++
+        if (this.#idle) this.#judged = true
       }
     })
     this.#queuedPass = pass
@@ -133,10 +144,12 @@ export class ModelPipeline {
   async #pass(trigger: PromotionTrigger): Promise<void> {
     const { ctx, model } = { ctx: this.#ctx, model: this.model }
     const [, configured] = await Promise.all([this.#syncDisk(), this.#loadConfig()])
+    this.#idle = true
     if (!configured || model.unloaded) return
     for (const record of candidateOrder(model)) {
       if (ctx.closed()) return
       const outcome = await this.#consider(record, trigger)
+      if (outcome !== 'skipped' && outcome !== 'rejected') this.#idle = false
       // The newest candidate that passes wins; a newer one still settling holds back older ones,
       // so a burst of versions ends in one swap, not several.
       if (outcome === 'promoted' || outcome === 'waiting' || outcome === 'cancelled') break

@@ -140,6 +140,9 @@ describe('readiness with a model whose every version was rejected', () => {
       { rescanMs: '100' },
     )
     try {
+      // Its first gate (the bytes were just written: read early, then again once stable) is
+      // loading, rightly; what follows is re-listing only.
+      await waitFor(async () => (await getJson(`${t.url}/readyz`)).body.models.broken?.status === 'failed', "'broken' to be judged")
       const passes = () => t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt')).length
       const statuses: number[] = []
       const start = passes()
