@@ -12,19 +12,19 @@ export const TIMEOUT_SECONDS = 2
 /**
  * @typedef {{status: Record<string, number>, socket: number, timeout: number}} Failures
  * @typedef {{tool: 'wrk' | 'node', connections: number, seconds: number, rps: number, p50: number, p90: number,
- *   p99: number, requests: number, errors: number, failures: Failures}} LoadResult
+ *   p99: number, max: number, requests: number, errors: number, failures: Failures}} LoadResult
  */
 
 /**
  * @param {{tool: 'wrk' | 'node', connections: number, seconds: number, ok: number,
- *   percentiles: {p50: number, p90: number, p99: number}, failures: Failures}} m
+ *   percentiles: {p50: number, p90: number, p99: number, max: number}, failures: Failures}} m
  * @returns {LoadResult}
  */
 export function loadResult({ tool, connections, seconds, ok, percentiles, failures }) {
   const errors = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.socket + failures.timeout
   // No successful answer, no latency: NaN (null in the JSON), never the latency of error answers.
-  const { p50, p90, p99 } = ok > 0 ? percentiles : { p50: NaN, p90: NaN, p99: NaN }
-  return { tool, connections, seconds, rps: ok / seconds, p50, p90, p99, requests: ok, errors, failures }
+  const { p50, p90, p99, max } = ok > 0 ? percentiles : { p50: NaN, p90: NaN, p99: NaN, max: NaN }
+  return { tool, connections, seconds, rps: ok / seconds, p50, p90, p99, max, requests: ok, errors, failures }
 }
 
 /** "HTTP 404 × 19925, socket errors × 3": the non-zero kinds only. */

@@ -74,5 +74,5 @@ await Promise.all(Array.from({ length: o.connections }, client))
 const seconds = (performance.now() - started) / 1000
 latencies.sort((a, b) => a - b)
 agent.destroy()
-const percentiles = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99) }
+const percentiles = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN }
 console.log(JSON.stringify(loadResult({ tool: 'node', connections: o.connections, seconds, ok: latencies.length, percentiles, failures })))

@@ -57,8 +57,9 @@ function script(o) {
     '  for status, n in pairs(merged) do statuses[#statuses + 1] = string.format(\'"%d":%d\', status, n) end',
     '  local e = summary.errors',
     `  io.write(string.format('${MARK}{"requests":%d,"durationUs":%d,"connect":%d,"read":%d,"write":%d,"timeout":%d,"wrkStatus":%d,' ..`,
-    `    '"p50Us":%.3f,"p90Us":%.3f,"p99Us":%.3f,"status":{%s}}\\n', summary.requests, summary.duration, e.connect, e.read, e.write,`,
-    '    e.timeout, e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99), table.concat(statuses, ",")))',
+    `    '"p50Us":%.3f,"p90Us":%.3f,"p99Us":%.3f,"maxUs":%.3f,"status":{%s}}\\n', summary.requests, summary.duration, e.connect, e.read,`,
+    '    e.write, e.timeout, e.status, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,',
+    '    table.concat(statuses, ",")))',
     'end',
   ].join('\n')
 }
@@ -89,7 +90,7 @@ export async function wrkLoad(o) {
       ok: Math.max(0, m.requests - failedAnswers - m.timeout),
       // wrk's histogram holds every answer's latency, errors included: a run with errors fails
       // unless it expects them, so the figures that get reported are of successful answers.
-      percentiles: { p50: m.p50Us / 1000, p90: m.p90Us / 1000, p99: m.p99Us / 1000 },
+      percentiles: { p50: m.p50Us / 1000, p90: m.p90Us / 1000, p99: m.p99Us / 1000, max: m.maxUs / 1000 },
       failures: { status: m.status, socket: m.connect + m.read + m.write, timeout: m.timeout },
     })
   } finally {
