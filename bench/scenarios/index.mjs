@@ -1,6 +1,8 @@
 import { burst } from './burst.mjs'
+import { execution } from './execution.mjs'
 import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
+import { promotionStall } from './promotion-stall.mjs'
 import { throughput } from './throughput.mjs'
 
 export const scenarios = {
@@ -8,4 +10,6 @@ export const scenarios = {
   'hot-swap': hotSwap,
   throughput,
   burst,
+  'promotion-stall': promotionStall,
+  execution,
 }
