@@ -57,6 +57,8 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   requestTimeout: ['SEC', 'time to send a whole request (default: 300)'],
   maxModelSize: ['SIZE', 'refuse larger model files unread (default: 2 GiB - 1)'],
   threadpoolStallMs: ['MS', '/healthz 503 after a threadpool stall this long (10000)'],
+  execution: ['MODE', 'where models run unless model.json says: auto, main, workers (auto)'],
+  maxMemory: ['SIZE', 'refuse a version that would take the process past this (default: none)'],
 }
 
 function serveUsage(): string {

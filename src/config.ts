@@ -77,6 +77,10 @@ export const serveOptionsSchema = z.object({
     .default(MODEL_FILE_MAX_BYTES),
   /** /healthz fails once a probe of the libuv threadpool has waited this long (ms). */
   threadpoolStallMs: integer(100, 3_600_000).default(10_000),
+  /** Where models run when their model.json does not say: auto, main (the event loop's thread) or workers. */
+  execution: z.enum(['auto', 'main', 'workers']).default('auto'),
+  /** The most memory modelgate may use (RSS); a version that would not fit is refused. Default: what the system (or cgroup) has. */
+  maxMemory: byteSize.optional(),
 })
 
 /** Flags that take no value. */
@@ -106,6 +110,8 @@ export interface ServeConfig {
   readonly requestTimeoutMs: number
   readonly maxModelBytes: number
   readonly threadpoolStallMs: number
+  readonly execution: 'auto' | 'main' | 'workers'
+  readonly maxMemoryBytes: number | undefined
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -218,5 +224,7 @@ export function loadServeConfig(
     requestTimeoutMs: Math.round(o.requestTimeout * 1000),
     maxModelBytes: o.maxModelSize,
     threadpoolStallMs: o.threadpoolStallMs,
+    execution: o.execution,
+    maxMemoryBytes: o.maxMemory,
   })
 }

@@ -2,7 +2,7 @@
  * Errors are API: every `code` is stable, documented in the README (a test checks), never renamed
  * or reused. `status` is what HTTP answers; the core throws these without knowing about HTTP.
  */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 422 | 500 | 503
+export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 422 | 499 | 500 | 503 | 504
 
 export abstract class ServerError extends Error {
   abstract readonly code: string
@@ -160,6 +160,51 @@ export class OutputTooLargeError extends ServerError {
 export class InferenceFailedError extends ServerError {
   readonly code = 'inference_failed'
   readonly status = 500
+}
+
+/**
+ * The inference worker running the request died (a crash inside the runtime, or the thread ran out
+ * of memory). The worker is replaced and the version keeps serving; retrying is safe.
+ */
+export class WorkerCrashedError extends ServerError {
+  readonly code = 'worker_crashed'
+  readonly status = 500
+}
+
+/** The run took longer than the model's `execution.timeoutSeconds`: its worker was ended. */
+export class InferenceTimeoutError extends ServerError {
+  readonly code = 'inference_timeout'
+  readonly status = 504
+}
+
+/**
+ * Every inference worker of the version is stuck in a run that outlived its timeout (onnxruntime
+ * cannot stop a run once it started): nothing can run until one of them returns.
+ */
+export class WorkerUnavailableError extends ServerError {
+  readonly code = 'worker_unavailable'
+  readonly status = 503
+}
+
+/**
+ * The client closed its connection before its request ran: the queued work was dropped. Nobody reads
+ * this answer; it is what the access log records (499, as nginx does).
+ */
+export class RequestCancelledError extends ServerError {
+  readonly code = 'request_cancelled'
+  readonly status = 499
+  constructor() {
+    super('the client closed the connection before the request ran')
+  }
+}
+
+/**
+ * A version would not fit in the memory left (its model bytes times the number of sessions it
+ * needs, plus what is loaded): it was not loaded, and the active version serves on.
+ */
+export class InsufficientMemoryError extends ServerError {
+  readonly code = 'insufficient_memory'
+  readonly status = 503
 }
 
 export class InternalError extends ServerError {

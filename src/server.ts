@@ -69,6 +69,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       rescanIntervalMs: config.rescanMs,
       poll: config.poll,
       maxModelBytes: config.maxModelBytes,
+      execution: config.execution,
+      maxMemoryBytes: config.maxMemoryBytes,
     },
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
@@ -126,6 +128,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {
       threadpool.close()
+      metrics.close()
       void stateLock.release()
       reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     }
@@ -178,6 +181,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         await closed
         await lifecycle.close()
         threadpool.close()
+        metrics.close()
         await stateLock.release()
         logger.info('stopped', { ms: Date.now() - started })
       })()

@@ -43,6 +43,8 @@ export interface ModelDetail {
   readonly signature: SignatureView | null
   /** The active version's batching: on or off, and why. */
   readonly batching: { readonly enabled: boolean; readonly reason: string } | null
+  /** Where the active version's sessions run (main thread or workers), how many workers, and why. */
+  readonly execution: { readonly mode: 'main' | 'workers'; readonly workers: number; readonly reason: string } | null
   /** Entries of the model's folder refused for safety (they resolve outside the models directory). */
   readonly refused: readonly { readonly path: string; readonly reason: string }[]
   /** What a restart would serve, and why. */
@@ -76,6 +78,7 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     versions: sortedVersions(m).map(versionView),
     signature: signature ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs } : null,
     batching: m.active ? m.active.batching : null,
+    execution: m.active ? { mode: m.active.execution.mode, workers: m.active.execution.workers, reason: m.active.execution.reason } : null,
     refused: m.refused,
     restart: restartOutlook(m),
     warnings: modelWarnings(m),

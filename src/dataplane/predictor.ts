@@ -16,6 +16,8 @@ export interface PredictTarget {
   readonly model?: string | undefined
   /** undefined: the active version. */
   readonly version?: number | undefined
+  /** Aborts when the client goes away: its request is dropped if it has not started running. */
+  readonly signal?: AbortSignal | undefined
 }
 
 export interface InferResult {
@@ -116,8 +118,10 @@ export class Predictor {
         leased.stats.recordInput(performance.now() - t)
         let fetched: Fetches
         try {
-          fetched = await leased.run(feeds, outputNames)
+          fetched = await leased.run(feeds, outputNames, target.signal)
         } catch (e) {
+          // Cancelled, timed out, a worker lost: already explained.
+          if (e instanceof ServerError) throw e
           throw new InferenceFailedError(`onnxruntime failed to run model '${leased.model}' version ${leased.version}: ${(e as Error).message}`, { cause: e })
         }
         const o = performance.now()

@@ -63,6 +63,7 @@ const modelDetail = z.object({
   ),
   signature: z.object({ inputs: z.array(tensorSpec), outputs: z.array(tensorSpec), omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })) }).nullable(),
   batching: z.object({ enabled: z.boolean(), reason: z.string() }).nullable(),
+  execution: z.object({ mode: z.enum(['main', 'workers']), workers: z.number().int(), reason: z.string() }).nullable(),
   refused: z.array(z.object({ path: z.string(), reason: z.string() })).describe('entries of the folder refused for safety'),
   restart: z.object({ active: z.number().int().nullable(), why: z.string() }).describe('what a restart would serve'),
   warnings: z.array(z.string()),
@@ -148,7 +149,7 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       example: { response: { models: [{ name: 'iris', active: 2, versions: [{ version: 1, status: 'retained' }, { version: 2, status: 'active' }] }] } },
     },
   },
-  '/models/{name}': { get: { summary: 'One model: versions, gate results, signature, batching', tags: ['models'], ok: modelDetail } },
+  '/models/{name}': { get: { summary: 'One model: versions, gate results, signature, batching, execution', tags: ['models'], ok: modelDetail } },
   '/healthz': {
     get: { summary: 'Liveness', tags: ['ops'], ok: z.object({ status: z.literal('ok') }), example: { response: { status: 'ok' } }, statuses: { '503': 'threadpool_stalled: the process should be restarted' } },
   },

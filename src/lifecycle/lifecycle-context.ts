@@ -1,4 +1,5 @@
 import type { Logger } from '../log.js'
+import type { ExecutionSetting } from './serving-engine.js'
 import type { Ignored } from '../repository/scanner.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { GateRunner } from './gate/gate-runner.js'
@@ -17,6 +18,10 @@ export interface LifecycleOptions {
   readonly poll: boolean
   /** A larger model file is refused (`too_large`) before it is read. */
   readonly maxModelBytes: number
+  /** Where models run when their model.json does not say (`--execution`). */
+  readonly execution: ExecutionSetting
+  /** `--max-memory`: a version that would take the process past it is not loaded. */
+  readonly maxMemoryBytes: number | undefined
 }
 
 /** What every model's pipeline shares: the one place they reach the server's services. */
@@ -55,6 +60,7 @@ export function persistModel(m: ModelRecord): PersistedModel {
       ...(v.reason !== undefined && { reason: v.reason }),
       ...(v.message !== undefined && { message: v.message }),
       at: v.at,
+      ...(v.runMs !== undefined && { runMs: Math.round(v.runMs * 1000) / 1000 }),
       ...(r.rolledBack && r.rolledBack.sha256 === v.sha256 && { rolledBack: { reason: r.rolledBack.reason, at: r.rolledBack.at } }),
       ...(!r.onDisk && { missing: true }),
     }

@@ -2,18 +2,23 @@ import type { Logger } from '../log.js'
 import { InferenceStats } from '../metrics/inference-stats.js'
 import type { BatchingDecision } from '../runtime/batch-check.js'
 import type { Runner } from '../runtime/batcher.js'
-import type { Feeds, Fetches, ModelSession } from '../runtime/session.js'
+import type { Engine } from '../runtime/engine.js'
+import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
+import type { ExecutionChoice } from './serving-engine.js'
 
 /**
- * A version with a live session. Requests lease it; once retired it releases its session when the
- * last lease ends, so a request never runs on a released session.
+ * A version with live sessions (on the main thread, or in its workers). Requests lease it; once
+ * retired it releases its engine when the last lease ends, so a request never runs on a released
+ * session; a retained version keeps its workers.
  */
 export class LoadedVersion {
   readonly model: string
   readonly version: number
   readonly sha256: string
-  readonly session: ModelSession
+  readonly engine: Engine
+  /** Where its sessions run, and why. */
+  readonly execution: ExecutionChoice
   readonly loadedAt = new Date()
   /** Whether requests run together, and why. */
   readonly batching: BatchingDecision
@@ -31,27 +36,34 @@ export class LoadedVersion {
     model: string,
     version: number,
     sha256: string,
-    session: ModelSession,
+    engine: Engine,
     logger: Logger,
-    execution: { readonly runner: Runner; readonly batching: BatchingDecision; readonly stats?: InferenceStats; readonly onReleased?: () => void } = {
-      runner: session,
+    execution: {
+      readonly runner: Runner
+      readonly batching: BatchingDecision
+      readonly choice?: ExecutionChoice
+      readonly stats?: InferenceStats
+      readonly onReleased?: () => void
+    } = {
+      runner: engine,
       batching: { enabled: false, reason: 'not configured' },
     },
   ) {
     this.model = model
     this.version = version
     this.sha256 = sha256
-    this.session = session
+    this.engine = engine
+    this.execution = execution.choice ?? { mode: engine.mode, reason: 'not configured', workers: engine.mode === 'workers' ? engine.concurrency : 0 }
     this.#logger = logger
     this.#runner = execution.runner
     this.#onReleased = execution.onReleased
     this.batching = execution.batching
-    this.outputNames = Object.freeze(session.signature.outputs.map((o) => o.name))
+    this.outputNames = Object.freeze(engine.signature.outputs.map((o) => o.name))
     this.stats = execution.stats ?? new InferenceStats()
   }
 
   get signature(): Signature {
-    return this.session.signature
+    return this.engine.signature
   }
 
   get leases(): number {
@@ -62,9 +74,9 @@ export class LoadedVersion {
     return this.#retired
   }
 
-  /** Runs one request, batched with others when the version batches. */
-  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
-    return this.#runner.run(feeds, outputs)
+  /** Runs one request, batched with others when the version batches; `signal`: the client went away. */
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
+    return this.#runner.run(feeds, outputs, signal)
   }
 
   /** Borrow this version; the caller releases the lease in `finally`. */
@@ -93,7 +105,7 @@ export class LoadedVersion {
   }
 
   #release(): void {
-    this.session.release().then(
+    this.engine.release().then(
       () => {
         this.#onReleased?.()
         this.#logger.debug('session_released', { model: this.model, version: this.version })

@@ -1,3 +1,4 @@
+import { InsufficientMemoryError } from '../errors.js'
 import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
 import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
 import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
@@ -44,6 +45,8 @@ export class ModelPipeline {
   #running = false
   #idle = false
   #judged = false
+  /** Versions deferred for memory, logged once each until they fit. */
+  readonly #memoryNote = new Set<number>()
   /** Version folders listed while they had no model file yet: their file is being written in place. */
   readonly #seenEmpty = new Set<number>()
   /**
@@ -233,6 +236,12 @@ export class ModelPipeline {
       record.seen = { fingerprint: current, sinceMs: Date.now(), changed: record.seen !== undefined }
     }
     const seen = record.seen!
+    // A version that cannot fit is not read (nor gated) until memory frees up; a file too large
+    // to read at all is refused below instead.
+    if (current.size <= ctx.options.maxModelBytes) {
+      const deferred = this.#unlessFits(record, () => this.promoter.ensureFits(record.version, current.size))
+      if (deferred) return deferred
+    }
     let read
     try {
       read = await readVersionWhenStable(ctx.root, record.source, {
@@ -276,7 +285,7 @@ export class ModelPipeline {
         record.state = this.promoter.restingState(record)
         return 'skipped'
       }
-      return (await this.promoter.promoteWithoutGate(record, bytes, trigger)) ? 'promoted' : 'rejected'
+      return this.#promoting(record, () => this.promoter.promoteWithoutGate(record, bytes, trigger))
     }
     return this.#gate(record, bytes, read.fingerprint, provisional, trigger)
   }
@@ -328,7 +337,40 @@ export class ModelPipeline {
     }
     if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
     record.verdictFingerprint = fp
-    return (await this.promoter.promoteGated(record, bytes, report, smoke, trigger)) ? 'promoted' : 'rejected'
+    return this.#promoting(record, () => this.promoter.promoteGated(record, bytes, report, smoke, trigger))
+  }
+
+  async #promoting(record: VersionRecord, promote: () => Promise<boolean>): Promise<Consideration> {
+    try {
+      return (await promote()) ? 'promoted' : 'rejected'
+    } catch (e) {
+      if (!(e instanceof InsufficientMemoryError)) throw e
+      return this.#deferred(record, e)
+    }
+  }
+
+  #unlessFits(record: VersionRecord, check: () => void): Consideration | undefined {
+    try {
+      check()
+      this.#memoryNote.delete(record.version)
+      return undefined
+    } catch (e) {
+      if (!(e instanceof InsufficientMemoryError)) throw e
+      return this.#deferred(record, e)
+    }
+  }
+
+  /**
+   * Not enough memory for the version: no verdict on the model, the active version serves on, and
+   * every pass (at least every --rescan-ms) looks again. Logged once per version until it fits.
+   */
+  #deferred(record: VersionRecord, e: InsufficientMemoryError): Consideration {
+    if (!record.loaded) record.state = { status: 'discovered', note: `waiting: insufficient_memory: ${e.message}` }
+    if (!this.#memoryNote.has(record.version)) {
+      this.#memoryNote.add(record.version)
+      this.#ctx.logger.warn('insufficient_memory', { model: this.model.name, version: record.version, error: e.message })
+    }
+    return 'waiting'
   }
 
   /** A broken model.json or smoke.json is logged once per problem and file, not on every pass. */
@@ -365,7 +407,7 @@ export class ModelPipeline {
       for (const [key, p] of Object.entries(persisted.versions)) {
         const record = model.versions.get(Number(key))
         if (!record) continue
-        record.verdict = { kind: p.verdict, sha256: p.sha256, unverified: p.unverified, stage: p.stage, reason: p.reason, message: p.message, at: p.at }
+        record.verdict = { kind: p.verdict, sha256: p.sha256, unverified: p.unverified, stage: p.stage, reason: p.reason, message: p.message, at: p.at, runMs: p.runMs }
         if (p.rolledBack) record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
         record.state = this.promoter.restingState(record)
       }
@@ -400,8 +442,13 @@ export class ModelPipeline {
     }
     if (bytes.sha256 !== ref.sha256) return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
     record.verdictFingerprint = await versionFingerprint(record.source)
-    if (as === 'active') return (await this.promoter.promoteWithoutGate(record, bytes, 'startup')) ? undefined : 'it no longer loads'
-    return (await this.promoter.retainWithoutGate(record, bytes)) ? undefined : 'it no longer loads'
+    try {
+      if (as === 'active') return (await this.promoter.promoteWithoutGate(record, bytes, 'startup')) ? undefined : 'it no longer loads'
+      return (await this.promoter.retainWithoutGate(record, bytes)) ? undefined : 'it no longer loads'
+    } catch (e) {
+      if (e instanceof InsufficientMemoryError) return e.message
+      throw e
+    }
   }
 
   /** A newer version arrived while an older one is being gated: stop gating the older one. */

@@ -5,7 +5,11 @@ import type { FileFingerprint } from '../repository/version-file.js'
 import { InferenceStats } from '../metrics/inference-stats.js'
 import { decideBatching, type BatchingDecision } from '../runtime/batch-check.js'
 import { Batcher, rowCount, type Executor, type Runner } from '../runtime/batcher.js'
-import { ModelSession, type Feeds } from '../runtime/session.js'
+import type { Engine } from '../runtime/engine.js'
+import { type Feeds } from '../runtime/session.js'
+import { InsufficientMemoryError } from '../errors.js'
+import { doesNotFit, footprint, memoryLeft } from './memory-budget.js'
+import { chooseExecution, createEngine, type ExecutionChoice } from './serving-engine.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { roundMs } from './gate/stage-results.js'
 import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
@@ -154,7 +158,11 @@ export class Promoter {
     return true
   }
 
-  /** Creates the serving session (on this thread: it will serve here) and warms it up. */
+  /**
+   * Creates the serving sessions, where the version will run (this thread, or its workers), and
+   * warms them up. Throws InsufficientMemoryError, before anything is created, when the version
+   * would not fit in the memory left.
+   */
   async load(
     record: VersionRecord,
     bytes: VersionBytes,
@@ -163,54 +171,87 @@ export class Promoter {
     trigger: PromotionTrigger,
   ): Promise<{ version: LoadedVersion; stages: StageResult[] } | undefined> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const config = model.config ?? DEFAULT_MODEL_CONFIG
+    const recordedRunMs = record.verdict?.sha256 === bytes.sha256 ? record.verdict.runMs : undefined
+    const runMs = report ? report.runMs : recordedRunMs
+    const choice = chooseExecution(config.execution, ctx.options.execution, { bytes: bytes.bytes, runMs })
+    this.ensureFits(record.version, bytes.bytes.length, choice)
     record.state = { status: 'warming' }
     const started = performance.now()
-    ctx.logger.info('version_warming', { model: model.name, version: record.version, bytes: bytes.bytes.length, trigger })
-    let session: ModelSession
+    ctx.logger.info('version_warming', { model: model.name, version: record.version, bytes: bytes.bytes.length, trigger, execution: choice.mode, ...(choice.mode === 'workers' && { workers: choice.workers }) })
+    let engine: Engine
     try {
-      session = await ModelSession.create(bytes.bytes, model.config?.session)
+      engine = await createEngine(bytes.bytes, choice, config.session, this.#engineHooks(record.version, config.execution.timeoutSeconds))
     } catch (e) {
       this.recordRejection(record, bytes.sha256, record.verdictFingerprint, { stage: 'load', status: 'failed', ms: 0, reason: 'invalid_model', message: (e as Error).message }, trigger, report)
       return undefined
     }
-    const execution = await this.#execution(session, record.version, fallbackFeeds)
-    const warm = await warmUp(session, { ...warmupPlan(model.config ?? DEFAULT_MODEL_CONFIG, execution.batching), fallbackFeeds })
+    const execution = await this.#execution(engine, record.version, fallbackFeeds)
+    const warm = await warmUp(engine, { ...warmupPlan(config, execution.batching), fallbackFeeds })
     ctx.logger.info('version_warmed', { model: model.name, version: record.version, ms: roundMs(performance.now() - started), batching: execution.batching.enabled, ...(warm.reason !== undefined && { warning: warm.message }) })
     if (ctx.closed()) {
-      await session.release()
+      await engine.release()
       return undefined
     }
     const stages = [...(report?.stages ?? []), warm]
-    record.gate = { ...(report ?? { passed: true, unverified: record.verdict?.unverified === true, warnings: [], signature: session.signature, ms: 0 }), stages }
+    record.gate = { ...(report ?? { passed: true, unverified: record.verdict?.unverified === true, warnings: [], signature: engine.signature, ms: 0 }), stages }
     record.verdict = {
       kind: 'passed',
       sha256: bytes.sha256,
       unverified: report ? report.unverified : record.verdict?.unverified,
       at: report ? new Date().toISOString() : (record.verdict?.at ?? new Date().toISOString()),
+      ...(runMs !== undefined && { runMs }),
     }
     const onReleased = () => ctx.metrics.forgetVersion(model.name, record.version)
-    return { version: new LoadedVersion(model.name, record.version, bytes.sha256, session, ctx.logger, { ...execution, onReleased }), stages }
+    const loaded = new LoadedVersion(model.name, record.version, bytes.sha256, engine, ctx.logger, { ...execution, choice, onReleased })
+    return { version: loaded, stages }
   }
 
-  /** How requests will reach the session: batched (when safe, DESIGN §7) or one by one. */
-  async #execution(session: ModelSession, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
+  /**
+   * Refuses a version whose sessions would not fit in the memory left (the file's size is enough
+   * to tell, so callers check before reading it): InsufficientMemoryError, and nothing changes.
+   */
+  ensureFits(version: number, size: number, choice?: ExecutionChoice): void {
+    const model = this.#model
+    const config = model.config ?? DEFAULT_MODEL_CONFIG
+    // Before reading, the run time is unknown: the estimate assumes the larger of the two footprints.
+    const assumed = choice ?? chooseExecution(config.execution, this.#ctx.options.execution, { bytes: new Uint8Array(0), runMs: Number.POSITIVE_INFINITY })
+    const why = doesNotFit(footprint(size, assumed), memoryLeft(this.#ctx.options.maxMemoryBytes))
+    if (why) throw new InsufficientMemoryError(`version ${version} of model '${model.name}' was not loaded: ${why}`, { details: { model: model.name, version } })
+  }
+
+  #engineHooks(version: number, timeoutSeconds: number) {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
-    const config = model.config?.batching ?? { maxBatchSize: 64, maxDelayMs: 0 }
-    // Time inside onnxruntime, per run (a batch counts once).
+    const labels = { model: model.name, version: String(version) }
+    return {
+      timeoutMs: timeoutSeconds * 1000,
+      onWorkerLost: (reason: 'crashed' | 'timeout', error: unknown) => {
+        ctx.metrics.workersLost.inc({ model: model.name, reason })
+        ctx.logger.error('inference_worker_lost', { ...labels, reason, error: (error as Error)?.message ?? String(error) })
+      },
+      onStuckChange: (stuck: number) => ctx.metrics.workersStuck.set(labels, stuck),
+    }
+  }
+
+  /** How requests will reach the engine: batched (when safe) or one by one. */
+  async #execution(engine: Engine, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.#model }
+    const config = (model.config ?? DEFAULT_MODEL_CONFIG).batching
+    // Time inside onnxruntime (or, in workers, from hand-off to result), per run (a batch counts once).
     const inference = ctx.metrics.inferenceDuration.labels({ model: model.name, version: String(version) })
     const stats = new InferenceStats()
     const direct: Executor = {
-      concurrency: 1,
-      async run(f, o) {
+      concurrency: engine.concurrency,
+      async run(f, o, signal) {
         const t = performance.now()
-        const out = await session.run(f, o)
+        const out = await engine.run(f, o, signal)
         const ms = performance.now() - t
         inference.observe(ms / 1000)
         stats.recordRun(ms, rowCount(f))
         return out
       },
     }
-    const batching = await decideBatching(session, config, feeds)
+    const batching = await decideBatching(engine, config, feeds)
     if (!batching.enabled) return { runner: direct, batching, stats }
     const labels = { model: model.name }
     const batcher = new Batcher(direct, config, {

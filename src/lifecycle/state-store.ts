@@ -19,6 +19,8 @@ const persistedVersion = z.object({
   reason: z.string().optional(),
   message: z.string().optional(),
   at: z.string(),
+  /** The gate's time for one run at the largest serving batch (ms), for `execution.mode: auto`. */
+  runMs: z.number().nonnegative().optional(),
   rolledBack: z.object({ reason: z.string(), at: z.string() }).optional(),
   /** The file was deleted: never restored, even if it served. */
   missing: z.boolean().optional(),

@@ -45,4 +45,6 @@ export interface Verdict {
   readonly reason?: string | undefined
   readonly message?: string | undefined
   readonly at: string
+  /** The gate's time for one run at the largest serving batch (ms): what `auto` execution decides on after a restart. */
+  readonly runMs?: number | undefined
 }

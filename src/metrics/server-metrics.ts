@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
 const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
@@ -121,6 +122,38 @@ export class ServerMetrics {
     collect: (): void => this.inflightBodyBytes.set(this.#sources.inflightBodyBytes?.() ?? 0),
   })
 
+  readonly workersLost = new Counter({
+    name: 'modelgate_inference_workers_lost_total',
+    help: 'Inference workers lost and replaced, by reason: crashed (the thread died) or timeout (a run outlived execution.timeoutSeconds).',
+    labelNames: ['model', 'reason'] as const,
+    registers: [this.registry],
+  })
+
+  readonly workersStuck = new Gauge({
+    name: 'modelgate_inference_workers_stuck',
+    help: 'Inference workers ended for a timeout that are still inside their run (onnxruntime cannot interrupt one).',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+  })
+
+  /** Delays of the event loop, sampled every 10 ms; read and reset at each scrape. */
+  readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 })
+
+  readonly eventLoopLag: Gauge = new Gauge({
+    name: 'modelgate_event_loop_lag_seconds',
+    help: 'How late the event loop ran since the previous scrape: the longest delay (stat="max") and the 99th percentile (stat="p99"). Everything on the main thread waits this long.',
+    labelNames: ['stat'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const h = this.#loopDelay
+      // The histogram counts the sampling interval in every delay: what is left is the lateness.
+      const late = (ns: number) => Math.max(0, ns / 1e9 - 0.01)
+      this.eventLoopLag.set({ stat: 'max' }, h.count > 0 ? late(h.max) : 0)
+      this.eventLoopLag.set({ stat: 'p99' }, h.count > 0 ? late(h.percentile(99)) : 0)
+      h.reset()
+    },
+  })
+
   /** Numbers other pieces own, read at scrape time: nothing is counted twice on the request path. */
   readonly #sources: MetricSources
 
@@ -128,6 +161,12 @@ export class ServerMetrics {
     this.#sources = sources
     // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
     collectDefaultMetrics({ register: this.registry })
+    this.#loopDelay.enable()
+  }
+
+  /** Stops sampling the event loop (a server that closes leaves no timer behind). */
+  close(): void {
+    this.#loopDelay.disable()
   }
 
   /**
@@ -138,7 +177,8 @@ export class ServerMetrics {
     const labels = { model, version: String(version) }
     this.requestDuration.remove(labels)
     this.inferenceDuration.remove(labels)
-    for (const status of ['200', '400', '404', '405', '413', '415', '422', '500', '503']) this.requests.remove({ ...labels, status })
+    this.workersStuck.remove(labels)
+    for (const status of ['200', '400', '404', '405', '413', '415', '422', '499', '500', '503', '504']) this.requests.remove({ ...labels, status })
   }
 
   get contentType(): string {

@@ -26,6 +26,18 @@ export interface ModelInfo {
   /** Before IR v4 initializers were also listed as graph inputs; they are not real inputs. */
   readonly initializerNames: ReadonlySet<string>
   readonly metadata: Readonly<Record<string, string>>
+  /** The operators of the main graph (not of subgraphs): `Gemm`, `Relu`, `Loop`. */
+  readonly opTypes: ReadonlySet<string>
+}
+
+/**
+ * Operators whose work depends on an input's values, not only its shape: a Loop's trip count or a
+ * Scan's sequence length can come from the request, so one run has no bound a gate could measure.
+ */
+const CONTROL_FLOW_OPS = ['Loop', 'Scan'] as const
+
+export function hasControlFlow(info: ModelInfo): boolean {
+  return CONTROL_FLOW_OPS.some((op) => info.opTypes.has(op))
 }
 
 /**
@@ -65,16 +77,19 @@ export function readModelInfo(bytes: Uint8Array): ModelInfo {
   const inputs: ValueInfo[] = []
   const outputs: ValueInfo[] = []
   const initializerNames = new Set<string>()
+  const opTypes = new Set<string>()
   if (graph) {
     for (const g of readFields(graph)) {
-      if (g.field === 11) inputs.push(readValueInfo(g))
+      if (g.field === 1) {
+        for (const n of readFields(g.bytes)) if (n.field === 4) opTypes.add(decodeString(n.bytes))
+      } else if (g.field === 11) inputs.push(readValueInfo(g))
       else if (g.field === 12) outputs.push(readValueInfo(g))
       else if (g.field === 5) {
         for (const t of readFields(g.bytes)) if (t.field === 8) initializerNames.add(decodeString(t.bytes))
       }
     }
   }
-  return { irVersion, producer, opsets, inputs, outputs, initializerNames, metadata }
+  return { irVersion, producer, opsets, inputs, outputs, initializerNames, metadata, opTypes }
 }
 
 function readValueInfo(f: ProtoField): ValueInfo {

@@ -69,6 +69,18 @@ export const modelConfigSchema = z
       })
       .strict()
       .default({ runs: 5 }),
+    /** Where the version's sessions run: on the event loop's thread, or in worker threads. */
+    execution: z
+      .object({
+        /** auto: workers for a large model, a slow one, or one that can loop on its input; else main. Omitted: --execution. */
+        mode: z.enum(['auto', 'main', 'workers']).optional(),
+        /** Worker threads (sessions) per loaded version. Omitted: 2, or the cores up to 4. */
+        workers: z.number().int().min(1).max(64).optional(),
+        /** A run in a worker still going after this long fails (504 inference_timeout) and its worker is ended. */
+        timeoutSeconds: z.number().positive().max(3600).default(30),
+      })
+      .strict()
+      .default({ timeoutSeconds: 30 }),
     /** Upper bound on the whole gate of one version (load to agreement), in seconds. */
     gateTimeoutSeconds: z.number().positive().max(3600).default(120),
   })

@@ -16,24 +16,27 @@ export class VersionReadError extends RepositoryFileError {}
  * symlink may have been swapped since the scan.
  */
 export function readVersionBytes(root: string, source: VersionSource, maxBytes = MODEL_FILE_MAX_BYTES): Promise<VersionBytes> {
-  return readModelFile(root, source.file, maxBytes)
+  return readModelFile(root, source.file, maxBytes, { shared: true })
 }
 
 /**
  * A model file's bytes and sha256; with `root`, the file must resolve inside it. Files over
- * `maxBytes` are refused before they are read: the whole file is held in memory.
+ * `maxBytes` are refused before they are read: the whole file is held in memory. Hashed chunk by
+ * chunk as it is read, so no step holds the event loop for long, however large the model.
+ * `shared`: the bytes are in a SharedArrayBuffer, which inference workers read without a copy.
  */
-export async function readModelFile(root: string | undefined, file: string, maxBytes = MODEL_FILE_MAX_BYTES): Promise<VersionBytes> {
+export async function readModelFile(root: string | undefined, file: string, maxBytes = MODEL_FILE_MAX_BYTES, o: { shared?: boolean } = {}): Promise<VersionBytes> {
+  const hash = createHash('sha256')
   let read
   try {
-    read = await readRepositoryFile(file, { root, maxBytes })
+    read = await readRepositoryFile(file, { root, maxBytes, shared: o.shared === true, onChunk: (chunk) => hash.update(chunk) })
   } catch (e) {
     if (!(e instanceof RepositoryFileError)) throw e
     const hint = e.reason === 'too_large' ? ` (--max-model-size; onnxruntime-node takes a model as one buffer)` : ''
     throw new VersionReadError(e.reason, `${e.message}${hint}`, e.identity)
   }
   if (!read) throw new VersionReadError('unreadable', `cannot read ${displayPath(root, file)}: it is gone`, undefined)
-  return { bytes: read.bytes, sha256: sha256Hex(read.bytes) }
+  return { bytes: read.bytes, sha256: hash.digest('hex') }
 }
 
 export function sha256Hex(bytes: Uint8Array): string {

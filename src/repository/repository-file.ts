@@ -62,10 +62,17 @@ export interface ReadOptions {
   readonly root: string | undefined
   /** Larger files are refused before a byte is read. */
   readonly maxBytes: number
+  /** Read into a SharedArrayBuffer, for worker threads to share one copy. */
+  readonly shared?: boolean
+  /** Sees each chunk as it arrives (a hash computed while reading, never over the whole buffer at once). */
+  readonly onChunk?: (chunk: Buffer) => void
 }
 
-/** One read call takes at most this much, so other work on the libuv threadpool interleaves. */
-const CHUNK_BYTES = 8 * 2 ** 20
+/**
+ * One read call takes at most this much, so other work on the libuv threadpool interleaves, and a
+ * chunk hashed on the event loop (onChunk) holds it for a millisecond or two, not for a whole model.
+ */
+const CHUNK_BYTES = 2 * 2 ** 20
 
 // O_NONBLOCK: opening a FIFO nobody writes to returns at once instead of holding a threadpool
 // thread forever (four of them wedge every fs, zlib and crypto call of the process). O_NOFOLLOW:
@@ -103,7 +110,7 @@ export async function readRepositoryFile(path: string, o: ReadOptions): Promise<
   try {
     const opened = await handle.stat()
     refuseUnlessSmallRegular(shown, opened, o.maxBytes)
-    return { bytes: await readAll(handle, opened.size), identity: identityOf(opened) }
+    return { bytes: await readAll(handle, opened.size, o), identity: identityOf(opened) }
   } catch (e) {
     throw e instanceof RepositoryFileError ? e : unreadable(shown, e)
   } finally {
@@ -143,12 +150,13 @@ function refuseUnlessSmallRegular(shown: string, s: Stats, maxBytes: number): vo
   }
 }
 
-async function readAll(handle: FileHandle, size: number): Promise<Buffer> {
-  const bytes = Buffer.allocUnsafe(size)
+async function readAll(handle: FileHandle, size: number, o: Pick<ReadOptions, 'shared' | 'onChunk'>): Promise<Buffer> {
+  const bytes = o.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size)
   let filled = 0
   while (filled < size) {
     const { bytesRead } = await handle.read(bytes, filled, Math.min(CHUNK_BYTES, size - filled), filled)
     if (bytesRead === 0) break // truncated meanwhile: the caller's fingerprint check sees it
+    o.onChunk?.(bytes.subarray(filled, filled + bytesRead))
     filled += bytesRead
   }
   return filled === size ? bytes : bytes.subarray(0, filled)

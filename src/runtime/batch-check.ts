@@ -2,7 +2,8 @@ import { Tensor } from 'onnxruntime-node'
 import { allocate, type ElementType } from './element-type.js'
 import { concatFeeds, isBatchable } from './batcher.js'
 import { fromFloat16Bits } from './float16.js'
-import type { Feeds, Fetches, ModelSession } from './session.js'
+import type { Engine } from './engine.js'
+import type { Feeds, Fetches } from './session.js'
 
 export interface BatchingDecision {
   readonly enabled: boolean
@@ -20,7 +21,7 @@ export interface BatchingConfig {
  * Whether a version's requests run together: what model.json says, else what the check finds.
  * The server and `modelgate validate` decide the same way, so the warm-up they run is the same.
  */
-export async function decideBatching(session: ModelSession, config: BatchingConfig, feeds: readonly Feeds[]): Promise<BatchingDecision> {
+export async function decideBatching(session: Engine, config: BatchingConfig, feeds: readonly Feeds[]): Promise<BatchingDecision> {
   if (config.enabled === false) return { enabled: false, reason: 'batching.enabled is false in model.json' }
   if (config.maxBatchSize === 1) return { enabled: false, reason: 'batching.maxBatchSize is 1' }
   if (config.enabled === true && isBatchable(session.signature)) return { enabled: true, reason: 'batching.enabled is true in model.json' }
@@ -33,7 +34,7 @@ export async function decideBatching(session: ModelSession, config: BatchingConf
  * what each gives alone (a model that normalizes over the batch, or mixes rows, does not).
  * Checked with two smoke inputs when there are, else with two synthetic rows of different values.
  */
-export async function checkBatching(session: ModelSession, candidates: readonly Feeds[]): Promise<BatchingDecision> {
+export async function checkBatching(session: Engine, candidates: readonly Feeds[]): Promise<BatchingDecision> {
   const signature = session.signature
   if (!isBatchable(signature)) {
     return { enabled: false, reason: 'not every input and output has a dynamic leading dim' }
@@ -84,7 +85,7 @@ function differ(a: Feeds, b: Feeds): boolean {
 }
 
 /** One row per input, every element the same value: 0.25 or -0.5, 0 or 1, false or true, "a" or "b". */
-function syntheticRow(session: ModelSession, which: 0 | 1): Feeds {
+function syntheticRow(session: Engine, which: 0 | 1): Feeds {
   const feeds = Object.create(null) as Feeds
   for (const spec of session.signature.inputs) {
     const dims = spec.shape!.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : 1))

@@ -3,10 +3,12 @@ import type { TensorStorage } from './element-type.js'
 import { allocate } from './element-type.js'
 import type { Feeds, Fetches } from './session.js'
 import type { Signature } from './signature.js'
+import { RequestCancelledError } from '../errors.js'
 
 /** What a request is run by: a session, or a batcher in front of one. */
 export interface Runner {
-  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches>
+  /** `signal` aborts when the client goes away: work that has not started is dropped. */
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches>
 }
 
 /** Whatever runs a model: a session on this thread, or a pool of them in worker threads. */
@@ -36,6 +38,7 @@ interface Pending {
   /** Row count (the leading dim shared by every input). */
   readonly rows: number
   readonly enqueuedAt: number
+  readonly signal: AbortSignal | undefined
   resolve(fetches: Fetches): void
   reject(error: unknown): void
 }
@@ -77,14 +80,27 @@ export class Batcher implements Runner {
     return this.#disabled
   }
 
-  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
     const rows = leadingRows(feeds)
     if (this.#disabled || rows === undefined || rows >= this.#options.maxBatchSize) {
       this.#stats.onBatch?.(rows ?? 1, 1, 0, 0)
-      return this.#executor.run(feeds, outputs)
+      return this.#executor.run(feeds, outputs, signal)
     }
+    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
     return new Promise<Fetches>((resolve, reject) => {
-      this.#queue.push({ feeds, outputs, rows, enqueuedAt: performance.now(), resolve, reject })
+      const pending: Pending = { feeds, outputs, rows, enqueuedAt: performance.now(), signal, resolve, reject }
+      // A client that goes away while its request waits takes it out of the queue.
+      signal?.addEventListener(
+        'abort',
+        () => {
+          const i = this.#queue.indexOf(pending)
+          if (i < 0) return
+          this.#queue.splice(i, 1)
+          reject(new RequestCancelledError())
+        },
+        { once: true },
+      )
+      this.#queue.push(pending)
       this.#pump()
     })
   }
@@ -143,7 +159,7 @@ export class Batcher implements Runner {
     try {
       if (batch.length === 1) {
         const only = batch[0]!
-        await this.#executor.run(only.feeds, only.outputs).then(only.resolve, only.reject)
+        await this.#executor.run(only.feeds, only.outputs, only.signal).then(only.resolve, only.reject)
         return
       }
       let fetched: Fetches
@@ -168,7 +184,7 @@ export class Batcher implements Runner {
   }
 
   async #oneByOne(batch: Pending[]): Promise<void> {
-    for (const p of batch) await this.#executor.run(p.feeds, p.outputs).then(p.resolve, p.reject)
+    for (const p of batch) await this.#executor.run(p.feeds, p.outputs, p.signal).then(p.resolve, p.reject)
   }
 }
 

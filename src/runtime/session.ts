@@ -1,5 +1,7 @@
 import { InferenceSession, type Tensor } from 'onnxruntime-node'
 import { readModelInfo, type ModelInfo } from '../onnx/model-info.js'
+import { RequestCancelledError } from '../errors.js'
+import type { Engine } from './engine.js'
 import { readSignature, UnservableModelError, type Signature } from './signature.js'
 
 export interface SessionOptions {
@@ -30,8 +32,13 @@ export class ModelLoadError extends Error {
   }
 }
 
-/** One onnxruntime session and what it serves. `release()` frees native memory; GC does not. */
-export class ModelSession {
+/**
+ * One onnxruntime session and what it serves, on the calling thread (a run holds it: onnxruntime-node
+ * runs synchronously). `release()` frees native memory; GC does not.
+ */
+export class ModelSession implements Engine {
+  readonly mode = 'main'
+  readonly concurrency = 1
   readonly signature: Signature
   readonly info: ModelInfo | undefined
   #session: InferenceSession
@@ -47,6 +54,9 @@ export class ModelSession {
   }
 
   static async create(bytes: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
+    // onnxruntime-node refuses shared memory: a worker's session is built from a copy of its own,
+    // dropped once the session holds the weights.
+    if (bytes.buffer instanceof SharedArrayBuffer) bytes = new Uint8Array(bytes)
     let info: ModelInfo | undefined
     try {
       info = readModelInfo(bytes)
@@ -80,7 +90,8 @@ export class ModelSession {
   }
 
   /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
-  run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
+    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
     const unasked = this.#prototypeNamed.length === 0 ? this.#prototypeNamed : this.#prototypeNamed.filter((name) => !outputs.includes(name))
     if (unasked.length === 0) return this.#session.run(feeds, outputs)
     return this.#runAlso(feeds, outputs, unasked)

@@ -20,7 +20,7 @@ export function parseVersion(model: string, raw: string): number {
 export function registerPredictRoutes(app: Hono, { predictor, maxBodyBytes }: PredictRoutesOptions): void {
   const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
     const request = await readJsonAs(c, predictRequestSchema, maxBodyBytes)
-    const result = await predictor.predict(target, request)
+    const result = await predictor.predict({ ...target, signal: c.req.raw.signal }, request)
     c.header('X-Model-Version', String(result.version))
     return c.json(result)
   }

@@ -142,7 +142,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     }
     const request = validateBody(parseJson(json, parseExactJson), v2InferRequestSchema)
     const result = await o.predictor.infer(
-      { model: name, version },
+      { model: name, version, signal: c.req.raw.signal },
       (signature) => v2Feeds(request, binary, signature),
       (v) => v2OutputNames(request, v.signature, v.outputNames),
       v2OutputPlan(request),

@@ -30,6 +30,11 @@ export interface GateReport {
   /** The candidate's signature, when it loaded. */
   readonly signature: Signature | undefined
   readonly ms: number
+  /**
+   * Median time of one run of a synthesized input at the largest batch serving may run (warm
+   * session, gate process): what `execution.mode: auto` decides on. Undefined when not measured.
+   */
+  readonly runMs?: number | undefined
 }
 
 /** A tensor as a contract states it; `shape` undefined: not constrained (names and types only). */
@@ -70,4 +75,6 @@ export interface GateJob {
   readonly force?: boolean
   /** Skip the signature stage: a rollback restores a version that served before. */
   readonly skipSignature?: boolean
+  /** The largest batch serving may run: the gate times one run at that size (GateReport.runMs). */
+  readonly profileBatchSize?: number
 }

@@ -6,6 +6,7 @@ import { agreementStage, latencyStage } from './comparison-stages.js'
 import type { Contract, GateJob, GateReport, ModelFile, StageResult } from './gate-types.js'
 import { signatureChanges } from './signature-check.js'
 import { smokeStage } from './smoke-stage.js'
+import { timeServingRun } from './run-profile.js'
 import { GateCancelled, skipped, StageFailure, timed, type GateControl } from './stage-results.js'
 
 export { GateCancelled } from './stage-results.js'
@@ -23,6 +24,7 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
   const warnings: string[] = []
   let candidate: ModelSession | undefined
   let reference: ModelSession | undefined
+  let runMs: number | undefined
   const finish = (passed: boolean, unverified = false): GateReport => ({
     passed,
     unverified,
@@ -30,6 +32,7 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     warnings,
     signature: candidate?.signature,
     ms: performance.now() - started,
+    ...(runMs !== undefined && { runMs }),
   })
   const check = () => {
     if (control.cancelled()) throw new GateCancelled('superseded by a newer candidate')
@@ -84,6 +87,7 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     stages.push(await agreementStage(job, candidate, reference, smoke.feeds))
     if (stages.at(-1)!.status === 'failed') return finish(false)
 
+    runMs = await timeServingRun(candidate, job.profileBatchSize ?? 1)
     return finish(true, unverified)
   } finally {
     await candidate?.release()

@@ -2,7 +2,8 @@ import { decodeFeeds } from '../../dataplane/feeds.js'
 import type { ModelConfig } from '../../repository/model-config.js'
 import type { SmokeSet } from '../../repository/smoke-file.js'
 import type { BatchingDecision } from '../../runtime/batch-check.js'
-import type { Feeds, ModelSession } from '../../runtime/session.js'
+import type { Engine } from '../../runtime/engine.js'
+import type { Feeds } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import type { StageResult } from './gate-types.js'
@@ -34,14 +35,15 @@ export function smokeFeeds(smoke: SmokeSet, signature: Signature | undefined): F
 }
 
 /**
- * The last stage, on the session that will serve: `runs` runs at each batch size, so the first
+ * The last stage, on the sessions that will serve: `runs` runs at each batch size on each of them
+ * (a version in workers runs as many at once as it has workers, one per idle worker), so the first
  * real request does not pay for onnxruntime's first-run allocations. Each run yields to the event
  * loop: requests on the active version keep flowing while a candidate warms up.
  * A model that refuses the synthetic input is warmed with its smoke inputs instead; failing both
  * is a warning, not a rejection (the gate has already run the model).
  */
 export async function warmUp(
-  session: ModelSession,
+  session: Engine,
   o: { readonly runs: number; readonly batchSizes: readonly number[]; readonly fallbackFeeds: readonly Feeds[] },
 ): Promise<StageResult> {
   const t = performance.now()
@@ -53,7 +55,7 @@ export async function warmUp(
     try {
       for (let i = 0; i < o.runs; i++) {
         // run() yields to the event loop on its own (it resolves via setImmediate).
-        await session.run(feeds, outputs)
+        await Promise.all(Array.from({ length: session.concurrency }, () => session.run(feeds, outputs)))
         done++
       }
     } catch (e) {

@@ -1,0 +1,82 @@
+import { availableParallelism } from 'node:os'
+import { hasControlFlow, readModelInfo } from '../onnx/model-info.js'
+import type { ModelConfig } from '../repository/model-config.js'
+import type { Engine, ExecutionMode } from '../runtime/engine.js'
+import { ModelSession, type SessionOptions } from '../runtime/session.js'
+import { WorkerPool, type WorkerLoss } from '../runtime/worker-pool.js'
+
+/**
+ * `auto` runs a version in workers when one of these holds, measured by `npm run bench -- execution`
+ * on a 2-core machine (README, "Where inference runs"): below them, the hand-off to a thread costs
+ * more than the event loop gains.
+ */
+export const AUTO_THRESHOLDS = {
+  /** Creating a session from this many bytes holds the thread that does it for ~20 ms or more. */
+  workersFromBytes: 8 * 2 ** 20,
+  /** A run (at the largest batch the version will run) this long, in ms, is better off a thread. */
+  workersFromRunMs: 1,
+}
+
+/** The flag's value, for models whose model.json does not choose. */
+export type ExecutionSetting = 'auto' | ExecutionMode
+
+export interface ExecutionChoice {
+  readonly mode: ExecutionMode
+  /** Why, as GET /models/{name} shows it. */
+  readonly reason: string
+  /** Worker threads when mode is `workers`; 0 on the main thread. */
+  readonly workers: number
+}
+
+/** What is known of a version before it loads. */
+export interface VersionFacts {
+  readonly bytes: Uint8Array
+  /** The gate's time for one run at the largest batch serving will use, if it measured one. */
+  readonly runMs: number | undefined
+}
+
+/** 2, or as many as the machine has cores, up to 4: each worker is a session, weights included. */
+export function defaultWorkers(cores = availableParallelism()): number {
+  return Math.min(4, Math.max(2, cores))
+}
+
+export function chooseExecution(config: ModelConfig['execution'], setting: ExecutionSetting, facts: VersionFacts): ExecutionChoice {
+  const workers = config.workers ?? defaultWorkers()
+  const inWorkers = (reason: string): ExecutionChoice => ({ mode: 'workers', reason, workers })
+  const mode = config.mode ?? setting
+  const from = config.mode !== undefined ? 'execution.mode in model.json' : '--execution'
+  if (mode === 'workers') return inWorkers(`${from} is workers`)
+  if (mode === 'main') return { mode: 'main', reason: `${from} is main`, workers: 0 }
+  const size = facts.bytes.length
+  if (size >= AUTO_THRESHOLDS.workersFromBytes) return inWorkers(`auto: the model is ${mb(size)}, creating its session would hold the event loop`)
+  if (controlFlow(facts.bytes)) return inWorkers('auto: the model has Loop or Scan operators, whose run time depends on the input (the timeout can end a run)')
+  if (facts.runMs !== undefined && facts.runMs >= AUTO_THRESHOLDS.workersFromRunMs) {
+    return inWorkers(`auto: a run takes ${facts.runMs.toFixed(2)} ms, long enough to be worth a thread`)
+  }
+  const timed = facts.runMs === undefined ? 'run time not measured' : `a run takes ${facts.runMs.toFixed(3)} ms`
+  return { mode: 'main', reason: `auto: small (${mb(size)}) and quick (${timed}): runs on the event loop, no hand-off`, workers: 0 }
+}
+
+export interface EngineHooks {
+  readonly timeoutMs: number
+  readonly onWorkerLost?: (reason: WorkerLoss, error: unknown) => void
+  readonly onStuckChange?: (stuck: number) => void
+}
+
+/** The version's sessions, where the choice says. Throws ModelLoadError for bytes that do not load. */
+export function createEngine(bytes: Uint8Array, choice: ExecutionChoice, sessionOptions: SessionOptions, hooks: EngineHooks): Promise<Engine> {
+  if (choice.mode === 'main') return ModelSession.create(bytes, sessionOptions)
+  return WorkerPool.create(bytes, { workers: choice.workers, timeoutMs: hooks.timeoutMs, sessionOptions, onWorkerLost: hooks.onWorkerLost, onStuckChange: hooks.onStuckChange })
+}
+
+function controlFlow(bytes: Uint8Array): boolean {
+  try {
+    return hasControlFlow(readModelInfo(bytes))
+  } catch {
+    return false // not a ModelProto: creating the session says why
+  }
+}
+
+function mb(n: number): string {
+  return n >= 2 ** 20 ? `${(n / 2 ** 20).toFixed(1)} MiB` : `${Math.ceil(n / 1024)} KiB`
+}

@@ -1,0 +1,24 @@
+import type { ModelInfo } from '../onnx/model-info.js'
+import type { Executor } from './batcher.js'
+import type { Feeds, Fetches } from './session.js'
+import type { Signature } from './signature.js'
+
+/**
+ * Where a version's sessions run: `main`, one session on the event loop's thread (no hand-off, the
+ * fastest for small models), or `workers`, a pool of worker threads with a session each (the event
+ * loop stays free while a heavy model runs, and a run can be ended by its timeout).
+ */
+export type ExecutionMode = 'main' | 'workers'
+
+/** What serves one version: a session on this thread, or a pool of them in worker threads. */
+export interface Engine extends Executor {
+  readonly mode: ExecutionMode
+  readonly signature: Signature
+  /** The graph's own declarations, when the bytes could be read as a ModelProto. */
+  readonly info: ModelInfo | undefined
+  /** The client went away (`signal`): work not yet started is dropped with RequestCancelledError. */
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches>
+  readonly released: boolean
+  /** Frees the sessions (and ends the workers); GC does not. */
+  release(): Promise<void>
+}

@@ -1,0 +1,306 @@
+import { Worker } from 'node:worker_threads'
+import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, WorkerUnavailableError } from '../errors.js'
+import type { ModelInfo } from '../onnx/model-info.js'
+import type { Engine } from './engine.js'
+import type { FromWorker, ToWorker, WorkerStart } from './inference-worker.js'
+import { ModelLoadError, type Feeds, type Fetches, type SessionOptions } from './session.js'
+import type { Signature } from './signature.js'
+import { pack, unpack } from './wire-tensor.js'
+
+/** Tests run the sources, the server runs dist/: a worker thread needs JavaScript either way. */
+const ENTRY = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/runtime/inference-worker.js', import.meta.url)
+  : new URL('./inference-worker.js', import.meta.url)
+
+/** Why a worker was lost: it died, or a run outlived the timeout and the worker was ended for it. */
+export type WorkerLoss = 'crashed' | 'timeout'
+
+export interface WorkerPoolOptions {
+  readonly workers: number
+  /** A run still going after this long fails with InferenceTimeoutError and its worker is ended. */
+  readonly timeoutMs: number
+  readonly sessionOptions: SessionOptions
+  /** Told of every lost worker, with the error of its thread when it died. */
+  readonly onWorkerLost?: (reason: WorkerLoss, error: unknown) => void
+  /** Told how many ended workers are still inside a run that cannot be interrupted. */
+  readonly onStuckChange?: (stuck: number) => void
+  /** The worker's script; tests pass a wrapper that can crash on demand. */
+  readonly entry?: URL
+}
+
+interface Job {
+  readonly feeds: Feeds
+  readonly outputs: readonly string[]
+  readonly resolve: (fetches: Fetches) => void
+  readonly reject: (error: unknown) => void
+  readonly signal: AbortSignal | undefined
+  onAbort: (() => void) | undefined
+}
+
+interface Slot {
+  readonly worker: Worker
+  ready: boolean
+  job: Job | undefined
+  jobId: number
+  timer: NodeJS.Timeout | undefined
+}
+
+/** How long a replacement waits after a replacement failed to start: 1 s, doubling up to 30 s. */
+const RESTART_DELAY_MS = { first: 1000, max: 30_000 }
+
+/**
+ * A version's sessions in worker threads, each created from the same shared copy of the model
+ * bytes. One queue feeds whichever worker is idle. A worker that dies fails only the run it had,
+ * and is replaced; a run past the timeout fails with 504 and its worker is ended the same way.
+ * onnxruntime cannot interrupt a run, so an ended worker may go on computing until its run returns:
+ * such workers are counted as stuck, and no more are replaced than the pool's size.
+ */
+export class WorkerPool implements Engine {
+  readonly mode = 'workers'
+  readonly concurrency: number
+  readonly signature: Signature
+  readonly info: ModelInfo | undefined
+  readonly #bytes: Uint8Array
+  readonly #options: WorkerPoolOptions
+  readonly #slots: Slot[] = []
+  readonly #queue: Job[] = []
+  #nextJobId = 1
+  #starting = 0
+  #stuck = 0
+  #restartDelayMs = RESTART_DELAY_MS.first
+  #released = false
+
+  private constructor(bytes: Uint8Array, options: WorkerPoolOptions, slots: Slot[], first: { signature: Signature; info: ModelInfo | undefined }) {
+    this.#bytes = bytes
+    this.#options = options
+    this.concurrency = options.workers
+    this.signature = first.signature
+    this.info = first.info
+    for (const slot of slots) this.#adopt(slot)
+  }
+
+  /**
+   * Starts the workers and waits until each has its session. `bytes` should be a view of a
+   * SharedArrayBuffer: every worker reads the same copy. Fails like ModelSession.create if the
+   * bytes do not load.
+   */
+  static async create(bytes: Uint8Array, options: WorkerPoolOptions): Promise<WorkerPool> {
+    const started = Array.from({ length: options.workers }, () => startWorker(bytes, options))
+    const results = await Promise.allSettled(started)
+    const slots = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.slot] : []))
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) {
+      await Promise.all(slots.map((s) => s.worker.terminate()))
+      throw (failed as PromiseRejectedResult).reason
+    }
+    const first = (results[0] as PromiseFulfilledResult<Started>).value
+    return new WorkerPool(bytes, options, slots, first)
+  }
+
+  get released(): boolean {
+    return this.#released
+  }
+
+  /** Workers ended for a timeout that are still inside their run. */
+  get stuck(): number {
+    return this.#stuck
+  }
+
+  /** Workers with a session, ready or busy. */
+  get live(): number {
+    return this.#slots.length
+  }
+
+  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
+    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
+    if (this.#released) return Promise.reject(new WorkerUnavailableError('this version was released'))
+    if (this.#slots.length === 0 && this.#starting === 0) return Promise.reject(this.#unavailable())
+    return new Promise<Fetches>((resolve, reject) => {
+      const job: Job = { feeds, outputs, resolve, reject, signal, onAbort: undefined }
+      if (signal) {
+        job.onAbort = () => {
+          const i = this.#queue.indexOf(job)
+          if (i < 0) return // already running: its result is dropped by whoever awaits it
+          this.#queue.splice(i, 1)
+          reject(new RequestCancelledError())
+        }
+        signal.addEventListener('abort', job.onAbort, { once: true })
+      }
+      this.#queue.push(job)
+      this.#dispatch()
+    })
+  }
+
+  async release(): Promise<void> {
+    if (this.#released) return
+    this.#released = true
+    for (const job of this.#queue.splice(0)) this.#settle(job, undefined, new WorkerUnavailableError('this version was released'))
+    const slots = this.#slots.splice(0)
+    await Promise.all(slots.map((slot) => endWorker(slot.worker)))
+  }
+
+  #dispatch(): void {
+    for (const slot of this.#slots) {
+      if (this.#queue.length === 0) return
+      if (!slot.ready || slot.job) continue
+      this.#start(slot, this.#queue.shift()!)
+    }
+  }
+
+  #start(slot: Slot, job: Job): void {
+    slot.job = job
+    slot.jobId = this.#nextJobId++
+    // Copied into buffers of the worker's own: the caller may run the same feeds again.
+    const packed = pack(job.feeds, false)
+    const message: ToWorker = { type: 'run', id: slot.jobId, feeds: packed.tensors, outputs: job.outputs }
+    slot.worker.postMessage(message, packed.transfer)
+    slot.timer = setTimeout(() => this.#timedOut(slot), this.#options.timeoutMs)
+  }
+
+  #adopt(slot: Slot): void {
+    this.#slots.push(slot)
+    slot.worker.on('message', (m: FromWorker) => this.#onMessage(slot, m))
+    slot.worker.on('error', (e) => this.#lose(slot, 'crashed', e))
+    slot.worker.on('exit', (code) => this.#lose(slot, 'crashed', new Error(`the worker thread exited with code ${code}`)))
+  }
+
+  #onMessage(slot: Slot, m: FromWorker): void {
+    if (m.type !== 'result' && m.type !== 'failed') return
+    const job = slot.job
+    if (!job || m.id !== slot.jobId) return
+    clearTimeout(slot.timer)
+    slot.job = undefined
+    if (m.type === 'result') this.#settle(job, unpack(m.fetches) as Fetches)
+    else this.#settle(job, undefined, new Error(m.message))
+    this.#dispatch()
+  }
+
+  #settle(job: Job, fetches: Fetches | undefined, error?: unknown): void {
+    if (job.onAbort) job.signal!.removeEventListener('abort', job.onAbort)
+    if (error !== undefined) job.reject(error)
+    else job.resolve(fetches!)
+  }
+
+  #timedOut(slot: Slot): void {
+    const seconds = this.#options.timeoutMs / 1000
+    this.#stuck++
+    this.#options.onStuckChange?.(this.#stuck)
+    slot.worker.once('exit', () => {
+      this.#stuck--
+      this.#options.onStuckChange?.(this.#stuck)
+      this.#replenish()
+    })
+    this.#remove(slot, 'timeout', new InferenceTimeoutError(`the run did not finish within ${seconds} s (execution.timeoutSeconds): its worker was ended`))
+    // Takes effect when the native run returns: onnxruntime cannot be interrupted.
+    void slot.worker.terminate()
+  }
+
+  #lose(slot: Slot, reason: 'crashed', error: unknown): void {
+    if (!this.#slots.includes(slot)) return // already removed (timed out, or released)
+    const detail = error instanceof Error ? error.message : String(error)
+    this.#remove(slot, reason, new WorkerCrashedError(`the inference worker running this request died (${detail}); it has been replaced, retrying is safe`))
+    void slot.worker.terminate()
+  }
+
+  /** Takes a lost worker out of the pool: its request fails with `error`, a replacement starts. */
+  #remove(slot: Slot, reason: 'crashed' | 'timeout', error: Error): void {
+    this.#slots.splice(this.#slots.indexOf(slot), 1)
+    clearTimeout(slot.timer)
+    const job = slot.job
+    slot.job = undefined
+    if (job) this.#settle(job, undefined, error)
+    this.#options.onWorkerLost?.(reason, error)
+    this.#replenish()
+  }
+
+  /** Starts replacements up to the pool's size, counting stuck workers against it. */
+  #replenish(): void {
+    if (this.#released) return
+    while (this.#slots.length + this.#starting + this.#stuck < this.concurrency) {
+      this.#starting++
+      startWorker(this.#bytes, this.#options).then(
+        ({ slot }) => {
+          this.#starting--
+          this.#restartDelayMs = RESTART_DELAY_MS.first
+          if (this.#released) {
+            void endWorker(slot.worker)
+            return
+          }
+          this.#adopt(slot)
+          this.#dispatch()
+        },
+        (e: unknown) => {
+          this.#starting--
+          this.#options.onWorkerLost?.('crashed', e)
+          this.#failQueueIfNoWorker()
+          const delay = this.#restartDelayMs
+          this.#restartDelayMs = Math.min(delay * 2, RESTART_DELAY_MS.max)
+          setTimeout(() => this.#replenish(), delay).unref()
+        },
+      )
+    }
+    this.#failQueueIfNoWorker()
+  }
+
+  /** With no worker to run it and none starting, queued work fails now rather than waiting. */
+  #failQueueIfNoWorker(): void {
+    if (this.#slots.length > 0 || this.#starting > 0) return
+    for (const job of this.#queue.splice(0)) this.#settle(job, undefined, this.#unavailable())
+  }
+
+  #unavailable(): WorkerUnavailableError {
+    return new WorkerUnavailableError(
+      this.#stuck > 0
+        ? `every inference worker of this version is stuck in a run that outlived its timeout (${this.#stuck}); retry later`
+        : 'no inference worker of this version could be started; retry later',
+    )
+  }
+}
+
+interface Started {
+  readonly slot: Slot
+  readonly signature: Signature
+  readonly info: ModelInfo | undefined
+}
+
+function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Started> {
+  const start: WorkerStart = { bytes, options: options.sessionOptions }
+  const worker = new Worker(options.entry ?? ENTRY, { workerData: start })
+  // Like the gate process, a worker never keeps the server alive: releasing the version ends it.
+  worker.unref()
+  return new Promise<Started>((resolve, reject) => {
+    const fail = (e: Error) => {
+      cleanup()
+      void worker.terminate()
+      reject(e)
+    }
+    const onMessage = (m: FromWorker) => {
+      cleanup()
+      if (m.type === 'ready') resolve({ slot: { worker, ready: true, job: undefined, jobId: 0, timer: undefined }, signature: m.signature, info: m.info })
+      else if (m.type === 'load_failed') fail(new ModelLoadError(m.reason, m.message))
+      else fail(new Error(`unexpected message from a starting worker: ${m.type}`))
+    }
+    const onError = (e: Error) => fail(new ModelLoadError('invalid_model', `the inference worker died while creating its session: ${e.message}`))
+    const onExit = (code: number) => fail(new ModelLoadError('invalid_model', `the inference worker exited with code ${code} while creating its session`))
+    const cleanup = () => {
+      worker.off('message', onMessage)
+      worker.off('error', onError)
+      worker.off('exit', onExit)
+    }
+    worker.once('message', onMessage)
+    worker.once('error', onError)
+    worker.once('exit', onExit)
+  })
+}
+
+/** Asks a worker to release its session and waits for its thread to end (forcing it after a while). */
+async function endWorker(worker: Worker): Promise<void> {
+  worker.removeAllListeners('error')
+  worker.removeAllListeners('exit')
+  worker.on('error', () => {}) // a worker dying while it releases has nothing left to fail
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
+  worker.postMessage({ type: 'release' } satisfies ToWorker)
+  const forced = setTimeout(() => void worker.terminate(), 5000)
+  await exited
+  clearTimeout(forced)
+}
