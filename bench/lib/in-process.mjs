@@ -10,11 +10,12 @@ export async function createSession(path, options = {}) {
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
 /**
- * Per-call latency (ms) of `session.run(feeds)`; with `gapMs`, each run follows an idle gap, as
- * between requests on one connection (a warm loop back to back is faster than any server can be).
+ * Per-call latency (ms) of `session.run(feeds)` after `warmup` untimed runs; with `gapMs`, each run
+ * follows an idle gap, as between requests on one connection (a warm loop back to back is faster
+ * than any server can be).
  */
-export async function runLatency(session, feeds, { runs = 2000, gapMs = 0 } = {}) {
-  for (let i = 0; i < 200; i++) await session.run(feeds)
+export async function runLatency(session, feeds, { runs = 2000, gapMs = 0, warmup = 200 } = {}) {
+  for (let i = 0; i < warmup; i++) await session.run(feeds)
   const lat = new Float64Array(runs)
   for (let i = 0; i < runs; i++) {
     if (gapMs > 0) await spinGap(gapMs)

@@ -43,3 +43,11 @@ export async function expectServes(url, model, version, body) {
     throw new Error(`POST /models/${model}/predict answered ${r.status} from version ${served}, expected version ${version}: ${text.slice(0, 200)}`)
   }
 }
+
+/** Where the model's active version runs, as GET /models/<model> says: `{mode, workers, reason}`. */
+export async function executionOf(url, model) {
+  const r = await fetch(`${url}/models/${model}`)
+  const body = await r.json()
+  if (!r.ok || !body.execution) throw new Error(`GET /models/${model} answered ${r.status} without an execution: ${JSON.stringify(body).slice(0, 200)}`)
+  return body.execution
+}

@@ -10,7 +10,7 @@ import { Tensor } from 'onnxruntime-node'
 import { createSession, runLatency } from '../lib/in-process.mjs'
 import { load } from '../lib/load.mjs'
 import { inputRow, mlp, writeModel } from '../lib/models.mjs'
-import { stageVersion, untilActive } from '../lib/promotion.mjs'
+import { executionOf, stageVersion, untilActive } from '../lib/promotion.mjs'
 import { fmt, table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
 import { eventLoopLag } from '../lib/server-metrics.mjs'
@@ -22,6 +22,8 @@ const BODY = JSON.stringify({ inputs: { x: [ROW] } })
 const MODES = ['main', 'workers']
 const WORKERS = 2
 const CONNECTIONS = 64
+/** batching.maxBatchSize's default: the largest run serving makes at 64 connections. */
+const MAX_BATCH = 64
 /** Batch-1 run time on this machine from about 0.01 ms to about 1 ms (the report measures it). */
 const COMPUTE = [
   [256, 64, 10],
@@ -57,16 +59,23 @@ async function measureCompute(seconds) {
     const files = COMPUTE.map((sizes) => {
       const bytes = mlp(sizes)
       const [file] = MODES.map((mode) => writeModel(ws.models, modelName(sizes, mode), bytes, { modelJson: { execution: mode === 'workers' ? { mode, workers: WORKERS } : { mode } } }))
+      writeModel(ws.models, modelName(sizes, 'auto'), bytes) // not loaded with requests: where auto puts it
       return { sizes, bytes: bytes.length, file }
     })
     const http = await measureHttp(ws, seconds)
     // The run cost in this process, with the server stopped (on the same file it served): one row,
-    // each run after an idle gap as between requests on one connection.
-    const feeds = { x: new Tensor('float32', Float32Array.from(ROW), [1, ROW.length]) }
+    // each run after an idle gap as between requests on one connection; and MAX_BATCH rows, the
+    // runs serving makes at 64 connections.
     const rows = []
     for (const { sizes, bytes, file } of files) {
       const session = await createSession(file)
-      rows.push({ sizes, bytes, run: await runLatency(session, feeds, { runs: 1000, gapMs: 0.2 }), http: http[sizes.join()] })
+      rows.push({
+        sizes,
+        bytes,
+        run: await runLatency(session, feedsOf(1), { runs: 500, gapMs: 0.2 }),
+        runMaxBatch: await runLatency(session, feedsOf(MAX_BATCH), { runs: 20, warmup: 3 }),
+        ...http[sizes.join()],
+      })
       await session.release()
     }
     return rows
@@ -75,18 +84,27 @@ async function measureCompute(seconds) {
   }
 }
 
+const feedsOf = (rows) => ({ x: new Tensor('float32', Float32Array.from({ length: rows * ROW.length }, (_, i) => ROW[i % ROW.length]), [rows, ROW.length]) })
+
 async function measureHttp(ws, seconds) {
   const server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir })
   const out = {}
   try {
     for (const sizes of COMPUTE) {
+      for (const mode of MODES) {
+        const { mode: runs } = await executionOf(server.url, modelName(sizes, mode))
+        if (runs !== mode) throw new Error(`${modelName(sizes, mode)} runs in ${runs}, not as its model.json says`)
+      }
       const url = (mode) => `${server.url}/models/${modelName(sizes, mode)}/predict`
       const many = { main: [], workers: [] }
       // main, workers, workers, main: a drift of the shared machine's speed weighs on both alike.
       for (const mode of [...MODES, ...[...MODES].reverse()]) many[mode].push(await load({ url: url(mode), body: BODY, connections: CONNECTIONS, seconds }))
       const one = {}
       for (const mode of MODES) one[mode] = await load({ url: url(mode), body: BODY, connections: 1, seconds: oneSeconds(seconds) })
-      out[sizes.join()] = Object.fromEntries(MODES.map((mode) => [mode, { many: many[mode], one: one[mode] }]))
+      out[sizes.join()] = {
+        http: Object.fromEntries(MODES.map((mode) => [mode, { many: many[mode], one: one[mode] }])),
+        auto: await executionOf(server.url, modelName(sizes, 'auto')),
+      }
     }
   } finally {
     await server.stop()
@@ -94,7 +112,7 @@ async function measureHttp(ws, seconds) {
   return out
 }
 
-const oneSeconds = (seconds) => Math.max(1, Math.round(seconds / 2))
+const oneSeconds = (seconds) => Math.max(1, Math.round(seconds / 3))
 
 /** An idle server with `--execution <mode>`: each size promoted in turn over a small first version, SIZE_REPEATS times. */
 async function measureSizes(mode, versions) {
@@ -117,6 +135,8 @@ async function measureSizes(mode, versions) {
           const served = await untilActive(server.url, version.model, version.version)
           await settle()
           promoted[i].runs.push({ promotionMs: served - dropped, lag: await eventLoopLag(server.url) })
+          const runs = (await executionOf(server.url, version.model)).mode
+          if (runs !== mode) throw new Error(`${version.model} version ${version.version} runs in ${runs}, not as --execution ${mode} says`)
         }
       }
       return { idle, promoted }
@@ -131,10 +151,12 @@ async function measureSizes(mode, versions) {
 const settle = () => new Promise((r) => setTimeout(r, SETTLE_MS))
 
 function report({ seconds, compute, sizes }) {
-  const computeRows = compute.map(({ sizes: s, bytes, run, http }) => ({
+  const computeRows = compute.map(({ sizes: s, bytes, run, runMaxBatch, http, auto }) => ({
     model: s.join('→'),
     MB: bytes / 1e6,
-    'run p50 ms (in-process)': run.p50,
+    'run p50 ms, batch 1': run.p50,
+    [`run p50 ms, batch ${MAX_BATCH}`]: runMaxBatch.p50,
+    'auto picks': autoPick(auto),
     'main req/s': rps(http.main.many),
     'workers req/s': rps(http.workers.many),
     'workers ÷ main': rps(http.workers.many) / rps(http.main.many),
@@ -179,8 +201,10 @@ function report({ seconds, compute, sizes }) {
           '',
           `req/s: ${CONNECTIONS} connections, two runs of ${seconds} s per mode in the order main, workers, workers, main; spread: the larger`,
           `difference between a mode's two runs, ÷ their mean (the machine's noise); p99: the worse run. p50 @1: one connection, ${oneSeconds(seconds)} s.`,
-          'run p50: session.run() in the bench process on the same file, batch 1, after a 0.2 ms idle gap (the server stopped).',
-          `Batching is on (the default), so at ${CONNECTIONS} connections a run holds many rows.`,
+          'run p50: session.run() in the bench process on the same file (the server stopped): batch 1 after a 0.2 ms idle gap, and',
+          `batch ${MAX_BATCH} (batching is on, the default, so at ${CONNECTIONS} connections a run holds up to ${MAX_BATCH} rows).`,
+          'auto picks: where a third copy of the model, with no execution in its model.json, runs on the same server (and the run time',
+          "its gate measured, when auto's reason gives one).",
         ].join('\n'),
       },
       {
@@ -196,6 +220,11 @@ function report({ seconds, compute, sizes }) {
       },
     ],
   })
+}
+
+function autoPick(auto) {
+  const ms = /a run takes ([\d.]+) ms/.exec(auto.reason)?.[1]
+  return ms === undefined ? auto.mode : `${auto.mode} (gate: ${ms} ms)`
 }
 
 const rps = (runs) => runs.reduce((n, r) => n + r.requests, 0) / runs.reduce((n, r) => n + r.seconds, 0)
@@ -227,13 +256,14 @@ function sizeFinding(promoted) {
 /** (b): the smallest run cost from which on workers serve more req/s than the main thread. */
 function computeFinding(compute) {
   const ratio = (r) => rps(r.http.workers.many) / rps(r.http.main.many)
-  const measured = compute.map((r) => `${fmt(r.run.p50)} ms: ${fmt(ratio(r))} ×`).join(', ')
-  const head = `(b) Workers (${WORKERS}) ÷ main thread, req/s at ${CONNECTIONS} connections, by batch-1 run cost:`
+  const cost = (r) => `${fmt(r.run.p50)} ms (${fmt(r.runMaxBatch.p50)} ms at batch ${MAX_BATCH})`
+  const measured = compute.map((r) => `${cost(r)}: ${fmt(ratio(r))} ×`).join('; ')
+  const head = `(b) Workers (${WORKERS}) ÷ main thread, req/s at ${CONNECTIONS} connections, by run cost at batch 1:`
   const first = compute.findIndex((_, i) => compute.slice(i).every((later) => ratio(later) > 1))
   if (first === -1) return `${head} the main thread serves more at the costliest model measured (${measured}).`
   if (first === 0) return `${head} workers win at every run cost measured, the cheapest included (${measured}).`
   return (
-    `${head} workers win from ${fmt(compute[first].run.p50)} ms per run on (at every costlier model too), ` +
-    `not at ${fmt(compute[first - 1].run.p50)} ms (${measured}). The run-cost threshold for \`auto\` lies between them.`
+    `${head} workers win from ${cost(compute[first])} per run on, and at every costlier model, ` +
+    `not at ${cost(compute[first - 1])} (${measured}). The run-cost threshold for \`auto\` lies between them.`
   )
 }

@@ -5,7 +5,7 @@
 // phase, the event loop's max lag meanwhile, and the time from the drop to the new version serving.
 import { load } from '../lib/load.mjs'
 import { copyExample, inputRow, mlp, writeModel } from '../lib/models.mjs'
-import { expectServes, stageVersion, untilActive } from '../lib/promotion.mjs'
+import { executionOf, expectServes, stageVersion, untilActive } from '../lib/promotion.mjs'
 import { fmt, table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
 import { eventLoopLag, untilRequests } from '../lib/server-metrics.mjs'
@@ -51,7 +51,7 @@ async function measure(args, bigBytes, seconds) {
       // Both awaited together: a failure of either is the scenario's, and neither is left unhandled.
       const [during, promoted] = await Promise.all([load({ url, body: IRIS_BODY, connections: CONNECTIONS, seconds: 120, until: promotion }), promotion])
       await expectServes(server.url, 'big', big.version, BIG_BODY)
-      return { steady, steadyLag, during, ...promoted }
+      return { steady, steadyLag, during, ...promoted, bigExecution: await executionOf(server.url, 'big') }
     } finally {
       await server.stop()
     }
@@ -83,6 +83,7 @@ function report(runs, bigBytes, seconds) {
     'loop lag max ms (promotion)': r.lag.maxMs,
     'loop lag max ms (steady)': r.steadyLag.maxMs,
     'drop → served ms': r.promotionMs,
+    'big/2 runs in': r.bigExecution.mode,
     errors: r.steady.errors + r.during.errors,
   }))
   const targets = runs.flatMap((r) => [
