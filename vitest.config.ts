@@ -2,10 +2,18 @@ import { defineConfig } from 'vitest/config'
 
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     // onnxruntime-node fails under the vmThreads pool; forks isolates native state per file.
     pool: 'forks',
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    projects: [
+      { extends: true, test: { name: 'default', include: ['tests/**/*.test.ts'] } },
+      {
+        // Every lifecycle test (swaps under load, leases, retained window, rollback, restarts)
+        // again with each model's sessions in inference workers.
+        extends: true,
+        test: { name: 'workers', include: ['tests/lifecycle/**/*.test.ts'], env: { MODELGATE_EXECUTION: 'workers' } },
+      },
+    ],
   },
 })

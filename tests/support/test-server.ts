@@ -66,7 +66,9 @@ export async function startServerOver(modelsDir: string, options: ServerOptions 
  */
 export async function startServerListening(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
   // A short stability window keeps tests quick; tests about stability set their own.
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...options }, env)
+  // The `workers` test project runs every lifecycle test with each model in inference workers.
+  const forced = process.env.MODELGATE_EXECUTION
+  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...(forced && { execution: forced }), ...options }, env)
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
