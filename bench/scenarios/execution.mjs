@@ -260,10 +260,13 @@ function computeFinding(compute) {
   const measured = compute.map((r) => `${cost(r)}: ${fmt(ratio(r))} ×`).join('; ')
   const head = `(b) Workers (${WORKERS}) ÷ main thread, req/s at ${CONNECTIONS} connections, by run cost at batch 1:`
   const first = compute.findIndex((_, i) => compute.slice(i).every((later) => ratio(later) > 1))
-  if (first === -1) return `${head} the main thread serves more at the costliest model measured (${measured}).`
-  if (first === 0) return `${head} workers win at every run cost measured, the cheapest included (${measured}).`
+  const noise = Math.max(...compute.flatMap((r) => MODES.map((m) => spread(r.http[m].many))))
+  const within = compute.filter((r) => Math.abs(ratio(r) - 1) < noise).length
+  const caveat = ` The largest run-to-run spread was ${fmt(100 * noise, 2)} %: ${within} of ${compute.length} ratios are within it of 1.`
+  if (first === -1) return `${head} the main thread serves more at the costliest model measured (${measured}).${caveat}`
+  if (first === 0) return `${head} workers win at every run cost measured, the cheapest included (${measured}).${caveat}`
   return (
     `${head} workers win from ${cost(compute[first])} per run on, and at every costlier model, ` +
-    `not at ${cost(compute[first - 1])} (${measured}). The run-cost threshold for \`auto\` lies between them.`
+    `not at ${cost(compute[first - 1])} (${measured}). The run-cost threshold for \`auto\` lies between them.${caveat}`
   )
 }
