@@ -118,7 +118,8 @@ export class Predictor {
         leased.stats.recordInput(performance.now() - t)
         let fetched: Fetches
         try {
-          fetched = await leased.run(feeds, outputNames, target.signal)
+          // The feeds are this request's alone, and read again for their dims only.
+          fetched = await leased.run(feeds, outputNames, { signal: target.signal, handOver: true })
         } catch (e) {
           // Cancelled, timed out, a worker lost: already explained.
           if (e instanceof ServerError) throw e

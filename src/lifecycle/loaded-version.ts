@@ -1,7 +1,7 @@
 import type { Logger } from '../log.js'
 import { InferenceStats } from '../metrics/inference-stats.js'
 import type { BatchingDecision } from '../runtime/batch-check.js'
-import type { Runner } from '../runtime/batcher.js'
+import type { RunOptions, Runner } from '../runtime/batcher.js'
 import type { Engine } from '../runtime/engine.js'
 import type { Feeds, Fetches } from '../runtime/session.js'
 import type { Signature } from '../runtime/signature.js'
@@ -74,9 +74,9 @@ export class LoadedVersion {
     return this.#retired
   }
 
-  /** Runs one request, batched with others when the version batches; `signal`: the client went away. */
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
-    return this.#runner.run(feeds, outputs, signal)
+  /** Runs one request, batched with others when the version batches. */
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
+    return this.#runner.run(feeds, outputs, options)
   }
 
   /** Borrow this version; the caller releases the lease in `finally`. */

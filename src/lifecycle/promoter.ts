@@ -242,9 +242,9 @@ export class Promoter {
     const stats = new InferenceStats()
     const direct: Executor = {
       concurrency: engine.concurrency,
-      async run(f, o, signal) {
+      async run(f, o, options) {
         const t = performance.now()
-        const out = await engine.run(f, o, signal)
+        const out = await engine.run(f, o, options)
         const ms = performance.now() - t
         inference.observe(ms / 1000)
         stats.recordRun(ms, rowCount(f))

@@ -6,9 +6,18 @@ import type { Signature } from './signature.js'
 import { RequestCancelledError } from '../errors.js'
 
 /** What a request is run by: a session, or a batcher in front of one. */
+export interface RunOptions {
+  /** Aborts when the client goes away: work that has not started is dropped. */
+  readonly signal?: AbortSignal | undefined
+  /**
+   * The caller will not read the inputs' data again: a worker may take their buffers (moved, not
+   * copied). Without it, inputs are copied (warm-up and the batching check run them again).
+   */
+  readonly handOver?: boolean
+}
+
 export interface Runner {
-  /** `signal` aborts when the client goes away: work that has not started is dropped. */
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches>
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches>
 }
 
 /** Whatever runs a model: a session on this thread, or a pool of them in worker threads. */
@@ -38,7 +47,7 @@ interface Pending {
   /** Row count (the leading dim shared by every input). */
   readonly rows: number
   readonly enqueuedAt: number
-  readonly signal: AbortSignal | undefined
+  readonly options: RunOptions | undefined
   resolve(fetches: Fetches): void
   reject(error: unknown): void
 }
@@ -80,15 +89,16 @@ export class Batcher implements Runner {
     return this.#disabled
   }
 
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
     const rows = leadingRows(feeds)
     if (this.#disabled || rows === undefined || rows >= this.#options.maxBatchSize) {
       this.#stats.onBatch?.(rows ?? 1, 1, 0, 0)
-      return this.#executor.run(feeds, outputs, signal)
+      return this.#executor.run(feeds, outputs, options)
     }
+    const signal = options?.signal
     if (signal?.aborted) return Promise.reject(new RequestCancelledError())
     return new Promise<Fetches>((resolve, reject) => {
-      const pending: Pending = { feeds, outputs, rows, enqueuedAt: performance.now(), signal, resolve, reject }
+      const pending: Pending = { feeds, outputs, rows, enqueuedAt: performance.now(), options, resolve, reject }
       // A client that goes away while its request waits takes it out of the queue.
       signal?.addEventListener(
         'abort',
@@ -159,12 +169,13 @@ export class Batcher implements Runner {
     try {
       if (batch.length === 1) {
         const only = batch[0]!
-        await this.#executor.run(only.feeds, only.outputs, only.signal).then(only.resolve, only.reject)
+        await this.#executor.run(only.feeds, only.outputs, only.options).then(only.resolve, only.reject)
         return
       }
       let fetched: Fetches
       try {
-        fetched = await this.#executor.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs)
+        // Joined into buffers of their own, read by nobody else: handed over whole.
+        fetched = await this.#executor.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs, { handOver: true })
       } catch {
         await this.#oneByOne(batch)
         return
@@ -184,7 +195,7 @@ export class Batcher implements Runner {
   }
 
   async #oneByOne(batch: Pending[]): Promise<void> {
-    for (const p of batch) await this.#executor.run(p.feeds, p.outputs, p.signal).then(p.resolve, p.reject)
+    for (const p of batch) await this.#executor.run(p.feeds, p.outputs, p.options).then(p.resolve, p.reject)
   }
 }
 

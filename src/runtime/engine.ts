@@ -1,5 +1,5 @@
 import type { ModelInfo } from '../onnx/model-info.js'
-import type { Executor } from './batcher.js'
+import type { Executor, RunOptions } from './batcher.js'
 import type { Feeds, Fetches } from './session.js'
 import type { Signature } from './signature.js'
 
@@ -17,7 +17,7 @@ export interface Engine extends Executor {
   /** The graph's own declarations, when the bytes could be read as a ModelProto. */
   readonly info: ModelInfo | undefined
   /** The client went away (`signal`): work not yet started is dropped with RequestCancelledError. */
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches>
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches>
   readonly released: boolean
   /** Frees the sessions (and ends the workers); GC does not. */
   release(): Promise<void>

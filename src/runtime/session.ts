@@ -1,6 +1,7 @@
 import { InferenceSession, type Tensor } from 'onnxruntime-node'
 import { readModelInfo, type ModelInfo } from '../onnx/model-info.js'
 import { RequestCancelledError } from '../errors.js'
+import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
 import { readSignature, UnservableModelError, type Signature } from './signature.js'
 
@@ -90,8 +91,8 @@ export class ModelSession implements Engine {
   }
 
   /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
-    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
+    if (options?.signal?.aborted) return Promise.reject(new RequestCancelledError())
     const unasked = this.#prototypeNamed.length === 0 ? this.#prototypeNamed : this.#prototypeNamed.filter((name) => !outputs.includes(name))
     if (unasked.length === 0) return this.#session.run(feeds, outputs)
     return this.#runAlso(feeds, outputs, unasked)

@@ -1,6 +1,7 @@
 import { Worker } from 'node:worker_threads'
 import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, WorkerUnavailableError } from '../errors.js'
 import type { ModelInfo } from '../onnx/model-info.js'
+import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
 import type { FromWorker, ToWorker, WorkerStart } from './inference-worker.js'
 import { ModelLoadError, type Feeds, type Fetches, type SessionOptions } from './session.js'
@@ -31,6 +32,7 @@ export interface WorkerPoolOptions {
 interface Job {
   readonly feeds: Feeds
   readonly outputs: readonly string[]
+  readonly handOver: boolean
   readonly resolve: (fetches: Fetches) => void
   readonly reject: (error: unknown) => void
   readonly signal: AbortSignal | undefined
@@ -111,12 +113,13 @@ export class WorkerPool implements Engine {
     return this.#slots.length
   }
 
-  run(feeds: Feeds, outputs: readonly string[], signal?: AbortSignal): Promise<Fetches> {
+  run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
+    const signal = options?.signal
     if (signal?.aborted) return Promise.reject(new RequestCancelledError())
     if (this.#released) return Promise.reject(new WorkerUnavailableError('this version was released'))
     if (this.#slots.length === 0 && this.#starting === 0) return Promise.reject(this.#unavailable())
     return new Promise<Fetches>((resolve, reject) => {
-      const job: Job = { feeds, outputs, resolve, reject, signal, onAbort: undefined }
+      const job: Job = { feeds, outputs, handOver: options?.handOver === true, resolve, reject, signal, onAbort: undefined }
       if (signal) {
         job.onAbort = () => {
           const i = this.#queue.indexOf(job)
@@ -150,8 +153,7 @@ export class WorkerPool implements Engine {
   #start(slot: Slot, job: Job): void {
     slot.job = job
     slot.jobId = this.#nextJobId++
-    // Copied into buffers of the worker's own: the caller may run the same feeds again.
-    const packed = pack(job.feeds, false)
+    const packed = pack(job.feeds, job.handOver)
     const message: ToWorker = { type: 'run', id: slot.jobId, feeds: packed.tensors, outputs: job.outputs }
     slot.worker.postMessage(message, packed.transfer)
     slot.timer = setTimeout(() => this.#timedOut(slot), this.#options.timeoutMs)

@@ -51,11 +51,14 @@ export async function warmUp(
   const outputs = session.signature.outputs.map((x) => x.name)
   let done = 0
   let problem: string | undefined
-  const runAll = async (feeds: Feeds) => {
+  // Synthesized inputs are made anew for each run and handed over whole: a worker takes their
+  // buffers, the main thread never copies them (one can be up to SYNTHETIC_INPUT_MAX_BYTES).
+  // Smoke inputs (small, decoded once) are copied for each run.
+  const runAll = async (feeds: () => Feeds, handOver: boolean) => {
     try {
       for (let i = 0; i < o.runs; i++) {
         // run() yields to the event loop on its own (it resolves via setImmediate).
-        await Promise.all(Array.from({ length: session.concurrency }, () => session.run(feeds, outputs)))
+        await Promise.all(Array.from({ length: session.concurrency }, () => session.run(feeds(), outputs, { handOver })))
         done++
       }
     } catch (e) {
@@ -66,9 +69,9 @@ export async function warmUp(
     // Never allocated: a model whose fixed dims ask for more memory than a request could carry.
     const tooLarge = oversizedSyntheticInput(session.signature, batch)
     if (tooLarge) problem ??= tooLarge
-    else await runAll(syntheticFeeds(session.signature, batch))
+    else await runAll(() => syntheticFeeds(session.signature, batch), true)
   }
-  if (done === 0) for (const feeds of o.fallbackFeeds.slice(0, 4)) await runAll(feeds)
+  if (done === 0) for (const feeds of o.fallbackFeeds.slice(0, 4)) await runAll(() => feeds, false)
   const ms = performance.now() - t
   if (done === 0) {
     return { stage: 'warmup', status: 'passed', ms, reason: 'warmup_failed', message: `warm-up runs failed (${problem}); the first requests may be slower` }
