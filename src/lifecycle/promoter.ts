@@ -10,6 +10,9 @@ import { type Feeds } from '../runtime/session.js'
 import { InsufficientMemoryError } from '../errors.js'
 import { doesNotFit, footprint, memoryLeft } from './memory-budget.js'
 import { chooseExecution, createEngine, type ExecutionChoice } from './serving-engine.js'
+import { WorkerPool } from '../runtime/worker-pool.js'
+import { pack } from '../runtime/wire-tensor.js'
+import type { WarmPlan } from '../runtime/inference-worker.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { roundMs } from './gate/stage-results.js'
 import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
@@ -77,6 +80,8 @@ export class Promoter {
           : undefined,
       ...(o.force && { force: true }),
       ...(o.skipSignature && { skipSignature: true }),
+      // Timed at the largest batch it may run: what decides whether it is worth a thread.
+      profileBatchSize: config?.batching.enabled === false ? 1 : (config ?? DEFAULT_MODEL_CONFIG).batching.maxBatchSize,
     }
   }
 
@@ -187,7 +192,8 @@ export class Promoter {
       return undefined
     }
     const execution = await this.#execution(engine, record.version, fallbackFeeds)
-    const warm = await warmUp(engine, { ...warmupPlan(config, execution.batching), fallbackFeeds })
+    const plan = { ...warmupPlan(config, execution.batching), fallbackFeeds }
+    const warm = (engine instanceof WorkerPool ? await engine.warmEach(wirePlan(plan)) : undefined) ?? (await warmUp(engine, plan))
     ctx.logger.info('version_warmed', { model: model.name, version: record.version, ms: roundMs(performance.now() - started), batching: execution.batching.enabled, ...(warm.reason !== undefined && { warning: warm.message }) })
     if (ctx.closed()) {
       await engine.release()
@@ -342,4 +348,9 @@ export class Promoter {
       appendHistory({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
     }
   }
+}
+
+/** Warm-up for a worker: its smoke inputs as copies that cross the thread boundary. */
+function wirePlan(plan: { runs: number; batchSizes: readonly number[]; fallbackFeeds: readonly Feeds[] }): WarmPlan {
+  return { runs: plan.runs, batchSizes: plan.batchSizes, fallbackFeeds: plan.fallbackFeeds.slice(0, 4).map((f) => pack(f, false).tensors) }
 }

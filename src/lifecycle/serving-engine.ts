@@ -66,7 +66,22 @@ export interface EngineHooks {
 /** The version's sessions, where the choice says. Throws ModelLoadError for bytes that do not load. */
 export function createEngine(bytes: Uint8Array, choice: ExecutionChoice, sessionOptions: SessionOptions, hooks: EngineHooks): Promise<Engine> {
   if (choice.mode === 'main') return ModelSession.create(bytes, sessionOptions)
-  return WorkerPool.create(bytes, { workers: choice.workers, timeoutMs: hooks.timeoutMs, sessionOptions, onWorkerLost: hooks.onWorkerLost, onStuckChange: hooks.onStuckChange })
+  return WorkerPool.create(bytes, {
+    workers: choice.workers,
+    timeoutMs: hooks.timeoutMs,
+    sessionOptions: { ...sessionOptions, intraOpNumThreads: sessionOptions.intraOpNumThreads ?? threadsPerWorker(choice.workers) },
+    onWorkerLost: hooks.onWorkerLost,
+    onStuckChange: hooks.onStuckChange,
+  })
+}
+
+/**
+ * onnxruntime gives a session a thread per core; workers side by side would each take every core
+ * (2 workers on 2 cores: 4 threads fighting over 2, and the event loop squeezed out). Unless
+ * model.json sets `session.intraOpNumThreads`, the cores are shared among the workers.
+ */
+export function threadsPerWorker(workers: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.floor(cores / workers))
 }
 
 function controlFlow(bytes: Uint8Array): boolean {

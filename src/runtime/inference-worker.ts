@@ -8,6 +8,9 @@ import { ModelLoadError, ModelSession, type SessionOptions } from './session.js'
 import type { Signature } from './signature.js'
 import type { ModelInfo } from '../onnx/model-info.js'
 import { pack, unpack, type WireTensors } from './wire-tensor.js'
+// The worker warms its own session the way the main thread warms one (the same steps and report).
+import { warmUp } from '../lifecycle/gate/warmup.js'
+import type { StageResult } from '../lifecycle/gate/gate-types.js'
 
 export interface WorkerStart {
   /** A view of the version's SharedArrayBuffer. */
@@ -15,8 +18,17 @@ export interface WorkerStart {
   readonly options: SessionOptions
 }
 
+/** Warm-up as the worker runs it on its own session: synthesized inputs are made in the worker. */
+export interface WarmPlan {
+  readonly runs: number
+  readonly batchSizes: readonly number[]
+  /** Smoke inputs, for a model that refuses the synthesized ones. */
+  readonly fallbackFeeds: readonly WireTensors[]
+}
+
 export type ToWorker =
   | { readonly type: 'run'; readonly id: number; readonly feeds: WireTensors; readonly outputs: readonly string[] }
+  | { readonly type: 'warm'; readonly plan: WarmPlan }
   | { readonly type: 'release' }
 
 export type FromWorker =
@@ -24,6 +36,7 @@ export type FromWorker =
   | { readonly type: 'load_failed'; readonly reason: ModelLoadError['reason']; readonly message: string }
   | { readonly type: 'result'; readonly id: number; readonly fetches: WireTensors }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
+  | { readonly type: 'warmed'; readonly result: StageResult }
 
 const port = parentPort!
 const start = workerData as WorkerStart
@@ -45,6 +58,11 @@ try {
 port.on('message', (m: ToWorker) => {
   if (m.type === 'release') {
     void session.release().finally(() => port.close())
+    return
+  }
+  if (m.type === 'warm') {
+    const { runs, batchSizes, fallbackFeeds } = m.plan
+    void warmUp(session, { runs, batchSizes, fallbackFeeds: fallbackFeeds.map((f) => unpack(f)) }).then((result) => send({ type: 'warmed', result }))
     return
   }
   session.run(unpack(m.feeds), m.outputs).then(

@@ -3,7 +3,8 @@ import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, Worke
 import type { ModelInfo } from '../onnx/model-info.js'
 import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
-import type { FromWorker, ToWorker, WorkerStart } from './inference-worker.js'
+import type { FromWorker, ToWorker, WarmPlan, WorkerStart } from './inference-worker.js'
+import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import { ModelLoadError, type Feeds, type Fetches, type SessionOptions } from './session.js'
 import type { Signature } from './signature.js'
 import { pack, unpack } from './wire-tensor.js'
@@ -45,6 +46,8 @@ interface Slot {
   job: Job | undefined
   jobId: number
   timer: NodeJS.Timeout | undefined
+  /** Waiting for the worker's warm-up report. */
+  onWarmed: ((result: StageResult | undefined) => void) | undefined
 }
 
 /** How long a replacement waits after a replacement failed to start: 1 s, doubling up to 30 s. */
@@ -71,6 +74,8 @@ export class WorkerPool implements Engine {
   #stuck = 0
   #restartDelayMs = RESTART_DELAY_MS.first
   #released = false
+  /** How the workers were warmed: a replacement is warmed the same way before it takes requests. */
+  #warmPlan: WarmPlan | undefined
 
   private constructor(bytes: Uint8Array, options: WorkerPoolOptions, slots: Slot[], first: { signature: Signature; info: ModelInfo | undefined }) {
     this.#bytes = bytes
@@ -84,19 +89,35 @@ export class WorkerPool implements Engine {
   /**
    * Starts the workers and waits until each has its session. `bytes` should be a view of a
    * SharedArrayBuffer: every worker reads the same copy. Fails like ModelSession.create if the
-   * bytes do not load.
+   * bytes do not load. One worker at a time: sessions created side by side would take every core
+   * from the versions that serve meanwhile.
    */
   static async create(bytes: Uint8Array, options: WorkerPoolOptions): Promise<WorkerPool> {
-    const started = Array.from({ length: options.workers }, () => startWorker(bytes, options))
-    const results = await Promise.allSettled(started)
-    const slots = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value.slot] : []))
-    const failed = results.find((r) => r.status === 'rejected')
-    if (failed) {
-      await Promise.all(slots.map((s) => s.worker.terminate()))
-      throw (failed as PromiseRejectedResult).reason
+    const started: Started[] = []
+    try {
+      for (let i = 0; i < options.workers; i++) started.push(await startWorker(bytes, options))
+    } catch (e) {
+      await Promise.all(started.map((s) => s.slot.worker.terminate()))
+      throw e
     }
-    const first = (results[0] as PromiseFulfilledResult<Started>).value
-    return new WorkerPool(bytes, options, slots, first)
+    return new WorkerPool(bytes, options, started.map((s) => s.slot), started[0]!)
+  }
+
+  /**
+   * Warms every worker's session, one worker after the other (for the same reason as create), each
+   * in its own thread with inputs it makes itself. The report is the first worker's.
+   */
+  async warmEach(plan: WarmPlan): Promise<StageResult | undefined> {
+    this.#warmPlan = plan
+    let first: StageResult | undefined
+    for (const slot of [...this.#slots]) {
+      const result = await new Promise<StageResult | undefined>((resolve) => {
+        slot.onWarmed = resolve
+        slot.worker.postMessage({ type: 'warm', plan } satisfies ToWorker)
+      })
+      first ??= result
+    }
+    return first
   }
 
   get released(): boolean {
@@ -167,6 +188,11 @@ export class WorkerPool implements Engine {
   }
 
   #onMessage(slot: Slot, m: FromWorker): void {
+    if (m.type === 'warmed') {
+      slot.onWarmed?.(m.result)
+      slot.onWarmed = undefined
+      return
+    }
     if (m.type !== 'result' && m.type !== 'failed') return
     const job = slot.job
     if (!job || m.id !== slot.jobId) return
@@ -208,6 +234,8 @@ export class WorkerPool implements Engine {
   #remove(slot: Slot, reason: 'crashed' | 'timeout', error: Error): void {
     this.#slots.splice(this.#slots.indexOf(slot), 1)
     clearTimeout(slot.timer)
+    slot.onWarmed?.(undefined) // a worker lost while warming: its replacement serves cold
+    slot.onWarmed = undefined
     const job = slot.job
     slot.job = undefined
     if (job) this.#settle(job, undefined, error)
@@ -229,6 +257,14 @@ export class WorkerPool implements Engine {
             return
           }
           this.#adopt(slot)
+          if (this.#warmPlan) {
+            slot.ready = false
+            slot.onWarmed = () => {
+              slot.ready = true
+              this.#dispatch()
+            }
+            slot.worker.postMessage({ type: 'warm', plan: this.#warmPlan } satisfies ToWorker)
+          }
           this.#dispatch()
         },
         (e: unknown) => {
@@ -278,7 +314,9 @@ function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Sta
     }
     const onMessage = (m: FromWorker) => {
       cleanup()
-      if (m.type === 'ready') resolve({ slot: { worker, ready: true, job: undefined, jobId: 0, timer: undefined }, signature: m.signature, info: m.info })
+      if (m.type === 'ready') {
+        resolve({ slot: { worker, ready: true, job: undefined, jobId: 0, timer: undefined, onWarmed: undefined }, signature: m.signature, info: m.info })
+      }
       else if (m.type === 'load_failed') fail(new ModelLoadError(m.reason, m.message))
       else fail(new Error(`unexpected message from a starting worker: ${m.type}`))
     }
