@@ -34,12 +34,17 @@ export function pack(tensors: Record<string, Tensor>, own: boolean): Packed {
     let data = t.data as TensorStorage
     if (!Array.isArray(data)) {
       const wholeBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
-      if (!own || !wholeBuffer || transfer.has(data.buffer as ArrayBuffer)) data = data.slice()
+      if (!own || !wholeBuffer || transfer.has(data.buffer as ArrayBuffer)) data = copyOf(data)
       transfer.add(data.buffer as ArrayBuffer)
     }
     out[name] = { type: t.type, dims: t.dims, data }
   }
   return { tensors: out, transfer: [...transfer] }
+}
+
+/** A copy in a buffer of its own. A Node Buffer's slice() is a view of the same memory, not a copy. */
+function copyOf(data: Exclude<TensorStorage, string[]>): Exclude<TensorStorage, string[]> {
+  return Buffer.isBuffer(data) ? new Uint8Array(data) : data.slice()
 }
 
 export function unpack(tensors: WireTensors): Record<string, Tensor> {
