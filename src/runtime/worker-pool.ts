@@ -160,6 +160,13 @@ export class WorkerPool implements Engine {
     this.#released = true
     for (const job of this.#queue.splice(0)) this.#settle(job, undefined, new WorkerUnavailableError('this version was released'))
     const slots = this.#slots.splice(0)
+    // A worker releases its session before a run it has started returns its result (onnxruntime-node
+    // defers the run to setImmediate): that result never comes, so the run fails here, not never.
+    for (const slot of slots) {
+      clearTimeout(slot.timer)
+      if (slot.job) this.#settle(slot.job, undefined, new WorkerUnavailableError('this version was released'))
+      slot.job = undefined
+    }
     await Promise.all(slots.map((slot) => endWorker(slot.worker)))
   }
 
