@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, WorkerUnavailableError } from '../../src/errors.js'
 import { ModelLoadError, ModelSession, type Feeds, type Fetches } from '../../src/runtime/session.js'
 import { WorkerPool, type WorkerLoss, type WorkerPoolOptions } from '../../src/runtime/worker-pool.js'
-import { addConstModel, classifierModel, identityModel } from '../support/models.js'
+import { addConstModel, classifierModel, identityModel, loopCounterModel } from '../support/models.js'
 import { makeTempDir, waitFor } from '../support/test-server.js'
 
 /**
@@ -245,6 +245,20 @@ describe('WorkerPool', () => {
     expect(stuck).toEqual([1, 0])
     expect(lost.map((l) => l.reason)).toEqual(['timeout'])
     expect(Array.from((await p.run(row(3), ['y'])).y!.data as Float32Array)).toEqual([4, 2, 3, 4])
+  })
+
+  it('an onnxruntime run past the timeout: its worker is ended once the run returns, and this process lives on', async () => {
+    const { p, lost, stuck } = await pool(loopCounterModel(), { workers: 1, timeoutMs: 100 })
+    const count = (m: bigint) => p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
+    expect((await count(3n)).count!.data).toEqual(BigInt64Array.of(3n))
+    // A million iterations take a second or two: far past the timeout, and they do end.
+    await expect(count(1_000_000n)).rejects.toBeInstanceOf(InferenceTimeoutError)
+    expect(p.stuck).toBe(1)
+    // A thread terminated inside a native run used to abort the whole process when the run returned.
+    await waitFor(() => p.stuck === 0 && p.live === 1, 'the timed-out run to return and its worker to be replaced')
+    expect(stuck).toEqual([1, 0])
+    expect(lost.map((l) => l.reason)).toEqual(['timeout'])
+    expect((await count(4n)).count!.data).toEqual(BigInt64Array.of(4n))
   })
 
   it('with one of two workers stuck, the other serves and no third one starts', async () => {

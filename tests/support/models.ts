@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { buildModel, type ModelSpec } from '../../src/onnx/builder.js'
+import { buildModel, type ModelSpec, type NodeSpec, type ValueSpec } from '../../src/onnx/builder.js'
 
 /** Small real ONNX models for tests, built with the project's own writer. */
 
@@ -378,33 +378,50 @@ export function spinModel(c: number, trips: number | bigint): Uint8Array {
       { name: 'trips', type: 'int64', dims: [], data: BigInt64Array.of(BigInt(trips)) },
     ],
     nodes: [
-      {
-        op: 'Loop',
-        inputs: ['trips', '', 'x'],
-        outputs: ['x_looped'],
-        attributes: {
-          body: {
-            graph: {
-              inputs: [
-                { name: 'i', type: 'int64', shape: [] },
-                { name: 'cond', type: 'bool', shape: [] },
-                { name: 'v', type: 'float32', shape: ['batch', 4] },
-              ],
-              outputs: [
-                { name: 'cond_out', type: 'bool', shape: [] },
-                { name: 'v_out', type: 'float32', shape: ['batch', 4] },
-              ],
-              nodes: [
-                { op: 'Identity', inputs: ['cond'], outputs: ['cond_out'] },
-                { op: 'Identity', inputs: ['v'], outputs: ['v_out'] },
-              ],
-            },
-          },
-        },
-      },
+      loopNode({ trips: 'trips', initial: 'x', output: 'x_looped', carried: { name: 'v', type: 'float32', shape: ['batch', 4] }, step: { op: 'Identity', inputs: ['v'], outputs: ['v_out'] } }),
       { op: 'Add', inputs: ['x_looped', 'c'], outputs: ['y'] },
     ],
   })
+}
+
+/**
+ * count = M, counted one Loop iteration at a time: int64 `M` (a scalar) in, int64 `count` out. The
+ * request sets the trip count, so a run takes as long as the client asks (the gate runs it with 0).
+ */
+export function loopCounterModel(): Uint8Array {
+  return buildModel({
+    inputs: [{ name: 'M', type: 'int64', shape: [] }],
+    outputs: [{ name: 'count', type: 'int64', shape: [] }],
+    initializers: [
+      { name: 'zero', type: 'int64', dims: [], data: BigInt64Array.of(0n) },
+      { name: 'one', type: 'int64', dims: [], data: BigInt64Array.of(1n) },
+    ],
+    nodes: [
+      // `one` is the outer graph's: a Loop body sees the enclosing scope.
+      loopNode({ trips: 'M', initial: 'zero', output: 'count', carried: { name: 'n', type: 'int64', shape: [] }, step: { op: 'Add', inputs: ['n', 'one'], outputs: ['n_out'] } }),
+    ],
+  })
+}
+
+/**
+ * A Loop of `trips` iterations (no early exit) carrying one value from `initial` to `output`: the
+ * body's `step` makes `<carried>_out` from `carried`.
+ */
+function loopNode(o: { trips: string; initial: string; output: string; carried: ValueSpec; step: NodeSpec }): NodeSpec {
+  return {
+    op: 'Loop',
+    inputs: [o.trips, '', o.initial],
+    outputs: [o.output],
+    attributes: {
+      body: {
+        graph: {
+          inputs: [{ name: 'i', type: 'int64', shape: [] }, { name: 'cond', type: 'bool', shape: [] }, o.carried],
+          outputs: [{ name: 'cond_out', type: 'bool', shape: [] }, { ...o.carried, name: `${o.carried.name}_out` }],
+          nodes: [{ op: 'Identity', inputs: ['cond'], outputs: ['cond_out'] }, o.step],
+        },
+      },
+    },
+  }
 }
 
 /**
