@@ -226,8 +226,10 @@ export class WorkerPool implements Engine {
       this.#replenish()
     })
     this.#remove(slot, 'timeout', new InferenceTimeoutError(`the run did not finish within ${seconds} s (execution.timeoutSeconds): its worker was ended`))
-    // Takes effect when the native run returns: onnxruntime cannot be interrupted.
-    void slot.worker.terminate()
+    // onnxruntime cannot interrupt a run, and a thread terminated inside one aborts the whole
+    // process when the run returns (onnxruntime-node throws from native code into a dying isolate).
+    // The worker reports the end of its run with a message: it is ended then, idle.
+    slot.worker.once('message', () => void slot.worker.terminate())
   }
 
   #lose(slot: Slot, reason: 'crashed', error: unknown): void {
