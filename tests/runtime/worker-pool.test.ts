@@ -203,11 +203,7 @@ describe('WorkerPool', () => {
     it(`a worker that ${fault} mid-run fails only that run (worker_crashed), and is replaced`, async () => {
       const { p, lost } = await pool(addConstModel(1), { entry: faultyEntry })
       const others = Array.from({ length: 8 }, (_, i) => p.run(row(i), ['y']))
-      const crashing = p.run(row(value), ['y'])
-      const error = await crashing.then(
-        () => undefined,
-        (e: unknown) => e,
-      )
+      const error = await p.run(row(value), ['y']).catch((e: unknown) => e)
       expect(error).toBeInstanceOf(WorkerCrashedError)
       expect((error as WorkerCrashedError).status).toBe(500)
       expect((error as Error).message).toMatch(detail)
