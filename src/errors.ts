@@ -171,7 +171,7 @@ export class WorkerCrashedError extends ServerError {
   readonly status = 500
 }
 
-/** The run took longer than the model's `execution.timeoutSeconds`: its worker was ended. */
+/** The run took longer than the model's `execution.timeoutSeconds`: its worker was replaced (it ends once its run returns). */
 export class InferenceTimeoutError extends ServerError {
   readonly code = 'inference_timeout'
   readonly status = 504

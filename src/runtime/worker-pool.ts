@@ -166,6 +166,8 @@ export class WorkerPool implements Engine {
       clearTimeout(slot.timer)
       if (slot.job) this.#settle(slot.job, undefined, new WorkerUnavailableError('this version was released'))
       slot.job = undefined
+      slot.onWarmed?.(undefined) // released while warming (the server is closing)
+      slot.onWarmed = undefined
     }
     await Promise.all(slots.map((slot) => endWorker(slot.worker)))
   }
@@ -222,10 +224,15 @@ export class WorkerPool implements Engine {
     this.#options.onStuckChange?.(this.#stuck)
     slot.worker.once('exit', () => {
       this.#stuck--
-      this.#options.onStuckChange?.(this.#stuck)
+      // A released version's series are gone: not made again for a worker that ends afterwards.
+      if (!this.#released) this.#options.onStuckChange?.(this.#stuck)
       this.#replenish()
     })
-    this.#remove(slot, 'timeout', new InferenceTimeoutError(`the run did not finish within ${seconds} s (execution.timeoutSeconds): its worker was ended`))
+    this.#remove(
+      slot,
+      'timeout',
+      new InferenceTimeoutError(`the run did not finish within ${seconds} s (execution.timeoutSeconds): a new worker takes its place, the old one ends when its run returns`),
+    )
     // onnxruntime cannot interrupt a run, and a thread terminated inside one aborts the whole
     // process when the run returns (onnxruntime-node throws from native code into a dying isolate).
     // The worker reports the end of its run with a message: it is ended then, idle.
@@ -342,14 +349,16 @@ function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Sta
   })
 }
 
-/** Asks a worker to release its session and waits for its thread to end (forcing it after a while). */
+/**
+ * Asks a worker to release its session and waits for its thread to end. Never forced: a worker
+ * still inside a run would abort the whole process if terminated (see #timedOut); it handles the
+ * release once its run returns.
+ */
 async function endWorker(worker: Worker): Promise<void> {
   worker.removeAllListeners('error')
   worker.removeAllListeners('exit')
   worker.on('error', () => {}) // a worker dying while it releases has nothing left to fail
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()))
   worker.postMessage({ type: 'release' } satisfies ToWorker)
-  const forced = setTimeout(() => void worker.terminate(), 5000)
   await exited
-  clearTimeout(forced)
 }

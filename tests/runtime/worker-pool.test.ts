@@ -257,6 +257,32 @@ describe('WorkerPool', () => {
     expect((await count(4n)).count!.data).toEqual(BigInt64Array.of(4n))
   })
 
+  it('release() during a long onnxruntime run waits for the run to return: the worker is never terminated inside it', async () => {
+    const p = await WorkerPool.create(shared(loopCounterModel()), { workers: 1, timeoutMs: 60_000, sessionOptions: { intraOpNumThreads: 1 } })
+    const count = (m: bigint) => p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
+    expect((await count(3n)).count!.data).toEqual(BigInt64Array.of(3n))
+    // Nine million iterations take about 8 s here: release() used to terminate the worker
+    // after 5 s, inside the run, and the process aborted when the run returned.
+    const long = count(9_000_000n).catch((e: unknown) => e)
+    await waitFor(() => p.live === 1, 'the pool to hold its worker')
+    await p.release()
+    expect(await long).toBeInstanceOf(WorkerUnavailableError)
+    expect(p.live).toBe(0)
+  })
+
+  it('a worker still stuck when its version is released does not report its end: the released series stay gone', async () => {
+    const { p, stuck } = await pool(addConstModel(1), { entry: faultyEntry, workers: 1, timeoutMs: 200 })
+    const blocked = BLOCK + 5
+    await expect(p.run(row(blocked), ['y'])).rejects.toBeInstanceOf(InferenceTimeoutError)
+    expect(stuck).toEqual([1])
+    const threads = threadIds()
+    await p.release()
+    await unblock(blocked)
+    await waitFor(() => p.stuck === 0, 'the stuck worker to end')
+    await waitFor(() => [...threads].filter((id) => !threadIds().has(id)).length > 0, 'its thread to be gone')
+    expect(stuck).toEqual([1])
+  })
+
   it('with one of two workers stuck, the other serves and no third one starts', async () => {
     const { p, lost, stuck } = await pool(addConstModel(1), { entry: faultyEntry, workers: 2, timeoutMs: 300 })
     const blocked = BLOCK + 2
