@@ -11,10 +11,17 @@ import { WorkerPool, type WorkerLoss } from '../runtime/worker-pool.js'
  * more than the event loop gains.
  */
 export const AUTO_THRESHOLDS = {
-  /** Creating a session from this many bytes holds the thread that does it for ~20 ms or more. */
-  workersFromBytes: 8 * 2 ** 20,
-  /** A run (at the largest batch the version will run) this long, in ms, is better off a thread. */
-  workersFromRunMs: 1,
+  /**
+   * Creating a session from a file this large holds the thread that does it for ~10 ms or more
+   * (measured: 2.5 ms at 1.07 MB, 18-30 ms at 8.4 MB, 87-207 ms at 33.7 MB, 250-300 ms at 71.5 MB).
+   */
+  workersFromBytes: 4 * 2 ** 20,
+  /**
+   * A run this long (ms, at the largest batch the version will run) would hold the event loop, and
+   * every other model's requests with it, past what `modelgate_event_loop_lag_seconds` should show.
+   * Below it the main thread serves more: on 2 cores, workers never beat it on throughput.
+   */
+  workersFromRunMs: 10,
 }
 
 /** The flag's value, for models whose model.json does not choose. */

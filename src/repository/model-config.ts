@@ -23,6 +23,8 @@ export const modelConfigSchema = z
         intraOpNumThreads: z.number().int().min(0).max(256).optional(),
         interOpNumThreads: z.number().int().min(0).max(256).optional(),
         graphOptimizationLevel: z.enum(['disabled', 'basic', 'extended', 'all']).optional(),
+        /** Let onnxruntime's threads spin between runs (a little less latency, a core busy meanwhile). */
+        spinning: z.boolean().optional(),
       })
       .strict()
       .default({}),

@@ -96,8 +96,8 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
 }
 
 /**
- * The model's session options, without spinning threads: the gate times the candidate and the
- * active version in turn, and a spinning pool of one would slow the other.
+ * The model's session options, without spinning threads whatever model.json says: the gate times
+ * the candidate and the active version in turn, and a spinning pool of one would slow the other.
  */
 function gateSessionOptions(job: GateJob): GateJob['sessionOptions'] {
   return { ...job.sessionOptions, spinning: false }
