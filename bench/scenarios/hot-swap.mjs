@@ -1,5 +1,6 @@
 // Issue #3's figures: drop-to-live by folder rename and by single-file rename, rollback time,
-// /predict p99 at 16 connections during a burst of 20 swaps vs steady, RSS after 10 and 200 promotions.
+// /predict p99 at 16 connections during a burst of 20 swaps vs steady, RSS after 10, 50, 200 and 400
+// promotions, with the example on the main thread (auto) and in inference workers.
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { load } from '../lib/load.mjs'
@@ -48,7 +49,7 @@ async function untilServed(url, version, since, options) {
 }
 
 /** A copy of the example model (v1 and v2), a staging folder beside it, and a server over it. */
-async function freshServer() {
+async function freshServer(args = []) {
   const ws = createWorkspace('swap')
   const staging = join(ws.root, 'staging') // same file system as models/, so renames are atomic
   mkdirSync(staging)
@@ -56,7 +57,7 @@ async function freshServer() {
   let next = 3
   let server
   try {
-    server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir })
+    server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir, args })
   } catch (e) {
     ws.remove()
     throw e
@@ -158,24 +159,27 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
     await s.stop()
   }
 
-  // On a fresh server: RSS after 10 and after 200 promotions (the server, and the gate process).
-  s = await freshServer()
-  try {
-    const rss = []
-    while (s.promoted() < 200) {
-      await untilServed(s.url, s.dropFolder(s.promoted() % 2 ? v1 : v2), performance.now())
-      if (s.promoted() === 10 || s.promoted() === 200) {
-        const gate = childPids(s.pid).map(rssBytes).reduce((a, b) => a + b, 0)
-        rss.push({ promotions: s.promoted(), serverMiB: rssBytes(s.pid) / MiB, gateProcessMiB: gate / MiB })
+  // On a fresh server: RSS after 10, 50, 200 and 400 promotions (the server, and the gate process),
+  // once with the example on the main thread (what auto picks for it) and once in workers.
+  result.rss = {}
+  for (const [mode, args] of [['auto (main thread)', []], ['workers', ['--execution', 'workers']]]) {
+    s = await freshServer(args)
+    try {
+      const rss = []
+      while (s.promoted() < 400) {
+        await untilServed(s.url, s.dropFolder(s.promoted() % 2 ? v1 : v2), performance.now())
+        if ([10, 50, 200, 400].includes(s.promoted())) {
+          const gate = childPids(s.pid).map(rssBytes).reduce((a, b) => a + b, 0)
+          rss.push({ promotions: s.promoted(), serverMiB: rssBytes(s.pid) / MiB, gateProcessMiB: gate / MiB })
+        }
       }
+      result.rss[mode] = rss
+    } finally {
+      await s.stop()
     }
-    result.rss = rss
-  } finally {
-    await s.stop()
   }
 
   const { steady, during, swaps, burstMs } = result.swapLoad
-  const [r10, r200] = result.rss
   return writeReport('hot-swap', {
     title: 'Hot swap: drop-to-live, rollback, p99 during swaps, memory',
     command: 'npm run bench -- hot-swap',
@@ -201,12 +205,14 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
         ]),
       },
       {
-        title: 'Resident memory',
-        body: table([
-          { promotions: 10, 'server MiB': r10.serverMiB, 'gate process MiB': r10.gateProcessMiB },
-          { promotions: 200, 'server MiB': r200.serverMiB, 'gate process MiB': r200.gateProcessMiB },
-          { promotions: '200 ÷ 10', 'server MiB': r200.serverMiB / r10.serverMiB, 'gate process MiB': r200.gateProcessMiB / r10.gateProcessMiB },
-        ]),
+        title: 'Resident memory after n promotions, one fresh server per mode (target: 200 ÷ 10 ≤ 1.1; 400 ÷ 50 shows whether it still grows)',
+        body: table(
+          Object.entries(result.rss).flatMap(([mode, rss]) => {
+            const at = (n) => rss.find((r) => r.promotions === n)
+            const ratio = (a, b) => ({ mode, promotions: `${a} ÷ ${b}`, 'server MiB': at(a).serverMiB / at(b).serverMiB, 'gate process MiB': at(a).gateProcessMiB / at(b).gateProcessMiB })
+            return [...rss.map((r) => ({ mode, promotions: r.promotions, 'server MiB': r.serverMiB, 'gate process MiB': r.gateProcessMiB })), ratio(200, 10), ratio(400, 50)]
+          }),
+        ),
       },
     ],
   })

@@ -12,10 +12,11 @@ import { WorkerPool, type WorkerLoss } from '../runtime/worker-pool.js'
  */
 export const AUTO_THRESHOLDS = {
   /**
-   * Creating a session from a file this large holds the thread that does it for ~20 ms or more
-   * (measured: 2.5 ms at 1.07 MB, 18-30 ms at 8.4 MB, 87-207 ms at 33.7 MB, 250-300 ms at 71.5 MB).
+   * Creating a session from a file this large holds the thread that does it for ~15-20 ms (measured
+   * on the main thread: 0.9-2.5 ms at 1.07 MB, 18-30 ms at 8.4 MB, 87-207 ms at 33.7 MB, 250-530 ms at
+   * 71.5 MB; 20 ms is crossed between 5.8 and 7.4 MB).
    */
-  workersFromBytes: 8 * 2 ** 20,
+  workersFromBytes: 6 * 2 ** 20,
   /**
    * A run this long (ms, at the largest batch the version will run) would hold the event loop, and
    * every other model's requests with it, past what `modelgate_event_loop_lag_seconds` should show.
