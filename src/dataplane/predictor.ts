@@ -16,8 +16,8 @@ export interface PredictTarget {
   readonly model?: string | undefined
   /** undefined: the active version. */
   readonly version?: number | undefined
-  /** Aborts when the client goes away: its request is dropped if it has not started running. */
-  readonly signal?: AbortSignal | undefined
+  /** True once the client has gone away: its request is dropped if it has not started running. */
+  readonly clientGone?: (() => boolean) | undefined
 }
 
 export interface InferResult {
@@ -119,7 +119,7 @@ export class Predictor {
         let fetched: Fetches
         try {
           // The feeds are this request's alone, and read again for their dims only.
-          fetched = await leased.run(feeds, outputNames, { signal: target.signal, handOver: true })
+          fetched = await leased.run(feeds, outputNames, { clientGone: target.clientGone, handOver: true })
         } catch (e) {
           // Cancelled, timed out, a worker lost: already explained.
           if (e instanceof ServerError) throw e

@@ -1,13 +1,12 @@
-import type { ServerResponse } from 'node:http'
+import type { HttpBindings } from '@hono/node-server'
+import type { Context } from 'hono'
 
 /**
- * Aborts when the client closes its connection before its answer was sent: work queued for it
- * (a batch slot, a worker) is dropped instead of run for nobody.
+ * Whether the client of a Hono request has gone away (its connection is closed): asked when its
+ * queued work comes up, so work for nobody is dropped. Undefined for a request that did not come
+ * over a socket (app.request in a test).
  */
-export function clientGone(res: ServerResponse): AbortSignal {
-  const controller = new AbortController()
-  res.once('close', () => {
-    if (!res.writableFinished) controller.abort()
-  })
-  return controller.signal
+export function clientGone(c: Context): (() => boolean) | undefined {
+  const socket = (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket
+  return socket ? () => socket.destroyed : undefined
 }

@@ -2,7 +2,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { predictRequestSchema } from '../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../dataplane/predictor.js'
 import type { Logger } from '../log.js'
-import { clientGone } from './client-gone.js'
 import { chooseEncoding, COMPRESS_THRESHOLD, compress } from './compression.js'
 import { errorPayload, writeErrorPayload } from './error-payload.js'
 import { checkJsonContentType, parseJson, validateBody } from './json-body.js'
@@ -34,7 +33,7 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
       const version = rawVersion === undefined ? undefined : decodePathSegment(rawVersion)
       checkJsonContentType(req.headers['content-type'])
       const request = validateBody(parseJson(await readIncoming(req, o.maxBodyBytes)), predictRequestSchema)
-      const target: PredictTarget = { model, version: version === undefined ? undefined : parseVersion(model!, version), signal: clientGone(res) }
+      const target: PredictTarget = { model, version: version === undefined ? undefined : parseVersion(model!, version), clientGone: () => req.socket.destroyed }
       const result = await o.predictor.predict(target, request)
       const json = Buffer.from(JSON.stringify(result))
       const encoding = json.length >= COMPRESS_THRESHOLD ? chooseEncoding(req.headers['accept-encoding']) : undefined

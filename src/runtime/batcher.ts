@@ -7,8 +7,12 @@ import { RequestCancelledError } from '../errors.js'
 
 /** What a request is run by: a session, or a batcher in front of one. */
 export interface RunOptions {
-  /** Aborts when the client goes away: work that has not started is dropped. */
-  readonly signal?: AbortSignal | undefined
+  /**
+   * True once the client has gone away: work that has not started is dropped, with
+   * RequestCancelledError, when its turn comes. A question asked then, not an event listened to:
+   * an AbortController per request cost 4 % of the event loop's time under load.
+   */
+  readonly clientGone?: (() => boolean) | undefined
   /**
    * The caller will not read the inputs' data again: a worker may take their buffers (moved, not
    * copied). Without it, inputs are copied (warm-up and the batching check run them again).
@@ -95,22 +99,8 @@ export class Batcher implements Runner {
       this.#stats.onBatch?.(rows ?? 1, 1, 0, 0)
       return this.#executor.run(feeds, outputs, options)
     }
-    const signal = options?.signal
-    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
     return new Promise<Fetches>((resolve, reject) => {
-      const pending: Pending = { feeds, outputs, rows, enqueuedAt: performance.now(), options, resolve, reject }
-      // A client that goes away while its request waits takes it out of the queue.
-      signal?.addEventListener(
-        'abort',
-        () => {
-          const i = this.#queue.indexOf(pending)
-          if (i < 0) return
-          this.#queue.splice(i, 1)
-          reject(new RequestCancelledError())
-        },
-        { once: true },
-      )
-      this.#queue.push(pending)
+      this.#queue.push({ feeds, outputs, rows, enqueuedAt: performance.now(), options, resolve, reject })
       this.#pump()
     })
   }
@@ -139,12 +129,14 @@ export class Batcher implements Runner {
       this.#scheduled = false
       clearTimeout(this.#timer)
       this.#timer = undefined
+      this.#dropCancelled()
       while (this.#queue.length > 0 && this.#inFlight < this.#executor.concurrency) void this.#runBatch(this.#takeBatch())
     })
   }
 
   /** The oldest request and every queued one that can share its run, up to maxBatchSize rows. */
   #takeBatch(): Pending[] {
+    this.#dropCancelled()
     const first = this.#queue.shift()!
     const batch = [first]
     let rows = first.rows
@@ -159,6 +151,17 @@ export class Batcher implements Runner {
       }
     }
     return batch
+  }
+
+  /** Requests whose client went away while they waited: answered now, never run. */
+  #dropCancelled(): void {
+    for (let i = this.#queue.length - 1; i >= 0; i--) {
+      const p = this.#queue[i]!
+      if (p.options?.clientGone?.()) {
+        this.#queue.splice(i, 1)
+        p.reject(new RequestCancelledError())
+      }
+    }
   }
 
   async #runBatch(batch: Pending[]): Promise<void> {

@@ -16,7 +16,7 @@ export interface Engine extends Executor {
   readonly signature: Signature
   /** The graph's own declarations, when the bytes could be read as a ModelProto. */
   readonly info: ModelInfo | undefined
-  /** The client went away (`signal`): work not yet started is dropped with RequestCancelledError. */
+  /** A client gone before its run started (`clientGone`): dropped with RequestCancelledError. */
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches>
   readonly released: boolean
   /** Frees the sessions (and ends the workers); GC does not. */

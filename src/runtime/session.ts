@@ -95,7 +95,7 @@ export class ModelSession implements Engine {
 
   /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
-    if (options?.signal?.aborted) return Promise.reject(new RequestCancelledError())
+    if (options?.clientGone?.()) return Promise.reject(new RequestCancelledError())
     const unasked = this.#prototypeNamed.length === 0 ? this.#prototypeNamed : this.#prototypeNamed.filter((name) => !outputs.includes(name))
     if (unasked.length === 0) return this.#session.run(feeds, outputs)
     return this.#runAlso(feeds, outputs, unasked)

@@ -36,8 +36,7 @@ interface Job {
   readonly handOver: boolean
   readonly resolve: (fetches: Fetches) => void
   readonly reject: (error: unknown) => void
-  readonly signal: AbortSignal | undefined
-  onAbort: (() => void) | undefined
+  readonly clientGone: (() => boolean) | undefined
 }
 
 interface Slot {
@@ -135,22 +134,11 @@ export class WorkerPool implements Engine {
   }
 
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
-    const signal = options?.signal
-    if (signal?.aborted) return Promise.reject(new RequestCancelledError())
+    if (options?.clientGone?.()) return Promise.reject(new RequestCancelledError())
     if (this.#released) return Promise.reject(new WorkerUnavailableError('this version was released'))
     if (this.#slots.length === 0 && this.#starting === 0) return Promise.reject(this.#unavailable())
     return new Promise<Fetches>((resolve, reject) => {
-      const job: Job = { feeds, outputs, handOver: options?.handOver === true, resolve, reject, signal, onAbort: undefined }
-      if (signal) {
-        job.onAbort = () => {
-          const i = this.#queue.indexOf(job)
-          if (i < 0) return // already running: its result is dropped by whoever awaits it
-          this.#queue.splice(i, 1)
-          reject(new RequestCancelledError())
-        }
-        signal.addEventListener('abort', job.onAbort, { once: true })
-      }
-      this.#queue.push(job)
+      this.#queue.push({ feeds, outputs, handOver: options?.handOver === true, resolve, reject, clientGone: options?.clientGone })
       this.#dispatch()
     })
   }
@@ -176,7 +164,10 @@ export class WorkerPool implements Engine {
     for (const slot of this.#slots) {
       if (this.#queue.length === 0) return
       if (!slot.ready || slot.job) continue
-      this.#start(slot, this.#queue.shift()!)
+      const job = this.#queue.shift()!
+      // Its client went away while it waited: never run for nobody.
+      if (job.clientGone?.()) this.#settle(job, undefined, new RequestCancelledError())
+      else this.#start(slot, job)
     }
   }
 
@@ -213,7 +204,6 @@ export class WorkerPool implements Engine {
   }
 
   #settle(job: Job, fetches: Fetches | undefined, error?: unknown): void {
-    if (job.onAbort) job.signal!.removeEventListener('abort', job.onAbort)
     if (error !== undefined) job.reject(error)
     else job.resolve(fetches!)
   }

@@ -1,6 +1,7 @@
 import { Tensor } from 'onnxruntime-node'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildModel } from '../../src/onnx/builder.js'
+import { RequestCancelledError } from '../../src/errors.js'
 import { Batcher, isBatchable, type Executor } from '../../src/runtime/batcher.js'
 import { ModelSession, type Feeds, type Fetches } from '../../src/runtime/session.js'
 import { addConstModel } from '../support/models.js'
@@ -138,6 +139,21 @@ describe('Batcher', () => {
     expect(Array.from(outs[1]!.y!.data as Float32Array)).toEqual([5, 5, 5, 5])
     expect(b.disabled).toBe(true)
     await reduce.release()
+  })
+
+  it('drops a queued request whose client went away when its turn comes: never run, answered request_cancelled', async () => {
+    const ex = counting(session)
+    const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 0 })
+    const first = b.run(rows([1, 1, 1, 1]), ['y']) // runs alone: the executor is idle
+    await eventLoopTurns(1)
+    let gone = false
+    const waiting = b.run(rows([2, 2, 2, 2]), ['y'], { clientGone: () => gone })
+    const stays = b.run(rows([3, 3, 3, 3]), ['y'], { clientGone: () => false })
+    gone = true
+    await first
+    await expect(waiting).rejects.toBeInstanceOf(RequestCancelledError)
+    expect(Array.from((await stays).y!.data as Float32Array)).toEqual([13, 13, 13, 13])
+    expect(ex.runs).toEqual([1, 1])
   })
 
   it('knows which signatures can be batched', () => {

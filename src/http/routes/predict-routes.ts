@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono'
+import { clientGone } from '../client-gone.js'
 import { VersionNotFoundError } from '../../errors.js'
 import { predictRequestSchema } from '../../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../../dataplane/predictor.js'
@@ -20,7 +21,7 @@ export function parseVersion(model: string, raw: string): number {
 export function registerPredictRoutes(app: Hono, { predictor, maxBodyBytes }: PredictRoutesOptions): void {
   const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
     const request = await readJsonAs(c, predictRequestSchema, maxBodyBytes)
-    const result = await predictor.predict({ ...target, signal: c.req.raw.signal }, request)
+    const result = await predictor.predict({ ...target, clientGone: clientGone(c) }, request)
     c.header('X-Model-Version', String(result.version))
     return c.json(result)
   }

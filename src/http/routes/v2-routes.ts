@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono'
+import { clientGone } from '../client-gone.js'
 import { z } from 'zod'
 import { InvalidRequestError, ModelNotReadyError, VersionNotFoundError, VersionNotLoadedError } from '../../errors.js'
 import type { Predictor } from '../../dataplane/predictor.js'
@@ -142,7 +143,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     }
     const request = validateBody(parseJson(json, parseExactJson), v2InferRequestSchema)
     const result = await o.predictor.infer(
-      { model: name, version, signal: c.req.raw.signal },
+      { model: name, version, clientGone: clientGone(c) },
       (signature) => v2Feeds(request, binary, signature),
       (v) => v2OutputNames(request, v.signature, v.outputNames),
       v2OutputPlan(request),
