@@ -162,13 +162,24 @@ export class WorkerPool implements Engine {
 
   #dispatch(): void {
     for (const slot of this.#slots) {
-      if (this.#queue.length === 0) return
       if (!slot.ready || slot.job) continue
-      const job = this.#queue.shift()!
-      // Its client went away while it waited: never run for nobody.
-      if (job.clientGone?.()) this.#settle(job, undefined, new RequestCancelledError())
-      else this.#start(slot, job)
+      const job = this.#nextJob()
+      if (!job) return
+      this.#start(slot, job)
     }
+  }
+
+  /**
+   * The oldest queued job whose client is still there. Those whose client went away while they
+   * waited are answered now (request_cancelled), never run, and do not use up the free worker's
+   * turn: the job behind them would otherwise wait, that worker idle, for the next run to arrive.
+   */
+  #nextJob(): Job | undefined {
+    for (let job = this.#queue.shift(); job; job = this.#queue.shift()) {
+      if (!job.clientGone?.()) return job
+      this.#settle(job, undefined, new RequestCancelledError())
+    }
+    return undefined
   }
 
   #start(slot: Slot, job: Job): void {

@@ -297,19 +297,22 @@ describe('WorkerPool', () => {
     expect(lost.map((l) => l.reason)).toEqual(['timeout'])
   })
 
-  it('queued work whose client went away is dropped when its turn comes (request_cancelled); the run in progress finishes', async () => {
+  it('queued work whose client went away is dropped when its turn comes (request_cancelled); the run in progress finishes, the work behind it runs', async () => {
     const { p, lost } = await pool(addConstModel(1), { entry: faultyEntry, workers: 1 })
     const blocked = BLOCK + 3
     const running = p.run(row(blocked), ['y'])
     let gone = false
     // Were it run after all, this request would crash the worker: a lost worker would show it.
     const dropped = p.run(row(CRASH), ['y'], { clientGone: () => gone })
+    // Queued behind the dropped one: the worker it leaves free takes it, with no later run to ask.
+    const behind = p.run(row(2), ['y'])
     gone = true
     await expect(p.run(row(1), ['y'], { clientGone: () => gone })).rejects.toBeInstanceOf(RequestCancelledError)
 
     await unblock(blocked)
     expect(((await running).y!.data as Float32Array)[0]).toBe(blocked + 1)
     await expect(dropped).rejects.toBeInstanceOf(RequestCancelledError)
+    expect(((await behind).y!.data as Float32Array)[0]).toBe(3)
     expect(Array.from((await p.run(row(4), ['y'])).y!.data as Float32Array)).toEqual([5, 2, 3, 4])
     expect(lost).toEqual([])
     expect(p.live).toBe(1)
