@@ -77,6 +77,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const predictor = new Predictor(registry, metrics, logger, { maxOutputBytes: config.maxOutputBytes })
   let draining = false
   let open = 0 // requests received and not yet answered
+  let onDrained: (() => void) | undefined // set while a shutdown waits for `open` to reach 0
   const app = createHttpApp({
     predictor,
     registry,
@@ -118,7 +119,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       return
     }
     open++
-    res.once('close', () => open--)
+    res.once('close', () => {
+      open--
+      if (open === 0) onDrained?.()
+    })
     // modelgate never switches protocols, and answers a request that asks to like any other. But
     // Node 20 can leave a connection that carried one with a body unable to read the next request
     // (nodejs/node#60016: it hung until the keep-alive timeout, then reset): close it after the answer.
@@ -174,8 +178,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         logger.info('draining', { inFlight: open, timeoutMs: config.shutdownTimeoutMs })
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
-        const deadline = started + config.shutdownTimeoutMs
-        while (open > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+        if (open > 0) {
+          let timer: NodeJS.Timeout | undefined
+          await Promise.race([
+            new Promise<void>((resolve) => (onDrained = resolve)),
+            new Promise<void>((resolve) => (timer = setTimeout(resolve, config.shutdownTimeoutMs))),
+          ])
+          clearTimeout(timer)
+        }
         if (open > 0) logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
         server.closeAllConnections()
         await closed

@@ -159,7 +159,7 @@ export class AdminOperations {
     }
     record.state = { status: 'validating' }
     const outcome = await this.#x.gates.run(pipeline.promoter.gateJob(record, bytes.sha256, smoke, o), {
-      timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
+      timeoutMs: model.config.gateTimeoutSeconds * 1000,
     })
     if (outcome.kind === 'cancelled') throw new ConflictError('the server is shutting down')
     const report = outcome.report

@@ -1,3 +1,4 @@
+import { DEFAULT_MODEL_CONFIG } from '../repository/model-config.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { isInside } from '../repository/layout.js'
@@ -203,8 +204,16 @@ export class Lifecycle {
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.
-    const deadline = Date.now() + this.#deps.options.stabilityMs * 4 + (model.config?.gateTimeoutSeconds ?? 120) * 1000
-    while (!model.active && !pipeline.settled && Date.now() < deadline && !this.#closed) await new Promise((r) => setTimeout(r, 20))
+    const deadline = Date.now() + this.#deps.options.stabilityMs * 4 + model.config.gateTimeoutSeconds * 1000
+    while (!model.active && !pipeline.settled && !this.#closed) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      // Every pass may have served it (a file still in its stability window gets a pass of its own).
+      const ended = pipeline.passEnded()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))])
+      clearTimeout(timer)
+    }
     return model.active !== undefined
   }
 
@@ -239,7 +248,7 @@ export class Lifecycle {
     const record: ModelRecord = {
       name: source.name,
       dir: source.dir,
-      config: undefined,
+      config: DEFAULT_MODEL_CONFIG,
       configError: undefined,
       versions: new Map(source.versions.map((v) => [v.version, newVersionRecord(v)])),
       active: undefined,

@@ -42,6 +42,7 @@ export class ModelPipeline {
   /** The last problem logged for model.json and for smoke.json: each is logged once, not per pass. */
   readonly #lastProblem: { config?: string; smoke?: string } = {}
   #passes = 0
+  readonly #passWaiters: (() => void)[] = []
   #running = false
   #idle = false
   #judged = false
@@ -86,6 +87,11 @@ export class ModelPipeline {
     return this.#passes > 0 && this.#queuedPass === undefined && !this.#running && this.#retryAtMs === Infinity
   }
 
+  /** Resolves when the pass running or queued now (or, with none, the next one) ends, or on close. */
+  passEnded(): Promise<void> {
+    return new Promise((resolve) => this.#passWaiters.push(resolve))
+  }
+
   /** Runs `op` exclusively with passes and other operations on this model. */
   exclusive<T>(op: () => Promise<T>): Promise<T> {
     const result = this.#queue.then(op)
@@ -113,6 +119,7 @@ export class ModelPipeline {
         this.#running = false
         this.#passes++
         if (this.#idle) this.#judged = true
+        for (const resolve of this.#passWaiters.splice(0)) resolve()
       }
     })
     this.#queuedPass = pass
@@ -128,6 +135,7 @@ export class ModelPipeline {
   }
 
   close(): void {
+    for (const resolve of this.#passWaiters.splice(0)) resolve()
     clearTimeout(this.#retryTimer)
     for (const f of this.#folderFollowUps) f.cancel()
     this.#gating?.abort.abort()
@@ -310,7 +318,7 @@ export class ModelPipeline {
     let report: GateReport | undefined
     try {
       const outcome = await ctx.gates.run(this.promoter.gateJob(record, bytes.sha256, smoke), {
-        timeoutMs: (model.config?.gateTimeoutSeconds ?? 120) * 1000,
+        timeoutMs: model.config.gateTimeoutSeconds * 1000,
         signal: abort.signal,
       })
       if (outcome.kind === 'cancelled') return this.#superseded(record, bytes.sha256, trigger)
@@ -422,7 +430,7 @@ export class ModelPipeline {
         }
       }
       for (const ref of persisted.retained) {
-        if (model.retained.length >= (model.config?.retain ?? 2)) break
+        if (model.retained.length >= model.config.retain) break
         const why = await this.#restoreOne(ref, 'retained')
         if (why) ctx.logger.info('retained_not_restored', { model: model.name, version: ref.version, reason: why })
       }

@@ -36,7 +36,8 @@ export interface VersionRecord {
 export interface ModelRecord {
   readonly name: string
   readonly dir: string
-  config: ModelConfig | undefined
+  /** model.json as last read, defaults filled in; DEFAULT_MODEL_CONFIG until it is read (or while it has no model.json). */
+  config: ModelConfig
   /** model.json could not be read or validated: nothing is gated until it is fixed. */
   configError: string | undefined
   readonly versions: Map<number, VersionRecord>

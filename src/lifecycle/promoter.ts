@@ -1,4 +1,3 @@
-import { DEFAULT_MODEL_CONFIG } from '../repository/model-config.js'
 import type { VersionBytes } from '../repository/read-version.js'
 import type { SmokeSet } from '../repository/smoke-file.js'
 import type { FileFingerprint } from '../repository/version-file.js'
@@ -52,7 +51,7 @@ export class Promoter {
     const config = model.config
     const active = model.active
     const activeRecord = active ? model.versions.get(active.version) : undefined
-    const declared = config?.signature
+    const declared = config.signature
     const contract: Contract | undefined = declared
       ? {
           source: 'model.json',
@@ -67,13 +66,13 @@ export class Promoter {
       version: record.version,
       candidate: { file: record.source.file, sha256 },
       root: this.#ctx.root,
-      sessionOptions: config?.session ?? {},
+      sessionOptions: config.session,
       smoke,
-      requireSmoke: this.#ctx.options.requireSmoke || config?.requireSmoke === true,
+      requireSmoke: this.#ctx.options.requireSmoke || config.requireSmoke === true,
       contract,
-      allowSignatureChange: config?.allowSignatureChange ?? false,
-      latency: config?.latency,
-      agreement: config?.agreement,
+      allowSignatureChange: config.allowSignatureChange,
+      latency: config.latency,
+      agreement: config.agreement,
       reference:
         active && activeRecord?.onDisk && active.version !== record.version
           ? { file: activeRecord.source.file, sha256: active.sha256, version: active.version }
@@ -81,7 +80,7 @@ export class Promoter {
       ...(o.force && { force: true }),
       ...(o.skipSignature && { skipSignature: true }),
       // Timed at the largest batch it may run: what decides whether it is worth a thread.
-      profileBatchSize: config?.batching.enabled === false ? 1 : (config ?? DEFAULT_MODEL_CONFIG).batching.maxBatchSize,
+      profileBatchSize: config.batching.enabled === false ? 1 : config.batching.maxBatchSize,
     }
   }
 
@@ -176,7 +175,7 @@ export class Promoter {
     trigger: PromotionTrigger,
   ): Promise<{ version: LoadedVersion; stages: StageResult[] } | undefined> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
-    const config = model.config ?? DEFAULT_MODEL_CONFIG
+    const config = model.config
     const recordedRunMs = record.verdict?.sha256 === bytes.sha256 ? record.verdict.runMs : undefined
     const runMs = report ? report.runMs : recordedRunMs
     const choice = chooseExecution(config.execution, ctx.options.execution, { bytes: bytes.bytes, runMs })
@@ -219,7 +218,7 @@ export class Promoter {
    */
   ensureFits(version: number, size: number, choice?: ExecutionChoice): void {
     const model = this.#model
-    const config = model.config ?? DEFAULT_MODEL_CONFIG
+    const config = model.config
     // Before reading, the run time is unknown: the estimate assumes the larger of the two footprints.
     const assumed = choice ?? chooseExecution(config.execution, this.#ctx.options.execution, { bytes: new Uint8Array(0), runMs: Number.POSITIVE_INFINITY })
     const why = doesNotFit(footprint(size, assumed), memoryLeft(this.#ctx.options.maxMemoryBytes))
@@ -242,7 +241,7 @@ export class Promoter {
   /** How requests will reach the engine: batched (when safe) or one by one. */
   async #execution(engine: Engine, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
-    const config = (model.config ?? DEFAULT_MODEL_CONFIG).batching
+    const config = model.config.batching
     // Time inside onnxruntime (or, in workers, from hand-off to result), per run (a batch counts once).
     const inference = ctx.metrics.inferenceDuration.labels({ model: model.name, version: String(version) })
     const stats = new InferenceStats()
@@ -338,7 +337,7 @@ export class Promoter {
 
   #trimRetained(retire: (v: LoadedVersion) => void, appendHistory: (entry: Omit<HistoryEntry, 'time'>) => void): void {
     const model = this.#model
-    const keep = model.config?.retain ?? 2
+    const keep = model.config.retain
     while (model.retained.length > keep) {
       const leaving = model.retained.pop()!
       const r = model.versions.get(leaving.version)

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { LoadedVersion } from '../../src/lifecycle/loaded-version.js'
 import { newVersionRecord, type ModelRecord, type VersionRecord } from '../../src/lifecycle/model-registry.js'
 import type { Verdict } from '../../src/lifecycle/version-state.js'
+import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 import { candidateOrder, dropActivation, isSettled, previousActivation, pushActivation } from '../../src/lifecycle/version-policy.js'
 
 /** The pure decisions over a model's versions (DESIGN §2), on records built by hand. */
@@ -26,7 +27,7 @@ function model(records: VersionRecord[], o: { active?: number; retained?: number
   return {
     name: 'm',
     dir: '/models/m',
-    config: undefined,
+    config: DEFAULT_MODEL_CONFIG,
     configError: undefined,
     versions: new Map(records.map((r) => [r.version, r])),
     active: o.active === undefined ? undefined : loaded(o.active),
