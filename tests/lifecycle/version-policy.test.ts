@@ -4,7 +4,7 @@ import { newVersionRecord, type ModelRecord, type VersionRecord } from '../../sr
 import type { Verdict } from '../../src/lifecycle/version-state.js'
 import { candidateOrder, dropActivation, isSettled, previousActivation, pushActivation } from '../../src/lifecycle/version-policy.js'
 
-/** The pure decisions over a model's versions (DESIGN §2), on records built by hand. */
+/** The pure decisions over a model's versions, on records built by hand. */
 
 const sha = (n: number) => n.toString(16).padStart(64, '0')
 
