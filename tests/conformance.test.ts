@@ -14,7 +14,7 @@ import { postJson, startTestServer, type TestServer } from './support/test-serve
 
 
 
-/** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53 (DESIGN §4). */
+/** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53. */
 function wireBigInt(value: unknown, what: string): bigint {
   if (typeof value === 'number') {
     if (!Number.isSafeInteger(value)) throw new Error(`${what}: ${value} is a number but not a safe integer`)

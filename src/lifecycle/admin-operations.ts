@@ -43,7 +43,7 @@ export interface AdminContext {
 }
 
 /**
- * Rollback and promotion (DESIGN §2), as the admin API asks for them. A warm rollback is a
+ * Rollback and promotion, as the admin API asks for them. A warm rollback is a
  * pointer swap on the spot; anything that needs a gate runs in the model's pipeline, in turn.
  * Answers come once state.json records the change: a crash right after cannot undo it. A change
  * that state.json cannot record (a full or read-only disk) is undone and answered state_write_failed.
@@ -55,7 +55,7 @@ export class AdminOperations {
     this.#x = context
   }
 
-  /** Rollback (DESIGN §2): a pointer swap to a retained version, else load and gate it first. */
+  /** Rollback: a pointer swap to a retained version, else load and gate it first. */
   async rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
     const { pipeline, model } = this.#x.pipeline(name)
     const reason = o.reason ?? 'manual rollback'
@@ -93,7 +93,7 @@ export class AdminOperations {
     })
   }
 
-  /** Explicit promotion (DESIGN §2): gated unless retained (it served and is loaded) or forced. */
+  /** Explicit promotion: gated unless retained (it served and is loaded) or forced. */
   promote(name: string, o: { version: number; force?: boolean | undefined }): Promise<PromoteResult> {
     const { pipeline, model } = this.#x.pipeline(name)
     const record = this.#requireVersion(model, o.version)
@@ -105,7 +105,7 @@ export class AdminOperations {
       const begin = () => {
         change = this.#begin(pipeline)
         model.unloaded = false // an explicit promotion serves the model again
-        record.rolledBack = undefined // and brings back a rolled-back version (DESIGN §2)
+        record.rolledBack = undefined // and brings back a rolled-back version
         return change
       }
       const retained = model.retained.find((v) => v.version === o.version)

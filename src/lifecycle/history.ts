@@ -4,7 +4,7 @@ import type { Logger } from '../log.js'
 import type { StageResult } from './gate/gate-types.js'
 import { roundMs, roundStages } from './gate/stage-results.js'
 
-/** `history.jsonl`: one line per lifecycle event, append-only (DESIGN §5). */
+/** `history.jsonl`: one line per lifecycle event, append-only, in the state directory. */
 
 export type HistoryEvent =
   | 'promoted'

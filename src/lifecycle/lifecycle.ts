@@ -38,8 +38,8 @@ export interface Readiness {
 }
 
 /**
- * The lifecycle of every model (DESIGN §2, §5): watches the models directory, runs each model's
- * promotion pipeline, restores state at start, and carries out rollbacks and promotions.
+ * The lifecycle of every model (docs/architecture.md): watches the models directory, runs each
+ * model's promotion pipeline, restores state at start, and carries out rollbacks and promotions.
  */
 export class Lifecycle {
   readonly #deps: LifecycleDeps

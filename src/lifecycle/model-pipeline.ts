@@ -25,7 +25,7 @@ const FOLDER_FOLLOW_UP_MS = [300, 1500] as const
 type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled'
 
 /**
- * One model's promotion pipeline (DESIGN §2): serialized, roll-forward only, the newest candidate
+ * One model's promotion pipeline: serialized, roll-forward only, the newest candidate
  * that passes wins. Every pass re-lists the model's folder, so a dropped file-system event costs
  * a delay, never a missed version. Gates run in the gate process; requests never wait on a pass.
  */

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { z } from 'zod'
 
 /**
- * `state.json`: what must survive a restart (DESIGN §5): per model the active version and its
+ * `state.json`: what must survive a restart: per model the active version and its
  * bytes' sha256, the retained versions, the activation stack (rollback targets), and every
  * verdict and mark. Written atomically: a crash leaves the previous or the next state, never a torn one.
  */

@@ -2,7 +2,7 @@ import type { ModelRecord, VersionRecord } from './model-registry.js'
 
 /**
  * Which version goes where: pure decisions over a model's records, no I/O, so each rule is tested
- * on its own (DESIGN §2).
+ * on its own (the rules: docs/architecture.md, Version states and transitions).
  */
 
 /**

@@ -1,6 +1,6 @@
 /**
- * Where a version is in its lifecycle (DESIGN §2). Explicit data with a reason, never a scattering
- * of booleans; only lifecycle/ assigns it.
+ * Where a version is in its lifecycle (transitions: docs/architecture.md). Explicit data with a
+ * reason, never a scattering of booleans; only lifecycle/ assigns it.
  *
  *   discovered -> loading -> validating -> warming -> active -> retained -> unloaded
  *                    \------------\-----------\--> rejected (never retried unless the file changes)

@@ -28,7 +28,7 @@ export const modelConfigSchema = z
       })
       .strict()
       .default({}),
-    /** Dynamic batching (DESIGN §7): on where the model's rows are independent, unless `enabled` says otherwise. */
+    /** Dynamic batching: on where the model's rows are independent, unless `enabled` says otherwise. */
     batching: z
       .object({
         /** true: batch without the row-independence check; false: never batch; omitted: batch when checked safe. */

@@ -5,7 +5,7 @@ import { readJsonFile } from './model-config.js'
 import { displayPath, SMOKE_FILE_MAX_BYTES } from './repository-file.js'
 
 /**
- * `smoke.json`: the cases a version must pass before it serves (DESIGN §3). A model-level file
+ * `smoke.json`: the cases a version must pass in its gate before it serves. A model-level file
  * applies to every version; a version folder may add its own. Tensor values are checked against the
  * candidate's signature when the gate runs, not here.
  */

@@ -6,7 +6,7 @@ import { CONFIG_FILE_MAX_BYTES, displayPath, readRepositoryFile, RepositoryFileE
 import type { VersionSource } from './scanner.js'
 
 /**
- * When a version's file may be read (DESIGN §1): a partially written file is never loaded.
+ * When a version's file may be read: a partially written file is never loaded.
  * - A file untouched for the stability window is complete.
  * - A file whose bytes match its `.sha256` sidecar is complete, whatever its age.
  * - A version folder renamed in whole is read at once (its file is not newer than the folder's

@@ -22,9 +22,10 @@ export interface RepositoryWatcherOptions {
 
 /**
  * chokidar as a trigger only: it says which model folder changed, and the model's pipeline
- * re-lists the folder. Events can be dropped, duplicated or reordered (DESIGN §9); the listing is
- * what counts. No awaitWriteFinish: stability is judged by the pipeline, the same way for files
- * found at start and files that arrive later.
+ * re-lists the folder. Events can be dropped, duplicated or reordered (a file renamed into a
+ * folder that just appeared may never be reported); the listing is what counts. No
+ * awaitWriteFinish: stability is judged by the pipeline, the same way for files found at start
+ * and files that arrive later.
  */
 export function watchRepository(o: RepositoryWatcherOptions): { ready: Promise<void>; close(): Promise<void> } {
   const watcher: FSWatcher = watch(o.root, {

@@ -58,7 +58,7 @@ interface Pending {
 
 /**
  * Can this signature be batched along the leading dim? Every input and every output must have a
- * dynamic leading dim (DESIGN §7); anything else runs request by request.
+ * dynamic leading dim (requests are concatenated along it); anything else runs request by request.
  */
 export function isBatchable(signature: Signature): boolean {
   const leadingDynamic = (shape: readonly (number | string | null)[] | null) => shape !== null && shape.length >= 1 && typeof shape[0] !== 'number'
@@ -66,7 +66,7 @@ export function isBatchable(signature: Signature): boolean {
 }
 
 /**
- * Dynamic batching (DESIGN §7). A request that finds the executor idle is scheduled at once: it
+ * Dynamic batching, per version. A request that finds the executor idle is scheduled at once: it
  * runs in the same event-loop turn's check phase, together with every request parsed in that turn,
  * so batching adds no latency at low load. While runs are in flight, arrivals queue and go together
  * in the next run, up to `maxBatchSize` rows. Outputs are split back per request as views (no copy).

@@ -20,7 +20,7 @@ import {
 } from './lifecycle-support.js'
 
 /**
- * The admin API (DESIGN §2, §4): rollback warm and cold, promote, history, auth. Each test owns its
+ * The admin API: rollback warm and cold, promote, history, auth. Each test owns its
  * server and models directory; versions are addConstModel(v), so y = x + v says which version's
  * session answered.
  */

@@ -6,7 +6,7 @@ import { startServerOver, startTestServer, type TestServer } from '../support/te
 import { MODEL, ask, detail, eventsOf, history, versionOf, waitVersion } from './arrival-helpers.js'
 
 /**
- * Deleting a version (DESIGN §2): deleting the active version's file does not stop serving (its
+ * Deleting a version: deleting the active version's file does not stop serving (its
  * session is in memory), the version is marked missing and is not restored after a restart.
  */
 

@@ -6,7 +6,7 @@ import { getJson, waitFor } from '../support/test-server.js'
 import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha256, stageFolder, versionOf, waitServing, waitVersion, serversStartingWithV1 } from './arrival-helpers.js'
 
 /**
- * The watcher's edge cases (DESIGN §1, §9): junk that must be ignored, a rejected file that
+ * The watcher's edge cases: junk that must be ignored, a rejected file that
  * changes, a model that appears at runtime, polling, and the active version's file replaced in
  * place. Each test has its own server, which starts with adder v1 = x + 1.
  */
@@ -101,7 +101,7 @@ describe('a model folder that appears at runtime', () => {
   })
 
   it('is discovered and served when built in place, folder by folder', async () => {
-    // chokidar may not watch a folder that just appeared when the file lands in it (DESIGN §9).
+    // chokidar may not watch a folder that just appeared when the file lands in it.
     const t = await start({ rescanMs: '3600000' })
     await mkdir(join(t.modelsDir, 'zeta'))
     await mkdir(join(t.modelsDir, 'zeta', '1'))

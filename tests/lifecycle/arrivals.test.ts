@@ -25,7 +25,7 @@ import {
 } from './arrival-helpers.js'
 
 /**
- * Every way a version arrives while the server runs (DESIGN §1, issue 3 "Watching"): a folder
+ * Every way a version arrives while the server runs (issue 3 "Watching"): a folder
  * renamed in, a single file renamed in or copied slowly, a checksum sidecar, bursts. Each test has
  * its own server over its own temp directory, which starts with adder v1 = x + 1.
  */

@@ -7,7 +7,7 @@ import { postJson, startTestServer, waitFor, type TestServer } from '../support/
 import { admin, dropVersion, modelDetail, predict, versionView, waitActive, writeConstVersion } from './lifecycle-support.js'
 
 /**
- * Where a version's sessions run (DESIGN §7, "Execution per model"), against the real server: the
+ * Where a version's sessions run (model.json `execution`), against the real server: the
  * choice GET /models/{name} shows, a run past its timeout ended while the server keeps answering,
  * a version refused for memory, and workers that live exactly as long as their version is loaded.
  * Every server here says `--execution auto` itself: these tests are about the choice.

@@ -17,9 +17,10 @@ import { getJson, postJson, startTestServer, waitFor, type TestServer } from '..
 import { gateProcessesOf } from './lifecycle-support.js'
 
 /**
- * Every reason the gate rejects a version (DESIGN §3), end to end: a good v1 serves, a bad v2 is
- * renamed into place as a folder, and the version ends `rejected` with its stage and reason in
- * GET /models/{name}, its history and the metrics, while v1 answers every request throughout.
+ * Every reason the gate rejects a version (README, Rejection reasons), end to end: a good v1
+ * serves, a bad v2 is renamed into place as a folder, and the version ends `rejected` with its
+ * stage and reason in GET /models/{name}, its history and the metrics, while v1 answers every
+ * request throughout.
  */
 
 type Files = Record<string, Uint8Array | string>

@@ -6,7 +6,7 @@ import { History, KEEP_PER_MODEL, HISTORY_FILE, type HistoryEntry } from '../../
 import { createMemoryLogger } from '../../src/log.js'
 import { mountSmallDisk, smallDiskUnavailable } from '../support/tmpfs.js'
 
-/** history.jsonl (DESIGN §5): append-only, one JSON line per event, survives a torn last line. */
+/** history.jsonl: append-only, one JSON line per event, survives a torn last line. */
 
 let dir: string
 beforeEach(async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
 
-/** DESIGN §1: what a listing refuses or skips gets one log line, however often it is listed again. */
+/** What a listing refuses or skips gets one log line, however often it is listed again. */
 describe('ignored and refused paths are logged once', () => {
   let t: TestServer
   let outside: string

@@ -18,7 +18,7 @@ export function smokeFor(c: number, off = 0): string {
 }
 
 /**
- * Ships a version the atomic way (DESIGN §1): build the folder beside the models directory, on the
+ * Ships a version the atomic way: build the folder beside the models directory, on the
  * same file system, then rename it into place.
  */
 export async function dropVersion(modelsDir: string, model: string, version: number, bytes: Uint8Array | string, extra: Record<string, string> = {}): Promise<void> {

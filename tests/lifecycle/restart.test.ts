@@ -20,7 +20,7 @@ import {
 } from './lifecycle-support.js'
 
 /**
- * Restarts (DESIGN §2 "Restart", §5): the recorded active version comes back, not simply the
+ * Restarts (state.json): the recorded active version comes back, not simply the
  * highest number; rolled-back and rejected marks persist; recorded verdicts are not gated again.
  * Each test stops a server and starts a new one over the same models directory.
  */

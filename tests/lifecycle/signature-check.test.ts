@@ -3,7 +3,7 @@ import type { Contract } from '../../src/lifecycle/gate/gate-types.js'
 import { signatureChanges } from '../../src/lifecycle/gate/signature-check.js'
 import type { Dim, Signature, TensorSpec } from '../../src/runtime/signature.js'
 
-/** The signature stage's rule (DESIGN §3): what would break a client that works with the contract. */
+/** The signature stage's rule: what would break a client that works with the contract. */
 
 function spec(name: string, type: TensorSpec['type'] = 'float32', shape: readonly Dim[] | null = ['batch', 4]): TensorSpec {
   return { name, type, shape }

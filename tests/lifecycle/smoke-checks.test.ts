@@ -12,7 +12,7 @@ import { normalizeCase, type SmokeCaseSpec } from '../../src/repository/smoke-fi
 import { toFloat16Bits } from '../../src/runtime/float16.js'
 import type { Signature, TensorSpec } from '../../src/runtime/signature.js'
 
-/** The smoke stage's pure checks (DESIGN §3): one case's outputs against what the case expects. */
+/** The smoke stage's pure checks: one case's outputs against what the case expects. */
 
 function smokeCase(spec: Partial<SmokeCaseSpec>, file: { tolerance?: { atol?: number; rtol?: number }; finite?: boolean } = {}) {
   return normalizeCase({ inputs: [[0]], ...spec }, file, 'smoke.json#0')

@@ -5,7 +5,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigFileError } from '../../src/repository/model-config.js'
 import { DEFAULT_TOLERANCE, readSmokeSet } from '../../src/repository/smoke-file.js'
 
-/** smoke.json (DESIGN §3): zod-validated with errors that name the path; model-level plus version-level. */
+/** smoke.json: zod-validated with errors that name the path; model-level plus version-level. */
 
 let modelDir: string
 beforeEach(async () => {

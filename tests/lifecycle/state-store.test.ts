@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { emptyState, StateStore, STATE_FILE, type PersistedState } from '../../src/lifecycle/state-store.js'
 
-/** state.json (DESIGN §5): written atomically, read back exactly, never fatal when damaged. */
+/** state.json: written atomically, read back exactly, never fatal when damaged. */
 
 const sha = (n: number) => n.toString(16).padStart(64, '0')
 

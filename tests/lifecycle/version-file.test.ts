@@ -7,7 +7,7 @@ import type { VersionSource } from '../../src/repository/scanner.js'
 import { decideStability, parseSidecar, readVersionWhenStable, sidecarPath } from '../../src/repository/version-file.js'
 
 /**
- * When a version's bytes may be read (DESIGN §1): never while partial. The decision is pure; the
+ * When a version's bytes may be read: never while partial. The decision is pure; the
  * reads run on real files whose mtimes are set explicitly, so nothing waits on the clock.
  */
 

@@ -5,7 +5,7 @@ import type { Verdict } from '../../src/lifecycle/version-state.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 import { candidateOrder, dropActivation, isSettled, previousActivation, pushActivation } from '../../src/lifecycle/version-policy.js'
 
-/** The pure decisions over a model's versions (DESIGN §2), on records built by hand. */
+/** The pure decisions over a model's versions, on records built by hand. */
 
 const sha = (n: number) => n.toString(16).padStart(64, '0')
 

@@ -65,7 +65,7 @@ export function identitiesModel(pairs: readonly (readonly [input: string, output
 
 /**
  * y = Reshape(x, [2, 2]) with x declared as float32 ['n']: the metadata accepts any length, the
- * kernel only 4 elements (DESIGN §9: declared dims can be looser than what a model accepts).
+ * kernel only 4 elements (declared dims can be looser than what a model accepts).
  */
 export function reshapeTo2x2Model(): Uint8Array {
   return buildModel({
@@ -91,7 +91,7 @@ export function sequenceOutputModel(): Uint8Array {
   })
 }
 
-/** y = Cast<int4>(x): an int4 graph output, which aborts the process if it is ever run (DESIGN §9). */
+/** y = Cast<int4>(x): an int4 graph output, which aborts the process if it is ever run (exit 134). */
 export function int4OutputModel(): Uint8Array {
   return buildModel({
     irVersion: 10,

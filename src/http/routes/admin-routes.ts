@@ -22,7 +22,7 @@ export interface AdminRoutesOptions {
 }
 
 
-/** Rollback, promote and history (DESIGN §4, admin). */
+/** Rollback, promote and history: the admin API (a token, or loopback clients when none is set). */
 export function registerAdminRoutes(app: Hono, { lifecycle, registry, adminToken }: AdminRoutesOptions): void {
   const auth = adminAuth(adminToken)
   for (const path of ['/rollback', '/models/:name/rollback', '/models/:name/promote', '/models/:name/history']) app.use(path, auth)

@@ -99,7 +99,7 @@ export class GateRunner {
     const child = fork(ENTRY, [], {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-      // Memory freed after each gate goes back to the OS (glibc otherwise keeps it: DESIGN §9).
+      // Memory freed after each gate goes back to the OS (glibc otherwise keeps it: RSS stays up).
       env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' },
       execArgv: [],
     })

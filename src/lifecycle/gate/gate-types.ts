@@ -4,7 +4,7 @@ import type { SessionOptions } from '../../runtime/session.js'
 import type { Signature, TensorSpec } from '../../runtime/signature.js'
 import type { RejectionReason } from './rejection-reasons.js'
 
-/** The gate's stages, in the order they run (DESIGN §3). */
+/** The gate's stages, in the order they run; each records its status, time and reason. */
 export const GATE_STAGES = ['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup'] as const
 export type GateStage = (typeof GATE_STAGES)[number]
 

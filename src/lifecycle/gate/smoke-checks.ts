@@ -6,7 +6,7 @@ import type { Fetches } from '../../runtime/session.js'
 import type { Signature, TensorSpec } from '../../runtime/signature.js'
 import { decodeTensor } from '../../runtime/tensor-decode.js'
 
-/** Pure checks of one smoke case's outputs (DESIGN §3). No I/O, no runtime calls. */
+/** Pure checks of one smoke case's outputs against what it expects. No I/O, no runtime calls. */
 
 export interface CaseFailure {
   readonly reason: 'expect_mismatch' | 'non_finite_output' | 'out_of_range' | 'smoke_case_invalid'
