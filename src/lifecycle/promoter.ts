@@ -179,7 +179,13 @@ export class Promoter {
     const recordedRunMs = record.verdict?.sha256 === bytes.sha256 ? record.verdict.runMs : undefined
     const runMs = report ? report.runMs : recordedRunMs
     const choice = chooseExecution(config.execution, ctx.options.execution, { bytes: bytes.bytes, runMs })
-    this.ensureFits(record.version, bytes.bytes.length, choice)
+    try {
+      this.ensureFits(record.version, bytes.bytes.length, choice)
+    } catch (e) {
+      // Not loaded, nothing changed: an admin call answers 503, the pipeline defers the version.
+      record.state = this.restingState(record)
+      throw e
+    }
     record.state = { status: 'warming' }
     const started = performance.now()
     ctx.logger.info('version_warming', { model: model.name, version: record.version, bytes: bytes.bytes.length, trigger, execution: choice.mode, ...(choice.mode === 'workers' && { workers: choice.workers }) })

@@ -133,6 +133,12 @@ describe('execution per model', () => {
     const detail = await modelDetail(t.url, 'adder')
     expect(detail.active).toBe(1)
     expect(t.logs.some((l) => l.event === 'version_warming' && l.version === 2)).toBe(false)
+
+    // An admin promote of it passes the gate, then does not fit: 503, and nothing changed.
+    const promote = await admin(t.url, '/models/adder/promote', { version: 2 })
+    expect(promote).toMatchObject({ status: 503, body: { error: { code: 'insufficient_memory' } } })
+    expect((await modelDetail(t.url, 'adder')).active).toBe(1)
+    expect(versionView(await modelDetail(t.url, 'adder'), 2).status).not.toBe('validating')
   })
 
   it('a version left behind the retained window ends its workers; a retained one keeps them, and rollback to it is warm', async () => {
