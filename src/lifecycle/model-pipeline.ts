@@ -432,7 +432,7 @@ export class ModelPipeline {
   /** Loads a recorded version without a gate if its bytes are the recorded ones; else says why not. */
   async #restoreOne(ref: { version: number; sha256: string }, as: 'active' | 'retained'): Promise<string | undefined> {
     const record = this.model.versions.get(ref.version)
-    if (!record || !record.onDisk) return 'its file is missing'
+    if (!record?.onDisk) return 'its file is missing'
     if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
     let bytes: VersionBytes
     try {

@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http'
+import { type Agent, request } from 'node:http'
 
 /** One request exactly as the fuzz suite sends it: any method, any path bytes, any headers and body. */
 export interface FuzzRequest {

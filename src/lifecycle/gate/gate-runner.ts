@@ -125,7 +125,8 @@ export class GateRunner {
     if (this.#child && (this.#child.killed || this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#child.connected)) {
       this.#child = undefined
     }
-    const child = (this.#child ??= this.#spawn())
+    this.#child ??= this.#spawn()
+    const child = this.#child
     const id = this.#nextId++
     const started = performance.now()
     let stage: GateStage = 'load'
