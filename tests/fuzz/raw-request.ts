@@ -18,7 +18,7 @@ export type FuzzOutcome =
   | { readonly kind: 'closed'; readonly error: string }
 
 /** How long one answer may take before the request counts as a hang. */
-export const ANSWER_DEADLINE_MS = 20_000
+const ANSWER_DEADLINE_MS = 20_000
 
 /**
  * Sends `r` to `base` over `agent` (keep-alive: the suite also checks that a refused request does

@@ -25,7 +25,7 @@ const GATE_NICENESS = 10
  * only when the process exits. The next gate starts a fresh process, a fraction of a second that
  * is nothing next to gating such a model.
  */
-export const RECYCLE_ABOVE_BYTES = 256 * 2 ** 20
+const RECYCLE_ABOVE_BYTES = 256 * 2 ** 20
 
 export interface GateRunnerOptions {
   /** RECYCLE_ABOVE_BYTES unless set (tests lower it). */
