@@ -41,6 +41,7 @@ export class ModelPipeline {
   #gating: { version: number; abort: AbortController } | undefined
   /** The last problem logged for model.json and for smoke.json: each is logged once, not per pass. */
   readonly #lastProblem: { config?: string; smoke?: string } = {}
+  /** Completed passes; the first one ends the model's initial load. */
   #passes = 0
   #running = false
   #idle = false
@@ -66,11 +67,6 @@ export class ModelPipeline {
     this.model = model
     this.promoter = new Promoter(ctx, model)
     this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map((ms) => new FollowUp(ms, () => void this.schedule('watch')))
-  }
-
-  /** Completed passes; the first one ends the model's initial load. */
-  get passes(): number {
-    return this.#passes
   }
 
   /**
