@@ -30,7 +30,7 @@ function childrenOf(pid: number): number[] {
 /** Every process below `pid`, nearest first. */
 function descendantsOf(pid: number): number[] {
   const out: number[] = []
-  for (let i = 0, next = childrenOf(pid); next.length > 0; i++) {
+  for (let next = childrenOf(pid); next.length > 0; ) {
     out.push(...next)
     next = next.flatMap(childrenOf)
   }

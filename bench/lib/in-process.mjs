@@ -7,8 +7,6 @@ export async function createSession(path, options = {}) {
   return InferenceSession.create(readFileSync(path), options)
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
-
 /**
  * Per-call latency (ms) of `session.run(feeds)` after `warmup` untimed runs; with `gapMs`, each run
  * follows an idle gap, as between requests on one connection (a warm loop back to back is faster
@@ -45,5 +43,3 @@ export async function runThroughput(session, feeds, { seconds = 3 } = {}) {
   }
   return runs / ((performance.now() - start) / 1000)
 }
-
-export { sleep }

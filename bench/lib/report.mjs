@@ -5,7 +5,7 @@ import os from 'node:os'
 import { join } from 'node:path'
 import { benchSettings } from './settings.mjs'
 
-export function machine() {
+function machine() {
   return { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), date: new Date().toISOString() }
 }
 

@@ -1,7 +1,7 @@
 // The server's own figures, read from GET /metrics (Prometheus text format).
 
 /** GET /metrics as text; an error answer is thrown, never read as "no samples". */
-export async function scrape(url) {
+async function scrape(url) {
   const r = await fetch(`${url}/metrics`)
   const text = await r.text()
   if (!r.ok) throw new Error(`GET /metrics answered ${r.status}: ${text.slice(0, 200)}`)
@@ -12,7 +12,7 @@ export async function scrape(url) {
  * The sum of the samples of `name` whose labels include `labels` (label order does not matter);
  * undefined when there is none.
  */
-export function sampleSum(text, name, labels = {}) {
+function sampleSum(text, name, labels = {}) {
   let sum
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue

@@ -5,7 +5,7 @@ import { resolve } from 'node:path'
 
 const TOOLS = ['wrk', 'node']
 /** `404`: every load run goes to a path that does not exist. */
-export const PLANTED_FAULTS = ['404']
+const PLANTED_FAULTS = ['404']
 
 /**
  * @returns {Readonly<{seconds: number | undefined, tool: 'wrk' | 'node' | undefined,

@@ -93,7 +93,7 @@ export function forestModel(dump, { thresholds = 'floor', binary = 'single' } = 
 }
 
 /** Smoke cases from the dump: confident dataset rows of every class, labels checked one by one. */
-export function smokeCases(dump, perClass = 3) {
+function smokeCases(dump, perClass = 3) {
   const { label, probabilities } = dump.expected
   const cases = []
   for (const cls of dump.classes) {

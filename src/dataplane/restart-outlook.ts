@@ -29,7 +29,7 @@ export function restartOutlook(m: ModelRecord): RestartOutlook {
 
 /** Why the serving bytes of `version` would not be restored, or undefined if they would. */
 export function fileProblem(version: number, servingSha256: string, record: VersionRecord | undefined): string | undefined {
-  if (!record || !record.onDisk) return `version ${version}'s file is gone: it serves from memory and is not restored`
+  if (!record?.onDisk) return `version ${version}'s file is gone: it serves from memory and is not restored`
   const v = record.verdict
   if (v && v.sha256 !== servingSha256) {
     const verdict = v.kind === 'rejected' ? `rejected (${v.reason ?? 'rejected'})` : 'passed'

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js'
 import { errorPayload } from './error-payload.js'
 
 /** The one place errors become HTTP for the Hono routes: `{"error": {"code", "message"}}`. */
-export function errorResponse(c: Context, err: unknown, logger: Logger): Response {
+function errorResponse(c: Context, err: unknown, logger: Logger): Response {
   const { status, headers, body } = errorPayload(err, logger, { method: c.req.method, path: c.req.path })
   return c.body(body, status as 400, headers)
 }

@@ -48,7 +48,7 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
 }
 
 /** `path` may be a whole request target (Node's req.url): its query or fragment does not count. */
-export function isV2Path(path: string): boolean {
+function isV2Path(path: string): boolean {
   const end = path.search(/[?#]/)
   const p = end < 0 ? path : path.slice(0, end)
   return p === '/v2' || p.startsWith('/v2/')

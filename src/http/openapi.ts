@@ -253,16 +253,24 @@ export function openApiDocument(version: string): Record<string, unknown> {
   }
 }
 
+/** The parts of an OpenAPI operation the docs page shows. */
+interface DocumentedOperation {
+  summary: string
+  security?: unknown
+  requestBody?: { content?: Record<string, { schema?: unknown; example?: unknown }> }
+  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown; example?: unknown }> }>
+}
+
 /** The same document as a page: one section per path, request and response schemas shown. */
 export function docsPage(doc: Record<string, unknown>): string {
   const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
   const sections: string[] = []
-  for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+  for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, DocumentedOperation>>)) {
     for (const [method, op] of Object.entries(methods)) {
       const request = op.requestBody?.content?.['application/json']
       const ok = op.responses?.['200']?.content?.['application/json']
       const pretty = (value: unknown) => `<pre>${esc(JSON.stringify(value, null, 2))}</pre>`
-      const statuses = Object.entries(op.responses as Record<string, { description: string }>)
+      const statuses = Object.entries(op.responses)
         .filter(([status]) => status !== '200' && status !== 'default')
         .map(([status, r]) => `<li><code>${status}</code> ${esc(r.description)}</li>`)
       sections.push(

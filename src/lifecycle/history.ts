@@ -141,8 +141,8 @@ export class History {
   }
 
   #remember(entry: HistoryEntry): void {
-    let list = this.#recent.get(entry.model)
-    if (!list) this.#recent.set(entry.model, (list = []))
+    const list = this.#recent.get(entry.model) ?? []
+    this.#recent.set(entry.model, list)
     list.push(entry)
     if (list.length > KEEP_PER_MODEL * 1.25) list.splice(0, list.length - KEEP_PER_MODEL)
   }

@@ -47,7 +47,7 @@ export interface LifecycleContext {
 }
 
 /** The persisted form of a model: what a restart needs and nothing it can recompute. */
-export function persistModel(m: ModelRecord): PersistedModel {
+function persistModel(m: ModelRecord): PersistedModel {
   const versions: PersistedModel['versions'] = {}
   for (const r of m.versions.values()) {
     const v = r.verdict

@@ -66,10 +66,6 @@ export class Lifecycle {
     this.#gates = new GateRunner(deps.logger)
   }
 
-  get history(): History {
-    return this.#history
-  }
-
   async start(): Promise<void> {
     const { logger, registry, metrics, options } = this.#deps
     const { state, problem } = await this.#store.load()

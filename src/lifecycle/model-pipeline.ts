@@ -41,6 +41,7 @@ export class ModelPipeline {
   #gating: { version: number; abort: AbortController } | undefined
   /** The last problem logged for model.json and for smoke.json: each is logged once, not per pass. */
   readonly #lastProblem: { config?: string; smoke?: string } = {}
+  /** Completed passes; the first one ends the model's initial load. */
   #passes = 0
   readonly #passWaiters: (() => void)[] = []
   #running = false
@@ -67,11 +68,6 @@ export class ModelPipeline {
     this.model = model
     this.promoter = new Promoter(ctx, model)
     this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map((ms) => new FollowUp(ms, () => void this.schedule('watch')))
-  }
-
-  /** Completed passes; the first one ends the model's initial load. */
-  get passes(): number {
-    return this.#passes
   }
 
   /**
@@ -440,7 +436,7 @@ export class ModelPipeline {
   /** Loads a recorded version without a gate if its bytes are the recorded ones; else says why not. */
   async #restoreOne(ref: { version: number; sha256: string }, as: 'active' | 'retained'): Promise<string | undefined> {
     const record = this.model.versions.get(ref.version)
-    if (!record || !record.onDisk) return 'its file is missing'
+    if (!record?.onDisk) return 'its file is missing'
     if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
     let bytes: VersionBytes
     try {

@@ -10,7 +10,7 @@ import { WorkerPool, type WorkerLoss } from '../runtime/worker-pool.js'
  * on a 2-core machine (README, "Where inference runs"): below them, the hand-off to a thread costs
  * more than the event loop gains.
  */
-export const AUTO_THRESHOLDS = {
+const AUTO_THRESHOLDS = {
   /**
    * Creating a session from a file this large holds the thread that does it for ~15-20 ms (measured
    * on the main thread: 0.9-2.5 ms at 1.07 MB, 18-30 ms at 8.4 MB, 87-207 ms at 33.7 MB, 250-530 ms at
@@ -44,7 +44,7 @@ export interface VersionFacts {
 }
 
 /** 2, or as many as the machine has cores, up to 4: each worker is a session, weights included. */
-export function defaultWorkers(cores = availableParallelism()): number {
+function defaultWorkers(cores = availableParallelism()): number {
   return Math.min(4, Math.max(2, cores))
 }
 
@@ -88,7 +88,7 @@ export function createEngine(bytes: Uint8Array, choice: ExecutionChoice, session
  * (2 workers on 2 cores: 4 threads fighting over 2, and the event loop squeezed out). Unless
  * model.json sets `session.intraOpNumThreads`, the cores are shared among the workers.
  */
-export function threadsPerWorker(workers: number, cores = availableParallelism()): number {
+function threadsPerWorker(workers: number, cores = availableParallelism()): number {
   return Math.max(1, Math.floor(cores / workers))
 }
 

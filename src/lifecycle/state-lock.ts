@@ -16,10 +16,10 @@ import type { Logger } from '../log.js'
  * left by a holder killed with SIGKILL on this host is taken over at once, not after the staleness.
  */
 
-export const LOCK_DIR = 'server.lock'
-export const LOCK_OWNER_FILE = 'server.lock.json'
+const LOCK_DIR = 'server.lock'
+const LOCK_OWNER_FILE = 'server.lock.json'
 /** A lock its holder (on another host) has not refreshed for this long is taken over. */
-export const LOCK_STALE_MS = 10_000
+const LOCK_STALE_MS = 10_000
 
 export interface LockOwner {
   readonly pid: number

@@ -5,8 +5,8 @@ import type { ModelRegistry } from './model-registry.js'
 import type { PersistedState, StateStore } from './state-store.js'
 
 /** After a failed write, state.json is written again after 1 s, then 2 s, 4 s, ... up to a minute. */
-export const STATE_RETRY_FIRST_MS = 1000
-export const STATE_RETRY_MAX_MS = 60_000
+const STATE_RETRY_FIRST_MS = 1000
+const STATE_RETRY_MAX_MS = 60_000
 
 /** state.json cannot be written: since when, why, and how many writes failed in a row. */
 export interface StateWriteFailure {

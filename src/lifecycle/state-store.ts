@@ -46,7 +46,6 @@ export const persistedStateSchema = z.object({
 
 export type PersistedState = z.infer<typeof persistedStateSchema>
 export type PersistedModel = z.infer<typeof persistedModel>
-export type PersistedVersion = z.infer<typeof persistedVersion>
 
 export const STATE_FILE = 'state.json'
 
@@ -145,7 +144,7 @@ export class StateStore {
   }
 }
 
-export async function syncDir(dir: string): Promise<void> {
+async function syncDir(dir: string): Promise<void> {
   const handle = await open(dir, 'r')
   try {
     await handle.sync()

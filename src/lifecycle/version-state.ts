@@ -34,8 +34,6 @@ export type VersionState =
   /** Its file was deleted and it is not loaded. */
   | { readonly status: 'missing' }
 
-export type VersionStatus = VersionState['status']
-
 export interface Verdict {
   readonly kind: 'passed' | 'rejected'
   /** The bytes the verdict is about: a file that changes is a new candidate. */

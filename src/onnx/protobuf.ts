@@ -4,7 +4,7 @@
  * its weights. https://protobuf.dev/programming-guides/encoding/
  */
 
-export const WireType = { varint: 0, i64: 1, len: 2, i32: 5 } as const
+const WireType = { varint: 0, i64: 1, len: 2, i32: 5 } as const
 
 /** Appends fields to a growing buffer. Nested messages are written by encoding them first. */
 export class ProtoWriter {
@@ -97,7 +97,7 @@ export interface ProtoField {
   readonly bytes: Uint8Array
 }
 
-export class ProtoDecodeError extends Error {}
+class ProtoDecodeError extends Error {}
 
 /** Iterates the fields of one message. Throws ProtoDecodeError on malformed input. */
 export function* readFields(buf: Uint8Array): Generator<ProtoField> {

@@ -8,7 +8,7 @@ import { sep } from 'node:path'
  *   models/<model>/model.json, smoke.json   per-model config and smoke tests
  */
 
-export const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
+const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
 /** Positive integers without leading zeros, so `3` and `03` cannot both claim version 3. */
 const VERSION = /^[1-9][0-9]{0,14}$/
 const FLAT_VERSION = /^([1-9][0-9]{0,14})\.onnx$/

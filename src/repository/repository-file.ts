@@ -32,12 +32,8 @@ export interface FileIdentity {
   readonly mtimeMs: number
 }
 
-export function identityOf(s: Stats): FileIdentity {
+function identityOf(s: Stats): FileIdentity {
   return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs }
-}
-
-export function sameIdentity(a: FileIdentity | undefined, b: FileIdentity | undefined): boolean {
-  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs
 }
 
 export class RepositoryFileError extends Error {

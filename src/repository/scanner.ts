@@ -142,7 +142,7 @@ type EntryKind = 'file' | 'dir' | 'outside' | 'other' | 'missing'
  * path's real location when it is not itself a symlink (its parent's real path joined with its
  * name): then one lstat answers, with no realpath.
  */
-export async function entryKind(root: string, path: string, realIfPlain?: string, known?: Dirent): Promise<{ kind: EntryKind; real: string }> {
+async function entryKind(root: string, path: string, realIfPlain?: string, known?: Dirent): Promise<{ kind: EntryKind; real: string }> {
   try {
     // A directory listing already says what a plain entry is: no system call for it.
     const link = known && !known.isSymbolicLink() ? known : await lstat(path)

@@ -75,7 +75,7 @@ export function parseSidecar(text: string): string | undefined {
   return token && /^[0-9a-f]{64}$/.test(token) ? token : undefined
 }
 
-export async function fingerprint(path: string): Promise<FileFingerprint | undefined> {
+async function fingerprint(path: string): Promise<FileFingerprint | undefined> {
   try {
     const s = await stat(path)
     return { dev: s.dev, ino: s.ino, size: s.size, mtimeMs: s.mtimeMs }

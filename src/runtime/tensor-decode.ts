@@ -5,7 +5,7 @@ import { ELEMENT_READERS, ElementError, show, type ElementReader } from './eleme
 import type { Dim, TensorSpec } from './signature.js'
 
 /** The largest dim a request may declare: onnxruntime's practical bound (it refuses 2^32 and up). */
-export const MAX_DIM = 2 ** 31 - 1
+const MAX_DIM = 2 ** 31 - 1
 
 /**
  * The highest rank, and so the deepest nesting, taken for an input whose model declares no rank.
@@ -252,6 +252,6 @@ export function checkShape(dims: readonly number[], spec: TensorSpec, where: str
   }
 }
 
-export function formatDims(dims: readonly Dim[]): string {
+function formatDims(dims: readonly Dim[]): string {
   return `[${dims.map((d) => (d === null ? '?' : typeof d === 'string' ? d : String(d))).join(', ')}]`
 }

@@ -25,7 +25,7 @@ export function encodeTensor(tensor: Tensor, format: OutputFormat): NestedValue 
   return nest(flat, dims)
 }
 
-export function flatValues(tensor: Tensor, type: ElementType): JsonElement[] {
+function flatValues(tensor: Tensor, type: ElementType): JsonElement[] {
   const write = ELEMENT_WRITERS[type] as ((value: unknown) => JsonElement) | undefined
   const data = tensor.data as ArrayLike<unknown>
   const n = data.length

@@ -19,7 +19,7 @@ import { isV2Datatype, V2_TO_ELEMENT, v2Datatype } from './datatypes.js'
 /** The V2 inference request (https://kserve.github.io/website/latest/modelserving/data_plane/v2_protocol/). */
 const parameters = z.record(z.string(), z.unknown())
 
-export const v2InputSchema = z.object({
+const v2InputSchema = z.object({
   name: z.string(),
   // Dims are checked by the tensor decoder (readShape), whose 400 names the input and the dim;
   // one beyond 2^53 arrives as a BigInt from the exact parser.

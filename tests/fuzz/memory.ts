@@ -26,7 +26,7 @@ export async function settledMemory(): Promise<MemorySample> {
   return { rss: m.rss, held: m.heapUsed + m.arrayBuffers, native: m.rss - m.heapTotal }
 }
 
-export function mib(bytes: number): string {
+function mib(bytes: number): string {
   return `${(bytes / 2 ** 20).toFixed(2)} MiB`
 }
 

@@ -39,7 +39,7 @@ export interface OracleContext {
 const ROOT = join(import.meta.dirname, '..', '..')
 
 /** code -> status, as src/errors.ts declares them (the README table is checked against the same). */
-export const ERROR_STATUS: ReadonlyMap<string, number> = new Map(
+const ERROR_STATUS: ReadonlyMap<string, number> = new Map(
   [...readFileSync(join(ROOT, 'src/errors.ts'), 'utf8').matchAll(/readonly code = '([a-z_]+)'\s+readonly status = (\d+)/g)].map((m) => [m[1]!, Number(m[2])]),
 )
 
@@ -58,7 +58,7 @@ function v2Code(status: number, message: string): string | undefined {
   return undefined
 }
 
-export class OracleError extends Error {}
+class OracleError extends Error {}
 
 function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
   if (encoding === 'gzip') return gunzipSync(body)

@@ -1,4 +1,4 @@
-import { Agent, request } from 'node:http'
+import { type Agent, request } from 'node:http'
 
 /** One request exactly as the fuzz suite sends it: any method, any path bytes, any headers and body. */
 export interface FuzzRequest {
@@ -18,7 +18,7 @@ export type FuzzOutcome =
   | { readonly kind: 'closed'; readonly error: string }
 
 /** How long one answer may take before the request counts as a hang. */
-export const ANSWER_DEADLINE_MS = 20_000
+const ANSWER_DEADLINE_MS = 20_000
 
 /**
  * Sends `r` to `base` over `agent` (keep-alive: the suite also checks that a refused request does

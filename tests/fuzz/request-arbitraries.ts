@@ -37,7 +37,7 @@ export type Focus = 'any' | 'predict' | 'v2' | 'admin' | 'paths' | 'encodings'
  */
 type Odds = number
 
-export const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'PURGE'] as const
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'PROPFIND', 'PURGE'] as const
 
 /** Path segments that are trouble: escapes valid and not, dot segments, prototype names, encoded slashes, raw non-ASCII. */
 const ODD_SEGMENTS = [
@@ -57,7 +57,7 @@ const QUERIES = [
 ] as const
 
 /** `s` percent-encoded as UTF-8, as encodeURIComponent does, but a lone surrogate (U+FFFD) does not throw. */
-export function encodeSegment(s: string): string {
+function encodeSegment(s: string): string {
   return [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9\-_.!~*'()]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('')
 }
 
@@ -110,7 +110,7 @@ function mutatedPath(path: string): fc.Arbitrary<string> {
 }
 
 /** The simple API's body for `model`: `inputs` as a map or a bare tensor, `outputs`, `output_format`. */
-export function predictBody(model: FuzzModel, odds: Odds): fc.Arbitrary<Wild> {
+function predictBody(model: FuzzModel, odds: Odds): fc.Arbitrary<Wild> {
   const specs = [...model.inputs]
   const chosen = mostly(fc.shuffledSubarray(specs, { minLength: specs.length }), fc.subarray(specs), odds)
   const extra = mostly<(readonly [string, Wild])[]>(fc.constant([]), fc.tuple(fc.oneof(wildKey, fc.constantFrom(...specs.map((s) => s.name))), wildValue).map((e) => [e]), odds)
@@ -178,7 +178,7 @@ function binaryBytes(type: InputSpec['type'], dims: readonly number[]): fc.Arbit
 }
 
 /** A V2 inference request: JSON, or a JSON header then binary tensors; and its Inference-Header-Content-Length. */
-export function v2Request(model: FuzzModel, odds: Odds): fc.Arbitrary<{ body: Buffer; headerLength: string | undefined }> {
+function v2Request(model: FuzzModel, odds: Odds): fc.Arbitrary<{ body: Buffer; headerLength: string | undefined }> {
   const specs = [...model.inputs]
   const inputs = mostly(fc.shuffledSubarray(specs, { minLength: specs.length }), fc.array(fc.constantFrom(...specs), { maxLength: specs.length + 1 }), odds).chain((some) =>
     fc.tuple(...some.map((spec) => v2Input(model, spec, odds))),

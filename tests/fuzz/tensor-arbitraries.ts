@@ -17,7 +17,7 @@ export interface InputSpec {
   readonly shape: readonly (number | string | null)[] | null
 }
 
-export const ELEMENT_TYPES: readonly ElementType[] = [
+const ELEMENT_TYPES: readonly ElementType[] = [
   'float32', 'float64', 'float16', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string',
 ]
 
@@ -155,7 +155,7 @@ function replace(root: Wild, target: Wild, by: Wild): Wild {
 }
 
 /** A typed tensor object `{type, shape, data}` for `spec`, right or wrong in any of its parts. */
-export function typedTensor(spec: InputSpec): fc.Arbitrary<Wild> {
+function typedTensor(spec: InputSpec): fc.Arbitrary<Wild> {
   return dimsFor(spec).chain((dims) =>
     object(
       {

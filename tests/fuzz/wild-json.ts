@@ -27,7 +27,7 @@ export function toJsonText(value: Wild): string {
 }
 
 /** Keys a request schema or a tensor object knows, beside the ones that are trouble for JavaScript. */
-export const KNOWN_KEYS = [
+const KNOWN_KEYS = [
   'inputs', 'outputs', 'output_format', 'type', 'datatype', 'shape', 'dims', 'data', 'name', 'id', 'parameters',
   'binary_data_size', 'binary_data', 'binary_data_output', 'version', 'force', 'reason', 'ready',
   '__proto__', 'constructor', 'prototype', 'toString', 'hasOwnProperty', 'valueOf', '',
@@ -44,7 +44,7 @@ const STRINGS = [
   'e\u0301', '𝄞', '\u202e', 'FP32', 'INT64', 'BYTES', 'float32', 'string', 'typed', 'nested', '%ff', '../..',
 ] as const
 
-export const wildNumber: fc.Arbitrary<Wild> = fc.oneof(
+const wildNumber: fc.Arbitrary<Wild> = fc.oneof(
   fc.integer(),
   fc.double({ noNaN: true, noDefaultInfinity: true }),
   fc.constantFrom(0, 1, -1, 0.5, 1.5, 255, 256, -129, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 2 ** 53, 2 ** 53 + 2, -(2 ** 63), 1e308, 5e-324),
@@ -64,7 +64,7 @@ export const wildLeaf: fc.Arbitrary<Wild> = fc.oneof(fc.constant(null), fc.boole
 export const wildKey: fc.Arbitrary<string> = fc.oneof(fc.constantFrom(...KNOWN_KEYS), wildString)
 
 /** Text of a document nested `depth` deep, in arrays or in objects. */
-export function deepText(depth: number, kind: 'array' | 'object', leaf = '0'): Raw {
+function deepText(depth: number, kind: 'array' | 'object', leaf = '0'): Raw {
   return kind === 'array' ? new Raw('['.repeat(depth) + leaf + ']'.repeat(depth)) : new Raw('{"a":'.repeat(depth) + leaf + '}'.repeat(depth))
 }
 

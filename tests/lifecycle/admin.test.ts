@@ -5,7 +5,7 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../../dist/config.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, startTestServer, startTestServerWithEnv, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
 import {
   admin,
   dropVersion,
@@ -445,7 +445,7 @@ describe('admin auth', () => {
   }
 
   async function withToken(): Promise<TestServer> {
-    const t = await startTestServerWithEnv((dir) => writeConstVersion(dir, 'adder', 1), {}, { MODELGATE_ADMIN_TOKEN: TOKEN })
+    const t = await startTestServer((dir) => writeConstVersion(dir, 'adder', 1), {}, { MODELGATE_ADMIN_TOKEN: TOKEN })
     servers.push(t)
     await dropVersion(t.modelsDir, 'adder', 2, addConstModel(2))
     await waitActive(t.url, 'adder', 2)
@@ -548,7 +548,7 @@ describe('admin auth', () => {
     const local = `http://127.0.0.1:${t.server.port}`
     expect((await call(local, 'GET', '/models/adder/history')).status).toBe(200)
 
-    const u = await startTestServerWithEnv((dir) => writeConstVersion(dir, 'adder', 1), { host: '0.0.0.0' }, { MODELGATE_ADMIN_TOKEN: TOKEN })
+    const u = await startTestServer((dir) => writeConstVersion(dir, 'adder', 1), { host: '0.0.0.0' }, { MODELGATE_ADMIN_TOKEN: TOKEN })
     servers.push(u)
     const remoteU = `http://${external}:${u.server.port}`
     expect((await call(remoteU, 'GET', '/models/adder/history')).status).toBe(401)

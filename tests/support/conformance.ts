@@ -6,7 +6,7 @@ import { join } from 'node:path'
  * the comparison rules it states, and a models directory that serves every case.
  */
 
-export const CONFORMANCE_DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx-node')
+const CONFORMANCE_DIR = join(import.meta.dirname, '..', 'fixtures', 'onnx-node')
 
 export type Json = number | string | boolean
 

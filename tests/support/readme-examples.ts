@@ -119,7 +119,7 @@ type Quote = "'" | '"' | undefined
  * still open: where it ends (which quote is open), and where a comment starts (a `#` after a
  * blank, outside quotes), if one does.
  */
-export function scanShell(line: string, quote: Quote = undefined): { quote: Quote; comment?: number } {
+function scanShell(line: string, quote: Quote = undefined): { quote: Quote; comment?: number } {
   for (let i = 0; i < line.length; i++) {
     const c = line[i]!
     if (quote) {

@@ -4,7 +4,7 @@ import { mismatches } from './json-pattern.js'
 import type { ReadmeBlock, ReadmeStep } from './readme-examples.js'
 
 /** The one change made to a command: the README's port becomes the test server's. */
-export function onPort(command: string, port: number): string {
+function onPort(command: string, port: number): string {
   return command.replace(/\b(localhost|127\.0\.0\.1):8080\b/g, `$1:${port}`)
 }
 

@@ -46,9 +46,6 @@ export async function startTestServer(
   }
 }
 
-/** startTestServer with an environment; kept for the tests written against this name. */
-export const startTestServerWithEnv = startTestServer
-
 /**
  * The real server over an existing models directory: a restart. The directory belongs to the
  * caller: close() stops the server and leaves it in place.

@@ -12,7 +12,7 @@ import { gunzipSync, inflateSync } from 'node:zlib'
 export const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const
 export type V2Datatype = (typeof V2_DATATYPES)[number]
 
-export const V2_SIZE: Readonly<Record<Exclude<V2Datatype, 'BYTES'>, number>> = {
+const V2_SIZE: Readonly<Record<Exclude<V2Datatype, 'BYTES'>, number>> = {
   BOOL: 1,
   UINT8: 1,
   UINT16: 2,
@@ -109,7 +109,7 @@ export function postBinary(url: string, header: unknown, sections: readonly Buff
 }
 
 /** JSON text in which BigInt values are written as plain number literals (as a V2 client writes INT64). */
-export function toJsonText(value: Value | unknown): string {
+function toJsonText(value: Value | unknown): string {
   const marked = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v}\u0000` : v))
   return marked.replace(/"\\u0000big:(-?\d+)\\u0000"/g, '$1')
 }
@@ -478,7 +478,7 @@ const FLOATS = new Set<string>(['FP16', 'FP32', 'FP64'])
 const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
 
 /** Whether a response element (JSON or decoded binary) is the expected one, exactly. */
-export function sameElement(datatype: string, got: unknown, exp: Element): boolean {
+function sameElement(datatype: string, got: unknown, exp: Element): boolean {
   if (datatype === 'INT64' || datatype === 'UINT64') {
     if (typeof got === 'bigint') return got === BigInt(exp as bigint)
     return typeof got === 'number' && Number.isSafeInteger(got) && BigInt(got) === BigInt(exp as bigint)

@@ -25,7 +25,7 @@ const GATE_NICENESS = 10
  * only when the process exits. The next gate starts a fresh process, a fraction of a second that
  * is nothing next to gating such a model.
  */
-export const RECYCLE_ABOVE_BYTES = 256 * 2 ** 20
+const RECYCLE_ABOVE_BYTES = 256 * 2 ** 20
 
 export interface GateRunnerOptions {
   /** RECYCLE_ABOVE_BYTES unless set (tests lower it). */
@@ -125,7 +125,8 @@ export class GateRunner {
     if (this.#child && (this.#child.killed || this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#child.connected)) {
       this.#child = undefined
     }
-    const child = (this.#child ??= this.#spawn())
+    this.#child ??= this.#spawn()
+    const child = this.#child
     const id = this.#nextId++
     const started = performance.now()
     let stage: GateStage = 'load'

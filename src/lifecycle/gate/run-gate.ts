@@ -104,7 +104,7 @@ function gateSessionOptions(job: GateJob): GateJob['sessionOptions'] {
 }
 
 /** Reads a model file (inside the models directory, with the expected bytes) and creates a session. */
-export async function openModel(model: ModelFile, root: string | undefined, options: GateJob['sessionOptions']): Promise<ModelSession> {
+async function openModel(model: ModelFile, root: string | undefined, options: GateJob['sessionOptions']): Promise<ModelSession> {
   let read: VersionBytes
   try {
     read = await readModelFile(root, model.file)

@@ -25,7 +25,7 @@ export class StageFailure extends Error {
 
 export async function timed(
   stage: StageResult['stage'],
-  body: () => Promise<{ details?: unknown; message?: string | undefined } | void>,
+  body: () => Promise<{ details?: unknown; message?: string | undefined } | undefined>,
 ): Promise<StageResult> {
   const t = performance.now()
   try {

@@ -8,7 +8,7 @@ import { formatBytes } from '../../repository/repository-file.js'
  * cases, warm-up): a model whose fixed dims ask for more (`[1000000000000]`) would otherwise have
  * the gate allocate it, and fail with a RangeError or take the memory of the machine.
  */
-export const SYNTHETIC_INPUT_MAX_BYTES = 256 * 2 ** 20
+const SYNTHETIC_INPUT_MAX_BYTES = 256 * 2 ** 20
 
 /** A string element is held as a reference: count it as one pointer. */
 const STRING_ELEMENT_BYTES = 8

@@ -1,0 +1,94 @@
+// The layers of src/ (docs/architecture.md), lowest first. A layer imports only the ones below it;
+// tests, bench and scripts may import anything.
+//   onnx, metrics            protobuf reading; the server's own prom-client registry
+//   runtime                  onnxruntime-node: sessions, tensor codecs, batcher, worker pool
+//   repository               what is on disk
+//   lifecycle                versions, their states, the gate, the swap
+//   dataplane, v2            serving requests without knowing about HTTP; v2 holds the KServe V2
+//                            protocol's codecs, which the data plane's views and the routes use
+//   http                     Hono app and routes
+//   server.ts, cli.ts        the composition root and the entry point
+const layer = (folder) => `^src/${folder}/`
+
+/** `from` must not import any of `above`: an import up the layers. */
+const noUpwardImport = (from, above) => ({
+  name: `${from}-imports-only-below`,
+  comment: `src/${from} sits below ${above.map((a) => `src/${a}`).join(', ')} and must not import them`,
+  severity: 'error',
+  from: { path: layer(from) },
+  to: { path: above.map(layer) },
+})
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      comment: 'An import cycle: the modules cannot be read, tested or moved one at a time',
+      severity: 'error',
+      from: {},
+      to: { circular: true },
+    },
+    noUpwardImport('onnx', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
+    noUpwardImport('metrics', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
+    noUpwardImport('runtime', ['repository', 'lifecycle', 'dataplane', 'v2', 'http']),
+    noUpwardImport('repository', ['lifecycle', 'dataplane', 'v2', 'http']),
+    noUpwardImport('lifecycle', ['dataplane', 'v2', 'http']),
+    noUpwardImport('dataplane', ['http']),
+    noUpwardImport('v2', ['http']),
+    {
+      name: 'not-to-entry-points',
+      comment:
+        'server.ts wires the pieces together and cli.ts starts it: nothing below imports them',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/cli[.]ts$' },
+      to: { path: '^src/(server|cli)[.]ts$' },
+    },
+    {
+      name: 'hono-only-in-http',
+      comment: 'The core never imports hono: http/ parses, calls the core and maps errors',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/http/', '^src/server[.]ts$'] },
+      to: { path: '^node_modules/(hono|@hono/)' },
+    },
+    {
+      name: 'src-not-to-tests-or-tools',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { path: '^(tests|bench|scripts)/' },
+    },
+    {
+      name: 'src-not-to-dev-dependencies',
+      comment: 'The package ships without its devDependencies',
+      severity: 'error',
+      from: { path: '^src/' },
+      to: { dependencyTypes: ['npm-dev'], dependencyTypesNot: ['type-only'] },
+    },
+    {
+      name: 'not-to-unlisted-packages',
+      comment: 'A package imported but not in package.json works only by accident of the install',
+      severity: 'error',
+      from: {},
+      to: { dependencyTypes: ['npm-no-pkg', 'npm-unknown'] },
+    },
+    {
+      name: 'not-to-unresolvable',
+      comment:
+        'dist/ is the build output some tests and scripts run: it exists only after npm run build',
+      severity: 'error',
+      from: {},
+      to: { couldNotResolve: true, pathNot: '(^|/)dist/' },
+    },
+  ],
+  options: {
+    // typescript 7 has no JavaScript compiler API for the default 'tsc' parser; swc reads the TS.
+    parser: 'swc',
+    doNotFollow: { path: ['node_modules'] },
+    exclude: { path: ['^dist/', '^tests/fixtures/', '^bench/results/'] },
+    tsConfig: { fileName: 'tsconfig.json' },
+    tsPreCompilationDeps: true,
+    enhancedResolveOptions: {
+      exportsFields: ['exports'],
+      conditionNames: ['import', 'require', 'node', 'default', 'types'],
+    },
+  },
+}
