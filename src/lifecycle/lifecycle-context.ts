@@ -24,6 +24,15 @@ export interface LifecycleOptions {
   readonly maxMemoryBytes: number | undefined
 }
 
+export interface LifecycleDeps {
+  readonly modelsDir: string
+  readonly stateDir: string
+  readonly registry: ModelRegistry
+  readonly metrics: ServerMetrics
+  readonly logger: Logger
+  readonly options: LifecycleOptions
+}
+
 /** What every model's pipeline shares: the one place they reach the server's services. */
 export interface LifecycleContext {
   readonly root: string

@@ -1,6 +1,4 @@
 import { DEFAULT_MODEL_CONFIG } from '../repository/model-config.js'
-import type { Logger } from '../log.js'
-import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { isInside } from '../repository/layout.js'
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
 import { watchRepository } from '../repository/watcher.js'
@@ -8,23 +6,14 @@ import { AdminOperations, type PromoteResult, type RollbackResult } from './admi
 import { coalesced } from './coalesced.js'
 import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './history.js'
-import type { LifecycleContext, LifecycleOptions } from './lifecycle-context.js'
-import type { ModelRecord, ModelRegistry } from './model-registry.js'
+import type { LifecycleContext, LifecycleDeps } from './lifecycle-context.js'
+import type { ModelRecord } from './model-registry.js'
 import { newVersionRecord } from './model-registry.js'
 import { ModelPipeline } from './model-pipeline.js'
 import { StatePersister, type StateWriteFailure } from './state-persister.js'
 import { StateStore } from './state-store.js'
 
 export type { PromoteResult, RollbackResult } from './admin-operations.js'
-
-export interface LifecycleDeps {
-  readonly modelsDir: string
-  readonly stateDir: string
-  readonly registry: ModelRegistry
-  readonly metrics: ServerMetrics
-  readonly logger: Logger
-  readonly options: LifecycleOptions
-}
 
 export interface Readiness {
   readonly ready: boolean
