@@ -1,4 +1,4 @@
-import { decodeFeeds } from '../../dataplane/feeds.js'
+import { decodeFeeds } from '../../runtime/feeds.js'
 import type { Feeds, Fetches, ModelSession } from '../../runtime/session.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import type { GateJob, StageResult } from './gate-types.js'

@@ -1,7 +1,7 @@
 import { InvalidRequestError, MissingInputError, UnknownInputError, UnknownOutputError } from '../errors.js'
-import type { Feeds } from '../runtime/session.js'
-import type { Signature } from '../runtime/signature.js'
-import { decodeTensor } from '../runtime/tensor-decode.js'
+import type { Feeds } from './session.js'
+import type { Signature } from './signature.js'
+import { decodeTensor } from './tensor-decode.js'
 
 /**
  * Binds request inputs to the signature by name, never by position. A model with exactly one input
