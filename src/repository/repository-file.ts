@@ -1,6 +1,7 @@
 import { constants, type Stats } from 'node:fs'
 import { open, realpath, stat, type FileHandle } from 'node:fs/promises'
 import { isAbsolute, relative } from 'node:path'
+import { formatBytes } from '../format-bytes.js'
 import { isInside } from './layout.js'
 
 /**
@@ -129,14 +130,6 @@ export function describeFsError(e: unknown): string {
     return err.message.split(',', 1)[0]!
   }
   return err?.code ?? 'error'
-}
-
-/** `1 MiB`, `64 MiB`, or the exact count of bytes. */
-export function formatBytes(n: number): string {
-  for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
-    if (n >= size && n % size === 0) return `${n / size} ${unit}`
-  }
-  return `${n} bytes`
 }
 
 function refuseUnlessSmallRegular(shown: string, s: Stats, maxBytes: number): void {

@@ -1,7 +1,7 @@
 import { isBatchable } from '../../runtime/batcher.js'
 import type { ModelSession } from '../../runtime/session.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
-import { oversizedSyntheticInput } from './synthetic-input.js'
+import { oversizedSyntheticInput } from '../../runtime/synthetic-input.js'
 
 const TIMED_RUNS = 3
 

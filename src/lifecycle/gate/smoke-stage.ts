@@ -1,11 +1,11 @@
 import { decodeFeeds } from '../../runtime/feeds.js'
 import type { Feeds, Fetches, ModelSession } from '../../runtime/session.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
+import { oversizedSyntheticInput } from '../../runtime/synthetic-input.js'
 import type { GateJob, StageResult } from './gate-types.js'
 import type { RejectionReason } from './rejection-reasons.js'
 import { checkExpect, checkFinite, checkRange, tallyLabels } from './smoke-checks.js'
 import { fmt, GateCancelled, type GateControl } from './stage-results.js'
-import { oversizedSyntheticInput } from './synthetic-input.js'
 
 export interface SmokeOutcome {
   readonly result: StageResult

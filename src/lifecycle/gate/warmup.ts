@@ -6,8 +6,8 @@ import { decodeFeeds } from '../../runtime/feeds.js'
 import type { Feeds } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
+import { oversizedSyntheticInput } from '../../runtime/synthetic-input.js'
 import type { StageResult } from './gate-types.js'
-import { oversizedSyntheticInput } from './synthetic-input.js'
 
 /**
  * How a serving session is warmed: `warmup.runs` runs at the batch sizes serving will use

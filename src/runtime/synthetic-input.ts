@@ -1,7 +1,7 @@
-import { ELEMENT_TYPE_INFO } from '../../runtime/element-type.js'
-import type { Signature } from '../../runtime/signature.js'
-import { syntheticDims } from '../../runtime/synthetic-feeds.js'
-import { formatBytes } from '../../repository/repository-file.js'
+import { formatBytes } from '../format-bytes.js'
+import { ELEMENT_TYPE_INFO } from './element-type.js'
+import type { Signature } from './signature.js'
+import { syntheticDims } from './synthetic-feeds.js'
 
 /**
  * The most memory an input the gate invents may take (the smoke stage of a version without smoke
