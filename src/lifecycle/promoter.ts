@@ -12,9 +12,10 @@ import { chooseExecution, createEngine, type ExecutionChoice } from './serving-e
 import { WorkerPool } from '../runtime/worker-pool.js'
 import { pack } from '../runtime/wire-tensor.js'
 import type { WarmPlan } from '../runtime/inference-worker.js'
+import { warmUpRuns } from '../runtime/warm-up.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { roundMs } from './gate/stage-results.js'
-import { smokeFeeds, warmUp, warmupPlan } from './gate/warmup.js'
+import { smokeFeeds, warmupPlan, warmupStage } from './gate/warmup.js'
 import type { AdminChange } from './admin-change.js'
 import type { HistoryEntry } from './history.js'
 import type { LifecycleContext } from './lifecycle-context.js'
@@ -198,7 +199,8 @@ export class Promoter {
     }
     const execution = await this.#execution(engine, record.version, fallbackFeeds)
     const plan = { ...warmupPlan(config, execution.batching), fallbackFeeds }
-    const warm = (engine instanceof WorkerPool ? await engine.warmEach(wirePlan(plan)) : undefined) ?? (await warmUp(engine, plan))
+    const warmed = (engine instanceof WorkerPool ? await engine.warmEach(wirePlan(plan)) : undefined) ?? (await warmUpRuns(engine, plan))
+    const warm = warmupStage(plan, warmed)
     ctx.logger.info('version_warmed', { model: model.name, version: record.version, ms: roundMs(performance.now() - started), batching: execution.batching.enabled, ...(warm.reason !== undefined && { warning: warm.message }) })
     if (ctx.closed()) {
       await engine.release()

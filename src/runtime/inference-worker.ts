@@ -9,8 +9,7 @@ import type { Signature } from './signature.js'
 import type { ModelInfo } from '../onnx/model-info.js'
 import { pack, unpack, type WireTensors } from './wire-tensor.js'
 // The worker warms its own session the way the main thread warms one (the same steps and report).
-import { warmUp } from '../lifecycle/gate/warmup.js'
-import type { StageResult } from '../lifecycle/gate/gate-types.js'
+import { warmUpRuns, type WarmUpOutcome } from './warm-up.js'
 
 export interface WorkerStart {
   /** A view of the version's SharedArrayBuffer. */
@@ -36,7 +35,7 @@ export type FromWorker =
   | { readonly type: 'load_failed'; readonly reason: ModelLoadError['reason']; readonly message: string }
   | { readonly type: 'result'; readonly id: number; readonly fetches: WireTensors }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
-  | { readonly type: 'warmed'; readonly result: StageResult }
+  | { readonly type: 'warmed'; readonly result: WarmUpOutcome }
 
 const port = parentPort!
 const start = workerData as WorkerStart
@@ -62,7 +61,7 @@ port.on('message', (m: ToWorker) => {
   }
   if (m.type === 'warm') {
     const { runs, batchSizes, fallbackFeeds } = m.plan
-    void warmUp(session, { runs, batchSizes, fallbackFeeds: fallbackFeeds.map((f) => unpack(f)) }).then((result) => send({ type: 'warmed', result }))
+    void warmUpRuns(session, { runs, batchSizes, fallbackFeeds: fallbackFeeds.map((f) => unpack(f)) }).then((result) => send({ type: 'warmed', result }))
     return
   }
   session.run(unpack(m.feeds), m.outputs).then(

@@ -4,9 +4,9 @@ import type { ModelInfo } from '../onnx/model-info.js'
 import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
 import type { FromWorker, ToWorker, WarmPlan, WorkerStart } from './inference-worker.js'
-import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import { ModelLoadError, type Feeds, type Fetches, type SessionOptions } from './session.js'
 import type { Signature } from './signature.js'
+import type { WarmUpOutcome } from './warm-up.js'
 import { pack, unpack } from './wire-tensor.js'
 
 /** Tests run the sources, the server runs dist/: a worker thread needs JavaScript either way. */
@@ -46,7 +46,7 @@ interface Slot {
   jobId: number
   timer: NodeJS.Timeout | undefined
   /** Waiting for the worker's warm-up report. */
-  onWarmed: ((result: StageResult | undefined) => void) | undefined
+  onWarmed: ((result: WarmUpOutcome | undefined) => void) | undefined
 }
 
 /** How long a replacement waits after a replacement failed to start: 1 s, doubling up to 30 s. */
@@ -106,11 +106,11 @@ export class WorkerPool implements Engine {
    * Warms every worker's session, one worker after the other (for the same reason as create), each
    * in its own thread with inputs it makes itself. The report is the first worker's.
    */
-  async warmEach(plan: WarmPlan): Promise<StageResult | undefined> {
+  async warmEach(plan: WarmPlan): Promise<WarmUpOutcome | undefined> {
     this.#warmPlan = plan
-    let first: StageResult | undefined
+    let first: WarmUpOutcome | undefined
     for (const slot of [...this.#slots]) {
-      const result = await new Promise<StageResult | undefined>((resolve) => {
+      const result = await new Promise<WarmUpOutcome | undefined>((resolve) => {
         slot.onWarmed = resolve
         slot.worker.postMessage({ type: 'warm', plan } satisfies ToWorker)
       })

@@ -5,8 +5,7 @@ import type { Engine } from '../../runtime/engine.js'
 import { decodeFeeds } from '../../runtime/feeds.js'
 import type { Feeds } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
-import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
-import { oversizedSyntheticInput } from '../../runtime/synthetic-input.js'
+import { warmUpRuns, type WarmUpOutcome, type WarmUpPlan } from '../../runtime/warm-up.js'
 import type { StageResult } from './gate-types.js'
 
 /**
@@ -35,44 +34,18 @@ export function smokeFeeds(smoke: SmokeSet, signature: Signature | undefined): F
 }
 
 /**
- * The last stage, on the sessions that will serve: `runs` runs at each batch size on each of them
- * (a version in workers runs as many at once as it has workers, one per idle worker), so the first
- * real request does not pay for onnxruntime's first-run allocations. Each run yields to the event
- * loop: requests on the active version keep flowing while a candidate warms up.
- * A model that refuses the synthetic input is warmed with its smoke inputs instead; failing both
- * is a warning, not a rejection (the gate has already run the model).
+ * The last stage, on the sessions that will serve: warmed so the first real request does not pay
+ * for onnxruntime's first-run allocations (warmUpRuns). Failing both the synthetic and the smoke
+ * inputs is a warning, not a rejection (the gate has already run the model).
  */
-export async function warmUp(
-  session: Engine,
-  o: { readonly runs: number; readonly batchSizes: readonly number[]; readonly fallbackFeeds: readonly Feeds[] },
-): Promise<StageResult> {
-  const t = performance.now()
+export async function warmUp(session: Engine, o: WarmUpPlan): Promise<StageResult> {
+  return warmupStage(o, await warmUpRuns(session, o))
+}
+
+/** The warm-up stage's report on what warming did, on this thread or in a worker. */
+export function warmupStage(o: { readonly runs: number; readonly batchSizes: readonly number[] }, warmed: WarmUpOutcome): StageResult {
   if (o.runs === 0) return { stage: 'warmup', status: 'skipped', ms: 0, reason: 'not_configured', message: 'warmup.runs is 0' }
-  const outputs = session.signature.outputs.map((x) => x.name)
-  let done = 0
-  let problem: string | undefined
-  // Synthesized inputs are made anew for each run and handed over whole: a worker takes their
-  // buffers, the main thread never copies them (one can be up to SYNTHETIC_INPUT_MAX_BYTES).
-  // Smoke inputs (small, decoded once) are copied for each run.
-  const runAll = async (feeds: () => Feeds, handOver: boolean) => {
-    try {
-      for (let i = 0; i < o.runs; i++) {
-        // run() yields to the event loop on its own (it resolves via setImmediate).
-        await Promise.all(Array.from({ length: session.concurrency }, () => session.run(feeds(), outputs, { handOver })))
-        done++
-      }
-    } catch (e) {
-      problem ??= (e as Error).message
-    }
-  }
-  for (const batch of o.batchSizes) {
-    // Never allocated: a model whose fixed dims ask for more memory than a request could carry.
-    const tooLarge = oversizedSyntheticInput(session.signature, batch)
-    if (tooLarge) problem ??= tooLarge
-    else await runAll(() => syntheticFeeds(session.signature, batch), true)
-  }
-  if (done === 0) for (const feeds of o.fallbackFeeds.slice(0, 4)) await runAll(() => feeds, false)
-  const ms = performance.now() - t
+  const { done, ms, problem } = warmed
   if (done === 0) {
     return { stage: 'warmup', status: 'passed', ms, reason: 'warmup_failed', message: `warm-up runs failed (${problem}); the first requests may be slower` }
   }
