@@ -1,5 +1,5 @@
 import { OutputTooLargeError } from '../errors.js'
-import type { Fetches } from '../runtime/session.js'
+import type { Fetches } from '../runtime/feeds.js'
 import { encodedSize, MAX_NESTED_RANK, type OutputLayout } from '../runtime/tensor-size.js'
 
 /** How a request's outputs will be written, as the API that answers it knows. */

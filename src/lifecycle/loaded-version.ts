@@ -3,7 +3,7 @@ import { InferenceStats } from '../metrics/inference-stats.js'
 import type { BatchingDecision } from '../runtime/batch-check.js'
 import type { RunOptions, Runner } from '../runtime/batcher.js'
 import type { Engine } from '../runtime/engine.js'
-import type { Feeds, Fetches } from '../runtime/session.js'
+import type { Feeds, Fetches } from '../runtime/feeds.js'
 import type { Signature } from '../runtime/signature.js'
 import type { ExecutionChoice } from './serving-engine.js'
 

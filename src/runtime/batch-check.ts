@@ -3,7 +3,7 @@ import { allocate, type ElementType } from './element-type.js'
 import { concatFeeds, isBatchable } from './batcher.js'
 import { fromFloat16Bits } from './float16.js'
 import type { Engine } from './engine.js'
-import type { Feeds, Fetches } from './session.js'
+import type { Feeds, Fetches } from './feeds.js'
 
 export interface BatchingDecision {
   readonly enabled: boolean

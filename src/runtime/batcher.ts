@@ -1,7 +1,7 @@
 import { Tensor } from 'onnxruntime-node'
 import type { TensorStorage } from './element-type.js'
 import { allocate } from './element-type.js'
-import type { Feeds, Fetches } from './session.js'
+import type { Feeds, Fetches } from './feeds.js'
 import type { Signature } from './signature.js'
 import { RequestCancelledError } from '../errors.js'
 

@@ -1,6 +1,6 @@
 import type { ModelInfo } from '../onnx/model-info.js'
 import type { Executor, RunOptions } from './batcher.js'
-import type { Feeds, Fetches } from './session.js'
+import type { Feeds, Fetches } from './feeds.js'
 import type { Signature } from './signature.js'
 
 /**

@@ -1,7 +1,11 @@
+import type { Tensor } from 'onnxruntime-node'
 import { InvalidRequestError, MissingInputError, UnknownInputError, UnknownOutputError } from '../errors.js'
-import type { Feeds } from './session.js'
 import type { Signature } from './signature.js'
 import { decodeTensor } from './tensor-decode.js'
+
+/** A run's inputs and its outputs, by name. */
+export type Feeds = Record<string, Tensor>
+export type Fetches = Record<string, Tensor>
 
 /**
  * Binds request inputs to the signature by name, never by position. A model with exactly one input

@@ -1,8 +1,9 @@
-import { InferenceSession, type Tensor } from 'onnxruntime-node'
+import { InferenceSession } from 'onnxruntime-node'
 import { readModelInfo, type ModelInfo } from '../onnx/model-info.js'
 import { RequestCancelledError } from '../errors.js'
 import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
+import type { Feeds, Fetches } from './feeds.js'
 import { readSignature, UnservableModelError, type Signature } from './signature.js'
 
 export interface SessionOptions {
@@ -21,9 +22,6 @@ export interface SessionOptions {
 
 /** onnxruntime's severity scale: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. */
 const RUNTIME_LOG_SEVERITY_FATAL = 4
-
-export type Feeds = Record<string, Tensor>
-export type Fetches = Record<string, Tensor>
 
 /** Why a model could not become a session: bytes onnxruntime refuses, or I/O it cannot carry. */
 export class ModelLoadError extends Error {

@@ -1,6 +1,6 @@
 import { Tensor } from 'onnxruntime-node'
 import { allocate } from './element-type.js'
-import type { Feeds } from './session.js'
+import type { Feeds } from './feeds.js'
 import type { Signature, TensorSpec } from './signature.js'
 
 /**

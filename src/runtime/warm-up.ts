@@ -1,5 +1,5 @@
 import type { Engine } from './engine.js'
-import type { Feeds } from './session.js'
+import type { Feeds } from './feeds.js'
 import { syntheticFeeds } from './synthetic-feeds.js'
 import { oversizedSyntheticInput } from './synthetic-input.js'
 

@@ -10,7 +10,7 @@ import {
 import type { OutputPlan } from '../dataplane/output-limit.js'
 import type { ElementType, TensorStorage } from '../runtime/element-type.js'
 import { ELEMENT_WRITERS, type JsonElement } from '../runtime/element-values.js'
-import type { Feeds, Fetches } from '../runtime/session.js'
+import type { Feeds, Fetches } from '../runtime/feeds.js'
 import type { Signature } from '../runtime/signature.js'
 import { checkShape, decodeTensor, fedDims, readShape } from '../runtime/tensor-decode.js'
 import { decodeBinaryTensor, encodeBinaryTensor } from './binary.js'

@@ -3,7 +3,8 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { buildModel } from '../../src/onnx/builder.js'
 import { RequestCancelledError } from '../../src/errors.js'
 import { Batcher, isBatchable, type Executor } from '../../src/runtime/batcher.js'
-import { ModelSession, type Feeds, type Fetches } from '../../src/runtime/session.js'
+import type { Feeds, Fetches } from '../../src/runtime/feeds.js'
+import { ModelSession } from '../../src/runtime/session.js'
 import { addConstModel } from '../support/models.js'
 
 /** A real session that counts its runs and the rows each one carried. */

@@ -1,5 +1,6 @@
 import type { Tensor } from 'onnxruntime-node'
-import type { Feeds, ModelSession } from '../../runtime/session.js'
+import type { Feeds } from '../../runtime/feeds.js'
+import type { ModelSession } from '../../runtime/session.js'
 import type { GateJob, StageResult } from './gate-types.js'
 import { isFloat, predictedLabels, valuesOf, withinTolerance } from './smoke-checks.js'
 import { fmt, GateCancelled, skipped, type GateControl } from './stage-results.js'

@@ -2,7 +2,7 @@ import type { Tensor } from 'onnxruntime-node'
 import type { SmokeCase } from '../../repository/smoke-file.js'
 import type { ElementType } from '../../runtime/element-type.js'
 import { fromFloat16Bits } from '../../runtime/float16.js'
-import type { Fetches } from '../../runtime/session.js'
+import type { Fetches } from '../../runtime/feeds.js'
 import type { Signature, TensorSpec } from '../../runtime/signature.js'
 import { decodeTensor } from '../../runtime/tensor-decode.js'
 

@@ -1,5 +1,5 @@
-import { decodeFeeds } from '../../runtime/feeds.js'
-import type { Feeds, Fetches, ModelSession } from '../../runtime/session.js'
+import { decodeFeeds, type Feeds, type Fetches } from '../../runtime/feeds.js'
+import type { ModelSession } from '../../runtime/session.js'
 import { syntheticFeeds } from '../../runtime/synthetic-feeds.js'
 import { oversizedSyntheticInput } from '../../runtime/synthetic-input.js'
 import type { GateJob, StageResult } from './gate-types.js'
