@@ -1,20 +1,14 @@
 import type { Context, Hono } from 'hono'
 import { clientGone } from '../client-gone.js'
-import { VersionNotFoundError } from '../../errors.js'
 import { predictRequestSchema } from '../../dataplane/predict-request.js'
 import type { PredictTarget, Predictor } from '../../dataplane/predictor.js'
 import { readJsonAs } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
+import { parseVersion } from '../version-segment.js'
 
 export interface PredictRoutesOptions {
   readonly predictor: Predictor
   readonly maxBodyBytes: number
-}
-
-export function parseVersion(model: string, raw: string): number {
-  const version = /^[1-9][0-9]{0,14}$/.test(raw) ? Number(raw) : NaN
-  if (Number.isNaN(version)) throw new VersionNotFoundError(`model '${model}' has no version '${raw}' (versions are positive integers)`)
-  return version
 }
 
 /** The simple JSON API: `POST /predict`, `/models/{name}/predict`, `/models/{name}/versions/{v}/predict`. */
