@@ -1,14 +1,13 @@
 import type { Context, Hono } from 'hono'
 import { clientGone } from '../client-gone.js'
 import { z } from 'zod'
-import { InvalidRequestError, ModelNotReadyError, VersionNotFoundError, VersionNotLoadedError } from '../../errors.js'
+import { InvalidRequestError, ModelNotReadyError } from '../../errors.js'
 import type { Predictor } from '../../dataplane/predictor.js'
+import { v2ModelMetadata, v2ModelReady, v2RepositoryIndex, v2Statistics } from '../../dataplane/v2-views.js'
 import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
-import type { LoadedVersion } from '../../lifecycle/loaded-version.js'
 import type { ModelRecord, ModelRegistry } from '../../lifecycle/model-registry.js'
-import { v2Datatype } from '../../v2/datatypes.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
-import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2OutputPlan, v2Response, v2Shape } from '../../v2/inference.js'
+import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2OutputPlan, v2Response } from '../../v2/inference.js'
 import { adminAuth } from '../admin-auth.js'
 import { checkJsonContentType, parseJson, readOptionalJsonAs, validateBody } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
@@ -49,76 +48,22 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   })
 
   // Statistics extension.
-  const stats = (c: Context) => {
-    const name = c.req.param('name')
-    const rawVersion = c.req.param('version')
-    const models = name === undefined ? registry.list() : [registry.require(name)]
-    const model_stats = models.flatMap((m) =>
-      [m.active, ...m.retained]
-        .filter((v): v is LoadedVersion => v !== undefined)
-        .filter((v) => rawVersion === undefined || String(v.version) === rawVersion)
-        .map((v) => {
-          const s = v.stats
-          return {
-            name: m.name,
-            version: String(v.version),
-            last_inference: s.lastInferenceMs,
-            inference_count: s.inferenceCount,
-            execution_count: s.executionCount,
-            inference_stats: {
-              success: s.success,
-              fail: s.fail,
-              queue: s.queue,
-              compute_input: s.computeInput,
-              compute_infer: s.computeInfer,
-              compute_output: s.computeOutput,
-              // No response cache: nothing is ever a hit.
-              cache_hit: { count: 0, ns: 0 },
-              cache_miss: { count: 0, ns: 0 },
-            },
-            batch_stats: [...s.batches]
-              .sort(([a], [b]) => a - b)
-              .map(([batch_size, b]) => ({
-                batch_size,
-                compute_input: { count: 0, ns: 0 },
-                compute_infer: { count: b.count, ns: b.ns },
-                compute_output: { count: 0, ns: 0 },
-              })),
-          }
-        }),
-    )
-    if (name !== undefined && rawVersion !== undefined && model_stats.length === 0) {
-      throw new VersionNotLoadedError(`version ${rawVersion} of model '${name}' is not loaded`)
-    }
-    return c.json({ model_stats })
-  }
+  const stats = (c: Context) => c.json(v2Statistics(registry, c.req.param('name'), c.req.param('version')))
   route(app, '/v2/models/stats', { GET: stats })
   route(app, '/v2/models/:name/stats', { GET: stats })
   route(app, '/v2/models/:name/versions/:version/stats', { GET: stats })
 
   const metadata = (c: Context) => {
     const { model, version } = target(c)
-    const v = version === undefined ? model.active : loadedVersion(model, version)
-    if (!v) {
-      // A model with nothing serving is not ready; a version that is not loaded is not there to describe.
-      if (version === undefined) throw new ModelNotReadyError(model.name)
-      throw new VersionNotLoadedError(`version ${version} of model '${model.name}' is not loaded (${model.versions.get(version)!.state.status})`)
-    }
-    return c.json({
-      name: model.name,
-      versions: servedVersions(model).map(String),
-      platform: 'onnxruntime_onnx',
-      inputs: v.signature.inputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
-      outputs: v.signature.outputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
-    })
+    return c.json(v2ModelMetadata(model, version))
   }
   route(app, '/v2/models/:name', { GET: metadata })
   route(app, '/v2/models/:name/versions/:version', { GET: metadata })
 
   const ready = (c: Context) => {
     const { model, version } = target(c)
-    const isReady = version === undefined ? model.active !== undefined : loadedVersion(model, version) !== undefined
-    return c.json({ name: model.name, ready: isReady }, isReady ? 200 : 400)
+    const view = v2ModelReady(model, version)
+    return c.json(view, view.ready ? 200 : 400)
   }
   route(app, '/v2/models/:name/ready', { GET: ready })
   route(app, '/v2/models/:name/versions/:version/ready', { GET: ready })
@@ -167,18 +112,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   route(app, '/v2/repository/index', {
     POST: async (c) => {
       const body = await readOptionalJsonAs(c, repositoryIndexBodySchema, 64 * 1024)
-      const entries = registry.list().flatMap((m) =>
-        [...m.versions.values()]
-          .sort((a, b) => a.version - b.version)
-          .map((r) => {
-            const loaded = m.active?.version === r.version || m.retained.some((v) => v.version === r.version)
-            const moving = r.state.status === 'loading' || r.state.status === 'validating' || r.state.status === 'warming'
-            const state = loaded ? 'READY' : moving ? 'LOADING' : 'UNAVAILABLE'
-            const reason = r.state.status === 'rejected' ? `${r.state.reason}: ${r.state.message}` : r.state.status
-            return { name: m.name, version: String(r.version), state, reason }
-          }),
-      )
-      return c.json(body.ready === true ? entries.filter((e) => e.state === 'READY') : entries)
+      return c.json(v2RepositoryIndex(registry, { ready: body.ready === true }))
     },
   })
   route(app, '/v2/repository/models/:name/load', {
@@ -201,14 +135,3 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     return { model, version: raw === undefined ? undefined : parseVersion(model.name, raw) }
   }
 }
-
-function loadedVersion(model: ModelRecord, version: number): LoadedVersion | undefined {
-  if (!model.versions.has(version)) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
-  return model.active?.version === version ? model.active : model.retained.find((v) => v.version === version)
-}
-
-/** Versions that can answer now: the active one and the retained ones. */
-function servedVersions(model: ModelRecord): number[] {
-  return [model.active, ...model.retained].filter((v) => v !== undefined).map((v) => v.version).sort((a, b) => a - b)
-}
-
