@@ -25,7 +25,7 @@ export interface V2RoutesOptions {
 }
 
 /** Extensions of the protocol modelgate implements, as `GET /v2` lists them. */
-export const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const
+const V2_EXTENSIONS = ['binary_tensor_data', 'model_repository', 'statistics'] as const
 
 export const repositoryIndexBodySchema = z.object({ ready: z.boolean().optional() }).passthrough()
 
