@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from './support/models.js'
 import { getHead, parseResponses, postHead, rawConnection, type RawResponse } from './support/raw-http.js'
-import type { LogRecord } from '../dist/log.js'
+import type { LogRecord } from '../src/log.js'
 import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from './support/test-server.js'
 import { dropVersion } from './lifecycle/lifecycle-support.js'
 

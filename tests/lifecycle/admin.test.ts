@@ -3,7 +3,7 @@ import { request as httpRequest } from 'node:http'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConfigError, loadServeConfig } from '../../dist/config.js'
+import { ConfigError, loadServeConfig } from '../../src/config.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
 import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
 import {

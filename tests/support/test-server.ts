@@ -1,11 +1,11 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-// Integration tests run the built server (`npm test` builds first): the code that ships, including
-// the child processes it starts, which exist only as compiled JavaScript.
-import { loadServeConfig, type ServeOptionsInput } from '../../dist/config.js'
-import { createMemoryLogger } from '../../dist/log.js'
-import { startServer, type ModelgateServer } from '../../dist/server.js'
+// The server runs from src/, as the unit tests do: one copy of each module, so an error it throws is
+// the class a test imports. The processes and threads it starts run from dist/ (`npm test` builds first).
+import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
+import { createMemoryLogger } from '../../src/log.js'
+import { startServer, type ModelgateServer } from '../../src/server.js'
 
 export interface TestServer {
   readonly url: string
