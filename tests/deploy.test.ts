@@ -5,7 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
 import { BOOLEAN_OPTIONS, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey, type ServeConfig } from '../src/config.js'
 import { addConstModel, writeModelFile, writeVersion } from './support/models.js'
-import { makeTempDir, postJson, startTestServer, waitFor, type TestServer } from './support/test-server.js'
+import { postJson } from './support/api-client.js'
+import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 /**
  * deploy/: the Kubernetes manifests, the KServe InferenceService, the Prometheus configuration and

@@ -3,7 +3,9 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, reshapeTo2x2Model, writeVersion } from './support/models.js'
-import { makeTempDir, postJson, startTestServer, waitFor } from './support/test-server.js'
+import { postJson } from './support/api-client.js'
+import { makeTempDir, startTestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 

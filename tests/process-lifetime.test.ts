@@ -4,7 +4,8 @@ import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from './support/models.js'
-import { makeTempDir, waitFor } from './support/test-server.js'
+import { makeTempDir } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const CLI = join(ROOT, 'dist', 'cli.js')

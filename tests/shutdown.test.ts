@@ -7,7 +7,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from './support/models.js'
 import { getHead, parseResponses, postHead, rawConnection, type RawResponse } from './support/raw-http.js'
 import type { LogRecord } from '../src/log.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from './support/test-server.js'
+import { getJson } from './support/api-client.js'
+import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 import { dropVersion } from './lifecycle/lifecycle-support.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')

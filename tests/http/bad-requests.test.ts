@@ -11,7 +11,8 @@ import {
   writeVersion,
 } from '../support/models.js'
 import { rawConnection, type RawResponse } from '../support/raw-http.js'
-import { getJson, postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * Every stable error code the simple API can produce, each from a real request to a real server,

@@ -2,7 +2,9 @@ import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection, type RawConnection, type RawResponse } from '../support/raw-http.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { postJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Request bodies are bounded together and in time: the bytes buffered across all bodies being

@@ -3,7 +3,9 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loopCounterModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection } from '../support/raw-http.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { postJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * A client that hangs up while its request waits in the queue: the request is answered 499 and

@@ -4,7 +4,9 @@ import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { getJson, type JsonResponse } from '../support/api-client.js'
+import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Liveness notices a wedged libuv threadpool. The server runs in this process, so the test can

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { constantOfShapeModel, identityModel, outerProductModel, reshapeToRequestModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { postJson, type JsonResponse } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * What one answer may cost, and the dims a request may declare. The attacks: a zero-element tensor

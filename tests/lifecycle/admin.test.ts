@@ -5,7 +5,9 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../../src/config.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson } from '../support/api-client.js'
+import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import {
   admin,
   dropVersion,

@@ -4,7 +4,9 @@ import { dirname, join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
 import { afterEach, expect } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a

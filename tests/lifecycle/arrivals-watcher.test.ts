@@ -2,7 +2,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { getJson, waitFor } from '../support/test-server.js'
+import { getJson } from '../support/api-client.js'
+import { waitFor } from '../support/wait-for.js'
 import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha256, stageFolder, versionOf, waitServing, waitVersion, serversStartingWithV1 } from './arrival-helpers.js'
 
 /**

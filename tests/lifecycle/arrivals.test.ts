@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
-import { waitFor } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import {
   MODEL,
   ask,

@@ -3,7 +3,8 @@ import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { dropVersion, killLeftoverGates, spawnCli, waitActive, waitReady, waitStatus, type CliServer } from './lifecycle-support.js'
 
 /**

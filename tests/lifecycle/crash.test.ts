@@ -2,7 +2,8 @@ import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import {
   admin,
   dropVersion,

@@ -3,7 +3,9 @@ import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel, heavyConstModel, loopCounterModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { postJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { admin, dropVersion, modelDetail, predict, versionView, waitActive, writeConstVersion } from './lifecycle-support.js'
 
 /**

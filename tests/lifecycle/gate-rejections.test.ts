@@ -13,7 +13,9 @@ import {
   spinModel,
   writeVersion,
 } from '../support/models.js'
-import { getJson, postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson, postJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { gateProcessesOf } from './lifecycle-support.js'
 
 /**

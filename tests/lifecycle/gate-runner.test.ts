@@ -7,7 +7,7 @@ import { GateRunner } from '../../src/lifecycle/gate/gate-runner.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { waitFor } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { childPids, isGateProcess, plainGateJob } from './lifecycle-support.js'
 
 /**

@@ -5,7 +5,9 @@ import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
 import { addConstModel, identityModel, writeVersion } from '../support/models.js'
-import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { getJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { historyOf, modelDetail, versionView, waitReason, waitStatus } from './lifecycle-support.js'
 
 /**

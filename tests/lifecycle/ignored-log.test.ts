@@ -2,7 +2,8 @@ import { mkdir, symlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** What a listing refuses or skips gets one log line, however often it is listed again. */
 describe('ignored and refused paths are logged once', () => {

@@ -6,7 +6,9 @@ import { dirname, join } from 'node:path'
 import { expect } from 'vitest'
 import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, makeTempDir, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { getJson, type JsonResponse } from '../support/api-client.js'
+import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
 

@@ -2,7 +2,8 @@ import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, startServerOver, waitFor, type TestServer } from '../support/test-server.js'
+import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { admin, dropVersion, historyOf, modelDetail, predict, smokeFor, versionView, waitActive, waitReason, waitStatus } from './lifecycle-support.js'
 
 /**

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { loadServeConfig } from '../../src/config.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { startServer } from '../../src/server.js'
-import { waitFor } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { CLI, killLeftoverGates, modelsDirWithV1, predict, spawnCli, startServerOver, waitReady, type CliServer, type RunningServer } from './lifecycle-support.js'
 
 /**

@@ -2,7 +2,8 @@ import { cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { getJson, waitFor } from '../support/test-server.js'
+import { getJson } from '../support/api-client.js'
+import { waitFor } from '../support/wait-for.js'
 import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../support/tmpfs.js'
 import {
   admin,

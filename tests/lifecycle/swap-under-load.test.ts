@@ -1,7 +1,8 @@
 import { Agent, request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel } from '../support/models.js'
-import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { admin, dropVersion, historyOf, modelDetail, smokeFor, versionView, waitActive, waitStatus, writeConstVersion, X } from './lifecycle-support.js'
 
 /**

@@ -2,7 +2,9 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { postJson } from '../support/api-client.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { admin, dropVersion, waitActive } from '../lifecycle/lifecycle-support.js'
 
 /**

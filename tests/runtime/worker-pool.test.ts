@@ -8,7 +8,8 @@ import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, Worke
 import { ModelLoadError, ModelSession, type Feeds, type Fetches } from '../../src/runtime/session.js'
 import { WorkerPool, type WorkerLoss, type WorkerPoolOptions } from '../../src/runtime/worker-pool.js'
 import { addConstModel, classifierModel, identityModel, loopCounterModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * WorkerPool against real worker threads and real onnxruntime sessions. The pool runs its worker

@@ -1,7 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cp, mkdir, rm, symlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { makeTempDir, waitFor } from './test-server.js'
+import { makeTempDir } from './test-server.js'
+import { waitFor } from './wait-for.js'
 
 const REPO = join(import.meta.dirname, '..', '..')
 

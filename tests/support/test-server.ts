@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { startServer, type ModelgateServer } from '../../src/server.js'
+import { waitFor } from './wait-for.js'
 
 export interface TestServer {
   readonly url: string
@@ -69,35 +70,4 @@ export async function startServerListening(modelsDir: string, options: ServerOpt
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
-}
-
-/** Polls `check` until it holds, failing after `timeoutMs`. Never a fixed sleep. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-export interface JsonResponse<T = any> {
-  readonly status: number
-  readonly headers: Headers
-  readonly body: T
-}
-
-/** POST a JSON value (or a raw string, sent as is) and parse the JSON answer. */
-export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  })
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
-}
-
-export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
-  const res = await fetch(url)
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }
