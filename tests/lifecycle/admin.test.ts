@@ -4,22 +4,11 @@ import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../../src/config.js'
+import { admin, getJson, historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { getJson } from '../support/api-client.js'
 import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  admin,
-  dropVersion,
-  historyOf,
-  modelDetail,
-  predict,
-  smokeFor,
-  versionView,
-  waitActive,
-  waitStatus,
-  writeConstVersion,
-} from './lifecycle-support.js'
+import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The admin API: rollback warm and cold, promote, history, auth. Each test owns its

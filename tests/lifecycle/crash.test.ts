@@ -1,25 +1,11 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, modelDetail, predict, versionView, waitActive, waitReady } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  admin,
-  dropVersion,
-  isGateProcess,
-  killLeftoverGates,
-  modelDetail,
-  predict,
-  readHistoryFile,
-  smokeFor,
-  spawnCli,
-  versionView,
-  waitActive,
-  waitReady,
-  writeConstVersion,
-  type CliServer,
-} from './lifecycle-support.js'
+import { dropVersion, isGateProcess, killLeftoverGates, readHistoryFile, smokeFor, spawnCli, writeConstVersion, type CliServer } from './lifecycle-support.js'
 
 /**
  * kill -9 at any moment leaves a state the next start reads without error (issue: "A crash (kill -9)

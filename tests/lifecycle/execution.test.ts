@@ -2,11 +2,11 @@ import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, modelDetail, postJson, predict, versionView, waitActive } from '../support/api-client.js'
 import { addConstModel, heavyConstModel, loopCounterModel, writeVersion } from '../support/models.js'
-import { postJson } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { admin, dropVersion, modelDetail, predict, versionView, waitActive, writeConstVersion } from './lifecycle-support.js'
+import { dropVersion, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Where a version's sessions run (model.json `execution`), against the real server: the

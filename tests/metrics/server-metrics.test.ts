@@ -1,11 +1,11 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { dropVersion } from '../lifecycle/lifecycle-support.js'
+import { admin, postJson, waitActive } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { postJson } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { admin, dropVersion, waitActive } from '../lifecycle/lifecycle-support.js'
 
 /**
  * Per-version series (requests, request and inference durations) live as long as the version's

@@ -6,7 +6,7 @@ import { join } from 'node:path'
 import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { startServer, type ModelgateServer } from '../../src/server.js'
-import { waitFor } from './wait-for.js'
+import { waitReady } from './api-client.js'
 
 export interface TestServer {
   readonly url: string
@@ -54,7 +54,7 @@ export async function startTestServer(
 export async function startServerOver(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
   const t = await startServerListening(modelsDir, options, env)
   await t.server.loaded
-  await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 'the server to be ready')
+  await waitReady(t.url)
   return t
 }
 
