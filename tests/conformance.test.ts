@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { BIG_INTS, cases, FLOATS, floatMatches, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from './support/conformance.js'
 import { postJson } from './support/api-client.js'
+import { BIG_INTS, cases, FLOATS, floatMatches, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from './support/conformance.js'
 import { startTestServer, type TestServer } from './support/test-server.js'
 
 /**

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addConstModel, writeVersion } from './support/models.js'
 import { getJson, postJson } from './support/api-client.js'
+import { addConstModel, writeVersion } from './support/models.js'
 import { startTestServer, type TestServer } from './support/test-server.js'
 
 describe('serving the highest loadable version', () => {

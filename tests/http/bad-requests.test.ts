@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
 import {
   addConstModel,
   addModel,
@@ -11,7 +12,6 @@ import {
   writeVersion,
 } from '../support/models.js'
 import { rawConnection, type RawResponse } from '../support/raw-http.js'
-import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**

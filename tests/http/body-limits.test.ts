@@ -1,8 +1,8 @@
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricValue, postJson } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection, type RawConnection, type RawResponse } from '../support/raw-http.js'
-import { metricValue, postJson } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 

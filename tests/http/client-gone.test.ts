@@ -1,9 +1,9 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricValue, postJson } from '../support/api-client.js'
 import { loopCounterModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection } from '../support/raw-http.js'
-import { metricValue, postJson } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 

@@ -3,8 +3,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createHttpApp } from '../../src/http/app.js'
 import { promoteBodySchema, rollbackBodySchema } from '../../src/http/routes/admin-routes.js'
-import { addConstModel, writeVersion } from '../support/models.js'
 import { getJson } from '../support/api-client.js'
+import { addConstModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /** Every route the Hono app registers, as OpenAPI writes it: `/models/{name}`, lowercase method. */

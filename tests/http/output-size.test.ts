@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { constantOfShapeModel, identityModel, outerProductModel, reshapeToRequestModel, writeVersion } from '../support/models.js'
 import { metricSamples, postJson, type JsonResponse } from '../support/api-client.js'
+import { constantOfShapeModel, identityModel, outerProductModel, reshapeToRequestModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**

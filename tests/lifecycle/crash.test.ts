@@ -1,7 +1,7 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { admin, modelDetail, predict, versionView, waitActive, waitReady } from '../support/api-client.js'
+import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitReady } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -159,8 +159,7 @@ describe('kill -9', () => {
       // The recorded active version is restored (its bytes did not change), not the highest one.
       expect(await activeOf(cli.url)).toBe(recorded)
       expect(await predict(cli.url)).toMatchObject({ status: 200, version: recorded, constant: recorded })
-      const history = await fetch(`${cli.url}/models/adder/history?limit=200`)
-      expect(history.status).toBe(200)
+      await historyOf(cli.url, 'adder') // answers 200
       // Rolled-back marks came back with the state.
       const detail = await modelDetail(cli.url, 'adder')
       for (const [v, p] of Object.entries(state.models.adder.versions as Record<string, { rolledBack?: unknown }>)) {

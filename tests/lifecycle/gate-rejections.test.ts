@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, historyOf, metricValue, modelDetail, postJson, versionView, waitForVersion, waitStatus } from '../support/api-client.js'
 import {
   addConstModel,
   classifierModel,
@@ -13,7 +14,6 @@ import {
   spinModel,
   writeVersion,
 } from '../support/models.js'
-import { getJson, historyOf, metricValue, modelDetail, postJson, versionView, waitForVersion, waitStatus } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 import { gateProcessesOf } from './lifecycle-support.js'
