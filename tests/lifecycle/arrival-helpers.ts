@@ -18,7 +18,7 @@ export const MODEL = 'adder'
  * The usual start: adder v1 = x + 1, on disk for an hour already, so it serves at start whatever
  * stability window a test sets (a file written just now may have to wait for the window).
  */
-export async function withV1(modelsDir: string): Promise<void> {
+async function withV1(modelsDir: string): Promise<void> {
   const file = await writeVersion(modelsDir, MODEL, 1, addConstModel(1))
   const anHourAgo = new Date(Date.now() - 3_600_000)
   await utimes(file, anHourAgo, anHourAgo)

@@ -13,7 +13,11 @@ export interface JsonResponse<T = any> {
 }
 
 /** POST a JSON value (or a raw string, sent as is) and parse the JSON answer. */
-export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
+export async function postJson<T = any>(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse<T>> {
   const res = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
@@ -27,8 +31,13 @@ export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
   return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }
 
-/** POST to an admin route (promote, rollback, ...): a JSON body if given, an empty answer as undefined. */
-export async function admin(url: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
+/** POST to an admin route (promote, rollback, ...); an empty answer's body is undefined. */
+export async function admin(
+  url: string,
+  path: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<JsonResponse> {
   const res = await fetch(`${url}${path}`, {
     method: 'POST',
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
@@ -55,7 +64,11 @@ export async function predict(url: string, model?: string): Promise<Prediction> 
   const { status, headers, body } = await postJson(`${url}${path}`, { inputs: X })
   const header = headers.get('x-model-version')
   const y = body?.outputs?.y as number[][] | undefined
-  return { status, version: header === null ? null : Number(header), constant: y ? y[0]![0]! - X[0]![0]! : null }
+  return {
+    status,
+    version: header === null ? null : Number(header),
+    constant: y ? y[0]![0]! - X[0]![0]! : null,
+  }
 }
 
 /** GET /models/{name}, which must answer 200. */
@@ -71,27 +84,54 @@ export function versionView(detail: any, version: number): any {
 }
 
 /** GET /models/{name}/history: its entries, oldest first. */
-export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 200): Promise<any[]> {
+export async function historyOf(
+  url: string,
+  model: string,
+  headers: Record<string, string> = {},
+  limit = 200,
+): Promise<any[]> {
   const res = await fetch(`${url}/models/${model}/history?limit=${limit}`, { headers })
   expect(res.status).toBe(200)
   return ((await res.json()) as any).entries
 }
 
 export function eventsOf(entries: readonly any[], event: string, version?: number): any[] {
-  return entries.filter((e) => e.event === event && (version === undefined || e.version === version))
+  return entries.filter(
+    (e) => e.event === event && (version === undefined || e.version === version),
+  )
 }
 
 /** Waits until /readyz answers 200 (a server still starting may refuse the connection). */
 export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
-  await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, `${url} to be ready`, timeoutMs)
+  await waitFor(
+    async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200,
+    `${url} to be ready`,
+    timeoutMs,
+  )
 }
 
-export async function waitActive(url: string, model: string, version: number, timeoutMs = 20_000): Promise<void> {
-  await waitFor(async () => (await getJson(`${url}/models/${model}`)).body.active === version, `version ${version} of '${model}' to be active`, timeoutMs)
+export async function waitActive(
+  url: string,
+  model: string,
+  version: number,
+  timeoutMs = 20_000,
+): Promise<void> {
+  await waitFor(
+    async () => (await getJson(`${url}/models/${model}`)).body.active === version,
+    `version ${version} of '${model}' to be active`,
+    timeoutMs,
+  )
 }
 
-/** Waits until a version's view passes `check` (polling through a model not listed yet); returns that view. */
-export async function waitForVersion(url: string, model: string, version: number, check: (view: any) => boolean, what: string, timeoutMs = 20_000): Promise<any> {
+/** Waits until a version's view passes `check` (polling on while not listed); returns the view. */
+export async function waitForVersion(
+  url: string,
+  model: string,
+  version: number,
+  check: (view: any) => boolean,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<any> {
   let seen: any
   await waitFor(
     async () => {
@@ -105,17 +145,49 @@ export async function waitForVersion(url: string, model: string, version: number
   return seen
 }
 
-export async function waitStatus(url: string, model: string, version: number, status: string, timeoutMs = 20_000): Promise<any> {
-  return waitForVersion(url, model, version, (v) => v.status === status, `to be ${status}`, timeoutMs)
+export async function waitStatus(
+  url: string,
+  model: string,
+  version: number,
+  status: string,
+  timeoutMs = 20_000,
+): Promise<any> {
+  return waitForVersion(
+    url,
+    model,
+    version,
+    (v) => v.status === status,
+    `to be ${status}`,
+    timeoutMs,
+  )
 }
 
 /** Waits until a version's view carries `reason` (a rejection, or what it waits for). */
-export async function waitReason(url: string, model: string, version: number, reason: string, timeoutMs = 20_000): Promise<any> {
-  return waitForVersion(url, model, version, (v) => v.reason === reason, `to show reason ${reason}`, timeoutMs)
+export async function waitReason(
+  url: string,
+  model: string,
+  version: number,
+  reason: string,
+  timeoutMs = 20_000,
+): Promise<any> {
+  return waitForVersion(
+    url,
+    model,
+    version,
+    (v) => v.reason === reason,
+    `to show reason ${reason}`,
+    timeoutMs,
+  )
 }
 
 /** Waits until predictions of `model` are answered by `version` adding `constant`. */
-export async function waitServing(url: string, model: string, version: number, constant: number, timeoutMs = 20_000): Promise<void> {
+export async function waitServing(
+  url: string,
+  model: string,
+  version: number,
+  constant: number,
+  timeoutMs = 20_000,
+): Promise<void> {
   await waitFor(
     async () => {
       const a = await predict(url, model)
@@ -139,17 +211,26 @@ export async function metricSamples(url: string): Promise<MetricSample[]> {
   for (const line of text.split('\n')) {
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line)
     if (!m) continue
-    const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]))
+    const labels = Object.fromEntries(
+      [...(m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]),
+    )
     samples.push({ name: m[1]!, labels, value: Number(m[3]) })
   }
   return samples
 }
 
 /** The value of the sample of `name` with exactly these labels (in any order), or undefined. */
-export async function metricValue(url: string, name: string, labels: Readonly<Record<string, string>> = {}): Promise<number | undefined> {
+export async function metricValue(
+  url: string,
+  name: string,
+  labels: Readonly<Record<string, string>> = {},
+): Promise<number | undefined> {
   const wanted = Object.entries(labels)
   const sample = (await metricSamples(url)).find(
-    (s) => s.name === name && Object.keys(s.labels).length === wanted.length && wanted.every(([k, v]) => s.labels[k] === v),
+    (s) =>
+      s.name === name &&
+      Object.keys(s.labels).length === wanted.length &&
+      wanted.every(([k, v]) => s.labels[k] === v),
   )
   return sample?.value
 }
