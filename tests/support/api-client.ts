@@ -145,40 +145,30 @@ export async function waitForVersion(
   return seen
 }
 
-export async function waitStatus(
-  url: string,
-  model: string,
-  version: number,
-  status: string,
-  timeoutMs = 20_000,
-): Promise<any> {
-  return waitForVersion(
-    url,
-    model,
-    version,
-    (v) => v.status === status,
-    `to be ${status}`,
-    timeoutMs,
-  )
+/** A wait until one field of a version's view has a value: its status, or its reason. */
+function waitForField(field: 'status' | 'reason', what: string) {
+  return function waitForValue(
+    url: string,
+    model: string,
+    version: number,
+    value: string,
+    timeoutMs = 20_000,
+  ): Promise<any> {
+    return waitForVersion(
+      url,
+      model,
+      version,
+      (v) => v[field] === value,
+      `${what} ${value}`,
+      timeoutMs,
+    )
+  }
 }
 
-/** Waits until a version's view carries `reason` (a rejection, or what it waits for). */
-export async function waitReason(
-  url: string,
-  model: string,
-  version: number,
-  reason: string,
-  timeoutMs = 20_000,
-): Promise<any> {
-  return waitForVersion(
-    url,
-    model,
-    version,
-    (v) => v.reason === reason,
-    `to show reason ${reason}`,
-    timeoutMs,
-  )
-}
+export const waitStatus = waitForField('status', 'to be')
+
+/** Waits until a version's view carries a reason (a rejection, or what it waits for). */
+export const waitReason = waitForField('reason', 'to show reason')
 
 /** Waits until predictions of `model` are answered by `version` adding `constant`. */
 export async function waitServing(
