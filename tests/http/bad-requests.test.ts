@@ -1,6 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
+import { getJson, postJson, requestJson, type JsonResponse } from '../support/api-client.js'
 import {
   addConstModel,
   addModel,
@@ -36,9 +36,8 @@ function expectError(r: JsonResponse, status: number, code: string): string {
   return error.message as string
 }
 
-async function request(url: string, method: string, body?: string, contentType = 'application/json'): Promise<JsonResponse> {
-  const res = await fetch(url, { method, ...(body !== undefined && { body, headers: { 'content-type': contentType } }) })
-  return { status: res.status, headers: res.headers, body: await res.json() }
+function request(url: string, method: string, body?: string, contentType = 'application/json'): Promise<JsonResponse> {
+  return requestJson(url, { method, ...(body !== undefined && { body, headers: { 'content-type': contentType } }) })
 }
 
 describe('bad requests to the simple API', () => {

@@ -12,23 +12,30 @@ export interface JsonResponse<T = any> {
   readonly body: T
 }
 
+/** Any request whose answer is JSON (every answer of the API is, errors included). */
+export async function requestJson<T = any>(
+  url: string,
+  init?: RequestInit,
+): Promise<JsonResponse<T>> {
+  const res = await fetch(url, init)
+  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
+}
+
 /** POST a JSON value (or a raw string, sent as is) and parse the JSON answer. */
-export async function postJson<T = any>(
+export function postJson<T = any>(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<JsonResponse<T>> {
-  const res = await fetch(url, {
+  return requestJson<T>(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: typeof body === 'string' ? body : JSON.stringify(body),
   })
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }
 
-export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
-  const res = await fetch(url)
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
+export function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
+  return requestJson<T>(url)
 }
 
 /** POST to an admin route (promote, rollback, ...); an empty answer's body is undefined. */
