@@ -2,6 +2,7 @@ import { spawn, spawnSync } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitReady } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
 import { makeTempDir } from './support/test-server.js'
 
@@ -76,11 +77,7 @@ describe('modelgate CLI', () => {
       })
       child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)))
     })
-    const deadline = Date.now() + 10_000
-    while ((await fetch(`${url}/readyz`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error('not ready')
-      await new Promise((r) => setTimeout(r, 25))
-    }
+    await waitReady(url, 10_000)
     const res = await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": [[1, 2, 3, 4]]}' })
     expect(await res.json()).toEqual({ model: 'adder', version: 1, outputs: { y: [[11, 12, 13, 14]] } })
     child.kill('SIGTERM')

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { postJson } from './support/api-client.js'
 import { BIG_INTS, cases, FLOATS, floatMatches, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from './support/conformance.js'
-import { postJson, startTestServer, type TestServer } from './support/test-server.js'
+import { startTestServer, type TestServer } from './support/test-server.js'
 
 /**
  * The ONNX backend node-test subset (tests/fixtures/onnx-node, see its README) served

@@ -3,14 +3,16 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
-import { BOOLEAN_OPTIONS, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey, type ServeConfig } from '../dist/config.js'
+import { BOOLEAN_OPTIONS, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey, type ServeConfig } from '../src/config.js'
+import { postJson } from './support/api-client.js'
 import { addConstModel, writeModelFile, writeVersion } from './support/models.js'
-import { makeTempDir, postJson, startTestServer, waitFor, type TestServer } from './support/test-server.js'
+import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 /**
  * deploy/: the Kubernetes manifests, the KServe InferenceService, the Prometheus configuration and
  * the Grafana dashboard. No cluster here: every file is parsed and checked against what the server
- * really does: its configuration (dist/config.js), the paths it answers (a real server) and the
+ * really does: its configuration (src/config.ts), the paths it answers (a real server) and the
  * metric names and labels its /metrics serves.
  */
 

@@ -2,8 +2,10 @@ import { spawn } from 'node:child_process'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { postJson, waitReady } from './support/api-client.js'
 import { addConstModel, reshapeTo2x2Model, writeVersion } from './support/models.js'
-import { makeTempDir, postJson, startTestServer, waitFor } from './support/test-server.js'
+import { makeTempDir, startTestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
@@ -30,7 +32,7 @@ describe('logs', () => {
     try {
       await waitFor(() => /"event":"listening"/.test(stdout), 'the listening line')
       const url = /"url":"([^"]+)"/.exec(stdout)![1]!
-      await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'readiness')
+      await waitReady(url)
       const ok = await postJson(`${url}/predict`, { inputs: [1, 2, 3, 4] })
       expect(ok.status).toBe(200)
       const failed = await postJson(`${url}/predict`, { inputs: [1, 2, 3] })

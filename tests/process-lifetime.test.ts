@@ -3,8 +3,10 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitReady } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
-import { makeTempDir, waitFor } from './support/test-server.js'
+import { makeTempDir } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const CLI = join(ROOT, 'dist', 'cli.js')
@@ -64,7 +66,7 @@ async function startAndWaitReady(child: ChildProcess): Promise<{ url: string; ou
   const m = /"event":"listening","url":"([^"]+)"/.exec(out)
   if (!m) throw new Error(`the server did not start: ${out}`)
   const url = m[1]!
-  await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, 'readiness')
+  await waitReady(url)
   return { url, output: () => out }
 }
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, postJson } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
-import { getJson, postJson, startTestServer, type TestServer } from './support/test-server.js'
+import { startTestServer, type TestServer } from './support/test-server.js'
 
 describe('serving the highest loadable version', () => {
   let t: TestServer

@@ -4,11 +4,13 @@ import { readFileSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import type { LogRecord } from '../src/log.js'
+import { dropVersion } from './lifecycle/lifecycle-support.js'
+import { getJson, waitReady } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
 import { getHead, parseResponses, postHead, rawConnection, type RawResponse } from './support/raw-http.js'
-import type { LogRecord } from '../dist/log.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from './support/test-server.js'
-import { dropVersion } from './lifecycle/lifecycle-support.js'
+import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
@@ -29,7 +31,7 @@ async function serve(models: string, args: string[] = []): Promise<Started> {
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
   await waitFor(() => /"event":"listening"/.test(out), 'the listening line')
   const url = /"url":"([^"]+)"/.exec(out)![1]!
-  await waitFor(async () => (await fetch(`${url}/readyz`)).status === 200, 'readiness')
+  await waitReady(url)
   return { url, port: Number(new URL(url).port), exited, kill: (s) => child.kill(s), output: () => out }
 }
 

@@ -4,7 +4,8 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildModel } from '../src/onnx/builder.js'
 import { addConstModel, identityModel, reshapeTo2x2Model, writeModelFile, writeVersion } from './support/models.js'
-import { makeTempDir, startServerOver, waitFor } from './support/test-server.js'
+import { makeTempDir, startServerOver } from './support/test-server.js'
+import { waitFor } from './support/wait-for.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 

@@ -1,5 +1,6 @@
 import { Agent, request as httpRequest } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, postJson, requestJson, type JsonResponse } from '../support/api-client.js'
 import {
   addConstModel,
   addModel,
@@ -11,7 +12,7 @@ import {
   writeVersion,
 } from '../support/models.js'
 import { rawConnection, type RawResponse } from '../support/raw-http.js'
-import { getJson, postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * Every stable error code the simple API can produce, each from a real request to a real server,
@@ -35,9 +36,8 @@ function expectError(r: JsonResponse, status: number, code: string): string {
   return error.message as string
 }
 
-async function request(url: string, method: string, body?: string, contentType = 'application/json'): Promise<JsonResponse> {
-  const res = await fetch(url, { method, ...(body !== undefined && { body, headers: { 'content-type': contentType } }) })
-  return { status: res.status, headers: res.headers, body: await res.json() }
+function request(url: string, method: string, body?: string, contentType = 'application/json'): Promise<JsonResponse> {
+  return requestJson(url, { method, ...(body !== undefined && { body, headers: { 'content-type': contentType } }) })
 }
 
 describe('bad requests to the simple API', () => {

@@ -1,8 +1,10 @@
 import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricValue, postJson } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection, type RawConnection, type RawResponse } from '../support/raw-http.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Request bodies are bounded together and in time: the bytes buffered across all bodies being
@@ -19,10 +21,9 @@ const V2 = '/v2/models/adder/infer'
 const addModel = (dir: string) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined)
 
 async function inflightBodyBytes(t: TestServer): Promise<number> {
-  const text = await (await fetch(`${t.url}/metrics`)).text()
-  const m = /^modelgate_inflight_body_bytes (\d+)$/m.exec(text)
-  if (!m) throw new Error('no modelgate_inflight_body_bytes in /metrics')
-  return Number(m[1])
+  const bytes = await metricValue(t.url, 'modelgate_inflight_body_bytes')
+  if (bytes === undefined) throw new Error('no modelgate_inflight_body_bytes in /metrics')
+  return bytes
 }
 
 function expectRefused(r: RawResponse | undefined, status: number, code: string, path: string): void {

@@ -1,9 +1,11 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricValue, postJson } from '../support/api-client.js'
 import { loopCounterModel, writeVersion } from '../support/models.js'
 import { postHead, rawConnection } from '../support/raw-http.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * A client that hangs up while its request waits in the queue: the request is answered 499 and
@@ -55,20 +57,13 @@ beforeAll(async () => {
 })
 afterAll(() => t?.close())
 
-/** One series of /metrics (the exact label set, in the order the server writes it), or undefined. */
-async function metric(series: string): Promise<number | undefined> {
-  const text = await (await fetch(`${t.url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
-}
-
 /** Prediction requests the server has taken in and not answered: running, or queued for the worker. */
-const inFlight = () => metric('modelgate_in_flight_requests')
+const inFlight = () => metricValue(t.url, 'modelgate_in_flight_requests')
 
 describe('a request whose client has gone away before its turn', () => {
   for (const api of APIS) {
     it(`${api.route}: is answered 499 and never run; the request queued behind it runs`, async () => {
-      const runs = () => metric(`modelgate_inference_duration_seconds_count{model="${api.model}",version="1"}`)
+      const runs = () => metricValue(t.url, 'modelgate_inference_duration_seconds_count', { model: api.model, version: '1' })
       const runsBefore = (await runs()) ?? 0
       const predict = (m: number) => postJson(`${t.url}${api.path}`, api.body(m))
 
@@ -90,7 +85,7 @@ describe('a request whose client has gone away before its turn', () => {
       expect(third.status).toBe(200)
       expect(api.count(third.body)).toBe(5)
       expect(await gone.response).toBeUndefined()
-      expect(await metric(`modelgate_requests_total{model="${api.model}",version="1",status="499"}`)).toBe(1)
+      expect(await metricValue(t.url, 'modelgate_requests_total', { model: api.model, version: '1', status: '499' })).toBe(1)
       // Two runs, the long one and the third: the request given up never reached the worker.
       expect((await runs())! - runsBefore).toBe(2)
     })

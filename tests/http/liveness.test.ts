@@ -3,8 +3,10 @@ import { closeSync, constants, openSync, writeSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
+import { getJson, type JsonResponse } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Liveness notices a wedged libuv threadpool. The server runs in this process, so the test can

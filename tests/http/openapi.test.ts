@@ -1,10 +1,11 @@
 import { cp } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createHttpApp } from '../../dist/http/app.js'
+import { createHttpApp } from '../../src/http/app.js'
 import { promoteBodySchema, rollbackBodySchema } from '../../src/http/routes/admin-routes.js'
+import { getJson } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, startTestServer, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /** Every route the Hono app registers, as OpenAPI writes it: `/models/{name}`, lowercase method. */
 function registeredRoutes(): { path: string; method: string }[] {

@@ -1,8 +1,10 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
 import { addConstModel, spinModel, writeModelFile, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, postJson, startServerListening, startTestServer, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { makeTempDir, startServerListening, startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 describe('ops endpoints', () => {
   let a: TestServer

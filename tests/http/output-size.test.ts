@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricSamples, postJson, type JsonResponse } from '../support/api-client.js'
 import { constantOfShapeModel, identityModel, outerProductModel, reshapeToRequestModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * What one answer may cost, and the dims a request may declare. The attacks: a zero-element tensor
@@ -18,12 +19,10 @@ function expectError(r: JsonResponse, status: number, code: string): string {
 /** A typed float32 tensor of no elements. */
 const empty = (shape: number[]) => ({ type: 'float32', shape, data: [] })
 
+/** modelgate_requests_total with this status, summed over models and versions. */
 async function requestCount(url: string, status: string): Promise<number> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith('modelgate_requests_total{') && l.includes(`status="${status}"`))
-    .reduce((n, l) => n + Number(l.split(' ').at(-1)), 0)
+  const samples = await metricSamples(url)
+  return samples.filter((s) => s.name === 'modelgate_requests_total' && s.labels.status === status).reduce((n, s) => n + s.value, 0)
 }
 
 describe('the default limit (64 MiB)', () => {

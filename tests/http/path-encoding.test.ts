@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { requestJson, type JsonResponse } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 
@@ -21,11 +22,10 @@ afterAll(() => t?.close())
 const PREDICT = JSON.stringify({ inputs: [[1, 2, 3, 4]] })
 const INFER = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] })
 
-async function send(method: string, path: string): Promise<{ status: number; body: any }> {
+function send(method: string, path: string): Promise<JsonResponse> {
   // A good body where the route takes one: only the path is wrong.
   const body = path.endsWith('/infer') ? INFER : path.endsWith('/predict') ? PREDICT : undefined
-  const res = await fetch(`${t.url}${path}`, { method, ...(body !== undefined && { body, headers: { 'content-type': 'application/json' } }) })
-  return { status: res.status, body: await res.json() }
+  return requestJson(`${t.url}${path}`, { method, ...(body !== undefined && { body, headers: { 'content-type': 'application/json' } }) })
 }
 
 /** Each route family, with a malformed segment where a name or version goes. */

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, postJson } from '../support/api-client.js'
 import { forestWithZipMapModel, imageMeanModel, statefulStepModel, writeVersion } from '../support/models.js'
-import { getJson, postJson, startTestServer, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /** Models shaped like the ones users export: forests with string labels, images, stateful steps. */
 describe('realistic models', () => {

@@ -3,21 +3,12 @@ import { request as httpRequest } from 'node:http'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { ConfigError, loadServeConfig } from '../../dist/config.js'
+import { ConfigError, loadServeConfig } from '../../src/config.js'
+import { admin, getJson, historyOf, modelDetail, predict, requestJson, versionView, waitActive, waitStatus } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { getJson, makeTempDir, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import {
-  admin,
-  dropVersion,
-  historyOf,
-  modelDetail,
-  predict,
-  smokeFor,
-  versionView,
-  waitActive,
-  waitStatus,
-  writeConstVersion,
-} from './lifecycle-support.js'
+import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The admin API: rollback warm and cold, promote, history, auth. Each test owns its
@@ -435,13 +426,12 @@ describe('admin auth', () => {
     ['GET', '/models/adder/history'],
   ] as const
 
-  async function call(url: string, method: string, path: string, headers: Record<string, string> = {}) {
-    const res = await fetch(`${url}${path}`, {
+  function call(url: string, method: string, path: string, headers: Record<string, string> = {}) {
+    return requestJson(`${url}${path}`, {
       method,
       headers: { 'content-type': 'application/json', ...headers },
       ...(method === 'POST' && { body: path.endsWith('promote') ? '{"version": 1}' : '{}' }),
     })
-    return { status: res.status, headers: res.headers, body: (await res.json()) as any }
   }
 
   async function withToken(): Promise<TestServer> {

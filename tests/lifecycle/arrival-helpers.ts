@@ -2,9 +2,10 @@ import { createHash } from 'node:crypto'
 import { mkdir, mkdtemp, open, rename, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
-import { afterEach, expect } from 'vitest'
+import { afterEach } from 'vitest'
+import { modelDetail, predict, versionView, type Prediction } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a
@@ -12,80 +13,15 @@ import { getJson, startTestServer, waitFor, type TestServer } from '../support/t
  */
 
 export const MODEL = 'adder'
-const ZEROS = [[0, 0, 0, 0]]
 
 /**
  * The usual start: adder v1 = x + 1, on disk for an hour already, so it serves at start whatever
  * stability window a test sets (a file written just now may have to wait for the window).
  */
-export async function withV1(modelsDir: string): Promise<void> {
+async function withV1(modelsDir: string): Promise<void> {
   const file = await writeVersion(modelsDir, MODEL, 1, addConstModel(1))
   const anHourAgo = new Date(Date.now() - 3_600_000)
   await utimes(file, anHourAgo, anHourAgo)
-}
-
-export interface Answer {
-  readonly status: number
-  /** X-Model-Version, or null without one (an error). */
-  readonly version: number | null
-  /** What the answering session adds to its input: which bytes served. */
-  readonly constant: number | null
-}
-
-export async function ask(url: string, model = MODEL): Promise<Answer> {
-  const res = await fetch(`${url}/models/${model}/predict`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ inputs: ZEROS }),
-  })
-  const body = (await res.json()) as { outputs?: { y?: number[][] } }
-  const header = res.headers.get('x-model-version')
-  return { status: res.status, version: header === null ? null : Number(header), constant: body.outputs?.y?.[0]?.[0] ?? null }
-}
-
-export async function detail(url: string, model = MODEL): Promise<any> {
-  const r = await getJson(`${url}/models/${model}`)
-  expect(r.status).toBe(200)
-  return r.body
-}
-
-export function versionOf(d: any, version: number): any {
-  return d.versions.find((v: { version: number }) => v.version === version)
-}
-
-export async function history(url: string, model = MODEL): Promise<any[]> {
-  const r = await getJson(`${url}/models/${model}/history?limit=200`)
-  expect(r.status).toBe(200)
-  return r.body.entries
-}
-
-export function eventsOf(entries: readonly any[], event: string, version?: number): any[] {
-  return entries.filter((e) => e.event === event && (version === undefined || e.version === version))
-}
-
-/** Waits until requests are answered by `version` adding `constant`. */
-export async function waitServing(url: string, version: number, constant: number, timeoutMs = 20_000, model = MODEL): Promise<void> {
-  await waitFor(
-    async () => {
-      const a = await ask(url, model)
-      return a.status === 200 && a.version === version && a.constant === constant
-    },
-    `'${model}' to be served by version ${version} (x + ${constant})`,
-    timeoutMs,
-  )
-}
-
-export async function waitVersion(url: string, version: number, check: (v: any) => boolean, what: string, timeoutMs = 20_000, model = MODEL): Promise<any> {
-  let seen: any
-  await waitFor(
-    async () => {
-      seen = versionOf(await detail(url, model), version)
-      return seen !== undefined && check(seen)
-    },
-    `version ${version} of '${model}' ${what}`,
-    timeoutMs,
-  )
-  return seen
 }
 
 export function sha256(bytes: Uint8Array | string): string {
@@ -143,7 +79,7 @@ export async function slowCopy(path: string, bytes: Uint8Array, o: { chunks: num
 
 export interface Observation {
   readonly at: number
-  readonly answer: Answer
+  readonly answer: Prediction
   /** The watched version as GET /models/{name} showed it (undefined: not listed). */
   readonly view: any
 }
@@ -158,8 +94,8 @@ export function observe(url: string, watched: number, model = MODEL): { stop(): 
   const loop = (async () => {
     try {
       while (!stopped) {
-        const answer = await ask(url, model)
-        const view = versionOf(await detail(url, model), watched)
+        const answer = await predict(url, model)
+        const view = versionView(await modelDetail(url, model), watched)
         seen.push({ at: Date.now(), answer, view })
       }
     } catch (e) {

@@ -1,9 +1,10 @@
 import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { eventsOf, historyOf, modelDetail, predict, versionView, waitForVersion } from '../support/api-client.js'
 import { addConstModel, writeModelFile, writeVersion } from '../support/models.js'
 import { startServerOver, startTestServer, type TestServer } from '../support/test-server.js'
-import { MODEL, ask, detail, eventsOf, history, versionOf, waitVersion } from './arrival-helpers.js'
+import { MODEL } from './arrival-helpers.js'
 
 /**
  * Deleting a version: deleting the active version's file does not stop serving (its
@@ -39,52 +40,52 @@ describe('deleting versions', () => {
       await writeVersion(dir, MODEL, 2, addConstModel(2))
     })
     servers.push(t)
-    expect((await detail(t.url)).active).toBe(2)
+    expect((await modelDetail(t.url, MODEL)).active).toBe(2)
     await rm(join(t.modelsDir, MODEL, '1.onnx'))
-    const v1 = await waitVersion(t.url, 1, (v) => v.status === 'missing', 'to be missing')
+    const v1 = await waitForVersion(t.url, MODEL, 1, (v) => v.status === 'missing', 'to be missing')
     expect(v1).toMatchObject({ onDisk: false, loaded: false })
-    expect(eventsOf(await history(t.url), 'missing', 1)).toHaveLength(1)
-    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    expect(eventsOf(await historyOf(t.url, MODEL), 'missing', 1)).toHaveLength(1)
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
 
     await writeModelFile(join(t.modelsDir, MODEL, '1.onnx'), addConstModel(1))
-    await waitVersion(t.url, 1, (v) => v.onDisk === true && v.status !== 'missing', 'to be back on disk')
+    await waitForVersion(t.url, MODEL, 1, (v) => v.onDisk === true && v.status !== 'missing', 'to be back on disk')
   })
 
   it('the active version keeps serving, is not restored after a restart, and a restart with nothing left answers 503', async () => {
     let t = await first(async (dir) => {
       for (const v of [1, 2, 3]) await writeVersion(dir, MODEL, v, addConstModel(v))
     })
-    expect((await detail(t.url)).active).toBe(3)
+    expect((await modelDetail(t.url, MODEL)).active).toBe(3)
 
     await rm(join(t.modelsDir, MODEL, '3'), { recursive: true })
-    const v3 = await waitVersion(t.url, 3, (v) => v.onDisk === false, 'to be off disk')
+    const v3 = await waitForVersion(t.url, MODEL, 3, (v) => v.onDisk === false, 'to be off disk')
     // The session is in memory: it still serves.
     expect(v3).toMatchObject({ status: 'active', loaded: true })
-    for (let i = 0; i < 5; i++) expect(await ask(t.url)).toEqual({ status: 200, version: 3, constant: 3 })
-    expect((await detail(t.url)).active).toBe(3)
-    expect(eventsOf(await history(t.url), 'missing', 3)).toHaveLength(1)
+    for (let i = 0; i < 5; i++) expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 3, constant: 3 })
+    expect((await modelDetail(t.url, MODEL)).active).toBe(3)
+    expect(eventsOf(await historyOf(t.url, MODEL), 'missing', 3)).toHaveLength(1)
 
     // Restart: version 3 is gone from disk, so the best remaining version serves instead.
     t = await restart(t)
-    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
-    let d = await detail(t.url)
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
+    let d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(2)
-    expect(versionOf(d, 3)?.status ?? 'not listed').not.toBe('active')
-    const failed = eventsOf(await history(t.url), 'restore_failed', 3)
+    expect(versionView(d, 3)?.status ?? 'not listed').not.toBe('active')
+    const failed = eventsOf(await historyOf(t.url, MODEL), 'restore_failed', 3)
     expect(failed).toHaveLength(1)
     expect(failed[0].reason).toMatch(/missing/)
 
     // Delete what serves now, and the one below it: after a restart, nothing is left to serve.
     await rm(join(t.modelsDir, MODEL, '2'), { recursive: true })
     await rm(join(t.modelsDir, MODEL, '1'), { recursive: true })
-    await waitVersion(t.url, 1, (v) => v.status === 'missing', 'to be missing')
-    await waitVersion(t.url, 2, (v) => v.onDisk === false, 'to be off disk')
-    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    await waitForVersion(t.url, MODEL, 1, (v) => v.status === 'missing', 'to be missing')
+    await waitForVersion(t.url, MODEL, 2, (v) => v.onDisk === false, 'to be off disk')
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
     t = await restart(t)
-    const gone = await ask(t.url)
+    const gone = await predict(t.url, MODEL)
     expect(gone.status).toBe(503)
     expect(gone.version).toBeNull()
-    d = await detail(t.url)
+    d = await modelDetail(t.url, MODEL)
     expect(d.active).toBeNull()
   })
 
@@ -93,12 +94,12 @@ describe('deleting versions', () => {
       await writeModelFile(join(dir, MODEL, '1.onnx'), addConstModel(1))
       await writeModelFile(join(dir, MODEL, '2.onnx'), addConstModel(2))
     })
-    expect((await detail(t.url)).active).toBe(2)
+    expect((await modelDetail(t.url, MODEL)).active).toBe(2)
     await rm(join(t.modelsDir, MODEL, '2.onnx'))
-    expect(await waitVersion(t.url, 2, (v) => v.onDisk === false, 'to be off disk')).toMatchObject({ status: 'active', loaded: true })
-    expect(await ask(t.url)).toEqual({ status: 200, version: 2, constant: 2 })
+    expect(await waitForVersion(t.url, MODEL, 2, (v) => v.onDisk === false, 'to be off disk')).toMatchObject({ status: 'active', loaded: true })
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
     t = await restart(t)
-    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 1 })
-    expect((await detail(t.url)).active).toBe(1)
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 1 })
+    expect((await modelDetail(t.url, MODEL)).active).toBe(1)
   })
 })

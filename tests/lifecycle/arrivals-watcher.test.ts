@@ -1,9 +1,10 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { eventsOf, getJson, historyOf, modelDetail, predict, versionView, waitForVersion, waitServing } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, waitFor } from '../support/test-server.js'
-import { MODEL, ask, detail, dropFolder, eventsOf, history, renameFileInto, sha256, stageFolder, versionOf, waitServing, waitVersion, serversStartingWithV1 } from './arrival-helpers.js'
+import { waitFor } from '../support/wait-for.js'
+import { MODEL, dropFolder, renameFileInto, sha256, stageFolder, serversStartingWithV1 } from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases: junk that must be ignored, a rejected file that
@@ -42,15 +43,15 @@ describe('hidden, temporary and junk files', () => {
     // A real model dropped after the top-level junk: once it is served, a scan has seen the junk too.
     const staged = await stageFolder(t, { '1/model.onnx': addConstModel(7) })
     await rename(staged, join(t.modelsDir, 'zeta'))
-    await waitServing(t.url, 1, 7, 20_000, 'zeta')
+    await waitServing(t.url, 'zeta', 1, 7)
 
     const models = (await getJson(`${t.url}/models`)).body
     expect(JSON.stringify(models)).not.toMatch(/hidden|scratch|bad name/)
-    const d = await detail(t.url)
+    const d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(1)
     expect(d.versions.map((v: { version: number }) => v.version)).toEqual([1])
-    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 1 })
-    expect(eventsOf(await history(t.url), 'promoted').map((e) => e.version)).toEqual([1])
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 1 })
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted').map((e) => e.version)).toEqual([1])
   })
 })
 
@@ -65,26 +66,26 @@ describe('a file that changes after it was rejected', () => {
     const t = await start()
     const garbage = 'not a model, just text'
     await dropFolder(t, 2, { 'model.onnx': garbage })
-    const rejected = await waitVersion(t.url, 2, (v) => v.status === 'rejected', 'to be rejected')
+    const rejected = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
     expect(rejected).toMatchObject({ stage: 'load', reason: 'invalid_model' })
     const good = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2', 'model.onnx'), good)
-    await waitServing(t.url, 2, 2)
-    const entries = await history(t.url)
+    await waitServing(t.url, MODEL, 2, 2)
+    const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'rejected', 2).map((e) => e.sha256)).toEqual([sha256(garbage)])
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256)).toEqual([sha256(good)])
-    expect(versionOf(await detail(t.url), 2)).toMatchObject({ status: 'active', sha256: sha256(good) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', sha256: sha256(good) })
   })
 
   it('is considered again: a flat <v>.onnx rejected, then a good one renamed over it', async () => {
     const t = await start()
     const target = join(t.modelsDir, MODEL, '2.onnx')
     await renameFileInto(t, target, new Uint8Array(0))
-    const rejected = await waitVersion(t.url, 2, (v) => v.status === 'rejected', 'to be rejected')
+    const rejected = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
     expect(rejected.stage).toBe('load')
     await renameFileInto(t, target, addConstModel(2))
-    await waitServing(t.url, 2, 2)
-    expect(eventsOf(await history(t.url), 'promoted', 2)).toHaveLength(1)
+    await waitServing(t.url, MODEL, 2, 2)
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
 })
 
@@ -93,10 +94,10 @@ describe('a model folder that appears at runtime', () => {
     const t = await start({ rescanMs: '3600000' })
     const staged = await stageFolder(t, { '1/model.onnx': addConstModel(7), '2/model.onnx': addConstModel(8) })
     await rename(staged, join(t.modelsDir, 'zeta'))
-    await waitServing(t.url, 2, 8, 20_000, 'zeta')
-    expect((await detail(t.url, 'zeta')).active).toBe(2)
+    await waitServing(t.url, 'zeta', 2, 8)
+    expect((await modelDetail(t.url, 'zeta')).active).toBe(2)
     // The first model is untouched.
-    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 1 })
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 1 })
     expect(t.logs.some((r) => r.event === 'model_discovered' && r.model === 'zeta')).toBe(true)
   })
 
@@ -106,7 +107,7 @@ describe('a model folder that appears at runtime', () => {
     await mkdir(join(t.modelsDir, 'zeta'))
     await mkdir(join(t.modelsDir, 'zeta', '1'))
     await writeFile(join(t.modelsDir, 'zeta', '1', 'model.onnx'), addConstModel(7))
-    await waitServing(t.url, 1, 7, 20_000, 'zeta')
+    await waitServing(t.url, 'zeta', 1, 7)
   })
 })
 
@@ -115,8 +116,8 @@ describe('--poll', () => {
     // No periodic rescan to fall back on: the polling watcher has to see it.
     const t = await start({ poll: 'true', rescanMs: '3600000' })
     await dropFolder(t, 2, { 'model.onnx': addConstModel(2) })
-    await waitServing(t.url, 2, 2, 20_000)
-    expect(eventsOf(await history(t.url), 'promoted', 2)).toHaveLength(1)
+    await waitServing(t.url, MODEL, 2, 2)
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
 })
 
@@ -127,23 +128,23 @@ describe("the active version's file replaced in place", () => {
     // `cp new.onnx 1/model.onnx`: the same path, new bytes.
     const five = addConstModel(5)
     await writeFile(file, five)
-    await waitServing(t.url, 1, 5)
-    let d = await detail(t.url)
+    await waitServing(t.url, MODEL, 1, 5)
+    let d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(1)
-    expect(versionOf(d, 1)).toMatchObject({ status: 'active', sha256: sha256(five) })
-    expect(eventsOf(await history(t.url), 'promoted', 1).map((e) => e.sha256)).toEqual([sha256(addConstModel(1)), sha256(five)])
+    expect(versionView(d, 1)).toMatchObject({ status: 'active', sha256: sha256(five) })
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 1).map((e) => e.sha256)).toEqual([sha256(addConstModel(1)), sha256(five)])
 
     // Renamed over it, the atomic way.
     const six = addConstModel(6)
     await renameFileInto(t, file, six)
-    await waitServing(t.url, 1, 6)
+    await waitServing(t.url, MODEL, 1, 6)
 
     // Bytes that do not load: rejected, and the bytes that passed keep serving.
     await writeFile(file, 'garbage')
-    await waitFor(async () => eventsOf(await history(t.url), 'rejected', 1).length > 0, 'the broken replacement to be rejected')
-    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 6 })
-    d = await detail(t.url)
+    await waitFor(async () => eventsOf(await historyOf(t.url, MODEL), 'rejected', 1).length > 0, 'the broken replacement to be rejected')
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 6 })
+    d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(1)
-    expect(versionOf(d, 1)).toMatchObject({ status: 'active', loaded: true, sha256: sha256(six) })
+    expect(versionView(d, 1)).toMatchObject({ status: 'active', loaded: true, sha256: sha256(six) })
   })
 })

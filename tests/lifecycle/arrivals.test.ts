@@ -3,26 +3,10 @@ import { mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
+import { eventsOf, historyOf, modelDetail, predict, versionView, waitForVersion, waitServing } from '../support/api-client.js'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
-import { waitFor } from '../support/test-server.js'
-import {
-  MODEL,
-  ask,
-  detail,
-  dropFolder,
-  eventsOf,
-  history,
-  observe,
-  renameFileInto,
-  sha256,
-  slowCopy,
-  stageFolder,
-  versionOf,
-  waitServing,
-  waitVersion,
-  serversStartingWithV1,
-  type Observation,
-} from './arrival-helpers.js'
+import { waitFor } from '../support/wait-for.js'
+import { MODEL, dropFolder, observe, renameFileInto, sha256, slowCopy, stageFolder, serversStartingWithV1, type Observation } from './arrival-helpers.js'
 
 /**
  * Every way a version arrives while the server runs (issue 3 "Watching"): a folder
@@ -53,8 +37,8 @@ describe('a version folder renamed into place', () => {
     const staged = await stageFolder(t, { 'model.onnx': addConstModel(2) })
     await rename(staged, join(t.modelsDir, MODEL, '2'))
     // A folder that appears by rename is complete the moment it appears.
-    await waitServing(t.url, 2, 2)
-    const promoted = eventsOf(await history(t.url), 'promoted', 2)
+    await waitServing(t.url, MODEL, 2, 2)
+    const promoted = eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)
     expect(promoted).toHaveLength(1)
     expect(promoted[0]).toMatchObject({ from: 1, trigger: 'watch', sha256: sha256(addConstModel(2)) })
   })
@@ -66,12 +50,12 @@ describe('a single file', () => {
     const target = join(t.modelsDir, MODEL, '2.onnx')
     await renameFileInto(t, target, addConstModel(2))
     const { mtimeMs } = await stat(target)
-    await waitServing(t.url, 2, 2)
-    const promoted = eventsOf(await history(t.url), 'promoted', 2)
+    await waitServing(t.url, MODEL, 2, 2)
+    const promoted = eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)
     expect(promoted).toHaveLength(1)
     // Not read before it had been unchanged for the window (history times are whole milliseconds).
     expect(Date.parse(promoted[0].time) - Math.floor(mtimeMs)).toBeGreaterThanOrEqual(500)
-    expect(versionOf(await detail(t.url), 2)).toMatchObject({ status: 'active', source: '2.onnx', sha256: sha256(addConstModel(2)) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', source: '2.onnx', sha256: sha256(addConstModel(2)) })
   })
 
   it('copied slowly in place as <v>.onnx is never loaded while partial, then promoted', async () => {
@@ -82,9 +66,9 @@ describe('a single file', () => {
     const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2.onnx'), bytes, { chunks: 8, pauseMs: 70 })
     // The copy takes longer than the window; each pause is shorter than it.
     expect(completeAt - startedAt).toBeGreaterThan(400)
-    await waitServing(t.url, 2, 2)
+    await waitServing(t.url, MODEL, 2, 2)
     expectOnlyCompleteAnswers(await watching.stop(), 2, 2, completeAt)
-    const entries = await history(t.url)
+    const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'rejected', 2)).toEqual([])
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256)).toEqual([sha256(bytes)])
     expect(t.logs.filter((r) => r.event === 'version_rejected' && r.version === 2)).toEqual([])
@@ -96,12 +80,12 @@ describe('a single file', () => {
     await mkdir(join(t.modelsDir, MODEL, '2'))
     const watching = observe(t.url, 2)
     const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2', 'model.onnx'), bytes, { chunks: 8, pauseMs: 70 })
-    await waitServing(t.url, 2, 2)
+    await waitServing(t.url, MODEL, 2, 2)
     expectOnlyCompleteAnswers(await watching.stop(), 2, 2, completeAt)
-    const entries = await history(t.url)
+    const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'rejected', 2)).toEqual([])
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256)).toEqual([sha256(bytes)])
-    expect(versionOf(await detail(t.url), 2)).toMatchObject({ status: 'active', source: '2/model.onnx', sha256: sha256(bytes) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', source: '2/model.onnx', sha256: sha256(bytes) })
   })
 
   it('copied slowly into a folder made just before (mkdir && cp) is not served while partial, even where its prefix loads', async () => {
@@ -128,10 +112,10 @@ describe('a single file', () => {
     await file.write(full, prefix.length, full.length - prefix.length, prefix.length)
     await file.close()
     const completeAt = Date.now()
-    await waitServing(t.url, 2, 2)
-    await waitVersion(t.url, 2, (v) => v.status === 'active' && v.sha256 === sha256(full), 'to serve the complete file')
+    await waitServing(t.url, MODEL, 2, 2)
+    await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'active' && v.sha256 === sha256(full), 'to serve the complete file')
     const seen = await watching.stop()
-    const entries = await history(t.url)
+    const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256), `bytes promoted for version 2 (the prefix is ${sha256(prefix)})`).toEqual([sha256(full)])
     expectOnlyCompleteAnswers(seen, 2, 2, completeAt)
   })
@@ -145,29 +129,29 @@ describe('a checksum sidecar', () => {
     const two = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2.onnx.sha256'), `${sha256(two)}  2.onnx\n`)
     await writeFile(join(t.modelsDir, MODEL, '2.onnx'), two)
-    await waitServing(t.url, 2, 2)
+    await waitServing(t.url, MODEL, 2, 2)
 
     // A version folder made in place (not renamed), sidecar first, as `sha256sum` writes it.
     const three = addConstModel(3)
     await mkdir(join(t.modelsDir, MODEL, '3'))
     await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx.sha256'), `${sha256(three)}  model.onnx\n`)
     await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx'), three)
-    await waitServing(t.url, 3, 3)
-    expect(eventsOf(await history(t.url), 'rejected')).toEqual([])
+    await waitServing(t.url, MODEL, 3, 3)
+    expect(eventsOf(await historyOf(t.url, MODEL), 'rejected')).toEqual([])
   })
 
   it('that does not match rejects the version with checksum_mismatch, and keeps serving v1', async () => {
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
     await dropFolder(t, 2, { 'model.onnx': bytes, 'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n` })
-    const v2 = await waitVersion(t.url, 2, (v) => v.status === 'rejected', 'to be rejected')
+    const v2 = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
     expect(v2).toMatchObject({ status: 'rejected', reason: 'checksum_mismatch', onDisk: true, loaded: false })
     expect(v2.message).toContain(sha256(bytes))
-    const rejected = eventsOf(await history(t.url), 'rejected', 2)
+    const rejected = eventsOf(await historyOf(t.url, MODEL), 'rejected', 2)
     expect(rejected).toHaveLength(1)
     expect(rejected[0]).toMatchObject({ reason: 'checksum_mismatch', sha256: sha256(bytes) })
-    expect(eventsOf(await history(t.url), 'promoted', 2)).toEqual([])
-    expect(await ask(t.url)).toEqual({ status: 200, version: 1, constant: 1 })
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toEqual([])
+    expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 1 })
   })
 
   it('corrected after a checksum_mismatch brings the version back', async () => {
@@ -175,9 +159,9 @@ describe('a checksum sidecar', () => {
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
     await dropFolder(t, 2, { 'model.onnx': bytes, 'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n` })
-    await waitVersion(t.url, 2, (v) => v.reason === 'checksum_mismatch', 'to be rejected for its checksum')
+    await waitForVersion(t.url, MODEL, 2, (v) => v.reason === 'checksum_mismatch', 'to be rejected for its checksum')
     await writeFile(join(t.modelsDir, MODEL, '2', 'model.onnx.sha256'), `${sha256(bytes)}  model.onnx\n`)
-    await waitServing(t.url, 2, 2)
+    await waitServing(t.url, MODEL, 2, 2)
   })
 })
 
@@ -187,29 +171,29 @@ describe('a burst of versions', () => {
     const staged = await Promise.all([2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })))
     const watching = observe(t.url, 4)
     for (const [i, dir] of staged.entries()) await rename(dir, join(t.modelsDir, MODEL, String(i + 2)))
-    await waitServing(t.url, 4, 4)
+    await waitServing(t.url, MODEL, 4, 4)
     const seen = await watching.stop()
     expect(seen.filter((o) => o.answer.version === 2 || o.answer.version === 3)).toEqual([])
-    let entries = await history(t.url)
+    let entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'promoted', 2)).toEqual([])
     expect(eventsOf(entries, 'promoted', 3)).toEqual([])
     expect(eventsOf(entries, 'promoted', 4)).toHaveLength(1)
-    let d = await detail(t.url)
+    let d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(4)
     // Older than the active version: recorded, not auto-promoted (roll-forward only).
-    expect(versionOf(d, 2)).toMatchObject({ status: 'discovered', loaded: false })
-    expect(versionOf(d, 3)).toMatchObject({ status: 'discovered', loaded: false })
+    expect(versionView(d, 2)).toMatchObject({ status: 'discovered', loaded: false })
+    expect(versionView(d, 3)).toMatchObject({ status: 'discovered', loaded: false })
 
     // The newest is broken: the next newest that passes wins.
     await dropFolder(t, 5, { 'model.onnx': addConstModel(5) })
     await dropFolder(t, 6, { 'model.onnx': 'garbage, not a model' })
-    await waitServing(t.url, 5, 5)
-    const v6 = await waitVersion(t.url, 6, (v) => v.status === 'rejected', 'to be rejected')
+    await waitServing(t.url, MODEL, 5, 5)
+    const v6 = await waitForVersion(t.url, MODEL, 6, (v) => v.status === 'rejected', 'to be rejected')
     expect(v6).toMatchObject({ stage: 'load', reason: 'invalid_model' })
-    entries = await history(t.url)
+    entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'promoted', 5)).toHaveLength(1)
     expect(eventsOf(entries, 'promoted', 6)).toEqual([])
-    d = await detail(t.url)
+    d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(5)
     expect(d.retained).toContain(4)
   })
@@ -239,9 +223,9 @@ describe('a burst of versions', () => {
     await rename(staged[0]!, join(dir, '2'))
     await waitFor(() => landed !== undefined, 'the folder to be listed with version 2', 5000)
     await landed
-    await waitServing(t.url, 4, 4)
+    await waitServing(t.url, MODEL, 4, 4)
     const seen = await watching.stop()
-    const entries = await history(t.url)
+    const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'promoted').map((e) => e.version), 'versions promoted').toEqual([1, 4])
     expect(seen.filter((o) => o.answer.version === 2 || o.answer.version === 3).length, 'requests answered by 2 or 3').toBe(0)
   })

@@ -2,9 +2,11 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { waitActive, waitReady, waitStatus } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
-import { dropVersion, killLeftoverGates, spawnCli, waitActive, waitReady, waitStatus, type CliServer } from './lifecycle-support.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, killLeftoverGates, spawnCli, type CliServer } from './lifecycle-support.js'
 
 /**
  * Issue: "a burst of version folders wedges, then kills the server". While a gate ran, every

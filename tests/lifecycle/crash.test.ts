@@ -1,24 +1,11 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitReady } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
-import {
-  admin,
-  dropVersion,
-  isGateProcess,
-  killLeftoverGates,
-  modelDetail,
-  predict,
-  readHistoryFile,
-  smokeFor,
-  spawnCli,
-  versionView,
-  waitActive,
-  waitReady,
-  writeConstVersion,
-  type CliServer,
-} from './lifecycle-support.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, isGateProcess, killLeftoverGates, readHistoryFile, smokeFor, spawnCli, writeConstVersion, type CliServer } from './lifecycle-support.js'
 
 /**
  * kill -9 at any moment leaves a state the next start reads without error (issue: "A crash (kill -9)
@@ -172,8 +159,7 @@ describe('kill -9', () => {
       // The recorded active version is restored (its bytes did not change), not the highest one.
       expect(await activeOf(cli.url)).toBe(recorded)
       expect(await predict(cli.url)).toMatchObject({ status: 200, version: recorded, constant: recorded })
-      const history = await fetch(`${cli.url}/models/adder/history?limit=200`)
-      expect(history.status).toBe(200)
+      await historyOf(cli.url, 'adder') // answers 200
       // Rolled-back marks came back with the state.
       const detail = await modelDetail(cli.url, 'adder')
       for (const [v, p] of Object.entries(state.models.adder.versions as Record<string, { rolledBack?: unknown }>)) {

@@ -1,9 +1,11 @@
 import { mkdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { postJson, waitActive } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, postJson, startServerOver, waitFor, type TestServer } from '../support/test-server.js'
-import { dropVersion, waitActive } from './lifecycle-support.js'
+import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion } from './lifecycle-support.js'
 
 /** What POST /predict serves must not change because another model was added beside it. */
 

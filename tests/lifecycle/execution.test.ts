@@ -2,9 +2,11 @@ import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, metricValue, modelDetail, postJson, predict, versionView, waitActive } from '../support/api-client.js'
 import { addConstModel, heavyConstModel, loopCounterModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import { admin, dropVersion, modelDetail, predict, versionView, waitActive, writeConstVersion } from './lifecycle-support.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Where a version's sessions run (model.json `execution`), against the real server: the
@@ -27,13 +29,6 @@ async function serve(populate: (dir: string) => Promise<void> | void, options: R
 async function writeModelJson(modelsDir: string, model: string, config: unknown): Promise<void> {
   await mkdir(join(modelsDir, model), { recursive: true })
   await writeFile(join(modelsDir, model, 'model.json'), JSON.stringify(config))
-}
-
-/** One series of /metrics (the exact label set, in the order the server writes it), or undefined. */
-async function metric(url: string, series: string): Promise<number | undefined> {
-  const text = await (await fetch(`${url}/metrics`)).text()
-  const line = text.split('\n').find((l) => l.startsWith(`${series} `))
-  return line === undefined ? undefined : Number(line.slice(series.length + 1))
 }
 
 /** The threads of this process, where the in-process server runs its workers. */
@@ -96,12 +91,12 @@ describe('execution per model', () => {
     expect(meanwhile.other.length).toBeGreaterThanOrEqual(3)
     expect(new Set([...meanwhile.healthz, ...meanwhile.other])).toEqual(new Set([200]))
 
-    expect(await metric(t.url, 'modelgate_inference_workers_lost_total{model="looper",reason="timeout"}')).toBe(1)
-    const stuck = 'modelgate_inference_workers_stuck{model="looper",version="1"}'
+    expect(await metricValue(t.url, 'modelgate_inference_workers_lost_total', { model: 'looper', reason: 'timeout' })).toBe(1)
+    const stuck = () => metricValue(t.url, 'modelgate_inference_workers_stuck', { model: 'looper', version: '1' })
     // The other worker serves while the ended one is still inside its run.
     expect(await count(7)).toMatchObject({ status: 200, body: { outputs: { count: 7 } } })
     // onnxruntime cannot interrupt a run: the ended worker is stuck until its run returns.
-    await waitFor(async () => (await metric(t.url, stuck)) === 0, 'the stuck worker to return from its run', 45_000)
+    await waitFor(async () => (await stuck()) === 0, 'the stuck worker to return from its run', 45_000)
     expect(await count(3)).toMatchObject({ status: 200, body: { outputs: { count: 3 } } })
     expect(versionView(await modelDetail(t.url, 'looper'), 1).status).toBe('active')
   }, 60_000)

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs'
 import { mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { getJson, historyOf, metricValue, modelDetail, postJson, versionView, waitForVersion, waitStatus } from '../support/api-client.js'
 import {
   addConstModel,
   classifierModel,
@@ -13,7 +14,8 @@ import {
   spinModel,
   writeVersion,
 } from '../support/models.js'
-import { getJson, postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { gateProcessesOf } from './lifecycle-support.js'
 
 /**
@@ -77,47 +79,10 @@ async function replaceFile(path: string, content: string): Promise<void> {
   await rename(tmp, path)
 }
 
-async function describeModel(t: TestServer, model: string): Promise<any> {
-  const r = await getJson(`${t.url}/models/${model}`)
-  expect(r.status).toBe(200)
-  return r.body
-}
-
-async function versionView(t: TestServer, model: string, version: number): Promise<any> {
-  const body = await describeModel(t, model)
-  return body.versions.find((v: { version: number }) => v.version === version)
-}
-
 /** Waits until the version has settled (rejected, active, retained) and returns its view. */
-async function settled(t: TestServer, model: string, version: number, timeoutMs = 20_000): Promise<any> {
-  let view: any
-  await waitFor(
-    async () => {
-      view = await versionView(t, model, version)
-      return view !== undefined && ['rejected', 'active', 'retained', 'rolled_back'].includes(view.status)
-    },
-    `version ${version} of '${model}' to be decided`,
-    timeoutMs,
-  )
-  return view
-}
-
-async function historyOf(t: TestServer, model: string): Promise<any[]> {
-  const r = await getJson(`${t.url}/models/${model}/history`)
-  expect(r.status).toBe(200)
-  return r.body.entries
-}
-
-/** The value of one sample of a Prometheus metric whose labels include `labels` (any order). */
-async function metricValue(t: TestServer, name: string, labels: Record<string, string>): Promise<number | undefined> {
-  const text = await (await fetch(`${t.url}/metrics`)).text()
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)\{(.*)\}\s+(\S+)$/.exec(line)
-    if (!m || m[1] !== name) continue
-    const have = Object.fromEntries([...m[2]!.matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]))
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) return Number(m[3])
-  }
-  return undefined
+function settled(t: TestServer, model: string, version: number, timeoutMs = 20_000): Promise<any> {
+  const decided = ['rejected', 'active', 'retained', 'rolled_back']
+  return waitForVersion(t.url, model, version, (v) => decided.includes(v.status), 'to be decided', timeoutMs)
 }
 
 /**
@@ -190,19 +155,19 @@ async function expectRejected(
   const order = ['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']
   for (const s of view.gate.stages) expect(order.indexOf(s.stage)).toBeLessThanOrEqual(order.indexOf(stage))
 
-  const detail = await describeModel(t, model)
+  const detail = await modelDetail(t.url, model)
   expect(detail.active).toBe(1)
   expect(served.failures.slice(0, 3)).toEqual([])
   expect(Object.keys(served.versions)).toEqual(['1'])
 
-  const entries = await historyOf(t, model)
+  const entries = await historyOf(t.url, model)
   const rejected = entries.filter((e) => e.event === 'rejected' && e.version === version)
   expect(rejected).toHaveLength(1)
   expect(rejected[0]).toMatchObject({ reason, model })
   expect(rejected[0].stages.some((s: { stage: string; status: string }) => s.stage === stage && s.status === 'failed')).toBe(true)
 
-  expect(await metricValue(t, 'modelgate_rejections_total', { model, stage })).toBe(1)
-  expect(await metricValue(t, 'modelgate_active_version', { model })).toBe(1)
+  expect(await metricValue(t.url, 'modelgate_rejections_total', { model, stage })).toBe(1)
+  expect(await metricValue(t.url, 'modelgate_active_version', { model })).toBe(1)
   return view
 }
 
@@ -211,12 +176,8 @@ async function expectPromoted(t: TestServer, model: string, version: number, fil
   await dropVersion(t, model, version, files)
   const view = await settled(t, model, version)
   expect(view, JSON.stringify(view)).toMatchObject({ status: 'active' })
-  expect((await describeModel(t, model)).active).toBe(version)
+  expect((await modelDetail(t.url, model)).active).toBe(version)
   return view
-}
-
-async function predict(t: TestServer, model: string, inputs: unknown) {
-  return postJson(`${t.url}/models/${model}/predict`, { inputs })
 }
 
 describe('gate: load and signature rejections', () => {
@@ -289,13 +250,13 @@ describe('gate: load and signature rejections', () => {
     const sig = view.gate.stages.find((s: { stage: string }) => s.stage === 'signature')
     expect(sig).toMatchObject({ status: 'passed' })
     expect(sig.message).toMatch(/allowSignatureChange/)
-    const r = await predict(t, 'sig-allowed', { features: [[1, 1, 1, 1]] })
+    const r = await postJson(`${t.url}/models/sig-allowed/predict`, { inputs: { features: [[1, 1, 1, 1]] } })
     expect(r.status).toBe(200)
     expect(r.body.outputs.y).toEqual([[3, 3, 3, 3]])
   })
 
   it("holds a version to model.json's signature, which v1 satisfies and v2 does not", async () => {
-    const v1 = await versionView(t, 'contract', 1)
+    const v1 = versionView(await modelDetail(t.url, 'contract'), 1)
     expect(v1.gate.stages.find((s: { stage: string }) => s.stage === 'signature')).toMatchObject({ status: 'passed' })
     const view = await expectRejected(t, 'contract', { 'model.onnx': addConstModel(2, 8) }, 'signature', 'signature_changed')
     expect(view.message).toMatch(/model\.json/)
@@ -363,7 +324,7 @@ describe('gate: smoke rejections', () => {
     const view = await expectPromoted(t, 'retrained', 3, { 'model.onnx': classifierModel([0, 0.1, 0]) })
     const smoke = view.gate.stages.find((s: { stage: string }) => s.stage === 'smoke')
     expect(smoke).toMatchObject({ status: 'passed', details: { accuracy: 0.9, minAccuracy: 0.9, labels: 10 } })
-    const r = await predict(t, 'retrained', [[1, 0.95, 0]])
+    const r = await postJson(`${t.url}/models/retrained/predict`, { inputs: [[1, 0.95, 0]] })
     expect(r.body).toMatchObject({ version: 3, outputs: { label: [1] } })
   })
 
@@ -427,7 +388,7 @@ describe('gate: latency and agreement rejections', () => {
   })
 
   it("rejects a much heavier version over latency.maxRatio x the active version's p95 (latency/too_slow)", async () => {
-    const v1 = await versionView(t, 'ratio', 1)
+    const v1 = versionView(await modelDetail(t.url, 'ratio'), 1)
     // With no active version to compare with, v1's ratio was not checked.
     expect(v1.gate.stages.find((s: { stage: string }) => s.stage === 'latency')).toMatchObject({ status: 'passed' })
     const view = await expectRejected(t, 'ratio', { 'model.onnx': heavyModel(512, 6) }, 'latency', 'too_slow')
@@ -466,13 +427,13 @@ describe('gate: smoke files', () => {
   })
 
   it('does not reject a version without smoke cases whose synthesized input fails to run: a warning', async () => {
-    const view = await versionView(t, 'refuses-zeros', 1)
+    const view = versionView(await modelDetail(t.url, 'refuses-zeros'), 1)
     expect(view).toMatchObject({ status: 'active', unverified: true })
     expect(view.gate.warnings.join(' ')).toMatch(/synthesized input .* failed to run/)
     // Nothing was verified: the smoke stage says so, it does not say passed.
     const smoke = view.gate.stages.find((s: { stage: string }) => s.stage === 'smoke')
     expect(smoke).toMatchObject({ status: 'skipped', reason: 'synthesized_input_failed' })
-    const r = await predict(t, 'refuses-zeros', [1, 2, 3, 4])
+    const r = await postJson(`${t.url}/models/refuses-zeros/predict`, { inputs: [1, 2, 3, 4] })
     expect(r.body.outputs.y).toEqual([
       [1, 2],
       [3, 4],
@@ -485,13 +446,13 @@ describe('gate: smoke files', () => {
     const smoke = view.gate.stages.find((s: { stage: string }) => s.stage === 'smoke')
     expect(smoke).toMatchObject({ status: 'passed', reason: 'unverified' })
     expect(view.gate.warnings.join(' ')).toMatch(/no smoke cases/)
-    const entries = await historyOf(t, 'nosmoke')
+    const entries = await historyOf(t.url, 'nosmoke')
     expect(entries.find((e) => e.event === 'promoted' && e.version === 2)).toMatchObject({ unverified: true })
     await waitFor(() => t.logs.some((r) => r.event === 'version_unverified' && r.model === 'nosmoke' && r.version === 2), 'the version_unverified log line', 5000)
   })
 
   it('rejects a version without smoke cases when model.json sets requireSmoke (smoke/smoke_required)', async () => {
-    expect((await versionView(t, 'needsmoke', 1)).status).toBe('active')
+    expect(versionView(await modelDetail(t.url, 'needsmoke'), 1).status).toBe('active')
     await expectRejected(t, 'needsmoke', { 'model.onnx': addConstModel(2) }, 'smoke', 'smoke_required')
   })
 
@@ -513,15 +474,7 @@ describe('gate: smoke files', () => {
   it('holds back a version while smoke.json is invalid, naming the file and path, and gates it once fixed', async () => {
     const smokePath = join(t.modelsDir, 'badsmoke', 'smoke.json')
     const waitForProblem = async (pattern: RegExp) => {
-      let view: any
-      await waitFor(
-        async () => {
-          view = await versionView(t, 'badsmoke', 2)
-          return view?.reason === 'invalid_smoke_file' && pattern.test(view.message)
-        },
-        `v2 to be held back for ${pattern}`,
-      )
-      return view
+      return waitForVersion(t.url, 'badsmoke', 2, (v) => v.reason === 'invalid_smoke_file' && pattern.test(v.message), `to be held back for ${pattern}`)
     }
     const serving = keepServing(t, 'badsmoke')
 
@@ -542,20 +495,20 @@ describe('gate: smoke files', () => {
     expect(view.message).toContain(relative(t.modelsDir, smokePath))
     expect(view.message).not.toContain(t.modelsDir)
     expect(view.message).toMatch(/expcet/)
-    expect((await describeModel(t, 'badsmoke')).active).toBe(1)
+    expect((await modelDetail(t.url, 'badsmoke')).active).toBe(1)
 
     // No verdict was recorded for v2's bytes: fixing the smoke file alone lets it through.
     await replaceFile(smokePath, json(GENERIC_SMOKE))
-    await waitFor(async () => (await versionView(t, 'badsmoke', 2)).reason !== 'invalid_smoke_file', 'the fixed smoke.json to be read')
+    await waitForVersion(t.url, 'badsmoke', 2, (v) => v.reason !== 'invalid_smoke_file', 'to have its fixed smoke.json read')
     const promoted = await settled(t, 'badsmoke', 2)
     expect(promoted, JSON.stringify(promoted)).toMatchObject({ status: 'active' })
     const served = await serving.stop()
     expect(served.failures).toEqual([])
     expect(served.versions['1']).toBeGreaterThan(0)
     expect(Object.keys(served.versions).every((v) => v === '1' || v === '2')).toBe(true)
-    const entries = await historyOf(t, 'badsmoke')
+    const entries = await historyOf(t.url, 'badsmoke')
     expect(entries.filter((e) => e.event === 'rejected')).toEqual([])
-    expect(await metricValue(t, 'modelgate_rejections_total', { model: 'badsmoke', stage: 'smoke' })).toBeUndefined()
+    expect(await metricValue(t.url, 'modelgate_rejections_total', { model: 'badsmoke', stage: 'smoke' })).toBeUndefined()
   })
 })
 
@@ -574,18 +527,14 @@ describe('gate: broken config files hold versions back', () => {
     const bad = json({ cases: [{ inputs: [[1, 1, 1, 1]], lable: { output: 'y', value: 0 } }] })
     await dropVersion(t, 'badversionsmoke', 2, { 'model.onnx': addConstModel(2), 'smoke.json': bad })
     const smokePath = join(t.modelsDir, 'badversionsmoke', '2', 'smoke.json')
-    let view: any
-    await waitFor(async () => {
-      view = await versionView(t, 'badversionsmoke', 2)
-      return view?.reason === 'invalid_smoke_file'
-    }, 'v2 to be held back')
+    const view = await waitForVersion(t.url, 'badversionsmoke', 2, (v) => v.reason === 'invalid_smoke_file', 'to be held back')
     expect(view.message).toContain(relative(t.modelsDir, smokePath))
     expect(view.message).not.toContain(t.modelsDir)
     expect(view.message).toMatch(/cases\.0/)
     expect(view.message).toMatch(/lable/)
 
     await replaceFile(smokePath, json({ cases: [{ inputs: [[1, 1, 1, 1]], expect: { y: [[3, 3, 3, 3]] } }] }))
-    await waitFor(async () => (await versionView(t, 'badversionsmoke', 2)).reason !== 'invalid_smoke_file', 'the fixed smoke.json to be read')
+    await waitForVersion(t.url, 'badversionsmoke', 2, (v) => v.reason !== 'invalid_smoke_file', 'to have its fixed smoke.json read')
     const promoted = await settled(t, 'badversionsmoke', 2)
     expect(promoted, JSON.stringify(promoted)).toMatchObject({ status: 'active' })
     const smoke = promoted.gate.stages.find((s: { stage: string }) => s.stage === 'smoke')
@@ -600,7 +549,7 @@ describe('gate: broken config files hold versions back', () => {
     await dropVersion(t, 'badconfig', 2, { 'model.onnx': addConstModel(2) })
     let detail: any
     await waitFor(async () => {
-      detail = await describeModel(t, 'badconfig')
+      detail = await modelDetail(t.url, 'badconfig')
       return detail.configError !== null && detail.versions.some((v: { version: number }) => v.version === 2)
     }, 'the config error to show')
     expect(detail.configError).toContain(relative(t.modelsDir, configPath))
@@ -609,12 +558,12 @@ describe('gate: broken config files hold versions back', () => {
     expect(detail.configError).toMatch(/maxMS/)
     expect(detail.active).toBe(1)
     expect(detail.versions.find((v: { version: number }) => v.version === 2).status).not.toBe('active')
-    expect((await predict(t, 'badconfig', [[1, 1, 1, 1]])).headers.get('x-model-version')).toBe('1')
+    expect((await postJson(`${t.url}/models/badconfig/predict`, { inputs: [[1, 1, 1, 1]] })).headers.get('x-model-version')).toBe('1')
 
     await replaceFile(configPath, json({ retain: 2, latency: { maxMs: 5000 } }))
     const promoted = await settled(t, 'badconfig', 2)
     expect(promoted, JSON.stringify(promoted)).toMatchObject({ status: 'active' })
-    expect((await describeModel(t, 'badconfig')).configError).toBeNull()
+    expect((await modelDetail(t.url, 'badconfig')).configError).toBeNull()
     expect(promoted.gate.stages.find((s: { stage: string }) => s.stage === 'latency')).toMatchObject({ status: 'passed' })
   })
 })
@@ -635,9 +584,9 @@ describe('gate: --require-smoke for every model', () => {
   it('rejects a version without smoke cases and serves one that has them', async () => {
     const bare = await settled(t, 'bare', 1)
     expect(bare).toMatchObject({ status: 'rejected', stage: 'smoke', reason: 'smoke_required' })
-    expect((await describeModel(t, 'bare')).active).toBeNull()
+    expect((await modelDetail(t.url, 'bare')).active).toBeNull()
     expect((await settled(t, 'tested', 1)).status).toBe('active')
-    expect(await metricValue(t, 'modelgate_rejections_total', { model: 'bare', stage: 'smoke' })).toBe(1)
+    expect(await metricValue(t.url, 'modelgate_rejections_total', { model: 'bare', stage: 'smoke' })).toBe(1)
   })
 })
 
@@ -657,7 +606,7 @@ describe('gate: time limit', () => {
     const serving = keepServing(t, 'next')
     // A run of a trillion loop iterations: the gate cannot finish, on any machine, before its limit.
     await dropVersion(t, 'slowgate', 2, { 'model.onnx': spinModel(2, 1e12) })
-    await waitFor(async () => (await versionView(t, 'slowgate', 2))?.status === 'validating', "slowgate v2's gate to start")
+    await waitStatus(t.url, 'slowgate', 2, 'validating')
     // Queued behind the slow gate in the (single) gate process. A flat file that has been still
     // for a while is read at once and for good (not provisionally, as a new folder would be), so
     // a failed gate is a rejection, not a retry.
@@ -666,8 +615,8 @@ describe('gate: time limit', () => {
     const past = (Date.now() - 60_000) / 1000
     await utimes(staged, past, past)
     await rename(staged, join(t.modelsDir, 'next', '2.onnx'))
-    await waitFor(async () => (await versionView(t, 'next', 2))?.status === 'validating', "next v2's gate to be queued")
-    expect((await versionView(t, 'slowgate', 2)).status).toBe('validating')
+    await waitStatus(t.url, 'next', 2, 'validating')
+    expect(versionView(await modelDetail(t.url, 'slowgate'), 2).status).toBe('validating')
 
     const slow = await settled(t, 'slowgate', 2)
     expect(slow, JSON.stringify(slow)).toMatchObject({ status: 'rejected', stage: 'smoke', reason: 'timeout' })
@@ -675,7 +624,7 @@ describe('gate: time limit', () => {
     const next = await settled(t, 'next', 2)
     expect(next, JSON.stringify(next)).toMatchObject({ status: 'active' })
     // Gated once, in a working gate process: not a spurious crash retried as a "partial" folder.
-    const entries = await historyOf(t, 'next')
+    const entries = await historyOf(t.url, 'next')
     expect(entries.filter((e) => e.version === 2).map((e) => e.event)).toEqual(['promoted'])
     expect(t.logs.filter((r) => r.model === 'next' && r.version === 2 && /crash/.test(String(r.error ?? r.reason ?? '')))).toEqual([])
     const served = await serving.stop()
@@ -724,6 +673,6 @@ describe('gate: a gate process that dies', () => {
     const gates = await gateProcessesOf(process.pid)
     expect(gates).toHaveLength(1)
     expect(gates[0]).not.toBe(killed)
-    expect((await predict(t, 'crashy', [[1, 1, 1, 1]])).body).toMatchObject({ version: 3, outputs: { y: [[4, 4, 4, 4]] } })
+    expect((await postJson(`${t.url}/models/crashy/predict`, { inputs: [[1, 1, 1, 1]] })).body).toMatchObject({ version: 3, outputs: { y: [[4, 4, 4, 4]] } })
   })
 })

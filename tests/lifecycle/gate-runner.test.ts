@@ -2,12 +2,12 @@ import { mkdtemp, realpath, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-// The gate process exists only as compiled JavaScript: the runner comes from dist/ (build first).
-import { GateRunner } from '../../dist/lifecycle/gate/gate-runner.js'
-import { createMemoryLogger } from '../../dist/log.js'
+// The gate process exists only as compiled JavaScript: the runner forks it from dist/ (build first).
+import { GateRunner } from '../../src/lifecycle/gate/gate-runner.js'
+import { createMemoryLogger } from '../../src/log.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { waitFor } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { childPids, isGateProcess, plainGateJob } from './lifecycle-support.js'
 
 /**

@@ -4,9 +4,10 @@ import { mkdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
+import { getJson, historyOf, modelDetail, versionView, waitReason, waitStatus } from '../support/api-client.js'
 import { addConstModel, identityModel, writeVersion } from '../support/models.js'
-import { getJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import { historyOf, modelDetail, versionView, waitReason, waitStatus } from './lifecycle-support.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Files in the models directory that are not what they claim: FIFOs, symlinks to /etc/passwd and

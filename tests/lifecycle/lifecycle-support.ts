@@ -3,14 +3,12 @@ import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { expect } from 'vitest'
 import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
+import { X } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, makeTempDir, startServerOver, waitFor, type JsonResponse, type TestServer } from '../support/test-server.js'
+import { makeTempDir } from '../support/test-server.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
-
-export const X = [[1, 2, 3, 4]]
 
 /** The smoke case a version of addConstModel(c) passes (or fails, with `off` != 0). */
 export function smokeFor(c: number, off = 0): string {
@@ -38,70 +36,6 @@ export async function writeConstVersion(modelsDir: string, model: string, versio
   if (o.smoke) await writeFile(join(dir, 'smoke.json'), smokeFor(version))
 }
 
-export interface Prediction {
-  readonly status: number
-  /** X-Model-Version */
-  readonly version: number
-  /** The constant the answering session adds: tells which version's session really ran. */
-  readonly constant: number | undefined
-  readonly body: any
-}
-
-export async function predict(url: string, model?: string): Promise<Prediction> {
-  const path = model === undefined ? '/predict' : `/models/${model}/predict`
-  const res = await fetch(`${url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: X }) })
-  const body = (await res.json()) as any
-  const y = body?.outputs?.y as number[][] | undefined
-  return { status: res.status, version: Number(res.headers.get('x-model-version')), constant: y ? y[0]![0]! - X[0]![0]! : undefined, body }
-}
-
-export async function admin(url: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<JsonResponse> {
-  const res = await fetch(`${url}${path}`, {
-    method: 'POST',
-    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
-    ...(body !== undefined && { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  })
-  const text = await res.text()
-  return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : undefined }
-}
-
-export async function modelDetail(url: string, model: string): Promise<any> {
-  const r = await getJson(`${url}/models/${model}`)
-  expect(r.status).toBe(200)
-  return r.body
-}
-
-export function versionView(detail: any, version: number): any {
-  return detail.versions.find((v: { version: number }) => v.version === version)
-}
-
-export async function waitActive(url: string, model: string, version: number, timeoutMs = 20_000): Promise<void> {
-  await waitFor(async () => (await getJson(`${url}/models/${model}`)).body.active === version, `version ${version} of '${model}' to be active`, timeoutMs)
-}
-
-export async function waitStatus(url: string, model: string, version: number, status: string, timeoutMs = 20_000): Promise<void> {
-  await waitFor(
-    async () => versionView((await getJson(`${url}/models/${model}`)).body, version)?.status === status,
-    `version ${version} of '${model}' to be ${status}`,
-    timeoutMs,
-  )
-}
-
-/** Waits until a version's view carries `reason` (a rejection, or what it waits for). */
-export async function waitReason(url: string, model: string, version: number, reason: string, timeoutMs = 20_000): Promise<void> {
-  await waitFor(
-    async () => versionView((await getJson(`${url}/models/${model}`)).body, version)?.reason === reason,
-    `version ${version} of '${model}' to show reason ${reason}`,
-    timeoutMs,
-  )
-}
-
-export async function historyOf(url: string, model: string, headers: Record<string, string> = {}, limit = 200): Promise<any[]> {
-  const res = await fetch(`${url}/models/${model}/history?limit=${limit}`, { headers })
-  expect(res.status).toBe(200)
-  return ((await res.json()) as any).entries
-}
-
 /** history.jsonl as written on disk: every complete line parsed; a torn last line is returned apart. */
 export async function readHistoryFile(stateDir: string): Promise<{ entries: any[]; torn: string | undefined }> {
   const text = await readFile(join(stateDir, 'history.jsonl'), 'utf8').catch(() => '')
@@ -110,11 +44,6 @@ export async function readHistoryFile(stateDir: string): Promise<{ entries: any[
   const entries = lines.filter((l) => l.trim() !== '').map((l) => JSON.parse(l))
   return { entries, torn: last === '' ? undefined : last }
 }
-
-/** The real server over a models directory the test owns (see startServerOver). */
-export type RunningServer = TestServer
-
-export { startServerOver }
 
 // The built CLI, run as a user runs it (`npm test` builds first).
 export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js')
@@ -233,10 +162,6 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
       return children
     },
   }
-}
-
-export async function waitReady(url: string, timeoutMs = 20_000): Promise<void> {
-  await waitFor(async () => (await fetch(`${url}/readyz`).catch(() => undefined))?.status === 200, `${url} to be ready`, timeoutMs)
 }
 
 /** A models directory holding adder v1 (y = x + 1), in a fresh temp folder added to `cleanup`. */

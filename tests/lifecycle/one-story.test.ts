@@ -1,9 +1,11 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitReason, waitStatus } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, startServerOver, waitFor, type TestServer } from '../support/test-server.js'
-import { admin, dropVersion, historyOf, modelDetail, predict, smokeFor, versionView, waitActive, waitReason, waitStatus } from './lifecycle-support.js'
+import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, smokeFor } from './lifecycle-support.js'
 
 /**
  * The log, the API and the state tell one story: what the log reports about a version, GET

@@ -2,22 +2,11 @@ import { readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
-import {
-  admin,
-  dropVersion,
-  historyOf,
-  modelDetail,
-  predict,
-  smokeFor,
-  startServerOver,
-  versionView,
-  waitActive,
-  waitStatus,
-  writeConstVersion,
-  type RunningServer,
-} from './lifecycle-support.js'
+import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Restarts (state.json): the recorded active version comes back, not simply the
@@ -25,7 +14,7 @@ import {
  * Each test stops a server and starts a new one over the same models directory.
  */
 
-const running = new Set<RunningServer>()
+const running = new Set<TestServer>()
 const dirs: string[] = []
 afterEach(async () => {
   for (const s of running) await s.close()
@@ -42,19 +31,19 @@ async function modelsDir(populate: (dir: string) => Promise<void>): Promise<stri
   return dir
 }
 
-async function start(dir: string, options: Record<string, string> = {}): Promise<RunningServer> {
+async function start(dir: string, options: Record<string, string> = {}): Promise<TestServer> {
   const s = await startServerOver(dir, { rescanMs: '100', ...options })
   running.add(s)
   return s
 }
 
-async function stop(s: RunningServer): Promise<void> {
+async function stop(s: TestServer): Promise<void> {
   running.delete(s)
   await s.close()
 }
 
 /** Waits until the pipeline has run whole passes since now (each one logs the ignored marker file). */
-async function afterPasses(s: RunningServer, dir: string, model: string, n = 3): Promise<void> {
+async function afterPasses(s: TestServer, dir: string, model: string, n = 3): Promise<void> {
   const marker = `marker-${Math.random().toString(36).slice(2)}.txt`
   await writeFile(join(dir, model, marker), 'x')
   await waitFor(() => s.logs.filter((r) => r.event === 'path_ignored' && String(r.path).endsWith(marker)).length >= n, `${n} pipeline passes`)

@@ -4,18 +4,20 @@ import { readFile, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { loadServeConfig } from '../../dist/config.js'
-import { createMemoryLogger } from '../../dist/log.js'
-import { startServer } from '../../dist/server.js'
-import { waitFor } from '../support/test-server.js'
-import { CLI, killLeftoverGates, modelsDirWithV1, predict, spawnCli, startServerOver, waitReady, type CliServer, type RunningServer } from './lifecycle-support.js'
+import { loadServeConfig } from '../../src/config.js'
+import { createMemoryLogger } from '../../src/log.js'
+import { startServer } from '../../src/server.js'
+import { predict, waitReady } from '../support/api-client.js'
+import { startServerOver, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { CLI, killLeftoverGates, modelsDirWithV1, spawnCli, type CliServer } from './lifecycle-support.js'
 
 /**
  * Issue: "two servers on one state directory start silently and diverge". The second is refused at
  * start, naming the first; a lock left by a server killed with SIGKILL does not hold up its restart.
  */
 
-const running = new Set<RunningServer>()
+const running = new Set<TestServer>()
 const clis = new Set<CliServer>()
 const leftovers: number[] = []
 const dirs: string[] = []

@@ -1,23 +1,12 @@
 import { cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import { admin, getJson, historyOf, modelDetail, predict, waitActive, waitStatus } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { getJson, waitFor } from '../support/test-server.js'
+import { startServerOver, type TestServer } from '../support/test-server.js'
 import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../support/tmpfs.js'
-import {
-  admin,
-  dropVersion,
-  historyOf,
-  modelDetail,
-  modelsDirWithV1,
-  predict,
-  readHistoryFile,
-  smokeFor,
-  startServerOver,
-  waitActive,
-  waitStatus,
-  type RunningServer,
-} from './lifecycle-support.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, modelsDirWithV1, readHistoryFile, smokeFor } from './lifecycle-support.js'
 
 /**
  * Issue: "state writes that fail are acknowledged". The state directory sits on a real small
@@ -26,7 +15,7 @@ import {
  * and /readyz says the state is not being written.
  */
 
-const running = new Set<RunningServer>()
+const running = new Set<TestServer>()
 const disks: SmallDisk[] = []
 const dirs: string[] = []
 afterEach(async () => {
@@ -38,19 +27,19 @@ afterEach(async () => {
 
 const modelsDir = () => modelsDirWithV1(dirs, 'modelgate-state-write-')
 
-async function start(dir: string, options: Record<string, string> = {}): Promise<RunningServer> {
+async function start(dir: string, options: Record<string, string> = {}): Promise<TestServer> {
   const s = await startServerOver(dir, options)
   running.add(s)
   return s
 }
 
-async function stop(s: RunningServer): Promise<void> {
+async function stop(s: TestServer): Promise<void> {
   running.delete(s)
   await s.close()
 }
 
 /** adder v1, then v2 shipped and serving (v1 retained), state and history on a small disk. */
-async function v2ServingOnSmallDisk(): Promise<{ dir: string; disk: SmallDisk; s: RunningServer }> {
+async function v2ServingOnSmallDisk(): Promise<{ dir: string; disk: SmallDisk; s: TestServer }> {
   const disk = mountSmallDisk()
   disks.push(disk)
   const dir = await modelsDir()

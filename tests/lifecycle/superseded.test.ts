@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest'
+import { historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
-import { dropVersion, historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from './lifecycle-support.js'
+import { dropVersion } from './lifecycle-support.js'
 
 /**
  * A candidate whose gate is running when a newer version lands is abandoned for it (the newest
@@ -25,7 +26,7 @@ describe('a candidate superseded while its gate runs', () => {
     })
     servers.push(t)
     // Requests throughout, each answered by the version that served it.
-    const answered: number[] = []
+    const answered: (number | null)[] = []
     let asking = true
     const asker = (async () => {
       while (asking) answered.push((await predict(t.url, 'adder')).version)

@@ -1,8 +1,10 @@
 import { Agent, request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { admin, historyOf, modelDetail, versionView, waitActive, waitStatus, X } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import { admin, dropVersion, historyOf, modelDetail, smokeFor, versionView, waitActive, waitStatus, writeConstVersion, X } from './lifecycle-support.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
+import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The load test of the issue: N clients send /predict in a loop while 20 versions are promoted and

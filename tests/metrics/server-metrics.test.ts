@@ -1,9 +1,11 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { dropVersion } from '../lifecycle/lifecycle-support.js'
+import { admin, metricSamples, postJson, waitActive } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { postJson, startTestServer, waitFor, type TestServer } from '../support/test-server.js'
-import { admin, dropVersion, waitActive } from '../lifecycle/lifecycle-support.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * Per-version series (requests, request and inference durations) live as long as the version's
@@ -15,13 +17,11 @@ const PER_VERSION = ['modelgate_requests_total', 'modelgate_request_duration_sec
 
 /** The versions that have a series of each per-version metric of `model`. */
 async function versionsWithSeries(t: TestServer, model: string): Promise<Record<string, string[]>> {
-  const text = await (await fetch(`${t.url}/metrics`)).text()
   const out: Record<string, string[]> = Object.fromEntries(PER_VERSION.map((m) => [m, []]))
-  for (const line of text.split('\n')) {
-    const m = /^(\w+)\{(.*)\} \S+$/.exec(line)
-    if (!m || !(m[1]! in out) || !m[2]!.includes(`model="${model}"`)) continue
-    const version = /version="(\d+)"/.exec(m[2]!)?.[1]
-    if (version !== undefined && !out[m[1]!]!.includes(version)) out[m[1]!]!.push(version)
+  for (const { name, labels } of await metricSamples(t.url)) {
+    const versions = out[name]
+    if (versions === undefined || labels.model !== model || labels.version === undefined) continue
+    if (!versions.includes(labels.version)) versions.push(labels.version)
   }
   for (const versions of Object.values(out)) versions.sort()
   return out

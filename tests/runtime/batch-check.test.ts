@@ -5,8 +5,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildModel } from '../../src/onnx/builder.js'
 import { checkBatching } from '../../src/runtime/batch-check.js'
 import { ModelSession } from '../../src/runtime/session.js'
+import { getJson, postJson } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { getJson, postJson, startTestServer, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 
 /**
  * The batch-safety check run before a version serves: requests run together only if the model

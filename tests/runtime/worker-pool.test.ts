@@ -9,7 +9,8 @@ import type { Feeds, Fetches } from '../../src/runtime/feeds.js'
 import { ModelLoadError, ModelSession } from '../../src/runtime/session.js'
 import { WorkerPool, type WorkerLoss, type WorkerPoolOptions } from '../../src/runtime/worker-pool.js'
 import { addConstModel, classifierModel, identityModel, loopCounterModel } from '../support/models.js'
-import { makeTempDir, waitFor } from '../support/test-server.js'
+import { makeTempDir } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 
 /**
  * WorkerPool against real worker threads and real onnxruntime sessions. The pool runs its worker

@@ -1,7 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cp, mkdir, rm, symlink } from 'node:fs/promises'
 import { basename, join } from 'node:path'
-import { makeTempDir, waitFor } from './test-server.js'
+import { waitReady } from './api-client.js'
+import { makeTempDir } from './test-server.js'
+import { waitFor } from './wait-for.js'
 
 const REPO = join(import.meta.dirname, '..', '..')
 
@@ -64,7 +66,7 @@ export async function startProjectServer(project: string, env: NodeJS.ProcessEnv
       if (m) port = Number(m[1])
       return port !== 0
     }, 'the server to listen')
-    await waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, 'the server to be ready')
+    await waitReady(`http://127.0.0.1:${port}`)
     return { port, log: () => log, stop }
   } catch (e) {
     await stop()

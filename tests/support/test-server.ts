@@ -1,11 +1,12 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-// Integration tests run the built server (`npm test` builds first): the code that ships, including
-// the child processes it starts, which exist only as compiled JavaScript.
-import { loadServeConfig, type ServeOptionsInput } from '../../dist/config.js'
-import { createMemoryLogger } from '../../dist/log.js'
-import { startServer, type ModelgateServer } from '../../dist/server.js'
+// The server runs from src/, as the unit tests do: one copy of each module, so an error it throws is
+// the class a test imports. The processes and threads it starts run from dist/ (`npm test` builds first).
+import { loadServeConfig, type ServeOptionsInput } from '../../src/config.js'
+import { createMemoryLogger } from '../../src/log.js'
+import { startServer, type ModelgateServer } from '../../src/server.js'
+import { waitReady } from './api-client.js'
 
 export interface TestServer {
   readonly url: string
@@ -53,7 +54,7 @@ export async function startTestServer(
 export async function startServerOver(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
   const t = await startServerListening(modelsDir, options, env)
   await t.server.loaded
-  await waitFor(async () => (await fetch(`${t.url}/readyz`)).status === 200, 'the server to be ready')
+  await waitReady(t.url)
   return t
 }
 
@@ -69,35 +70,4 @@ export async function startServerListening(modelsDir: string, options: ServerOpt
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }
-}
-
-/** Polls `check` until it holds, failing after `timeoutMs`. Never a fixed sleep. */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 20))
-  }
-}
-
-export interface JsonResponse<T = any> {
-  readonly status: number
-  readonly headers: Headers
-  readonly body: T
-}
-
-/** POST a JSON value (or a raw string, sent as is) and parse the JSON answer. */
-export async function postJson<T = any>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<JsonResponse<T>> {
-  const res = await fetch(url, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  })
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
-}
-
-export async function getJson<T = any>(url: string): Promise<JsonResponse<T>> {
-  const res = await fetch(url)
-  return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }

@@ -2,7 +2,8 @@ import { mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { startTestServer, waitFor, type TestServer } from '../support/test-server.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
+import { waitFor } from '../support/wait-for.js'
 import { get, http, postJson, v2Error, type RawResponse } from './v2-support.js'
 
 /**

@@ -16,7 +16,12 @@ export interface GateRunOptions {
   readonly signal?: AbortSignal
 }
 
-const ENTRY = fileURLToPath(new URL('./gate-process.js', import.meta.url))
+/** Tests run the sources, the server runs dist/: a forked process needs JavaScript either way. */
+const ENTRY = fileURLToPath(
+  import.meta.url.endsWith('.ts')
+    ? new URL('../../../dist/lifecycle/gate/gate-process.js', import.meta.url)
+    : new URL('./gate-process.js', import.meta.url),
+)
 const GATE_NICENESS = 10
 
 /**
