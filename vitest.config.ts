@@ -15,7 +15,11 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'workers',
-          include: ['tests/lifecycle/**/*.test.ts', 'tests/conformance.test.ts', 'tests/v2/**/*.test.ts'],
+          include: [
+            'tests/lifecycle/**/*.test.ts',
+            'tests/conformance.test.ts',
+            'tests/v2/**/*.test.ts',
+          ],
           env: { MODELGATE_EXECUTION: 'workers' },
         },
       },

@@ -17,7 +17,9 @@ const wanted = process.argv.slice(2)
 const names = wanted.length ? wanted : Object.keys(scenarios)
 const unknown = names.filter((name) => !scenarios[name])
 if (unknown.length) {
-  console.error(`unknown scenario '${unknown.join("', '")}'; known: ${Object.keys(scenarios).join(', ')}`)
+  console.error(
+    `unknown scenario '${unknown.join("', '")}'; known: ${Object.keys(scenarios).join(', ')}`,
+  )
   process.exit(2)
 }
 
@@ -33,7 +35,9 @@ for (const name of names) {
   }
 }
 if (failed.length) {
-  console.error(`\n${failed.length} of ${names.length} scenarios failed (no results written for them):`)
+  console.error(
+    `\n${failed.length} of ${names.length} scenarios failed (no results written for them):`,
+  )
   for (const { name, e } of failed) console.error(`  ${name}: ${e.message}`)
   process.exitCode = 1
 }

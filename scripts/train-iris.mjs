@@ -25,10 +25,15 @@ const TOLERANCE = { atol: 1e-4, rtol: 1e-3 }
 // scikit-learn's copy of the data: the header line is "150,4,<class names>", then rows of
 // "sepal length,sepal width,petal length,petal width,class index" (cm).
 function loadIris() {
-  const lines = readFileSync(join(ROOT, 'scripts', 'iris', 'iris.csv'), 'utf8').trim().split('\n')
+  const lines = readFileSync(join(ROOT, 'scripts', 'iris', 'iris.csv'), 'utf8')
+    .trim()
+    .split('\n')
   const cells = lines.slice(1).map((line) => line.split(',').map(Number))
   const rows = cells.map((c, i) => ({ row: i + 1, x: c.slice(0, 4), y: c[4] }))
-  if (rows.length !== 150 || rows.some((r) => r.x.some(Number.isNaN) || !(r.y >= 0 && r.y < CLASSES.length))) {
+  if (
+    rows.length !== 150 ||
+    rows.some((r) => r.x.some(Number.isNaN) || !(r.y >= 0 && r.y < CLASSES.length))
+  ) {
     throw new Error('scripts/iris/iris.csv: expected 150 rows of 4 numbers and a class index 0..2')
   }
   return rows
@@ -56,7 +61,10 @@ function shuffle(items, rand) {
 function split(rows, rand) {
   const [train, test] = [[], []]
   for (let c = 0; c < CLASSES.length; c++) {
-    const mine = shuffle(rows.filter((r) => r.y === c), rand)
+    const mine = shuffle(
+      rows.filter((r) => r.y === c),
+      rand,
+    )
     const nTest = Math.round(mine.length * 0.2)
     test.push(...mine.slice(0, nTest))
     train.push(...mine.slice(nTest))
@@ -69,7 +77,8 @@ function split(rows, rand) {
 function dense(X, W, b) {
   return X.map((x) => {
     const z = Float64Array.from(b)
-    for (let i = 0; i < x.length; i++) for (let j = 0; j < b.length; j++) z[j] += x[i] * W[i * b.length + j]
+    for (let i = 0; i < x.length; i++)
+      for (let j = 0; j < b.length; j++) z[j] += x[i] * W[i * b.length + j]
     return z
   })
 }
@@ -116,7 +125,8 @@ function trainSoftmaxRegression(X, y) {
 }
 
 function trainMlp(X, y, rand) {
-  const he = (nIn, nOut) => Float64Array.from({ length: nIn * nOut }, () => gaussian(rand) * Math.sqrt(2 / nIn))
+  const he = (nIn, nOut) =>
+    Float64Array.from({ length: nIn * nOut }, () => gaussian(rand) * Math.sqrt(2 / nIn))
   const params = [he(4, 16), new Float64Array(16), he(16, 3), new Float64Array(3)]
   const [W1, b1, W2, b2] = params
   const forward = (Xs) => {
@@ -124,7 +134,10 @@ function trainMlp(X, y, rand) {
     const H = Z1.map((z) => z.map((v) => Math.max(0, v)))
     return { Z1, H, Z2: dense(H, W2, b2) }
   }
-  const [m, v] = [params.map((p) => new Float64Array(p.length)), params.map((p) => new Float64Array(p.length))]
+  const [m, v] = [
+    params.map((p) => new Float64Array(p.length)),
+    params.map((p) => new Float64Array(p.length)),
+  ]
   const [lr, beta1, beta2, eps] = [0.01, 0.9, 0.999, 1e-8]
   // L2 on the weights: without it the net fits every training row, its probabilities saturate at 0/1,
   // it does worse on held-out rows, and exact smoke cases near 0/1 would catch almost no regression.
@@ -132,7 +145,9 @@ function trainMlp(X, y, rand) {
   for (let t = 1; t <= 1000; t++) {
     const { Z1, H, Z2 } = forward(X)
     const dZ2 = logitGrads(Z2, y)
-    const dZ1 = dZ2.map((d, n) => Z1[n].map((z, i) => (z > 0 ? d.reduce((s, dj, j) => s + dj * W2[i * 3 + j], 0) : 0)))
+    const dZ1 = dZ2.map((d, n) =>
+      Z1[n].map((z, i) => (z > 0 ? d.reduce((s, dj, j) => s + dj * W2[i * 3 + j], 0) : 0)),
+    )
     const [dW1, db1] = denseGrads(X, dZ1, 16)
     const [dW2, db2] = denseGrads(H, dZ2, 3)
     const grads = [dW1.map((g, i) => g + l2 * W1[i]), db1, dW2.map((g, i) => g + l2 * W2[i]), db2]
@@ -144,7 +159,13 @@ function trainMlp(X, y, rand) {
       }
     })
   }
-  return { layers: [{ W: W1, b: b1 }, { W: W2, b: b2 }], predict: (Xs) => forward(Xs).Z2.map(softmax) }
+  return {
+    layers: [
+      { W: W1, b: b1 },
+      { W: W2, b: b2 },
+    ],
+    predict: (Xs) => forward(Xs).Z2.map(softmax),
+  }
 }
 
 // ---- export and evaluation
@@ -164,8 +185,18 @@ function exportModel(name, { mean, std }, layers) {
     if (out !== 'logits') nodes.push({ op: 'Relu', inputs: [out], outputs: [`h${k + 1}`] })
   })
   nodes.push(
-    { op: 'Softmax', inputs: ['logits'], outputs: ['probabilities'], attributes: { axis: { i: 1 } } },
-    { op: 'ArgMax', inputs: ['logits'], outputs: ['label'], attributes: { axis: { i: 1 }, keepdims: { i: 0 } } },
+    {
+      op: 'Softmax',
+      inputs: ['logits'],
+      outputs: ['probabilities'],
+      attributes: { axis: { i: 1 } },
+    },
+    {
+      op: 'ArgMax',
+      inputs: ['logits'],
+      outputs: ['label'],
+      attributes: { axis: { i: 1 }, keepdims: { i: 0 } },
+    },
   )
   return buildModel({
     graphName: name,
@@ -176,13 +207,20 @@ function exportModel(name, { mean, std }, layers) {
     ],
     nodes,
     initializers,
-    metadata: { description: `Iris classifier: ${name}`, classes: CLASSES.join(','), source: 'scripts/train-iris.mjs' },
+    metadata: {
+      description: `Iris classifier: ${name}`,
+      classes: CLASSES.join(','),
+      source: 'scripts/train-iris.mjs',
+    },
   })
 }
 
 async function runOnnx(bytes, rows) {
   const session = await InferenceSession.create(bytes)
-  const features = new Tensor('float32', Float32Array.from(rows.flatMap((r) => r.x)), [rows.length, 4])
+  const features = new Tensor('float32', Float32Array.from(rows.flatMap((r) => r.x)), [
+    rows.length,
+    4,
+  ])
   const out = await session.run({ features })
   await session.release()
   const probs = rows.map((_, n) => Array.from(out.probabilities.data.slice(n * 3, n * 3 + 3)))
@@ -200,13 +238,20 @@ function writeAtomic(path, data) {
 
 // One case per line, so diffs of regenerated smoke files stay readable.
 function smokeJson({ cases, ...head }) {
-  const top = Object.entries(head).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},\n`)
+  const top = Object.entries(head).map(
+    ([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},\n`,
+  )
   return `{\n${top.join('')}  "cases": [\n${cases.map((c) => `    ${JSON.stringify(c)}`).join(',\n')}\n  ]\n}\n`
 }
 
 // ---- main
-const { values: args } = parseArgs({ options: { retrain: { type: 'string' }, out: { type: 'string' } } })
-if ((args.retrain === undefined) !== (args.out === undefined) || (args.retrain !== undefined && !/^[1-9][0-9]*$/.test(args.retrain))) {
+const { values: args } = parseArgs({
+  options: { retrain: { type: 'string' }, out: { type: 'string' } },
+})
+if (
+  (args.retrain === undefined) !== (args.out === undefined) ||
+  (args.retrain !== undefined && !/^[1-9][0-9]*$/.test(args.retrain))
+) {
   console.error('usage: node scripts/train-iris.mjs [--retrain <version> --out <file.onnx>]')
   process.exit(2)
 }
@@ -224,11 +269,16 @@ async function exportChecked(v) {
   v.test = await runOnnx(v.bytes, test)
   // Guards the export itself (weight layout, node wiring): onnxruntime must agree with the JS model.
   const jsProbs = v.model.predict(test.map((r) => scaler.apply(r.x)))
-  const drift = Math.max(...jsProbs.flatMap((p, n) => p.map((q, j) => Math.abs(q - v.test.probs[n][j]))))
+  const drift = Math.max(
+    ...jsProbs.flatMap((p, n) => p.map((q, j) => Math.abs(q - v.test.probs[n][j]))),
+  )
   if (drift > 1e-4) throw new Error(`v${v.version}: ONNX and JS probabilities differ by ${drift}`)
   const [trainAcc, testAcc] = [accuracy(train, v.train), accuracy(test, v.test)]
-  console.log(`v${v.version} ${v.name} (onnxruntime): train ${trainAcc.toFixed(4)}, test ${testAcc.toFixed(4)}`)
-  if (testAcc < MIN_TEST_ACCURACY) throw new Error(`v${v.version}: test accuracy ${testAcc} < ${MIN_TEST_ACCURACY}`)
+  console.log(
+    `v${v.version} ${v.name} (onnxruntime): train ${trainAcc.toFixed(4)}, test ${testAcc.toFixed(4)}`,
+  )
+  if (testAcc < MIN_TEST_ACCURACY)
+    throw new Error(`v${v.version}: test accuracy ${testAcc} < ${MIN_TEST_ACCURACY}`)
   return v
 }
 
@@ -245,15 +295,26 @@ async function writeBundledRepository() {
   let misses = 0
   const labelCases = CLASSES.flatMap((cls, c) => {
     const mine = test.map((r, n) => ({ r, n })).filter(({ r }) => r.y === c)
-    const picked = [...mine.filter(({ n }) => bothRight(n)), ...mine.filter(({ n }) => !bothRight(n))].slice(0, 4)
+    const picked = [
+      ...mine.filter(({ n }) => bothRight(n)),
+      ...mine.filter(({ n }) => !bothRight(n)),
+    ].slice(0, 4)
     misses += picked.filter(({ n }) => !bothRight(n)).length
     const label = { output: 'label', value: c }
     picked.sort((a, b) => a.r.row - b.r.row)
-    return picked.map(({ r }) => ({ name: `${cls} (row ${r.row})`, inputs: { features: [r.x] }, label }))
+    return picked.map(({ r }) => ({
+      name: `${cls} (row ${r.row})`,
+      inputs: { features: [r.x] },
+      label,
+    }))
   })
   console.log(`smoke.json: ${labelCases.length} label cases, ${misses} of them missed by v1 or v2`)
   const batch = labelCases.filter((_, i) => i % 4 === 0).map((c) => c.inputs.features[0])
-  const rangeCase = { name: 'batch of 3', inputs: { features: batch }, range: { probabilities: { min: 0, max: 1 } } }
+  const rangeCase = {
+    name: 'batch of 3',
+    inputs: { features: batch },
+    range: { probabilities: { min: 0, max: 1 } },
+  }
   const modelSmoke = { tolerance: TOLERANCE, minAccuracy: 0.9, cases: [...labelCases, rangeCase] }
 
   // v2's exact outputs on the two held-out rows it is least sure of: on a confident row the

@@ -1,11 +1,18 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util'
-import { BOOLEAN_OPTIONS, ConfigError, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey } from './config.js'
+import {
+  BOOLEAN_OPTIONS,
+  ConfigError,
+  envName,
+  flagName,
+  loadServeConfig,
+  OPTION_KEYS,
+  type OptionKey,
+} from './config.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
 import { VERSION } from './version.js'
-
 
 const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous deployment of models
 
@@ -68,7 +75,9 @@ function serveUsage(): string {
   })
   const width = Math.max(...rows.map((r) => r.flag.length)) + 2
   // The description and its environment variable on two lines: aligned however long either is.
-  const lines = rows.map((r) => `  ${r.flag.padEnd(width)}${r.text}\n  ${' '.repeat(width)}env ${r.env}`)
+  const lines = rows.map(
+    (r) => `  ${r.flag.padEnd(width)}${r.text}\n  ${' '.repeat(width)}env ${r.env}`,
+  )
   return `Usage: modelgate serve [options]
 
 Options (a flag, or the environment variable under it; a flag wins):
@@ -90,7 +99,12 @@ async function serve(args: string[]): Promise<void> {
       strict: true,
       allowPositionals: false,
       options: {
-        ...Object.fromEntries(OPTION_KEYS.map((key) => [flagName(key).slice(2), { type: BOOLEAN_OPTIONS.has(key) ? ('boolean' as const) : ('string' as const) }])),
+        ...Object.fromEntries(
+          OPTION_KEYS.map((key) => [
+            flagName(key).slice(2),
+            { type: BOOLEAN_OPTIONS.has(key) ? ('boolean' as const) : ('string' as const) },
+          ]),
+        ),
         help: { type: 'boolean', short: 'h' },
       },
     }))
@@ -162,10 +176,17 @@ async function validateCommand(args: string[]): Promise<void> {
     process.stdout.write(VALIDATE_USAGE)
     return
   }
-  if (positionals.length !== 1) fail(`validate takes one version folder or .onnx file\n\n${VALIDATE_USAGE}`)
+  if (positionals.length !== 1)
+    fail(`validate takes one version folder or .onnx file\n\n${VALIDATE_USAGE}`)
   let result
   try {
-    result = await validate({ path: positionals[0]!, modelDir: values['model-dir'], active: values.active, stateDir: values['state-dir'], requireSmoke: values['require-smoke'] === true })
+    result = await validate({
+      path: positionals[0]!,
+      modelDir: values['model-dir'],
+      active: values.active,
+      stateDir: values['state-dir'],
+      requireSmoke: values['require-smoke'] === true,
+    })
   } catch (e) {
     if (e instanceof UsageError) fail(e.message)
     throw e

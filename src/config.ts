@@ -12,13 +12,27 @@ const LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'silent'] as const
 export type LogLevel = (typeof LOG_LEVELS)[number]
 
 const SIZE = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i
-const SIZE_UNITS: Record<string, number> = { b: 1, k: 1024, kb: 1024, kib: 1024, m: 2 ** 20, mb: 2 ** 20, mib: 2 ** 20, g: 2 ** 30, gb: 2 ** 30, gib: 2 ** 30 }
+const SIZE_UNITS: Record<string, number> = {
+  b: 1,
+  k: 1024,
+  kb: 1024,
+  kib: 1024,
+  m: 2 ** 20,
+  mb: 2 ** 20,
+  mib: 2 ** 20,
+  g: 2 ** 30,
+  gb: 2 ** 30,
+  gib: 2 ** 30,
+}
 
 const byteSize = z.union([z.number(), z.string()]).transform((value, ctx) => {
   const m = SIZE.exec(String(value).trim())
   const bytes = m ? Number(m[1]) * SIZE_UNITS[(m[2] ?? 'b').toLowerCase()]! : NaN
   if (!Number.isSafeInteger(bytes) || bytes < 1) {
-    ctx.addIssue({ code: 'custom', message: `expected a size such as 33554432, 512k or 32mb, got '${value}'` })
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a size such as 33554432, 512k or 32mb, got '${value}'`,
+    })
     return z.NEVER
   }
   return bytes
@@ -150,18 +164,25 @@ function inWords(issue: z.core.$ZodRawIssue): string | undefined {
 }
 
 /** Secrets do not belong in argv (every user sees it in `ps`): environment or a file only. */
-function readAdminToken(env: Readonly<Record<string, string | undefined>>, file: string | undefined, fileSource: string | undefined): string | undefined {
+function readAdminToken(
+  env: Readonly<Record<string, string | undefined>>,
+  file: string | undefined,
+  fileSource: string | undefined,
+): string | undefined {
   let token = env.MODELGATE_ADMIN_TOKEN
   if (file !== undefined) {
     try {
       token = readFileSync(file, 'utf8')
     } catch (e) {
-      throw new ConfigError(`invalid ${fileSource ?? '--admin-token-file'}: cannot read ${file}: ${(e as Error).message}`)
+      throw new ConfigError(
+        `invalid ${fileSource ?? '--admin-token-file'}: cannot read ${file}: ${(e as Error).message}`,
+      )
     }
   }
   token = token?.trim()
   if (token === undefined || token === '') return undefined
-  if (token.length < 16) throw new ConfigError('invalid MODELGATE_ADMIN_TOKEN: use at least 16 characters')
+  if (token.length < 16)
+    throw new ConfigError('invalid MODELGATE_ADMIN_TOKEN: use at least 16 characters')
   return token
 }
 
@@ -191,16 +212,21 @@ export function loadServeConfig(
     const issue = parsed.error.issues[0]!
     const key = String(issue.path[0] ?? '')
     const given = merged[key]
-    const got = typeof given === 'string' && !issue.message.includes(' got ') ? `, got '${given}'` : ''
+    const got =
+      typeof given === 'string' && !issue.message.includes(' got ') ? `, got '${given}'` : ''
     throw new ConfigError(`invalid ${source[key] ?? flagName(key)}: ${issue.message}${got}`)
   }
   const o = parsed.data
   const name = (key: OptionKey) => source[key] ?? flagName(key)
   if (o.maxInflightBodySize < o.maxBodySize) {
-    throw new ConfigError(`invalid ${name('maxInflightBodySize')}: must be at least ${name('maxBodySize')} (${o.maxBodySize} bytes), or no body of the largest size could ever be received`)
+    throw new ConfigError(
+      `invalid ${name('maxInflightBodySize')}: must be at least ${name('maxBodySize')} (${o.maxBodySize} bytes), or no body of the largest size could ever be received`,
+    )
   }
   if (o.requestTimeout < o.headerTimeout) {
-    throw new ConfigError(`invalid ${name('requestTimeout')}: must be at least ${name('headerTimeout')} (${o.headerTimeout} s): the headers are part of the request`)
+    throw new ConfigError(
+      `invalid ${name('requestTimeout')}: must be at least ${name('headerTimeout')} (${o.headerTimeout} s): the headers are part of the request`,
+    )
   }
   const modelsDir = resolve(o.models)
   return Object.freeze({

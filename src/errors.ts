@@ -2,7 +2,21 @@
  * Errors are API: every `code` is stable, documented in the README (a test checks), never renamed
  * or reused. `status` is what HTTP answers; the core throws these without knowing about HTTP.
  */
-export type ErrorStatus = 400 | 401 | 403 | 404 | 405 | 408 | 409 | 413 | 415 | 422 | 499 | 500 | 503 | 504
+export type ErrorStatus =
+  | 400
+  | 401
+  | 403
+  | 404
+  | 405
+  | 408
+  | 409
+  | 413
+  | 415
+  | 422
+  | 499
+  | 500
+  | 503
+  | 504
 
 export abstract class ServerError extends Error {
   abstract readonly code: string

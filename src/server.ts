@@ -1,6 +1,10 @@
 import { getRequestListener } from '@hono/node-server'
 import { stat } from 'node:fs/promises'
-import { createServer as createHttpServer, type IncomingMessage, type ServerOptions } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type ServerOptions,
+} from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
@@ -46,7 +50,10 @@ const OVERLOADED_RETRY_AFTER_SECONDS = 1
  */
 export async function startServer(config: ServeConfig, logger: Logger): Promise<ModelgateServer> {
   const dir = await stat(config.modelsDir).catch(() => undefined)
-  if (!dir?.isDirectory()) throw new StartupError(`models directory ${config.modelsDir} does not exist or is not a directory`)
+  if (!dir?.isDirectory())
+    throw new StartupError(
+      `models directory ${config.modelsDir} does not exist or is not a directory`,
+    )
   // Before listening: a second server on this state directory is refused before it serves anything.
   const stateLock = await StateLock.acquire(config.stateDir, logger).catch((e: unknown) => {
     throw e instanceof StateLockedError ? new StartupError(e.message) : e
@@ -54,7 +61,11 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
 
   // Request bodies: bounded together (bytes buffered across requests) and in time (stalls).
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes)
-  const bodyGuards = { budget: bodyBudget, stalls: new StallWatch(config.bodyTimeoutMs), retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS }
+  const bodyGuards = {
+    budget: bodyBudget,
+    stalls: new StallWatch(config.bodyTimeoutMs),
+    retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS,
+  }
   const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used })
   const registry = new ModelRegistry(config.defaultModel)
   const lifecycle = new Lifecycle({
@@ -74,7 +85,9 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     },
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
-  const predictor = new Predictor(registry, metrics, logger, { maxOutputBytes: config.maxOutputBytes })
+  const predictor = new Predictor(registry, metrics, logger, {
+    maxOutputBytes: config.maxOutputBytes,
+  })
   let draining = false
   let open = 0 // requests received and not yet answered
   let onDrained: (() => void) | undefined // set while a shutdown waits for `open` to reach 0
@@ -83,7 +96,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     registry,
     metrics,
     // Draining: not ready, so load balancers stop sending before the listener closes.
-    readiness: () => (draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness()),
+    readiness: () =>
+      draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness(),
     liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
     logger,
@@ -110,12 +124,19 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     // often enough to be honoured within a fraction of the shortest (Node checks every 30 s).
     headersTimeout: config.headerTimeoutMs,
     requestTimeout: config.requestTimeoutMs,
-    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.headerTimeoutMs / 4))),
+    connectionsCheckingInterval: Math.max(
+      50,
+      Math.min(1000, Math.floor(config.headerTimeoutMs / 4)),
+    ),
   }
   const server = createHttpServer(serverOptions, (req, res) => {
     if (draining) {
       // A request on a kept-alive connection after shutdown began: refuse it, close the connection.
-      writeErrorPayload(res, errorPayload(new ShuttingDownError('the server is shutting down'), logger, where(req)), { connection: 'close' })
+      writeErrorPayload(
+        res,
+        errorPayload(new ShuttingDownError('the server is shutting down'), logger, where(req)),
+        { connection: 'close' },
+      )
       return
     }
     open++
@@ -127,7 +148,10 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     // Node 20 can leave a connection that carried one with a body unable to read the next request
     // (nodejs/node#60016: it hung until the keep-alive timeout, then reset): close it after the answer.
     if (req.headers.upgrade !== undefined) res.setHeader('connection', 'close')
-    if (!fastPredict(req, res)) hono(req, res).catch((e: unknown) => writeErrorPayload(res, errorPayload(e, logger, where(req))))
+    if (!fastPredict(req, res))
+      hono(req, res).catch((e: unknown) =>
+        writeErrorPayload(res, errorPayload(e, logger, where(req))),
+      )
   })
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {
@@ -150,7 +174,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     // Reachable from the network, administrable from nowhere but this machine: say so once.
     logger.warn('admin_loopback_only', {
       host: config.host,
-      message: 'no admin token is set: admin routes (rollback, promote, history) answer loopback clients only; set MODELGATE_ADMIN_TOKEN or --admin-token-file to use them from elsewhere',
+      message:
+        'no admin token is set: admin routes (rollback, promote, history) answer loopback clients only; set MODELGATE_ADMIN_TOKEN or --admin-token-file to use them from elsewhere',
     })
   }
 
@@ -186,7 +211,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           ])
           clearTimeout(timer)
         }
-        if (open > 0) logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
+        if (open > 0)
+          logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
         server.closeAllConnections()
         await closed
         await lifecycle.close()

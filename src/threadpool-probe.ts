@@ -1,7 +1,9 @@
 import { randomFill } from 'node:crypto'
 import type { Logger } from './log.js'
 
-export type Liveness = { readonly live: true } | { readonly live: false; readonly stalledMs: number }
+export type Liveness =
+  | { readonly live: true }
+  | { readonly live: false; readonly stalledMs: number }
 
 export interface ThreadpoolProbeOptions {
   /** A probe job waiting longer than this means the pool is stuck. */
@@ -46,7 +48,10 @@ export class ThreadpoolProbe {
     const stalledMs = nowMs - queuedAt
     if (!this.#stalled) {
       this.#stalled = true
-      this.#logger.error('threadpool_stalled', { stalledMs: Math.round(stalledMs), thresholdMs: this.#stallMs })
+      this.#logger.error('threadpool_stalled', {
+        stalledMs: Math.round(stalledMs),
+        thresholdMs: this.#stallMs,
+      })
     }
     return { live: false, stalledMs }
   }
@@ -64,7 +69,9 @@ export class ThreadpoolProbe {
       this.#queuedAt = undefined
       if (this.#stalled) {
         this.#stalled = false
-        this.#logger.warn('threadpool_recovered', { stalledMs: Math.round(performance.now() - queuedAt) })
+        this.#logger.warn('threadpool_recovered', {
+          stalledMs: Math.round(performance.now() - queuedAt),
+        })
       }
     })
   }

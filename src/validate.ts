@@ -69,11 +69,18 @@ async function locate(path: string): Promise<Located> {
   if (!s) throw new UsageError(`${path} does not exist`)
   if (s.isDirectory()) {
     const file = join(full, MODEL_FILE)
-    if (!(await stat(file).catch(() => undefined))?.isFile()) throw new UsageError(`${path} is a folder without ${MODEL_FILE}`)
+    if (!(await stat(file).catch(() => undefined))?.isFile())
+      throw new UsageError(`${path} is a folder without ${MODEL_FILE}`)
     return { file, versionDir: full, version: versionFolder(basename(full)) }
   }
-  if (!full.endsWith('.onnx')) throw new UsageError(`${path} is neither a version folder nor an .onnx file`)
-  if (basename(full) === MODEL_FILE) return { file: full, versionDir: dirname(full), version: versionFolder(basename(dirname(full))) }
+  if (!full.endsWith('.onnx'))
+    throw new UsageError(`${path} is neither a version folder nor an .onnx file`)
+  if (basename(full) === MODEL_FILE)
+    return {
+      file: full,
+      versionDir: dirname(full),
+      version: versionFolder(basename(dirname(full))),
+    }
   return { file: full, versionDir: undefined, version: versionFile(basename(full)) }
 }
 
@@ -89,7 +96,9 @@ async function readLocalModel(file: string): Promise<VersionBytes> {
 
 export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   const located = await locate(o.path)
-  const modelDir = resolve(o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)))
+  const modelDir = resolve(
+    o.modelDir ?? (located.versionDir ? dirname(located.versionDir) : dirname(located.file)),
+  )
   const model = basename(modelDir)
   const warnings: string[] = []
   const recorded = await findActive(o, model, modelDir, warnings)
@@ -97,7 +106,9 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
   // comparison that never ran.
   const active = recorded?.file === located.file ? null : recorded
   if (recorded && !active) {
-    warnings.push(`${o.path} is the version ${recorded.from === 'state' ? 'state.json records as active' : '--active names'}: judged as a first version, not against itself`)
+    warnings.push(
+      `${o.path} is the version ${recorded.from === 'state' ? 'state.json records as active' : '--active names'}: judged as a first version, not against itself`,
+    )
   }
   const base = { path: o.path, model, version: located.version ?? null, active }
 
@@ -109,15 +120,31 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     smoke = await readSmokeSet(undefined, modelDir, located.versionDir)
   } catch (e) {
     if (!(e instanceof ConfigFileError)) throw e
-    return { ...base, sha256, passed: false, unverified: false, stages: [], warnings, error: e.message }
+    return {
+      ...base,
+      sha256,
+      passed: false,
+      unverified: false,
+      stages: [],
+      warnings,
+      error: e.message,
+    }
   }
 
   let contract: Contract | undefined
   let reference: GateJob['reference']
   const declared = config.signature
   if (declared) {
-    const spec = (t: (typeof declared.inputs)[number]) => ({ name: t.name, type: t.type, shape: t.shape })
-    contract = { source: 'model.json', inputs: declared.inputs.map(spec), outputs: declared.outputs.map(spec) }
+    const spec = (t: (typeof declared.inputs)[number]) => ({
+      name: t.name,
+      type: t.type,
+      shape: t.shape,
+    })
+    contract = {
+      source: 'model.json',
+      inputs: declared.inputs.map(spec),
+      outputs: declared.outputs.map(spec),
+    }
   }
   if (active) {
     const { bytes: activeBytes, sha256: activeSha256 } = await readLocalModel(active.file)
@@ -125,10 +152,15 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
     if (!contract) {
       try {
         const session = await ModelSession.create(activeBytes, config.session)
-        contract = { source: 'active', inputs: session.signature.inputs, outputs: session.signature.outputs }
+        contract = {
+          source: 'active',
+          inputs: session.signature.inputs,
+          outputs: session.signature.outputs,
+        }
         await session.release()
       } catch (e) {
-        if (e instanceof ModelLoadError) throw new UsageError(`the active version ${active.file} does not load: ${e.message}`)
+        if (e instanceof ModelLoadError)
+          throw new UsageError(`the active version ${active.file} does not load: ${e.message}`)
         throw e
       }
     }
@@ -161,7 +193,14 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
       await session.release()
     }
   }
-  return { ...base, sha256, passed: report.passed, unverified: report.unverified, stages, warnings: [...warnings, ...report.warnings] }
+  return {
+    ...base,
+    sha256,
+    passed: report.passed,
+    unverified: report.unverified,
+    stages,
+    warnings: [...warnings, ...report.warnings],
+  }
 }
 
 /**
@@ -169,7 +208,12 @@ export async function validate(o: ValidateOptions): Promise<ValidateResult> {
  * (only if its file still holds the bytes recorded: a restarted server would not serve others).
  * Read-only: validate never writes to a server's state directory.
  */
-async function findActive(o: ValidateOptions, model: string, modelDir: string, warnings: string[]): Promise<ActiveReference | null> {
+async function findActive(
+  o: ValidateOptions,
+  model: string,
+  modelDir: string,
+  warnings: string[],
+): Promise<ActiveReference | null> {
   if (o.active === 'none') return null
   if (o.active !== undefined) {
     const located = await locate(o.active)
@@ -189,12 +233,17 @@ async function findActive(o: ValidateOptions, model: string, modelDir: string, w
   } catch {
     parsed = undefined
   }
-  if (!parsed?.success) throw new UsageError(`${stateFile} is not a modelgate state file; name the serving version with --active PATH (or --active none)`)
+  if (!parsed?.success)
+    throw new UsageError(
+      `${stateFile} is not a modelgate state file; name the serving version with --active PATH (or --active none)`,
+    )
   const recorded = parsed.data.models[model]?.active
   if (!recorded) return null
   const file = await versionFileIn(modelDir, recorded.version)
   if (!file || (await readLocalModel(file)).sha256 !== recorded.sha256) {
-    warnings.push(`${stateFile} records version ${recorded.version} as active, but its file ${file ? 'holds other bytes now' : 'is gone'}: the candidate was not held to its signature`)
+    warnings.push(
+      `${stateFile} records version ${recorded.version} as active, but its file ${file ? 'holds other bytes now' : 'is gone'}: the candidate was not held to its signature`,
+    )
     return null
   }
   return { version: recorded.version, file, from: 'state' }
@@ -202,7 +251,10 @@ async function findActive(o: ValidateOptions, model: string, modelDir: string, w
 
 /** A version's model file in a model folder: `<v>/model.onnx`, else `<v>.onnx`. */
 async function versionFileIn(modelDir: string, version: number): Promise<string | undefined> {
-  for (const file of [join(modelDir, String(version), MODEL_FILE), join(modelDir, `${version}.onnx`)]) {
+  for (const file of [
+    join(modelDir, String(version), MODEL_FILE),
+    join(modelDir, `${version}.onnx`),
+  ]) {
     if ((await stat(file).catch(() => undefined))?.isFile()) return file
   }
   return undefined
@@ -210,17 +262,27 @@ async function versionFileIn(modelDir: string, version: number): Promise<string 
 
 /** The report a person reads in a CI log. */
 export function formatReport(r: ValidateResult): string {
-  const lines = [`modelgate validate ${r.path}: model '${r.model}'${r.version !== null ? `, version ${r.version}` : ''}`]
+  const lines = [
+    `modelgate validate ${r.path}: model '${r.model}'${r.version !== null ? `, version ${r.version}` : ''}`,
+  ]
   if (r.sha256) lines.push(`  sha256 ${r.sha256}`)
-  if (r.active) lines.push(`  held to the active version${r.active.version !== null ? ` ${r.active.version}` : ''} (${r.active.from === 'state' ? 'from state.json' : '--active'}: ${r.active.file})`)
+  if (r.active)
+    lines.push(
+      `  held to the active version${r.active.version !== null ? ` ${r.active.version}` : ''} (${r.active.from === 'state' ? 'from state.json' : '--active'}: ${r.active.file})`,
+    )
   else lines.push('  judged as a first version: no active version to hold it to')
   if (r.error) lines.push(`  cannot run the gate: ${r.error}`)
   for (const s of r.stages) {
     const ms = s.status === 'skipped' ? '' : `${s.ms.toFixed(1)} ms`
-    const why = [s.reason && s.status !== 'passed' ? `[${s.reason}]` : '', s.message ?? ''].filter(Boolean).join(' ')
+    const why = [s.reason && s.status !== 'passed' ? `[${s.reason}]` : '', s.message ?? '']
+      .filter(Boolean)
+      .join(' ')
     lines.push(`  ${s.stage.padEnd(10)} ${s.status.padEnd(8)} ${ms.padStart(10)}  ${why}`)
-    const cases = (s.details as { cases?: { name: string; passed: boolean; message?: string }[] } | undefined)?.cases
-    for (const c of cases ?? []) if (!c.passed) lines.push(`               x ${c.name}: ${c.message ?? 'failed'}`)
+    const cases = (
+      s.details as { cases?: { name: string; passed: boolean; message?: string }[] } | undefined
+    )?.cases
+    for (const c of cases ?? [])
+      if (!c.passed) lines.push(`               x ${c.name}: ${c.message ?? 'failed'}`)
   }
   for (const w of r.warnings) lines.push(`  warning: ${w}`)
   lines.push(r.passed ? (r.unverified ? 'PASS (unverified: no smoke cases)' : 'PASS') : 'FAIL')

@@ -10,7 +10,11 @@ import { makeTempDir } from './support/test-server.js'
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
 function cli(args: string[], env: Record<string, string> = {}) {
-  return spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 })
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 20_000,
+  })
 }
 
 describe('modelgate CLI', () => {
@@ -25,7 +29,15 @@ describe('modelgate CLI', () => {
     expect(top.stdout).toMatch(/modelgate serve/)
     const serve = cli(['serve', '--help'])
     expect(serve.status).toBe(0)
-    for (const flag of ['--models', '--port', '--host', '--state-dir', '--default-model', '--max-body-size']) expect(serve.stdout).toContain(flag)
+    for (const flag of [
+      '--models',
+      '--port',
+      '--host',
+      '--state-dir',
+      '--default-model',
+      '--max-body-size',
+    ])
+      expect(serve.stdout).toContain(flag)
     expect(serve.stdout).toContain('MODELGATE_PORT')
     // Every description starts in the same column, however long its flag.
     const rows = serve.stdout.split('\n').filter((l) => /^  --/.test(l))
@@ -78,8 +90,16 @@ describe('modelgate CLI', () => {
       child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)))
     })
     await waitReady(url, 10_000)
-    const res = await fetch(`${url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": [[1, 2, 3, 4]]}' })
-    expect(await res.json()).toEqual({ model: 'adder', version: 1, outputs: { y: [[11, 12, 13, 14]] } })
+    const res = await fetch(`${url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs": [[1, 2, 3, 4]]}',
+    })
+    expect(await res.json()).toEqual({
+      model: 'adder',
+      version: 1,
+      outputs: { y: [[11, 12, 13, 14]] },
+    })
     child.kill('SIGTERM')
     expect(await exited).toBe(0)
   })

@@ -4,14 +4,24 @@ import { ConfigError, loadServeConfig } from '../src/config.js'
 describe('loadServeConfig', () => {
   it('applies defaults', () => {
     const c = loadServeConfig({}, {})
-    expect(c).toMatchObject({ port: 8080, host: '127.0.0.1', maxBodyBytes: 32 * 2 ** 20, logLevel: 'info', defaultModel: undefined })
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      maxBodyBytes: 32 * 2 ** 20,
+      logLevel: 'info',
+      defaultModel: undefined,
+    })
     expect(c.modelsDir).toMatch(/\/models$/)
     expect(c.stateDir).toBe(`${c.modelsDir}/.modelgate`)
     expect(Object.isFrozen(c)).toBe(true)
   })
 
   it('takes flags over environment over defaults', () => {
-    const env = { MODELGATE_PORT: '9001', MODELGATE_HOST: '0.0.0.0', MODELGATE_DEFAULT_MODEL: 'iris' }
+    const env = {
+      MODELGATE_PORT: '9001',
+      MODELGATE_HOST: '0.0.0.0',
+      MODELGATE_DEFAULT_MODEL: 'iris',
+    }
     const c = loadServeConfig({ port: '9002' }, env)
     expect(c.port).toBe(9002)
     expect(c.host).toBe('0.0.0.0')
@@ -27,13 +37,21 @@ describe('loadServeConfig', () => {
   it('bounds an answer at 64 MiB unless --max-output-size or MODELGATE_MAX_OUTPUT_SIZE says otherwise', () => {
     expect(loadServeConfig({}, {}).maxOutputBytes).toBe(64 * 2 ** 20)
     expect(loadServeConfig({ maxOutputSize: '1g' }, {}).maxOutputBytes).toBe(2 ** 30)
-    expect(loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: '512k' }).maxOutputBytes).toBe(512 * 1024)
-    expect(() => loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: 'lots' })).toThrow(/invalid MODELGATE_MAX_OUTPUT_SIZE: expected a size/)
+    expect(loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: '512k' }).maxOutputBytes).toBe(
+      512 * 1024,
+    )
+    expect(() => loadServeConfig({}, { MODELGATE_MAX_OUTPUT_SIZE: 'lots' })).toThrow(
+      /invalid MODELGATE_MAX_OUTPUT_SIZE: expected a size/,
+    )
   })
 
   it('names the flag that holds a bad value', () => {
-    expect(() => loadServeConfig({ port: 'eighty' }, {})).toThrow(new ConfigError("invalid --port: expected a number, got 'eighty'"))
-    expect(() => loadServeConfig({ maxBodySize: '12 parsecs' }, {})).toThrow(/invalid --max-body-size: expected a size/)
+    expect(() => loadServeConfig({ port: 'eighty' }, {})).toThrow(
+      new ConfigError("invalid --port: expected a number, got 'eighty'"),
+    )
+    expect(() => loadServeConfig({ maxBodySize: '12 parsecs' }, {})).toThrow(
+      /invalid --max-body-size: expected a size/,
+    )
     expect(() => loadServeConfig({ logLevel: 'loud' }, {})).toThrow(/invalid --log-level/)
   })
 
@@ -49,11 +67,16 @@ describe('loadServeConfig', () => {
     expect(message({ port: '1.5' })).toBe("invalid --port: expected a whole number, got '1.5'")
     expect(message({ port: '99999' })).toBe("invalid --port: must be at most 65535, got '99999'")
     expect(message({ rescanMs: '5' })).toBe("invalid --rescan-ms: must be at least 100, got '5'")
-    expect(message({ logLevel: 'loud' })).toBe("invalid --log-level: expected one of debug, info, warn, error, silent, got 'loud'")
-    expect(message({}, { MODELGATE_POLL: 'maybe' })).toBe("invalid MODELGATE_POLL: expected true or false, got 'maybe'")
+    expect(message({ logLevel: 'loud' })).toBe(
+      "invalid --log-level: expected one of debug, info, warn, error, silent, got 'loud'",
+    )
+    expect(message({}, { MODELGATE_POLL: 'maybe' })).toBe(
+      "invalid MODELGATE_POLL: expected true or false, got 'maybe'",
+    )
     expect(message({ host: '' })).toBe("invalid --host: must not be empty, got ''")
     // Never zod's own wording.
-    for (const m of [message({ port: 'x' }), message({ shutdownTimeout: 'abc' })]) expect(m).not.toMatch(/Invalid input|received|NaN/)
+    for (const m of [message({ port: 'x' }), message({ shutdownTimeout: 'abc' })])
+      expect(m).not.toMatch(/Invalid input|received|NaN/)
   })
 
   it('names the environment variable when the bad value came from there', () => {
@@ -61,22 +84,43 @@ describe('loadServeConfig', () => {
   })
 
   it('bounds request bodies together and in time, with defaults of our own', () => {
-    expect(loadServeConfig({}, {})).toMatchObject({ maxInflightBodyBytes: 256 * 2 ** 20, headerTimeoutMs: 10_000, bodyTimeoutMs: 30_000, requestTimeoutMs: 300_000 })
-    const c = loadServeConfig({ maxInflightBodySize: '1g', headerTimeout: '2.5' }, { MODELGATE_BODY_TIMEOUT: '5', MODELGATE_REQUEST_TIMEOUT: '60' })
-    expect(c).toMatchObject({ maxInflightBodyBytes: 2 ** 30, headerTimeoutMs: 2500, bodyTimeoutMs: 5000, requestTimeoutMs: 60_000 })
+    expect(loadServeConfig({}, {})).toMatchObject({
+      maxInflightBodyBytes: 256 * 2 ** 20,
+      headerTimeoutMs: 10_000,
+      bodyTimeoutMs: 30_000,
+      requestTimeoutMs: 300_000,
+    })
+    const c = loadServeConfig(
+      { maxInflightBodySize: '1g', headerTimeout: '2.5' },
+      { MODELGATE_BODY_TIMEOUT: '5', MODELGATE_REQUEST_TIMEOUT: '60' },
+    )
+    expect(c).toMatchObject({
+      maxInflightBodyBytes: 2 ** 30,
+      headerTimeoutMs: 2500,
+      bodyTimeoutMs: 5000,
+      requestTimeoutMs: 60_000,
+    })
     expect(() => loadServeConfig({ bodyTimeout: '0' }, {})).toThrow(/invalid --body-timeout/)
   })
 
   it('refuses a body budget smaller than the largest body, naming both', () => {
     expect(() => loadServeConfig({ maxBodySize: '64mb', maxInflightBodySize: '32mb' }, {})).toThrow(
-      new ConfigError('invalid --max-inflight-body-size: must be at least --max-body-size (67108864 bytes), or no body of the largest size could ever be received'),
+      new ConfigError(
+        'invalid --max-inflight-body-size: must be at least --max-body-size (67108864 bytes), or no body of the largest size could ever be received',
+      ),
     )
-    expect(() => loadServeConfig({}, { MODELGATE_MAX_INFLIGHT_BODY_SIZE: '1mb' })).toThrow(/invalid MODELGATE_MAX_INFLIGHT_BODY_SIZE: must be at least --max-body-size/)
-    expect(loadServeConfig({ maxBodySize: '1mb', maxInflightBodySize: '1mb' }, {}).maxInflightBodyBytes).toBe(2 ** 20)
+    expect(() => loadServeConfig({}, { MODELGATE_MAX_INFLIGHT_BODY_SIZE: '1mb' })).toThrow(
+      /invalid MODELGATE_MAX_INFLIGHT_BODY_SIZE: must be at least --max-body-size/,
+    )
+    expect(
+      loadServeConfig({ maxBodySize: '1mb', maxInflightBodySize: '1mb' }, {}).maxInflightBodyBytes,
+    ).toBe(2 ** 20)
   })
 
   it('refuses a request timeout shorter than the header timeout', () => {
-    expect(() => loadServeConfig({ headerTimeout: '20', requestTimeout: '10' }, {})).toThrow(/invalid --request-timeout: must be at least --header-timeout \(20 s\)/)
+    expect(() => loadServeConfig({ headerTimeout: '20', requestTimeout: '10' }, {})).toThrow(
+      /invalid --request-timeout: must be at least --header-timeout \(20 s\)/,
+    )
   })
 
   it('resolves the state directory from --state-dir', () => {
@@ -84,9 +128,16 @@ describe('loadServeConfig', () => {
   })
 
   it('bounds model files at what onnxruntime-node can take (2 GiB - 1), and lower with --max-model-size', () => {
-    expect(loadServeConfig({}, {})).toMatchObject({ maxModelBytes: 2 ** 31 - 1, threadpoolStallMs: 10_000 })
+    expect(loadServeConfig({}, {})).toMatchObject({
+      maxModelBytes: 2 ** 31 - 1,
+      threadpoolStallMs: 10_000,
+    })
     expect(loadServeConfig({ maxModelSize: '512mb' }, {}).maxModelBytes).toBe(512 * 2 ** 20)
-    expect(() => loadServeConfig({ maxModelSize: '2gb' }, {})).toThrow(/invalid --max-model-size: at most 2147483647 bytes/)
-    expect(loadServeConfig({}, { MODELGATE_THREADPOOL_STALL_MS: '500' }).threadpoolStallMs).toBe(500)
+    expect(() => loadServeConfig({ maxModelSize: '2gb' }, {})).toThrow(
+      /invalid --max-model-size: at most 2147483647 bytes/,
+    )
+    expect(loadServeConfig({}, { MODELGATE_THREADPOOL_STALL_MS: '500' }).threadpoolStallMs).toBe(
+      500,
+    )
   })
 })

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postJson } from './support/api-client.js'
-import { BIG_INTS, cases, FLOATS, floatMatches, wireFloat, writeConformanceModels, type CaseTensor, type ConformanceCase, type Json } from './support/conformance.js'
+import {
+  BIG_INTS,
+  cases,
+  FLOATS,
+  floatMatches,
+  wireFloat,
+  writeConformanceModels,
+  type CaseTensor,
+  type ConformanceCase,
+  type Json,
+} from './support/conformance.js'
 import { startTestServer, type TestServer } from './support/test-server.js'
 
 /**
@@ -9,16 +19,11 @@ import { startTestServer, type TestServer } from './support/test-server.js'
  * tensors, and every output is compared with the manifest (dims exact, floats within tolerance).
  */
 
-
-
-
-
-
-
 /** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53. */
 function wireBigInt(value: unknown, what: string): bigint {
   if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value)) throw new Error(`${what}: ${value} is a number but not a safe integer`)
+    if (!Number.isSafeInteger(value))
+      throw new Error(`${what}: ${value} is a number but not a safe integer`)
     return BigInt(value)
   }
   if (typeof value === 'string' && /^-?\d+$/.test(value)) {
@@ -34,15 +39,21 @@ function wireBigInt(value: unknown, what: string): bigint {
 /** Every mismatch between a served output and the expected one, as readable lines. */
 function compareOutput(got: unknown, exp: CaseTensor, tol: ConformanceCase['tolerance']): string[] {
   const where = `output '${exp.name}'`
-  if (got === null || typeof got !== 'object') return [`${where}: expected a typed tensor, got ${JSON.stringify(got)}`]
+  if (got === null || typeof got !== 'object')
+    return [`${where}: expected a typed tensor, got ${JSON.stringify(got)}`]
   const t = got as { type?: unknown; shape?: unknown; data?: unknown }
   const problems: string[] = []
-  if (t.type !== exp.type) problems.push(`${where}: type ${JSON.stringify(t.type)}, expected ${exp.type}`)
+  if (t.type !== exp.type)
+    problems.push(`${where}: type ${JSON.stringify(t.type)}, expected ${exp.type}`)
   if (JSON.stringify(t.shape) !== JSON.stringify(exp.dims)) {
-    problems.push(`${where}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(exp.dims)}`)
+    problems.push(
+      `${where}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(exp.dims)}`,
+    )
   }
   if (!Array.isArray(t.data) || t.data.length !== exp.data.length) {
-    problems.push(`${where}: ${Array.isArray(t.data) ? t.data.length : 'no'} elements, expected ${exp.data.length}`)
+    problems.push(
+      `${where}: ${Array.isArray(t.data) ? t.data.length : 'no'} elements, expected ${exp.data.length}`,
+    )
     return problems
   }
   const data = t.data as unknown[]
@@ -55,9 +66,12 @@ function compareOutput(got: unknown, exp: CaseTensor, tol: ConformanceCase['tole
         if (!floatMatches(g, e, tol)) problems.push(`${at}: got ${g}, expected ${e}`)
       } else if (BIG_INTS.has(exp.type)) {
         const g = wireBigInt(data[i], at)
-        if (g !== BigInt(exp.data[i] as string)) problems.push(`${at}: got ${g}, expected ${exp.data[i]}`)
+        if (g !== BigInt(exp.data[i] as string))
+          problems.push(`${at}: got ${g}, expected ${exp.data[i]}`)
       } else if (data[i] !== exp.data[i]) {
-        problems.push(`${at}: got ${JSON.stringify(data[i])}, expected ${JSON.stringify(exp.data[i])}`)
+        problems.push(
+          `${at}: got ${JSON.stringify(data[i])}, expected ${JSON.stringify(exp.data[i])}`,
+        )
       }
     } catch (e) {
       problems.push((e as Error).message)
@@ -76,7 +90,8 @@ function nest(data: readonly Json[], dims: readonly number[]): unknown {
 
 /** Nested arrays -> flat data, checking the nesting against dims; a string says what is wrong. */
 function flatten(value: unknown, dims: readonly number[], at = ''): unknown[] | string {
-  if (dims.length === 0) return Array.isArray(value) ? `${at}: an array where a value belongs` : [value]
+  if (dims.length === 0)
+    return Array.isArray(value) ? `${at}: an array where a value belongs` : [value]
   if (!Array.isArray(value) || value.length !== dims[0]) {
     return `${at}: expected ${dims[0]} elements, got ${Array.isArray(value) ? value.length : JSON.stringify(value)}`
   }
@@ -88,7 +103,6 @@ function flatten(value: unknown, dims: readonly number[], at = ''): unknown[] | 
   }
   return out
 }
-
 
 describe('ONNX node-test conformance through POST /models/{case}/predict', () => {
   let t: TestServer
@@ -106,7 +120,10 @@ describe('ONNX node-test conformance through POST /models/{case}/predict', () =>
   it.each(cases)('$name (typed tensors)', async (c) => {
     const inputs: Record<string, unknown> = {}
     for (const i of c.inputs) inputs[i.name] = { type: i.type, dims: i.dims, data: i.data }
-    const r = await postJson(`${t.url}/models/${c.name}/predict`, { inputs, output_format: 'typed' })
+    const r = await postJson(`${t.url}/models/${c.name}/predict`, {
+      inputs,
+      output_format: 'typed',
+    })
     expect(r.status, JSON.stringify(r.body)).toBe(200)
     expect(r.body).toMatchObject({ model: c.name, version: 1 })
     const outputs = r.body.outputs as Record<string, unknown>
@@ -126,7 +143,9 @@ describe('ONNX node-test conformance through POST /models/{case}/predict', () =>
     expect(Object.keys(outputs).sort()).toEqual(c.outputs.map((o) => o.name).sort())
     const problems = c.outputs.flatMap((o) => {
       const data = flatten(outputs[o.name], o.dims, `output '${o.name}'`)
-      return typeof data === 'string' ? [data] : compareOutput({ type: o.type, shape: o.dims, data }, o, c.tolerance)
+      return typeof data === 'string'
+        ? [data]
+        : compareOutput({ type: o.type, shape: o.dims, data }, o, c.tolerance)
     })
     expect(problems).toEqual([])
   })
@@ -135,8 +154,13 @@ describe('ONNX node-test conformance through POST /models/{case}/predict', () =>
   // (Einsum "->") does not refuse it with a 500 (found by tests/fuzz).
   const withScalars = cases.filter((c) => c.inputs.some((i) => i.dims.length === 0))
   it.each(withScalars)('$name (every scalar input sent as [x])', async (c) => {
-    const inputs = Object.fromEntries(c.inputs.map((i) => [i.name, i.dims.length === 0 ? [i.data[0]] : nest(i.data, i.dims)]))
-    const r = await postJson(`${t.url}/models/${c.name}/predict`, { inputs, output_format: 'typed' })
+    const inputs = Object.fromEntries(
+      c.inputs.map((i) => [i.name, i.dims.length === 0 ? [i.data[0]] : nest(i.data, i.dims)]),
+    )
+    const r = await postJson(`${t.url}/models/${c.name}/predict`, {
+      inputs,
+      output_format: 'typed',
+    })
     expect(r.status, JSON.stringify(r.body)).toBe(200)
     const outputs = r.body.outputs as Record<string, unknown>
     expect(c.outputs.flatMap((o) => compareOutput(outputs[o.name], o, c.tolerance))).toEqual([])
@@ -145,29 +169,79 @@ describe('ONNX node-test conformance through POST /models/{case}/predict', () =>
 
 describe('the conformance comparison itself', () => {
   const tol = { rtol: 1e-3, atol: 1e-5 }
-  const tensor = (type: string, data: Json[], dims = [data.length]): CaseTensor => ({ name: 'y', type, dims, data })
+  const tensor = (type: string, data: Json[], dims = [data.length]): CaseTensor => ({
+    name: 'y',
+    type,
+    dims,
+    data,
+  })
 
   it('fails on a float outside the tolerance, a NaN against a number and a wrong shape', () => {
-    expect(compareOutput({ type: 'float32', shape: [1], data: [1.01] }, tensor('float32', [1]), tol)).toHaveLength(1)
-    expect(compareOutput({ type: 'float32', shape: [1], data: ['NaN'] }, tensor('float32', [1]), tol)).toHaveLength(1)
-    expect(compareOutput({ type: 'float32', shape: [1, 1], data: [1] }, tensor('float32', [1]), tol)).toHaveLength(1)
-    expect(compareOutput({ type: 'float32', shape: [2], data: ['NaN', 'Infinity'] }, tensor('float32', ['NaN', 'Infinity']), tol)).toEqual([])
-    expect(compareOutput({ type: 'float32', shape: [1], data: ['-Infinity'] }, tensor('float32', ['Infinity']), tol)).toHaveLength(1)
+    expect(
+      compareOutput({ type: 'float32', shape: [1], data: [1.01] }, tensor('float32', [1]), tol),
+    ).toHaveLength(1)
+    expect(
+      compareOutput({ type: 'float32', shape: [1], data: ['NaN'] }, tensor('float32', [1]), tol),
+    ).toHaveLength(1)
+    expect(
+      compareOutput({ type: 'float32', shape: [1, 1], data: [1] }, tensor('float32', [1]), tol),
+    ).toHaveLength(1)
+    expect(
+      compareOutput(
+        { type: 'float32', shape: [2], data: ['NaN', 'Infinity'] },
+        tensor('float32', ['NaN', 'Infinity']),
+        tol,
+      ),
+    ).toEqual([])
+    expect(
+      compareOutput(
+        { type: 'float32', shape: [1], data: ['-Infinity'] },
+        tensor('float32', ['Infinity']),
+        tol,
+      ),
+    ).toHaveLength(1)
   })
 
   it('compares int64 as BigInt and insists on numbers below 2^53 and strings beyond', () => {
     const big = '9223372036854775807'
-    expect(compareOutput({ type: 'int64', shape: [2], data: [5, big] }, tensor('int64', ['5', big]), tol)).toEqual([])
-    expect(compareOutput({ type: 'int64', shape: [1], data: ['5'] }, tensor('int64', ['5']), tol)).toHaveLength(1)
-    expect(compareOutput({ type: 'int64', shape: [1], data: ['9223372036854775806'] }, tensor('int64', [big]), tol)).toHaveLength(1)
-    expect(compareOutput({ type: 'uint8', shape: [1], data: [3] }, tensor('uint8', [4]), tol)).toHaveLength(1)
+    expect(
+      compareOutput(
+        { type: 'int64', shape: [2], data: [5, big] },
+        tensor('int64', ['5', big]),
+        tol,
+      ),
+    ).toEqual([])
+    expect(
+      compareOutput({ type: 'int64', shape: [1], data: ['5'] }, tensor('int64', ['5']), tol),
+    ).toHaveLength(1)
+    expect(
+      compareOutput(
+        { type: 'int64', shape: [1], data: ['9223372036854775806'] },
+        tensor('int64', [big]),
+        tol,
+      ),
+    ).toHaveLength(1)
+    expect(
+      compareOutput({ type: 'uint8', shape: [1], data: [3] }, tensor('uint8', [4]), tol),
+    ).toHaveLength(1)
   })
 
   it('nests and flattens by dims, and notices nesting that does not fit them', () => {
-    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([[1, 2, 3], [4, 5, 6]])
+    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ])
     expect(nest([], [3, 0, 5])).toEqual([[], [], []])
     expect(nest([7], [])).toBe(7)
-    expect(flatten([[1, 2, 3], [4, 5, 6]], [2, 3])).toEqual([1, 2, 3, 4, 5, 6])
+    expect(
+      flatten(
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+        [2, 3],
+      ),
+    ).toEqual([1, 2, 3, 4, 5, 6])
     expect(flatten([[], [], []], [3, 0, 5])).toEqual([])
     expect(typeof flatten([[1, 2], [3]], [2, 2])).toBe('string')
     expect(typeof flatten([[1, 2]], [2])).toBe('string')

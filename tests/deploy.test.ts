@@ -3,7 +3,15 @@ import { rm, writeFile } from 'node:fs/promises'
 import { join, posix } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseAllDocuments } from 'yaml'
-import { BOOLEAN_OPTIONS, envName, flagName, loadServeConfig, OPTION_KEYS, type OptionKey, type ServeConfig } from '../src/config.js'
+import {
+  BOOLEAN_OPTIONS,
+  envName,
+  flagName,
+  loadServeConfig,
+  OPTION_KEYS,
+  type OptionKey,
+  type ServeConfig,
+} from '../src/config.js'
 import { postJson } from './support/api-client.js'
 import { addConstModel, writeModelFile, writeVersion } from './support/models.js'
 import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
@@ -33,15 +41,19 @@ const PROMETHEUS_SERIES = new Set(['up'])
 type Obj = Record<string, any>
 
 function filesUnder(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)]))
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? filesUnder(join(dir, e.name)) : [join(dir, e.name)],
+  )
 }
 
 /** Every document of a YAML file, read as Kubernetes reads it (YAML 1.1: `on`, `yes` are booleans). */
 function readYaml(path: string): Obj[] {
   const docs = parseAllDocuments(readFileSync(path, 'utf8'), { version: '1.1', uniqueKeys: true })
   for (const d of docs) {
-    if (d.errors.length > 0) throw new Error(`${path}: ${d.errors.map((e) => e.message).join('; ')}`)
-    if (d.warnings.length > 0) throw new Error(`${path}: ${d.warnings.map((e) => e.message).join('; ')}`)
+    if (d.errors.length > 0)
+      throw new Error(`${path}: ${d.errors.map((e) => e.message).join('; ')}`)
+    if (d.warnings.length > 0)
+      throw new Error(`${path}: ${d.warnings.map((e) => e.message).join('; ')}`)
   }
   return docs.map((d) => d.toJS() as Obj).filter((d) => d !== null)
 }
@@ -60,7 +72,9 @@ const service = readOne('kubernetes/service.yaml')
 const secretExample = readOne('kubernetes/secret.example.yaml')
 const isvc = readOne('kserve/inferenceservice.yaml')
 const prometheus = readOne('prometheus/prometheus.yml')
-const dashboard = JSON.parse(readFileSync(join(DEPLOY, 'grafana/modelgate-dashboard.json'), 'utf8')) as Obj
+const dashboard = JSON.parse(
+  readFileSync(join(DEPLOY, 'grafana/modelgate-dashboard.json'), 'utf8'),
+) as Obj
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 
 const podSpec: Obj = deployment.spec.template.spec
@@ -122,17 +136,25 @@ function volumeNamed(spec: Obj, name: string): Obj {
 /** The mount that holds `path` (the longest mount path that is a prefix of it). */
 function mountHolding(c: Obj, path: string): Obj | undefined {
   return ((c.volumeMounts ?? []) as Obj[])
-    .filter((m) => path === m.mountPath || path.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`))
+    .filter(
+      (m) => path === m.mountPath || path.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`),
+    )
     .sort((a, b) => b.mountPath.length - a.mountPath.length)[0]
 }
 
 /** `path` is on a volume the container may write: a writable PVC or emptyDir mount. */
 function expectWritable(spec: Obj, c: Obj, path: string, what: string): Obj {
   const m = mountHolding(c, path)
-  expect(m, `${what} (${path}) is on a mounted volume: the root file system is read-only`).toBeDefined()
+  expect(
+    m,
+    `${what} (${path}) is on a mounted volume: the root file system is read-only`,
+  ).toBeDefined()
   expect(m!.readOnly ?? false, `${what} (${path}) is mounted writable`).toBe(false)
   const v = volumeNamed(spec, m!.name)
-  expect(v.persistentVolumeClaim !== undefined || v.emptyDir !== undefined, `${what} is on a PVC or an emptyDir`).toBe(true)
+  expect(
+    v.persistentVolumeClaim !== undefined || v.emptyDir !== undefined,
+    `${what} is on a PVC or an emptyDir`,
+  ).toBe(true)
   return v
 }
 
@@ -154,7 +176,11 @@ function probesOf(where: string, c: Obj): Probe[] {
     .filter((k) => c[k] !== undefined)
     .map((k) => {
       expect(c[k].httpGet, `${where} ${k} is an HTTP GET`).toBeDefined()
-      return { where: `${where} ${k}`, path: c[k].httpGet.path, port: containerPort(c, c[k].httpGet.port) }
+      return {
+        where: `${where} ${k}`,
+        path: c[k].httpGet.path,
+        port: containerPort(c, c[k].httpGet.port),
+      }
     })
 }
 
@@ -162,7 +188,18 @@ function probesOf(where: string, c: Obj): Probe[] {
 function quantity(q: string | number): number {
   const m = /^([0-9.]+)(m|k|M|G|T|Ki|Mi|Gi|Ti)?$/.exec(String(q))
   expect(m, `quantity ${q}`).not.toBeNull()
-  const unit: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, M: 1e6, G: 1e9, T: 1e12, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40 }
+  const unit: Record<string, number> = {
+    '': 1,
+    m: 1e-3,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  }
   return Number(m![1]) * unit[m![2] ?? '']!
 }
 
@@ -179,7 +216,10 @@ function expectHardened(where: string, spec: Obj, c: Obj): void {
   expect(sc.privileged ?? false, `${where}: privileged`).toBe(false)
   expect(sc.capabilities?.drop, `${where}: every capability dropped`).toContain('ALL')
   expect(sc.capabilities?.add ?? [], `${where}: no capability added`).toEqual([])
-  expect((sc.seccompProfile ?? spec.securityContext?.seccompProfile)?.type, `${where}: seccomp`).toBe('RuntimeDefault')
+  expect(
+    (sc.seccompProfile ?? spec.securityContext?.seccompProfile)?.type,
+    `${where}: seccomp`,
+  ).toBe('RuntimeDefault')
 }
 
 function expectResources(where: string, c: Obj): void {
@@ -207,7 +247,22 @@ function expectPlatformEnv(where: string, c: Obj): void {
 // PromQL: the metric names and label names an expression uses (enough of the grammar for the
 // expressions in deploy/, checked by the tests below against the live server)
 
-const PROMQL_KEYWORDS = new Set(['by', 'without', 'on', 'ignoring', 'group_left', 'group_right', 'and', 'or', 'unless', 'offset', 'bool', 'inf', 'nan', 'atan2'])
+const PROMQL_KEYWORDS = new Set([
+  'by',
+  'without',
+  'on',
+  'ignoring',
+  'group_left',
+  'group_right',
+  'and',
+  'or',
+  'unless',
+  'offset',
+  'bool',
+  'inf',
+  'nan',
+  'atan2',
+])
 
 function withoutStrings(expr: string): string {
   return expr.replace(/"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*'|`[^`]*`/g, '""')
@@ -232,10 +287,17 @@ function promqlLabels(expr: string): string[] {
   const s = withoutStrings(expr).replace(/\$\{[^}]*\}|\$\w+/g, 'x')
   const labels = new Set<string>()
   for (const braces of s.matchAll(/\{([^}]*)\}/g)) {
-    for (const m of braces[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g)) labels.add(m[1]!)
+    for (const m of braces[1]!.matchAll(/([A-Za-z_][A-Za-z0-9_]*)\s*(?:=~|!~|!=|=)/g))
+      labels.add(m[1]!)
   }
-  for (const m of s.matchAll(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g)) {
-    for (const l of m[1]!.split(',').map((x) => x.trim()).filter(Boolean)) labels.add(l)
+  for (const m of s.matchAll(
+    /\b(?:by|without|on|ignoring|group_left|group_right)\s*\(([^)]*)\)/g,
+  )) {
+    for (const l of m[1]!
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean))
+      labels.add(l)
   }
   return [...labels]
 }
@@ -250,12 +312,14 @@ function dashboardQueries(): Query[] {
   const out: Query[] = []
   const walk = (panels: Obj[]) => {
     for (const p of panels) {
-      for (const t of (p.targets ?? []) as Obj[]) if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })
+      for (const t of (p.targets ?? []) as Obj[])
+        if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })
       walk(p.panels ?? [])
     }
   }
   walk(dashboard.panels)
-  for (const a of dashboard.annotations.list as Obj[]) if (a.expr !== undefined) out.push({ where: `annotation "${a.name}"`, expr: a.expr })
+  for (const a of dashboard.annotations.list as Obj[])
+    if (a.expr !== undefined) out.push({ where: `annotation "${a.name}"`, expr: a.expr })
   for (const v of dashboard.templating.list as Obj[]) {
     const q = typeof v.query === 'string' ? v.query : v.query?.query
     const m = /^\s*label_values\(\s*(.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$/.exec(q ?? '')
@@ -265,7 +329,9 @@ function dashboardQueries(): Query[] {
   return out
 }
 
-const alertRules: Obj[] = (prometheus.rule_files as string[]).flatMap((f) => readOne(posix.join('prometheus', f)).groups.flatMap((g: Obj) => g.rules))
+const alertRules: Obj[] = (prometheus.rule_files as string[]).flatMap((f) =>
+  readOne(posix.join('prometheus', f)).groups.flatMap((g: Obj) => g.rules),
+)
 
 function alertQueries(): Query[] {
   return alertRules.map((r) => ({ where: `alert ${r.alert}`, expr: r.expr }))
@@ -276,10 +342,15 @@ function alertQueries(): Query[] {
 describe('deploy/ files', () => {
   it('.dockerignore keeps the build context to what the Dockerfile copies', () => {
     // `*` then `!path` lines: what the build context holds.
-    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('#'))
+    const lines = readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('#'))
     expect(lines[0]).toBe('*')
     const kept = lines.slice(1).map((l) => l.replace(/^!/, '').replace(/\/$/, ''))
-    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+\s*$/gm)].flatMap((m) => m[1]!.trim().split(/\s+/)).map((p) => p.replace(/\/$/, ''))
+    const copied = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+\s*$/gm)]
+      .flatMap((m) => m[1]!.trim().split(/\s+/))
+      .map((p) => p.replace(/\/$/, ''))
     expect(copied.length).toBeGreaterThan(3)
     expect(kept.sort()).toEqual([...new Set(copied)].sort())
   })
@@ -294,7 +365,8 @@ describe('deploy/ files', () => {
         for (const d of docs) {
           expect(d.apiVersion, `${f}: apiVersion`).toBeTypeOf('string')
           expect(d.kind, `${f}: kind`).toBeTypeOf('string')
-          if (d.kind !== 'Kustomization') expect(d.metadata?.name, `${f}: metadata.name`).toBeTypeOf('string')
+          if (d.kind !== 'Kustomization')
+            expect(d.metadata?.name, `${f}: metadata.name`).toBeTypeOf('string')
         }
       }
     }
@@ -302,7 +374,9 @@ describe('deploy/ files', () => {
 
   it('kustomization lists every manifest but the example Secret, in the namespace it creates', () => {
     const dir = join(DEPLOY, 'kubernetes')
-    const manifests = readdirSync(dir).filter((f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !f.includes('.example.'))
+    const manifests = readdirSync(dir).filter(
+      (f) => f.endsWith('.yaml') && f !== 'kustomization.yaml' && !f.includes('.example.'),
+    )
     expect([...kustomization.resources].sort()).toEqual(manifests.sort())
     expect(kustomization.resources).not.toContain('secret.example.yaml')
     expect(namespace.kind).toBe('Namespace')
@@ -312,7 +386,9 @@ describe('deploy/ files', () => {
     expect(namespace.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted')
     // The images entry rewrites the Deployment's image.
     const image = String(container.image)
-    expect(kustomization.images.map((i: Obj) => i.name)).toContain(image.slice(0, image.lastIndexOf(':')))
+    expect(kustomization.images.map((i: Obj) => i.name)).toContain(
+      image.slice(0, image.lastIndexOf(':')),
+    )
   })
 
   it('the Deployment serves on the port the server listens on by default, on every interface', async () => {
@@ -336,7 +412,9 @@ describe('deploy/ files', () => {
     expect(pvc.spec.resources.requests.storage).toBeDefined()
     expectWritable(podSpec, container, config.stateDir, 'the state directory')
     expectWritable(podSpec, container, envOf(container).HOME!, 'HOME')
-    expect(volumeNamed(podSpec, mountHolding(container, envOf(container).HOME!)!.name).emptyDir).toBeDefined()
+    expect(
+      volumeNamed(podSpec, mountHolding(container, envOf(container).HOME!)!.name).emptyDir,
+    ).toBeDefined()
     // One pod owns the ReadWriteOnce volume and the state in it.
     expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce'])
     expect(deployment.spec.replicas).toBe(1)
@@ -352,8 +430,20 @@ describe('deploy/ files', () => {
     expectPlatformEnv('Deployment', container)
     // Only volume types the restricted profile allows.
     for (const v of podSpec.volumes as Obj[]) {
-      expect(Object.keys(v).filter((k) => k !== 'name'), `volume ${v.name}`).toSatisfy((keys: string[]) =>
-        keys.every((k) => ['persistentVolumeClaim', 'emptyDir', 'secret', 'configMap', 'projected', 'downwardAPI'].includes(k)),
+      expect(
+        Object.keys(v).filter((k) => k !== 'name'),
+        `volume ${v.name}`,
+      ).toSatisfy((keys: string[]) =>
+        keys.every((k) =>
+          [
+            'persistentVolumeClaim',
+            'emptyDir',
+            'secret',
+            'configMap',
+            'projected',
+            'downwardAPI',
+          ].includes(k),
+        ),
       )
     }
   })
@@ -372,14 +462,20 @@ describe('deploy/ files', () => {
     expect(secret.defaultMode & 0o007).toBe(0)
     expect(secret.defaultMode & 0o040).toBe(0o040)
     // The server accepts the token read from such a file.
-    expect((await configOf(container, await tokenFileFromExample())).adminToken).toBe(secretExample.stringData[item!.key])
+    expect((await configOf(container, await tokenFileFromExample())).adminToken).toBe(
+      secretExample.stringData[item!.key],
+    )
   })
 
   it('graceful shutdown fits in the termination grace period', async () => {
     /** The shutdown timeout in seconds: as the server reads it once config.ts knows it, else the variable. */
     const timeoutOf = async (c: Obj, tokenFile?: string): Promise<number> => {
-      const fromConfig = (await configOf(c, tokenFile) as unknown as { shutdownTimeoutMs?: number }).shutdownTimeoutMs
-      return fromConfig !== undefined ? fromConfig / 1000 : Number(envOf(c).MODELGATE_SHUTDOWN_TIMEOUT)
+      const fromConfig = (
+        (await configOf(c, tokenFile)) as unknown as { shutdownTimeoutMs?: number }
+      ).shutdownTimeoutMs
+      return fromConfig !== undefined
+        ? fromConfig / 1000
+        : Number(envOf(c).MODELGATE_SHUTDOWN_TIMEOUT)
     }
     const timeout = await timeoutOf(container, await tokenFileFromExample())
     expect(timeout).toBe(Number(envOf(container).MODELGATE_SHUTDOWN_TIMEOUT))
@@ -387,17 +483,23 @@ describe('deploy/ files', () => {
     const preStop = container.lifecycle?.preStop?.exec?.command as string[] | undefined
     const pause = preStop?.[0] === 'sleep' ? Number(preStop[1]) : 0
     expect(podSpec.terminationGracePeriodSeconds).toBeGreaterThan(pause + timeout)
-    expect(isvc.spec.predictor.terminationGracePeriodSeconds).toBeGreaterThan(await timeoutOf(kserveContainer))
+    expect(isvc.spec.predictor.terminationGracePeriodSeconds).toBeGreaterThan(
+      await timeoutOf(kserveContainer),
+    )
   })
 
   it('the Service selects the Deployment pods and targets the container port', () => {
     const podLabels = deployment.spec.template.metadata.labels as Obj
-    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels as Obj)) expect(podLabels[k], `Deployment selector ${k}`).toBe(v)
+    for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels as Obj))
+      expect(podLabels[k], `Deployment selector ${k}`).toBe(v)
     const selector = service.spec.selector as Obj
     expect(Object.keys(selector).length).toBeGreaterThan(0)
-    for (const [k, v] of Object.entries(selector)) expect(podLabels[k], `Service selector ${k}`).toBe(v)
+    for (const [k, v] of Object.entries(selector))
+      expect(podLabels[k], `Service selector ${k}`).toBe(v)
     for (const p of service.spec.ports as Obj[]) {
-      expect(containerPort(container, p.targetPort), `Service port ${p.name} targetPort`).toBe(DEFAULT_PORT)
+      expect(containerPort(container, p.targetPort), `Service port ${p.name} targetPort`).toBe(
+        DEFAULT_PORT,
+      )
     }
   })
 
@@ -420,7 +522,10 @@ describe('deploy/ files', () => {
     const env = envOf(kserveContainer)
     expect(env.STORAGE_URI).toMatch(/^[a-z0-9]+:\/\//)
     expect(env.PROTOCOL).toBe('v2')
-    expect(mountHolding(kserveContainer, config.stateDir), 'state is not under the read-only /mnt/models').toBeDefined()
+    expect(
+      mountHolding(kserveContainer, config.stateDir),
+      'state is not under the read-only /mnt/models',
+    ).toBeDefined()
     expectWritable(isvc.spec.predictor, kserveContainer, config.stateDir, 'the state directory')
     expectWritable(isvc.spec.predictor, kserveContainer, env.HOME!, 'HOME')
     expectHardened('InferenceService', isvc.spec.predictor, kserveContainer)
@@ -434,9 +539,14 @@ describe('deploy/ files', () => {
   it('Prometheus scrapes /metrics on the server port, selecting the pods the manifests make', () => {
     const jobs = prometheus.scrape_configs as Obj[]
     expect(jobs.length).toBeGreaterThanOrEqual(2)
-    for (const job of jobs) expect(job.metrics_path ?? '/metrics', `job ${job.job_name}`).toBe('/metrics')
-    const keep = (job: Obj, label: string) => (job.relabel_configs as Obj[]).find((r) => r.action === 'keep' && r.source_labels.join() === label)?.regex
-    const podLabel = (k: string) => `__meta_kubernetes_pod_label_${k.replace(/[^A-Za-z0-9_]/g, '_')}`
+    for (const job of jobs)
+      expect(job.metrics_path ?? '/metrics', `job ${job.job_name}`).toBe('/metrics')
+    const keep = (job: Obj, label: string) =>
+      (job.relabel_configs as Obj[]).find(
+        (r) => r.action === 'keep' && r.source_labels.join() === label,
+      )?.regex
+    const podLabel = (k: string) =>
+      `__meta_kubernetes_pod_label_${k.replace(/[^A-Za-z0-9_]/g, '_')}`
 
     // deploy/kubernetes: the pods by label, the container port by name.
     const k8s = jobs.find((j) => j.job_name === 'modelgate')!
@@ -445,7 +555,8 @@ describe('deploy/ files', () => {
     const labels = deployment.spec.template.metadata.labels as Obj
     const labelKeeps = Object.entries(labels).filter(([k]) => keep(k8s, podLabel(k)) !== undefined)
     expect(labelKeeps.length, 'selects the pods by one of their labels').toBeGreaterThan(0)
-    for (const [k, v] of labelKeeps) expect(new RegExp(`^(?:${keep(k8s, podLabel(k))})$`).test(v)).toBe(true)
+    for (const [k, v] of labelKeeps)
+      expect(new RegExp(`^(?:${keep(k8s, podLabel(k))})$`).test(v)).toBe(true)
     const portName = keep(k8s, '__meta_kubernetes_pod_container_port_name')
     expect(containerPort(container, portName)).toBe(DEFAULT_PORT)
     const a = deployment.spec.template.metadata.annotations as Obj
@@ -454,31 +565,50 @@ describe('deploy/ files', () => {
 
     // deploy/kserve: the InferenceService's pods, the kserve-container on its port.
     const ks = jobs.find((j) => j.job_name === 'modelgate-kserve')!
-    expect(keep(ks, '__meta_kubernetes_pod_label_serving_kserve_io_inferenceservice')).toBe(isvc.metadata.name)
+    expect(keep(ks, '__meta_kubernetes_pod_label_serving_kserve_io_inferenceservice')).toBe(
+      isvc.metadata.name,
+    )
     expect(keep(ks, '__meta_kubernetes_pod_container_name')).toBe(kserveContainer.name)
-    expect(Number(keep(ks, '__meta_kubernetes_pod_container_port_number'))).toBe(kserveContainer.ports[0].containerPort)
+    expect(Number(keep(ks, '__meta_kubernetes_pod_container_port_number'))).toBe(
+      kserveContainer.ports[0].containerPort,
+    )
 
     // Outside Kubernetes: the default port.
-    const targets = jobs.flatMap((j) => (j.static_configs ?? []).flatMap((s: Obj) => s.targets as string[]))
+    const targets = jobs.flatMap((j) =>
+      (j.static_configs ?? []).flatMap((s: Obj) => s.targets as string[]),
+    )
     expect(targets.length).toBeGreaterThan(0)
     for (const t of targets) expect(Number(t.split(':').pop())).toBe(DEFAULT_PORT)
   })
 
   it('the Grafana dashboard is importable: a datasource input, unique ids, panels on the grid', () => {
     expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36)
-    expect(dashboard.__inputs).toEqual([expect.objectContaining({ name: 'DS_PROMETHEUS', type: 'datasource', pluginId: 'prometheus' })])
+    expect(dashboard.__inputs).toEqual([
+      expect.objectContaining({
+        name: 'DS_PROMETHEUS',
+        type: 'datasource',
+        pluginId: 'prometheus',
+      }),
+    ])
     expect(dashboard.uid).toMatch(/^[A-Za-z0-9_-]{1,40}$/)
     expect(dashboard.id).toBeNull()
     const panels = dashboard.panels as Obj[]
     expect(new Set(panels.map((p) => p.id)).size).toBe(panels.length)
     for (const p of panels) {
-      expect(p.gridPos.x + p.gridPos.w, `panel ${p.title} fits the 24-column grid`).toBeLessThanOrEqual(24)
+      expect(
+        p.gridPos.x + p.gridPos.w,
+        `panel ${p.title} fits the 24-column grid`,
+      ).toBeLessThanOrEqual(24)
       if (p.type === 'row') continue
-      expect(p.datasource, `panel ${p.title}`).toEqual({ type: 'prometheus', uid: '${DS_PROMETHEUS}' })
+      expect(p.datasource, `panel ${p.title}`).toEqual({
+        type: 'prometheus',
+        uid: '${DS_PROMETHEUS}',
+      })
       expect(p.targets.length, `panel ${p.title} has queries`).toBeGreaterThan(0)
       expect(new Set(p.targets.map((t: Obj) => t.refId)).size).toBe(p.targets.length)
     }
-    for (const v of dashboard.templating.list as Obj[]) expect(v.datasource.uid).toBe('${DS_PROMETHEUS}')
+    for (const v of dashboard.templating.list as Obj[])
+      expect(v.datasource.uid).toBe('${DS_PROMETHEUS}')
   })
 
   it('the dashboard covers traffic, latency, batching, versions, swaps, rejections, rollbacks and memory', () => {
@@ -503,9 +633,21 @@ describe('deploy/ files', () => {
   })
 
   it('reads PromQL the way the checks below need', () => {
-    expect(promqlMetrics('histogram_quantile(0.99, sum by (model, le) (rate(a_bucket{model=~"$model"}[$__rate_interval])))')).toEqual(['a_bucket'])
-    expect(promqlMetrics('sum by (m) (x) / ignoring (s) group_left sum(y offset 15m) > 1e-3 and on (m) z')).toEqual(['x', 'y', 'z'])
-    expect(promqlLabels('sum by (model, le) (rate(a{status!~"2..", instance=~"$instance"}[5m])) unless on (stage) b')).toEqual(['status', 'instance', 'model', 'le', 'stage'])
+    expect(
+      promqlMetrics(
+        'histogram_quantile(0.99, sum by (model, le) (rate(a_bucket{model=~"$model"}[$__rate_interval])))',
+      ),
+    ).toEqual(['a_bucket'])
+    expect(
+      promqlMetrics(
+        'sum by (m) (x) / ignoring (s) group_left sum(y offset 15m) > 1e-3 and on (m) z',
+      ),
+    ).toEqual(['x', 'y', 'z'])
+    expect(
+      promqlLabels(
+        'sum by (model, le) (rate(a{status!~"2..", instance=~"$instance"}[5m])) unless on (stage) b',
+      ),
+    ).toEqual(['status', 'instance', 'model', 'le', 'stage'])
   })
 })
 
@@ -573,17 +715,29 @@ describe('deploy/ against the real server', () => {
         // A version that is not a model: rejected at load (rejections, promotions by result).
         await writeModelFile(join(dir, 'adder', '3.onnx'), 'not a model')
         // Batching on: batch size and queue time series.
-        await writeFile(join(dir, 'adder', 'model.json'), JSON.stringify({ batching: { enabled: true } }))
+        await writeFile(
+          join(dir, 'adder', 'model.json'),
+          JSON.stringify({ batching: { enabled: true } }),
+        )
       },
       {},
       { MODELGATE_ADMIN_TOKEN: TOKEN },
     )
-    await waitFor(async () => (await (await fetch(`${t.url}/metrics`)).text()).includes('modelgate_rejections_total{'), 'version 3 to be rejected')
+    await waitFor(
+      async () =>
+        (await (await fetch(`${t.url}/metrics`)).text()).includes('modelgate_rejections_total{'),
+      'version 3 to be rejected',
+    )
     // Requests to /predict, so the per-model and per-version series exist.
-    for (let i = 0; i < 3; i++) expect((await postJson(`${t.url}/predict`, { inputs: [[1, 2, 3, 4]] })).status).toBe(200)
+    for (let i = 0; i < 3; i++)
+      expect((await postJson(`${t.url}/predict`, { inputs: [[1, 2, 3, 4]] })).status).toBe(200)
     expect((await postJson(`${t.url}/predict`, { inputs: [[1, 2, 3]] })).status).toBe(400)
     // A rollback (admin), for the rollback series.
-    const rb = await postJson(`${t.url}/models/adder/rollback`, { version: 1 }, { authorization: `Bearer ${TOKEN}` })
+    const rb = await postJson(
+      `${t.url}/models/adder/rollback`,
+      { version: 1 },
+      { authorization: `Bearer ${TOKEN}` },
+    )
     expect(rb.status, JSON.stringify(rb.body)).toBe(200)
     expect((await postJson(`${t.url}/predict`, { inputs: [[1, 2, 3, 4]] })).status).toBe(200)
     const res = await fetch(`${t.url}/metrics`)
@@ -593,8 +747,18 @@ describe('deploy/ against the real server', () => {
   afterAll(() => t?.close())
 
   it('every probe of the Deployment and the InferenceService answers 200 on the server port', async () => {
-    const probes = [...probesOf('Deployment', container), ...probesOf('InferenceService', kserveContainer)]
-    expect(probes.map((p) => p.where)).toEqual(expect.arrayContaining(['Deployment livenessProbe', 'Deployment readinessProbe', 'InferenceService livenessProbe', 'InferenceService readinessProbe']))
+    const probes = [
+      ...probesOf('Deployment', container),
+      ...probesOf('InferenceService', kserveContainer),
+    ]
+    expect(probes.map((p) => p.where)).toEqual(
+      expect.arrayContaining([
+        'Deployment livenessProbe',
+        'Deployment readinessProbe',
+        'InferenceService livenessProbe',
+        'InferenceService readinessProbe',
+      ]),
+    )
     for (const p of probes) {
       expect(p.port, `${p.where} port`).toBe(DEFAULT_PORT)
       const res = await fetch(`${t.url}${p.path}`)
@@ -611,7 +775,13 @@ describe('deploy/ against the real server', () => {
   })
 
   it('the server registered the metrics this test drove (its /metrics is what the checks below see)', () => {
-    for (const m of ['modelgate_requests_total', 'modelgate_rejections_total', 'modelgate_rollbacks_total', 'modelgate_swap_duration_seconds_count', 'modelgate_batch_size_bucket']) {
+    for (const m of [
+      'modelgate_requests_total',
+      'modelgate_rejections_total',
+      'modelgate_rollbacks_total',
+      'modelgate_swap_duration_seconds_count',
+      'modelgate_batch_size_bucket',
+    ]) {
       expect(exposition.samples.has(m), `${m} has a series`).toBe(true)
     }
   })
@@ -630,10 +800,19 @@ describe('deploy/ against the real server', () => {
           if (PROMETHEUS_SERIES.has(name)) continue
           const metric = metricOf(name, exposition)
           expect(metric, `${q.where}: ${name} is not in the server's /metrics`).toBeDefined()
-          if (/\bhistogram_quantile\s*\(/.test(q.expr) && name.endsWith('_bucket')) expect(metric!.type, `${q.where}: ${name}`).toBe('histogram')
-          if (metric!.type === 'histogram') expect(name, `${q.where}: a histogram is queried by its _bucket, _sum or _count series`).not.toBe(metric!.base)
+          if (/\bhistogram_quantile\s*\(/.test(q.expr) && name.endsWith('_bucket'))
+            expect(metric!.type, `${q.where}: ${name}`).toBe('histogram')
+          if (metric!.type === 'histogram')
+            expect(
+              name,
+              `${q.where}: a histogram is queried by its _bucket, _sum or _count series`,
+            ).not.toBe(metric!.base)
         }
-        if (/\bhistogram_quantile\s*\(/.test(q.expr)) expect(names.some((n) => n.endsWith('_bucket')), `${q.where}: histogram_quantile over buckets`).toBe(true)
+        if (/\bhistogram_quantile\s*\(/.test(q.expr))
+          expect(
+            names.some((n) => n.endsWith('_bucket')),
+            `${q.where}: histogram_quantile over buckets`,
+          ).toBe(true)
       }
     })
 
@@ -643,9 +822,16 @@ describe('deploy/ against the real server', () => {
         if (names.length === 0) continue // only series Prometheus makes itself (`up`): its labels are the target's
         // The run above drives every series the files query: a query whose series is missing
         // would have its labels go unchecked.
-        expect(names.filter((n) => !exposition.samples.has(n)), `${q.where}: series this run did not produce`).toEqual([])
-        const labels = new Set([...TARGET_LABELS, ...names.flatMap((n) => [...exposition.samples.get(n)!])])
-        for (const l of promqlLabels(q.expr)) expect(labels, `${q.where}: label ${l} of ${names.join(', ')}`).toContain(l)
+        expect(
+          names.filter((n) => !exposition.samples.has(n)),
+          `${q.where}: series this run did not produce`,
+        ).toEqual([])
+        const labels = new Set([
+          ...TARGET_LABELS,
+          ...names.flatMap((n) => [...exposition.samples.get(n)!]),
+        ])
+        for (const l of promqlLabels(q.expr))
+          expect(labels, `${q.where}: label ${l} of ${names.join(', ')}`).toContain(l)
       }
     })
   }
@@ -653,7 +839,9 @@ describe('deploy/ against the real server', () => {
   it('the alerts use the labels their annotations print', () => {
     for (const r of alertRules) {
       const grouped = /^\s*\(?\s*(?:sum|max|min|avg|count)\s+by\s*\(([^)]*)\)/.exec(r.expr)
-      const printed = [...JSON.stringify(r.annotations).matchAll(/\$labels\.([A-Za-z_]+)/g)].map((m) => m[1]!)
+      const printed = [...JSON.stringify(r.annotations).matchAll(/\$labels\.([A-Za-z_]+)/g)].map(
+        (m) => m[1]!,
+      )
       if (grouped === null) continue
       const kept = grouped[1]!.split(',').map((s) => s.trim())
       for (const l of printed) expect(kept, `alert ${r.alert} prints $labels.${l}`).toContain(l)

@@ -6,7 +6,9 @@ const root = join(import.meta.dirname, '..')
 
 describe('error codes', () => {
   const source = readFileSync(join(root, 'src/errors.ts'), 'utf8')
-  const codes = [...source.matchAll(/readonly code = '([a-z_]+)'\s+readonly status = (\d+)/g)].map((m) => ({ code: m[1]!, status: m[2]! }))
+  const codes = [...source.matchAll(/readonly code = '([a-z_]+)'\s+readonly status = (\d+)/g)].map(
+    (m) => ({ code: m[1]!, status: m[2]! }),
+  )
   const readme = readFileSync(join(root, 'README.md'), 'utf8')
 
   it('are found', () => {

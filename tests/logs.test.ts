@@ -23,7 +23,9 @@ describe('logs', () => {
     // The gate's synthesized input (n = 1) fails inside the kernel: onnxruntime logs an error line
     // of its own, in the gate process, and a request with 3 values does the same in the server.
     await writeVersion(models, 'reshape', 1, reshapeTo2x2Model())
-    const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (d: Buffer) => (stdout += d))
@@ -52,7 +54,9 @@ describe('logs', () => {
       expect(typeof record.event).toBe('string')
     }
     // The runtime's message reaches the structured log, with the model and version.
-    const failure = lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((r) => r.event === 'predict_failed')!
+    const failure = lines
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((r) => r.event === 'predict_failed')!
     expect(failure).toMatchObject({ level: 'warn', model: 'reshape', version: '1' })
     expect(String(failure.error)).toMatch(/Reshape/)
   }, 60_000)
@@ -66,17 +70,34 @@ describe('lifecycle logs', () => {
     })
     try {
       await writeVersion(t.modelsDir, 'm', 2, bytes)
-      await waitFor(() => t.logs.some((l) => l.event === 'version_promoted' && l.version === 2), 'v2 to be promoted')
+      await waitFor(
+        () => t.logs.some((l) => l.event === 'version_promoted' && l.version === 2),
+        'v2 to be promoted',
+      )
       const steps = t.logs.filter((l) => l.model === 'm' && l.version === 2 && l.level === 'info')
       const events = steps.map((l) => l.event)
-      const order = ['gate_started', 'gate_stage', 'gate_finished', 'version_warming', 'version_warmed', 'version_promoted']
+      const order = [
+        'gate_started',
+        'gate_stage',
+        'gate_finished',
+        'version_warming',
+        'version_warmed',
+        'version_promoted',
+      ]
       const firsts = order.map((e) => events.indexOf(e))
-      expect(firsts.every((i) => i >= 0), events.join(', ')).toBe(true)
+      expect(
+        firsts.every((i) => i >= 0),
+        events.join(', '),
+      ).toBe(true)
       expect([...firsts].sort((a, b) => a - b)).toEqual(firsts)
       expect(steps.find((l) => l.event === 'gate_started')).toMatchObject({ bytes: bytes.length })
-      expect(steps.find((l) => l.event === 'version_warming')).toMatchObject({ bytes: bytes.length })
+      expect(steps.find((l) => l.event === 'version_warming')).toMatchObject({
+        bytes: bytes.length,
+      })
       const stages = steps.filter((l) => l.event === 'gate_stage')
-      expect(stages.map((l) => l.stage)).toEqual(expect.arrayContaining(['load', 'signature', 'smoke']))
+      expect(stages.map((l) => l.stage)).toEqual(
+        expect.arrayContaining(['load', 'signature', 'smoke']),
+      )
       for (const s of stages) expect(typeof s.ms).toBe('number')
       expect(steps.find((l) => l.event === 'gate_finished')).toMatchObject({ passed: true })
       expect(typeof steps.find((l) => l.event === 'version_promoted')!.swapMs).toBe('number')

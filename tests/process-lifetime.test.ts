@@ -58,11 +58,17 @@ function commandLine(pid: number): string {
 }
 
 /** Starts `command`, and resolves with the server's URL once it is ready. */
-async function startAndWaitReady(child: ChildProcess): Promise<{ url: string; output: () => string }> {
+async function startAndWaitReady(
+  child: ChildProcess,
+): Promise<{ url: string; output: () => string }> {
   let out = ''
   child.stdout!.on('data', (d: Buffer) => (out += d))
   child.stderr!.on('data', (d: Buffer) => (out += d))
-  await waitFor(() => /"event":"listening"/.test(out) || child.exitCode !== null, 'the listening line', 60_000)
+  await waitFor(
+    () => /"event":"listening"/.test(out) || child.exitCode !== null,
+    'the listening line',
+    60_000,
+  )
   const m = /"event":"listening","url":"([^"]+)"/.exec(out)
   if (!m) throw new Error(`the server did not start: ${out}`)
   const url = m[1]!
@@ -116,7 +122,9 @@ describe('the server and its child processes stop together', () => {
 
   it('the gate process ends when its server is killed with SIGKILL', async () => {
     const models = await modelsWithOneVersion()
-    const server = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const server = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     pids.push(server.pid!)
     await startAndWaitReady(server)
     const gate = childrenOf(server.pid!).find((pid) => commandLine(pid).includes('gate-process'))

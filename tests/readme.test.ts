@@ -17,7 +17,13 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { mismatches, parsePattern } from './support/json-pattern.js'
 import { readmeShellBlocks, splitSteps, type ReadmeBlock } from './support/readme-examples.js'
-import { makeFreshProject, removeProject, startProjectServer, userEnvironment, type ProjectServer } from './support/readme-project.js'
+import {
+  makeFreshProject,
+  removeProject,
+  startProjectServer,
+  userEnvironment,
+  type ProjectServer,
+} from './support/readme-project.js'
 import { runBlock, stepProblems } from './support/readme-runner.js'
 
 const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')
@@ -27,7 +33,12 @@ const BLOCK_TIMEOUT_MS = 30_000
 describe('README.md', () => {
   it('starts with the two set-up commands, which CI runs (not this test)', () => {
     const first = README.split('```sh\n')[1]?.split('```')[0]
-    expect(first?.split('\n').map((l) => l.replace(/\s+#.*$/, '')).filter(Boolean)).toEqual(['npm install && npm start', 'npm test'])
+    expect(
+      first
+        ?.split('\n')
+        .map((l) => l.replace(/\s+#.*$/, ''))
+        .filter(Boolean),
+    ).toEqual(['npm install && npm start', 'npm test'])
     expect(BLOCKS[0]?.skip).toBeTruthy()
   })
 
@@ -59,20 +70,30 @@ describe('README.md, its shell examples run as written, in order', () => {
       it.skip(`${name}: ${block.skip}`, () => {})
       continue
     }
-    it(name, async (ctx) => {
-      // Each block builds on the ones before it (v3 ships, then rolls back): after a failure, the rest would only echo it.
-      if (broken) ctx.skip(`an earlier block failed (${broken})`)
-      const report = await check(block, { cwd: project, env, port: server.port })
-      if (report) broken = name
-      expect(report, report).toBeUndefined()
-    }, BLOCK_TIMEOUT_MS + 10_000)
+    it(
+      name,
+      async (ctx) => {
+        // Each block builds on the ones before it (v3 ships, then rolls back): after a failure, the rest would only echo it.
+        if (broken) ctx.skip(`an earlier block failed (${broken})`)
+        const report = await check(block, { cwd: project, env, port: server.port })
+        if (report) broken = name
+        expect(report, report).toBeUndefined()
+      },
+      BLOCK_TIMEOUT_MS + 10_000,
+    )
   }
 
-  async function check(block: ReadmeBlock, o: { cwd: string; env: NodeJS.ProcessEnv; port: number }): Promise<string | undefined> {
+  async function check(
+    block: ReadmeBlock,
+    o: { cwd: string; env: NodeJS.ProcessEnv; port: number },
+  ): Promise<string | undefined> {
     const run = await runBlock(block, { ...o, timeoutMs: BLOCK_TIMEOUT_MS })
     const failures = run.steps.flatMap((r, n) => {
       if (run.failed && n > run.failed.index) return []
-      const problems = run.failed?.index === n ? [`exited with ${run.failed.status}`, ...stepProblems(r)] : stepProblems(r)
+      const problems =
+        run.failed?.index === n
+          ? [`exited with ${run.failed.status}`, ...stepProblems(r)]
+          : stepProblems(r)
       if (problems.length === 0) return []
       return [
         [
@@ -113,7 +134,7 @@ describe('how README examples are read', () => {
       [11, "curl -s localhost:8080/a -H 'x: #1' \\\n  -d '{\"a\": 1}'", '{"a":1,...}'],
       [14, 'curl -s localhost:8080/b', '{"ok":true}'],
       [15, "python3 - <<'PY'\nprint(1)   # a Python comment\nPY", undefined],
-      [19, "curl -s localhost:8080/c -d '{\n  \"k\": \"# not a comment\"\n}'", '{"c":1}'],
+      [19, 'curl -s localhost:8080/c -d \'{\n  "k": "# not a comment"\n}\'', '{"c":1}'],
     ])
   })
 
@@ -126,14 +147,23 @@ describe('how README examples are read', () => {
     expect(match('{"p":[0.9953984618186951]}', { p: [0.99539846] })).toEqual([])
     expect(match('{"p":[0.9953]}', { p: [0.99539846] })).toHaveLength(1)
     expect(match('{"v":2}', { v: 3 })).toHaveLength(1)
-    expect(match('{"time":"2026-01-01T00:00:00.000Z","at":"x"}', { time: '2027-02-02T00:00:00.000Z', at: 'y' })).toEqual([])
+    expect(
+      match('{"time":"2026-01-01T00:00:00.000Z","at":"x"}', {
+        time: '2027-02-02T00:00:00.000Z',
+        at: 'y',
+      }),
+    ).toEqual([])
     expect(match('{"ms":1}', { ms: '1' })).toHaveLength(1)
     expect(() => parsePattern('{"a":1,...,"b":2}')).toThrow(/last member/)
   })
 
   it('refuses a skip without a reason', () => {
     expect(readmeShellBlocks('<!-- readme-test: skip -->\n```sh\nls\n```\n')[0]?.skip).toBe('')
-    expect(readmeShellBlocks('<!-- readme-test: skip — needs a cluster -->\n```sh\nls\n```\n')[0]?.skip).toBe('needs a cluster')
-    expect(() => readmeShellBlocks('<!-- readme-test: maybe -->\n```sh\nls\n```\n')).toThrow(/readme-test mark/)
+    expect(
+      readmeShellBlocks('<!-- readme-test: skip — needs a cluster -->\n```sh\nls\n```\n')[0]?.skip,
+    ).toBe('needs a cluster')
+    expect(() => readmeShellBlocks('<!-- readme-test: maybe -->\n```sh\nls\n```\n')).toThrow(
+      /readme-test mark/,
+    )
   })
 })

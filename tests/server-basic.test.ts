@@ -31,7 +31,8 @@ describe('serving the highest loadable version', () => {
 })
 
 describe('listening beyond this machine without an admin token', () => {
-  const warned = (t: TestServer) => t.logs.some((r) => r.event === 'admin_loopback_only' && r.level === 'warn')
+  const warned = (t: TestServer) =>
+    t.logs.some((r) => r.event === 'admin_loopback_only' && r.level === 'warn')
 
   it('says once, at start, that admin routes answer loopback clients only', async () => {
     const t = await startTestServer(() => undefined, { host: '0.0.0.0' })
@@ -44,7 +45,11 @@ describe('listening beyond this machine without an admin token', () => {
 
   it('says nothing on loopback, or with a token', async () => {
     const local = await startTestServer(() => undefined)
-    const withToken = await startTestServer(() => undefined, { host: '0.0.0.0' }, { MODELGATE_ADMIN_TOKEN: 'a-token-of-sixteen-chars' })
+    const withToken = await startTestServer(
+      () => undefined,
+      { host: '0.0.0.0' },
+      { MODELGATE_ADMIN_TOKEN: 'a-token-of-sixteen-chars' },
+    )
     try {
       expect(warned(local)).toBe(false)
       expect(warned(withToken)).toBe(false)

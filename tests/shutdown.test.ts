@@ -8,7 +8,13 @@ import type { LogRecord } from '../src/log.js'
 import { dropVersion } from './lifecycle/lifecycle-support.js'
 import { getJson, waitReady } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
-import { getHead, parseResponses, postHead, rawConnection, type RawResponse } from './support/raw-http.js'
+import {
+  getHead,
+  parseResponses,
+  postHead,
+  rawConnection,
+  type RawResponse,
+} from './support/raw-http.js'
 import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
 import { waitFor } from './support/wait-for.js'
 
@@ -23,7 +29,11 @@ interface Started {
 }
 
 async function serve(models: string, args: string[] = []): Promise<Started> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--models', models, '--port', '0', ...args],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  )
   let out = ''
   child.stdout.on('data', (d: Buffer) => (out += d))
   child.stderr.on('data', (d: Buffer) => (out += d))
@@ -32,16 +42,26 @@ async function serve(models: string, args: string[] = []): Promise<Started> {
   await waitFor(() => /"event":"listening"/.test(out), 'the listening line')
   const url = /"url":"([^"]+)"/.exec(out)![1]!
   await waitReady(url)
-  return { url, port: Number(new URL(url).port), exited, kill: (s) => child.kill(s), output: () => out }
+  return {
+    url,
+    port: Number(new URL(url).port),
+    exited,
+    kill: (s) => child.kill(s),
+    output: () => out,
+  }
 }
 
 /** A POST on its own keep-alive agent, resolving with the status (or the error's code). */
 function post(url: string, body: string, agent?: http.Agent): Promise<number | string> {
   return new Promise((resolve) => {
-    const req = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json' } }, (res) => {
-      res.resume()
-      res.on('end', () => resolve(res.statusCode!))
-    })
+    const req = http.request(
+      url,
+      { method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        res.resume()
+        res.on('end', () => resolve(res.statusCode!))
+      },
+    )
     req.on('error', (e: NodeJS.ErrnoException) => resolve(e.code ?? e.message))
     req.end(body)
   })
@@ -67,14 +87,30 @@ describe('graceful shutdown', () => {
    * A request the server has begun (its listener ran: it answered 100 Continue) whose body is sent
    * only when `send()` is called: in flight for as long as the test wants.
    */
-  function begun(url: string, body: string, agent?: http.Agent): Promise<{ send(): void; done: Promise<number | string> }> {
+  function begun(
+    url: string,
+    body: string,
+    agent?: http.Agent,
+  ): Promise<{ send(): void; done: Promise<number | string> }> {
     return new Promise((ready, fail) => {
       let resolveDone!: (v: number | string) => void
       const done = new Promise<number | string>((r) => (resolveDone = r))
-      const req = http.request(`${url}/predict`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), expect: '100-continue' } }, (res) => {
-        res.resume()
-        res.on('end', () => resolveDone(res.statusCode!))
-      })
+      const req = http.request(
+        `${url}/predict`,
+        {
+          method: 'POST',
+          agent,
+          headers: {
+            'content-type': 'application/json',
+            'content-length': Buffer.byteLength(body),
+            expect: '100-continue',
+          },
+        },
+        (res) => {
+          res.resume()
+          res.on('end', () => resolveDone(res.statusCode!))
+        },
+      )
       req.on('continue', () => ready({ send: () => req.end(body), done }))
       req.on('error', (e: NodeJS.ErrnoException) => {
         resolveDone(e.code ?? e.message)
@@ -92,9 +128,17 @@ describe('graceful shutdown', () => {
    * reach the server while the held one is in flight, so while the server drains the connection
    * is busy, never idle, and never closed under them.
    */
-  async function heldOnRawConnection(url: string): Promise<{ sendThen(bytes: string): Promise<RawResponse[]> }> {
-    const c = rawConnection(url, postHead('/predict', { 'content-length': Buffer.byteLength(BODY), expect: '100-continue' }))
-    await waitFor(() => /^HTTP\/1\.1 100 /.test(c.received().toString('latin1')), 'the server to begin the request (100 Continue)')
+  async function heldOnRawConnection(
+    url: string,
+  ): Promise<{ sendThen(bytes: string): Promise<RawResponse[]> }> {
+    const c = rawConnection(
+      url,
+      postHead('/predict', { 'content-length': Buffer.byteLength(BODY), expect: '100-continue' }),
+    )
+    await waitFor(
+      () => /^HTTP\/1\.1 100 /.test(c.received().toString('latin1')),
+      'the server to begin the request (100 Continue)',
+    )
     return {
       async sendThen(bytes: string) {
         c.send(BODY + bytes)
@@ -105,14 +149,21 @@ describe('graceful shutdown', () => {
   }
 
   /** A POST /predict of BODY, complete. */
-  const predictRequest = () => postHead('/predict', { 'content-length': Buffer.byteLength(BODY) }) + BODY
+  const predictRequest = () =>
+    postHead('/predict', { 'content-length': Buffer.byteLength(BODY) }) + BODY
 
   it('on SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
     const s = await serve(await modelsDir(addConstModel(1)))
     const requests = await Promise.all([1, 2, 3].map(() => begun(s.url, BODY, new http.Agent())))
     s.kill('SIGTERM')
-    await waitFor(() => /"event":"draining","inFlight":3/.test(s.output()), 'the draining line with 3 requests in flight')
-    await waitFor(async () => (await post(`${s.url}/predict`, BODY)) === 'ECONNREFUSED', 'new connections to be refused')
+    await waitFor(
+      () => /"event":"draining","inFlight":3/.test(s.output()),
+      'the draining line with 3 requests in flight',
+    )
+    await waitFor(
+      async () => (await post(`${s.url}/predict`, BODY)) === 'ECONNREFUSED',
+      'new connections to be refused',
+    )
     for (const r of requests) r.send()
     expect(await Promise.all(requests.map((r) => r.done))).toEqual([200, 200, 200])
     expect(await s.exited).toBe(0)
@@ -123,7 +174,10 @@ describe('graceful shutdown', () => {
     const s = await serve(await modelsDir(addConstModel(1)))
     const held = await heldOnRawConnection(s.url)
     s.kill('SIGTERM')
-    await waitFor(() => /"event":"draining","inFlight":1/.test(s.output()), 'the draining line with the held request in flight')
+    await waitFor(
+      () => /"event":"draining","inFlight":1/.test(s.output()),
+      'the draining line with the held request in flight',
+    )
     const [cont, first, late, ...more] = await held.sendThen(predictRequest() + predictRequest())
     expect(cont!.status).toBe(100)
     // The request in flight when draining began is answered.
@@ -153,10 +207,17 @@ describe('graceful shutdown', () => {
     // A load balancer keeps its connections open: a probe can only arrive on one of them (new
     // connections are refused). Two busy connections, one probe behind each request in flight.
     const probes = ['/readyz', '/v2/health/ready']
-    for (const p of probes) expect(await getJson(`${s.url}${p}`), `${p} before SIGTERM`).toMatchObject({ status: 200, body: { ready: true } })
+    for (const p of probes)
+      expect(await getJson(`${s.url}${p}`), `${p} before SIGTERM`).toMatchObject({
+        status: 200,
+        body: { ready: true },
+      })
     const held = await Promise.all(probes.map(() => heldOnRawConnection(s.url)))
     s.kill('SIGTERM')
-    await waitFor(() => /"event":"draining","inFlight":2/.test(s.output()), 'the draining line with both requests in flight')
+    await waitFor(
+      () => /"event":"draining","inFlight":2/.test(s.output()),
+      'the draining line with both requests in flight',
+    )
     const answers = await Promise.all(held.map((h, i) => h.sendThen(getHead(probes[i]!))))
     const [[, readyzFirst, readyz], [, v2First, v2]] = answers as [RawResponse[], RawResponse[]]
     expect([readyzFirst!.status, v2First!.status]).toEqual([200, 200])
@@ -169,9 +230,26 @@ describe('graceful shutdown', () => {
 
   /** A state.json of `models` models, gone from the folder, of `versions` rejected versions each. */
   function formerModels(models: number, versions: number) {
-    const version = { sha256: 'f'.repeat(64), verdict: 'rejected', stage: 'load', reason: 'invalid_model', message: 'not a model', at: new Date(0).toISOString() }
-    const record = { active: null, retained: [], activations: [], versions: Object.fromEntries(Array.from({ length: versions }, (_, i) => [String(i + 1), version])) }
-    return { format: 1, models: Object.fromEntries(Array.from({ length: models }, (_, i) => [`former-${i}`, record])) }
+    const version = {
+      sha256: 'f'.repeat(64),
+      verdict: 'rejected',
+      stage: 'load',
+      reason: 'invalid_model',
+      message: 'not a model',
+      at: new Date(0).toISOString(),
+    }
+    const record = {
+      active: null,
+      retained: [],
+      activations: [],
+      versions: Object.fromEntries(
+        Array.from({ length: versions }, (_, i) => [String(i + 1), version]),
+      ),
+    }
+    return {
+      format: 1,
+      models: Object.fromEntries(Array.from({ length: models }, (_, i) => [`former-${i}`, record])),
+    }
   }
 
   /**
@@ -179,7 +257,11 @@ describe('graceful shutdown', () => {
    * shutdown begins before the server has asked for the change it logs to be written. Resolves
    * once close() has, with what it left on disk, read at once.
    */
-  async function closeAt(t: TestServer, at: (r: LogRecord) => boolean, change: () => Promise<void>): Promise<{ state: any; history: any[] }> {
+  async function closeAt(
+    t: TestServer,
+    at: (r: LogRecord) => boolean,
+    change: () => Promise<void>,
+  ): Promise<{ state: any; history: any[] }> {
     let closing: Promise<void> | undefined
     const push = t.logs.push.bind(t.logs)
     t.logs.push = (...records) => {
@@ -193,7 +275,13 @@ describe('graceful shutdown', () => {
     const stateDir = join(t.modelsDir, '.modelgate')
     const state = JSON.parse(readFileSync(join(stateDir, 'state.json'), 'utf8'))
     const history = readFileSync(join(stateDir, 'history.jsonl'), 'utf8')
-    return { state, history: history.trim().split('\n').map((l) => JSON.parse(l)) }
+    return {
+      state,
+      history: history
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    }
   }
 
   it('close() resolves only once state.json records the last swap (in-process)', async () => {
@@ -233,7 +321,9 @@ describe('graceful shutdown', () => {
         () => rename(join(t.modelsDir, 'm'), join(dirname(t.modelsDir), 'm-gone')),
       )
       const missing = history.filter((e) => e.event === 'missing').map((e) => e.version)
-      expect(missing.sort((a, b) => a - b)).toEqual(Array.from({ length: versions }, (_, i) => i + 1))
+      expect(missing.sort((a, b) => a - b)).toEqual(
+        Array.from({ length: versions }, (_, i) => i + 1),
+      )
     } finally {
       await t.close()
     }

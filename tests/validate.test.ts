@@ -3,14 +3,23 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildModel } from '../src/onnx/builder.js'
-import { addConstModel, identityModel, reshapeTo2x2Model, writeModelFile, writeVersion } from './support/models.js'
+import {
+  addConstModel,
+  identityModel,
+  reshapeTo2x2Model,
+  writeModelFile,
+  writeVersion,
+} from './support/models.js'
 import { makeTempDir, startServerOver } from './support/test-server.js'
 import { waitFor } from './support/wait-for.js'
 
 const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
 
 function validate(...args: string[]) {
-  return spawnSync(process.execPath, [CLI, 'validate', ...args], { encoding: 'utf8', timeout: 30_000 })
+  return spawnSync(process.execPath, [CLI, 'validate', ...args], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  })
 }
 
 /** y = x + c, but returns NaN for every input (0 * Inf). */
@@ -38,13 +47,25 @@ describe('modelgate validate', () => {
     await writeVersion(root, 'adder', 1, addConstModel(1))
     await writeVersion(root, 'adder', 2, addConstModel(2))
     await writeVersion(root, 'adder', 3, nanModel())
-    await writeVersion(root, 'adder', 4, identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }))
+    await writeVersion(
+      root,
+      'adder',
+      4,
+      identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }),
+    )
     await writeModelFile(join(model, '5.onnx'), addConstModel(5))
     await writeFile(
       join(model, 'smoke.json'),
-      JSON.stringify({ cases: [{ name: 'ones', inputs: { x: [[1, 1, 1, 1]] }, range: { y: { min: 0, max: 10 } } }] }),
+      JSON.stringify({
+        cases: [{ name: 'ones', inputs: { x: [[1, 1, 1, 1]] }, range: { y: { min: 0, max: 10 } } }],
+      }),
     )
-    await writeFile(join(model, '2', 'smoke.json'), JSON.stringify({ cases: [{ name: 'v2 exact', inputs: { x: [[1, 2, 3, 4]] }, expect: { y: [[3, 4, 5, 6]] } }] }))
+    await writeFile(
+      join(model, '2', 'smoke.json'),
+      JSON.stringify({
+        cases: [{ name: 'v2 exact', inputs: { x: [[1, 2, 3, 4]] }, expect: { y: [[3, 4, 5, 6]] } }],
+      }),
+    )
   })
   afterAll(() => rm(root, { recursive: true, force: true }))
 
@@ -97,7 +118,10 @@ describe('modelgate validate', () => {
   it('fails with the file and path named when smoke.json is invalid', async () => {
     const broken = join(root, 'broken')
     await writeVersion(root, 'broken', 1, addConstModel(1))
-    await writeFile(join(broken, 'smoke.json'), JSON.stringify({ cases: [{ inputs: { x: [[1, 1, 1, 1]] }, expected: {} }] }))
+    await writeFile(
+      join(broken, 'smoke.json'),
+      JSON.stringify({ cases: [{ inputs: { x: [[1, 1, 1, 1]] }, expected: {} }] }),
+    )
     const r = validate(join(broken, '1'))
     expect(r.status).toBe(1)
     expect(r.stdout).toMatch(/smoke\.json: cases\.0: Unrecognized key/)
@@ -131,8 +155,25 @@ describe('modelgate validate', () => {
 
   it('warms up the way the server does: full batches for a batching model, smoke inputs for one that refuses zeros', async () => {
     const batched = JSON.parse(validate(join(model, '2'), '--json').stdout)
-    expect(batched.stages.find((s: { stage: string }) => s.stage === 'warmup').message).toMatch(/batch size\(s\) 1, 64/)
-    await writeFile(join(root, 'zeros', 'smoke.json'), JSON.stringify({ cases: [{ inputs: { x: [1, 2, 3, 4] }, expect: { y: [[1, 2], [3, 4]] } }] }))
+    expect(batched.stages.find((s: { stage: string }) => s.stage === 'warmup').message).toMatch(
+      /batch size\(s\) 1, 64/,
+    )
+    await writeFile(
+      join(root, 'zeros', 'smoke.json'),
+      JSON.stringify({
+        cases: [
+          {
+            inputs: { x: [1, 2, 3, 4] },
+            expect: {
+              y: [
+                [1, 2],
+                [3, 4],
+              ],
+            },
+          },
+        ],
+      }),
+    )
     const zeros = JSON.parse(validate(join(root, 'zeros', '1'), '--json').stdout)
     const warmup = zeros.stages.find((s: { stage: string }) => s.stage === 'warmup')
     expect(warmup).toMatchObject({ status: 'passed' })
@@ -140,7 +181,7 @@ describe('modelgate validate', () => {
   })
 })
 
-describe('modelgate validate against a server\'s state', () => {
+describe("modelgate validate against a server's state", () => {
   let root: string
   let models: string
   beforeAll(async () => {
@@ -151,7 +192,12 @@ describe('modelgate validate against a server\'s state', () => {
     const server = await startServerOver(models)
     await waitFor(() => server.server.registry.get('adder')?.active?.version === 1, 'v1 to serve')
     await server.close()
-    await writeVersion(models, 'adder', 2, identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }))
+    await writeVersion(
+      models,
+      'adder',
+      2,
+      identityModel('float32', ['batch', 4], { input: 'features', output: 'y' }),
+    )
   })
   afterAll(() => rm(root, { recursive: true, force: true }))
 
@@ -181,7 +227,9 @@ describe('modelgate validate against a server\'s state', () => {
     expect(text.stdout).toMatch(/is the version state\.json records as active/)
     const report = JSON.parse(validate(join(models, 'adder', '1'), '--json').stdout)
     expect(report.active).toBeNull()
-    expect(report.stages.find((s: { stage: string }) => s.stage === 'signature').reason).toBe('no_contract')
+    expect(report.stages.find((s: { stage: string }) => s.stage === 'signature').reason).toBe(
+      'no_contract',
+    )
   })
 
   it('does not hold it to an active version whose file changed since, and says so', async () => {
@@ -189,7 +237,9 @@ describe('modelgate validate against a server\'s state', () => {
     const r = validate(join(models, 'adder', '2'), '--json')
     const report = JSON.parse(r.stdout)
     expect(report.active).toBeNull()
-    expect(report.warnings.join(' ')).toMatch(/records version 1 as active, but its file holds other bytes now/)
+    expect(report.warnings.join(' ')).toMatch(
+      /records version 1 as active, but its file holds other bytes now/,
+    )
     await writeVersion(models, 'adder', 1, addConstModel(1))
   })
 })

@@ -13,4 +13,6 @@ app.post('/noop', (c) => {
     incoming.on('end', () => resolve(c.json({ ok: true })))
   })
 })
-http.createServer(getRequestListener(app.fetch)).listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'))
+http
+  .createServer(getRequestListener(app.fetch))
+  .listen(Number(process.argv[2]), '127.0.0.1', () => console.log('ready'))

@@ -16,9 +16,12 @@ http
       try {
         const rows = JSON.parse(body).inputs[input]
         const data = Float32Array.from(rows.flat())
-        const out = await session.run({ [input]: new Tensor('float32', data, [rows.length, rows[0].length]) })
+        const out = await session.run({
+          [input]: new Tensor('float32', data, [rows.length, rows[0].length]),
+        })
         const json = {}
-        for (const [name, t] of Object.entries(out)) json[name] = Array.from(t.data, (v) => (typeof v === 'bigint' ? Number(v) : v))
+        for (const [name, t] of Object.entries(out))
+          json[name] = Array.from(t.data, (v) => (typeof v === 'bigint' ? Number(v) : v))
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ outputs: json }))
       } catch (e) {

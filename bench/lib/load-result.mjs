@@ -21,10 +21,23 @@ export const TIMEOUT_SECONDS = 2
  * @returns {LoadResult}
  */
 export function loadResult({ tool, connections, seconds, ok, percentiles, failures }) {
-  const errors = Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.socket + failures.timeout
+  const errors =
+    Object.values(failures.status).reduce((a, b) => a + b, 0) + failures.socket + failures.timeout
   // No successful answer, no latency: NaN (null in the JSON), never the latency of error answers.
   const { p50, p90, p99, max } = ok > 0 ? percentiles : { p50: NaN, p90: NaN, p99: NaN, max: NaN }
-  return { tool, connections, seconds, rps: ok / seconds, p50, p90, p99, max, requests: ok, errors, failures }
+  return {
+    tool,
+    connections,
+    seconds,
+    rps: ok / seconds,
+    p50,
+    p90,
+    p99,
+    max,
+    requests: ok,
+    errors,
+    failures,
+  }
 }
 
 /** "HTTP 404 × 19925, socket errors × 3": the non-zero kinds only. */

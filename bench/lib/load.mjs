@@ -50,6 +50,10 @@ function planted404(url) {
 
 async function nodeLoad(o) {
   const worker = fileURLToPath(new URL('./node-load-worker.mjs', import.meta.url))
-  const out = await spawnUntil(process.execPath, [worker, JSON.stringify({ ...o, until: undefined })], o.until)
+  const out = await spawnUntil(
+    process.execPath,
+    [worker, JSON.stringify({ ...o, until: undefined })],
+    o.until,
+  )
   return JSON.parse(out.trim().split('\n').at(-1))
 }

@@ -15,7 +15,9 @@ const EXAMPLE = fileURLToPath(new URL('../../models/iris', import.meta.url))
  */
 export function copyExample(modelsDir, name, { versions = [1, 2], versionSmoke = true } = {}) {
   const dest = join(modelsDir, name)
-  const ownSmoke = versionSmoke ? versions.map((v) => `${v}/smoke.json`).filter((f) => existsSync(join(EXAMPLE, f))) : []
+  const ownSmoke = versionSmoke
+    ? versions.map((v) => `${v}/smoke.json`).filter((f) => existsSync(join(EXAMPLE, f)))
+    : []
   const files = ['model.json', 'smoke.json', ...versions.map((v) => `${v}/model.onnx`), ...ownSmoke]
   for (const v of versions) mkdirSync(join(dest, String(v)), { recursive: true })
   for (const f of files) copyFileSync(join(EXAMPLE, f), join(dest, f))
@@ -43,10 +45,24 @@ export function mlp(sizes, seed = 1) {
   for (let i = 0; i < sizes.length - 1; i++) {
     const [n, m] = [sizes[i], sizes[i + 1]]
     const scale = Math.sqrt(2 / n)
-    initializers.push({ name: `W${i}`, type: 'float32', dims: [n, m], data: Float32Array.from({ length: n * m }, () => (rnd() * 2 - 1) * scale) })
-    initializers.push({ name: `b${i}`, type: 'float32', dims: [m], data: Float32Array.from({ length: m }, () => (rnd() * 2 - 1) * 0.01) })
+    initializers.push({
+      name: `W${i}`,
+      type: 'float32',
+      dims: [n, m],
+      data: Float32Array.from({ length: n * m }, () => (rnd() * 2 - 1) * scale),
+    })
+    initializers.push({
+      name: `b${i}`,
+      type: 'float32',
+      dims: [m],
+      data: Float32Array.from({ length: m }, () => (rnd() * 2 - 1) * 0.01),
+    })
     const out = i === sizes.length - 2 ? 'y' : `h${i}`
-    nodes.push({ op: 'Gemm', inputs: [prev, `W${i}`, `b${i}`], outputs: [i === sizes.length - 2 ? out : `g${i}`] })
+    nodes.push({
+      op: 'Gemm',
+      inputs: [prev, `W${i}`, `b${i}`],
+      outputs: [i === sizes.length - 2 ? out : `g${i}`],
+    })
     if (i < sizes.length - 2) nodes.push({ op: 'Relu', inputs: [`g${i}`], outputs: [out] })
     prev = out
   }

@@ -10,7 +10,11 @@ const o = JSON.parse(process.argv[2])
 const url = new URL(o.url)
 const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections })
 const body = o.body ? Buffer.from(o.body) : undefined
-const headers = { 'content-type': 'application/json', ...(o.headers ?? {}), ...(body && { 'content-length': body.length }) }
+const headers = {
+  'content-type': 'application/json',
+  ...(o.headers ?? {}),
+  ...(body && { 'content-length': body.length }),
+}
 // Several bodies (load.mjs `bodies`): each client sends them in turn.
 const bodies = o.bodies?.length ? o.bodies.map((b) => Buffer.from(b)) : undefined
 const latencies = []
@@ -44,7 +48,14 @@ function once(i) {
     }
     const start = performance.now()
     const req = http.request(
-      { agent, host: url.hostname, port: url.port, path: url.pathname + url.search, method: o.method ?? (b ? 'POST' : 'GET'), headers: h },
+      {
+        agent,
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname + url.search,
+        method: o.method ?? (b ? 'POST' : 'GET'),
+        headers: h,
+      },
       (res) => {
         res.on('data', () => {})
         res.on('end', () => settle(() => answered(res.statusCode, performance.now() - start)))
@@ -62,7 +73,10 @@ async function client(_, k) {
 
 // As wrk: a server that refuses the first connection is not a load result, it is a failed run.
 await new Promise((resolve) => {
-  const probe = net.connect({ host: url.hostname, port: Number(url.port || 80) }, () => (probe.destroy(), resolve()))
+  const probe = net.connect(
+    { host: url.hostname, port: Number(url.port || 80) },
+    () => (probe.destroy(), resolve()),
+  )
   probe.on('error', (err) => {
     console.error(`unable to connect to ${url.host} ${err.code}`)
     process.exit(1)
@@ -74,5 +88,21 @@ await Promise.all(Array.from({ length: o.connections }, client))
 const seconds = (performance.now() - started) / 1000
 latencies.sort((a, b) => a - b)
 agent.destroy()
-const percentiles = { p50: percentile(latencies, 50), p90: percentile(latencies, 90), p99: percentile(latencies, 99), max: latencies.at(-1) ?? NaN }
-console.log(JSON.stringify(loadResult({ tool: 'node', connections: o.connections, seconds, ok: latencies.length, percentiles, failures })))
+const percentiles = {
+  p50: percentile(latencies, 50),
+  p90: percentile(latencies, 90),
+  p99: percentile(latencies, 99),
+  max: latencies.at(-1) ?? NaN,
+}
+console.log(
+  JSON.stringify(
+    loadResult({
+      tool: 'node',
+      connections: o.connections,
+      seconds,
+      ok: latencies.length,
+      percentiles,
+      failures,
+    }),
+  ),
+)

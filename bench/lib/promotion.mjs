@@ -13,7 +13,12 @@ export function stageVersion(ws, model, version, bytes) {
   const dir = join(ws.root, 'staging', `${model}-${version}`)
   mkdirSync(dir, { recursive: true })
   writeFileSync(join(dir, 'model.onnx'), bytes)
-  return { model, version, bytes: bytes.length, drop: () => renameSync(dir, join(ws.models, model, String(version))) }
+  return {
+    model,
+    version,
+    bytes: bytes.length,
+    drop: () => renameSync(dir, join(ws.models, model, String(version))),
+  }
 }
 
 /**
@@ -25,22 +30,37 @@ export async function untilActive(url, model, version, { timeoutMs = 60_000 } = 
   for (;;) {
     const r = await fetch(`${url}/models/${model}`)
     const body = await r.json()
-    if (!r.ok) throw new Error(`GET /models/${model} answered ${r.status}: ${JSON.stringify(body).slice(0, 200)}`)
+    if (!r.ok)
+      throw new Error(
+        `GET /models/${model} answered ${r.status}: ${JSON.stringify(body).slice(0, 200)}`,
+      )
     if (body.active === version) return performance.now()
     const state = body.versions.find((v) => v.version === version)
-    if (state?.status === 'rejected') throw new Error(`${model} version ${version} rejected: ${JSON.stringify(state).slice(0, 300)}`)
-    if (performance.now() > deadline) throw new Error(`${model} version ${version} not active after ${timeoutMs} ms (${state?.status ?? 'not listed'})`)
+    if (state?.status === 'rejected')
+      throw new Error(
+        `${model} version ${version} rejected: ${JSON.stringify(state).slice(0, 300)}`,
+      )
+    if (performance.now() > deadline)
+      throw new Error(
+        `${model} version ${version} not active after ${timeoutMs} ms (${state?.status ?? 'not listed'})`,
+      )
     await new Promise((r) => setTimeout(r, 20))
   }
 }
 
 /** One POST /models/<model>/predict; throws unless it succeeds and is answered by `version`. */
 export async function expectServes(url, model, version, body) {
-  const r = await fetch(`${url}/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+  const r = await fetch(`${url}/models/${model}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body,
+  })
   const text = await r.text()
   const served = r.headers.get('x-model-version')
   if (!r.ok || served !== String(version)) {
-    throw new Error(`POST /models/${model}/predict answered ${r.status} from version ${served}, expected version ${version}: ${text.slice(0, 200)}`)
+    throw new Error(
+      `POST /models/${model}/predict answered ${r.status} from version ${served}, expected version ${version}: ${text.slice(0, 200)}`,
+    )
   }
 }
 
@@ -48,6 +68,9 @@ export async function expectServes(url, model, version, body) {
 export async function executionOf(url, model) {
   const r = await fetch(`${url}/models/${model}`)
   const body = await r.json()
-  if (!r.ok || !body.execution) throw new Error(`GET /models/${model} answered ${r.status} without an execution: ${JSON.stringify(body).slice(0, 200)}`)
+  if (!r.ok || !body.execution)
+    throw new Error(
+      `GET /models/${model} answered ${r.status} without an execution: ${JSON.stringify(body).slice(0, 200)}`,
+    )
   return body.execution
 }

@@ -6,7 +6,13 @@ import { join } from 'node:path'
 import { benchSettings } from './settings.mjs'
 
 function machine() {
-  return { node: process.version, cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memGiB: Math.round(os.totalmem() / 2 ** 30), date: new Date().toISOString() }
+  return {
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu: os.cpus()[0]?.model,
+    memGiB: Math.round(os.totalmem() / 2 ** 30),
+    date: new Date().toISOString(),
+  }
 }
 
 export function fmt(n, digits = 3) {
@@ -19,15 +25,30 @@ export function table(rows) {
   if (rows.length === 0) return ''
   const keys = Object.keys(rows[0])
   const line = (cells) => `| ${cells.join(' | ')} |`
-  return [line(keys), line(keys.map(() => '---')), ...rows.map((r) => line(keys.map((k) => (typeof r[k] === 'number' ? fmt(r[k]) : String(r[k])))))].join('\n')
+  return [
+    line(keys),
+    line(keys.map(() => '---')),
+    ...rows.map((r) =>
+      line(keys.map((k) => (typeof r[k] === 'number' ? fmt(r[k]) : String(r[k])))),
+    ),
+  ].join('\n')
 }
 
 export function writeReport(name, { title, command, sections, data }) {
   const dir = benchSettings().resultsDir
   mkdirSync(dir, { recursive: true })
   const m = machine()
-  writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ name, command, machine: m, ...data }, null, 2)}\n`)
-  const md = [`# ${title}`, '', `\`${command}\` — ${m.date}, Node ${m.node}, ${m.cpus} × ${m.cpu}`, '', ...sections.flatMap((s) => [`## ${s.title}`, '', s.body, ''])].join('\n')
+  writeFileSync(
+    join(dir, `${name}.json`),
+    `${JSON.stringify({ name, command, machine: m, ...data }, null, 2)}\n`,
+  )
+  const md = [
+    `# ${title}`,
+    '',
+    `\`${command}\` — ${m.date}, Node ${m.node}, ${m.cpus} × ${m.cpu}`,
+    '',
+    ...sections.flatMap((s) => [`## ${s.title}`, '', s.body, '']),
+  ].join('\n')
   writeFileSync(join(dir, `${name}.md`), md)
   return md
 }

@@ -17,8 +17,11 @@ function sampleSum(text, name, labels = {}) {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
     const space = line.lastIndexOf(' ')
-    const own = Object.fromEntries([...line.slice(name.length, space).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]))
-    if (Object.entries(labels).every(([k, v]) => own[k] === v)) sum = (sum ?? 0) + Number(line.slice(space + 1))
+    const own = Object.fromEntries(
+      [...line.slice(name.length, space).matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+    )
+    if (Object.entries(labels).every(([k, v]) => own[k] === v))
+      sum = (sum ?? 0) + Number(line.slice(space + 1))
   }
   return sum
 }
@@ -32,7 +35,10 @@ export async function eventLoopLag(url) {
   const text = await scrape(url)
   const stat = (s) => {
     const v = sampleSum(text, 'modelgate_event_loop_lag_seconds', { stat: s })
-    if (v === undefined) throw new Error(`GET /metrics has no modelgate_event_loop_lag_seconds{stat="${s}"}: a server without inference workers?`)
+    if (v === undefined)
+      throw new Error(
+        `GET /metrics has no modelgate_event_loop_lag_seconds{stat="${s}"}: a server without inference workers?`,
+      )
     return v * 1000
   }
   return { maxMs: stat('max'), p99Ms: stat('p99') }
@@ -40,11 +46,13 @@ export async function eventLoopLag(url) {
 
 /** Resolves once the server has answered `count` more requests for `model` than when called. */
 export async function untilRequests(url, model, count, { timeoutMs = 30_000 } = {}) {
-  const served = async () => sampleSum(await scrape(url), 'modelgate_requests_total', { model }) ?? 0
+  const served = async () =>
+    sampleSum(await scrape(url), 'modelgate_requests_total', { model }) ?? 0
   const from = await served()
   const deadline = performance.now() + timeoutMs
   while ((await served()) < from + count) {
-    if (performance.now() > deadline) throw new Error(`${model}: fewer than ${count} requests answered in ${timeoutMs} ms`)
+    if (performance.now() > deadline)
+      throw new Error(`${model}: fewer than ${count} requests answered in ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, 20))
   }
 }

@@ -30,14 +30,34 @@ function isInside(dir, parent) {
  * `npm start` must not reach the bench's server.
  */
 export async function startServerProcess({ models, stateDir, args = [], env = {}, nodeArgs = [] }) {
-  if (!stateDir) throw new Error('startServerProcess: stateDir is required (a temp directory of its own)')
+  if (!stateDir)
+    throw new Error('startServerProcess: stateDir is required (a temp directory of its own)')
   for (const dir of [models, stateDir]) {
-    if (isInside(dir, LIVE_MODELS)) throw new Error(`the bench does not run over the project's models folder (${dir}): copy what it needs into a temp dir`)
+    if (isInside(dir, LIVE_MODELS))
+      throw new Error(
+        `the bench does not run over the project's models folder (${dir}): copy what it needs into a temp dir`,
+      )
   }
   const port = await freePort()
-  const own = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('MODELGATE_')))
-  const flags = ['serve', '--models', models, '--state-dir', stateDir, '--port', String(port), '--log-level', 'warn', ...args]
-  const child = spawn(process.execPath, [...nodeArgs, CLI, ...flags], { stdio: ['ignore', 'inherit', 'inherit'], env: { ...own, ...env } })
+  const own = Object.fromEntries(
+    Object.entries(process.env).filter(([k]) => !k.startsWith('MODELGATE_')),
+  )
+  const flags = [
+    'serve',
+    '--models',
+    models,
+    '--state-dir',
+    stateDir,
+    '--port',
+    String(port),
+    '--log-level',
+    'warn',
+    ...args,
+  ]
+  const child = spawn(process.execPath, [...nodeArgs, CLI, ...flags], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...own, ...env },
+  })
   const url = `http://127.0.0.1:${port}`
   const deadline = Date.now() + 30_000
   for (;;) {

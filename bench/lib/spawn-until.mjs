@@ -17,6 +17,10 @@ export function spawnUntil(cmd, args, until) {
       process.stderr.write(d)
     })
     child.on('error', reject)
-    child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`${cmd} exited ${code}: ${err.trim()}\n${out}`.trim()))))
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(out)
+        : reject(new Error(`${cmd} exited ${code}: ${err.trim()}\n${out}`.trim())),
+    )
   })
 }

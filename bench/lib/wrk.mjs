@@ -71,15 +71,31 @@ export async function wrkLoad(o) {
     const file = join(dir, 'req.lua')
     writeFileSync(file, script(o))
     const threads = Math.min(2, o.connections)
-    const args = ['-t', String(threads), '-c', String(o.connections), '-d', `${o.seconds}s`, '--timeout', `${TIMEOUT_SECONDS}s`, '-s', file, o.url]
+    const args = [
+      '-t',
+      String(threads),
+      '-c',
+      String(o.connections),
+      '-d',
+      `${o.seconds}s`,
+      '--timeout',
+      `${TIMEOUT_SECONDS}s`,
+      '-s',
+      file,
+      o.url,
+    ]
     const out = await spawnUntil('wrk', args, o.until)
     const line = out.split('\n').find((l) => l.startsWith(MARK))
     if (!line) throw new Error(`no figures from wrk's done():\n${out}`)
     const m = JSON.parse(line.slice(MARK.length))
     // wrk's own counter (4xx and 5xx) and the script's must agree: if they did not, the script
     // would be missing answers, which is how errors went uncounted before.
-    const ours = Object.entries(m.status).reduce((a, [status, n]) => a + (Number(status) > 399 ? n : 0), 0)
-    if (ours !== m.wrkStatus) throw new Error(`wrk counted ${m.wrkStatus} answers ≥ 400, the script ${ours}:\n${out}`)
+    const ours = Object.entries(m.status).reduce(
+      (a, [status, n]) => a + (Number(status) > 399 ? n : 0),
+      0,
+    )
+    if (ours !== m.wrkStatus)
+      throw new Error(`wrk counted ${m.wrkStatus} answers ≥ 400, the script ${ours}:\n${out}`)
     const failedAnswers = Object.values(m.status).reduce((a, b) => a + b, 0)
     return loadResult({
       tool: 'wrk',
@@ -90,7 +106,12 @@ export async function wrkLoad(o) {
       ok: Math.max(0, m.requests - failedAnswers - m.timeout),
       // wrk's histogram holds every answer's latency, errors included: a run with errors fails
       // unless it expects them, so the figures that get reported are of successful answers.
-      percentiles: { p50: m.p50Us / 1000, p90: m.p90Us / 1000, p99: m.p99Us / 1000, max: m.maxUs / 1000 },
+      percentiles: {
+        p50: m.p50Us / 1000,
+        p90: m.p90Us / 1000,
+        p99: m.p99Us / 1000,
+        max: m.maxUs / 1000,
+      },
       failures: { status: m.status, socket: m.connect + m.read + m.write, timeout: m.timeout },
     })
   } finally {

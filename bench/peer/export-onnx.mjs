@@ -31,7 +31,15 @@ const ML = 'ai.onnx.ml'
 export function forestModel(dump, { thresholds = 'floor', binary = 'single' } = {}) {
   const C = dump.classes.length
   const T = dump.trees.length
-  const n = { treeids: [], nodeids: [], featureids: [], values: [], modes: [], truenodeids: [], falsenodeids: [] }
+  const n = {
+    treeids: [],
+    nodeids: [],
+    featureids: [],
+    values: [],
+    modes: [],
+    truenodeids: [],
+    falsenodeids: [],
+  }
   const c = { treeids: [], nodeids: [], ids: [], weights: [] }
   dump.trees.forEach((tree, t) => {
     for (let i = 0; i < tree.children_left.length; i++) {
@@ -39,13 +47,18 @@ export function forestModel(dump, { thresholds = 'floor', binary = 'single' } = 
       n.treeids.push(t)
       n.nodeids.push(i)
       n.featureids.push(leaf ? 0 : tree.feature[i])
-      n.values.push(leaf ? 0 : thresholds === 'floor' ? tree.threshold[i] : Math.fround(tree.threshold_f64[i]))
+      n.values.push(
+        leaf ? 0 : thresholds === 'floor' ? tree.threshold[i] : Math.fround(tree.threshold_f64[i]),
+      )
       n.modes.push(leaf ? 'LEAF' : 'BRANCH_LEQ')
       n.truenodeids.push(leaf ? 0 : tree.children_left[i])
       n.falsenodeids.push(leaf ? 0 : tree.children_right[i])
       if (!leaf) continue
       // [class id in the ONNX attributes, sklearn class whose probability is the weight]
-      const votes = C === 2 && binary !== 'both' ? [[binary === 'single' ? 0 : 1, 1]] : [...Array(C).keys()].map((k) => [k, k])
+      const votes =
+        C === 2 && binary !== 'both'
+          ? [[binary === 'single' ? 0 : 1, 1]]
+          : [...Array(C).keys()].map((k) => [k, k])
       for (const [id, k] of votes) {
         c.treeids.push(t)
         c.nodeids.push(i)
@@ -60,7 +73,11 @@ export function forestModel(dump, { thresholds = 'floor', binary = 'single' } = 
       { domain: ML, version: 3 },
     ],
     producer: 'modelgate bench/peer/export-onnx.mjs',
-    metadata: { source: `sklearn ${dump.sklearn} RandomForestClassifier, ${dump.dataset}`, thresholds, binary },
+    metadata: {
+      source: `sklearn ${dump.sklearn} RandomForestClassifier, ${dump.dataset}`,
+      thresholds,
+      binary,
+    },
     inputs: [{ name: 'input', type: 'float32', shape: ['N', dump.n_features] }],
     outputs: [
       { name: 'label', type: 'int64', shape: ['N'] },
@@ -100,7 +117,11 @@ function smokeCases(dump, perClass = 3) {
     let taken = 0
     for (let i = 0; i < dump.n_dataset_rows && taken < perClass; i++) {
       if (label[i] !== cls || Math.max(...probabilities[i]) < 0.9) continue
-      cases.push({ name: `row ${i} (class ${cls})`, inputs: { input: [dump.rows[i]] }, label: { output: 'label', value: cls } })
+      cases.push({
+        name: `row ${i} (class ${cls})`,
+        inputs: { input: [dump.rows[i]] },
+        label: { output: 'label', value: cls },
+      })
       taken++
     }
   }
@@ -108,16 +129,24 @@ function smokeCases(dump, perClass = 3) {
   cases.push({
     name: 'probabilities of the same rows, batched',
     inputs: { input: batch },
-    expect: { probabilities: cases.map((k) => probabilities[dump.rows.indexOf(k.inputs.input[0])]) },
+    expect: {
+      probabilities: cases.map((k) => probabilities[dump.rows.indexOf(k.inputs.input[0])]),
+    },
     tolerance: { atol: 1e-5, rtol: 0 },
   })
-  cases.push({ name: 'probabilities in [0, 1]', inputs: { input: batch }, range: { probabilities: { min: 0, max: 1 } } })
+  cases.push({
+    name: 'probabilities in [0, 1]',
+    inputs: { input: batch },
+    range: { probabilities: { min: 0, max: 1 } },
+  })
   return { cases }
 }
 
 export function exportAll(dumpDir, modelsDir) {
   const written = []
-  for (const file of readdirSync(dumpDir).filter((f) => f.endsWith('.json')).sort()) {
+  for (const file of readdirSync(dumpDir)
+    .filter((f) => f.endsWith('.json'))
+    .sort()) {
     const dump = JSON.parse(readFileSync(join(dumpDir, file), 'utf8'))
     const dir = join(modelsDir, dump.name)
     mkdirSync(join(dir, '1'), { recursive: true })

@@ -46,7 +46,9 @@ function findPython() {
   const tried = []
   // PEER_PYTHON, when set, is the only candidate; else python3 on PATH (which may be a pyenv shim
   // without the packages), then Debian's own /usr/bin/python3.
-  const candidates = process.env.PEER_PYTHON ? [process.env.PEER_PYTHON] : ['python3', '/usr/bin/python3']
+  const candidates = process.env.PEER_PYTHON
+    ? [process.env.PEER_PYTHON]
+    : ['python3', '/usr/bin/python3']
   for (const py of [...new Set(candidates)]) {
     const r = spawnSync(py, ['-c', PROBE], { encoding: 'utf8' })
     if (r.status === 0) return { py, info: JSON.parse(r.stdout.trim().split('\n').at(-1)) }
@@ -69,7 +71,9 @@ if (!found.py) {
   process.exit(0)
 }
 const { py, info: pyInfo } = found
-console.log(`peer: ${pyInfo.executable} (Python ${pyInfo.python}, scikit-learn ${pyInfo.sklearn}, FastAPI ${pyInfo.fastapi}, uvicorn ${pyInfo.uvicorn} with ${pyInfo.loop} + ${pyInfo.http})`)
+console.log(
+  `peer: ${pyInfo.executable} (Python ${pyInfo.python}, scikit-learn ${pyInfo.sklearn}, FastAPI ${pyInfo.fastapi}, uvicorn ${pyInfo.uvicorn} with ${pyInfo.loop} + ${pyInfo.http})`,
+)
 
 // ---------------------------------------------------------------------------------------------
 // 2. Train, dump, export.
@@ -93,7 +97,10 @@ function fail(message) {
 
 try {
   console.log('training (scikit-learn) and exporting (ONNX)...')
-  const trained = spawnSync(py, [join(PEER_DIR, 'train_export.py'), dumpDir], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const trained = spawnSync(py, [join(PEER_DIR, 'train_export.py'), dumpDir], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   if (trained.status !== 0) fail(`train_export.py failed (exit ${trained.status})`)
   const training = JSON.parse(trained.stdout.trim().split('\n').at(-1))
   const exported = exportAll(dumpDir, modelsDir)
@@ -107,7 +114,9 @@ try {
   const variants = {}
   for (const name of names) {
     const dump = dumps[name]
-    const session = await InferenceSession.create(readFileSync(join(modelsDir, name, '1', 'model.onnx')))
+    const session = await InferenceSession.create(
+      readFileSync(join(modelsDir, name, '1', 'model.onnx')),
+    )
     inProcess[name] = await runtimeRate(session, dump)
     await session.release()
     variants[name] = await conventionCheck(dump)
@@ -121,7 +130,8 @@ try {
   cleanups.push(() => mg.stop())
   for (const name of names) {
     const m = await (await fetch(`${mg.url}/models/${name}`)).json()
-    if (m.active !== 1) fail(`modelgate did not promote ${name} v1: ${JSON.stringify(m.versions ?? m)}`)
+    if (m.active !== 1)
+      fail(`modelgate did not promote ${name} v1: ${JSON.stringify(m.versions ?? m)}`)
   }
   const peer = await startUvicorn(dumpDir)
   cleanups.push(() => peer.stop())
@@ -134,11 +144,15 @@ try {
     console.log(`checking ${name}: ${dumps[name].rows.length} rows on both servers...`)
     equality[name] = await compareOutputs(name, dumps[name], mg.url, peer.url)
     const e = equality[name]
-    console.log(`  labels equal ${e.labelsEqual}/${e.rows}, argmax agreement ${e.argmaxAgree}/${e.rows}, probabilities within ${PROBA_TOLERANCE} ${e.probaWithin}/${e.rows} (max |Δ| ${e.maxAbsDiff.toExponential(2)})`)
+    console.log(
+      `  labels equal ${e.labelsEqual}/${e.rows}, argmax agreement ${e.argmaxAgree}/${e.rows}, probabilities within ${PROBA_TOLERANCE} ${e.probaWithin}/${e.rows} (max |Δ| ${e.maxAbsDiff.toExponential(2)})`,
+    )
     if (e.mismatches.length) {
       console.error(`OUTPUTS DIFFER for ${name}; first mismatches:`)
       for (const x of e.mismatches.slice(0, 10)) console.error(`  ${JSON.stringify(x)}`)
-      fail(`modelgate and FastAPI + sklearn disagree on ${e.mismatches.length} of ${e.rows} rows of ${name}: not timing`)
+      fail(
+        `modelgate and FastAPI + sklearn disagree on ${e.mismatches.length} of ${e.rows} rows of ${name}: not timing`,
+      )
     }
   }
 
@@ -149,14 +163,23 @@ try {
   for (const name of names) {
     const dump = dumps[name]
     const step = Math.max(1, Math.floor(dump.n_dataset_rows / BODIES_PER_MODEL))
-    const bodies = Array.from({ length: Math.min(BODIES_PER_MODEL, dump.n_dataset_rows) }, (_, i) => JSON.stringify({ inputs: [dump.rows[i * step]] }))
+    const bodies = Array.from({ length: Math.min(BODIES_PER_MODEL, dump.n_dataset_rows) }, (_, i) =>
+      JSON.stringify({ inputs: [dump.rows[i * step]] }),
+    )
     for (const connections of CONNECTIONS) {
       for (const [server, url] of [
         ['modelgate', mg.url],
         ['fastapi', peer.url],
       ]) {
-        const r = await load({ url: `${url}/models/${name}/predict`, bodies, connections, seconds: SECONDS })
-        console.log(`  ${name} ${server} c=${connections}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, errors ${r.errors}`)
+        const r = await load({
+          url: `${url}/models/${name}/predict`,
+          bodies,
+          connections,
+          seconds: SECONDS,
+        })
+        console.log(
+          `  ${name} ${server} c=${connections}: ${fmt(r.rps)} req/s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, errors ${r.errors}`,
+        )
         runs.push({ model: name, server, ...r })
       }
     }
@@ -168,12 +191,21 @@ try {
   const pairs = runs
     .filter((r) => r.server === 'modelgate')
     .map((m) => {
-      const f = runs.find((r) => r.server === 'fastapi' && r.model === m.model && r.connections === m.connections)
-      return { model: m.model, connections: m.connections, modelgate: m, fastapi: f, ratio: m.rps / f.rps }
+      const f = runs.find(
+        (r) => r.server === 'fastapi' && r.model === m.model && r.connections === m.connections,
+      )
+      return {
+        model: m.model,
+        connections: m.connections,
+        modelgate: m,
+        fastapi: f,
+        ratio: m.rps / f.rps,
+      }
     })
   const headline = pairs.find((p) => p.model === 'forest' && p.connections === 16)
   const md = writeReport('peer', {
-    title: 'A peer, side by side: modelgate vs FastAPI + uvicorn + scikit-learn on the same RandomForest',
+    title:
+      'A peer, side by side: modelgate vs FastAPI + uvicorn + scikit-learn on the same RandomForest',
     command: 'npm run bench:peer',
     data: {
       python: pyInfo,
@@ -181,12 +213,20 @@ try {
       training,
       seconds: SECONDS,
       bodiesPerModel: BODIES_PER_MODEL,
-      equality: Object.fromEntries(Object.entries(equality).map(([k, v]) => [k, { ...v, mismatches: undefined }])),
+      equality: Object.fromEntries(
+        Object.entries(equality).map(([k, v]) => [k, { ...v, mismatches: undefined }]),
+      ),
       conventions: variants,
       inProcess: { onnxruntime: inProcess, sklearn: sklearnRate },
       runs,
       ratios: pairs.map((p) => ({ model: p.model, connections: p.connections, ratio: p.ratio })),
-      target: { model: 'forest', connections: 16, ratio: TARGET_RATIO, measured: headline?.ratio, met: headline ? headline.ratio >= TARGET_RATIO : false },
+      target: {
+        model: 'forest',
+        connections: 16,
+        ratio: TARGET_RATIO,
+        measured: headline?.ratio,
+        met: headline ? headline.ratio >= TARGET_RATIO : false,
+      },
     },
     sections: [
       {
@@ -213,7 +253,8 @@ try {
         ].join('\n'),
       },
       {
-        title: 'Outputs checked before timing (every test row, one row per request, on both servers)',
+        title:
+          'Outputs checked before timing (every test row, one row per request, on both servers)',
         body: [
           table(
             names.map((n) => {
@@ -259,13 +300,26 @@ try {
         title: 'Baselines in-process (no HTTP, no JSON; batch 1, rows in turn)',
         body: table(
           names.flatMap((n) => [
-            { model: n, what: 'onnxruntime-node session.run() (exported forest)', 'calls/s': inProcess[n].runsPerSec, 'p50 ms': inProcess[n].p50, 'p99 ms': inProcess[n].p99 },
-            { model: n, what: 'sklearn predict_proba() in the Python process', 'calls/s': sklearnRate[n].callsPerSec, 'p50 ms': sklearnRate[n].p50, 'p99 ms': sklearnRate[n].p99 },
+            {
+              model: n,
+              what: 'onnxruntime-node session.run() (exported forest)',
+              'calls/s': inProcess[n].runsPerSec,
+              'p50 ms': inProcess[n].p50,
+              'p99 ms': inProcess[n].p99,
+            },
+            {
+              model: n,
+              what: 'sklearn predict_proba() in the Python process',
+              'calls/s': sklearnRate[n].callsPerSec,
+              'p50 ms': sklearnRate[n].p50,
+              'p99 ms': sklearnRate[n].p99,
+            },
           ]),
         ),
       },
       {
-        title: 'Why the exporter does what it does (onnxruntime in-process vs sklearn, every test row)',
+        title:
+          'Why the exporter does what it does (onnxruntime in-process vs sklearn, every test row)',
         body: [
           table(
             names.flatMap((n) =>
@@ -301,7 +355,9 @@ function rowTensor(dump, i) {
 
 /** session.run() at batch 1 over the dataset rows in turn: calls/s back to back, and p50/p99. */
 async function runtimeRate(session, dump, seconds = 2) {
-  const feeds = Array.from({ length: Math.min(BODIES_PER_MODEL, dump.n_dataset_rows) }, (_, i) => ({ input: rowTensor(dump, i) }))
+  const feeds = Array.from({ length: Math.min(BODIES_PER_MODEL, dump.n_dataset_rows) }, (_, i) => ({
+    input: rowTensor(dump, i),
+  }))
   for (let i = 0; i < 500; i++) await session.run(feeds[i % feeds.length])
   const lat = []
   const start = performance.now()
@@ -321,12 +377,15 @@ async function runtimeRate(session, dump, seconds = 2) {
 /** The shipped export and the variants it avoids, each against sklearn's own outputs. */
 async function conventionCheck(dump) {
   const list = [
-    { label: 'shipped: float32 thresholds rounded down; binary: one weight under class id 0', o: {} },
+    {
+      label: 'shipped: float32 thresholds rounded down; binary: one weight under class id 0',
+      o: {},
+    },
     { label: 'thresholds rounded to nearest float32', o: { thresholds: 'nearest' } },
   ]
   if (dump.classes.length === 2) {
     list.push({ label: 'binary: one weight under class id 1', o: { binary: 'single1' } })
-    list.push({ label: 'binary: both classes\' weights', o: { binary: 'both' } })
+    list.push({ label: "binary: both classes' weights", o: { binary: 'both' } })
   }
   const out = []
   for (const { label, o } of list) {
@@ -342,7 +401,14 @@ async function conventionCheck(dump) {
       maxAbsDiff = Math.max(maxAbsDiff, d)
     }
     await session.release()
-    out.push({ label, options: o, rows: dump.rows.length, labelMismatches, probaMismatches, maxAbsDiff })
+    out.push({
+      label,
+      options: o,
+      rows: dump.rows.length,
+      labelMismatches,
+      probaMismatches,
+      maxAbsDiff,
+    })
   }
   return out
 }
@@ -380,17 +446,43 @@ for name in sys.argv[2:]:
     out[name] = {"callsPerSec": len(lat) / (t - start), "p50": pct(50), "p99": pct(99), "calls": len(lat)}
 print(json.dumps(out))
 `
-  const r = spawnSync(py, ['-c', code, dir, ...names], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  const r = spawnSync(py, ['-c', code, dir, ...names], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
   if (r.status !== 0) fail('timing sklearn in-process failed')
   return JSON.parse(r.stdout.trim().split('\n').at(-1))
 }
 
 async function startUvicorn(dir) {
   const port = await freePort()
-  const child = spawn(py, ['-m', 'uvicorn', 'app:app', '--app-dir', PEER_DIR, '--host', '127.0.0.1', '--port', String(port), '--workers', '1', '--log-level', 'warning'], {
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, PEER_MODELS: dir, PEER_DEFAULT_MODEL: 'forest', PYTHONDONTWRITEBYTECODE: '1' },
-  })
+  const child = spawn(
+    py,
+    [
+      '-m',
+      'uvicorn',
+      'app:app',
+      '--app-dir',
+      PEER_DIR,
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+      '--log-level',
+      'warning',
+    ],
+    {
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        PEER_MODELS: dir,
+        PEER_DEFAULT_MODEL: 'forest',
+        PYTHONDONTWRITEBYTECODE: '1',
+      },
+    },
+  )
   const url = `http://127.0.0.1:${port}`
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return
@@ -415,7 +507,11 @@ async function startUvicorn(dir) {
 }
 
 async function post(url, row) {
-  const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [row] }) })
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ inputs: [row] }),
+  })
   const text = await r.text()
   if (!r.ok) fail(`${url} answered ${r.status}: ${text.slice(0, 300)}`)
   return JSON.parse(text)
@@ -423,13 +519,24 @@ async function post(url, row) {
 
 /** Every row, one per request, to both servers; labels exactly, probabilities within tolerance. */
 async function compareOutputs(name, dump, mgUrl, peerUrl, inFlight = 4) {
-  const res = { rows: dump.rows.length, labelsEqual: 0, argmaxAgree: 0, probaWithin: 0, maxAbsDiff: 0, ties: 0, mismatches: [] }
+  const res = {
+    rows: dump.rows.length,
+    labelsEqual: 0,
+    argmaxAgree: 0,
+    probaWithin: 0,
+    maxAbsDiff: 0,
+    ties: 0,
+    mismatches: [],
+  }
   let next = 0
   async function worker() {
     while (next < dump.rows.length) {
       const i = next++
       const row = dump.rows[i]
-      const [m, f] = await Promise.all([post(`${mgUrl}/models/${name}/predict`, row), post(`${peerUrl}/models/${name}/predict`, row)])
+      const [m, f] = await Promise.all([
+        post(`${mgUrl}/models/${name}/predict`, row),
+        post(`${peerUrl}/models/${name}/predict`, row),
+      ])
       const mLabel = m.outputs.label[0]
       const mProba = m.outputs.probabilities[0]
       const fLabel = f.label[0]
@@ -444,7 +551,13 @@ async function compareOutputs(name, dump, mgUrl, peerUrl, inFlight = 4) {
       if (labelOk) res.labelsEqual++
       if (argmaxOk) res.argmaxAgree++
       if (probaOk) res.probaWithin++
-      if (!labelOk || !probaOk) res.mismatches.push({ row: i, modelgate: { label: mLabel, probabilities: mProba }, fastapi: { label: fLabel, probabilities: fProba }, sklearnLabel: dump.expected.label[i] })
+      if (!labelOk || !probaOk)
+        res.mismatches.push({
+          row: i,
+          modelgate: { label: mLabel, probabilities: mProba },
+          fastapi: { label: fLabel, probabilities: fProba },
+          sklearnLabel: dump.expected.label[i],
+        })
     }
   }
   await Promise.all(Array.from({ length: inFlight }, worker))

@@ -28,12 +28,23 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
     copyFileSync(join(EXAMPLE, '1', 'model.onnx'), join(staging, String(v), 'model.onnx'))
   }
   const server = await startServerProcess({ models, stateDir, nodeArgs })
-  const result = { count, spreadMs, settled: false, settleMs: NaN, healthz: { answers: 0, failures: 0, maxMs: 0 }, peakServerMiB: 0, peakGateMiB: 0 }
+  const result = {
+    count,
+    spreadMs,
+    settled: false,
+    settleMs: NaN,
+    healthz: { answers: 0, failures: 0, maxMs: 0 },
+    peakServerMiB: 0,
+    peakGateMiB: 0,
+  }
   let done = false
   const sampler = setInterval(() => {
     const rss = rssBytes(server.pid) // NaN once the server is gone
     if (Number.isFinite(rss)) result.peakServerMiB = Math.max(result.peakServerMiB, rss / MiB)
-    const gate = childPids(server.pid).map(rssBytes).filter(Number.isFinite).reduce((a, b) => a + b, 0)
+    const gate = childPids(server.pid)
+      .map(rssBytes)
+      .filter(Number.isFinite)
+      .reduce((a, b) => a + b, 0)
     result.peakGateMiB = Math.max(result.peakGateMiB, gate / MiB)
   }, 100)
   const health = (async () => {
@@ -55,11 +66,14 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
     // Renamed over `spreadMs`, as a shell loop of `mv` does (0: one tight loop).
     for (let v = first; v <= newest; v++) {
       renameSync(join(staging, String(v)), join(models, 'iris', String(v)))
-      if (spreadMs > 0 && (v - first) % 10 === 9) await new Promise((r) => setTimeout(r, (spreadMs * 10) / count))
+      if (spreadMs > 0 && (v - first) % 10 === 9)
+        await new Promise((r) => setTimeout(r, (spreadMs * 10) / count))
     }
     while (performance.now() - t0 < timeoutMs) {
       try {
-        const r = await fetch(`${server.url}/models/iris`, { signal: AbortSignal.timeout(timeoutMs) })
+        const r = await fetch(`${server.url}/models/iris`, {
+          signal: AbortSignal.timeout(timeoutMs),
+        })
         const body = await r.json()
         if (body.active === newest) {
           result.settled = true
@@ -84,10 +98,14 @@ async function one(count, spreadMs, timeoutMs, nodeArgs) {
 export async function burst() {
   const counts = (process.env.BURST_COUNTS ?? '1000,3000').split(',').map(Number)
   const timeoutMs = Number(process.env.BURST_TIMEOUT_S ?? 180) * 1000
-  const nodeArgs = ['--max-old-space-size=1024', ...(process.env.BURST_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  const nodeArgs = [
+    '--max-old-space-size=1024',
+    ...(process.env.BURST_NODE_ARGS ?? '').split(' ').filter(Boolean),
+  ]
   const spreads = (process.env.BURST_SPREAD_MS ?? '0,1000').split(',').map(Number)
   const results = []
-  for (const count of counts) for (const spreadMs of spreads) results.push(await one(count, spreadMs, timeoutMs, nodeArgs))
+  for (const count of counts)
+    for (const spreadMs of spreads) results.push(await one(count, spreadMs, timeoutMs, nodeArgs))
   return writeReport('burst', {
     title: 'A burst of version folders renamed in at once',
     command: 'npm run bench -- burst',

@@ -45,7 +45,9 @@ const STALL_MS = 20
 export async function execution({ seconds = benchSettings().seconds ?? 3 } = {}) {
   const compute = await measureCompute(seconds)
   // Other bytes for each repeat (seed): a version is always new to the server, never one it holds.
-  const versions = Array.from({ length: SIZE_REPEATS }, (_, r) => SIZE_WIDTHS.map((w) => mlp([256, w, w, 10], 2 + r)))
+  const versions = Array.from({ length: SIZE_REPEATS }, (_, r) =>
+    SIZE_WIDTHS.map((w) => mlp([256, w, w, 10], 2 + r)),
+  )
   const sizes = {}
   for (const mode of MODES) sizes[mode] = await measureSizes(mode, versions)
   return report({ seconds, compute, sizes })
@@ -58,7 +60,11 @@ async function measureCompute(seconds) {
   try {
     const files = COMPUTE.map((sizes) => {
       const bytes = mlp(sizes)
-      const [file] = MODES.map((mode) => writeModel(ws.models, modelName(sizes, mode), bytes, { modelJson: { execution: mode === 'workers' ? { mode, workers: WORKERS } : { mode } } }))
+      const [file] = MODES.map((mode) =>
+        writeModel(ws.models, modelName(sizes, mode), bytes, {
+          modelJson: { execution: mode === 'workers' ? { mode, workers: WORKERS } : { mode } },
+        }),
+      )
       writeModel(ws.models, modelName(sizes, 'auto'), bytes) // not loaded with requests: where auto puts it
       return { sizes, bytes: bytes.length, file }
     })
@@ -84,7 +90,13 @@ async function measureCompute(seconds) {
   }
 }
 
-const feedsOf = (rows) => ({ x: new Tensor('float32', Float32Array.from({ length: rows * ROW.length }, (_, i) => ROW[i % ROW.length]), [rows, ROW.length]) })
+const feedsOf = (rows) => ({
+  x: new Tensor(
+    'float32',
+    Float32Array.from({ length: rows * ROW.length }, (_, i) => ROW[i % ROW.length]),
+    [rows, ROW.length],
+  ),
+})
 
 async function measureHttp(ws, seconds) {
   const server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir })
@@ -93,14 +105,24 @@ async function measureHttp(ws, seconds) {
     for (const sizes of COMPUTE) {
       for (const mode of MODES) {
         const { mode: runs } = await executionOf(server.url, modelName(sizes, mode))
-        if (runs !== mode) throw new Error(`${modelName(sizes, mode)} runs in ${runs}, not as its model.json says`)
+        if (runs !== mode)
+          throw new Error(`${modelName(sizes, mode)} runs in ${runs}, not as its model.json says`)
       }
       const url = (mode) => `${server.url}/models/${modelName(sizes, mode)}/predict`
       const many = { main: [], workers: [] }
       // main, workers, workers, main: a drift of the shared machine's speed weighs on both alike.
-      for (const mode of [...MODES, ...[...MODES].reverse()]) many[mode].push(await load({ url: url(mode), body: BODY, connections: CONNECTIONS, seconds }))
+      for (const mode of [...MODES, ...[...MODES].reverse()])
+        many[mode].push(
+          await load({ url: url(mode), body: BODY, connections: CONNECTIONS, seconds }),
+        )
       const one = {}
-      for (const mode of MODES) one[mode] = await load({ url: url(mode), body: BODY, connections: 1, seconds: oneSeconds(seconds) })
+      for (const mode of MODES)
+        one[mode] = await load({
+          url: url(mode),
+          body: BODY,
+          connections: 1,
+          seconds: oneSeconds(seconds),
+        })
       out[sizes.join()] = {
         http: Object.fromEntries(MODES.map((mode) => [mode, { many: many[mode], one: one[mode] }])),
         auto: await executionOf(server.url, modelName(sizes, 'auto')),
@@ -119,8 +141,14 @@ async function measureSizes(mode, versions) {
   const ws = createWorkspace('exec-size')
   try {
     for (const i of SIZE_WIDTHS.keys()) writeModel(ws.models, `size-${i}`, mlp(SIZE_BEFORE))
-    const staged = versions.map((round, r) => round.map((bytes, i) => stageVersion(ws, `size-${i}`, 2 + r, bytes)))
-    const server = await startServerProcess({ models: ws.models, stateDir: ws.stateDir, args: ['--execution', mode] })
+    const staged = versions.map((round, r) =>
+      round.map((bytes, i) => stageVersion(ws, `size-${i}`, 2 + r, bytes)),
+    )
+    const server = await startServerProcess({
+      models: ws.models,
+      stateDir: ws.stateDir,
+      args: ['--execution', mode],
+    })
     try {
       const idle = []
       const promoted = SIZE_WIDTHS.map((_, i) => ({ bytes: versions[0][i].length, runs: [] }))
@@ -134,9 +162,15 @@ async function measureSizes(mode, versions) {
           version.drop()
           const served = await untilActive(server.url, version.model, version.version)
           await settle()
-          promoted[i].runs.push({ promotionMs: served - dropped, lag: await eventLoopLag(server.url) })
+          promoted[i].runs.push({
+            promotionMs: served - dropped,
+            lag: await eventLoopLag(server.url),
+          })
           const runs = (await executionOf(server.url, version.model)).mode
-          if (runs !== mode) throw new Error(`${version.model} version ${version.version} runs in ${runs}, not as --execution ${mode} says`)
+          if (runs !== mode)
+            throw new Error(
+              `${version.model} version ${version.version} runs in ${runs}, not as --execution ${mode} says`,
+            )
         }
       }
       return { idle, promoted }
@@ -165,7 +199,10 @@ function report({ seconds, compute, sizes }) {
     'workers p99 ms': Math.max(...http.workers.many.map((r) => r.p99)),
     'main p50 ms @1': http.main.one.p50,
     'workers p50 ms @1': http.workers.one.p50,
-    errors: MODES.reduce((n, m) => n + http[m].one.errors + http[m].many.reduce((k, r) => k + r.errors, 0), 0),
+    errors: MODES.reduce(
+      (n, m) => n + http[m].one.errors + http[m].many.reduce((k, r) => k + r.errors, 0),
+      0,
+    ),
   }))
   const medianWorst = (xs) => `${fmt(median(xs))} (${fmt(Math.max(...xs))})`
   const sizeRows = [
@@ -227,8 +264,10 @@ function autoPick(auto) {
   return ms === undefined ? auto.mode : `${auto.mode} (gate: ${ms} ms)`
 }
 
-const rps = (runs) => runs.reduce((n, r) => n + r.requests, 0) / runs.reduce((n, r) => n + r.seconds, 0)
-const spread = (runs) => (Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps(runs)
+const rps = (runs) =>
+  runs.reduce((n, r) => n + r.requests, 0) / runs.reduce((n, r) => n + r.seconds, 0)
+const spread = (runs) =>
+  (Math.max(...runs.map((r) => r.rps)) - Math.min(...runs.map((r) => r.rps))) / rps(runs)
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
@@ -237,16 +276,23 @@ function median(xs) {
 
 /** (a): the smallest model whose promotion on the main thread stalls it more than STALL_MS (median of the repeats). */
 function sizeFinding(promoted) {
-  const sizes = promoted.map((p) => ({ bytes: p.bytes, lagMs: median(p.runs.map((r) => r.lag.maxMs)) }))
+  const sizes = promoted.map((p) => ({
+    bytes: p.bytes,
+    lagMs: median(p.runs.map((r) => r.lag.maxMs)),
+  }))
   const over = sizes.findIndex((r) => r.lagMs > STALL_MS)
   const measured = sizes.map((r) => `${fmt(r.bytes / 1e6)} MB: ${fmt(r.lagMs)} ms`).join(', ')
   const head = `(a) Session creation on the main thread (--execution main), median loop lag max of ${SIZE_REPEATS} promotions:`
-  if (over === -1) return `${head} no size measured stalls the event loop more than ${STALL_MS} ms (${measured}).`
-  if (over === 0) return `${head} even the smallest model measured stalls the event loop more than ${STALL_MS} ms (${measured}).`
+  if (over === -1)
+    return `${head} no size measured stalls the event loop more than ${STALL_MS} ms (${measured}).`
+  if (over === 0)
+    return `${head} even the smallest model measured stalls the event loop more than ${STALL_MS} ms (${measured}).`
   const [below, above] = [sizes[over - 1], sizes[over]]
   // Creating a session is mostly work per byte (parse, copy, prepack), so a straight line between
   // the two measured sizes estimates where the lag crosses the bound.
-  const estimate = below.bytes + ((STALL_MS - below.lagMs) / (above.lagMs - below.lagMs)) * (above.bytes - below.bytes)
+  const estimate =
+    below.bytes +
+    ((STALL_MS - below.lagMs) / (above.lagMs - below.lagMs)) * (above.bytes - below.bytes)
   return (
     `${head} it passes ${STALL_MS} ms between ${fmt(below.bytes / 1e6)} MB and ${fmt(above.bytes / 1e6)} MB ` +
     `(about ${fmt(estimate / 1e6)} MB on a straight line between them; ${measured}). Above that size, sessions belong in workers.`
@@ -263,8 +309,10 @@ function computeFinding(compute) {
   const noise = Math.max(...compute.flatMap((r) => MODES.map((m) => spread(r.http[m].many))))
   const within = compute.filter((r) => Math.abs(ratio(r) - 1) < noise).length
   const caveat = ` The largest run-to-run spread was ${fmt(100 * noise, 2)} %: ${within} of ${compute.length} ratios are within it of 1.`
-  if (first === -1) return `${head} the main thread serves more at the costliest model measured (${measured}).${caveat}`
-  if (first === 0) return `${head} workers win at every run cost measured, the cheapest included (${measured}).${caveat}`
+  if (first === -1)
+    return `${head} the main thread serves more at the costliest model measured (${measured}).${caveat}`
+  if (first === 0)
+    return `${head} workers win at every run cost measured, the cheapest included (${measured}).${caveat}`
   return (
     `${head} workers win from ${cost(compute[first])} per run on, and at every costlier model, ` +
     `not at ${cost(compute[first - 1])} (${measured}). The run-cost threshold for \`auto\` lies between them.${caveat}`

@@ -19,12 +19,18 @@ const BODY = JSON.stringify({ inputs: { features: [ROW] } })
  * taken for "another version": polls below wait for a version to change, and an error would pass.
  */
 async function predictVersion(url) {
-  const r = await fetch(`${url}/models/iris/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: BODY })
+  const r = await fetch(`${url}/models/iris/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: BODY,
+  })
   const text = await r.text()
   const header = r.headers.get('x-model-version')
   const version = Number(header)
   if (!r.ok || header === null || !Number.isInteger(version)) {
-    throw new Error(`POST /models/iris/predict answered ${r.status}, X-Model-Version ${JSON.stringify(header)}: ${text.slice(0, 200)}`)
+    throw new Error(
+      `POST /models/iris/predict answered ${r.status}, X-Model-Version ${JSON.stringify(header)}: ${text.slice(0, 200)}`,
+    )
   }
   return version
 }
@@ -108,7 +114,12 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
       t = performance.now()
       file.push(await untilServed(url, s.dropFile(i % 2 ? v2 : v1), t))
     }
-    result.dropToLive = { folderMs: median(folder), fileMs: median(file), folderAll: folder, fileAll: file }
+    result.dropToLive = {
+      folderMs: median(folder),
+      fileMs: median(file),
+      folderAll: folder,
+      fileAll: file,
+    }
 
     // Rollback: admin call to the first request served by the old version (warm: it is retained),
     // seen by a client sending requests back to back on its own connection meanwhile.
@@ -124,32 +135,54 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
         const t = performance.now()
         const r = await fetch(`${url}/models/iris/rollback`, { method: 'POST' })
         const body = await r.json()
-        if (!r.ok || !body.warm) throw new Error(`rollback answered ${r.status}, not warm: ${JSON.stringify(body)}`)
+        if (!r.ok || !body.warm)
+          throw new Error(`rollback answered ${r.status}, not warm: ${JSON.stringify(body)}`)
         rollbacks.push({ firstOldMs: (await servedOld) - t, swapMs: body.ms })
       } finally {
         done = true
         await servedOld.catch(() => {}) // the poller has stopped; its error, if any, was thrown above
       }
     }
-    result.rollbackMs = { median: median(rollbacks.map((r) => r.firstOldMs)), swapMedian: median(rollbacks.map((r) => r.swapMs)), all: rollbacks }
+    result.rollbackMs = {
+      median: median(rollbacks.map((r) => r.firstOldMs)),
+      swapMedian: median(rollbacks.map((r) => r.swapMs)),
+      all: rollbacks,
+    }
 
     // p99 at 16 connections, steady vs during a burst of 20 swaps, each waited for; the load runs
     // until the burst is over.
-    const steady = await load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds })
+    const steady = await load({
+      url: `${url}/models/iris/predict`,
+      body: BODY,
+      connections: 16,
+      seconds,
+    })
     let swaps = 0
     let stopBurst = false
     const burst = (async () => {
       await new Promise((r) => setTimeout(r, 500))
       const start = performance.now()
       while (swaps < 20 && !stopBurst) {
-        await untilServed(url, s.dropFolder(swaps % 2 ? v1 : v2), performance.now(), { timeoutMs: 60_000, cancelled: () => stopBurst })
+        await untilServed(url, s.dropFolder(swaps % 2 ? v1 : v2), performance.now(), {
+          timeoutMs: 60_000,
+          cancelled: () => stopBurst,
+        })
         swaps++
       }
       return performance.now() - start
     })()
     try {
       // Both awaited together: a failure of either is the scenario's, and neither is left unhandled.
-      const [during, burstMs] = await Promise.all([load({ url: `${url}/models/iris/predict`, body: BODY, connections: 16, seconds: 120, until: burst }), burst])
+      const [during, burstMs] = await Promise.all([
+        load({
+          url: `${url}/models/iris/predict`,
+          body: BODY,
+          connections: 16,
+          seconds: 120,
+          until: burst,
+        }),
+        burst,
+      ])
       result.swapLoad = { steady, during, swaps, burstMs }
     } finally {
       stopBurst = true
@@ -162,15 +195,24 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
   // On a fresh server: RSS after 10, 50, 200 and 400 promotions (the server, and the gate process),
   // once with the example on the main thread (what auto picks for it) and once in workers.
   result.rss = {}
-  for (const [mode, args] of [['auto (main thread)', []], ['workers', ['--execution', 'workers']]]) {
+  for (const [mode, args] of [
+    ['auto (main thread)', []],
+    ['workers', ['--execution', 'workers']],
+  ]) {
     s = await freshServer(args)
     try {
       const rss = []
       while (s.promoted() < 400) {
         await untilServed(s.url, s.dropFolder(s.promoted() % 2 ? v1 : v2), performance.now())
         if ([10, 50, 200, 400].includes(s.promoted())) {
-          const gate = childPids(s.pid).map(rssBytes).reduce((a, b) => a + b, 0)
-          rss.push({ promotions: s.promoted(), serverMiB: rssBytes(s.pid) / MiB, gateProcessMiB: gate / MiB })
+          const gate = childPids(s.pid)
+            .map(rssBytes)
+            .reduce((a, b) => a + b, 0)
+          rss.push({
+            promotions: s.promoted(),
+            serverMiB: rssBytes(s.pid) / MiB,
+            gateProcessMiB: gate / MiB,
+          })
         }
       }
       result.rss[mode] = rss
@@ -188,29 +230,68 @@ export async function hotSwap({ seconds = benchSettings().seconds ?? 8 } = {}) {
       {
         title: 'Drop-to-live (example model, median of 5; stability window 500 ms)',
         body: table([
-          { 'arrival': 'version folder renamed in', 'ms': result.dropToLive.folderMs },
-          { 'arrival': 'single file renamed in', 'ms': result.dropToLive.fileMs },
+          { arrival: 'version folder renamed in', ms: result.dropToLive.folderMs },
+          { arrival: 'single file renamed in', ms: result.dropToLive.fileMs },
         ]),
       },
       {
-        title: 'Rollback (admin call sent to the first request served by the old version, seen by a client polling meanwhile; median of 5)',
-        body: table([{ 'admin call to first old answer, ms': result.rollbackMs.median, 'pointer swap inside the server, ms': result.rollbackMs.swapMedian }]),
+        title:
+          'Rollback (admin call sent to the first request served by the old version, seen by a client polling meanwhile; median of 5)',
+        body: table([
+          {
+            'admin call to first old answer, ms': result.rollbackMs.median,
+            'pointer swap inside the server, ms': result.rollbackMs.swapMedian,
+          },
+        ]),
       },
       {
         title: `/predict at 16 connections: steady (${seconds} s) vs during a burst of ${swaps} swaps (${(burstMs / 1000).toFixed(1)} s) (${steady.tool})`,
         body: table([
-          { phase: 'steady', 'req/s': steady.rps, 'p50 ms': steady.p50, 'p99 ms': steady.p99, errors: steady.errors },
-          { phase: 'during swaps', 'req/s': during.rps, 'p50 ms': during.p50, 'p99 ms': during.p99, errors: during.errors },
-          { phase: 'ratio', 'req/s': during.rps / steady.rps, 'p50 ms': during.p50 / steady.p50, 'p99 ms': during.p99 / steady.p99, errors: '' },
+          {
+            phase: 'steady',
+            'req/s': steady.rps,
+            'p50 ms': steady.p50,
+            'p99 ms': steady.p99,
+            errors: steady.errors,
+          },
+          {
+            phase: 'during swaps',
+            'req/s': during.rps,
+            'p50 ms': during.p50,
+            'p99 ms': during.p99,
+            errors: during.errors,
+          },
+          {
+            phase: 'ratio',
+            'req/s': during.rps / steady.rps,
+            'p50 ms': during.p50 / steady.p50,
+            'p99 ms': during.p99 / steady.p99,
+            errors: '',
+          },
         ]),
       },
       {
-        title: 'Resident memory after n promotions, one fresh server per mode (target: 200 ÷ 10 ≤ 1.1; 400 ÷ 50 shows whether it still grows)',
+        title:
+          'Resident memory after n promotions, one fresh server per mode (target: 200 ÷ 10 ≤ 1.1; 400 ÷ 50 shows whether it still grows)',
         body: table(
           Object.entries(result.rss).flatMap(([mode, rss]) => {
             const at = (n) => rss.find((r) => r.promotions === n)
-            const ratio = (a, b) => ({ mode, promotions: `${a} ÷ ${b}`, 'server MiB': at(a).serverMiB / at(b).serverMiB, 'gate process MiB': at(a).gateProcessMiB / at(b).gateProcessMiB })
-            return [...rss.map((r) => ({ mode, promotions: r.promotions, 'server MiB': r.serverMiB, 'gate process MiB': r.gateProcessMiB })), ratio(200, 10), ratio(400, 50)]
+            const ratio = (a, b) => ({
+              mode,
+              promotions: `${a} ÷ ${b}`,
+              'server MiB': at(a).serverMiB / at(b).serverMiB,
+              'gate process MiB': at(a).gateProcessMiB / at(b).gateProcessMiB,
+            })
+            return [
+              ...rss.map((r) => ({
+                mode,
+                promotions: r.promotions,
+                'server MiB': r.serverMiB,
+                'gate process MiB': r.gateProcessMiB,
+              })),
+              ratio(200, 10),
+              ratio(400, 50),
+            ]
           }),
         ),
       },

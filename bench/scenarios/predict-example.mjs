@@ -57,7 +57,13 @@ function report(runtime, http, seconds) {
     sections: [
       {
         title: 'session.run() in-process (batch 1, 0.2 ms idle gap before each timed run)',
-        body: table([{ 'p50 ms': runtime.p50, 'p99 ms': runtime.p99, 'runs/s back to back': runtime.runsPerSec }]),
+        body: table([
+          {
+            'p50 ms': runtime.p50,
+            'p99 ms': runtime.p99,
+            'runs/s back to back': runtime.runsPerSec,
+          },
+        ]),
       },
       { title: `POST /predict (${http[0]?.tool}, ${seconds} s each)`, body: table(rows) },
     ],

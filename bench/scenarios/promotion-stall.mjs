@@ -31,7 +31,8 @@ const TARGETS = { p99Ratio: 1.5, maxOverMs: 30, lagMs: 20 }
 export async function promotionStall({ seconds = benchSettings().seconds ?? 10 } = {}) {
   const bigBytes = mlp(BIG, 2)
   const runs = []
-  for (const server of SERVERS) runs.push({ server: server.label, ...(await measure(server.args, bigBytes, seconds)) })
+  for (const server of SERVERS)
+    runs.push({ server: server.label, ...(await measure(server.args, bigBytes, seconds)) })
   return report(runs, bigBytes.length, seconds)
 }
 
@@ -49,9 +50,18 @@ async function measure(args, bigBytes, seconds) {
       const steadyLag = await eventLoopLag(server.url)
       const promotion = promote(server.url, big)
       // Both awaited together: a failure of either is the scenario's, and neither is left unhandled.
-      const [during, promoted] = await Promise.all([load({ url, body: IRIS_BODY, connections: CONNECTIONS, seconds: 120, until: promotion }), promotion])
+      const [during, promoted] = await Promise.all([
+        load({ url, body: IRIS_BODY, connections: CONNECTIONS, seconds: 120, until: promotion }),
+        promotion,
+      ])
       await expectServes(server.url, 'big', big.version, BIG_BODY)
-      return { steady, steadyLag, during, ...promoted, bigExecution: await executionOf(server.url, 'big') }
+      return {
+        steady,
+        steadyLag,
+        during,
+        ...promoted,
+        bigExecution: await executionOf(server.url, 'big'),
+      }
     } finally {
       await server.stop()
     }
@@ -68,7 +78,11 @@ async function promote(url, big) {
   big.drop()
   const served = await untilActive(url, big.model, big.version)
   await new Promise((r) => setTimeout(r, AFTER_SERVED_MS))
-  return { promotionMs: served - dropped, lag: await eventLoopLag(url), windowMs: performance.now() - dropped }
+  return {
+    promotionMs: served - dropped,
+    lag: await eventLoopLag(url),
+    windowMs: performance.now() - dropped,
+  }
 }
 
 function report(runs, bigBytes, seconds) {
@@ -86,11 +100,28 @@ function report(runs, bigBytes, seconds) {
     'big/2 runs in': r.bigExecution.mode,
     errors: r.steady.errors + r.during.errors,
   }))
-  const targets = runs.flatMap((r) => [
-    { server: r.server, target: `p99 ≤ ${TARGETS.p99Ratio} × steady p99`, measured: `${fmt(r.during.p99)} ms = ${fmt(r.during.p99 / r.steady.p99)} × ${fmt(r.steady.p99)} ms`, met: r.during.p99 <= TARGETS.p99Ratio * r.steady.p99 },
-    { server: r.server, target: `max ≤ steady max + ${TARGETS.maxOverMs} ms`, measured: `${fmt(r.during.max)} ms = ${fmt(r.steady.max)} + ${fmt(r.during.max - r.steady.max)} ms`, met: r.during.max <= r.steady.max + TARGETS.maxOverMs },
-    { server: r.server, target: `event-loop lag max ≤ ${TARGETS.lagMs} ms`, measured: `${fmt(r.lag.maxMs)} ms`, met: r.lag.maxMs <= TARGETS.lagMs },
-  ]).map((t) => ({ ...t, met: t.met ? 'yes' : 'NO' }))
+  const targets = runs
+    .flatMap((r) => [
+      {
+        server: r.server,
+        target: `p99 ≤ ${TARGETS.p99Ratio} × steady p99`,
+        measured: `${fmt(r.during.p99)} ms = ${fmt(r.during.p99 / r.steady.p99)} × ${fmt(r.steady.p99)} ms`,
+        met: r.during.p99 <= TARGETS.p99Ratio * r.steady.p99,
+      },
+      {
+        server: r.server,
+        target: `max ≤ steady max + ${TARGETS.maxOverMs} ms`,
+        measured: `${fmt(r.during.max)} ms = ${fmt(r.steady.max)} + ${fmt(r.during.max - r.steady.max)} ms`,
+        met: r.during.max <= r.steady.max + TARGETS.maxOverMs,
+      },
+      {
+        server: r.server,
+        target: `event-loop lag max ≤ ${TARGETS.lagMs} ms`,
+        measured: `${fmt(r.lag.maxMs)} ms`,
+        met: r.lag.maxMs <= TARGETS.lagMs,
+      },
+    ])
+    .map((t) => ({ ...t, met: t.met ? 'yes' : 'NO' }))
   const load = runs.map((r) => ({
     server: r.server,
     'steady req/s': r.steady.rps,
@@ -101,9 +132,17 @@ function report(runs, bigBytes, seconds) {
     'loop lag p99 ms (steady)': r.steadyLag.p99Ms,
   }))
   return writeReport('promotion-stall', {
-    title: 'Promotion stall: the example model under load while a ~70 MB model is promoted beside it',
+    title:
+      'Promotion stall: the example model under load while a ~70 MB model is promoted beside it',
     command: 'npm run bench -- promotion-stall',
-    data: { seconds, connections: CONNECTIONS, bigBytes, afterServedMs: AFTER_SERVED_MS, runs, targets },
+    data: {
+      seconds,
+      connections: CONNECTIONS,
+      bigBytes,
+      afterServedMs: AFTER_SERVED_MS,
+      runs,
+      targets,
+    },
     sections: [
       {
         title: `POST /models/iris/predict at ${CONNECTIONS} connections (${runs[0].steady.tool}); model big: ${BIG.join('→')} (${fmt(bigBytes / 1e6)} MB) promoted over ${BIG_BEFORE.join('→')}`,

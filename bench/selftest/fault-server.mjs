@@ -46,7 +46,9 @@ export async function startFaultServer() {
     sent,
     close() {
       for (const s of sockets) s.destroy()
-      return new Promise((resolve) => (server.listening ? server.close(() => resolve()) : resolve()))
+      return new Promise((resolve) =>
+        server.listening ? server.close(() => resolve()) : resolve(),
+      )
     },
   }
 }

@@ -24,8 +24,19 @@ export interface VersionView {
    * The file's own verdict, when the file holds other bytes than the version serves (it was
    * replaced in place): what the log reported about the new bytes.
    */
-  readonly file?: { readonly sha256: string; readonly verdict: 'passed' | 'rejected'; readonly stage?: string; readonly reason?: string; readonly message?: string }
-  readonly gate?: { readonly passed: boolean; readonly ms: number; readonly stages: readonly StageResult[]; readonly warnings: readonly string[] }
+  readonly file?: {
+    readonly sha256: string
+    readonly verdict: 'passed' | 'rejected'
+    readonly stage?: string
+    readonly reason?: string
+    readonly message?: string
+  }
+  readonly gate?: {
+    readonly passed: boolean
+    readonly ms: number
+    readonly stages: readonly StageResult[]
+    readonly warnings: readonly string[]
+  }
 }
 
 export interface ModelSummary {
@@ -44,7 +55,11 @@ export interface ModelDetail {
   /** The active version's batching: on or off, and why. */
   readonly batching: { readonly enabled: boolean; readonly reason: string } | null
   /** Where the active version's sessions run (main thread or workers), how many workers, and why. */
-  readonly execution: { readonly mode: 'main' | 'workers'; readonly workers: number; readonly reason: string } | null
+  readonly execution: {
+    readonly mode: 'main' | 'workers'
+    readonly workers: number
+    readonly reason: string
+  } | null
   /** Entries of the model's folder refused for safety (they resolve outside the models directory). */
   readonly refused: readonly { readonly path: string; readonly reason: string }[]
   /** What a restart would serve, and why. */
@@ -76,9 +91,21 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     retained: m.retained.map((v) => v.version),
     configError: m.configError ?? null,
     versions: sortedVersions(m).map(versionView),
-    signature: signature ? { inputs: signature.inputs, outputs: signature.outputs, omittedOutputs: signature.omittedOutputs } : null,
+    signature: signature
+      ? {
+          inputs: signature.inputs,
+          outputs: signature.outputs,
+          omittedOutputs: signature.omittedOutputs,
+        }
+      : null,
     batching: m.active ? m.active.batching : null,
-    execution: m.active ? { mode: m.active.execution.mode, workers: m.active.execution.workers, reason: m.active.execution.reason } : null,
+    execution: m.active
+      ? {
+          mode: m.active.execution.mode,
+          workers: m.active.execution.workers,
+          reason: m.active.execution.reason,
+        }
+      : null,
     refused: m.refused,
     restart: restartOutlook(m),
     warnings: modelWarnings(m),
@@ -106,24 +133,38 @@ function versionView(v: VersionRecord): VersionView {
     version: v.version,
     status: state.status,
     ...(state.status === 'discovered' && state.note && { note: state.note }),
-    ...(state.status === 'discovered' && state.waiting && { reason: state.waiting.reason, message: state.waiting.message }),
+    ...(state.status === 'discovered' &&
+      state.waiting && { reason: state.waiting.reason, message: state.waiting.message }),
     source: v.source.kind === 'folder' ? `${v.version}/model.onnx` : `${v.version}.onnx`,
     onDisk: v.onDisk,
     sha256: v.loaded?.sha256 ?? v.verdict?.sha256 ?? null,
     loaded: v.loaded !== undefined && !v.loaded.retired,
     ...(v.verdict?.unverified && { unverified: true }),
-    ...(state.status === 'rejected' && { stage: state.stage, reason: state.reason, message: state.message }),
+    ...(state.status === 'rejected' && {
+      stage: state.stage,
+      reason: state.reason,
+      message: state.message,
+    }),
     ...(state.status === 'unloaded' && { reason: state.reason }),
     ...(v.rolledBack && { rolledBack: { reason: v.rolledBack.reason, at: v.rolledBack.at } }),
-    ...(v.loaded && v.verdict && v.verdict.sha256 !== v.loaded.sha256 && {
-      file: {
-        sha256: v.verdict.sha256,
-        verdict: v.verdict.kind,
-        ...(v.verdict.stage !== undefined && { stage: v.verdict.stage }),
-        ...(v.verdict.reason !== undefined && { reason: v.verdict.reason }),
-        ...(v.verdict.message !== undefined && { message: v.verdict.message }),
+    ...(v.loaded &&
+      v.verdict &&
+      v.verdict.sha256 !== v.loaded.sha256 && {
+        file: {
+          sha256: v.verdict.sha256,
+          verdict: v.verdict.kind,
+          ...(v.verdict.stage !== undefined && { stage: v.verdict.stage }),
+          ...(v.verdict.reason !== undefined && { reason: v.verdict.reason }),
+          ...(v.verdict.message !== undefined && { message: v.verdict.message }),
+        },
+      }),
+    ...(v.gate && {
+      gate: {
+        passed: v.gate.passed,
+        ms: roundMs(v.gate.ms),
+        stages: roundStages(v.gate.stages),
+        warnings: v.gate.warnings,
       },
     }),
-    ...(v.gate && { gate: { passed: v.gate.passed, ms: roundMs(v.gate.ms), stages: roundStages(v.gate.stages), warnings: v.gate.warnings } }),
   }
 }

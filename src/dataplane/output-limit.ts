@@ -20,7 +20,12 @@ const LAYOUT_NAMES: Readonly<Record<OutputLayout, string>> = {
  * fetched tensors' dims and element types (O(outputs)), before any encoding work: the
  * encoders then never build more than the limit allows, whatever the model returned.
  */
-export function checkOutputSize(fetched: Fetches, names: readonly string[], plan: OutputPlan, limit: number): void {
+export function checkOutputSize(
+  fetched: Fetches,
+  names: readonly string[],
+  plan: OutputPlan,
+  limit: number,
+): void {
   checkNesting(fetched, names, plan)
   let total = 0
   let largest = { name: '', bytes: -1 }
@@ -34,7 +39,10 @@ export function checkOutputSize(fetched: Fetches, names: readonly string[], plan
   }
   if (total <= limit) return
   const dims = fetched[largest.name]!.dims.join(', ')
-  const alone = names.length > 1 ? `; output '${largest.name}' [${dims}] alone is ${size(largest.bytes)}` : ` (output '${largest.name}' [${dims}])`
+  const alone =
+    names.length > 1
+      ? `; output '${largest.name}' [${dims}] alone is ${size(largest.bytes)}`
+      : ` (output '${largest.name}' [${dims}])`
   throw new OutputTooLargeError(
     `the answer would take an estimated ${size(total)} as ${[...layouts].map((l) => LAYOUT_NAMES[l]).join(' and ')}${alone}, more than the ${size(limit)} ` +
       `an answer may take (--max-output-size). To get one, ${plan.remedy(layouts)}`,
@@ -61,8 +69,13 @@ function checkNesting(fetched: Fetches, names: readonly string[], plan: OutputPl
 
 function size(bytes: number): string {
   if (!Number.isFinite(bytes)) return 'more than 2^53 bytes'
-  for (const [unit, scale] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 2 ** 10]] as const) {
-    if (bytes >= scale) return `${Number.isInteger(bytes / scale) ? bytes / scale : (bytes / scale).toFixed(1)} ${unit}`
+  for (const [unit, scale] of [
+    ['GiB', 2 ** 30],
+    ['MiB', 2 ** 20],
+    ['KiB', 2 ** 10],
+  ] as const) {
+    if (bytes >= scale)
+      return `${Number.isInteger(bytes / scale) ? bytes / scale : (bytes / scale).toFixed(1)} ${unit}`
   }
   return `${bytes} bytes`
 }

@@ -7,7 +7,10 @@ import { z } from 'zod'
 export const predictRequestSchema = z
   .object({
     inputs: z.unknown().refine((v) => v !== undefined, { message: 'is required' }),
-    outputs: z.array(z.string()).min(1, { message: 'must name at least one output (omit it for all)' }).optional(),
+    outputs: z
+      .array(z.string())
+      .min(1, { message: 'must name at least one output (omit it for all)' })
+      .optional(),
     output_format: z.enum(['nested', 'typed']).optional(),
   })
   .strict()

@@ -37,7 +37,8 @@ const FEWER = 'ask for fewer rows, or for fewer outputs with "outputs"'
 /** The simple API's outputs as nested arrays: typed output drops the nesting, and its cost. */
 const NESTED_PLAN: OutputPlan = {
   layout: () => 'nested',
-  remedy: () => `${FEWER}, or for "output_format": "typed" (flat data, without a pair of brackets for every row)`,
+  remedy: () =>
+    `${FEWER}, or for "output_format": "typed" (flat data, without a pair of brackets for every row)`,
 }
 
 const TYPED_PLAN: OutputPlan = { layout: () => 'flat', remedy: () => FEWER }
@@ -64,7 +65,12 @@ export class Predictor {
   /** Each version's labelled metrics, looked up once instead of hashing labels per request. */
   readonly #versionMetrics = new WeakMap<LoadedVersion, VersionMetrics>()
 
-  constructor(registry: ModelRegistry, metrics: ServerMetrics, logger: Logger, options: PredictorOptions) {
+  constructor(
+    registry: ModelRegistry,
+    metrics: ServerMetrics,
+    logger: Logger,
+    options: PredictorOptions,
+  ) {
     this.#registry = registry
     this.#metrics = metrics
     this.#logger = logger
@@ -118,15 +124,24 @@ export class Predictor {
         let fetched: Fetches
         try {
           // The feeds are this request's alone, and read again for their dims only.
-          fetched = await leased.run(feeds, outputNames, { clientGone: target.clientGone, handOver: true })
+          fetched = await leased.run(feeds, outputNames, {
+            clientGone: target.clientGone,
+            handOver: true,
+          })
         } catch (e) {
           // Cancelled, timed out, a worker lost: already explained.
           if (e instanceof ServerError) throw e
-          throw new InferenceFailedError(`onnxruntime failed to run model '${leased.model}' version ${leased.version}: ${(e as Error).message}`, { cause: e })
+          throw new InferenceFailedError(
+            `onnxruntime failed to run model '${leased.model}' version ${leased.version}: ${(e as Error).message}`,
+            { cause: e },
+          )
         }
         const o = performance.now()
         for (const out of outputNames) {
-          if (!Object.hasOwn(fetched, out)) throw new InferenceFailedError(`onnxruntime returned no output '${out}' for model '${leased.model}' version ${leased.version}`)
+          if (!Object.hasOwn(fetched, out))
+            throw new InferenceFailedError(
+              `onnxruntime returned no output '${out}' for model '${leased.model}' version ${leased.version}`,
+            )
         }
         checkOutputSize(fetched, outputNames, plan, this.#maxOutputBytes)
         leased.stats.recordOutput(performance.now() - o)
@@ -142,7 +157,8 @@ export class Predictor {
     } catch (e) {
       const status = e instanceof ServerError ? e.status : 500
       const versionLabel = version ? String(version.version) : ''
-      if (status >= 500) this.#logger.warn('predict_failed', { model, version: versionLabel, error: e })
+      if (status >= 500)
+        this.#logger.warn('predict_failed', { model, version: versionLabel, error: e })
       metrics.requests.inc({ model, version: versionLabel, status: String(status) })
       version?.stats.recordRequest(false, performance.now() - started)
       throw e
@@ -155,7 +171,10 @@ export class Predictor {
     let m = this.#versionMetrics.get(version)
     if (!m) {
       const labels = { model: version.model, version: String(version.version) }
-      m = { ok: this.#metrics.requests.labels({ ...labels, status: '200' }), duration: this.#metrics.requestDuration.labels(labels) }
+      m = {
+        ok: this.#metrics.requests.labels({ ...labels, status: '200' }),
+        duration: this.#metrics.requestDuration.labels(labels),
+      }
       this.#versionMetrics.set(version, m)
     }
     return m

@@ -7,7 +7,11 @@ import { v2Shape } from '../v2/inference.js'
 /** What the KServe V2 routes show of the models (statistics, metadata, ready, repository index): plain data, no HTTP. */
 
 /** Statistics extension: every loaded version, or those of one model, or one version of it. */
-export function v2Statistics(registry: ModelRegistry, name: string | undefined, rawVersion: string | undefined) {
+export function v2Statistics(
+  registry: ModelRegistry,
+  name: string | undefined,
+  rawVersion: string | undefined,
+) {
   const models = name === undefined ? registry.list() : [registry.require(name)]
   const model_stats = models.flatMap((m) =>
     [m.active, ...m.retained]
@@ -55,20 +59,34 @@ export function v2ModelMetadata(model: ModelRecord, version: number | undefined)
   if (!v) {
     // A model with nothing serving is not ready; a version that is not loaded is not there to describe.
     if (version === undefined) throw new ModelNotReadyError(model.name)
-    throw new VersionNotLoadedError(`version ${version} of model '${model.name}' is not loaded (${model.versions.get(version)!.state.status})`)
+    throw new VersionNotLoadedError(
+      `version ${version} of model '${model.name}' is not loaded (${model.versions.get(version)!.state.status})`,
+    )
   }
   return {
     name: model.name,
     versions: servedVersions(model).map(String),
     platform: 'onnxruntime_onnx',
-    inputs: v.signature.inputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
-    outputs: v.signature.outputs.map((t) => ({ name: t.name, datatype: v2Datatype(t.type), shape: v2Shape(t.shape) })),
+    inputs: v.signature.inputs.map((t) => ({
+      name: t.name,
+      datatype: v2Datatype(t.type),
+      shape: v2Shape(t.shape),
+    })),
+    outputs: v.signature.outputs.map((t) => ({
+      name: t.name,
+      datatype: v2Datatype(t.type),
+      shape: v2Shape(t.shape),
+    })),
   }
 }
 
 /** Model ready: the active version, or `version`, is loaded and answers. */
-export function v2ModelReady(model: ModelRecord, version: number | undefined): { name: string; ready: boolean } {
-  const isReady = version === undefined ? model.active !== undefined : loadedVersion(model, version) !== undefined
+export function v2ModelReady(
+  model: ModelRecord,
+  version: number | undefined,
+): { name: string; ready: boolean } {
+  const isReady =
+    version === undefined ? model.active !== undefined : loadedVersion(model, version) !== undefined
   return { name: model.name, ready: isReady }
 }
 
@@ -78,10 +96,15 @@ export function v2RepositoryIndex(registry: ModelRegistry, o: { ready: boolean }
     [...m.versions.values()]
       .sort((a, b) => a.version - b.version)
       .map((r) => {
-        const loaded = m.active?.version === r.version || m.retained.some((v) => v.version === r.version)
-        const moving = r.state.status === 'loading' || r.state.status === 'validating' || r.state.status === 'warming'
+        const loaded =
+          m.active?.version === r.version || m.retained.some((v) => v.version === r.version)
+        const moving =
+          r.state.status === 'loading' ||
+          r.state.status === 'validating' ||
+          r.state.status === 'warming'
         const state = loaded ? 'READY' : moving ? 'LOADING' : 'UNAVAILABLE'
-        const reason = r.state.status === 'rejected' ? `${r.state.reason}: ${r.state.message}` : r.state.status
+        const reason =
+          r.state.status === 'rejected' ? `${r.state.reason}: ${r.state.message}` : r.state.status
         return { name: m.name, version: String(r.version), state, reason }
       }),
   )
@@ -89,11 +112,17 @@ export function v2RepositoryIndex(registry: ModelRegistry, o: { ready: boolean }
 }
 
 function loadedVersion(model: ModelRecord, version: number): LoadedVersion | undefined {
-  if (!model.versions.has(version)) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
-  return model.active?.version === version ? model.active : model.retained.find((v) => v.version === version)
+  if (!model.versions.has(version))
+    throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
+  return model.active?.version === version
+    ? model.active
+    : model.retained.find((v) => v.version === version)
 }
 
 /** Versions that can answer now: the active one and the retained ones. */
 function servedVersions(model: ModelRecord): number[] {
-  return [model.active, ...model.retained].filter((v) => v !== undefined).map((v) => v.version).sort((a, b) => a - b)
+  return [model.active, ...model.retained]
+    .filter((v) => v !== undefined)
+    .map((v) => v.version)
+    .sort((a, b) => a - b)
 }

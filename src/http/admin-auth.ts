@@ -25,7 +25,9 @@ export function adminAuth(token: string | undefined): MiddlewareHandler {
     if (expected === undefined) {
       const address = getConnInfo(c).remote.address
       if (address === undefined || !LOOPBACK.has(address)) {
-        throw new ForbiddenError('admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)')
+        throw new ForbiddenError(
+          'admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)',
+        )
       }
       return next()
     }
@@ -33,7 +35,9 @@ export function adminAuth(token: string | undefined): MiddlewareHandler {
     const m = /^Bearer\s+(.+)$/i.exec(header)
     if (!m || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
       c.header('WWW-Authenticate', 'Bearer realm="modelgate-admin"')
-      throw new UnauthorizedError(m ? 'the admin token is not valid' : 'admin routes need "Authorization: Bearer <token>"')
+      throw new UnauthorizedError(
+        m ? 'the admin token is not valid' : 'admin routes need "Authorization: Bearer <token>"',
+      )
     }
     return next()
   }

@@ -10,7 +10,8 @@ export class BodyBudget {
   #used = 0
 
   constructor(capacity: number) {
-    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`a body budget needs a positive byte count, got ${capacity}`)
+    if (!Number.isSafeInteger(capacity) || capacity < 1)
+      throw new RangeError(`a body budget needs a positive byte count, got ${capacity}`)
     this.capacity = capacity
   }
 

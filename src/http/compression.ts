@@ -14,12 +14,16 @@ export type Encoding = 'gzip' | 'deflate'
 export const COMPRESS_THRESHOLD = 1024
 
 /** The stream that decodes a request body, or undefined for an identity body. */
-export function requestDecoder(contentEncoding: string | undefined): (Readable & NodeJS.WritableStream) | undefined {
+export function requestDecoder(
+  contentEncoding: string | undefined,
+): (Readable & NodeJS.WritableStream) | undefined {
   const encoding = contentEncoding?.trim().toLowerCase()
   if (encoding === undefined || encoding === '' || encoding === 'identity') return undefined
   if (encoding === 'gzip' || encoding === 'x-gzip') return createGunzip()
   if (encoding === 'deflate') return createInflate()
-  throw new UnsupportedMediaTypeError(`Content-Encoding '${contentEncoding}' is not supported; use gzip or deflate`)
+  throw new UnsupportedMediaTypeError(
+    `Content-Encoding '${contentEncoding}' is not supported; use gzip or deflate`,
+  )
 }
 
 /** The client's preferred encoding we support (q-values honoured; gzip first on a tie), if any. */
@@ -37,7 +41,8 @@ export function chooseEncoding(acceptEncoding: string | undefined): Encoding | u
     else q.set(name, value)
   }
   for (const encoding of ['gzip', 'deflate'] as const) {
-    const value = q.get(encoding) ?? (encoding === 'gzip' ? (q.get('x-gzip') ?? wildcard) : wildcard)
+    const value =
+      q.get(encoding) ?? (encoding === 'gzip' ? (q.get('x-gzip') ?? wildcard) : wildcard)
     if (value > 0 && (!best || value > best.q)) best = { encoding, q: value }
   }
   return best?.encoding

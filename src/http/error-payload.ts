@@ -1,7 +1,15 @@
 import { RequestError } from '@hono/node-server'
 import type { ServerResponse } from 'node:http'
 import { HTTPException } from 'hono/http-exception'
-import { InternalError, InvalidRequestError, MethodNotAllowedError, OverloadedError, PayloadTooLargeError, RequestTimeoutError, ServerError } from '../errors.js'
+import {
+  InternalError,
+  InvalidRequestError,
+  MethodNotAllowedError,
+  OverloadedError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+  ServerError,
+} from '../errors.js'
 import { ClientGoneError } from './read-body.js'
 import type { Logger } from '../log.js'
 
@@ -16,7 +24,11 @@ export interface ErrorPayload {
  * Any error -> what HTTP answers: the one mapping both the Hono routes and the predict fast path
  * use. Unknown errors are logged and answered as a 500 without their details.
  */
-export function errorPayload(err: unknown, logger: Logger, where: { method: string; path: string }): ErrorPayload {
+export function errorPayload(
+  err: unknown,
+  logger: Logger,
+  where: { method: string; path: string },
+): ErrorPayload {
   let error: ServerError
   if (err instanceof ServerError) {
     error = err
@@ -25,7 +37,9 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   } else if (err instanceof RequestError) {
     // @hono/node-server could not build the request's URL: a Host header that is not a host name,
     // a backslash in the path, a request target that is not a path.
-    error = new InvalidRequestError(`the request target or its Host header is not valid: ${err.message}`)
+    error = new InvalidRequestError(
+      `the request target or its Host header is not valid: ${err.message}`,
+    )
   } else if (err instanceof ClientGoneError) {
     logger.debug('client_gone', { ...where })
     error = new InvalidRequestError(err.message)
@@ -33,7 +47,11 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
     logger.warn('http_exception', { ...where, status: err.status, error: err })
     error = new InternalError(`unexpected HTTP error ${err.status}: ${err.message}`)
   } else {
-    logger.error('unhandled_error', { ...where, error: err, stack: (err as Error | undefined)?.stack })
+    logger.error('unhandled_error', {
+      ...where,
+      error: err,
+      stack: (err as Error | undefined)?.stack,
+    })
     error = new InternalError('internal server error')
   }
   const headers: Record<string, string> = { 'content-type': 'application/json' }
@@ -41,7 +59,12 @@ export function errorPayload(err: unknown, logger: Logger, where: { method: stri
   if (error instanceof OverloadedError) headers['retry-after'] = String(error.retryAfterSeconds)
   // A body refused before it was read in full: close rather than read the rest only to throw it
   // away (RFC 9110 allows it for 413 and asks it for 408).
-  if (error instanceof PayloadTooLargeError || error instanceof RequestTimeoutError || error instanceof OverloadedError) headers.connection = 'close'
+  if (
+    error instanceof PayloadTooLargeError ||
+    error instanceof RequestTimeoutError ||
+    error instanceof OverloadedError
+  )
+    headers.connection = 'close'
   // The V2 protocol's error body is a string; modelgate's own API gives a code too.
   const body = isV2Path(where.path) ? { error: error.message } : { error: error.toJSON() }
   return { status: error.status, headers, body: JSON.stringify(body) }
@@ -55,8 +78,16 @@ function isV2Path(path: string): boolean {
 }
 
 /** Answers with `payload` on Node's response; a response already under way can only be cut short. */
-export function writeErrorPayload(res: ServerResponse, payload: ErrorPayload, extraHeaders: Record<string, string> = {}): void {
+export function writeErrorPayload(
+  res: ServerResponse,
+  payload: ErrorPayload,
+  extraHeaders: Record<string, string> = {},
+): void {
   if (res.headersSent) return void res.destroy()
-  res.writeHead(payload.status, { ...payload.headers, ...extraHeaders, 'content-length': Buffer.byteLength(payload.body) })
+  res.writeHead(payload.status, {
+    ...payload.headers,
+    ...extraHeaders,
+    'content-length': Buffer.byteLength(payload.body),
+  })
   res.end(payload.body)
 }

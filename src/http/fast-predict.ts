@@ -18,7 +18,11 @@ import { parseVersion } from './version-segment.js'
  */
 const ROUTE = /^\/(?:predict|models\/([^/?#]+)\/(?:versions\/([^/?#]+)\/)?predict)(?:\?.*)?$/
 
-export function createFastPredict(o: { readonly predictor: Predictor; readonly maxBodyBytes: number; readonly logger: Logger }) {
+export function createFastPredict(o: {
+  readonly predictor: Predictor
+  readonly maxBodyBytes: number
+  readonly logger: Logger
+}) {
   return function fastPredict(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.method !== 'POST') return false
     const m = ROUTE.exec(req.url ?? '')
@@ -27,19 +31,41 @@ export function createFastPredict(o: { readonly predictor: Predictor; readonly m
     return true
   }
 
-  async function serve(req: IncomingMessage, res: ServerResponse, rawModel: string | undefined, rawVersion: string | undefined): Promise<void> {
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rawModel: string | undefined,
+    rawVersion: string | undefined,
+  ): Promise<void> {
     try {
       const model = rawModel === undefined ? undefined : decodePathSegment(rawModel)
       const version = rawVersion === undefined ? undefined : decodePathSegment(rawVersion)
       checkJsonContentType(req.headers['content-type'])
-      const request = validateBody(parseJson(await readIncoming(req, o.maxBodyBytes)), predictRequestSchema)
-      const target: PredictTarget = { model, version: version === undefined ? undefined : parseVersion(model!, version), clientGone: () => req.socket.destroyed }
+      const request = validateBody(
+        parseJson(await readIncoming(req, o.maxBodyBytes)),
+        predictRequestSchema,
+      )
+      const target: PredictTarget = {
+        model,
+        version: version === undefined ? undefined : parseVersion(model!, version),
+        clientGone: () => req.socket.destroyed,
+      }
       const result = await o.predictor.predict(target, request)
       const json = Buffer.from(JSON.stringify(result))
-      const encoding = json.length >= COMPRESS_THRESHOLD ? chooseEncoding(req.headers['accept-encoding']) : undefined
+      const encoding =
+        json.length >= COMPRESS_THRESHOLD
+          ? chooseEncoding(req.headers['accept-encoding'])
+          : undefined
       const body = encoding ? await compress(json, encoding) : json
       // A flat header list: Node writes it without walking an object.
-      const headers = ['content-type', 'application/json', 'content-length', String(body.length), 'x-model-version', String(result.version)]
+      const headers = [
+        'content-type',
+        'application/json',
+        'content-length',
+        String(body.length),
+        'x-model-version',
+        String(result.version),
+      ]
       if (encoding) headers.push('content-encoding', encoding, 'vary', 'Accept-Encoding')
       res.writeHead(200, headers)
       res.end(body)

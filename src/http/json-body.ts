@@ -10,13 +10,22 @@ import { readBody } from './read-body.js'
  * `application/x-www-form-urlencoded`, and a browser's cross-site form or `text/plain` post must
  * never reach an admin route.
  */
-export function checkJsonContentType(contentType: string | undefined, o: { readonly binary?: boolean } = {}): void {
+export function checkJsonContentType(
+  contentType: string | undefined,
+  o: { readonly binary?: boolean } = {},
+): void {
   if (contentType === undefined || contentType === 'application/json') return
   const type = contentType.split(';', 1)[0]!.trim().toLowerCase()
-  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json'))) return
+  if (type === 'application/json' || (type.startsWith('application/') && type.endsWith('+json')))
+    return
   if (o.binary && type === 'application/octet-stream') return
-  const hint = type === 'application/x-www-form-urlencoded' ? " (curl -d sends that: add -H 'content-type: application/json')" : ''
-  throw new UnsupportedMediaTypeError(`expected Content-Type: application/json${o.binary ? ' or application/octet-stream' : ''}, got '${contentType}'${hint}`)
+  const hint =
+    type === 'application/x-www-form-urlencoded'
+      ? " (curl -d sends that: add -H 'content-type: application/json')"
+      : ''
+  throw new UnsupportedMediaTypeError(
+    `expected Content-Type: application/json${o.binary ? ' or application/octet-stream' : ''}, got '${contentType}'${hint}`,
+  )
 }
 
 /** Malformed JSON is a 400, never a 500. `parse` may be an exact-integer parser (V2). */
@@ -25,7 +34,8 @@ export function parseJson(bytes: Buffer, parse: (text: string) => unknown = JSON
   try {
     return parse(text)
   } catch (e) {
-    if (text.trim() === '') throw new InvalidJsonError('the request body is empty; expected a JSON object')
+    if (text.trim() === '')
+      throw new InvalidJsonError('the request body is empty; expected a JSON object')
     throw new InvalidJsonError(`the request body is not valid JSON: ${(e as Error).message}`)
   }
 }
@@ -45,9 +55,14 @@ export function validateBody<T>(json: unknown, schema: z.ZodType<T>): T {
 }
 
 /** An empty body is `{}`: `curl -X POST .../rollback` is the common case. */
-export async function readOptionalJsonAs<T>(c: Context, schema: z.ZodType<T>, limit: number): Promise<T> {
+export async function readOptionalJsonAs<T>(
+  c: Context,
+  schema: z.ZodType<T>,
+  limit: number,
+): Promise<T> {
   const length = c.req.header('content-length')
-  if (length === '0' || (length === undefined && !c.req.header('transfer-encoding'))) return schema.parse({})
+  if (length === '0' || (length === undefined && !c.req.header('transfer-encoding')))
+    return schema.parse({})
   return readJsonAs(c, schema, limit)
 }
 

@@ -12,19 +12,33 @@ import { repositoryIndexBodySchema } from './routes/v2-routes.js'
  * described by schemas declared here. A test checks every route the server answers is in it.
  */
 
-const json = (schema: z.ZodType) => z.toJSONSchema(schema, { target: 'draft-2020-12', io: 'input', unrepresentable: 'any' }) as Record<string, unknown>
+const json = (schema: z.ZodType) =>
+  z.toJSONSchema(schema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    unrepresentable: 'any',
+  }) as Record<string, unknown>
 
-const errorSchema = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) })
+const errorSchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+})
 const v2ErrorSchema = z.object({ error: z.string() })
 const tensorSpec = z.object({
   name: z.string(),
   type: z.enum(ELEMENT_TYPES),
-  shape: z.array(z.union([z.number(), z.string(), z.null()])).nullable().describe('number: fixed; string: symbolic; null: dynamic without a name; null shape: unknown rank'),
+  shape: z
+    .array(z.union([z.number(), z.string(), z.null()]))
+    .nullable()
+    .describe(
+      'number: fixed; string: symbolic; null: dynamic without a name; null shape: unknown rank',
+    ),
 })
 const predictResponse = z.object({
   model: z.string(),
   version: z.number().int(),
-  outputs: z.record(z.string(), z.unknown()).describe('per output: nested arrays, or {type, shape, data} with output_format "typed"'),
+  outputs: z
+    .record(z.string(), z.unknown())
+    .describe('per output: nested arrays, or {type, shape, data} with output_format "typed"'),
 })
 const stage = z.object({
   stage: z.enum(['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']),
@@ -34,7 +48,11 @@ const stage = z.object({
   message: z.string().optional(),
   details: z.unknown().optional(),
 })
-const modelSummary = z.object({ name: z.string(), active: z.number().int().nullable(), versions: z.array(z.object({ version: z.number().int(), status: z.string() })) })
+const modelSummary = z.object({
+  name: z.string(),
+  active: z.number().int().nullable(),
+  versions: z.array(z.object({ version: z.number().int(), status: z.string() })),
+})
 const modelDetail = z.object({
   name: z.string(),
   active: z.number().int().nullable(),
@@ -55,32 +73,101 @@ const modelDetail = z.object({
       unverified: z.boolean().optional(),
       rolledBack: z.object({ reason: z.string(), at: z.string() }).optional(),
       file: z
-        .object({ sha256: z.string(), verdict: z.enum(['passed', 'rejected']), stage: z.string().optional(), reason: z.string().optional(), message: z.string().optional() })
+        .object({
+          sha256: z.string(),
+          verdict: z.enum(['passed', 'rejected']),
+          stage: z.string().optional(),
+          reason: z.string().optional(),
+          message: z.string().optional(),
+        })
         .optional()
         .describe("the file's own verdict, when it holds other bytes than the version serves"),
-      gate: z.object({ passed: z.boolean(), ms: z.number(), stages: z.array(stage), warnings: z.array(z.string()) }).optional(),
+      gate: z
+        .object({
+          passed: z.boolean(),
+          ms: z.number(),
+          stages: z.array(stage),
+          warnings: z.array(z.string()),
+        })
+        .optional(),
     }),
   ),
-  signature: z.object({ inputs: z.array(tensorSpec), outputs: z.array(tensorSpec), omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })) }).nullable(),
+  signature: z
+    .object({
+      inputs: z.array(tensorSpec),
+      outputs: z.array(tensorSpec),
+      omittedOutputs: z.array(z.object({ name: z.string(), reason: z.string() })),
+    })
+    .nullable(),
   batching: z.object({ enabled: z.boolean(), reason: z.string() }).nullable(),
-  execution: z.object({ mode: z.enum(['main', 'workers']), workers: z.number().int(), reason: z.string() }).nullable(),
-  refused: z.array(z.object({ path: z.string(), reason: z.string() })).describe('entries of the folder refused for safety'),
-  restart: z.object({ active: z.number().int().nullable(), why: z.string() }).describe('what a restart would serve'),
+  execution: z
+    .object({ mode: z.enum(['main', 'workers']), workers: z.number().int(), reason: z.string() })
+    .nullable(),
+  refused: z
+    .array(z.object({ path: z.string(), reason: z.string() }))
+    .describe('entries of the folder refused for safety'),
+  restart: z
+    .object({ active: z.number().int().nullable(), why: z.string() })
+    .describe('what a restart would serve'),
   warnings: z.array(z.string()),
 })
 const readiness = z.object({
   ready: z.boolean(),
-  stateWriteFailing: z.boolean().describe('true while state.json cannot be written (retried with backoff); readiness itself stays true'),
-  stateWriteError: z.object({}).passthrough().optional().describe('the last failed write, while stateWriteFailing'),
-  models: z.record(z.string(), z.object({ active: z.number().int().nullable(), status: z.string() })),
+  stateWriteFailing: z
+    .boolean()
+    .describe(
+      'true while state.json cannot be written (retried with backoff); readiness itself stays true',
+    ),
+  stateWriteError: z
+    .object({})
+    .passthrough()
+    .optional()
+    .describe('the last failed write, while stateWriteFailing'),
+  models: z.record(
+    z.string(),
+    z.object({ active: z.number().int().nullable(), status: z.string() }),
+  ),
 })
-const rollbackResponse = z.object({ model: z.string(), from: z.number().int(), to: z.number().int(), warm: z.boolean(), ms: z.number(), reason: z.string(), stages: z.array(stage).optional() })
-const promoteResponse = z.object({ model: z.string(), from: z.number().int().nullable(), to: z.number().int(), warm: z.boolean(), ms: z.number(), stages: z.array(stage).optional() })
+const rollbackResponse = z.object({
+  model: z.string(),
+  from: z.number().int(),
+  to: z.number().int(),
+  warm: z.boolean(),
+  ms: z.number(),
+  reason: z.string(),
+  stages: z.array(stage).optional(),
+})
+const promoteResponse = z.object({
+  model: z.string(),
+  from: z.number().int().nullable(),
+  to: z.number().int(),
+  warm: z.boolean(),
+  ms: z.number(),
+  stages: z.array(stage).optional(),
+})
 const v2Datatype = z.enum(Object.keys(V2_TO_ELEMENT) as [string, ...string[]])
-const v2TensorMeta = z.object({ name: z.string(), datatype: v2Datatype, shape: z.array(z.number().int()).describe('-1: dynamic') })
-const v2Output = v2TensorMeta.extend({ data: z.array(z.unknown()).optional(), parameters: z.object({ binary_data_size: z.number().int() }).partial().optional() })
-const v2InferResponse = z.object({ model_name: z.string(), model_version: z.string(), id: z.string().optional(), outputs: z.array(v2Output) })
-const v2ModelMetadata = z.object({ name: z.string(), versions: z.array(z.string()), platform: z.string(), inputs: z.array(v2TensorMeta), outputs: z.array(v2TensorMeta) })
+const v2TensorMeta = z.object({
+  name: z.string(),
+  datatype: v2Datatype,
+  shape: z.array(z.number().int()).describe('-1: dynamic'),
+})
+const v2Output = v2TensorMeta.extend({
+  data: z.array(z.unknown()).optional(),
+  parameters: z.object({ binary_data_size: z.number().int() }).partial().optional(),
+})
+const v2InferResponse = z.object({
+  model_name: z.string(),
+  model_version: z.string(),
+  id: z.string().optional(),
+  outputs: z.array(v2Output),
+})
+const v2ModelMetadata = z.object({
+  name: z.string(),
+  versions: z.array(z.string()),
+  platform: z.string(),
+  inputs: z.array(v2TensorMeta),
+  outputs: z.array(v2TensorMeta),
+})
 
 type Op = {
   summary: string
@@ -106,8 +193,17 @@ const predictExample = {
 }
 const stageExample = { stage: 'load', status: 'passed', ms: 4.1 }
 const v2InferExample = {
-  request: { id: '42', inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }], outputs: [{ name: 'label' }] },
-  response: { model_name: 'iris', model_version: '2', id: '42', outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [0] }] },
+  request: {
+    id: '42',
+    inputs: [{ name: 'features', datatype: 'FP32', shape: [1, 4], data: IRIS_ROW }],
+    outputs: [{ name: 'label' }],
+  },
+  response: {
+    model_name: 'iris',
+    model_version: '2',
+    id: '42',
+    outputs: [{ name: 'label', datatype: 'INT64', shape: [1], data: [0] }],
+  },
 }
 const v2MetadataExample = {
   response: {
@@ -122,13 +218,41 @@ const v2MetadataExample = {
   },
 }
 
-const rollbackExample = { request: { reason: 'bad release, see INC-42' }, response: { model: 'iris', from: 2, to: 1, warm: true, ms: 0.21, reason: 'bad release, see INC-42' } }
+const rollbackExample = {
+  request: { reason: 'bad release, see INC-42' },
+  response: {
+    model: 'iris',
+    from: 2,
+    to: 1,
+    warm: true,
+    ms: 0.21,
+    reason: 'bad release, see INC-42',
+  },
+}
 const v2ReadyExample = { response: { name: 'iris', ready: true } }
-const v2NotReady = { '400': 'not ready: {"name", "ready": false} (the protocol asks for a 4xx; Triton answers 400)' }
+const v2NotReady = {
+  '400': 'not ready: {"name", "ready": false} (the protocol asks for a 4xx; Triton answers 400)',
+}
 
 const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
-  '/predict': { post: { summary: 'Predict with the default model', tags: ['predict'], body: predictRequestSchema, ok: predictResponse, example: predictExample } },
-  '/models/{name}/predict': { post: { summary: "Predict with a model's active version", tags: ['predict'], body: predictRequestSchema, ok: predictResponse, example: predictExample } },
+  '/predict': {
+    post: {
+      summary: 'Predict with the default model',
+      tags: ['predict'],
+      body: predictRequestSchema,
+      ok: predictResponse,
+      example: predictExample,
+    },
+  },
+  '/models/{name}/predict': {
+    post: {
+      summary: "Predict with a model's active version",
+      tags: ['predict'],
+      body: predictRequestSchema,
+      ok: predictResponse,
+      example: predictExample,
+    },
+  },
   '/models/{name}/versions/{version}/predict': {
     post: {
       summary: 'Predict with one loaded version',
@@ -136,8 +260,18 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       body: predictRequestSchema,
       ok: predictResponse,
       example: {
-        request: { inputs: { features: { type: 'float32', shape: [1, 4], data: IRIS_ROW } }, output_format: 'typed' },
-        response: { model: 'iris', version: 2, outputs: { label: { type: 'int64', shape: [1], data: [0] }, probabilities: { type: 'float32', shape: [1, 3], data: [0.995, 0.0046, 0.00004] } } },
+        request: {
+          inputs: { features: { type: 'float32', shape: [1, 4], data: IRIS_ROW } },
+          output_format: 'typed',
+        },
+        response: {
+          model: 'iris',
+          version: 2,
+          outputs: {
+            label: { type: 'int64', shape: [1], data: [0] },
+            probabilities: { type: 'float32', shape: [1, 3], data: [0.995, 0.0046, 0.00004] },
+          },
+        },
       },
     },
   },
@@ -146,28 +280,86 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       summary: 'Every model: active version, versions and their states',
       tags: ['models'],
       ok: z.object({ models: z.array(modelSummary) }),
-      example: { response: { models: [{ name: 'iris', active: 2, versions: [{ version: 1, status: 'retained' }, { version: 2, status: 'active' }] }] } },
+      example: {
+        response: {
+          models: [
+            {
+              name: 'iris',
+              active: 2,
+              versions: [
+                { version: 1, status: 'retained' },
+                { version: 2, status: 'active' },
+              ],
+            },
+          ],
+        },
+      },
     },
   },
-  '/models/{name}': { get: { summary: 'One model: versions, gate results, signature, batching, execution', tags: ['models'], ok: modelDetail } },
+  '/models/{name}': {
+    get: {
+      summary: 'One model: versions, gate results, signature, batching, execution',
+      tags: ['models'],
+      ok: modelDetail,
+    },
+  },
   '/healthz': {
-    get: { summary: 'Liveness', tags: ['ops'], ok: z.object({ status: z.literal('ok') }), example: { response: { status: 'ok' } }, statuses: { '503': 'threadpool_stalled: the process should be restarted' } },
+    get: {
+      summary: 'Liveness',
+      tags: ['ops'],
+      ok: z.object({ status: z.literal('ok') }),
+      example: { response: { status: 'ok' } },
+      statuses: { '503': 'threadpool_stalled: the process should be restarted' },
+    },
   },
   '/readyz': {
     get: {
       summary: 'Readiness: 200 once every model serves or has nothing left to try',
       tags: ['ops'],
       ok: readiness,
-      example: { response: { ready: true, stateWriteFailing: false, models: { iris: { active: 2, status: 'serving' } } } },
-      statuses: { '503': 'not ready yet (models still loading), or shutting down; same body with "ready": false' },
+      example: {
+        response: {
+          ready: true,
+          stateWriteFailing: false,
+          models: { iris: { active: 2, status: 'serving' } },
+        },
+      },
+      statuses: {
+        '503':
+          'not ready yet (models still loading), or shutting down; same body with "ready": false',
+      },
     },
   },
   '/metrics': { get: { summary: 'Prometheus metrics', tags: ['ops'], ok: 'text' } },
-  '/openapi.json': { get: { summary: 'This document', tags: ['ops'], ok: z.object({ openapi: z.string() }).passthrough() } },
+  '/openapi.json': {
+    get: {
+      summary: 'This document',
+      tags: ['ops'],
+      ok: z.object({ openapi: z.string() }).passthrough(),
+    },
+  },
   '/docs': { get: { summary: 'This document, for people', tags: ['ops'], ok: 'text' } },
-  '/rollback': { post: { summary: 'Roll the default model back', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true, example: rollbackExample } },
+  '/rollback': {
+    post: {
+      summary: 'Roll the default model back',
+      tags: ['admin'],
+      body: rollbackBodySchema,
+      optionalBody: true,
+      ok: rollbackResponse,
+      admin: true,
+      example: rollbackExample,
+    },
+  },
   '/models/{name}/rollback': {
-    post: { summary: 'Roll a model back (warm: pointer swap; cold: gated first)', tags: ['admin'], body: rollbackBodySchema, optionalBody: true, ok: rollbackResponse, admin: true, example: rollbackExample },
+    post: {
+      summary: 'Roll a model back (warm: pointer swap; cold: gated first)',
+      tags: ['admin'],
+      body: rollbackBodySchema,
+      optionalBody: true,
+      ok: rollbackResponse,
+      admin: true,
+      example: rollbackExample,
+    },
   },
   '/models/{name}/promote': {
     post: {
@@ -176,53 +368,205 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       body: promoteBodySchema,
       ok: promoteResponse,
       admin: true,
-      example: { request: { version: 2 }, response: { model: 'iris', from: 1, to: 2, warm: false, ms: 61.2, stages: [stageExample] } },
+      example: {
+        request: { version: 2 },
+        response: { model: 'iris', from: 1, to: 2, warm: false, ms: 61.2, stages: [stageExample] },
+      },
     },
   },
   '/models/{name}/history': {
-    get: { summary: 'Lifecycle events, oldest first', tags: ['admin'], ok: z.object({ model: z.string(), entries: z.array(z.record(z.string(), z.unknown())) }), admin: true, query: [{ name: 'limit', description: 'at most this many, 1 to 200 (default 100)' }] },
+    get: {
+      summary: 'Lifecycle events, oldest first',
+      tags: ['admin'],
+      ok: z.object({ model: z.string(), entries: z.array(z.record(z.string(), z.unknown())) }),
+      admin: true,
+      query: [{ name: 'limit', description: 'at most this many, 1 to 200 (default 100)' }],
+    },
   },
-  '/v2': { get: { summary: 'Server metadata', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }) } },
-  '/v2/health/live': { get: { summary: 'Server live', tags: ['v2'], v2: true, ok: z.object({ live: z.boolean() }) } },
+  '/v2': {
+    get: {
+      summary: 'Server metadata',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ name: z.string(), version: z.string(), extensions: z.array(z.string()) }),
+    },
+  },
+  '/v2/health/live': {
+    get: { summary: 'Server live', tags: ['v2'], v2: true, ok: z.object({ live: z.boolean() }) },
+  },
   '/v2/health/ready': {
-    get: { summary: 'Server ready', tags: ['v2'], v2: true, ok: z.object({ ready: z.boolean() }), example: { response: { ready: true } }, statuses: { '400': 'not ready: {"ready": false} (the protocol asks for a 4xx; Triton answers 400)' } },
+    get: {
+      summary: 'Server ready',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ ready: z.boolean() }),
+      example: { response: { ready: true } },
+      statuses: {
+        '400': 'not ready: {"ready": false} (the protocol asks for a 4xx; Triton answers 400)',
+      },
+    },
   },
-  '/v2/models/{name}': { get: { summary: 'Model metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata, example: v2MetadataExample } },
-  '/v2/models/{name}/versions/{version}': { get: { summary: 'Model version metadata', tags: ['v2'], v2: true, ok: v2ModelMetadata, example: v2MetadataExample } },
-  '/v2/models/{name}/ready': { get: { summary: 'Model ready', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }), example: v2ReadyExample, statuses: v2NotReady } },
+  '/v2/models/{name}': {
+    get: {
+      summary: 'Model metadata',
+      tags: ['v2'],
+      v2: true,
+      ok: v2ModelMetadata,
+      example: v2MetadataExample,
+    },
+  },
+  '/v2/models/{name}/versions/{version}': {
+    get: {
+      summary: 'Model version metadata',
+      tags: ['v2'],
+      v2: true,
+      ok: v2ModelMetadata,
+      example: v2MetadataExample,
+    },
+  },
+  '/v2/models/{name}/ready': {
+    get: {
+      summary: 'Model ready',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ name: z.string(), ready: z.boolean() }),
+      example: v2ReadyExample,
+      statuses: v2NotReady,
+    },
+  },
   '/v2/models/{name}/versions/{version}/ready': {
-    get: { summary: 'Model version ready', tags: ['v2'], v2: true, ok: z.object({ name: z.string(), ready: z.boolean() }), example: v2ReadyExample, statuses: v2NotReady },
+    get: {
+      summary: 'Model version ready',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ name: z.string(), ready: z.boolean() }),
+      example: v2ReadyExample,
+      statuses: v2NotReady,
+    },
   },
   '/v2/models/{name}/infer': {
-    post: { summary: 'Inference (JSON, or the binary tensor data extension)', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true, example: v2InferExample },
+    post: {
+      summary: 'Inference (JSON, or the binary tensor data extension)',
+      tags: ['v2'],
+      v2: true,
+      body: v2InferRequestSchema,
+      ok: v2InferResponse,
+      binary: true,
+      example: v2InferExample,
+    },
   },
   '/v2/models/{name}/versions/{version}/infer': {
-    post: { summary: 'Inference on one loaded version', tags: ['v2'], v2: true, body: v2InferRequestSchema, ok: v2InferResponse, binary: true, example: v2InferExample },
+    post: {
+      summary: 'Inference on one loaded version',
+      tags: ['v2'],
+      v2: true,
+      body: v2InferRequestSchema,
+      ok: v2InferResponse,
+      binary: true,
+      example: v2InferExample,
+    },
   },
-  '/v2/models/stats': { get: { summary: 'Statistics of every loaded version (statistics extension)', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
-  '/v2/models/{name}/stats': { get: { summary: "Statistics of a model's loaded versions", tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
-  '/v2/models/{name}/versions/{version}/stats': { get: { summary: 'Statistics of one loaded version', tags: ['v2'], v2: true, ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }) } },
+  '/v2/models/stats': {
+    get: {
+      summary: 'Statistics of every loaded version (statistics extension)',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }),
+    },
+  },
+  '/v2/models/{name}/stats': {
+    get: {
+      summary: "Statistics of a model's loaded versions",
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }),
+    },
+  },
+  '/v2/models/{name}/versions/{version}/stats': {
+    get: {
+      summary: 'Statistics of one loaded version',
+      tags: ['v2'],
+      v2: true,
+      ok: z.object({ model_stats: z.array(z.record(z.string(), z.unknown())) }),
+    },
+  },
   '/v2/repository/index': {
-    post: { summary: 'Every version and its state (model repository extension)', tags: ['v2'], v2: true, admin: true, body: repositoryIndexBodySchema, optionalBody: true, ok: z.array(z.object({ name: z.string(), version: z.string(), state: z.string(), reason: z.string() })) },
+    post: {
+      summary: 'Every version and its state (model repository extension)',
+      tags: ['v2'],
+      v2: true,
+      admin: true,
+      body: repositoryIndexBodySchema,
+      optionalBody: true,
+      ok: z.array(
+        z.object({ name: z.string(), version: z.string(), state: z.string(), reason: z.string() }),
+      ),
+    },
   },
-  '/v2/repository/models/{name}/load': { post: { summary: 'Load a model: one gated pass over its folder', tags: ['v2'], v2: true, admin: true, ok: z.object({}) } },
-  '/v2/repository/models/{name}/unload': { post: { summary: 'Unload a model: stop serving it (until load or a restart)', tags: ['v2'], v2: true, admin: true, ok: z.object({}) } },
+  '/v2/repository/models/{name}/load': {
+    post: {
+      summary: 'Load a model: one gated pass over its folder',
+      tags: ['v2'],
+      v2: true,
+      admin: true,
+      ok: z.object({}),
+    },
+  },
+  '/v2/repository/models/{name}/unload': {
+    post: {
+      summary: 'Unload a model: stop serving it (until load or a restart)',
+      tags: ['v2'],
+      v2: true,
+      admin: true,
+      ok: z.object({}),
+    },
+  },
 }
 
 function operation(path: string, op: Op): Record<string, unknown> {
-  const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }))
-  for (const q of op.query ?? []) params.push({ name: q.name, in: 'query', required: false, schema: { type: 'string' }, description: q.description } as never)
+  const params = [...path.matchAll(/\{(\w+)\}/g)].map((m) => ({
+    name: m[1],
+    in: 'path',
+    required: true,
+    schema: { type: 'string' },
+  }))
+  for (const q of op.query ?? [])
+    params.push({
+      name: q.name,
+      in: 'query',
+      required: false,
+      schema: { type: 'string' },
+      description: q.description,
+    } as never)
   const errorRef = { $ref: op.v2 ? '#/components/schemas/V2Error' : '#/components/schemas/Error' }
   const okContent =
     op.ok === 'text'
       ? { 'text/plain': { schema: { type: 'string' } } }
       : op.ok === 'empty'
         ? undefined
-        : { 'application/json': { schema: json(op.ok), ...(op.example?.response !== undefined && { example: op.example.response }) } }
-  const others = Object.fromEntries(Object.entries(op.statuses ?? {}).map(([status, description]) => [status, { description, content: { 'application/json': { schema: errorRef } } }]))
+        : {
+            'application/json': {
+              schema: json(op.ok),
+              ...(op.example?.response !== undefined && { example: op.example.response }),
+            },
+          }
+  const others = Object.fromEntries(
+    Object.entries(op.statuses ?? {}).map(([status, description]) => [
+      status,
+      { description, content: { 'application/json': { schema: errorRef } } },
+    ]),
+  )
   const content: Record<string, unknown> = {}
-  if (op.body) content['application/json'] = { schema: json(op.body), ...(op.example?.request !== undefined && { example: op.example.request }) }
-  if (op.binary) content['application/octet-stream'] = { schema: { type: 'string', format: 'binary' }, description: 'JSON header (Inference-Header-Content-Length bytes) then raw tensors' }
+  if (op.body)
+    content['application/json'] = {
+      schema: json(op.body),
+      ...(op.example?.request !== undefined && { example: op.example.request }),
+    }
+  if (op.binary)
+    content['application/octet-stream'] = {
+      schema: { type: 'string', format: 'binary' },
+      description: 'JSON header (Inference-Header-Content-Length bytes) then raw tensors',
+    }
   return {
     summary: op.summary,
     tags: op.tags,
@@ -240,15 +584,29 @@ function operation(path: string, op: Op): Record<string, unknown> {
 export function openApiDocument(version: string): Record<string, unknown> {
   const paths: Record<string, unknown> = {}
   for (const [path, methods] of Object.entries(ops)) {
-    paths[path] = Object.fromEntries(Object.entries(methods).map(([m, op]) => [m, operation(path, op!)]))
+    paths[path] = Object.fromEntries(
+      Object.entries(methods).map(([m, op]) => [m, operation(path, op!)]),
+    )
   }
   return {
     openapi: '3.1.0',
-    info: { title: 'modelgate', version, description: 'ONNX inference server for continuous deployment of models: a simple JSON API, the KServe V2 protocol, admin routes.' },
+    info: {
+      title: 'modelgate',
+      version,
+      description:
+        'ONNX inference server for continuous deployment of models: a simple JSON API, the KServe V2 protocol, admin routes.',
+    },
     paths,
     components: {
       schemas: { Error: json(errorSchema), V2Error: json(v2ErrorSchema) },
-      securitySchemes: { adminToken: { type: 'http', scheme: 'bearer', description: 'MODELGATE_ADMIN_TOKEN; with no token configured, admin routes answer loopback clients only' } },
+      securitySchemes: {
+        adminToken: {
+          type: 'http',
+          scheme: 'bearer',
+          description:
+            'MODELGATE_ADMIN_TOKEN; with no token configured, admin routes answer loopback clients only',
+        },
+      },
     },
   }
 }
@@ -258,14 +616,20 @@ interface DocumentedOperation {
   summary: string
   security?: unknown
   requestBody?: { content?: Record<string, { schema?: unknown; example?: unknown }> }
-  responses: Record<string, { description: string; content?: Record<string, { schema?: unknown; example?: unknown }> }>
+  responses: Record<
+    string,
+    { description: string; content?: Record<string, { schema?: unknown; example?: unknown }> }
+  >
 }
 
 /** The same document as a page: one section per path, request and response schemas shown. */
 export function docsPage(doc: Record<string, unknown>): string {
-  const esc = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
+  const esc = (s: string) =>
+    s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!)
   const sections: string[] = []
-  for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, DocumentedOperation>>)) {
+  for (const [path, methods] of Object.entries(
+    doc.paths as Record<string, Record<string, DocumentedOperation>>,
+  )) {
     for (const [method, op] of Object.entries(methods)) {
       const request = op.requestBody?.content?.['application/json']
       const ok = op.responses?.['200']?.content?.['application/json']
@@ -275,10 +639,14 @@ export function docsPage(doc: Record<string, unknown>): string {
         .map(([status, r]) => `<li><code>${status}</code> ${esc(r.description)}</li>`)
       sections.push(
         `<section><h3><code>${method.toUpperCase()} ${esc(path)}</code>${op.security ? ' <small>admin</small>' : ''}</h3><p>${esc(op.summary)}</p>` +
-          (request?.example !== undefined ? `<p>Example request</p>${pretty(request.example)}` : '') +
+          (request?.example !== undefined
+            ? `<p>Example request</p>${pretty(request.example)}`
+            : '') +
           (ok?.example !== undefined ? `<p>Example answer (200)</p>${pretty(ok.example)}` : '') +
           (statuses.length ? `<ul>${statuses.join('')}</ul>` : '') +
-          (request ? `<details><summary>request body schema</summary>${pretty(request.schema)}</details>` : '') +
+          (request
+            ? `<details><summary>request body schema</summary>${pretty(request.schema)}</details>`
+            : '') +
           (ok ? `<details><summary>answer schema</summary>${pretty(ok.schema)}</details>` : '') +
           '<p><small>errors: <code>{"error": {"code", "message"}}</code> (V2 routes: <code>{"error": "..."}</code>), see the README\'s error table</small></p></section>',
       )

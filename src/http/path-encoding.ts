@@ -13,7 +13,9 @@ export function decodePathSegment(raw: string): string {
     return decodeURIComponent(raw)
   } catch {
     const shown = raw.length > 60 ? `${raw.slice(0, 57)}...` : raw
-    throw new InvalidRequestError(`the path segment '${shown}' is not valid percent-encoding: each '%' must begin a %XX escape, and the escapes must spell UTF-8`)
+    throw new InvalidRequestError(
+      `the path segment '${shown}' is not valid percent-encoding: each '%' must begin a %XX escape, and the escapes must spell UTF-8`,
+    )
   }
 }
 

@@ -2,7 +2,12 @@ import type { HttpBindings } from '@hono/node-server'
 import type { IncomingMessage } from 'node:http'
 import type { Readable } from 'node:stream'
 import type { Context } from 'hono'
-import { InvalidEncodingError, OverloadedError, PayloadTooLargeError, RequestTimeoutError } from '../errors.js'
+import {
+  InvalidEncodingError,
+  OverloadedError,
+  PayloadTooLargeError,
+  RequestTimeoutError,
+} from '../errors.js'
 import { type BodyGuards, guardsOf } from './body-guards.js'
 import { requestDecoder } from './compression.js'
 
@@ -55,7 +60,11 @@ export function readIncoming(incoming: IncomingMessage, limit: number): Promise<
     const chunks: Buffer[] = []
     let total = 0
     const watch = guards?.stalls.watch(function onStall() {
-      refuse(new RequestTimeoutError(`no bytes of the request body arrived for ${guards.stalls.timeoutMs / 1000} s`))
+      refuse(
+        new RequestTimeoutError(
+          `no bytes of the request body arrived for ${guards.stalls.timeoutMs / 1000} s`,
+        ),
+      )
     })
     const settle = () => {
       source.removeListener('data', onData)
@@ -91,13 +100,23 @@ export function readIncoming(incoming: IncomingMessage, limit: number): Promise<
       settle()
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total))
     }
-    const onAborted = () => onError(new ClientGoneError('the client closed the connection before sending its whole body'))
+    const onAborted = () =>
+      onError(new ClientGoneError('the client closed the connection before sending its whole body'))
     const onError = (e: Error) => {
       settle()
       if (decoder) decoder.destroy()
       incoming.resume()
       // A body that does not decode is the client's fault, not ours.
-      reject(decoder && e !== undefined && 'code' in e && String((e as NodeJS.ErrnoException).code).startsWith('Z_') ? new InvalidEncodingError(`the request body does not decode as ${incoming.headers['content-encoding']}: ${e.message}`) : e)
+      reject(
+        decoder &&
+          e !== undefined &&
+          'code' in e &&
+          String((e as NodeJS.ErrnoException).code).startsWith('Z_')
+          ? new InvalidEncodingError(
+              `the request body does not decode as ${incoming.headers['content-encoding']}: ${e.message}`,
+            )
+          : e,
+      )
     }
     source.on('data', onData)
     source.on('end', onEnd)

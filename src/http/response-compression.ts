@@ -16,8 +16,19 @@ export function compressResponses(): MiddlewareHandler {
     await next()
     const encoding = chooseEncoding(c.req.header('accept-encoding'))
     const res = c.res
-    if (!encoding || !res.body || c.req.method === 'HEAD' || res.status === 206 || res.headers.has('content-encoding')) return
-    if (!COMPRESSIBLE.test(res.headers.get('content-type') ?? '') || NO_TRANSFORM.test(res.headers.get('cache-control') ?? '')) return
+    if (
+      !encoding ||
+      !res.body ||
+      c.req.method === 'HEAD' ||
+      res.status === 206 ||
+      res.headers.has('content-encoding')
+    )
+      return
+    if (
+      !COMPRESSIBLE.test(res.headers.get('content-type') ?? '') ||
+      NO_TRANSFORM.test(res.headers.get('cache-control') ?? '')
+    )
+      return
     const body = Buffer.from(await res.arrayBuffer())
     if (body.length < COMPRESS_THRESHOLD) {
       c.res = new Response(body, res)

@@ -3,6 +3,9 @@ import { VersionNotFoundError } from '../errors.js'
 /** A version number in a request path, by the simple API, the fast path and the V2 routes alike. */
 export function parseVersion(model: string, raw: string): number {
   const version = /^[1-9][0-9]{0,14}$/.test(raw) ? Number(raw) : NaN
-  if (Number.isNaN(version)) throw new VersionNotFoundError(`model '${model}' has no version '${raw}' (versions are positive integers)`)
+  if (Number.isNaN(version))
+    throw new VersionNotFoundError(
+      `model '${model}' has no version '${raw}' (versions are positive integers)`,
+    )
   return version
 }

@@ -49,7 +49,8 @@ export class AdminChange {
     this.#retained = [...model.retained]
     this.#activations = [...model.activations]
     this.#unloaded = model.unloaded
-    for (const r of model.versions.values()) this.#records.set(r, { loaded: r.loaded, rolledBack: r.rolledBack, state: r.state })
+    for (const r of model.versions.values())
+      this.#records.set(r, { loaded: r.loaded, rolledBack: r.rolledBack, state: r.state })
   }
 
   /** Takes `version` out of service once the change is recorded; until then it can come back. */
@@ -73,7 +74,9 @@ export class AdminChange {
     try {
       await this.#recorded
     } catch (e) {
-      const served = this.#active ? `version ${this.#active.version} serves as before` : 'nothing serves, as before'
+      const served = this.#active
+        ? `version ${this.#active.version} serves as before`
+        : 'nothing serves, as before'
       throw new StateWriteFailedError(
         `the change was not made: the state file could not be written (${(e as Error).message}); model '${this.#model.name}': ${served}`,
         { cause: e, details: { error: (e as NodeJS.ErrnoException).code ?? (e as Error).message } },
@@ -102,7 +105,14 @@ export class AdminChange {
     const kept = new Set([this.#active, ...this.#retained])
     for (const v of inService) if (v && !kept.has(v)) v.retire()
     metrics.activeVersion.set({ model: model.name }, this.#active?.version ?? 0)
-    metrics.loadedVersions.set({ model: model.name }, (this.#active ? 1 : 0) + this.#retained.length)
-    logger.error('admin_change_undone', { model: model.name, serving: this.#active?.version ?? null, reason: 'the state file could not be written' })
+    metrics.loadedVersions.set(
+      { model: model.name },
+      (this.#active ? 1 : 0) + this.#retained.length,
+    )
+    logger.error('admin_change_undone', {
+      model: model.name,
+      serving: this.#active?.version ?? null,
+      reason: 'the state file could not be written',
+    })
   }
 }

@@ -1,6 +1,10 @@
 import { ConflictError, GateFailedError, VersionNotFoundError } from '../errors.js'
 import { ConfigFileError } from '../repository/model-config.js'
-import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
+import {
+  readVersionBytes,
+  VersionReadError,
+  type VersionBytes,
+} from '../repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
 import { AdminChange } from './admin-change.js'
 import type { GateRunner } from './gate/gate-runner.js'
@@ -56,51 +60,89 @@ export class AdminOperations {
   }
 
   /** Rollback: a pointer swap to a retained version, else load and gate it first. */
-  async rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
+  async rollback(
+    name: string,
+    o: { version?: number | undefined; reason?: string | undefined },
+  ): Promise<RollbackResult> {
     const { pipeline, model } = this.#x.pipeline(name)
     const reason = o.reason ?? 'manual rollback'
     const from = model.active
     if (!from) throw new ConflictError(`model '${name}' has no active version to roll back from`)
     const target = o.version ?? previousActivation(model)
-    if (target === undefined) throw new ConflictError(`model '${name}' has no earlier version to roll back to; name one with {"version": N}`)
-    if (target === from.version) throw new ConflictError(`version ${target} of model '${name}' is already active`)
+    if (target === undefined)
+      throw new ConflictError(
+        `model '${name}' has no earlier version to roll back to; name one with {"version": N}`,
+      )
+    if (target === from.version)
+      throw new ConflictError(`version ${target} of model '${name}' is already active`)
     const record = this.#requireVersion(model, target)
     const retained = model.retained.find((v) => v.version === target)
     if (retained) {
       // Warm: no queue, no I/O. The old version finishes its in-flight requests, then is released.
       const change = this.#begin(pipeline)
-      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', { rollbackReason: reason, change })
+      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', {
+        rollbackReason: reason,
+        change,
+      })
       return this.#rolledBack(change, model, from.version, target, true, swap.ms, reason)
     }
     return pipeline.exclusive(async () => {
       const started = performance.now()
       const current = model.active
-      if (!current) throw new ConflictError(`model '${name}' has no active version to roll back from`)
-      if (current.version === target) throw new ConflictError(`version ${target} of model '${name}' is already active`)
+      if (!current)
+        throw new ConflictError(`model '${name}' has no active version to roll back from`)
+      if (current.version === target)
+        throw new ConflictError(`version ${target} of model '${name}' is already active`)
       const bytes = await this.#readForAdmin(model, record)
       if (record.verdict?.kind === 'rejected' && record.verdict.sha256 === bytes.sha256) {
-        throw new ConflictError(`version ${target} was rejected by its gate (${record.verdict.reason}: ${record.verdict.message}); promote it with "force" to serve it anyway`)
+        throw new ConflictError(
+          `version ${target} was rejected by its gate (${record.verdict.reason}: ${record.verdict.message}); promote it with "force" to serve it anyway`,
+        )
       }
       // A version that served before may have another signature (the contract moved on); one that
       // never served is held to the contract like any candidate.
-      const { report } = await this.#gateForAdmin(pipeline, record, bytes, { skipSignature: model.activations.includes(target) }, 'rollback')
+      const { report } = await this.#gateForAdmin(
+        pipeline,
+        record,
+        bytes,
+        { skipSignature: model.activations.includes(target) },
+        'rollback',
+      )
       const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
-      if (!loaded) throw new GateFailedError(`version ${target} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
+      if (!loaded)
+        throw new GateFailedError(`version ${target} could not be loaded for serving`, {
+          details: { stages: record.gate?.stages },
+        })
       const change = this.#begin(pipeline)
-      pipeline.promoter.swapIn(record, loaded.version, 'rollback', { rollbackReason: reason, change })
-      const result = await this.#rolledBack(change, model, current.version, target, false, performance.now() - started, reason)
+      pipeline.promoter.swapIn(record, loaded.version, 'rollback', {
+        rollbackReason: reason,
+        change,
+      })
+      const result = await this.#rolledBack(
+        change,
+        model,
+        current.version,
+        target,
+        false,
+        performance.now() - started,
+        reason,
+      )
       return { ...result, stages: roundStages(loaded.stages) }
     })
   }
 
   /** Explicit promotion: gated unless retained (it served and is loaded) or forced. */
-  promote(name: string, o: { version: number; force?: boolean | undefined }): Promise<PromoteResult> {
+  promote(
+    name: string,
+    o: { version: number; force?: boolean | undefined },
+  ): Promise<PromoteResult> {
     const { pipeline, model } = this.#x.pipeline(name)
     const record = this.#requireVersion(model, o.version)
     return pipeline.exclusive(async () => {
       const started = performance.now()
       const from = model.active?.version ?? null
-      if (record.loaded && record.loaded === model.active) throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
+      if (record.loaded && record.loaded === model.active)
+        throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
       let change: AdminChange | undefined
       const begin = () => {
         change = this.#begin(pipeline)
@@ -115,13 +157,28 @@ export class AdminOperations {
         return { model: name, from, to: o.version, warm: true, ms: roundMs(swap.ms) }
       }
       const bytes = await this.#readForAdmin(model, record)
-      const { report, smoke } = await this.#gateForAdmin(pipeline, record, bytes, { force: o.force === true }, 'admin')
+      const { report, smoke } = await this.#gateForAdmin(
+        pipeline,
+        record,
+        bytes,
+        { force: o.force === true },
+        'admin',
+      )
       if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin', begin))) {
-        throw new GateFailedError(`version ${o.version} could not be loaded for serving`, { details: { stages: record.gate?.stages } })
+        throw new GateFailedError(`version ${o.version} could not be loaded for serving`, {
+          details: { stages: record.gate?.stages },
+        })
       }
       const ms = performance.now() - started
       await change!.committed()
-      return { model: name, from, to: o.version, warm: false, ms: roundMs(ms), stages: roundStages(record.gate?.stages ?? []) }
+      return {
+        model: name,
+        from,
+        to: o.version,
+        warm: false,
+        ms: roundMs(ms),
+        stages: roundStages(record.gate?.stages ?? []),
+      }
     })
   }
 
@@ -132,7 +189,10 @@ export class AdminOperations {
   }
 
   async #readForAdmin(model: ModelRecord, record: VersionRecord): Promise<VersionBytes> {
-    if (!record.onDisk) throw new ConflictError(`version ${record.version} of model '${model.name}' is not loaded and its file is missing`)
+    if (!record.onDisk)
+      throw new ConflictError(
+        `version ${record.version} of model '${model.name}' is not loaded and its file is missing`,
+      )
     try {
       return await readVersionBytes(this.#x.root, record.source, this.#x.deps.options.maxModelBytes)
     } catch (e) {
@@ -154,21 +214,28 @@ export class AdminOperations {
     try {
       smoke = await readSmokeSet(this.#x.root, model.dir, record.source.dir)
     } catch (e) {
-      if (e instanceof ConfigFileError) throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
+      if (e instanceof ConfigFileError)
+        throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
       throw e
     }
     record.state = { status: 'validating' }
-    const outcome = await this.#x.gates.run(pipeline.promoter.gateJob(record, bytes.sha256, smoke, o), {
-      timeoutMs: model.config.gateTimeoutSeconds * 1000,
-    })
+    const outcome = await this.#x.gates.run(
+      pipeline.promoter.gateJob(record, bytes.sha256, smoke, o),
+      {
+        timeoutMs: model.config.gateTimeoutSeconds * 1000,
+      },
+    )
     if (outcome.kind === 'cancelled') throw new ConflictError('the server is shutting down')
     const report = outcome.report
     if (!report.passed) {
       const failed = report.stages.find((s) => s.status === 'failed')!
       pipeline.promoter.recordRejection(record, bytes.sha256, undefined, failed, trigger, report)
-      throw new GateFailedError(`version ${record.version} failed its gate at '${failed.stage}': ${failed.message}`, {
-        details: { stages: report.stages },
-      })
+      throw new GateFailedError(
+        `version ${record.version} failed its gate at '${failed.stage}': ${failed.message}`,
+        {
+          details: { stages: report.stages },
+        },
+      )
     }
     return { report, smoke }
   }
@@ -176,10 +243,24 @@ export class AdminOperations {
   /** An admin change begins: right before its swap, with no await in between (see AdminChange). */
   #begin(pipeline: ModelPipeline): AdminChange {
     const { registry, metrics, logger } = this.#x.deps
-    return new AdminChange(pipeline.model, { registry, metrics, logger, commit: this.#x.commit, restingState: (r) => pipeline.promoter.restingState(r) })
+    return new AdminChange(pipeline.model, {
+      registry,
+      metrics,
+      logger,
+      commit: this.#x.commit,
+      restingState: (r) => pipeline.promoter.restingState(r),
+    })
   }
 
-  async #rolledBack(change: AdminChange, model: ModelRecord, from: number, to: number, warm: boolean, ms: number, reason: string): Promise<RollbackResult> {
+  async #rolledBack(
+    change: AdminChange,
+    model: ModelRecord,
+    from: number,
+    to: number,
+    warm: boolean,
+    ms: number,
+    reason: string,
+  ): Promise<RollbackResult> {
     const { metrics, logger } = this.#x.deps
     // Answered only once state.json says so: a crash right after must not bring `from` back.
     await change.committed()

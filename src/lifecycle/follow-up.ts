@@ -27,12 +27,15 @@ export class FollowUp {
   }
 
   #arm(): void {
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined
-      this.#run()
-      // Requests made since this timer was armed want a run of their own, later.
-      if (this.#wantedAt > Date.now()) this.#arm()
-    }, Math.max(0, this.#wantedAt - Date.now()))
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined
+        this.#run()
+        // Requests made since this timer was armed want a run of their own, later.
+        if (this.#wantedAt > Date.now()) this.#arm()
+      },
+      Math.max(0, this.#wantedAt - Date.now()),
+    )
     this.#timer.unref()
   }
 }

@@ -70,7 +70,8 @@ export class History {
       if (line.trim() === '') continue
       try {
         const entry = JSON.parse(line) as HistoryEntry
-        if (typeof entry.model === 'string' && typeof entry.event === 'string') this.#remember(entry)
+        if (typeof entry.model === 'string' && typeof entry.event === 'string')
+          this.#remember(entry)
         else skipped++
       } catch {
         skipped++

@@ -70,7 +70,10 @@ function persistModel(m: ModelRecord): PersistedModel {
       ...(v.message !== undefined && { message: v.message }),
       at: v.at,
       ...(v.runMs !== undefined && { runMs: Math.round(v.runMs * 1000) / 1000 }),
-      ...(r.rolledBack && r.rolledBack.sha256 === v.sha256 && { rolledBack: { reason: r.rolledBack.reason, at: r.rolledBack.at } }),
+      ...(r.rolledBack &&
+        r.rolledBack.sha256 === v.sha256 && {
+          rolledBack: { reason: r.rolledBack.reason, at: r.rolledBack.at },
+        }),
       ...(!r.onDisk && { missing: true }),
     }
   }

@@ -23,7 +23,13 @@ export interface Readiness {
    */
   readonly stateWriteFailing: boolean
   readonly stateWriteError?: StateWriteFailure
-  readonly models: Record<string, { readonly active: number | null; readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded' }>
+  readonly models: Record<
+    string,
+    {
+      readonly active: number | null
+      readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded'
+    }
+  >
 }
 
 /**
@@ -60,7 +66,11 @@ export class Lifecycle {
     const { state, problem } = await this.#store.load()
     if (problem) logger.error('state_unreadable', { problem })
     const skipped = await this.#history.load()
-    if (skipped) logger.warn('history_lines_skipped', { count: skipped, reason: 'not JSON (a line cut short by a crash)' })
+    if (skipped)
+      logger.warn('history_lines_skipped', {
+        count: skipped,
+        reason: 'not JSON (a line cut short by a crash)',
+      })
     const scan = await scanRepository(this.#deps.modelsDir)
     this.#persister = new StatePersister(this.#store, registry, state, logger)
     this.#ctx = {
@@ -106,7 +116,8 @@ export class Lifecycle {
       onEvent: (e) => this.#onWatchEvent(e.model, e.event, e.parts.length),
     })
     await this.#watcher.ready
-    for (const source of scan.models) if (!isInside(this.#deps.stateDir, source.dir)) this.#register(source)
+    for (const source of scan.models)
+      if (!isInside(this.#deps.stateDir, source.dir)) this.#register(source)
     this.#settleDefault(state.defaultModel)
     for (const pipeline of this.#pipelines.values()) {
       if (this.#closed) return
@@ -119,7 +130,9 @@ export class Lifecycle {
     this.#rescanTimer.unref()
     // Events during the initial passes were not acted on: look at everything once more.
     void this.#rescan()
-    logger.info('models_loaded', { models: registry.list().map((m) => ({ name: m.name, active: m.active?.version ?? null })) })
+    logger.info('models_loaded', {
+      models: registry.list().map((m) => ({ name: m.name, active: m.active?.version ?? null })),
+    })
   }
 
   readiness(): Readiness {
@@ -132,24 +145,35 @@ export class Lifecycle {
         : m.unloaded
           ? 'unloaded'
           : m.versions.size === 0
-          ? 'empty'
-          : !pipeline || (!pipeline.judged && !pipeline.settled) || hasCandidateInFlight(m)
-            ? 'loading'
-            : 'failed'
+            ? 'empty'
+            : !pipeline || (!pipeline.judged && !pipeline.settled) || hasCandidateInFlight(m)
+              ? 'loading'
+              : 'failed'
       // A model whose every version was rejected does not hold readiness: it would take every
       // other model out of service. /readyz lists it as failed.
       if (status === 'loading') ready = false
       models[m.name] = { active: m.active?.version ?? null, status }
     }
     const failing = this.#persister?.failing
-    return { ready, stateWriteFailing: failing !== undefined, ...(failing && { stateWriteError: failing }), models }
+    return {
+      ready,
+      stateWriteFailing: failing !== undefined,
+      ...(failing && { stateWriteError: failing }),
+      models,
+    }
   }
 
-  rollback(name: string, o: { version?: number | undefined; reason?: string | undefined }): Promise<RollbackResult> {
+  rollback(
+    name: string,
+    o: { version?: number | undefined; reason?: string | undefined },
+  ): Promise<RollbackResult> {
     return this.#admin!.rollback(name, o)
   }
 
-  promote(name: string, o: { version: number; force?: boolean | undefined }): Promise<PromoteResult> {
+  promote(
+    name: string,
+    o: { version: number; force?: boolean | undefined },
+  ): Promise<PromoteResult> {
     return this.#admin!.promote(name, o)
   }
 
@@ -171,11 +195,24 @@ export class Lifecycle {
         if (record) record.state = pipeline.promoter.restingState(record)
       }
       // Versions evicted before are now unloaded on request too: nothing loads them until `load`.
-      for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
+      for (const record of model.versions.values())
+        if (record.state.status === 'unloaded')
+          record.state = pipeline.promoter.restingState(record)
       this.#deps.metrics.activeVersion.set({ model: name }, 0)
       this.#deps.metrics.loadedVersions.set({ model: name }, 0)
-      this.#deps.logger.info('model_unloaded', { model: name, versions: leaving.map((v) => v.version) })
-      for (const v of leaving) void this.#history.append({ model: name, version: v.version, sha256: v.sha256, event: 'unloaded', trigger: 'admin', reason: 'unloaded on request' })
+      this.#deps.logger.info('model_unloaded', {
+        model: name,
+        versions: leaving.map((v) => v.version),
+      })
+      for (const v of leaving)
+        void this.#history.append({
+          model: name,
+          version: v.version,
+          sha256: v.sha256,
+          event: 'unloaded',
+          trigger: 'admin',
+          reason: 'unloaded on request',
+        })
     })
   }
 
@@ -185,18 +222,23 @@ export class Lifecycle {
     const { pipeline, model } = this.#pipeline(name)
     model.unloaded = false
     // Versions unloaded on request are merely evicted now: a pass may load them again.
-    for (const record of model.versions.values()) if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
+    for (const record of model.versions.values())
+      if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.
-    const deadline = Date.now() + this.#deps.options.stabilityMs * 4 + model.config.gateTimeoutSeconds * 1000
+    const deadline =
+      Date.now() + this.#deps.options.stabilityMs * 4 + model.config.gateTimeoutSeconds * 1000
     while (!model.active && !pipeline.settled && !this.#closed) {
       const left = deadline - Date.now()
       if (left <= 0) break
       // Every pass may have served it (a file still in its stability window gets a pass of its own).
       const ended = pipeline.passEnded()
       let timer: NodeJS.Timeout | undefined
-      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, left)))])
+      await Promise.race([
+        ended,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+      ])
       clearTimeout(timer)
     }
     return model.active !== undefined
@@ -269,14 +311,19 @@ export class Lifecycle {
   #settleDefault(recorded: string | undefined): void {
     const { registry, logger } = this.#deps
     if (registry.settleDefault(recorded)) {
-      logger.info('default_model', { model: registry.recordedDefault, reason: 'recorded in state.json: POST /predict serves it until --default-model names another' })
+      logger.info('default_model', {
+        model: registry.recordedDefault,
+        reason:
+          'recorded in state.json: POST /predict serves it until --default-model names another',
+      })
       this.#persister!.persist()
     }
     const ambiguous = registry.recordedDefault === undefined && registry.list().length > 1
     if (ambiguous && !this.#ambiguityReported) {
       logger.warn('default_model_ambiguous', {
         models: registry.list().map((m) => m.name),
-        message: 'POST /predict answers 404 no_default_model: several models and none chosen as the default; use /models/{name}/predict or --default-model',
+        message:
+          'POST /predict answers 404 no_default_model: several models and none chosen as the default; use /models/{name}/predict or --default-model',
       })
     }
     this.#ambiguityReported = ambiguous
@@ -296,7 +343,8 @@ export class Lifecycle {
       }
       this.#settleDefault(undefined)
       const present = new Set(scan.models.map((m) => m.name))
-      for (const [name, pipeline] of this.#pipelines) if (!present.has(name)) void pipeline.schedule('watch')
+      for (const [name, pipeline] of this.#pipelines)
+        if (!present.has(name)) void pipeline.schedule('watch')
     } catch (e) {
       this.#deps.logger.warn('rescan_failed', { error: e })
     }

@@ -53,7 +53,11 @@ export class LoadedVersion {
     this.version = version
     this.sha256 = sha256
     this.engine = engine
-    this.execution = execution.choice ?? { mode: engine.mode, reason: 'not configured', workers: engine.mode === 'workers' ? engine.concurrency : 0 }
+    this.execution = execution.choice ?? {
+      mode: engine.mode,
+      reason: 'not configured',
+      workers: engine.mode === 'workers' ? engine.concurrency : 0,
+    }
     this.#logger = logger
     this.#runner = execution.runner
     this.#onReleased = execution.onReleased
@@ -110,7 +114,12 @@ export class LoadedVersion {
         this.#onReleased?.()
         this.#logger.debug('session_released', { model: this.model, version: this.version })
       },
-      (e: unknown) => this.#logger.error('session_release_failed', { model: this.model, version: this.version, error: e }),
+      (e: unknown) =>
+        this.#logger.error('session_release_failed', {
+          model: this.model,
+          version: this.version,
+          error: e,
+        }),
     )
   }
 }

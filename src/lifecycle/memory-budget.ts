@@ -7,7 +7,10 @@ import { formatBytes } from '../format-bytes.js'
  * transient copy while a session is created: bytes × (sessions + 2) for workers, bytes × 2 on the
  * main thread (its bytes are dropped once the session holds the weights).
  */
-export function footprint(bytes: number, execution: { readonly mode: 'main' | 'workers'; readonly workers: number }): number {
+export function footprint(
+  bytes: number,
+  execution: { readonly mode: 'main' | 'workers'; readonly workers: number },
+): number {
   return execution.mode === 'workers' ? bytes * (execution.workers + 2) : bytes * 2
 }
 
@@ -24,13 +27,22 @@ export interface MemoryLeft {
  */
 export function memoryLeft(maxMemoryBytes: number | undefined): MemoryLeft | undefined {
   const bounds: MemoryLeft[] = []
-  if (maxMemoryBytes !== undefined) bounds.push({ bytes: maxMemoryBytes - process.memoryUsage.rss(), source: `--max-memory ${formatBytes(maxMemoryBytes)}` })
+  if (maxMemoryBytes !== undefined)
+    bounds.push({
+      bytes: maxMemoryBytes - process.memoryUsage.rss(),
+      source: `--max-memory ${formatBytes(maxMemoryBytes)}`,
+    })
   const limit = readNumber('/sys/fs/cgroup/memory.max')
   const usage = readNumber('/sys/fs/cgroup/memory.current')
-  if (limit !== undefined && usage !== undefined) bounds.push({ bytes: limit - usage, source: 'the cgroup memory limit' })
+  if (limit !== undefined && usage !== undefined)
+    bounds.push({ bytes: limit - usage, source: 'the cgroup memory limit' })
   const available = /^MemAvailable:\s+(\d+) kB$/m.exec(readText('/proc/meminfo') ?? '')?.[1]
-  if (available !== undefined) bounds.push({ bytes: Number(available) * 1024, source: 'the memory available on the system' })
-  return bounds.reduce<MemoryLeft | undefined>((least, b) => (least === undefined || b.bytes < least.bytes ? b : least), undefined)
+  if (available !== undefined)
+    bounds.push({ bytes: Number(available) * 1024, source: 'the memory available on the system' })
+  return bounds.reduce<MemoryLeft | undefined>(
+    (least, b) => (least === undefined || b.bytes < least.bytes ? b : least),
+    undefined,
+  )
 }
 
 /** Why a version does not fit, or undefined when it does (or nothing is known). */

@@ -1,12 +1,21 @@
 import { InsufficientMemoryError } from '../errors.js'
 import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
-import { readVersionBytes, VersionReadError, type VersionBytes } from '../repository/read-version.js'
+import {
+  readVersionBytes,
+  VersionReadError,
+  type VersionBytes,
+} from '../repository/read-version.js'
 import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
 import { versionFolder } from '../repository/layout.js'
 import { displayPath } from '../repository/repository-file.js'
 import { basename } from 'node:path'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
-import { readVersionWhenStable, sameFingerprint, versionFingerprint, type FileFingerprint } from '../repository/version-file.js'
+import {
+  readVersionWhenStable,
+  sameFingerprint,
+  versionFingerprint,
+  type FileFingerprint,
+} from '../repository/version-file.js'
 import type { GateReport, StageResult } from './gate/gate-types.js'
 import type { LifecycleContext } from './lifecycle-context.js'
 import type { ModelRecord, VersionRecord } from './model-registry.js'
@@ -57,7 +66,10 @@ export class ModelPipeline {
    * file's identity. In memory only: state.json keys verdicts by sha256, so after a restart such a
    * file is judged once more.
    */
-  readonly #refused = new Map<number, { readonly fingerprint: FileFingerprint; readonly state: VersionState }>()
+  readonly #refused = new Map<
+    number,
+    { readonly fingerprint: FileFingerprint; readonly state: VersionState }
+  >()
   /** At most one "is the candidate being gated superseded?" check in flight, one more queued. */
   readonly #checkSuperseded = coalesced(() => this.#abandonIfSuperseded())
   /** Passes again a while after version folders appear (see `folderAppeared`). */
@@ -67,7 +79,9 @@ export class ModelPipeline {
     this.#ctx = ctx
     this.model = model
     this.promoter = new Promoter(ctx, model)
-    this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map((ms) => new FollowUp(ms, () => void this.schedule('watch')))
+    this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map(
+      (ms) => new FollowUp(ms, () => void this.schedule('watch')),
+    )
   }
 
   /**
@@ -80,7 +94,12 @@ export class ModelPipeline {
 
   /** Nothing left to do for now: a pass has run, none is queued, no file is being waited for. */
   get settled(): boolean {
-    return this.#passes > 0 && this.#queuedPass === undefined && !this.#running && this.#retryAtMs === Infinity
+    return (
+      this.#passes > 0 &&
+      this.#queuedPass === undefined &&
+      !this.#running &&
+      this.#retryAtMs === Infinity
+    )
   }
 
   /** Resolves when the pass running or queued now (or, with none, the next one) ends, or on close. */
@@ -110,7 +129,11 @@ export class ModelPipeline {
       try {
         await this.#pass(trigger)
       } catch (e) {
-        this.#ctx.logger.error('pass_failed', { model: this.model.name, error: e, stack: (e as Error).stack })
+        this.#ctx.logger.error('pass_failed', {
+          model: this.model.name,
+          error: e,
+          stack: (e as Error).stack,
+        })
       } finally {
         this.#running = false
         this.#passes++
@@ -141,10 +164,13 @@ export class ModelPipeline {
     if (this.#ctx.closed() || atMs >= this.#retryAtMs) return
     clearTimeout(this.#retryTimer)
     this.#retryAtMs = atMs
-    this.#retryTimer = setTimeout(() => {
-      this.#retryAtMs = Infinity
-      void this.schedule('watch')
-    }, Math.max(10, atMs - Date.now() + 5))
+    this.#retryTimer = setTimeout(
+      () => {
+        this.#retryAtMs = Infinity
+        void this.schedule('watch')
+      },
+      Math.max(10, atMs - Date.now() + 5),
+    )
     this.#retryTimer.unref()
   }
 
@@ -169,7 +195,9 @@ export class ModelPipeline {
     const ignored: Ignored[] = []
     const scan = await scanModel(ctx.root, model.name, model.dir, ignored)
     ctx.reportIgnored(ignored, { everySkip: true })
-    model.refused = ignored.filter((i) => i.refused).map((i) => ({ path: displayPath(ctx.root, i.path), reason: i.reason }))
+    model.refused = ignored
+      .filter((i) => i.refused)
+      .map((i) => ({ path: displayPath(ctx.root, i.path), reason: i.reason }))
     for (const i of ignored) {
       if (i.reason === EMPTY_VERSION_FOLDER) {
         const v = versionFolder(basename(i.path))
@@ -200,8 +228,17 @@ export class ModelPipeline {
         // prunes old folders should not hold every report in memory.
         record.gate = undefined
       }
-      ctx.logger.warn('version_missing', { model: model.name, version: record.version, loaded: record.loaded !== undefined })
-      void ctx.history.append({ model: model.name, version: record.version, event: 'missing', sha256: record.loaded?.sha256 ?? record.verdict?.sha256 })
+      ctx.logger.warn('version_missing', {
+        model: model.name,
+        version: record.version,
+        loaded: record.loaded !== undefined,
+      })
+      void ctx.history.append({
+        model: model.name,
+        version: record.version,
+        event: 'missing',
+        sha256: record.loaded?.sha256 ?? record.verdict?.sha256,
+      })
       ctx.persist()
     }
   }
@@ -216,7 +253,8 @@ export class ModelPipeline {
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       model.configError = e.message
-      if (this.#firstReport('config', e)) this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
+      if (this.#firstReport('config', e))
+        this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
       return false
     }
   }
@@ -234,16 +272,23 @@ export class ModelPipeline {
     // Unchanged bytes with a verdict: no need to read, hash or gate them again.
     if (record.verdict && sameFingerprint(current, record.verdictFingerprint)) {
       if (isSettled(record, record.verdict.sha256)) return 'skipped'
-      if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === this.model.active) return 'skipped'
+      if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === this.model.active)
+        return 'skipped'
     }
     if (!sameFingerprint(record.seen?.fingerprint, current)) {
-      record.seen = { fingerprint: current, sinceMs: Date.now(), changed: record.seen !== undefined }
+      record.seen = {
+        fingerprint: current,
+        sinceMs: Date.now(),
+        changed: record.seen !== undefined,
+      }
     }
     const seen = record.seen!
     // A version that cannot fit is not read (nor gated) until memory frees up; a file too large
     // to read at all is refused below instead.
     if (current.size <= ctx.options.maxModelBytes) {
-      const deferred = this.#unlessFits(record, () => this.promoter.ensureFits(record.version, current.size))
+      const deferred = this.#unlessFits(record, () =>
+        this.promoter.ensureFits(record.version, current.size),
+      )
       if (deferred) return deferred
     }
     let read
@@ -258,7 +303,13 @@ export class ModelPipeline {
       })
     } catch (e) {
       if (!(e instanceof VersionReadError)) throw e
-      const outcome = this.#reject(record, undefined, undefined, { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message }, trigger)
+      const outcome = this.#reject(
+        record,
+        undefined,
+        undefined,
+        { stage: 'load', status: 'failed', ms: 0, reason: e.reason, message: e.message },
+        trigger,
+      )
       this.#refused.set(record.version, { fingerprint: current, state: record.state })
       return outcome
     }
@@ -270,17 +321,31 @@ export class ModelPipeline {
         this.#retryAt(read.retryAtMs)
         return 'waiting'
       case 'checksum_mismatch':
-        return this.#reject(record, read.sha256, current, { stage: 'load', status: 'failed', ms: 0, reason: 'checksum_mismatch', message: read.message }, trigger)
+        return this.#reject(
+          record,
+          read.sha256,
+          current,
+          {
+            stage: 'load',
+            status: 'failed',
+            ms: 0,
+            reason: 'checksum_mismatch',
+            message: read.message,
+          },
+          trigger,
+        )
     }
     const { bytes, provisional } = read
     // The bytes are ready, so they match their sidecar now: a mismatch recorded before was fixed.
-    if (record.verdict?.kind === 'rejected' && record.verdict.reason === 'checksum_mismatch') record.verdict = undefined
+    if (record.verdict?.kind === 'rejected' && record.verdict.reason === 'checksum_mismatch')
+      record.verdict = undefined
     if (isSettled(record, bytes.sha256)) {
       record.verdictFingerprint = read.fingerprint
       record.state = this.promoter.restingState(record)
       return 'skipped'
     }
-    if (this.model.active?.sha256 === bytes.sha256 && this.model.active.version === record.version) return 'skipped'
+    if (this.model.active?.sha256 === bytes.sha256 && this.model.active.version === record.version)
+      return 'skipped'
     if (record.verdict?.kind === 'passed' && record.verdict.sha256 === bytes.sha256) {
       record.verdictFingerprint = read.fingerprint
       // It served before and something else serves now (an explicit promote, a rollback): it is
@@ -294,7 +359,13 @@ export class ModelPipeline {
     return this.#gate(record, bytes, read.fingerprint, provisional, trigger)
   }
 
-  async #gate(record: VersionRecord, bytes: VersionBytes, fp: FileFingerprint, provisional: boolean, trigger: PromotionTrigger): Promise<Consideration> {
+  async #gate(
+    record: VersionRecord,
+    bytes: VersionBytes,
+    fp: FileFingerprint,
+    provisional: boolean,
+    trigger: PromotionTrigger,
+  ): Promise<Consideration> {
     const ctx = this.#ctx
     const model = this.model
     let smoke: SmokeSet
@@ -303,11 +374,21 @@ export class ModelPipeline {
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       // The smoke file is broken, not the model: no verdict, and the version waits for the fix.
-      record.state = { status: 'discovered', note: `waiting for a valid smoke.json: ${e.message}`, waiting: { reason: 'invalid_smoke_file', message: e.message } }
-      if (this.#firstReport('smoke', e)) ctx.logger.error('smoke_file_invalid', { model: model.name, version: record.version, error: e.message })
+      record.state = {
+        status: 'discovered',
+        note: `waiting for a valid smoke.json: ${e.message}`,
+        waiting: { reason: 'invalid_smoke_file', message: e.message },
+      }
+      if (this.#firstReport('smoke', e))
+        ctx.logger.error('smoke_file_invalid', {
+          model: model.name,
+          version: record.version,
+          error: e.message,
+        })
       return 'skipped'
     }
-    if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
+    if (await newerCandidateExists(this.#ctx.root, this.model, record.version))
+      return this.#superseded(record, bytes.sha256, trigger)
     const abort = new AbortController()
     this.#gating = { version: record.version, abort }
     record.state = { status: 'validating' }
@@ -325,8 +406,13 @@ export class ModelPipeline {
     const failedLoad = report.stages.find((s) => s.stage === 'load' && s.status === 'failed')
     if (failedLoad && (provisional || failedLoad.reason === 'file_changed')) {
       // Bytes read early (a folder that just appeared) that do not load may be a copy in progress.
-      record.state = { status: 'discovered', note: 'waiting: the bytes read so far do not load; they may still be arriving' }
-      this.#retryAt(Math.max(record.seen?.sinceMs ?? Date.now(), fp.mtimeMs) + ctx.options.stabilityMs)
+      record.state = {
+        status: 'discovered',
+        note: 'waiting: the bytes read so far do not load; they may still be arriving',
+      }
+      this.#retryAt(
+        Math.max(record.seen?.sinceMs ?? Date.now(), fp.mtimeMs) + ctx.options.stabilityMs,
+      )
       return 'waiting'
     }
     if (!report.passed) {
@@ -339,9 +425,12 @@ export class ModelPipeline {
       this.#retryAt(Date.now() + ctx.options.stabilityMs)
       return 'waiting'
     }
-    if (await newerCandidateExists(this.#ctx.root, this.model, record.version)) return this.#superseded(record, bytes.sha256, trigger)
+    if (await newerCandidateExists(this.#ctx.root, this.model, record.version))
+      return this.#superseded(record, bytes.sha256, trigger)
     record.verdictFingerprint = fp
-    return this.#promoting(record, () => this.promoter.promoteGated(record, bytes, report, smoke, trigger))
+    return this.#promoting(record, () =>
+      this.promoter.promoteGated(record, bytes, report, smoke, trigger),
+    )
   }
 
   async #promoting(record: VersionRecord, promote: () => Promise<boolean>): Promise<Consideration> {
@@ -369,10 +458,15 @@ export class ModelPipeline {
    * every pass (at least every --rescan-ms) looks again. Logged once per version until it fits.
    */
   #deferred(record: VersionRecord, e: InsufficientMemoryError): Consideration {
-    if (!record.loaded) record.state = { status: 'discovered', note: `waiting: insufficient_memory: ${e.message}` }
+    if (!record.loaded)
+      record.state = { status: 'discovered', note: `waiting: insufficient_memory: ${e.message}` }
     if (!this.#memoryNote.has(record.version)) {
       this.#memoryNote.add(record.version)
-      this.#ctx.logger.warn('insufficient_memory', { model: this.model.name, version: record.version, error: e.message })
+      this.#ctx.logger.warn('insufficient_memory', {
+        model: this.model.name,
+        version: record.version,
+        error: e.message,
+      })
     }
     return 'waiting'
   }
@@ -411,8 +505,18 @@ export class ModelPipeline {
       for (const [key, p] of Object.entries(persisted.versions)) {
         const record = model.versions.get(Number(key))
         if (!record) continue
-        record.verdict = { kind: p.verdict, sha256: p.sha256, unverified: p.unverified, stage: p.stage, reason: p.reason, message: p.message, at: p.at, runMs: p.runMs }
-        if (p.rolledBack) record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
+        record.verdict = {
+          kind: p.verdict,
+          sha256: p.sha256,
+          unverified: p.unverified,
+          stage: p.stage,
+          reason: p.reason,
+          message: p.message,
+          at: p.at,
+          runMs: p.runMs,
+        }
+        if (p.rolledBack)
+          record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
         record.state = this.promoter.restingState(record)
       }
       model.activations = persisted.activations.filter((v) => model.versions.has(v))
@@ -421,20 +525,39 @@ export class ModelPipeline {
       if (active) {
         const why = await this.#restoreOne(active, 'active')
         if (why) {
-          ctx.logger.warn('restore_failed', { model: model.name, version: active.version, reason: why })
-          void ctx.history.append({ model: model.name, version: active.version, sha256: active.sha256, event: 'restore_failed', trigger: 'startup', reason: why })
+          ctx.logger.warn('restore_failed', {
+            model: model.name,
+            version: active.version,
+            reason: why,
+          })
+          void ctx.history.append({
+            model: model.name,
+            version: active.version,
+            sha256: active.sha256,
+            event: 'restore_failed',
+            trigger: 'startup',
+            reason: why,
+          })
         }
       }
       for (const ref of persisted.retained) {
         if (model.retained.length >= model.config.retain) break
         const why = await this.#restoreOne(ref, 'retained')
-        if (why) ctx.logger.info('retained_not_restored', { model: model.name, version: ref.version, reason: why })
+        if (why)
+          ctx.logger.info('retained_not_restored', {
+            model: model.name,
+            version: ref.version,
+            reason: why,
+          })
       }
     })
   }
 
   /** Loads a recorded version without a gate if its bytes are the recorded ones; else says why not. */
-  async #restoreOne(ref: { version: number; sha256: string }, as: 'active' | 'retained'): Promise<string | undefined> {
+  async #restoreOne(
+    ref: { version: number; sha256: string },
+    as: 'active' | 'retained',
+  ): Promise<string | undefined> {
     const record = this.model.versions.get(ref.version)
     if (!record?.onDisk) return 'its file is missing'
     if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
@@ -444,11 +567,17 @@ export class ModelPipeline {
     } catch (e) {
       return (e as Error).message
     }
-    if (bytes.sha256 !== ref.sha256) return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
+    if (bytes.sha256 !== ref.sha256)
+      return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
     record.verdictFingerprint = await versionFingerprint(record.source)
     try {
-      if (as === 'active') return (await this.promoter.promoteWithoutGate(record, bytes, 'startup')) ? undefined : 'it no longer loads'
-      return (await this.promoter.retainWithoutGate(record, bytes)) ? undefined : 'it no longer loads'
+      if (as === 'active')
+        return (await this.promoter.promoteWithoutGate(record, bytes, 'startup'))
+          ? undefined
+          : 'it no longer loads'
+      return (await this.promoter.retainWithoutGate(record, bytes))
+        ? undefined
+        : 'it no longer loads'
     } catch (e) {
       if (e instanceof InsufficientMemoryError) return e.message
       throw e
@@ -460,7 +589,11 @@ export class ModelPipeline {
     const gating = this.#gating
     if (!gating || gating.abort.signal.aborted) return
     try {
-      if ((await newerCandidateExists(this.#ctx.root, this.model, gating.version)) && this.#gating === gating) gating.abort.abort()
+      if (
+        (await newerCandidateExists(this.#ctx.root, this.model, gating.version)) &&
+        this.#gating === gating
+      )
+        gating.abort.abort()
     } catch (e) {
       // The pass checks again before it promotes: a failed check costs a wasted gate at most.
       this.#ctx.logger.warn('superseded_check_failed', { model: this.model.name, error: e })
@@ -472,9 +605,14 @@ export class ModelPipeline {
     const { ctx, model } = { ctx: this.#ctx, model: this.model }
     record.state = { status: 'discovered', note: 'superseded by a newer version' }
     ctx.metrics.promotions.inc({ model: model.name, result: 'superseded' })
-    void ctx.history.append({ model: model.name, version: record.version, sha256, event: 'superseded', trigger })
+    void ctx.history.append({
+      model: model.name,
+      version: record.version,
+      sha256,
+      event: 'superseded',
+      trigger,
+    })
     void this.schedule(trigger)
     return 'cancelled'
   }
 }
-

@@ -99,7 +99,9 @@ export class ModelRegistry {
   }
 
   list(): ModelRecord[] {
-    return [...this.#models.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+    return [...this.#models.values()].sort((a, b) =>
+      a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
+    )
   }
 
   /** The default model as state.json records it (undefined: none chosen yet). */
@@ -116,7 +118,8 @@ export class ModelRegistry {
     const before = this.#recordedDefault
     if (this.#configuredDefault === undefined) {
       this.#recordedDefault ??= recorded
-      if (this.#recordedDefault === undefined && this.#models.size === 1) this.#recordedDefault = this.#models.keys().next().value
+      if (this.#recordedDefault === undefined && this.#models.size === 1)
+        this.#recordedDefault = this.#models.keys().next().value
     }
     return this.#recordedDefault !== before
   }
@@ -142,10 +145,15 @@ export class ModelRegistry {
       return active.lease()
     }
     const record = model.versions.get(version)
-    const loaded = model.active?.version === version ? model.active : model.retained.find((v) => v.version === version)
+    const loaded =
+      model.active?.version === version
+        ? model.active
+        : model.retained.find((v) => v.version === version)
     if (loaded) return loaded.lease()
     if (!record) throw new VersionNotFoundError(`model '${name}' has no version ${version}`)
-    throw new VersionNotLoadedError(`version ${version} of model '${name}' is not loaded (${record.state.status})`)
+    throw new VersionNotLoadedError(
+      `version ${version} of model '${name}' is not loaded (${record.state.status})`,
+    )
   }
 
   /** Serve nothing (an unload); returns the version that served. */

@@ -47,7 +47,12 @@ export class Promoter {
     this.#model = model
   }
 
-  gateJob(record: VersionRecord, sha256: string, smoke: SmokeSet, o: { force?: boolean; skipSignature?: boolean } = {}): GateJob {
+  gateJob(
+    record: VersionRecord,
+    sha256: string,
+    smoke: SmokeSet,
+    o: { force?: boolean; skipSignature?: boolean } = {},
+  ): GateJob {
     const model = this.#model
     const config = model.config
     const active = model.active
@@ -92,9 +97,17 @@ export class Promoter {
     if (record.loaded && model.retained.includes(record.loaded)) return { status: 'retained' }
     if (!record.onDisk) return { status: 'missing' }
     const v = record.verdict
-    if (record.rolledBack && v?.sha256 === record.rolledBack.sha256) return { status: 'rolled_back', reason: record.rolledBack.reason }
-    if (v?.kind === 'rejected') return { status: 'rejected', stage: v.stage ?? 'load', reason: v.reason ?? 'rejected', message: v.message ?? '' }
-    if (v?.kind === 'passed') return { status: 'unloaded', reason: model.unloaded ? 'unloaded_on_request' : 'evicted' }
+    if (record.rolledBack && v?.sha256 === record.rolledBack.sha256)
+      return { status: 'rolled_back', reason: record.rolledBack.reason }
+    if (v?.kind === 'rejected')
+      return {
+        status: 'rejected',
+        stage: v.stage ?? 'load',
+        reason: v.reason ?? 'rejected',
+        message: v.message ?? '',
+      }
+    if (v?.kind === 'passed')
+      return { status: 'unloaded', reason: model.unloaded ? 'unloaded_on_request' : 'evicted' }
     return { status: 'discovered' }
   }
 
@@ -110,17 +123,49 @@ export class Promoter {
     const reason = failed.reason ?? 'rejected'
     const message = failed.message ?? ''
     if (sha256) {
-      record.verdict = { kind: 'rejected', sha256, stage: failed.stage, reason, message, at: new Date().toISOString() }
+      record.verdict = {
+        kind: 'rejected',
+        sha256,
+        stage: failed.stage,
+        reason,
+        message,
+        at: new Date().toISOString(),
+      }
       record.verdictFingerprint = fp
     }
-    record.gate = report ?? { passed: false, unverified: false, stages: [failed], warnings: [], signature: undefined, ms: failed.ms }
+    record.gate = report ?? {
+      passed: false,
+      unverified: false,
+      stages: [failed],
+      warnings: [],
+      signature: undefined,
+      ms: failed.ms,
+    }
     // A replacement of the serving version's file that fails leaves the old bytes serving.
-    record.state = record.loaded ? this.restingState(record) : { status: 'rejected', stage: failed.stage, reason, message }
+    record.state = record.loaded
+      ? this.restingState(record)
+      : { status: 'rejected', stage: failed.stage, reason, message }
     ctx.metrics.rejections.inc({ model: model.name, stage: failed.stage })
     ctx.metrics.promotions.inc({ model: model.name, result: 'rejected' })
-    if (report) ctx.metrics.gateDuration.observe({ model: model.name, result: 'rejected' }, report.ms / 1000)
-    ctx.logger.warn('version_rejected', { model: model.name, version: record.version, stage: failed.stage, reason, error: message })
-    void ctx.history.append({ model: model.name, version: record.version, sha256, event: 'rejected', trigger, reason, message, stages: report?.stages ?? [failed] })
+    if (report)
+      ctx.metrics.gateDuration.observe({ model: model.name, result: 'rejected' }, report.ms / 1000)
+    ctx.logger.warn('version_rejected', {
+      model: model.name,
+      version: record.version,
+      stage: failed.stage,
+      reason,
+      error: message,
+    })
+    void ctx.history.append({
+      model: model.name,
+      version: record.version,
+      sha256,
+      event: 'rejected',
+      trigger,
+      reason,
+      message,
+      stages: report?.stages ?? [failed],
+    })
     ctx.persist()
   }
 
@@ -139,15 +184,28 @@ export class Promoter {
     const feeds = smokeFeeds(smoke, report.signature)
     const loaded = await this.load(record, bytes, report, feeds, trigger)
     if (!loaded) return false
-    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: report.unverified, gateMs: report.ms, change: beforeSwap?.() })
+    this.swapIn(record, loaded.version, trigger, {
+      stages: loaded.stages,
+      unverified: report.unverified,
+      gateMs: report.ms,
+      change: beforeSwap?.(),
+    })
     return true
   }
 
   /** A version whose bytes passed the gate before (recorded verdict): load and swap, no second gate. */
-  async promoteWithoutGate(record: VersionRecord, bytes: VersionBytes, trigger: PromotionTrigger): Promise<boolean> {
+  async promoteWithoutGate(
+    record: VersionRecord,
+    bytes: VersionBytes,
+    trigger: PromotionTrigger,
+  ): Promise<boolean> {
     const loaded = await this.load(record, bytes, undefined, [], trigger)
     if (!loaded) return false
-    this.swapIn(record, loaded.version, trigger, { stages: loaded.stages, unverified: record.verdict?.unverified === true, restored: true })
+    this.swapIn(record, loaded.version, trigger, {
+      stages: loaded.stages,
+      unverified: record.verdict?.unverified === true,
+      restored: true,
+    })
     return true
   }
 
@@ -159,7 +217,10 @@ export class Promoter {
     record.loaded = loaded.version
     model.retained.push(loaded.version)
     record.state = { status: 'retained' }
-    this.#ctx.metrics.loadedVersions.set({ model: model.name }, (model.active ? 1 : 0) + model.retained.length)
+    this.#ctx.metrics.loadedVersions.set(
+      { model: model.name },
+      (model.active ? 1 : 0) + model.retained.length,
+    )
     return true
   }
 
@@ -179,7 +240,10 @@ export class Promoter {
     const config = model.config
     const recordedRunMs = record.verdict?.sha256 === bytes.sha256 ? record.verdict.runMs : undefined
     const runMs = report ? report.runMs : recordedRunMs
-    const choice = chooseExecution(config.execution, ctx.options.execution, { bytes: bytes.bytes, runMs })
+    const choice = chooseExecution(config.execution, ctx.options.execution, {
+      bytes: bytes.bytes,
+      runMs,
+    })
     try {
       this.ensureFits(record.version, bytes.bytes.length, choice)
     } catch (e) {
@@ -189,25 +253,67 @@ export class Promoter {
     }
     record.state = { status: 'warming' }
     const started = performance.now()
-    ctx.logger.info('version_warming', { model: model.name, version: record.version, bytes: bytes.bytes.length, trigger, execution: choice.mode, ...(choice.mode === 'workers' && { workers: choice.workers }) })
+    ctx.logger.info('version_warming', {
+      model: model.name,
+      version: record.version,
+      bytes: bytes.bytes.length,
+      trigger,
+      execution: choice.mode,
+      ...(choice.mode === 'workers' && { workers: choice.workers }),
+    })
     let engine: Engine
     try {
-      engine = await createEngine(bytes.bytes, choice, config.session, this.#engineHooks(record.version, config.execution.timeoutSeconds))
+      engine = await createEngine(
+        bytes.bytes,
+        choice,
+        config.session,
+        this.#engineHooks(record.version, config.execution.timeoutSeconds),
+      )
     } catch (e) {
-      this.recordRejection(record, bytes.sha256, record.verdictFingerprint, { stage: 'load', status: 'failed', ms: 0, reason: 'invalid_model', message: (e as Error).message }, trigger, report)
+      this.recordRejection(
+        record,
+        bytes.sha256,
+        record.verdictFingerprint,
+        {
+          stage: 'load',
+          status: 'failed',
+          ms: 0,
+          reason: 'invalid_model',
+          message: (e as Error).message,
+        },
+        trigger,
+        report,
+      )
       return undefined
     }
     const execution = await this.#execution(engine, record.version, fallbackFeeds)
     const plan = { ...warmupPlan(config, execution.batching), fallbackFeeds }
-    const warmed = (engine instanceof WorkerPool ? await engine.warmEach(wirePlan(plan)) : undefined) ?? (await warmUpRuns(engine, plan))
+    const warmed =
+      (engine instanceof WorkerPool ? await engine.warmEach(wirePlan(plan)) : undefined) ??
+      (await warmUpRuns(engine, plan))
     const warm = warmupStage(plan, warmed)
-    ctx.logger.info('version_warmed', { model: model.name, version: record.version, ms: roundMs(performance.now() - started), batching: execution.batching.enabled, ...(warm.reason !== undefined && { warning: warm.message }) })
+    ctx.logger.info('version_warmed', {
+      model: model.name,
+      version: record.version,
+      ms: roundMs(performance.now() - started),
+      batching: execution.batching.enabled,
+      ...(warm.reason !== undefined && { warning: warm.message }),
+    })
     if (ctx.closed()) {
       await engine.release()
       return undefined
     }
     const stages = [...(report?.stages ?? []), warm]
-    record.gate = { ...(report ?? { passed: true, unverified: record.verdict?.unverified === true, warnings: [], signature: engine.signature, ms: 0 }), stages }
+    record.gate = {
+      ...(report ?? {
+        passed: true,
+        unverified: record.verdict?.unverified === true,
+        warnings: [],
+        signature: engine.signature,
+        ms: 0,
+      }),
+      stages,
+    }
     record.verdict = {
       kind: 'passed',
       sha256: bytes.sha256,
@@ -216,7 +322,11 @@ export class Promoter {
       ...(runMs !== undefined && { runMs }),
     }
     const onReleased = () => ctx.metrics.forgetVersion(model.name, record.version)
-    const loaded = new LoadedVersion(model.name, record.version, bytes.sha256, engine, ctx.logger, { ...execution, choice, onReleased })
+    const loaded = new LoadedVersion(model.name, record.version, bytes.sha256, engine, ctx.logger, {
+      ...execution,
+      choice,
+      onReleased,
+    })
     return { version: loaded, stages }
   }
 
@@ -228,9 +338,18 @@ export class Promoter {
     const model = this.#model
     const config = model.config
     // Before reading, the run time is unknown: the estimate assumes the larger of the two footprints.
-    const assumed = choice ?? chooseExecution(config.execution, this.#ctx.options.execution, { bytes: new Uint8Array(0), runMs: Number.POSITIVE_INFINITY })
+    const assumed =
+      choice ??
+      chooseExecution(config.execution, this.#ctx.options.execution, {
+        bytes: new Uint8Array(0),
+        runMs: Number.POSITIVE_INFINITY,
+      })
     const why = doesNotFit(footprint(size, assumed), memoryLeft(this.#ctx.options.maxMemoryBytes))
-    if (why) throw new InsufficientMemoryError(`version ${version} of model '${model.name}' was not loaded: ${why}`, { details: { model: model.name, version } })
+    if (why)
+      throw new InsufficientMemoryError(
+        `version ${version} of model '${model.name}' was not loaded: ${why}`,
+        { details: { model: model.name, version } },
+      )
   }
 
   #engineHooks(version: number, timeoutSeconds: number) {
@@ -240,18 +359,29 @@ export class Promoter {
       timeoutMs: timeoutSeconds * 1000,
       onWorkerLost: (reason: 'crashed' | 'timeout', error: unknown) => {
         ctx.metrics.workersLost.inc({ model: model.name, reason })
-        ctx.logger.error('inference_worker_lost', { ...labels, reason, error: (error as Error)?.message ?? String(error) })
+        ctx.logger.error('inference_worker_lost', {
+          ...labels,
+          reason,
+          error: (error as Error)?.message ?? String(error),
+        })
       },
       onStuckChange: (stuck: number) => ctx.metrics.workersStuck.set(labels, stuck),
     }
   }
 
   /** How requests will reach the engine: batched (when safe) or one by one. */
-  async #execution(engine: Engine, version: number, feeds: readonly Feeds[]): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
+  async #execution(
+    engine: Engine,
+    version: number,
+    feeds: readonly Feeds[],
+  ): Promise<{ runner: Runner; batching: BatchingDecision; stats: InferenceStats }> {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
     const config = model.config.batching
     // Time inside onnxruntime (or, in workers, from hand-off to result), per run (a batch counts once).
-    const inference = ctx.metrics.inferenceDuration.labels({ model: model.name, version: String(version) })
+    const inference = ctx.metrics.inferenceDuration.labels({
+      model: model.name,
+      version: String(version),
+    })
     const stats = new InferenceStats()
     const direct: Executor = {
       concurrency: engine.concurrency,
@@ -287,13 +417,22 @@ export class Promoter {
     record: VersionRecord,
     next: LoadedVersion,
     trigger: PromotionTrigger,
-    o: { stages?: readonly StageResult[]; unverified?: boolean; gateMs?: number; restored?: boolean; rollbackReason?: string; change?: AdminChange | undefined } = {},
+    o: {
+      stages?: readonly StageResult[]
+      unverified?: boolean
+      gateMs?: number
+      restored?: boolean
+      rollbackReason?: string
+      change?: AdminChange | undefined
+    } = {},
   ): SwapResult {
     const { ctx, model } = { ctx: this.#ctx, model: this.#model }
     const change = o.change
     const retire = (v: LoadedVersion) => (change ? change.retire(v) : v.retire())
     const appendHistory = (entry: Omit<HistoryEntry, 'time'>) =>
-      change ? change.afterCommit(() => void ctx.history.append(entry)) : void ctx.history.append(entry)
+      change
+        ? change.afterCommit(() => void ctx.history.append(entry))
+        : void ctx.history.append(entry)
     const t = performance.now()
     const previous = ctx.registry.activate(model, next)
     const ms = performance.now() - t // the swap itself; what follows is bookkeeping
@@ -305,7 +444,11 @@ export class Promoter {
         if (prevRecord && prevRecord.loaded === previous) prevRecord.loaded = undefined
         retire(previous)
         if (o.rollbackReason !== undefined && prevRecord) {
-          prevRecord.rolledBack = { sha256: previous.sha256, reason: o.rollbackReason, at: new Date().toISOString() }
+          prevRecord.rolledBack = {
+            sha256: previous.sha256,
+            reason: o.rollbackReason,
+            at: new Date().toISOString(),
+          }
           dropActivation(model, previous.version)
         }
       } else {
@@ -322,9 +465,11 @@ export class Promoter {
     ctx.metrics.swapDuration.observe({ model: model.name }, ms / 1000)
     if (o.rollbackReason === undefined) {
       ctx.metrics.promotions.inc({ model: model.name, result: 'promoted' })
-      if (o.gateMs !== undefined) ctx.metrics.gateDuration.observe({ model: model.name, result: 'passed' }, o.gateMs / 1000)
+      if (o.gateMs !== undefined)
+        ctx.metrics.gateDuration.observe({ model: model.name, result: 'passed' }, o.gateMs / 1000)
     }
-    const event = o.rollbackReason !== undefined ? 'rolled_back' : o.restored ? 'restored' : 'promoted'
+    const event =
+      o.rollbackReason !== undefined ? 'rolled_back' : o.restored ? 'restored' : 'promoted'
     ctx.logger.info(`version_${event === 'rolled_back' ? 'rolled_back_to' : event}`, {
       model: model.name,
       version: next.version,
@@ -334,16 +479,33 @@ export class Promoter {
       swapMs: roundMs(ms),
       ...(o.unverified && { unverified: true }),
     })
-    if (o.unverified) ctx.logger.warn('version_unverified', { model: model.name, version: next.version, reason: 'no smoke cases: only a synthesized input was checked' })
+    if (o.unverified)
+      ctx.logger.warn('version_unverified', {
+        model: model.name,
+        version: next.version,
+        reason: 'no smoke cases: only a synthesized input was checked',
+      })
     if (event !== 'rolled_back') {
-      appendHistory({ model: model.name, version: next.version, sha256: next.sha256, event, trigger, from, stages: o.stages, ...(o.unverified && { unverified: true }) })
+      appendHistory({
+        model: model.name,
+        version: next.version,
+        sha256: next.sha256,
+        event,
+        trigger,
+        from,
+        stages: o.stages,
+        ...(o.unverified && { unverified: true }),
+      })
     }
     if (change) change.record()
     else ctx.persist()
     return { from, to: next.version, ms }
   }
 
-  #trimRetained(retire: (v: LoadedVersion) => void, appendHistory: (entry: Omit<HistoryEntry, 'time'>) => void): void {
+  #trimRetained(
+    retire: (v: LoadedVersion) => void,
+    appendHistory: (entry: Omit<HistoryEntry, 'time'>) => void,
+  ): void {
     const model = this.#model
     const keep = model.config.retain
     while (model.retained.length > keep) {
@@ -352,12 +514,26 @@ export class Promoter {
       if (r && r.loaded === leaving) r.loaded = undefined
       retire(leaving) // released once its last request ends
       if (r) r.state = this.restingState(r)
-      appendHistory({ model: model.name, version: leaving.version, sha256: leaving.sha256, event: 'unloaded', reason: 'left the retained window' })
+      appendHistory({
+        model: model.name,
+        version: leaving.version,
+        sha256: leaving.sha256,
+        event: 'unloaded',
+        reason: 'left the retained window',
+      })
     }
   }
 }
 
 /** Warm-up for a worker: its smoke inputs as copies that cross the thread boundary. */
-function wirePlan(plan: { runs: number; batchSizes: readonly number[]; fallbackFeeds: readonly Feeds[] }): WarmPlan {
-  return { runs: plan.runs, batchSizes: plan.batchSizes, fallbackFeeds: plan.fallbackFeeds.slice(0, 4).map((f) => pack(f, false).tensors) }
+function wirePlan(plan: {
+  runs: number
+  batchSizes: readonly number[]
+  fallbackFeeds: readonly Feeds[]
+}): WarmPlan {
+  return {
+    runs: plan.runs,
+    batchSizes: plan.batchSizes,
+    fallbackFeeds: plan.fallbackFeeds.slice(0, 4).map((f) => pack(f, false).tensors),
+  }
 }

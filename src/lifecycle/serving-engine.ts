@@ -48,7 +48,11 @@ function defaultWorkers(cores = availableParallelism()): number {
   return Math.min(4, Math.max(2, cores))
 }
 
-export function chooseExecution(config: ModelConfig['execution'], setting: ExecutionSetting, facts: VersionFacts): ExecutionChoice {
+export function chooseExecution(
+  config: ModelConfig['execution'],
+  setting: ExecutionSetting,
+  facts: VersionFacts,
+): ExecutionChoice {
   const workers = config.workers ?? defaultWorkers()
   const inWorkers = (reason: string): ExecutionChoice => ({ mode: 'workers', reason, workers })
   const mode = config.mode ?? setting
@@ -56,13 +60,26 @@ export function chooseExecution(config: ModelConfig['execution'], setting: Execu
   if (mode === 'workers') return inWorkers(`${from} is workers`)
   if (mode === 'main') return { mode: 'main', reason: `${from} is main`, workers: 0 }
   const size = facts.bytes.length
-  if (size >= AUTO_THRESHOLDS.workersFromBytes) return inWorkers(`auto: the model is ${mb(size)}, creating its session would hold the event loop`)
-  if (controlFlow(facts.bytes)) return inWorkers('auto: the model has Loop or Scan operators, whose run time depends on the input (the timeout can end a run)')
+  if (size >= AUTO_THRESHOLDS.workersFromBytes)
+    return inWorkers(
+      `auto: the model is ${mb(size)}, creating its session would hold the event loop`,
+    )
+  if (controlFlow(facts.bytes))
+    return inWorkers(
+      'auto: the model has Loop or Scan operators, whose run time depends on the input (the timeout can end a run)',
+    )
   if (facts.runMs !== undefined && facts.runMs >= AUTO_THRESHOLDS.workersFromRunMs) {
-    return inWorkers(`auto: a run takes ${facts.runMs.toFixed(2)} ms, long enough to be worth a thread`)
+    return inWorkers(
+      `auto: a run takes ${facts.runMs.toFixed(2)} ms, long enough to be worth a thread`,
+    )
   }
-  const timed = facts.runMs === undefined ? 'run time not measured' : `a run takes ${facts.runMs.toFixed(3)} ms`
-  return { mode: 'main', reason: `auto: small (${mb(size)}) and quick (${timed}): runs on the event loop, no hand-off`, workers: 0 }
+  const timed =
+    facts.runMs === undefined ? 'run time not measured' : `a run takes ${facts.runMs.toFixed(3)} ms`
+  return {
+    mode: 'main',
+    reason: `auto: small (${mb(size)}) and quick (${timed}): runs on the event loop, no hand-off`,
+    workers: 0,
+  }
 }
 
 export interface EngineHooks {
@@ -72,12 +89,20 @@ export interface EngineHooks {
 }
 
 /** The version's sessions, where the choice says. Throws ModelLoadError for bytes that do not load. */
-export function createEngine(bytes: Uint8Array, choice: ExecutionChoice, sessionOptions: SessionOptions, hooks: EngineHooks): Promise<Engine> {
+export function createEngine(
+  bytes: Uint8Array,
+  choice: ExecutionChoice,
+  sessionOptions: SessionOptions,
+  hooks: EngineHooks,
+): Promise<Engine> {
   if (choice.mode === 'main') return ModelSession.create(bytes, sessionOptions)
   return WorkerPool.create(bytes, {
     workers: choice.workers,
     timeoutMs: hooks.timeoutMs,
-    sessionOptions: { ...sessionOptions, intraOpNumThreads: sessionOptions.intraOpNumThreads ?? threadsPerWorker(choice.workers) },
+    sessionOptions: {
+      ...sessionOptions,
+      intraOpNumThreads: sessionOptions.intraOpNumThreads ?? threadsPerWorker(choice.workers),
+    },
     onWorkerLost: hooks.onWorkerLost,
     onStuckChange: hooks.onStuckChange,
   })

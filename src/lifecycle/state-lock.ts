@@ -79,7 +79,11 @@ export class StateLock {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code
       if (e instanceof StateLockedError || code === undefined || !UNWRITABLE.has(code)) throw e
-      logger.error('state_lock_unavailable', { path: held.#lockPath, error: e, reason: 'the state directory refuses writes; starting without its lock' })
+      logger.error('state_lock_unavailable', {
+        path: held.#lockPath,
+        error: e,
+        reason: 'the state directory refuses writes; starting without its lock',
+      })
     }
     return held
   }
@@ -91,8 +95,11 @@ export class StateLock {
     this.#release = undefined
     if (!release) return
     const owner = await readOwner(this.#ownerPath)
-    if (owner?.pid === process.pid && owner.lockIno === this.#ino) await rm(this.#ownerPath, { force: true }).catch(() => undefined)
-    await release().catch((e: unknown) => this.#logger.warn('state_lock_release_failed', { path: this.#lockPath, error: e }))
+    if (owner?.pid === process.pid && owner.lockIno === this.#ino)
+      await rm(this.#ownerPath, { force: true }).catch(() => undefined)
+    await release().catch((e: unknown) =>
+      this.#logger.warn('state_lock_release_failed', { path: this.#lockPath, error: e }),
+    )
   }
 
   async #take(): Promise<void> {
@@ -114,21 +121,35 @@ export class StateLock {
         const owner = await readOwner(this.#ownerPath)
         const describes = owner !== undefined && owner.lockIno === ino
         if (describes && !isAlive(owner) && attempt < 3 && (await this.#takeOver(ino!))) {
-          this.#logger.warn('state_lock_taken_over', { path: this.#lockPath, previous: owner, reason: 'its holder is no longer running on this host' })
+          this.#logger.warn('state_lock_taken_over', {
+            path: this.#lockPath,
+            previous: owner,
+            reason: 'its holder is no longer running on this host',
+          })
           continue
         }
         throw new StateLockedError(this.#dir, describes ? owner : undefined)
       }
     }
     this.#ino = (await stat(this.#lockPath)).ino
-    const owner: LockOwner = { pid: process.pid, host: hostname(), startedAt: new Date().toISOString(), procStart: processStart(process.pid), lockIno: this.#ino }
+    const owner: LockOwner = {
+      pid: process.pid,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      procStart: processStart(process.pid),
+      lockIno: this.#ino,
+    }
     const tmp = `${this.#ownerPath}.tmp-${process.pid}`
     try {
       await writeFile(tmp, `${JSON.stringify(owner)}\n`)
       await rename(tmp, this.#ownerPath) // whole or absent: a reader never sees half of it
     } catch (e) {
       await rm(tmp, { force: true }).catch(() => undefined)
-      this.#logger.warn('state_lock_owner_unwritten', { path: this.#ownerPath, error: e, reason: 'the lock holds; a refused server cannot name this one' })
+      this.#logger.warn('state_lock_owner_unwritten', {
+        path: this.#ownerPath,
+        error: e,
+        reason: 'the lock holds; a refused server cannot name this one',
+      })
     }
   }
 
@@ -160,7 +181,11 @@ export class StateLock {
       await this.#take()
       this.#logger.info('state_lock_regained', { path: this.#lockPath })
     } catch (again) {
-      this.#logger.error('state_lock_lost', { path: this.#lockPath, error: again, reason: 'another server may write this state directory' })
+      this.#logger.error('state_lock_lost', {
+        path: this.#lockPath,
+        error: again,
+        reason: 'another server may write this state directory',
+      })
     }
   }
 }
@@ -168,7 +193,9 @@ export class StateLock {
 async function readOwner(path: string): Promise<LockOwner | undefined> {
   try {
     const o = JSON.parse(await readFile(path, 'utf8')) as LockOwner
-    return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.lockIno === 'number' ? o : undefined
+    return typeof o.pid === 'number' && typeof o.host === 'string' && typeof o.lockIno === 'number'
+      ? o
+      : undefined
   } catch {
     return undefined
   }

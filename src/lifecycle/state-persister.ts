@@ -83,7 +83,11 @@ export class StatePersister {
     }
     this.#last = state
     if (this.#failing) {
-      this.#logger.info('state_write_recovered', { path: this.#store.path, failedSince: this.#failing.since, attempts: this.#failing.attempts })
+      this.#logger.info('state_write_recovered', {
+        path: this.#store.path,
+        failedSince: this.#failing.since,
+        attempts: this.#failing.attempts,
+      })
       this.#failing = undefined
       clearTimeout(this.#retryTimer)
       this.#retryTimer = undefined
@@ -93,8 +97,17 @@ export class StatePersister {
   #failed(e: unknown): void {
     const attempts = (this.#failing?.attempts ?? 0) + 1
     const retryInMs = Math.min(STATE_RETRY_MAX_MS, STATE_RETRY_FIRST_MS * 2 ** (attempts - 1))
-    this.#failing = { since: this.#failing?.since ?? new Date().toISOString(), error: (e as Error).message, attempts }
-    this.#logger.error('state_write_failed', { path: this.#store.path, error: e, attempts, retryInMs })
+    this.#failing = {
+      since: this.#failing?.since ?? new Date().toISOString(),
+      error: (e as Error).message,
+      attempts,
+    }
+    this.#logger.error('state_write_failed', {
+      path: this.#store.path,
+      error: e,
+      attempts,
+      retryInMs,
+    })
     if (this.#closed || this.#retryTimer !== undefined) return
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = undefined

@@ -85,7 +85,8 @@ export class StateStore {
     try {
       text = await readFile(this.#path, 'utf8')
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return { state: emptyState(), problem: undefined }
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT')
+        return { state: emptyState(), problem: undefined }
       throw e
     }
     let why: string
@@ -100,7 +101,10 @@ export class StateStore {
     // A time a person reads (UTC, `:` and `.` spelled `-` so the name works on every file system).
     const aside = `${this.#path}.unreadable-${new Date().toISOString().replace(/[:.]/g, '-')}`
     await rename(this.#path, aside)
-    return { state: emptyState(), problem: `${this.#path} could not be read (${why}); moved to ${aside}, starting from an empty state` }
+    return {
+      state: emptyState(),
+      problem: `${this.#path} could not be read (${why}); moved to ${aside}, starting from an empty state`,
+    }
   }
 
   /** Queues an atomic write of `state`; writes happen in order, each on the latest snapshot. */

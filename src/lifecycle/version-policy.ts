@@ -35,7 +35,12 @@ export function previousActivation(model: ModelRecord): number | undefined {
     if (v === current) continue
     const record = model.versions.get(v)
     if (model.retained.some((r) => r.version === v)) return v
-    if (record?.onDisk && record.verdict?.kind === 'passed' && record.rolledBack?.sha256 !== record.verdict.sha256) return v
+    if (
+      record?.onDisk &&
+      record.verdict?.kind === 'passed' &&
+      record.rolledBack?.sha256 !== record.verdict.sha256
+    )
+      return v
   }
   return undefined
 }

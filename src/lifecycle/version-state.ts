@@ -29,7 +29,12 @@ export type VersionState =
    * and gates it again) or `unloaded_on_request` (the model was unloaded through the V2 repository API).
    */
   | { readonly status: 'unloaded'; readonly reason: 'evicted' | 'unloaded_on_request' }
-  | { readonly status: 'rejected'; readonly stage: string; readonly reason: string; readonly message: string }
+  | {
+      readonly status: 'rejected'
+      readonly stage: string
+      readonly reason: string
+      readonly message: string
+    }
   | { readonly status: 'rolled_back'; readonly reason: string }
   /** Its file was deleted and it is not loaded. */
   | { readonly status: 'missing' }

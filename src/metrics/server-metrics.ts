@@ -1,7 +1,9 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+const LATENCY_BUCKETS = [
+  0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+]
 
 export interface MetricSources {
   /** The body budget in use (BodyBudget.used). */
@@ -178,7 +180,20 @@ export class ServerMetrics {
     this.requestDuration.remove(labels)
     this.inferenceDuration.remove(labels)
     this.workersStuck.remove(labels)
-    for (const status of ['200', '400', '404', '405', '413', '415', '422', '499', '500', '503', '504']) this.requests.remove({ ...labels, status })
+    for (const status of [
+      '200',
+      '400',
+      '404',
+      '405',
+      '413',
+      '415',
+      '422',
+      '499',
+      '500',
+      '503',
+      '504',
+    ])
+      this.requests.remove({ ...labels, status })
   }
 
   get contentType(): string {

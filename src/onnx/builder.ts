@@ -79,7 +79,16 @@ export interface ModelSpec extends GraphSpec {
   readonly metadata?: Readonly<Record<string, string>>
 }
 
-const AttributeType = { FLOAT: 1, INT: 2, STRING: 3, TENSOR: 4, GRAPH: 5, FLOATS: 6, INTS: 7, STRINGS: 8 } as const
+const AttributeType = {
+  FLOAT: 1,
+  INT: 2,
+  STRING: 3,
+  TENSOR: 4,
+  GRAPH: 5,
+  FLOATS: 6,
+  INTS: 7,
+  STRINGS: 8,
+} as const
 
 export function buildModel(spec: ModelSpec): Uint8Array {
   const w = new ProtoWriter()
@@ -108,7 +117,8 @@ function writeNode(n: ProtoWriter, node: NodeSpec, index: number): void {
   for (const o of node.outputs) n.string(2, o)
   n.string(3, node.name ?? `${node.op}_${index}`)
   n.string(4, node.op)
-  for (const [name, value] of Object.entries(node.attributes ?? {})) n.message(5, (a) => writeAttribute(a, name, value))
+  for (const [name, value] of Object.entries(node.attributes ?? {}))
+    n.message(5, (a) => writeAttribute(a, name, value))
   if (node.domain) n.string(7, node.domain)
 }
 
@@ -117,10 +127,12 @@ function writeAttribute(a: ProtoWriter, name: string, value: AttributeValue): vo
   if ('f' in value) a.float(2, value.f).varint(20, AttributeType.FLOAT)
   else if ('i' in value) a.varint(3, value.i).varint(20, AttributeType.INT)
   else if ('s' in value) a.string(4, value.s).varint(20, AttributeType.STRING)
-  else if ('t' in value) a.message(5, (t) => writeTensor(t, value.t)).varint(20, AttributeType.TENSOR)
+  else if ('t' in value)
+    a.message(5, (t) => writeTensor(t, value.t)).varint(20, AttributeType.TENSOR)
   else if ('floats' in value) a.packedFloats(7, value.floats).varint(20, AttributeType.FLOATS)
   else if ('ints' in value) a.packedVarints(8, value.ints).varint(20, AttributeType.INTS)
-  else if ('graph' in value) a.message(6, (g) => writeGraph(g, value.graph)).varint(20, AttributeType.GRAPH)
+  else if ('graph' in value)
+    a.message(6, (g) => writeGraph(g, value.graph)).varint(20, AttributeType.GRAPH)
   else {
     for (const s of value.strings) a.string(9, s)
     a.varint(20, AttributeType.STRINGS)
@@ -129,7 +141,8 @@ function writeAttribute(a: ProtoWriter, name: string, value: AttributeValue): vo
 
 function writeValueInfo(v: ProtoWriter, value: ValueSpec): void {
   v.string(1, value.name)
-  const type: TypeSpec = typeof value.type === 'string' ? { tensor: value.type, shape: value.shape } : value.type
+  const type: TypeSpec =
+    typeof value.type === 'string' ? { tensor: value.type, shape: value.shape } : value.type
   v.message(2, (t) => writeType(t, type))
 }
 
@@ -152,7 +165,9 @@ function writeType(t: ProtoWriter, type: TypeSpec): void {
   } else if ('sequence' in type) {
     t.message(4, (s) => s.message(1, (e) => writeType(e, type.sequence)))
   } else {
-    t.message(5, (m) => m.varint(1, ONNX_DATA_TYPES[type.map[0]]).message(2, (e) => writeType(e, type.map[1])))
+    t.message(5, (m) =>
+      m.varint(1, ONNX_DATA_TYPES[type.map[0]]).message(2, (e) => writeType(e, type.map[1])),
+    )
   }
 }
 
@@ -164,7 +179,10 @@ function writeTensor(t: ProtoWriter, tensor: TensorSpec): void {
   if (tensor.type === 'string') {
     for (const s of data as readonly string[]) t.string(6, s)
   } else if (Array.isArray(data)) {
-    t.bytes(9, Uint8Array.from(data as readonly boolean[], (b) => (b ? 1 : 0)))
+    t.bytes(
+      9,
+      Uint8Array.from(data as readonly boolean[], (b) => (b ? 1 : 0)),
+    )
   } else {
     const view = data as Exclude<TensorData, readonly string[] | readonly boolean[]>
     t.bytes(9, littleEndianBytes(view))

@@ -5,9 +5,17 @@ import { decodeString, readFields, type ProtoField } from './protobuf.js'
 export type DeclaredDim = number | string
 
 export type ValueType =
-  | { readonly kind: 'tensor'; readonly elemType: OnnxTypeName | 'undefined'; readonly shape: readonly DeclaredDim[] | undefined }
+  | {
+      readonly kind: 'tensor'
+      readonly elemType: OnnxTypeName | 'undefined'
+      readonly shape: readonly DeclaredDim[] | undefined
+    }
   | { readonly kind: 'sequence'; readonly elem: ValueType | undefined }
-  | { readonly kind: 'map'; readonly key: OnnxTypeName | 'undefined'; readonly value: ValueType | undefined }
+  | {
+      readonly kind: 'map'
+      readonly key: OnnxTypeName | 'undefined'
+      readonly value: ValueType | undefined
+    }
   | { readonly kind: 'optional'; readonly elem: ValueType | undefined }
   | { readonly kind: 'sparse_tensor' }
   | { readonly kind: 'unknown' }
@@ -85,7 +93,8 @@ export function readModelInfo(bytes: Uint8Array): ModelInfo {
       } else if (g.field === 11) inputs.push(readValueInfo(g))
       else if (g.field === 12) outputs.push(readValueInfo(g))
       else if (g.field === 5) {
-        for (const t of readFields(g.bytes)) if (t.field === 8) initializerNames.add(decodeString(t.bytes))
+        for (const t of readFields(g.bytes))
+          if (t.field === 8) initializerNames.add(decodeString(t.bytes))
       }
     }
   }

@@ -17,7 +17,7 @@ export class ProtoWriter {
   }
 
   #tag(field: number, wireType: number): void {
-    this.#varint(BigInt(field) << 3n | BigInt(wireType))
+    this.#varint((BigInt(field) << 3n) | BigInt(wireType))
   }
 
   #varint(value: bigint): void {

@@ -2,14 +2,23 @@ import { join } from 'node:path'
 import { z } from 'zod'
 import { ELEMENT_TYPES } from '../runtime/element-type.js'
 import { MODEL_CONFIG_FILE } from './layout.js'
-import { CONFIG_FILE_MAX_BYTES, displayPath, readRepositoryFile, RepositoryFileError, type FileIdentity } from './repository-file.js'
+import {
+  CONFIG_FILE_MAX_BYTES,
+  displayPath,
+  readRepositoryFile,
+  RepositoryFileError,
+  type FileIdentity,
+} from './repository-file.js'
 
 const tensorContract = z
   .object({
     name: z.string().min(1),
     type: z.enum(ELEMENT_TYPES),
     /** number: fixed; string: symbolic; null: dynamic without a name. Omit for unknown rank. */
-    shape: z.array(z.union([z.number().int().min(0), z.string(), z.null()])).nullable().optional(),
+    shape: z
+      .array(z.union([z.number().int().min(0), z.string(), z.null()]))
+      .nullable()
+      .optional(),
   })
   .strict()
 
@@ -41,7 +50,10 @@ export const modelConfigSchema = z
       .strict()
       .default({ maxBatchSize: 64, maxDelayMs: 0 }),
     /** The contract every version must keep; without it, the active version's signature is the contract. */
-    signature: z.object({ inputs: z.array(tensorContract), outputs: z.array(tensorContract) }).strict().optional(),
+    signature: z
+      .object({ inputs: z.array(tensorContract), outputs: z.array(tensorContract) })
+      .strict()
+      .optional(),
     allowSignatureChange: z.boolean().default(false),
     /** Reject versions that have no smoke cases instead of promoting them as unverified. */
     requireSmoke: z.boolean().optional(),
@@ -60,7 +72,10 @@ export const modelConfigSchema = z
         min: z.number().min(0).max(1),
         /** Agreement on `output`'s label (argmax), or on every output within the tolerance when omitted. */
         output: z.string().min(1).optional(),
-        tolerance: z.object({ atol: z.number().min(0).optional(), rtol: z.number().min(0).optional() }).strict().optional(),
+        tolerance: z
+          .object({ atol: z.number().min(0).optional(), rtol: z.number().min(0).optional() })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),
@@ -114,7 +129,11 @@ export interface JsonFileOptions {
  * throws ConfigFileError naming the file (relative to the models directory) and the rule or the
  * offending path (`session.intraOpNumThreads: ...`).
  */
-export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, o: JsonFileOptions): Promise<T | undefined> {
+export async function readJsonFile<T>(
+  path: string,
+  schema: z.ZodType<T>,
+  o: JsonFileOptions,
+): Promise<T | undefined> {
   const shown = displayPath(o.root, path)
   let read
   try {
@@ -128,11 +147,16 @@ export async function readJsonFile<T>(path: string, schema: z.ZodType<T>, o: Jso
   try {
     json = JSON.parse(read.bytes.toString('utf8'))
   } catch (e) {
-    throw new ConfigFileError(`${shown}: not valid JSON: ${withoutQuote((e as Error).message)}`, read.identity)
+    throw new ConfigFileError(
+      `${shown}: not valid JSON: ${withoutQuote((e as Error).message)}`,
+      read.identity,
+    )
   }
   const parsed = schema.safeParse(json)
   if (!parsed.success) {
-    const issues = parsed.error.issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`)
+    const issues = parsed.error.issues.map(
+      (i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`,
+    )
     throw new ConfigFileError(`${shown}: ${issues.join('; ')}`, read.identity)
   }
   return parsed.data
@@ -143,6 +167,14 @@ function withoutQuote(message: string): string {
   return message.replace(/, (\.\.\.)?".*"(\.\.\.)? is not valid JSON$/s, '')
 }
 
-export async function readModelConfig(root: string | undefined, modelDir: string): Promise<ModelConfig> {
-  return (await readJsonFile(join(modelDir, MODEL_CONFIG_FILE), modelConfigSchema, { root, maxBytes: CONFIG_FILE_MAX_BYTES })) ?? DEFAULT_MODEL_CONFIG
+export async function readModelConfig(
+  root: string | undefined,
+  modelDir: string,
+): Promise<ModelConfig> {
+  return (
+    (await readJsonFile(join(modelDir, MODEL_CONFIG_FILE), modelConfigSchema, {
+      root,
+      maxBytes: CONFIG_FILE_MAX_BYTES,
+    })) ?? DEFAULT_MODEL_CONFIG
+  )
 }

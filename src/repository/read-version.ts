@@ -1,5 +1,10 @@
 import { createHash } from 'node:crypto'
-import { displayPath, MODEL_FILE_MAX_BYTES, readRepositoryFile, RepositoryFileError } from './repository-file.js'
+import {
+  displayPath,
+  MODEL_FILE_MAX_BYTES,
+  readRepositoryFile,
+  RepositoryFileError,
+} from './repository-file.js'
 import type { VersionSource } from './scanner.js'
 
 export interface VersionBytes {
@@ -15,7 +20,11 @@ export class VersionReadError extends RepositoryFileError {}
  * so what was validated is what serves. The real path is checked again right before reading: a
  * symlink may have been swapped since the scan.
  */
-export function readVersionBytes(root: string, source: VersionSource, maxBytes = MODEL_FILE_MAX_BYTES): Promise<VersionBytes> {
+export function readVersionBytes(
+  root: string,
+  source: VersionSource,
+  maxBytes = MODEL_FILE_MAX_BYTES,
+): Promise<VersionBytes> {
   return readModelFile(root, source.file, maxBytes, { shared: true })
 }
 
@@ -25,17 +34,35 @@ export function readVersionBytes(root: string, source: VersionSource, maxBytes =
  * chunk as it is read, so no step holds the event loop for long, however large the model.
  * `shared`: the bytes are in a SharedArrayBuffer, which inference workers read without a copy.
  */
-export async function readModelFile(root: string | undefined, file: string, maxBytes = MODEL_FILE_MAX_BYTES, o: { shared?: boolean } = {}): Promise<VersionBytes> {
+export async function readModelFile(
+  root: string | undefined,
+  file: string,
+  maxBytes = MODEL_FILE_MAX_BYTES,
+  o: { shared?: boolean } = {},
+): Promise<VersionBytes> {
   const hash = createHash('sha256')
   let read
   try {
-    read = await readRepositoryFile(file, { root, maxBytes, shared: o.shared === true, onChunk: (chunk) => hash.update(chunk) })
+    read = await readRepositoryFile(file, {
+      root,
+      maxBytes,
+      shared: o.shared === true,
+      onChunk: (chunk) => hash.update(chunk),
+    })
   } catch (e) {
     if (!(e instanceof RepositoryFileError)) throw e
-    const hint = e.reason === 'too_large' ? ` (--max-model-size; onnxruntime-node takes a model as one buffer)` : ''
+    const hint =
+      e.reason === 'too_large'
+        ? ` (--max-model-size; onnxruntime-node takes a model as one buffer)`
+        : ''
     throw new VersionReadError(e.reason, `${e.message}${hint}`, e.identity)
   }
-  if (!read) throw new VersionReadError('unreadable', `cannot read ${displayPath(root, file)}: it is gone`, undefined)
+  if (!read)
+    throw new VersionReadError(
+      'unreadable',
+      `cannot read ${displayPath(root, file)}: it is gone`,
+      undefined,
+    )
   return { bytes: read.bytes, sha256: hash.digest('hex') }
 }
 

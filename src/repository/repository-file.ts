@@ -22,7 +22,12 @@ export const SMOKE_FILE_MAX_BYTES = 64 * 2 ** 20
 export const MODEL_FILE_MAX_BYTES = 2 ** 31 - 1
 
 /** Why a file was not read; each is also a rejection reason when the file is a version's. */
-export const FILE_REFUSALS = ['escapes_models_dir', 'not_a_regular_file', 'too_large', 'unreadable'] as const
+export const FILE_REFUSALS = [
+  'escapes_models_dir',
+  'not_a_regular_file',
+  'too_large',
+  'unreadable',
+] as const
 export type FileRefusal = (typeof FILE_REFUSALS)[number]
 
 /** Which file this is, as the file system sees it: a different inode, size or mtime is a different file. */
@@ -81,14 +86,21 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOL
  * there is no such file. Checked before opening (no device or FIFO is ever opened) and again on
  * the open handle, which is what is read: the file checked is the file read.
  */
-export async function readRepositoryFile(path: string, o: ReadOptions): Promise<RepositoryFile | undefined> {
+export async function readRepositoryFile(
+  path: string,
+  o: ReadOptions,
+): Promise<RepositoryFile | undefined> {
   const shown = displayPath(o.root, path)
   let real: string
   let before: Stats
   try {
     real = await realpath(path)
     if (o.root !== undefined && !isInside(o.root, real)) {
-      throw new RepositoryFileError('escapes_models_dir', `${shown} resolves outside the models directory`, undefined)
+      throw new RepositoryFileError(
+        'escapes_models_dir',
+        `${shown} resolves outside the models directory`,
+        undefined,
+      )
     }
     before = await stat(real)
   } catch (e) {
@@ -126,24 +138,46 @@ export function displayPath(root: string | undefined, path: string): string {
 /** An fs error without the path Node puts in its message: `EACCES: permission denied`. */
 export function describeFsError(e: unknown): string {
   const err = e as NodeJS.ErrnoException
-  if (typeof err?.code === 'string' && typeof err.message === 'string' && err.message.startsWith(`${err.code}:`)) {
+  if (
+    typeof err?.code === 'string' &&
+    typeof err.message === 'string' &&
+    err.message.startsWith(`${err.code}:`)
+  ) {
     return err.message.split(',', 1)[0]!
   }
   return err?.code ?? 'error'
 }
 
 function refuseUnlessSmallRegular(shown: string, s: Stats, maxBytes: number): void {
-  if (!s.isFile()) throw new RepositoryFileError('not_a_regular_file', `${shown} is not a regular file (${kindOf(s)})`, identityOf(s))
+  if (!s.isFile())
+    throw new RepositoryFileError(
+      'not_a_regular_file',
+      `${shown} is not a regular file (${kindOf(s)})`,
+      identityOf(s),
+    )
   if (s.size > maxBytes) {
-    throw new RepositoryFileError('too_large', `${shown} is ${s.size} bytes, over the limit of ${formatBytes(maxBytes)}`, identityOf(s))
+    throw new RepositoryFileError(
+      'too_large',
+      `${shown} is ${s.size} bytes, over the limit of ${formatBytes(maxBytes)}`,
+      identityOf(s),
+    )
   }
 }
 
-async function readAll(handle: FileHandle, size: number, o: Pick<ReadOptions, 'shared' | 'onChunk'>): Promise<Buffer> {
+async function readAll(
+  handle: FileHandle,
+  size: number,
+  o: Pick<ReadOptions, 'shared' | 'onChunk'>,
+): Promise<Buffer> {
   const bytes = o.shared ? Buffer.from(new SharedArrayBuffer(size)) : Buffer.allocUnsafe(size)
   let filled = 0
   while (filled < size) {
-    const { bytesRead } = await handle.read(bytes, filled, Math.min(CHUNK_BYTES, size - filled), filled)
+    const { bytesRead } = await handle.read(
+      bytes,
+      filled,
+      Math.min(CHUNK_BYTES, size - filled),
+      filled,
+    )
     if (bytesRead === 0) break // truncated meanwhile: the caller's fingerprint check sees it
     o.onChunk?.(bytes.subarray(filled, filled + bytesRead))
     filled += bytesRead
@@ -166,5 +200,9 @@ function isMissing(e: unknown): boolean {
 }
 
 function unreadable(shown: string, e: unknown): RepositoryFileError {
-  return new RepositoryFileError('unreadable', `cannot read ${shown}: ${describeFsError(e)}`, undefined)
+  return new RepositoryFileError(
+    'unreadable',
+    `cannot read ${shown}: ${describeFsError(e)}`,
+    undefined,
+  )
 }

@@ -48,20 +48,36 @@ export interface RepositoryScan {
 export async function scanRepository(modelsDir: string): Promise<RepositoryScan> {
   const root = await realpath(modelsDir)
   const listed = await Promise.all(
-    (await readdir(root, { withFileTypes: true })).sort(byName).map(async (dirent): Promise<{ ignored: Ignored[]; model?: ModelSource }> => {
-      const name = dirent.name
-      const path = join(root, name)
-      if (name === STATE_DIR_NAME) return { ignored: [] }
-      if (isJunk(name)) return { ignored: [{ path, reason: 'hidden or temporary name', refused: false }] }
-      const { kind } = await entryKind(root, path, path, dirent)
-      if (kind === 'outside') return { ignored: [{ path, reason: 'resolves outside the models directory', refused: true }] }
-      if (kind !== 'dir') return { ignored: [{ path, reason: 'not a model folder', refused: false }] }
-      if (!isModelName(name)) {
-        return { ignored: [{ path, reason: 'not a valid model name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)', refused: false }] }
-      }
-      const ignored: Ignored[] = []
-      return { ignored, model: await scanModel(root, name, path, ignored) }
-    }),
+    (await readdir(root, { withFileTypes: true }))
+      .sort(byName)
+      .map(async (dirent): Promise<{ ignored: Ignored[]; model?: ModelSource }> => {
+        const name = dirent.name
+        const path = join(root, name)
+        if (name === STATE_DIR_NAME) return { ignored: [] }
+        if (isJunk(name))
+          return { ignored: [{ path, reason: 'hidden or temporary name', refused: false }] }
+        const { kind } = await entryKind(root, path, path, dirent)
+        if (kind === 'outside')
+          return {
+            ignored: [{ path, reason: 'resolves outside the models directory', refused: true }],
+          }
+        if (kind !== 'dir')
+          return { ignored: [{ path, reason: 'not a model folder', refused: false }] }
+        if (!isModelName(name)) {
+          return {
+            ignored: [
+              {
+                path,
+                reason:
+                  'not a valid model name ([A-Za-z0-9][A-Za-z0-9._-]*, at most 128 characters)',
+                refused: false,
+              },
+            ],
+          }
+        }
+        const ignored: Ignored[] = []
+        return { ignored, model: await scanModel(root, name, path, ignored) }
+      }),
   )
   return {
     root,
@@ -74,7 +90,12 @@ export async function scanRepository(modelsDir: string): Promise<RepositoryScan>
  * One model folder; the pipeline re-lists a single model this way on every pass. Entries are
  * examined in parallel: under load each await costs an event-loop turn, so a pass should take few.
  */
-export async function scanModel(root: string, name: string, dir: string, ignored: Ignored[]): Promise<ModelSource> {
+export async function scanModel(
+  root: string,
+  name: string,
+  dir: string,
+  ignored: Ignored[],
+): Promise<ModelSource> {
   const empty: ModelSource = { name, dir, versions: [] }
   let realDir: string
   let entries: Dirent[]
@@ -89,7 +110,9 @@ export async function scanModel(root: string, name: string, dir: string, ignored
     ignored.push({ path: dir, reason: 'resolves outside the models directory', refused: true })
     return empty
   }
-  const found = await Promise.all(entries.map((entry) => classifyEntry(root, name, dir, realDir, entry)))
+  const found = await Promise.all(
+    entries.map((entry) => classifyEntry(root, name, dir, realDir, entry)),
+  )
   const byVersion = new Map<number, VersionSource>()
   const flatFiles: VersionSource[] = []
   for (const f of found) {
@@ -100,7 +123,11 @@ export async function scanModel(root: string, name: string, dir: string, ignored
   }
   for (const flat of flatFiles) {
     if (byVersion.has(flat.version)) {
-      ignored.push({ path: flat.file, reason: `version ${flat.version} also exists as a folder, which wins`, refused: false })
+      ignored.push({
+        path: flat.file,
+        reason: `version ${flat.version} also exists as a folder, which wins`,
+        refused: false,
+      })
     } else {
       byVersion.set(flat.version, flat)
     }
@@ -112,26 +139,37 @@ export async function scanModel(root: string, name: string, dir: string, ignored
 const NOT_A_VERSION = 'not a version (<n>/model.onnx or <n>.onnx)'
 export const EMPTY_VERSION_FOLDER = `version folder without ${MODEL_FILE}`
 
-async function classifyEntry(root: string, model: string, dir: string, realDir: string, dirent: Dirent): Promise<VersionSource | Ignored | undefined> {
+async function classifyEntry(
+  root: string,
+  model: string,
+  dir: string,
+  realDir: string,
+  dirent: Dirent,
+): Promise<VersionSource | Ignored | undefined> {
   const entry = dirent.name
   const path = join(dir, entry)
   if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE) return undefined
   if (isJunk(entry)) return { path, reason: 'hidden or temporary name', refused: false }
   // A flat version's checksum sidecar (3.onnx.sha256) belongs to its version.
-  if (entry.endsWith('.onnx.sha256') && versionFile(entry.slice(0, -7)) !== undefined) return undefined
+  if (entry.endsWith('.onnx.sha256') && versionFile(entry.slice(0, -7)) !== undefined)
+    return undefined
   const folderVersion = versionFolder(entry)
   const fileVersion = versionFile(entry)
-  if (folderVersion === undefined && fileVersion === undefined) return { path, reason: NOT_A_VERSION, refused: false }
+  if (folderVersion === undefined && fileVersion === undefined)
+    return { path, reason: NOT_A_VERSION, refused: false }
   const found = await entryKind(root, path, join(realDir, entry), dirent)
-  if (found.kind === 'outside') return { path, reason: 'resolves outside the models directory', refused: true }
+  if (found.kind === 'outside')
+    return { path, reason: 'resolves outside the models directory', refused: true }
   if (folderVersion !== undefined && found.kind === 'dir') {
     const file = join(path, MODEL_FILE)
     const fileKind = (await entryKind(root, file, join(found.real, MODEL_FILE))).kind
-    if (fileKind === 'outside') return { path: file, reason: 'resolves outside the models directory', refused: true }
+    if (fileKind === 'outside')
+      return { path: file, reason: 'resolves outside the models directory', refused: true }
     if (fileKind !== 'file') return { path, reason: EMPTY_VERSION_FOLDER, refused: false }
     return { model, version: folderVersion, kind: 'folder', file, dir: path }
   }
-  if (fileVersion !== undefined && found.kind === 'file') return { model, version: fileVersion, kind: 'file', file: path, dir: undefined }
+  if (fileVersion !== undefined && found.kind === 'file')
+    return { model, version: fileVersion, kind: 'file', file: path, dir: undefined }
   return { path, reason: NOT_A_VERSION, refused: false }
 }
 
@@ -142,12 +180,20 @@ type EntryKind = 'file' | 'dir' | 'outside' | 'other' | 'missing'
  * path's real location when it is not itself a symlink (its parent's real path joined with its
  * name): then one lstat answers, with no realpath.
  */
-async function entryKind(root: string, path: string, realIfPlain?: string, known?: Dirent): Promise<{ kind: EntryKind; real: string }> {
+async function entryKind(
+  root: string,
+  path: string,
+  realIfPlain?: string,
+  known?: Dirent,
+): Promise<{ kind: EntryKind; real: string }> {
   try {
     // A directory listing already says what a plain entry is: no system call for it.
     const link = known && !known.isSymbolicLink() ? known : await lstat(path)
     if (!link.isSymbolicLink() && realIfPlain !== undefined) {
-      return { kind: link.isFile() ? 'file' : link.isDirectory() ? 'dir' : 'other', real: realIfPlain }
+      return {
+        kind: link.isFile() ? 'file' : link.isDirectory() ? 'dir' : 'other',
+        real: realIfPlain,
+      }
     }
     // A symlink, or a plain entry under a parent that may be one: the real path is what counts.
     const real = await realpath(path)

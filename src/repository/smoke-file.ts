@@ -10,7 +10,9 @@ import { displayPath, SMOKE_FILE_MAX_BYTES } from './repository-file.js'
  * candidate's signature when the gate runs, not here.
  */
 
-const tolerance = z.object({ atol: z.number().min(0).optional(), rtol: z.number().min(0).optional() }).strict()
+const tolerance = z
+  .object({ atol: z.number().min(0).optional(), rtol: z.number().min(0).optional() })
+  .strict()
 
 const labelValue = z.union([z.number(), z.string()])
 
@@ -21,9 +23,20 @@ const smokeCase = z
     /** Expected outputs (nested arrays or typed objects), compared within the tolerance. */
     expect: z.record(z.string(), z.unknown()).optional(),
     /** Expected class of a named output: its argmax (scores) or its value (a label output); one per row. */
-    label: z.object({ output: z.string().min(1), value: z.union([labelValue, z.array(labelValue).min(1)]) }).strict().optional(),
+    label: z
+      .object({
+        output: z.string().min(1),
+        value: z.union([labelValue, z.array(labelValue).min(1)]),
+      })
+      .strict()
+      .optional(),
     /** Every value of the named outputs within [min, max]. */
-    range: z.record(z.string(), z.object({ min: z.number().optional(), max: z.number().optional() }).strict()).optional(),
+    range: z
+      .record(
+        z.string(),
+        z.object({ min: z.number().optional(), max: z.number().optional() }).strict(),
+      )
+      .optional(),
     /** Every output finite (no NaN/Infinity); on by default. */
     finite: z.boolean().optional(),
     tolerance: tolerance.optional(),
@@ -65,13 +78,28 @@ export const DEFAULT_TOLERANCE = Object.freeze({ atol: 1e-5, rtol: 1e-3 })
  * Model-level smoke cases plus the version's own, with defaults applied. Throws ConfigFileError
  * naming the file and path of anything invalid. A version-level `minAccuracy` wins.
  */
-export async function readSmokeSet(root: string | undefined, modelDir: string, versionDir: string | undefined): Promise<SmokeSet> {
-  const files: { label: string; path: string }[] = [{ label: SMOKE_FILE, path: join(modelDir, SMOKE_FILE) }]
-  if (versionDir) files.push({ label: join(relative(modelDir, versionDir), SMOKE_FILE), path: join(versionDir, SMOKE_FILE) })
+export async function readSmokeSet(
+  root: string | undefined,
+  modelDir: string,
+  versionDir: string | undefined,
+): Promise<SmokeSet> {
+  const files: { label: string; path: string }[] = [
+    { label: SMOKE_FILE, path: join(modelDir, SMOKE_FILE) },
+  ]
+  if (versionDir)
+    files.push({
+      label: join(relative(modelDir, versionDir), SMOKE_FILE),
+      path: join(versionDir, SMOKE_FILE),
+    })
   const cases: SmokeCase[] = []
   const read: string[] = []
   let minAccuracy = 1
-  const contents = await Promise.all(files.map(async (f) => ({ ...f, file: await readJsonFile(f.path, smokeFileSchema, { root, maxBytes: SMOKE_FILE_MAX_BYTES }) })))
+  const contents = await Promise.all(
+    files.map(async (f) => ({
+      ...f,
+      file: await readJsonFile(f.path, smokeFileSchema, { root, maxBytes: SMOKE_FILE_MAX_BYTES }),
+    })),
+  )
   for (const { label, path, file } of contents) {
     if (!file) continue
     read.push(displayPath(root, path))
@@ -81,7 +109,11 @@ export async function readSmokeSet(root: string | undefined, modelDir: string, v
   return { cases, minAccuracy, files: read }
 }
 
-export function normalizeCase(c: SmokeCaseSpec, file: Pick<SmokeFile, 'tolerance' | 'finite'>, origin: string): SmokeCase {
+export function normalizeCase(
+  c: SmokeCaseSpec,
+  file: Pick<SmokeFile, 'tolerance' | 'finite'>,
+  origin: string,
+): SmokeCase {
   return {
     ...c,
     name: c.name ?? origin,

@@ -2,7 +2,13 @@ import { stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { CHECKSUM_SIDECAR } from './layout.js'
 import { readVersionBytes, VersionReadError, type VersionBytes } from './read-version.js'
-import { CONFIG_FILE_MAX_BYTES, displayPath, readRepositoryFile, RepositoryFileError, type FileIdentity } from './repository-file.js'
+import {
+  CONFIG_FILE_MAX_BYTES,
+  displayPath,
+  readRepositoryFile,
+  RepositoryFileError,
+  type FileIdentity,
+} from './repository-file.js'
 import type { VersionSource } from './scanner.js'
 
 /**
@@ -24,7 +30,10 @@ export interface FileFingerprint extends FileIdentity {
   readonly sidecar?: string | undefined
 }
 
-export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerprint | undefined): boolean {
+export function sameFingerprint(
+  a: FileFingerprint | undefined,
+  b: FileFingerprint | undefined,
+): boolean {
   return (
     a !== undefined &&
     b !== undefined &&
@@ -36,7 +45,9 @@ export function sameFingerprint(a: FileFingerprint | undefined, b: FileFingerpri
   )
 }
 
-export type StabilityDecision = { readonly ready: true; readonly provisional: boolean } | { readonly ready: false; readonly retryAtMs: number }
+export type StabilityDecision =
+  | { readonly ready: true; readonly provisional: boolean }
+  | { readonly ready: false; readonly retryAtMs: number }
 
 /**
  * Stable once unchanged for `windowMs`, judged by the file's mtime or by when this fingerprint was
@@ -52,7 +63,9 @@ export function decideStability(o: {
   /** The file's size or mtime changed while this process watched it. */
   readonly seenChanging?: boolean
 }): StabilityDecision {
-  const stableSince = o.seenChanging ? o.firstSeenMs : Math.min(Math.max(o.mtimeMs, 0), o.firstSeenMs)
+  const stableSince = o.seenChanging
+    ? o.firstSeenMs
+    : Math.min(Math.max(o.mtimeMs, 0), o.firstSeenMs)
   const stableAt = stableSince + o.windowMs
   if (o.nowMs >= stableAt) return { ready: true, provisional: false }
   if (o.fastPath) return { ready: true, provisional: true }
@@ -60,7 +73,12 @@ export function decideStability(o: {
 }
 
 export type VersionRead =
-  | { readonly kind: 'ready'; readonly bytes: VersionBytes; readonly fingerprint: FileFingerprint; readonly provisional: boolean }
+  | {
+      readonly kind: 'ready'
+      readonly bytes: VersionBytes
+      readonly fingerprint: FileFingerprint
+      readonly provisional: boolean
+    }
   | { readonly kind: 'wait'; readonly retryAtMs: number; readonly why: string }
   | { readonly kind: 'checksum_mismatch'; readonly message: string; readonly sha256: string }
   | { readonly kind: 'gone' }
@@ -85,10 +103,17 @@ async function fingerprint(path: string): Promise<FileFingerprint | undefined> {
 }
 
 /** A version's model file and its sidecar, as one fingerprint. */
-export async function versionFingerprint(source: VersionSource): Promise<FileFingerprint | undefined> {
-  const [file, sidecar] = await Promise.all([fingerprint(source.file), fingerprint(sidecarPath(source))])
+export async function versionFingerprint(
+  source: VersionSource,
+): Promise<FileFingerprint | undefined> {
+  const [file, sidecar] = await Promise.all([
+    fingerprint(source.file),
+    fingerprint(sidecarPath(source)),
+  ])
   if (!file) return undefined
-  return sidecar ? { ...file, sidecar: `${sidecar.dev}:${sidecar.ino}:${sidecar.size}:${sidecar.mtimeMs}` } : file
+  return sidecar
+    ? { ...file, sidecar: `${sidecar.dev}:${sidecar.ino}:${sidecar.size}:${sidecar.mtimeMs}` }
+    : file
 }
 
 /**
@@ -97,9 +122,12 @@ export async function versionFingerprint(source: VersionSource): Promise<FileFin
  */
 async function readSidecar(root: string, source: VersionSource): Promise<string | undefined> {
   try {
-    return (await readRepositoryFile(sidecarPath(source), { root, maxBytes: CONFIG_FILE_MAX_BYTES }))?.bytes.toString('utf8')
+    return (
+      await readRepositoryFile(sidecarPath(source), { root, maxBytes: CONFIG_FILE_MAX_BYTES })
+    )?.bytes.toString('utf8')
   } catch (e) {
-    if (e instanceof RepositoryFileError) throw new VersionReadError(e.reason, e.message, e.identity)
+    if (e instanceof RepositoryFileError)
+      throw new VersionReadError(e.reason, e.message, e.identity)
     throw e
   }
 }
@@ -143,18 +171,35 @@ export async function readVersionWhenStable(
     fastPath: (renamedWhole && o.folderFastPath !== false) || declared !== undefined,
     seenChanging: o.seenChanging === true,
   })
-  if (!decision.ready) return { kind: 'wait', retryAtMs: decision.retryAtMs, why: 'the file changed less than the stability window ago' }
+  if (!decision.ready)
+    return {
+      kind: 'wait',
+      retryAtMs: decision.retryAtMs,
+      why: 'the file changed less than the stability window ago',
+    }
   const bytes = await readVersionBytes(root, source, o.maxBytes)
   const after = await versionFingerprint(source)
   if (!after || !sameFingerprint(before, after) || bytes.bytes.length !== after.size) {
-    return { kind: 'wait', retryAtMs: nowMs + o.windowMs, why: 'the file changed while it was read' }
+    return {
+      kind: 'wait',
+      retryAtMs: nowMs + o.windowMs,
+      why: 'the file changed while it was read',
+    }
   }
   if (sidecar !== undefined) {
-    if (declared === bytes.sha256) return { kind: 'ready', bytes, fingerprint: after, provisional: false }
+    if (declared === bytes.sha256)
+      return { kind: 'ready', bytes, fingerprint: after, provisional: false }
     // A sidecar that does not match yet may be racing its model file (or be half written itself).
-    if (decision.provisional) return { kind: 'wait', retryAtMs: Math.min(before.mtimeMs, o.firstSeenMs) + o.windowMs, why: 'the bytes do not match the .sha256 sidecar yet' }
+    if (decision.provisional)
+      return {
+        kind: 'wait',
+        retryAtMs: Math.min(before.mtimeMs, o.firstSeenMs) + o.windowMs,
+        why: 'the bytes do not match the .sha256 sidecar yet',
+      }
     const shown = displayPath(root, sidecarPath(source))
-    const message = declared ? `the bytes hash to ${bytes.sha256}, the sidecar ${shown} says ${declared}` : `the sidecar ${shown} does not hold a sha256`
+    const message = declared
+      ? `the bytes hash to ${bytes.sha256}, the sidecar ${shown} says ${declared}`
+      : `the sidecar ${shown} does not hold a sha256`
     return { kind: 'checksum_mismatch', message, sha256: bytes.sha256 }
   }
   return { kind: 'ready', bytes, fingerprint: after, provisional: decision.provisional }

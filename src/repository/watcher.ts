@@ -27,7 +27,10 @@ export interface RepositoryWatcherOptions {
  * awaitWriteFinish: stability is judged by the pipeline, the same way for files found at start
  * and files that arrive later.
  */
-export function watchRepository(o: RepositoryWatcherOptions): { ready: Promise<void>; close(): Promise<void> } {
+export function watchRepository(o: RepositoryWatcherOptions): {
+  ready: Promise<void>
+  close(): Promise<void>
+} {
   const watcher: FSWatcher = watch(o.root, {
     ignoreInitial: true,
     depth: 2,

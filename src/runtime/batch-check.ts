@@ -21,10 +21,16 @@ export interface BatchingConfig {
  * Whether a version's requests run together: what model.json says, else what the check finds.
  * The server and `modelgate validate` decide the same way, so the warm-up they run is the same.
  */
-export async function decideBatching(session: Engine, config: BatchingConfig, feeds: readonly Feeds[]): Promise<BatchingDecision> {
-  if (config.enabled === false) return { enabled: false, reason: 'batching.enabled is false in model.json' }
+export async function decideBatching(
+  session: Engine,
+  config: BatchingConfig,
+  feeds: readonly Feeds[],
+): Promise<BatchingDecision> {
+  if (config.enabled === false)
+    return { enabled: false, reason: 'batching.enabled is false in model.json' }
   if (config.maxBatchSize === 1) return { enabled: false, reason: 'batching.maxBatchSize is 1' }
-  if (config.enabled === true && isBatchable(session.signature)) return { enabled: true, reason: 'batching.enabled is true in model.json' }
+  if (config.enabled === true && isBatchable(session.signature))
+    return { enabled: true, reason: 'batching.enabled is true in model.json' }
   return checkBatching(session, feeds)
 }
 
@@ -34,7 +40,10 @@ export async function decideBatching(session: Engine, config: BatchingConfig, fe
  * what each gives alone (a model that normalizes over the batch, or mixes rows, does not).
  * Checked with two smoke inputs when there are, else with two synthetic rows of different values.
  */
-export async function checkBatching(session: Engine, candidates: readonly Feeds[]): Promise<BatchingDecision> {
+export async function checkBatching(
+  session: Engine,
+  candidates: readonly Feeds[],
+): Promise<BatchingDecision> {
   const signature = session.signature
   if (!isBatchable(signature)) {
     return { enabled: false, reason: 'not every input and output has a dynamic leading dim' }
@@ -58,12 +67,18 @@ export async function checkBatching(session: Engine, candidates: readonly Feeds[
   } catch (e) {
     return { enabled: false, reason: `could not be checked: ${(e as Error).message}` }
   }
-  return { enabled: true, reason: 'rows are independent (checked on two inputs run alone and together)' }
+  return {
+    enabled: true,
+    reason: 'rows are independent (checked on two inputs run alone and together)',
+  }
 }
 
 /** Two inputs of one request each whose trailing dims agree, so they can share a run. */
 function pickPair(candidates: readonly Feeds[]): [Feeds, Feeds] | undefined {
-  const key = (f: Feeds) => Object.entries(f).map(([n, t]) => `${n}:${t.dims.slice(1).join(',')}:${t.dims.length}`).join(';')
+  const key = (f: Feeds) =>
+    Object.entries(f)
+      .map(([n, t]) => `${n}:${t.dims.slice(1).join(',')}:${t.dims.length}`)
+      .join(';')
   for (let i = 0; i < candidates.length; i++) {
     for (let j = i + 1; j < candidates.length; j++) {
       const a = candidates[i]!
@@ -89,7 +104,10 @@ function syntheticRow(session: Engine, which: 0 | 1): Feeds {
   const feeds = Object.create(null) as Feeds
   for (const spec of session.signature.inputs) {
     const dims = spec.shape!.map((d, i) => (i === 0 ? 1 : typeof d === 'number' ? d : 1))
-    const data = allocate(spec.type, dims.reduce((a, b) => a * b, 1))
+    const data = allocate(
+      spec.type,
+      dims.reduce((a, b) => a * b, 1),
+    )
     fill(data, spec.type, which)
     feeds[spec.name] = new Tensor(spec.type, data as never, dims)
   }
@@ -99,8 +117,10 @@ function syntheticRow(session: Engine, which: 0 | 1): Feeds {
 function fill(data: ReturnType<typeof allocate>, type: ElementType, which: 0 | 1): void {
   if (Array.isArray(data)) data.fill(which ? 'b' : 'a')
   else if (data instanceof BigInt64Array || data instanceof BigUint64Array) data.fill(BigInt(which))
-  else if (type === 'float32' || type === 'float64') (data as Float32Array).fill(which ? -0.5 : 0.25)
-  else if (type === 'float16') (data as Uint16Array).fill(which ? 0xb800 : 0x3400) // -0.5, 0.25
+  else if (type === 'float32' || type === 'float64')
+    (data as Float32Array).fill(which ? -0.5 : 0.25)
+  else if (type === 'float16')
+    (data as Uint16Array).fill(which ? 0xb800 : 0x3400) // -0.5, 0.25
   else (data as Uint8Array).fill(which)
 }
 
@@ -119,7 +139,8 @@ function sameRows(part: Fetches[string], whole: Fetches[string], firstRow: numbe
     if (float) {
       const a = x as number
       const b = y as number
-      if (!(Number.isNaN(a) && Number.isNaN(b)) && !(Math.abs(a - b) <= 1e-5 + 1e-4 * Math.abs(a))) return false
+      if (!(Number.isNaN(a) && Number.isNaN(b)) && !(Math.abs(a - b) <= 1e-5 + 1e-4 * Math.abs(a)))
+        return false
     } else if (x !== y) {
       return false
     }

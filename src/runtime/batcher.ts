@@ -42,7 +42,12 @@ export interface BatchStats {
    * Called once per run: its size in rows and requests, how long its oldest request waited, and
    * the waits of all its requests added up (ms).
    */
-  readonly onBatch?: (rows: number, requests: number, oldestQueuedMs: number, totalQueuedMs: number) => void
+  readonly onBatch?: (
+    rows: number,
+    requests: number,
+    oldestQueuedMs: number,
+    totalQueuedMs: number,
+  ) => void
 }
 
 interface Pending {
@@ -61,8 +66,13 @@ interface Pending {
  * dynamic leading dim (requests are concatenated along it); anything else runs request by request.
  */
 export function isBatchable(signature: Signature): boolean {
-  const leadingDynamic = (shape: readonly (number | string | null)[] | null) => shape !== null && shape.length >= 1 && typeof shape[0] !== 'number'
-  return signature.inputs.length > 0 && signature.inputs.every((i) => leadingDynamic(i.shape)) && signature.outputs.every((o) => leadingDynamic(o.shape))
+  const leadingDynamic = (shape: readonly (number | string | null)[] | null) =>
+    shape !== null && shape.length >= 1 && typeof shape[0] !== 'number'
+  return (
+    signature.inputs.length > 0 &&
+    signature.inputs.every((i) => leadingDynamic(i.shape)) &&
+    signature.outputs.every((o) => leadingDynamic(o.shape))
+  )
 }
 
 /**
@@ -100,15 +110,28 @@ export class Batcher implements Runner {
       return this.#executor.run(feeds, outputs, options)
     }
     return new Promise<Fetches>((resolve, reject) => {
-      this.#queue.push({ feeds, outputs, rows, enqueuedAt: performance.now(), options, resolve, reject })
+      this.#queue.push({
+        feeds,
+        outputs,
+        rows,
+        enqueuedAt: performance.now(),
+        options,
+        resolve,
+        reject,
+      })
       this.#pump()
     })
   }
 
   #pump(): void {
-    if (this.#queue.length === 0 || this.#inFlight >= this.#executor.concurrency || this.#scheduled) return
+    if (this.#queue.length === 0 || this.#inFlight >= this.#executor.concurrency || this.#scheduled)
+      return
     const queuedRows = this.#queue.reduce((n, p) => n + p.rows, 0)
-    if (this.#options.maxDelayMs > 0 && queuedRows < this.#options.maxBatchSize && this.#inFlight === 0) {
+    if (
+      this.#options.maxDelayMs > 0 &&
+      queuedRows < this.#options.maxBatchSize &&
+      this.#inFlight === 0
+    ) {
       // Idle with room left: wait a little for more, unless the batch fills first.
       if (!this.#timer) {
         this.#timer = setTimeout(() => {
@@ -130,7 +153,8 @@ export class Batcher implements Runner {
       clearTimeout(this.#timer)
       this.#timer = undefined
       this.#dropCancelled()
-      while (this.#queue.length > 0 && this.#inFlight < this.#executor.concurrency) void this.#runBatch(this.#takeBatch())
+      while (this.#queue.length > 0 && this.#inFlight < this.#executor.concurrency)
+        void this.#runBatch(this.#takeBatch())
     })
   }
 
@@ -168,22 +192,36 @@ export class Batcher implements Runner {
     this.#inFlight++
     const rows = batch.reduce((n, p) => n + p.rows, 0)
     const now = performance.now()
-    this.#stats.onBatch?.(rows, batch.length, now - batch[0]!.enqueuedAt, batch.reduce((ms, p) => ms + (now - p.enqueuedAt), 0))
+    this.#stats.onBatch?.(
+      rows,
+      batch.length,
+      now - batch[0]!.enqueuedAt,
+      batch.reduce((ms, p) => ms + (now - p.enqueuedAt), 0),
+    )
     try {
       if (batch.length === 1) {
         const only = batch[0]!
-        await this.#executor.run(only.feeds, only.outputs, only.options).then(only.resolve, only.reject)
+        await this.#executor
+          .run(only.feeds, only.outputs, only.options)
+          .then(only.resolve, only.reject)
         return
       }
       let fetched: Fetches
       try {
         // Joined into buffers of their own, read by nobody else: handed over whole.
-        fetched = await this.#executor.run(concatFeeds(batch.map((p) => p.feeds)), batch[0]!.outputs, { handOver: true })
+        fetched = await this.#executor.run(
+          concatFeeds(batch.map((p) => p.feeds)),
+          batch[0]!.outputs,
+          { handOver: true },
+        )
       } catch {
         await this.#oneByOne(batch)
         return
       }
-      const parts = splitFetches(fetched, batch.map((p) => p.rows))
+      const parts = splitFetches(
+        fetched,
+        batch.map((p) => p.rows),
+      )
       if (!parts) {
         // The outputs do not have one row per input row: this model mixes rows. Never batch it again.
         this.#disabled = true
@@ -198,7 +236,8 @@ export class Batcher implements Runner {
   }
 
   async #oneByOne(batch: Pending[]): Promise<void> {
-    for (const p of batch) await this.#executor.run(p.feeds, p.outputs, p.options).then(p.resolve, p.reject)
+    for (const p of batch)
+      await this.#executor.run(p.feeds, p.outputs, p.options).then(p.resolve, p.reject)
   }
 }
 
@@ -221,7 +260,11 @@ function leadingRows(feeds: Feeds): number | undefined {
 
 /** Same outputs asked for, and the same dims after the leading one for every input. */
 function canShareRun(a: Pending, b: Pending): boolean {
-  if (a.outputs !== b.outputs && (a.outputs.length !== b.outputs.length || a.outputs.some((o, i) => o !== b.outputs[i]))) return false
+  if (
+    a.outputs !== b.outputs &&
+    (a.outputs.length !== b.outputs.length || a.outputs.some((o, i) => o !== b.outputs[i]))
+  )
+    return false
   for (const name in a.feeds) {
     const x = a.feeds[name]!.dims
     const y = b.feeds[name]?.dims
@@ -244,7 +287,8 @@ export function concatFeeds(parts: readonly Feeds[]): Feeds {
     let offset = 0
     for (const f of parts) {
       const src = f[name]!.data as TensorStorage
-      if (Array.isArray(data)) for (let i = 0; i < src.length; i++) data[offset + i] = (src as string[])[i]!
+      if (Array.isArray(data))
+        for (let i = 0; i < src.length; i++) data[offset + i] = (src as string[])[i]!
       else (data as Exclude<TensorStorage, string[]>).set(src as never, offset)
       offset += src.length
     }
@@ -265,7 +309,9 @@ function splitFetches(fetched: Fetches, rows: readonly number[]): Fetches[] | un
     const data = t.data as TensorStorage
     let offset = 0
     rows.forEach((r, i) => {
-      const slice = Array.isArray(data) ? data.slice(offset, offset + r * rowSize) : data.subarray(offset, offset + r * rowSize)
+      const slice = Array.isArray(data)
+        ? data.slice(offset, offset + r * rowSize)
+        : data.subarray(offset, offset + r * rowSize)
       parts[i]![name] = new Tensor(t.type as never, slice as never, [r, ...rest])
       offset += r * rowSize
     })

@@ -42,16 +42,24 @@ function readFloat(type: string): ElementReader {
       const v = nonFinite(value)
       if (v !== undefined) return v
     }
-    throw new ElementError('type', `expected a number (${type}) or "NaN"/"Infinity"/"-Infinity", got ${show(value)}`)
+    throw new ElementError(
+      'type',
+      `expected a number (${type}) or "NaN"/"Infinity"/"-Infinity", got ${show(value)}`,
+    )
   }
 }
 
 function readInteger(type: string, min: number, max: number): ElementReader {
   return function readIntegerElement(value) {
-    if (typeof value === 'bigint') throw new ElementError('value', `${value} is not a ${type} (an integer in [${min}, ${max}])`)
-    if (typeof value !== 'number') throw new ElementError('type', `expected an integer (${type}), got ${show(value)}`)
+    if (typeof value === 'bigint')
+      throw new ElementError('value', `${value} is not a ${type} (an integer in [${min}, ${max}])`)
+    if (typeof value !== 'number')
+      throw new ElementError('type', `expected an integer (${type}), got ${show(value)}`)
     if (!Number.isInteger(value) || value < min || value > max) {
-      throw new ElementError('value', `${show(value)} is not a ${type} (an integer in [${min}, ${max}])`)
+      throw new ElementError(
+        'value',
+        `${show(value)} is not a ${type} (an integer in [${min}, ${max}])`,
+      )
     }
     return value
   }
@@ -63,23 +71,35 @@ function readBigInteger(type: string, min: bigint, max: bigint): ElementReader {
   return function readBigIntegerElement(value) {
     let v: bigint
     if (typeof value === 'number') {
-      if (!Number.isInteger(value)) throw new ElementError('value', `${show(value)} is not a ${type} (an integer)`)
+      if (!Number.isInteger(value))
+        throw new ElementError('value', `${show(value)} is not a ${type} (an integer)`)
       // JSON.parse has already rounded a number beyond 2^53: refuse it rather than serve a
       // silently different value.
       if (!Number.isSafeInteger(value)) {
-        throw new ElementError('value', `${show(value)} is beyond 2^53, where a JSON number is not exact; send ${type} values this large as decimal strings`)
+        throw new ElementError(
+          'value',
+          `${show(value)} is beyond 2^53, where a JSON number is not exact; send ${type} values this large as decimal strings`,
+        )
       }
       v = BigInt(value)
     } else if (typeof value === 'string' && DECIMAL.test(value)) {
       // Anything this long is out of range; do not build a huge BigInt to find out.
-      if (value.length > 24) throw new ElementError('value', `${show(value)} is out of range for ${type} [${min}, ${max}]`)
+      if (value.length > 24)
+        throw new ElementError(
+          'value',
+          `${show(value)} is out of range for ${type} [${min}, ${max}]`,
+        )
       v = BigInt(value)
     } else if (typeof value === 'bigint') {
       v = value
     } else {
-      throw new ElementError('type', `expected an integer (${type}) as a number or a decimal string, got ${show(value)}`)
+      throw new ElementError(
+        'type',
+        `expected an integer (${type}) as a number or a decimal string, got ${show(value)}`,
+      )
     }
-    if (v < min || v > max) throw new ElementError('value', `${show(value)} is out of range for ${type} [${min}, ${max}]`)
+    if (v < min || v > max)
+      throw new ElementError('value', `${show(value)} is out of range for ${type} [${min}, ${max}]`)
     return v
   }
 }
@@ -104,9 +124,14 @@ export const ELEMENT_READERS: Readonly<Record<ElementType, ElementReader>> = {
     throw new ElementError('type', `expected a boolean, got ${show(value)}`)
   },
   string: function readString(value) {
-    if (typeof value !== 'string') throw new ElementError('type', `expected a string, got ${show(value)}`)
+    if (typeof value !== 'string')
+      throw new ElementError('type', `expected a string, got ${show(value)}`)
     // onnxruntime-node cuts a string at its first NUL: refuse it rather than change it.
-    if (value.includes('\u0000')) throw new ElementError('value', 'a string holding U+0000 (NUL), which onnxruntime-node would cut short')
+    if (value.includes('\u0000'))
+      throw new ElementError(
+        'value',
+        'a string holding U+0000 (NUL), which onnxruntime-node would cut short',
+      )
     return value
   },
 }
@@ -120,11 +145,15 @@ function writeFloat(value: number): JsonElement {
 }
 
 function writeBigInteger(value: bigint): JsonElement {
-  return value <= 9007199254740991n && value >= -9007199254740991n ? Number(value) : value.toString()
+  return value <= 9007199254740991n && value >= -9007199254740991n
+    ? Number(value)
+    : value.toString()
 }
 
 /** Stored element -> JSON value. Identity for the types whose every value JSON holds exactly. */
-export const ELEMENT_WRITERS: Readonly<Record<ElementType, ((value: never) => JsonElement) | undefined>> = {
+export const ELEMENT_WRITERS: Readonly<
+  Record<ElementType, ((value: never) => JsonElement) | undefined>
+> = {
   float32: writeFloat,
   float64: writeFloat,
   float16: (bits: number) => writeFloat(fromFloat16Bits(bits)),
@@ -149,7 +178,9 @@ export function show(value: unknown): string {
     json = JSON.stringify(value)
   } catch {
     // JSON.stringify recurses: a value nested thousands deep overflows the stack (a RangeError).
-    return Array.isArray(value) ? 'an array nested too deep to show' : 'an object nested too deep to show'
+    return Array.isArray(value)
+      ? 'an array nested too deep to show'
+      : 'an object nested too deep to show'
   }
   return json.length > 40 ? `${json.slice(0, 37)}...` : json
 }

@@ -1,5 +1,10 @@
 import type { Tensor } from 'onnxruntime-node'
-import { InvalidRequestError, MissingInputError, UnknownInputError, UnknownOutputError } from '../errors.js'
+import {
+  InvalidRequestError,
+  MissingInputError,
+  UnknownInputError,
+  UnknownOutputError,
+} from '../errors.js'
 import type { Signature } from './signature.js'
 import { decodeTensor } from './tensor-decode.js'
 
@@ -26,14 +31,17 @@ export function decodeFeeds(inputs: unknown, signature: Signature): Feeds {
   const given = inputs as Record<string, unknown>
   for (const key of Object.keys(given)) {
     if (!specs.some((s) => s.name === key)) {
-      throw new UnknownInputError(`unknown input '${key}'; the model takes ${names(specs) || 'no inputs'}`)
+      throw new UnknownInputError(
+        `unknown input '${key}'; the model takes ${names(specs) || 'no inputs'}`,
+      )
     }
   }
   // No prototype: a tensor may be named "__proto__", which would otherwise set the prototype.
   const feeds: Feeds = Object.create(null) as Feeds
   for (const spec of specs) {
     // hasOwn: an input may be called "constructor" or "__proto__"; never read the prototype.
-    if (!Object.hasOwn(given, spec.name)) throw new MissingInputError(`missing input '${spec.name}'; the model takes ${names(specs)}`)
+    if (!Object.hasOwn(given, spec.name))
+      throw new MissingInputError(`missing input '${spec.name}'; the model takes ${names(specs)}`)
     feeds[spec.name] = decodeTensor(given[spec.name], spec)
   }
   return feeds
@@ -43,7 +51,11 @@ export function decodeFeeds(inputs: unknown, signature: Signature): Feeds {
  * The outputs to fetch: all served outputs (`served`, the same array for every request to a
  * version, which lets the batcher group requests cheaply), or the requested subset in the order asked.
  */
-export function selectOutputs(requested: readonly string[] | undefined, signature: Signature, served: readonly string[]): readonly string[] {
+export function selectOutputs(
+  requested: readonly string[] | undefined,
+  signature: Signature,
+  served: readonly string[],
+): readonly string[] {
   if (requested === undefined) return served
   const unique = [...new Set(requested)]
   for (const name of unique) {

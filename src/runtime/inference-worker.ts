@@ -26,13 +26,22 @@ export interface WarmPlan {
 }
 
 export type ToWorker =
-  | { readonly type: 'run'; readonly id: number; readonly feeds: WireTensors; readonly outputs: readonly string[] }
+  | {
+      readonly type: 'run'
+      readonly id: number
+      readonly feeds: WireTensors
+      readonly outputs: readonly string[]
+    }
   | { readonly type: 'warm'; readonly plan: WarmPlan }
   | { readonly type: 'release' }
 
 export type FromWorker =
   | { readonly type: 'ready'; readonly signature: Signature; readonly info: ModelInfo | undefined }
-  | { readonly type: 'load_failed'; readonly reason: ModelLoadError['reason']; readonly message: string }
+  | {
+      readonly type: 'load_failed'
+      readonly reason: ModelLoadError['reason']
+      readonly message: string
+    }
   | { readonly type: 'result'; readonly id: number; readonly fetches: WireTensors }
   | { readonly type: 'failed'; readonly id: number; readonly message: string }
   | { readonly type: 'warmed'; readonly result: WarmUpOutcome }
@@ -61,7 +70,11 @@ port.on('message', (m: ToWorker) => {
   }
   if (m.type === 'warm') {
     const { runs, batchSizes, fallbackFeeds } = m.plan
-    void warmUpRuns(session, { runs, batchSizes, fallbackFeeds: fallbackFeeds.map((f) => unpack(f)) }).then((result) => send({ type: 'warmed', result }))
+    void warmUpRuns(session, {
+      runs,
+      batchSizes,
+      fallbackFeeds: fallbackFeeds.map((f) => unpack(f)),
+    }).then((result) => send({ type: 'warmed', result }))
     return
   }
   session.run(unpack(m.feeds), m.outputs).then(

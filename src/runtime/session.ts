@@ -48,11 +48,17 @@ export class ModelSession implements Engine {
   /** Served outputs named like a member of Object.prototype ('constructor', 'toString'): see run(). */
   readonly #prototypeNamed: readonly string[]
 
-  private constructor(session: InferenceSession, signature: Signature, info: ModelInfo | undefined) {
+  private constructor(
+    session: InferenceSession,
+    signature: Signature,
+    info: ModelInfo | undefined,
+  ) {
     this.#session = session
     this.signature = signature
     this.info = info
-    this.#prototypeNamed = signature.outputs.map((o) => o.name).filter((name) => name in Object.prototype)
+    this.#prototypeNamed = signature.outputs
+      .map((o) => o.name)
+      .filter((name) => name in Object.prototype)
   }
 
   static async create(bytes: Uint8Array, options: SessionOptions = {}): Promise<ModelSession> {
@@ -73,20 +79,35 @@ export class ModelSession implements Engine {
         // Every error it logs is also thrown, and modelgate reports it (with the model and version)
         // in its structured log: only fatal messages, which come before an abort, stay on.
         logSeverityLevel: RUNTIME_LOG_SEVERITY_FATAL,
-        ...(options.intraOpNumThreads !== undefined && { intraOpNumThreads: options.intraOpNumThreads }),
-        ...(options.interOpNumThreads !== undefined && { interOpNumThreads: options.interOpNumThreads }),
-        ...(options.graphOptimizationLevel !== undefined && { graphOptimizationLevel: options.graphOptimizationLevel }),
-        ...(options.spinning !== true && { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } }),
+        ...(options.intraOpNumThreads !== undefined && {
+          intraOpNumThreads: options.intraOpNumThreads,
+        }),
+        ...(options.interOpNumThreads !== undefined && {
+          interOpNumThreads: options.interOpNumThreads,
+        }),
+        ...(options.graphOptimizationLevel !== undefined && {
+          graphOptimizationLevel: options.graphOptimizationLevel,
+        }),
+        ...(options.spinning !== true && {
+          extra: {
+            session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } },
+          },
+        }),
       })
     } catch (e) {
-      throw new ModelLoadError('invalid_model', `onnxruntime could not load the model: ${(e as Error).message}`, { cause: e })
+      throw new ModelLoadError(
+        'invalid_model',
+        `onnxruntime could not load the model: ${(e as Error).message}`,
+        { cause: e },
+      )
     }
     try {
       const signature = readSignature(session.inputMetadata, session.outputMetadata, info)
       return new ModelSession(session, signature, info)
     } catch (e) {
       await session.release()
-      if (e instanceof UnservableModelError) throw new ModelLoadError('unsupported_model', e.message, { cause: e })
+      if (e instanceof UnservableModelError)
+        throw new ModelLoadError('unsupported_model', e.message, { cause: e })
       throw e
     }
   }
@@ -94,7 +115,10 @@ export class ModelSession implements Engine {
   /** Runs with the named outputs only: asking for a non-tensor output fails the whole run. */
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
     if (options?.clientGone?.()) return Promise.reject(new RequestCancelledError())
-    const unasked = this.#prototypeNamed.length === 0 ? this.#prototypeNamed : this.#prototypeNamed.filter((name) => !outputs.includes(name))
+    const unasked =
+      this.#prototypeNamed.length === 0
+        ? this.#prototypeNamed
+        : this.#prototypeNamed.filter((name) => !outputs.includes(name))
     if (unasked.length === 0) return this.#session.run(feeds, outputs)
     return this.#runAlso(feeds, outputs, unasked)
   }
@@ -105,7 +129,11 @@ export class ModelSession implements Engine {
    * toString, taken for an output tensor the caller allocated, and the run fails ("Tensor.dims
    * must be an array"). Such outputs are fetched all the same, and dropped from the result.
    */
-  async #runAlso(feeds: Feeds, outputs: readonly string[], unasked: readonly string[]): Promise<Fetches> {
+  async #runAlso(
+    feeds: Feeds,
+    outputs: readonly string[],
+    unasked: readonly string[],
+  ): Promise<Fetches> {
     const all = await this.#session.run(feeds, [...outputs, ...unasked])
     const fetched = Object.create(null) as Fetches
     for (const name of outputs) if (Object.hasOwn(all, name)) fetched[name] = all[name]!

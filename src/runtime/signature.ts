@@ -43,7 +43,10 @@ export function readSignature(
   for (const v of [...(info?.inputs ?? []), ...(info?.outputs ?? [])]) declared.set(v.name, v.type)
 
   const inputs = inputMetadata.map((m) => {
-    if (!m.isTensor) throw new UnservableModelError(`input '${m.name}' is not a tensor (${describe(declared.get(m.name))}); onnxruntime-node cannot feed it`)
+    if (!m.isTensor)
+      throw new UnservableModelError(
+        `input '${m.name}' is not a tensor (${describe(declared.get(m.name))}); onnxruntime-node cannot feed it`,
+      )
     return tensorSpec(m, declared.get(m.name), 'input')
   })
   const outputs: TensorSpec[] = []
@@ -59,7 +62,9 @@ export function readSignature(
     if (m.name === '__proto__') {
       // onnxruntime-common collects results in a plain object, where this key sets the prototype:
       // such an output can never be returned, and asking for it (or a subset) fails the run.
-      throw new UnservableModelError("output '__proto__' cannot be returned by onnxruntime-node (its result object drops that key)")
+      throw new UnservableModelError(
+        "output '__proto__' cannot be returned by onnxruntime-node (its result object drops that key)",
+      )
     }
     outputs.push(tensorSpec(m, declared.get(m.name), 'output'))
   }
@@ -71,7 +76,11 @@ export function readSignature(
   return { inputs, outputs, omittedOutputs }
 }
 
-function tensorSpec(m: ValueMetadata & { isTensor: true }, declared: ValueType | undefined, role: 'input' | 'output'): TensorSpec {
+function tensorSpec(
+  m: ValueMetadata & { isTensor: true },
+  declared: ValueType | undefined,
+  role: 'input' | 'output',
+): TensorSpec {
   const type = String(m.type)
   if (!isElementType(type)) {
     const why =

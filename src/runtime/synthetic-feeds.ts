@@ -12,7 +12,10 @@ export function syntheticFeeds(signature: Signature, batch = 1): Feeds {
   const feeds = Object.create(null) as Feeds
   for (const spec of signature.inputs) {
     const dims = syntheticDims(spec, batch)
-    const data = allocate(spec.type, dims.reduce((a, b) => a * b, 1))
+    const data = allocate(
+      spec.type,
+      dims.reduce((a, b) => a * b, 1),
+    )
     if (Array.isArray(data)) data.fill('')
     feeds[spec.name] = new Tensor(spec.type, data as never, dims)
   }
@@ -21,5 +24,7 @@ export function syntheticFeeds(signature: Signature, batch = 1): Feeds {
 
 /** The dims syntheticFeeds gives an input: what the gate checks before allocating them. */
 export function syntheticDims(spec: TensorSpec, batch: number): number[] {
-  return spec.shape === null ? [batch] : spec.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1))
+  return spec.shape === null
+    ? [batch]
+    : spec.shape.map((d, i) => (typeof d === 'number' ? d : i === 0 ? batch : 1))
 }

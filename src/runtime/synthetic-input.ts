@@ -22,7 +22,8 @@ export function oversizedSyntheticInput(signature: Signature, batch: number): st
   let largest = { name: '', dims: [] as number[], type: '', bytes: 0 }
   for (const spec of signature.inputs) {
     const dims = syntheticDims(spec, batch)
-    const bytes = dims.reduce((a, b) => a * b, 1) * (ELEMENT_TYPE_INFO[spec.type].bytes || STRING_ELEMENT_BYTES)
+    const bytes =
+      dims.reduce((a, b) => a * b, 1) * (ELEMENT_TYPE_INFO[spec.type].bytes || STRING_ELEMENT_BYTES)
     total += bytes
     if (bytes >= largest.bytes) largest = { name: spec.name, dims, type: spec.type, bytes }
   }

@@ -49,10 +49,16 @@ export function fedDims(dims: number[], spec: TensorSpec): number[] {
 
 const TYPED_KEYS = new Set(['type', 'datatype', 'shape', 'dims', 'data'])
 
-function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where: string): { dims: number[]; data: TensorStorage } {
+function decodeTypedObject(
+  obj: Record<string, unknown>,
+  spec: TensorSpec,
+  where: string,
+): { dims: number[]; data: TensorStorage } {
   for (const key of Object.keys(obj)) {
     if (!TYPED_KEYS.has(key)) {
-      throw new InvalidTypeError(`${where}: unexpected key '${key}'; a typed tensor is {"type", "shape", "data"}`)
+      throw new InvalidTypeError(
+        `${where}: unexpected key '${key}'; a typed tensor is {"type", "shape", "data"}`,
+      )
     }
   }
   const type = obj.type ?? obj.datatype
@@ -60,11 +66,13 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
     if (typeof type !== 'string' || !isElementType(type)) {
       throw new InvalidTypeError(`${where}: unknown element type ${show(type)}`)
     }
-    if (type !== spec.type) throw new InvalidTypeError(`${where}: the model takes ${spec.type}, got ${type}`)
+    if (type !== spec.type)
+      throw new InvalidTypeError(`${where}: the model takes ${spec.type}, got ${type}`)
   }
   const shape = obj.shape ?? obj.dims
   const raw = obj.data
-  if (!Array.isArray(raw)) throw new InvalidTypeError(`${where}: "data" must be an array, got ${show(raw)}`)
+  if (!Array.isArray(raw))
+    throw new InvalidTypeError(`${where}: "data" must be an array, got ${show(raw)}`)
   if (shape === undefined) {
     const dims = inferDims(raw, spec.shape, where)
     return { dims, data: fillNested(raw, dims, spec.type, where) }
@@ -77,12 +85,16 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
     const nestedDims = inferDims(raw, null, where)
     const data = fillNested(raw, nestedDims, spec.type, where)
     if (data.length !== count) {
-      throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${data.length}`)
+      throw new InvalidShapeError(
+        `${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${data.length}`,
+      )
     }
     return { dims, data }
   }
   if (raw.length !== count) {
-    throw new InvalidShapeError(`${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${raw.length}`)
+    throw new InvalidShapeError(
+      `${where}: shape [${dims.join(', ')}] holds ${count} elements, data has ${raw.length}`,
+    )
   }
   const data = allocate(spec.type, count)
   const read = ELEMENT_READERS[spec.type]
@@ -97,26 +109,37 @@ function decodeTypedObject(obj: Record<string, unknown>, spec: TensorSpec, where
  * that make the runtime's own size arithmetic overflow.
  */
 export function readShape(shape: unknown, spec: TensorSpec, where: string): number[] {
-  if (!Array.isArray(shape)) throw new InvalidShapeError(`${where}: "shape" must be an array of non-negative integers, got ${show(shape)}`)
+  if (!Array.isArray(shape))
+    throw new InvalidShapeError(
+      `${where}: "shape" must be an array of non-negative integers, got ${show(shape)}`,
+    )
   if (spec.shape === null && shape.length > MAX_UNKNOWN_RANK) {
-    throw new InvalidShapeError(`${where}: "shape" has rank ${shape.length}; an input the model declares without a shape takes rank ${MAX_UNKNOWN_RANK} at most`)
+    throw new InvalidShapeError(
+      `${where}: "shape" has rank ${shape.length}; an input the model declares without a shape takes rank ${MAX_UNKNOWN_RANK} at most`,
+    )
   }
   let size = 1
   for (let i = 0; i < shape.length; i++) {
     const d: unknown = shape[i]
     // A BigInt is a dim too long for a double, as the exact JSON parser returns it.
     if (typeof d === 'bigint' ? d > 0n : typeof d === 'number' && d > MAX_DIM) {
-      throw new InvalidShapeError(`${where}: dim ${i} is ${show(d)}, more than ${MAX_DIM} (2^31 - 1), the largest dim onnxruntime takes`)
+      throw new InvalidShapeError(
+        `${where}: dim ${i} is ${show(d)}, more than ${MAX_DIM} (2^31 - 1), the largest dim onnxruntime takes`,
+      )
     }
     if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
-      throw new InvalidShapeError(`${where}: "shape" must be an array of non-negative integers; dim ${i} is ${show(d)}`)
+      throw new InvalidShapeError(
+        `${where}: "shape" must be an array of non-negative integers; dim ${i} is ${show(d)}`,
+      )
     }
     if (d > 0) size *= d
   }
   // Zeros aside, the dims must multiply to an exact number: onnxruntime multiplies them in order
   // (and overflows at 2^63), onnxruntime-node's Tensor in doubles (Infinity * 0 is NaN).
   if (size > Number.MAX_SAFE_INTEGER) {
-    throw new InvalidShapeError(`${where}: shape [${shape.join(', ')}] is too large: its dims other than 0 multiply to more than 2^53 - 1`)
+    throw new InvalidShapeError(
+      `${where}: shape [${shape.join(', ')}] is too large: its dims other than 0 multiply to more than 2^53 - 1`,
+    )
   }
   return shape as number[]
 }
@@ -134,8 +157,13 @@ function inferDims(value: unknown[], declared: readonly Dim[] | null, where: str
   let node: unknown = value
   while (Array.isArray(node)) {
     if (dims.length === maxDepth) {
-      const most = declared === null ? 'the most modelgate reads' : `the model takes rank ${declared.length} ${formatDims(declared)}`
-      throw new InvalidShapeError(`${where}: arrays nested more than ${maxDepth} levels deep; ${most}`)
+      const most =
+        declared === null
+          ? 'the most modelgate reads'
+          : `the model takes rank ${declared.length} ${formatDims(declared)}`
+      throw new InvalidShapeError(
+        `${where}: arrays nested more than ${maxDepth} levels deep; ${most}`,
+      )
     }
     dims.push(node.length)
     if (node.length === 0) break
@@ -148,7 +176,12 @@ function inferDims(value: unknown[], declared: readonly Dim[] | null, where: str
   return dims
 }
 
-function fillNested(value: unknown[], dims: number[], type: ElementType, where: string): TensorStorage {
+function fillNested(
+  value: unknown[],
+  dims: number[],
+  type: ElementType,
+  where: string,
+): TensorStorage {
   const count = dims.reduce((a, b) => a * b, 1)
   const data = allocate(type, count)
   if (count > 0) fillLevel(value, 0, dims, data, 0, ELEMENT_READERS[type], where)
@@ -168,7 +201,8 @@ function fillLevel(
   where: string,
 ): number {
   const n = dims[depth]!
-  if (node.length !== n) throw ragged(where, unflatten(offset, dims).slice(0, depth), n, node.length)
+  if (node.length !== n)
+    throw ragged(where, unflatten(offset, dims).slice(0, depth), n, node.length)
   if (depth === dims.length - 1) {
     for (let i = 0; i < n; i++) {
       const v = node[i]
@@ -184,23 +218,38 @@ function fillLevel(
   for (let i = 0; i < n; i++) {
     const child = node[i]
     // `offset` is where child i starts: each call returns the offset after its subtree.
-    if (!Array.isArray(child)) throw raggedDepth(where, unflatten(offset, dims).slice(0, depth + 1), dims.length)
+    if (!Array.isArray(child))
+      throw raggedDepth(where, unflatten(offset, dims).slice(0, depth + 1), dims.length)
     offset = fillLevel(child, depth + 1, dims, out, offset, read, where)
   }
   return offset
 }
 
 /** An empty tensor still has to be a well-formed (non-ragged) nesting. */
-function checkEmptyNesting(node: unknown, depth: number, dims: number[], where: string, path: number[]): void {
+function checkEmptyNesting(
+  node: unknown,
+  depth: number,
+  dims: number[],
+  where: string,
+  path: number[],
+): void {
   if (depth === dims.length || !Array.isArray(node)) return
   if (node.length !== dims[depth]) throw ragged(where, path, dims[depth]!, node.length)
   node.forEach((child, i) => {
-    if (!Array.isArray(child) && depth + 1 < dims.length) throw raggedDepth(where, [...path, i], dims.length)
+    if (!Array.isArray(child) && depth + 1 < dims.length)
+      throw raggedDepth(where, [...path, i], dims.length)
     checkEmptyNesting(child, depth + 1, dims, where, [...path, i])
   })
 }
 
-function writeElement(out: TensorStorage, index: number, value: unknown, read: ElementReader, where: string, dims: number[]): void {
+function writeElement(
+  out: TensorStorage,
+  index: number,
+  value: unknown,
+  read: ElementReader,
+  where: string,
+  dims: number[],
+): void {
   try {
     ;(out as unknown as Record<number, unknown>)[index] = read(value)
   } catch (e) {
@@ -228,11 +277,15 @@ function elementError(e: unknown, where: string, path: number[]): Error {
 }
 
 function ragged(where: string, path: number[], expected: number, got: number): InvalidShapeError {
-  return new InvalidShapeError(`${where}${at(path)}: ragged array, expected ${expected} elements like its siblings, got ${got}`)
+  return new InvalidShapeError(
+    `${where}${at(path)}: ragged array, expected ${expected} elements like its siblings, got ${got}`,
+  )
 }
 
 function raggedDepth(where: string, path: number[], rank: number): InvalidShapeError {
-  return new InvalidShapeError(`${where}${at(path)}: ragged array, every element must be nested ${rank} levels deep`)
+  return new InvalidShapeError(
+    `${where}${at(path)}: ragged array, every element must be nested ${rank} levels deep`,
+  )
 }
 
 /** Rank and every fixed dim, against the spec; `[1]` is taken for a declared scalar. */
@@ -242,12 +295,16 @@ export function checkShape(dims: readonly number[], spec: TensorSpec, where: str
   // Clients often send [x] for a scalar: it is taken, and fed as the scalar (fedDims).
   if (declared.length === 0 && dims.length === 1 && dims[0] === 1) return
   if (dims.length !== declared.length) {
-    throw new InvalidShapeError(`${where}: expected rank ${declared.length} ${formatDims(declared)}, got shape [${dims.join(', ')}]`)
+    throw new InvalidShapeError(
+      `${where}: expected rank ${declared.length} ${formatDims(declared)}, got shape [${dims.join(', ')}]`,
+    )
   }
   for (let i = 0; i < dims.length; i++) {
     const d = declared[i]
     if (typeof d === 'number' && d !== dims[i]) {
-      throw new InvalidShapeError(`${where}: dim ${i} must be ${d} ${formatDims(declared)}, got shape [${dims.join(', ')}]`)
+      throw new InvalidShapeError(
+        `${where}: dim ${i} must be ${d} ${formatDims(declared)}, got shape [${dims.join(', ')}]`,
+      )
     }
   }
 }

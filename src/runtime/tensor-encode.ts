@@ -44,7 +44,12 @@ function nest(flat: JsonElement[], dims: readonly number[]): NestedValue {
   return nestLevel(flat, dims, 0, 0)
 }
 
-function nestLevel(flat: JsonElement[], dims: readonly number[], depth: number, offset: number): NestedValue[] {
+function nestLevel(
+  flat: JsonElement[],
+  dims: readonly number[],
+  depth: number,
+  offset: number,
+): NestedValue[] {
   const n = dims[depth]!
   const out = new Array<NestedValue>(n)
   if (depth === dims.length - 1) {

@@ -71,7 +71,8 @@ export function encodedSize(tensor: Tensor, layout: OutputLayout, budget = Infin
     const perElement = layout === 'binary' ? 4 : STRING_QUOTING
     let total = structure + perElement * elements
     const strings = tensor.data as readonly string[]
-    for (let i = 0; i < strings.length && total <= budget; i++) total += Buffer.byteLength(strings[i]!, 'utf8')
+    for (let i = 0; i < strings.length && total <= budget; i++)
+      total += Buffer.byteLength(strings[i]!, 'utf8')
     return total
   }
   const width = layout === 'binary' ? ELEMENT_TYPE_INFO[type].bytes : JSON_WIDTH[type]

@@ -36,7 +36,11 @@ export async function warmUpRuns(session: Engine, o: WarmUpPlan): Promise<WarmUp
     try {
       for (let i = 0; i < o.runs; i++) {
         // run() yields to the event loop on its own (it resolves via setImmediate).
-        await Promise.all(Array.from({ length: session.concurrency }, () => session.run(feeds(), outputs, { handOver })))
+        await Promise.all(
+          Array.from({ length: session.concurrency }, () =>
+            session.run(feeds(), outputs, { handOver }),
+          ),
+        )
         done++
       }
     } catch (e) {

@@ -33,7 +33,10 @@ export function pack(tensors: Record<string, Tensor>, own: boolean): Packed {
     const t = tensors[name]!
     let data = t.data as TensorStorage
     if (!Array.isArray(data)) {
-      const wholeBuffer = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength && data.buffer instanceof ArrayBuffer
+      const wholeBuffer =
+        data.byteOffset === 0 &&
+        data.byteLength === data.buffer.byteLength &&
+        data.buffer instanceof ArrayBuffer
       if (!own || !wholeBuffer || transfer.has(data.buffer as ArrayBuffer)) data = copyOf(data)
       transfer.add(data.buffer as ArrayBuffer)
     }

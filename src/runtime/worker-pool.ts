@@ -1,5 +1,10 @@
 import { Worker } from 'node:worker_threads'
-import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, WorkerUnavailableError } from '../errors.js'
+import {
+  InferenceTimeoutError,
+  RequestCancelledError,
+  WorkerCrashedError,
+  WorkerUnavailableError,
+} from '../errors.js'
 import type { ModelInfo } from '../onnx/model-info.js'
 import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
@@ -77,7 +82,12 @@ export class WorkerPool implements Engine {
   /** How the workers were warmed: a replacement is warmed the same way before it takes requests. */
   #warmPlan: WarmPlan | undefined
 
-  private constructor(bytes: Uint8Array, options: WorkerPoolOptions, slots: Slot[], first: { signature: Signature; info: ModelInfo | undefined }) {
+  private constructor(
+    bytes: Uint8Array,
+    options: WorkerPoolOptions,
+    slots: Slot[],
+    first: { signature: Signature; info: ModelInfo | undefined },
+  ) {
     this.#bytes = bytes
     this.#options = options
     this.concurrency = options.workers
@@ -100,7 +110,12 @@ export class WorkerPool implements Engine {
       await Promise.all(started.map((s) => s.slot.worker.terminate()))
       throw e
     }
-    return new WorkerPool(bytes, options, started.map((s) => s.slot), started[0]!)
+    return new WorkerPool(
+      bytes,
+      options,
+      started.map((s) => s.slot),
+      started[0]!,
+    )
   }
 
   /**
@@ -136,10 +151,18 @@ export class WorkerPool implements Engine {
 
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches> {
     if (options?.clientGone?.()) return Promise.reject(new RequestCancelledError())
-    if (this.#released) return Promise.reject(new WorkerUnavailableError('this version was released'))
+    if (this.#released)
+      return Promise.reject(new WorkerUnavailableError('this version was released'))
     if (this.#slots.length === 0 && this.#starting === 0) return Promise.reject(this.#unavailable())
     return new Promise<Fetches>((resolve, reject) => {
-      this.#queue.push({ feeds, outputs, handOver: options?.handOver === true, resolve, reject, clientGone: options?.clientGone })
+      this.#queue.push({
+        feeds,
+        outputs,
+        handOver: options?.handOver === true,
+        resolve,
+        reject,
+        clientGone: options?.clientGone,
+      })
       this.#dispatch()
     })
   }
@@ -147,13 +170,15 @@ export class WorkerPool implements Engine {
   async release(): Promise<void> {
     if (this.#released) return
     this.#released = true
-    for (const job of this.#queue.splice(0)) this.#settle(job, undefined, new WorkerUnavailableError('this version was released'))
+    for (const job of this.#queue.splice(0))
+      this.#settle(job, undefined, new WorkerUnavailableError('this version was released'))
     const slots = this.#slots.splice(0)
     // A worker releases its session before a run it has started returns its result (onnxruntime-node
     // defers the run to setImmediate): that result never comes, so the run fails here, not never.
     for (const slot of slots) {
       clearTimeout(slot.timer)
-      if (slot.job) this.#settle(slot.job, undefined, new WorkerUnavailableError('this version was released'))
+      if (slot.job)
+        this.#settle(slot.job, undefined, new WorkerUnavailableError('this version was released'))
       slot.job = undefined
       slot.onWarmed?.(undefined) // released while warming (the server is closing)
       slot.onWarmed = undefined
@@ -187,7 +212,12 @@ export class WorkerPool implements Engine {
     slot.job = job
     slot.jobId = this.#nextJobId++
     const packed = pack(job.feeds, job.handOver)
-    const message: ToWorker = { type: 'run', id: slot.jobId, feeds: packed.tensors, outputs: job.outputs }
+    const message: ToWorker = {
+      type: 'run',
+      id: slot.jobId,
+      feeds: packed.tensors,
+      outputs: job.outputs,
+    }
     slot.worker.postMessage(message, packed.transfer)
     slot.timer = setTimeout(() => this.#timedOut(slot), this.#options.timeoutMs)
   }
@@ -196,7 +226,9 @@ export class WorkerPool implements Engine {
     this.#slots.push(slot)
     slot.worker.on('message', (m: FromWorker) => this.#onMessage(slot, m))
     slot.worker.on('error', (e) => this.#lose(slot, 'crashed', e))
-    slot.worker.on('exit', (code) => this.#lose(slot, 'crashed', new Error(`the worker thread exited with code ${code}`)))
+    slot.worker.on('exit', (code) =>
+      this.#lose(slot, 'crashed', new Error(`the worker thread exited with code ${code}`)),
+    )
   }
 
   #onMessage(slot: Slot, m: FromWorker): void {
@@ -233,7 +265,9 @@ export class WorkerPool implements Engine {
     this.#remove(
       slot,
       'timeout',
-      new InferenceTimeoutError(`the run did not finish within ${seconds} s (execution.timeoutSeconds): a new worker takes its place, the old one ends when its run returns`),
+      new InferenceTimeoutError(
+        `the run did not finish within ${seconds} s (execution.timeoutSeconds): a new worker takes its place, the old one ends when its run returns`,
+      ),
     )
     // onnxruntime cannot interrupt a run, and a thread terminated inside one aborts the whole
     // process when the run returns (onnxruntime-node throws from native code into a dying isolate).
@@ -244,7 +278,13 @@ export class WorkerPool implements Engine {
   #lose(slot: Slot, reason: 'crashed', error: unknown): void {
     if (!this.#slots.includes(slot)) return // already removed (timed out, or released)
     const detail = error instanceof Error ? error.message : String(error)
-    this.#remove(slot, reason, new WorkerCrashedError(`the inference worker running this request died (${detail}); it has been replaced, retrying is safe`))
+    this.#remove(
+      slot,
+      reason,
+      new WorkerCrashedError(
+        `the inference worker running this request died (${detail}); it has been replaced, retrying is safe`,
+      ),
+    )
     void slot.worker.terminate()
   }
 
@@ -333,13 +373,35 @@ function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Sta
     const onMessage = (m: FromWorker) => {
       cleanup()
       if (m.type === 'ready') {
-        resolve({ slot: { worker, ready: true, job: undefined, jobId: 0, timer: undefined, onWarmed: undefined }, signature: m.signature, info: m.info })
-      }
-      else if (m.type === 'load_failed') fail(new ModelLoadError(m.reason, m.message))
+        resolve({
+          slot: {
+            worker,
+            ready: true,
+            job: undefined,
+            jobId: 0,
+            timer: undefined,
+            onWarmed: undefined,
+          },
+          signature: m.signature,
+          info: m.info,
+        })
+      } else if (m.type === 'load_failed') fail(new ModelLoadError(m.reason, m.message))
       else fail(new Error(`unexpected message from a starting worker: ${m.type}`))
     }
-    const onError = (e: Error) => fail(new ModelLoadError('invalid_model', `the inference worker died while creating its session: ${e.message}`))
-    const onExit = (code: number) => fail(new ModelLoadError('invalid_model', `the inference worker exited with code ${code} while creating its session`))
+    const onError = (e: Error) =>
+      fail(
+        new ModelLoadError(
+          'invalid_model',
+          `the inference worker died while creating its session: ${e.message}`,
+        ),
+      )
+    const onExit = (code: number) =>
+      fail(
+        new ModelLoadError(
+          'invalid_model',
+          `the inference worker exited with code ${code} while creating its session`,
+        ),
+      )
     const cleanup = () => {
       worker.off('message', onMessage)
       worker.off('error', onError)

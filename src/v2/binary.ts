@@ -1,5 +1,10 @@
 import { InvalidShapeError, InvalidValueError } from '../errors.js'
-import { allocate, ELEMENT_TYPE_INFO, type ElementType, type TensorStorage } from '../runtime/element-type.js'
+import {
+  allocate,
+  ELEMENT_TYPE_INFO,
+  type ElementType,
+  type TensorStorage,
+} from '../runtime/element-type.js'
 
 /**
  * The binary tensor data extension (Triton's, which KServe clients use): raw little-endian tensor
@@ -9,28 +14,44 @@ import { allocate, ELEMENT_TYPE_INFO, type ElementType, type TensorStorage } fro
  */
 
 /** The tensor a binary section holds, checked against the element count the shape implies. */
-export function decodeBinaryTensor(bytes: Buffer, type: ElementType, count: number, where: string): TensorStorage {
+export function decodeBinaryTensor(
+  bytes: Buffer,
+  type: ElementType,
+  count: number,
+  where: string,
+): TensorStorage {
   if (type === 'string') {
     // Every element carries at least its 4-byte length: check before allocating for the shape.
     if (count * 4 > bytes.length) {
-      throw new InvalidShapeError(`${where}: the shape holds ${count} BYTES elements, the ${bytes.length} bytes of data cannot`)
+      throw new InvalidShapeError(
+        `${where}: the shape holds ${count} BYTES elements, the ${bytes.length} bytes of data cannot`,
+      )
     }
     const out = new Array<string>(count)
     let pos = 0
     for (let i = 0; i < count; i++) {
-      if (pos + 4 > bytes.length) throw new InvalidShapeError(`${where}: the BYTES data ends before element ${i} of ${count}`)
+      if (pos + 4 > bytes.length)
+        throw new InvalidShapeError(`${where}: the BYTES data ends before element ${i} of ${count}`)
       const length = bytes.readUInt32LE(pos)
       pos += 4
-      if (pos + length > bytes.length) throw new InvalidShapeError(`${where}: BYTES element ${i} says ${length} bytes, only ${bytes.length - pos} remain`)
+      if (pos + length > bytes.length)
+        throw new InvalidShapeError(
+          `${where}: BYTES element ${i} says ${length} bytes, only ${bytes.length - pos} remain`,
+        )
       out[i] = textOf(bytes.subarray(pos, pos + length), `${where}: BYTES element ${i}`)
       pos += length
     }
-    if (pos !== bytes.length) throw new InvalidShapeError(`${where}: ${bytes.length - pos} bytes left after ${count} BYTES elements`)
+    if (pos !== bytes.length)
+      throw new InvalidShapeError(
+        `${where}: ${bytes.length - pos} bytes left after ${count} BYTES elements`,
+      )
     return out
   }
   const size = ELEMENT_TYPE_INFO[type].bytes
   if (bytes.length !== count * size) {
-    throw new InvalidShapeError(`${where}: the shape holds ${count} elements (${count * size} bytes as ${type}), binary_data_size is ${bytes.length}`)
+    throw new InvalidShapeError(
+      `${where}: the shape holds ${count} elements (${count * size} bytes as ${type}), binary_data_size is ${bytes.length}`,
+    )
   }
   const data = allocate(type, count) as Exclude<TensorStorage, string[]>
   // Copy into a fresh, aligned buffer: the body's offset need not be a multiple of the element size.
@@ -38,7 +59,8 @@ export function decodeBinaryTensor(bytes: Buffer, type: ElementType, count: numb
   if (type === 'bool') {
     for (let i = 0; i < data.length; i++) {
       const v = (data as Uint8Array)[i]!
-      if (v > 1) throw new InvalidValueError(`${where}: BOOL element ${i} is the byte ${v}, not 0 or 1`)
+      if (v > 1)
+        throw new InvalidValueError(`${where}: BOOL element ${i} is the byte ${v}, not 0 or 1`)
     }
   }
   return data
@@ -55,9 +77,14 @@ function textOf(bytes: Uint8Array, where: string): string {
   try {
     text = UTF8.decode(bytes)
   } catch {
-    throw new InvalidValueError(`${where} is not UTF-8 text, and onnxruntime-node carries strings as text`)
+    throw new InvalidValueError(
+      `${where} is not UTF-8 text, and onnxruntime-node carries strings as text`,
+    )
   }
-  if (text.includes('\u0000')) throw new InvalidValueError(`${where} holds a NUL byte, which onnxruntime-node would cut the string at`)
+  if (text.includes('\u0000'))
+    throw new InvalidValueError(
+      `${where} holds a NUL byte, which onnxruntime-node would cut the string at`,
+    )
   return text
 }
 

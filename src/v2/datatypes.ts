@@ -22,7 +22,9 @@ export const V2_TO_ELEMENT = {
 
 export type V2Datatype = keyof typeof V2_TO_ELEMENT
 
-const ELEMENT_TO_V2 = Object.fromEntries(Object.entries(V2_TO_ELEMENT).map(([v2, el]) => [el, v2])) as Record<ElementType, V2Datatype>
+const ELEMENT_TO_V2 = Object.fromEntries(
+  Object.entries(V2_TO_ELEMENT).map(([v2, el]) => [el, v2]),
+) as Record<ElementType, V2Datatype>
 
 export function v2Datatype(type: ElementType): V2Datatype {
   return ELEMENT_TO_V2[type]

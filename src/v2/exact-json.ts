@@ -18,7 +18,8 @@ function hasLongIntegerOutsideStrings(text: string): boolean {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i)
     if (inString) {
-      if (c === 92) i++ // backslash: skip the escaped character
+      if (c === 92)
+        i++ // backslash: skip the escaped character
       else if (c === 34) inString = false
       continue
     }
@@ -35,7 +36,9 @@ function hasLongIntegerOutsideStrings(text: string): boolean {
 }
 
 /** An array or object being filled, and for an object the key its next value goes under. */
-type Open = { readonly array: unknown[] } | { readonly object: Record<string, unknown>; key: string }
+type Open =
+  | { readonly array: unknown[] }
+  | { readonly object: Record<string, unknown>; key: string }
 
 /** What #valueOrOpen returns when it opened a container rather than read a whole value. */
 const OPENED = Symbol('opened')
@@ -75,7 +78,12 @@ class ExactParser {
           value = top.array
         } else {
           // defineProperty: a key "__proto__" is data here, as with JSON.parse.
-          Object.defineProperty(top.object, top.key, { value, enumerable: true, writable: true, configurable: true })
+          Object.defineProperty(top.object, top.key, {
+            value,
+            enumerable: true,
+            writable: true,
+            configurable: true,
+          })
           if (c === ',') {
             top.key = this.#key()
             break
@@ -114,7 +122,11 @@ class ExactParser {
     }
     if (c === '"') return this.#string()
     if (c === '-' || (c !== undefined && c >= '0' && c <= '9')) return this.#number()
-    for (const [word, value] of [['true', true], ['false', false], ['null', null]] as const) {
+    for (const [word, value] of [
+      ['true', true],
+      ['false', false],
+      ['null', null],
+    ] as const) {
       if (this.#text.startsWith(word, this.#pos)) {
         this.#pos += word.length
         return value
@@ -171,7 +183,8 @@ class ExactParser {
     this.#pos = m.lastIndex
     const literal = found[0]
     const value = Number(literal)
-    if (found[1] === undefined && found[2] === undefined && !Number.isSafeInteger(value)) return BigInt(literal)
+    if (found[1] === undefined && found[2] === undefined && !Number.isSafeInteger(value))
+      return BigInt(literal)
     return value
   }
 }
@@ -191,10 +204,12 @@ function containsBigInt(value: unknown): boolean {
 
 function write(value: unknown): string {
   if (typeof value === 'bigint') return value.toString()
-  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : write(v))).join(',')}]`
+  if (Array.isArray(value))
+    return `[${value.map((v) => (v === undefined ? 'null' : write(v))).join(',')}]`
   if (value !== null && typeof value === 'object') {
     const parts: string[] = []
-    for (const [k, v] of Object.entries(value)) if (v !== undefined) parts.push(`${JSON.stringify(k)}:${write(v)}`)
+    for (const [k, v] of Object.entries(value))
+      if (v !== undefined) parts.push(`${JSON.stringify(k)}:${write(v)}`)
     return `{${parts.join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'

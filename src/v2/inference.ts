@@ -42,24 +42,39 @@ export type V2InferRequest = z.infer<typeof v2InferRequestSchema>
  * The request's tensors as feeds, checked against the signature: JSON `data` (flat or nested), or
  * raw bytes from the binary section (`parameters.binary_data_size`, in input order).
  */
-export function v2Feeds(request: V2InferRequest, binary: Buffer | undefined, signature: Signature): Feeds {
+export function v2Feeds(
+  request: V2InferRequest,
+  binary: Buffer | undefined,
+  signature: Signature,
+): Feeds {
   const feeds = Object.create(null) as Feeds
   let offset = 0
   for (const input of request.inputs) {
     const spec = signature.inputs.find((s) => s.name === input.name)
     const where = `input '${input.name}'`
-    if (!spec) throw new UnknownInputError(`unknown input '${input.name}'; the model takes ${signature.inputs.map((s) => `'${s.name}'`).join(', ') || 'no inputs'}`)
+    if (!spec)
+      throw new UnknownInputError(
+        `unknown input '${input.name}'; the model takes ${signature.inputs.map((s) => `'${s.name}'`).join(', ') || 'no inputs'}`,
+      )
     if (Object.hasOwn(feeds, input.name)) throw new InvalidRequestError(`${where} is given twice`)
-    if (!isV2Datatype(input.datatype)) throw new InvalidTypeError(`${where}: unknown datatype '${input.datatype}'`)
+    if (!isV2Datatype(input.datatype))
+      throw new InvalidTypeError(`${where}: unknown datatype '${input.datatype}'`)
     const type = V2_TO_ELEMENT[input.datatype]
-    if (type !== spec.type) throw new InvalidTypeError(`${where}: the model takes ${v2Datatype(spec.type)}, got ${input.datatype}`)
+    if (type !== spec.type)
+      throw new InvalidTypeError(
+        `${where}: the model takes ${v2Datatype(spec.type)}, got ${input.datatype}`,
+      )
     const size = input.parameters?.binary_data_size
     if (size !== undefined) {
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new InvalidRequestError(`${where}: binary_data_size must be a byte count`)
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)
+        throw new InvalidRequestError(`${where}: binary_data_size must be a byte count`)
       if (!binary || offset + size > binary.length) {
-        throw new InvalidRequestError(`${where}: binary_data_size ${size} goes past the end of the binary data (${binary?.length ?? 0} bytes after the JSON header)`)
+        throw new InvalidRequestError(
+          `${where}: binary_data_size ${size} goes past the end of the binary data (${binary?.length ?? 0} bytes after the JSON header)`,
+        )
       }
-      if (input.data !== undefined) throw new InvalidRequestError(`${where}: has both "data" and binary_data_size`)
+      if (input.data !== undefined)
+        throw new InvalidRequestError(`${where}: has both "data" and binary_data_size`)
       const shape = readShape(input.shape, spec, where)
       const count = shape.reduce((a, b) => a * b, 1)
       const data = decodeBinaryTensor(binary.subarray(offset, offset + size), type, count, where)
@@ -67,29 +82,40 @@ export function v2Feeds(request: V2InferRequest, binary: Buffer | undefined, sig
       checkShape(shape, spec, where)
       feeds[input.name] = new Tensor(type, data as never, fedDims(shape, spec))
     } else {
-      if (input.data === undefined) throw new InvalidRequestError(`${where}: no "data" and no binary_data_size`)
+      if (input.data === undefined)
+        throw new InvalidRequestError(`${where}: no "data" and no binary_data_size`)
       feeds[input.name] = decodeTensor({ type, shape: input.shape, data: input.data }, spec)
     }
   }
   if (binary && offset !== binary.length) {
-    throw new InvalidRequestError(`the binary data is ${binary.length} bytes, the inputs' binary_data_size add up to ${offset}`)
+    throw new InvalidRequestError(
+      `the binary data is ${binary.length} bytes, the inputs' binary_data_size add up to ${offset}`,
+    )
   }
   for (const spec of signature.inputs) {
-    if (!Object.hasOwn(feeds, spec.name)) throw new MissingInputError(`missing input '${spec.name}'`)
+    if (!Object.hasOwn(feeds, spec.name))
+      throw new MissingInputError(`missing input '${spec.name}'`)
   }
   return feeds
 }
 
 /** The outputs asked for (all served ones when the request names none), in the order asked. */
-export function v2OutputNames(request: V2InferRequest, signature: Signature, served: readonly string[]): readonly string[] {
+export function v2OutputNames(
+  request: V2InferRequest,
+  signature: Signature,
+  served: readonly string[],
+): readonly string[] {
   if (!request.outputs || request.outputs.length === 0) return served
   const names = request.outputs.map((o) => o.name)
   for (const name of names) {
     if (served.includes(name)) continue
     const omitted = signature.omittedOutputs.find((o) => o.name === name)
-    throw new UnknownOutputError(omitted ? `output '${name}' is not served: ${omitted.reason}` : `unknown output '${name}'`)
+    throw new UnknownOutputError(
+      omitted ? `output '${name}' is not served: ${omitted.reason}` : `unknown output '${name}'`,
+    )
   }
-  if (new Set(names).size !== names.length) throw new InvalidRequestError('an output is asked for twice')
+  if (new Set(names).size !== names.length)
+    throw new InvalidRequestError('an output is asked for twice')
   return names
 }
 
@@ -119,7 +145,13 @@ export function v2OutputPlan(request: V2InferRequest): OutputPlan {
 }
 
 /** The response; outputs asked for as binary (or all, with binary_data_output) go after the header. */
-export function v2Response(request: V2InferRequest, model: string, version: number, fetched: Fetches, names: readonly string[]): V2Response {
+export function v2Response(
+  request: V2InferRequest,
+  model: string,
+  version: number,
+  fetched: Fetches,
+  names: readonly string[],
+): V2Response {
   const binary: Buffer[] = []
   const outputs = names.map((name) => {
     const tensor = fetched[name]!
@@ -132,7 +164,11 @@ export function v2Response(request: V2InferRequest, model: string, version: numb
     }
     return { ...base, data: jsonData(tensor.data as TensorStorage, type) }
   })
-  const header: Record<string, unknown> = { model_name: model, model_version: String(version), outputs }
+  const header: Record<string, unknown> = {
+    model_name: model,
+    model_version: String(version),
+    outputs,
+  }
   if (request.id !== undefined) header.id = request.id
   return { header, binary }
 }
@@ -141,7 +177,9 @@ export function v2Response(request: V2InferRequest, model: string, version: numb
 function jsonData(data: TensorStorage, type: ElementType): (JsonElement | bigint)[] {
   if (type === 'int64' || type === 'uint64') return Array.from(data as BigInt64Array)
   const write = ELEMENT_WRITERS[type] as ((value: unknown) => JsonElement) | undefined
-  return write ? Array.from(data as ArrayLike<unknown>, write) : Array.from(data as ArrayLike<JsonElement>)
+  return write
+    ? Array.from(data as ArrayLike<unknown>, write)
+    : Array.from(data as ArrayLike<JsonElement>)
 }
 
 /** The shapes a model declares, as V2 metadata writes them: -1 for a dynamic dim. */

@@ -5,10 +5,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openApiDocument } from '../../src/http/openapi.js'
 import { postJson } from '../support/api-client.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
-import { DEFAULT_MODEL, KERNEL_MAY_REFUSE, SACRIFICIAL_MODEL, UNSERVED_MODELS, writeFuzzModels } from './fuzz-models.js'
+import {
+  DEFAULT_MODEL,
+  KERNEL_MAY_REFUSE,
+  SACRIFICIAL_MODEL,
+  UNSERVED_MODELS,
+  writeFuzzModels,
+} from './fuzz-models.js'
 import { describeGrowth, settledMemory, type MemorySample } from './memory.js'
 import { judge, type OracleContext } from './oracle.js'
-import { describeOutcome, describeRequest, send, type FuzzOutcome, type FuzzRequest } from './raw-request.js'
+import {
+  describeOutcome,
+  describeRequest,
+  send,
+  type FuzzOutcome,
+  type FuzzRequest,
+} from './raw-request.js'
 import { requestArbitrary, type Focus, type FuzzTargets } from './request-arbitraries.js'
 import type { InputSpec } from './tensor-arbitraries.js'
 
@@ -78,8 +90,12 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
     try {
       judge(oracle, r, outcome)
     } catch (e) {
-      const before = previous ? `\n  the request before: ${describeRequest(previous.request)}\n  its answer: ${describeOutcome(previous.outcome)}` : ''
-      throw new Error(`${(e as Error).message}\n  request: ${describeRequest(r)}\n  answer: ${describeOutcome(outcome)}${before}`)
+      const before = previous
+        ? `\n  the request before: ${describeRequest(previous.request)}\n  its answer: ${describeOutcome(previous.outcome)}`
+        : ''
+      throw new Error(
+        `${(e as Error).message}\n  request: ${describeRequest(r)}\n  answer: ${describeOutcome(outcome)}${before}`,
+      )
     } finally {
       previous = { request: r, outcome }
     }
@@ -88,7 +104,10 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
   /** One property: `runs` requests aimed at `focus`, each judged by the oracle; then the server is checked. */
   async function fuzz(focus: Focus, runs: number): Promise<void> {
     tallying = focus
-    await fc.assert(fc.asyncProperty(requestArbitrary(targets, focus), fire), { numRuns: Math.max(1, Math.round(runs * RUNS)), seed: SEED })
+    await fc.assert(fc.asyncProperty(requestArbitrary(targets, focus), fire), {
+      numRuns: Math.max(1, Math.round(runs * RUNS)),
+      seed: SEED,
+    })
     await expectServing()
     const counts = [...tally.get(focus)!].sort(([a], [b]) => a.localeCompare(b))
     console.log(`fuzz ${focus}: ${counts.map(([status, n]) => `${status}: ${n}`).join(', ')}`)
@@ -103,20 +122,32 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
   async function expectServing(): Promise<void> {
     const health = await fetch(`${t.url}/healthz`, { signal: AbortSignal.timeout(5000) })
     expect(health.status).toBe(200)
-    const adder = await postJson(`${t.url}/models/${DEFAULT_MODEL}/predict`, { inputs: [[1, 2, 3, 4]] })
+    const adder = await postJson(`${t.url}/models/${DEFAULT_MODEL}/predict`, {
+      inputs: [[1, 2, 3, 4]],
+    })
     expect(adder.body).toEqual({ model: DEFAULT_MODEL, version: 1, outputs: { y: [[2, 3, 4, 5]] } })
-    const exact = '{"inputs":[{"name":"x","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}'
-    const v2 = await fetch(`${t.url}/v2/models/int64/infer`, { method: 'POST', body: exact, headers: { 'content-type': 'application/json' } })
-    expect(await v2.text()).toBe('{"model_name":"int64","model_version":"1","outputs":[{"name":"y","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}')
+    const exact =
+      '{"inputs":[{"name":"x","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}'
+    const v2 = await fetch(`${t.url}/v2/models/int64/infer`, {
+      method: 'POST',
+      body: exact,
+      headers: { 'content-type': 'application/json' },
+    })
+    expect(await v2.text()).toBe(
+      '{"model_name":"int64","model_version":"1","outputs":[{"name":"y","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}',
+    )
     const text = await postJson(`${t.url}/models/text/predict`, { inputs: ['é', '𝄞', ''] })
     expect(text.body.outputs).toEqual({ y: ['é', '𝄞', ''] })
     const metrics = await (await fetch(`${t.url}/metrics`)).text()
     expect(metrics).toMatch(/^modelgate_inflight_body_bytes 0$/m)
     expect(t.server.metrics.inFlightCount).toBe(0)
     for (const m of t.server.registry.list()) {
-      for (const v of [m.active, ...m.retained]) if (v) expect(v.leases, `leases of ${m.name} v${v.version}`).toBe(0)
+      for (const v of [m.active, ...m.retained])
+        if (v) expect(v.leases, `leases of ${m.name} v${v.version}`).toBe(0)
     }
-    const faults = t.logs.filter((l) => l.level === 'error' || l.event === 'unhandled_error' || l.event === 'http_exception')
+    const faults = t.logs.filter(
+      (l) => l.level === 'error' || l.event === 'unhandled_error' || l.event === 'http_exception',
+    )
     expect(faults).toEqual([])
     // The memory logger keeps every record: drop them, or they would count as a leak.
     t.logs.length = 0
@@ -125,15 +156,26 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
   beforeAll(async () => {
     t = await startTestServer(
       writeFuzzModels,
-      { maxBodySize: String(MAX_BODY), maxInflightBodySize: String(4 * MAX_BODY), maxOutputSize: '1mb', defaultModel: DEFAULT_MODEL },
+      {
+        maxBodySize: String(MAX_BODY),
+        maxInflightBodySize: String(4 * MAX_BODY),
+        maxOutputSize: '1mb',
+        defaultModel: DEFAULT_MODEL,
+      },
       { MODELGATE_ADMIN_TOKEN: ADMIN_TOKEN },
     )
     agent = new Agent({ keepAlive: true, maxSockets: 1 })
-    const doc = openApiDocument('fuzz') as { paths: Record<string, Record<string, { security?: unknown }>> }
+    const doc = openApiDocument('fuzz') as {
+      paths: Record<string, Record<string, { security?: unknown }>>
+    }
     const models = t.server.registry
       .list()
       .filter((m) => m.active !== undefined)
-      .map((m) => ({ name: m.name, inputs: m.active!.signature.inputs as InputSpec[], outputs: [...m.active!.outputNames] }))
+      .map((m) => ({
+        name: m.name,
+        inputs: m.active!.signature.inputs as InputSpec[],
+        outputs: [...m.active!.outputNames],
+      }))
     // Every model the suite means to fuzz serves, or the properties would test less than they say.
     expect(models.map((m) => m.name).sort()).toEqual(
       t.server.registry
@@ -163,7 +205,9 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
       maxBodyBytes: MAX_BODY,
     }
     // Warm-up: every focus, so the baseline includes what first requests of each kind allocate.
-    warmUp = FOCI.flatMap((focus) => fc.sample(requestArbitrary(targets, focus), { numRuns: WARM_UP_RUNS, seed: SEED + 1 }))
+    warmUp = FOCI.flatMap((focus) =>
+      fc.sample(requestArbitrary(targets, focus), { numRuns: WARM_UP_RUNS, seed: SEED + 1 }),
+    )
     for (const r of warmUp) await fire(r)
     await expectServing()
     baseline = await settledMemory()
@@ -176,35 +220,71 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
 
   const timeout = 120_000 * Math.max(1, RUNS)
 
-  it('any route, any method, any headers and body; paths and queries mangled', () => fuzz('any', 700), timeout)
+  it(
+    'any route, any method, any headers and body; paths and queries mangled',
+    () => fuzz('any', 700),
+    timeout,
+  )
 
-  it('the simple API: tensors wrong in type, value, rank, dims and nesting, for every model', () => fuzz('predict', 800), timeout)
+  it(
+    'the simple API: tensors wrong in type, value, rank, dims and nesting, for every model',
+    () => fuzz('predict', 800),
+    timeout,
+  )
 
-  it('KServe V2 inference: JSON and binary tensors, wrong lengths and header lengths', () => fuzz('v2', 800), timeout)
+  it(
+    'KServe V2 inference: JSON and binary tensors, wrong lengths and header lengths',
+    () => fuzz('v2', 800),
+    timeout,
+  )
 
-  it('admin routes: right, wrong and missing tokens; bodies; limits', () => fuzz('admin', 300), timeout)
+  it(
+    'admin routes: right, wrong and missing tokens; bodies; limits',
+    () => fuzz('admin', 300),
+    timeout,
+  )
 
-  it('paths: escapes valid and not, dot segments, long and unicode names, versions, queries', () => fuzz('paths', 500), timeout)
+  it(
+    'paths: escapes valid and not, dot segments, long and unicode names, versions, queries',
+    () => fuzz('paths', 500),
+    timeout,
+  )
 
-  it('bodies in gzip and deflate: valid, truncated, random, bombs, encodings not supported', () => fuzz('encodings', 400), timeout)
+  it(
+    'bodies in gzip and deflate: valid, truncated, random, bombs, encodings not supported',
+    () => fuzz('encodings', 400),
+    timeout,
+  )
 
-  it('memory: bounded over the run and flat over replays; every body claim given back', async () => {
-    tallying = 'leak probe'
-    const end = await settledMemory()
-    console.log(`fuzz: ${sent} requests; over the run: ${describeGrowth(baseline, end)}`)
-    expect(end.rss - baseline.rss).toBeLessThan(RUN_RSS_BOUND)
-    expect(end.held - baseline.held).toBeLessThan(RUN_HELD_BOUND)
-    // Leak probe: requests the server has seen, twice more; nothing about them is a first time.
-    // Admin operations that succeed are left out: each is remembered on purpose (the history keeps
-    // the last 200 entries of a model), which is growth, but bounded, and not a leak.
-    const probe = warmUp.filter((r) => !(r.headers.authorization?.trim().toLowerCase() === `bearer ${ADMIN_TOKEN}` && /\/(?:rollback|promote|load|unload)(?:[/?#]|$)/.test(r.path)))
-    for (const r of probe) await fire(r)
-    const first = await settledMemory()
-    for (let round = 0; round < 2; round++) for (const r of probe) await fire(r)
-    const second = await settledMemory()
-    console.log(`fuzz: leak probe, ${probe.length} requests replayed twice: ${describeGrowth(first, second)}`)
-    expect(second.held - first.held).toBeLessThan(PROBE_HELD_BOUND)
-    expect(second.native - first.native).toBeLessThan(PROBE_NATIVE_BOUND)
-    await expectServing()
-  }, timeout)
+  it(
+    'memory: bounded over the run and flat over replays; every body claim given back',
+    async () => {
+      tallying = 'leak probe'
+      const end = await settledMemory()
+      console.log(`fuzz: ${sent} requests; over the run: ${describeGrowth(baseline, end)}`)
+      expect(end.rss - baseline.rss).toBeLessThan(RUN_RSS_BOUND)
+      expect(end.held - baseline.held).toBeLessThan(RUN_HELD_BOUND)
+      // Leak probe: requests the server has seen, twice more; nothing about them is a first time.
+      // Admin operations that succeed are left out: each is remembered on purpose (the history keeps
+      // the last 200 entries of a model), which is growth, but bounded, and not a leak.
+      const probe = warmUp.filter(
+        (r) =>
+          !(
+            r.headers.authorization?.trim().toLowerCase() === `bearer ${ADMIN_TOKEN}` &&
+            /\/(?:rollback|promote|load|unload)(?:[/?#]|$)/.test(r.path)
+          ),
+      )
+      for (const r of probe) await fire(r)
+      const first = await settledMemory()
+      for (let round = 0; round < 2; round++) for (const r of probe) await fire(r)
+      const second = await settledMemory()
+      console.log(
+        `fuzz: leak probe, ${probe.length} requests replayed twice: ${describeGrowth(first, second)}`,
+      )
+      expect(second.held - first.held).toBeLessThan(PROBE_HELD_BOUND)
+      expect(second.native - first.native).toBeLessThan(PROBE_NATIVE_BOUND)
+      await expectServing()
+    },
+    timeout,
+  )
 })

@@ -48,8 +48,11 @@ const CONFORMANCE = [
  * model. Every other model must never answer it.
  */
 export const KERNEL_MAY_REFUSE: ReadonlyMap<string, string> = new Map([
-  ['pair', "Add of a ['n'] and b ['n']: onnxruntime does not hold one symbolic dim to one size across inputs; Add refuses sizes that do not broadcast"],
-  ['simple', "Add and Sub of two [batch, 16] inputs: different batch sizes do not broadcast"],
+  [
+    'pair',
+    "Add of a ['n'] and b ['n']: onnxruntime does not hold one symbolic dim to one size across inputs; Add refuses sizes that do not broadcast",
+  ],
+  ['simple', 'Add and Sub of two [batch, 16] inputs: different batch sizes do not broadcast'],
   ['reshape', "Reshape to [2, 2] of x ['n']: only n = 4 fits"],
   ['deep', 'Reshape to a shape the request sends: the element counts must agree, at most one -1'],
   ['ones', 'ConstantOfShape: negative dims in the request are refused by the kernel'],
@@ -70,7 +73,23 @@ export async function writeFuzzModels(dir: string): Promise<void> {
     'alltypes',
     1,
     typedIdentitiesModel(
-      (['float32', 'float64', 'float16', 'int8', 'int16', 'int32', 'int64', 'uint8', 'uint16', 'uint32', 'uint64', 'bool', 'string'] as const).map((type) => ({
+      (
+        [
+          'float32',
+          'float64',
+          'float16',
+          'int8',
+          'int16',
+          'int32',
+          'int64',
+          'uint8',
+          'uint16',
+          'uint32',
+          'uint64',
+          'bool',
+          'string',
+        ] as const
+      ).map((type) => ({
         input: `in_${type}`,
         output: `out_${type}`,
         type,
@@ -84,7 +103,15 @@ export async function writeFuzzModels(dir: string): Promise<void> {
   await writeVersion(dir, 'reshape', 1, reshapeTo2x2Model())
   await writeVersion(dir, 'deep', 1, reshapeToRequestModel())
   await writeVersion(dir, 'ones', 1, constantOfShapeModel())
-  await writeVersion(dir, 'proto', 1, identitiesModel([['__proto__', 'constructor'], ['39', 'toString']]))
+  await writeVersion(
+    dir,
+    'proto',
+    1,
+    identitiesModel([
+      ['__proto__', 'constructor'],
+      ['39', 'toString'],
+    ]),
+  )
   await writeVersion(dir, 'broken', 1, GARBAGE)
   // A version that serves and one that was rejected: asking for the rejected one by number.
   await writeVersion(dir, 'mixed', 1, addConstModel(1))

@@ -31,5 +31,10 @@ function mib(bytes: number): string {
 }
 
 export function describeGrowth(from: MemorySample, to: MemorySample): string {
-  return (['rss', 'held', 'native'] as const).map((k) => `${k} ${mib(from[k])} -> ${mib(to[k])} (${to[k] >= from[k] ? '+' : ''}${mib(to[k] - from[k])})`).join(', ')
+  return (['rss', 'held', 'native'] as const)
+    .map(
+      (k) =>
+        `${k} ${mib(from[k])} -> ${mib(to[k])} (${to[k] >= from[k] ? '+' : ''}${mib(to[k] - from[k])})`,
+    )
+    .join(', ')
 }

@@ -40,17 +40,24 @@ const ROOT = join(import.meta.dirname, '..', '..')
 
 /** code -> status, as src/errors.ts declares them (the README table is checked against the same). */
 const ERROR_STATUS: ReadonlyMap<string, number> = new Map(
-  [...readFileSync(join(ROOT, 'src/errors.ts'), 'utf8').matchAll(/readonly code = '([a-z_]+)'\s+readonly status = (\d+)/g)].map((m) => [m[1]!, Number(m[2])]),
+  [
+    ...readFileSync(join(ROOT, 'src/errors.ts'), 'utf8').matchAll(
+      /readonly code = '([a-z_]+)'\s+readonly status = (\d+)/g,
+    ),
+  ].map((m) => [m[1]!, Number(m[2])]),
 )
 
 /** Routes that run a model. */
-const RUNS_A_MODEL = /^\/(?:predict|models\/([^/]+)\/(?:versions\/[^/]+\/)?predict|v2\/models\/([^/]+)\/(?:versions\/[^/]+\/)?infer)$/
+const RUNS_A_MODEL =
+  /^\/(?:predict|models\/([^/]+)\/(?:versions\/[^/]+\/)?predict|v2\/models\/([^/]+)\/(?:versions\/[^/]+\/)?infer)$/
 /** Routes that name a model in their path (the first capture), or the default model (none). */
-const NAMES_A_MODEL = /^\/(?:predict|rollback|models\/([^/]+)(?:\/.*)?|v2\/models\/([^/]+)(?:\/.*)?|v2\/repository\/models\/([^/]+)\/(?:load|unload))$/
+const NAMES_A_MODEL =
+  /^\/(?:predict|rollback|models\/([^/]+)(?:\/.*)?|v2\/models\/([^/]+)(?:\/.*)?|v2\/repository\/models\/([^/]+)\/(?:load|unload))$/
 
 /** The V2 protocol's error body has no code: the message says which it was. */
 function v2Code(status: number, message: string): string | undefined {
-  if (status === 500 && /^onnxruntime (failed to run|returned no output)/.test(message)) return 'inference_failed'
+  if (status === 500 && /^onnxruntime (failed to run|returned no output)/.test(message))
+    return 'inference_failed'
   if (status === 500) return 'internal_error'
   if (status === 503 && /has no active version yet$/.test(message)) return 'model_not_ready'
   if (status === 503 && /shutting down/.test(message)) return 'shutting_down'
@@ -63,7 +70,8 @@ class OracleError extends Error {}
 function decodeBody(body: Buffer, encoding: string | undefined): Buffer {
   if (encoding === 'gzip') return gunzipSync(body)
   if (encoding === 'deflate') return inflateSync(body)
-  if (encoding !== undefined) throw new OracleError(`answer in an unexpected Content-Encoding '${encoding}'`)
+  if (encoding !== undefined)
+    throw new OracleError(`answer in an unexpected Content-Encoding '${encoding}'`)
   return body
 }
 
@@ -108,13 +116,23 @@ export function judge(ctx: OracleContext, r: FuzzRequest, outcome: FuzzOutcome):
   const contentEncoding = headers['content-encoding'] as string | undefined
   const body = head ? Buffer.alloc(0) : decodeBody(outcome.body, contentEncoding)
   const text = body.toString('utf8')
-  if (text.includes('    at ')) throw new OracleError(`the answer holds a stack trace: ${text.slice(0, 300)}`)
+  if (text.includes('    at '))
+    throw new OracleError(`the answer holds a stack trace: ${text.slice(0, 300)}`)
   for (const secret of ctx.secrets) {
-    if (text.includes(secret)) throw new OracleError(`the answer names a path on the server (${secret}): ${text.slice(0, 300)}`)
+    if (text.includes(secret))
+      throw new OracleError(
+        `the answer names a path on the server (${secret}): ${text.slice(0, 300)}`,
+      )
   }
-  if (status < 200 || (status >= 300 && status < 400) || status >= 600) throw new OracleError(`status ${status}`)
+  if (status < 200 || (status >= 300 && status < 400) || status >= 600)
+    throw new OracleError(`status ${status}`)
   // Node's own answer to `Expect: <anything but 100-continue>`: no route is involved.
-  if (status === 417 && r.headers.expect !== undefined && r.headers.expect.toLowerCase() !== '100-continue') return
+  if (
+    status === 417 &&
+    r.headers.expect !== undefined &&
+    r.headers.expect.toLowerCase() !== '100-continue'
+  )
+    return
   // Node's HTTP parser refusing what is not HTTP (a raw byte >= 0x80 in the request target, a
   // head over its 16 KiB): the request never reached modelgate. No body; the connection closes.
   const refused = (notHttp(r) && status === 400) || (headSize(r) > 16 * 1024 && status === 431)
@@ -127,37 +145,57 @@ export function judge(ctx: OracleContext, r: FuzzRequest, outcome: FuzzOutcome):
   // Readiness says "not ready" in its own shape: /readyz with 503 (for probes), the V2 routes with
   // a 4xx, as the protocol asks. (A model's periodic re-check can make /readyz say so for a moment:
   // see the suite's report; the server is not judged on when it is ready here, only on the form.)
-  const notReady = (status === 503 && path === '/readyz') || (status === 400 && /^\/v2\/(?:health\/ready|models\/[^/]+\/(?:versions\/[^/]+\/)?ready)$/.test(path))
+  const notReady =
+    (status === 503 && path === '/readyz') ||
+    (status === 400 &&
+      /^\/v2\/(?:health\/ready|models\/[^/]+\/(?:versions\/[^/]+\/)?ready)$/.test(path))
   if (notReady && (head || (parseJson(text, status) as { ready?: unknown }).ready === false)) return
   // The V2 protocol's routes answer `{"error": "<message>"}`; modelgate's own `{"error": {code, message}}`.
   // A Host header that is not a host name leaves no URL to resolve dot segments in: the raw path decides.
-  const unbuildable = r.headers.host !== undefined && !/^[A-Za-z0-9._-]*(?::\d+)?$/.test(r.headers.host)
+  const unbuildable =
+    r.headers.host !== undefined && !/^[A-Za-z0-9._-]*(?::\d+)?$/.test(r.headers.host)
   const v2Path = unbuildable ? r.path.split(/[?#]/, 1)[0]! : path
   const v2 = v2Path === '/v2' || v2Path.startsWith('/v2/')
   let code: string | undefined
   let message = ''
   if (!head) {
-    if (!/^application\/json/.test(String(headers['content-type']))) throw new OracleError(`error answer ${status} with Content-Type ${headers['content-type']}`)
+    if (!/^application\/json/.test(String(headers['content-type'])))
+      throw new OracleError(`error answer ${status} with Content-Type ${headers['content-type']}`)
     const json = parseJson(text, status) as Record<string, unknown>
-    if (json === null || typeof json !== 'object' || Object.keys(json).join() !== 'error') throw new OracleError(`error body is not {"error": ...}: ${text.slice(0, 300)}`)
+    if (json === null || typeof json !== 'object' || Object.keys(json).join() !== 'error')
+      throw new OracleError(`error body is not {"error": ...}: ${text.slice(0, 300)}`)
     if (v2) {
-      if (typeof json.error !== 'string' || json.error === '') throw new OracleError(`V2 error body is not {"error": "<message>"}: ${text.slice(0, 300)}`)
+      if (typeof json.error !== 'string' || json.error === '')
+        throw new OracleError(`V2 error body is not {"error": "<message>"}: ${text.slice(0, 300)}`)
       message = json.error
       code = v2Code(status, message)
     } else {
       const e = json.error as Record<string, unknown>
-      if (e === null || typeof e !== 'object' || typeof e.code !== 'string' || typeof e.message !== 'string' || e.message === '') {
-        throw new OracleError(`error body is not {"error": {"code", "message"}}: ${text.slice(0, 300)}`)
+      if (
+        e === null ||
+        typeof e !== 'object' ||
+        typeof e.code !== 'string' ||
+        typeof e.message !== 'string' ||
+        e.message === ''
+      ) {
+        throw new OracleError(
+          `error body is not {"error": {"code", "message"}}: ${text.slice(0, 300)}`,
+        )
       }
       const extra = Object.keys(e).filter((k) => !['code', 'message', 'details'].includes(k))
-      if (extra.length > 0) throw new OracleError(`error body has keys ${extra.join(', ')}: ${text.slice(0, 300)}`)
+      if (extra.length > 0)
+        throw new OracleError(`error body has keys ${extra.join(', ')}: ${text.slice(0, 300)}`)
       code = e.code
       message = e.message
-      if (ERROR_STATUS.get(code) !== status) throw new OracleError(`code '${code}' answered with status ${status}; src/errors.ts says ${ERROR_STATUS.get(code) ?? 'no such code'}`)
+      if (ERROR_STATUS.get(code) !== status)
+        throw new OracleError(
+          `code '${code}' answered with status ${status}; src/errors.ts says ${ERROR_STATUS.get(code) ?? 'no such code'}`,
+        )
     }
   }
   if (status === 405 && !headers.allow) throw new OracleError('405 without an Allow header')
-  if (status === 401 && !headers['www-authenticate']) throw new OracleError('401 without WWW-Authenticate')
+  if (status === 401 && !headers['www-authenticate'])
+    throw new OracleError('401 without WWW-Authenticate')
   if (status < 500) return
   if (head) {
     // No body to read the code from: the same request as a GET says (the oracle does not resend);
@@ -167,12 +205,22 @@ export function judge(ctx: OracleContext, r: FuzzRequest, outcome: FuzzOutcome):
   const model = modelOf(path, ctx.defaultModel)
   if (code === 'model_not_ready') {
     if (model !== undefined && !ctx.serving(model)) return
-    throw new OracleError(`503 model_not_ready for '${model}', which has an active version: ${message}`)
+    throw new OracleError(
+      `503 model_not_ready for '${model}', which has an active version: ${message}`,
+    )
   }
   if (code === 'inference_failed') {
     const runs = RUNS_A_MODEL.test(path)
-    if (runs && model !== undefined && ctx.kernelMayRefuse.has(model) && (head || /^onnxruntime failed to run model/.test(message))) return
-    throw new OracleError(`500 inference_failed where no kernel should refuse (model '${model}'): ${message}`)
+    if (
+      runs &&
+      model !== undefined &&
+      ctx.kernelMayRefuse.has(model) &&
+      (head || /^onnxruntime failed to run model/.test(message))
+    )
+      return
+    throw new OracleError(
+      `500 inference_failed where no kernel should refuse (model '${model}'): ${message}`,
+    )
   }
   throw new OracleError(`${status} ${code ?? '(no code)'}: ${message || text.slice(0, 300)}`)
 }
@@ -197,7 +245,12 @@ function notHttp(r: FuzzRequest): boolean {
 
 /** About how many bytes the request line and headers take. */
 function headSize(r: FuzzRequest): number {
-  return r.method.length + r.path.length + 12 + Object.entries(r.headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0)
+  return (
+    r.method.length +
+    r.path.length +
+    12 +
+    Object.entries(r.headers).reduce((n, [k, v]) => n + k.length + v.length + 4, 0)
+  )
 }
 
 function parseJson(text: string, status: number): unknown {

@@ -13,7 +13,12 @@ export interface FuzzRequest {
 }
 
 export type FuzzOutcome =
-  | { readonly kind: 'response'; readonly status: number; readonly headers: Readonly<Record<string, string | string[] | undefined>>; readonly body: Buffer }
+  | {
+      readonly kind: 'response'
+      readonly status: number
+      readonly headers: Readonly<Record<string, string | string[] | undefined>>
+      readonly body: Buffer
+    }
   /** The server closed or reset the connection without a complete answer. */
   | { readonly kind: 'closed'; readonly error: string }
 
@@ -31,10 +36,22 @@ export function send(base: string, agent: Agent, r: FuzzRequest): Promise<FuzzOu
   if (r.body !== undefined && !r.chunked) headers['content-length'] = String(r.body.length)
   if (r.chunked) headers['transfer-encoding'] = 'chunked'
   return new Promise<FuzzOutcome>((resolve, reject) => {
-    const req = request({ host: hostname, port: Number(port), method: r.method, path: r.path, headers, agent, setHost: !('host' in headers) })
+    const req = request({
+      host: hostname,
+      port: Number(port),
+      method: r.method,
+      path: r.path,
+      headers,
+      agent,
+      setHost: !('host' in headers),
+    })
     const timer = setTimeout(() => {
       req.destroy()
-      reject(new Error(`no answer within ${ANSWER_DEADLINE_MS} ms to ${r.method} ${r.path.slice(0, 200)}`))
+      reject(
+        new Error(
+          `no answer within ${ANSWER_DEADLINE_MS} ms to ${r.method} ${r.path.slice(0, 200)}`,
+        ),
+      )
     }, ANSWER_DEADLINE_MS)
     let settled = false
     const settle = (o: FuzzOutcome) => {
@@ -46,11 +63,20 @@ export function send(base: string, agent: Agent, r: FuzzRequest): Promise<FuzzOu
     req.on('response', (res) => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => settle({ kind: 'response', status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }))
+      res.on('end', () =>
+        settle({
+          kind: 'response',
+          status: res.statusCode!,
+          headers: res.headers,
+          body: Buffer.concat(chunks),
+        }),
+      )
       res.on('error', (e) => settle({ kind: 'closed', error: `response: ${e.message}` }))
       res.on('aborted', () => settle({ kind: 'closed', error: 'response aborted' }))
     })
-    req.on('error', (e) => settle({ kind: 'closed', error: (e as NodeJS.ErrnoException).code ?? e.message }))
+    req.on('error', (e) =>
+      settle({ kind: 'closed', error: (e as NodeJS.ErrnoException).code ?? e.message }),
+    )
     if (r.body === undefined || r.body.length === 0) return void req.end(r.body)
     if (!r.chunked) return void req.end(r.body)
     const half = r.body.length >> 1
@@ -63,7 +89,10 @@ const cut = (s: string, n = 400) => (s.length > n ? `${s.slice(0, n)}... (${s.le
 
 /** A request as a failure message shows it: enough to send it again by hand. */
 export function describeRequest(r: FuzzRequest): string {
-  const body = r.body === undefined ? 'no body' : `${r.body.length} bytes${r.chunked ? ' chunked' : ''}: ${JSON.stringify(cut(r.body.toString('latin1')))}`
+  const body =
+    r.body === undefined
+      ? 'no body'
+      : `${r.body.length} bytes${r.chunked ? ' chunked' : ''}: ${JSON.stringify(cut(r.body.toString('latin1')))}`
   return `${r.method} ${JSON.stringify(cut(r.path, 300))} ${JSON.stringify(r.headers, (_, v: unknown) => (typeof v === 'string' ? cut(v, 120) : v))} ${body}`
 }
 

@@ -48,26 +48,30 @@ describe('BodyBudget', () => {
       fc.record({ kind: fc.constant('release' as const), which: fc.nat() }),
     )
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 100 }), fc.array(op, { maxLength: 60 }), (capacity, ops) => {
-        const budget = new BodyBudget(capacity)
-        const claims: BodyClaim[] = []
-        for (const o of ops) {
-          if (o.kind === 'claim') {
-            const c = budget.claim(o.bytes)
-            if (c) claims.push(c)
-            else expect(o.bytes).toBeGreaterThan(capacity - budget.used)
-          } else if (claims.length > 0) {
-            const c = claims[o.which % claims.length]!
-            if (o.kind === 'cover') c.cover(o.bytes)
-            else c.release()
+      fc.property(
+        fc.integer({ min: 1, max: 100 }),
+        fc.array(op, { maxLength: 60 }),
+        (capacity, ops) => {
+          const budget = new BodyBudget(capacity)
+          const claims: BodyClaim[] = []
+          for (const o of ops) {
+            if (o.kind === 'claim') {
+              const c = budget.claim(o.bytes)
+              if (c) claims.push(c)
+              else expect(o.bytes).toBeGreaterThan(capacity - budget.used)
+            } else if (claims.length > 0) {
+              const c = claims[o.which % claims.length]!
+              if (o.kind === 'cover') c.cover(o.bytes)
+              else c.release()
+            }
+            expect(budget.used).toBeGreaterThanOrEqual(0)
+            expect(budget.used).toBeLessThanOrEqual(capacity)
+            expect(budget.used).toBe(claims.reduce((sum, c) => sum + c.held, 0))
           }
-          expect(budget.used).toBeGreaterThanOrEqual(0)
-          expect(budget.used).toBeLessThanOrEqual(capacity)
-          expect(budget.used).toBe(claims.reduce((sum, c) => sum + c.held, 0))
-        }
-        for (const c of claims) c.release()
-        expect(budget.used).toBe(0)
-      }),
+          for (const c of claims) c.release()
+          expect(budget.used).toBe(0)
+        },
+      ),
     )
   })
 })

@@ -2,7 +2,12 @@ import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { metricValue, postJson } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { postHead, rawConnection, type RawConnection, type RawResponse } from '../support/raw-http.js'
+import {
+  postHead,
+  rawConnection,
+  type RawConnection,
+  type RawResponse,
+} from '../support/raw-http.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 
@@ -18,7 +23,8 @@ const ROW = JSON.stringify({ inputs: [[1, 2, 3, 4]] })
 const SIMPLE = '/predict'
 const V2 = '/v2/models/adder/infer'
 
-const addModel = (dir: string) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined)
+const addModel = (dir: string) =>
+  writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined)
 
 async function inflightBodyBytes(t: TestServer): Promise<number> {
   const bytes = await metricValue(t.url, 'modelgate_inflight_body_bytes')
@@ -26,7 +32,12 @@ async function inflightBodyBytes(t: TestServer): Promise<number> {
   return bytes
 }
 
-function expectRefused(r: RawResponse | undefined, status: number, code: string, path: string): void {
+function expectRefused(
+  r: RawResponse | undefined,
+  status: number,
+  code: string,
+  path: string,
+): void {
   expect(r, `a response to ${path}`).toBeDefined()
   expect(r!.status, r!.body).toBe(status)
   const body = JSON.parse(r!.body)
@@ -39,7 +50,13 @@ function expectRefused(r: RawResponse | undefined, status: number, code: string,
 
 /** A body that declares `declared` bytes and sends `sent` of them, then nothing. */
 function withheld(t: TestServer, path: string, declared: number, sent: number): RawConnection {
-  return rawConnection(t.url, Buffer.concat([Buffer.from(postHead(path, { 'content-length': declared })), Buffer.alloc(sent, 0x20)]))
+  return rawConnection(
+    t.url,
+    Buffer.concat([
+      Buffer.from(postHead(path, { 'content-length': declared })),
+      Buffer.alloc(sent, 0x20),
+    ]),
+  )
 }
 
 describe('a body that stops arriving', () => {
@@ -49,13 +66,16 @@ describe('a body that stops arriving', () => {
   })
   afterAll(() => t?.close())
 
-  it.each([SIMPLE, V2])('is ended with 408 request_timeout after --body-timeout, its budget released (%s)', async (path) => {
-    const c = withheld(t, path, 10_000, 100)
-    const r = await c.response
-    expectRefused(r, 408, 'request_timeout', path)
-    await c.closed
-    await waitFor(async () => (await inflightBodyBytes(t)) === 0, 'the budget to return to 0')
-  })
+  it.each([SIMPLE, V2])(
+    'is ended with 408 request_timeout after --body-timeout, its budget released (%s)',
+    async (path) => {
+      const c = withheld(t, path, 10_000, 100)
+      const r = await c.response
+      expectRefused(r, 408, 'request_timeout', path)
+      await c.closed
+      await waitFor(async () => (await inflightBodyBytes(t)) === 0, 'the budget to return to 0')
+    },
+  )
 
   it('closes a connection whose headers never end, after --header-timeout', async () => {
     const c = rawConnection(t.url, 'POST /predict HTTP/1.1\r\nHost: localhost\r\n')
@@ -78,7 +98,10 @@ describe('the budget of buffered body bytes', () => {
 
   it('refuses bodies beyond it with 503 overloaded and Retry-After, and still serves small ones', async () => {
     const held = [withheld(t, SIMPLE, 60 * KIB, KIB), withheld(t, V2, 60 * KIB, KIB)]
-    await waitFor(async () => (await inflightBodyBytes(t)) === 120 * KIB, 'two bodies to hold 120 KiB')
+    await waitFor(
+      async () => (await inflightBodyBytes(t)) === 120 * KIB,
+      'two bodies to hold 120 KiB',
+    )
 
     // Declared up front: refused before a byte of the body is read, on both routes.
     for (const path of [SIMPLE, V2]) {
@@ -91,7 +114,14 @@ describe('the budget of buffered body bytes', () => {
     // No Content-Length: refused as its bytes pass what is left.
     const chunked = rawConnection(t.url, postHead(SIMPLE, { 'transfer-encoding': 'chunked' }))
     const chunk = Buffer.alloc(8 * KIB, 0x20)
-    for (let i = 0; i < 6; i++) chunked.send(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]))
+    for (let i = 0; i < 6; i++)
+      chunked.send(
+        Buffer.concat([
+          Buffer.from(`${chunk.length.toString(16)}\r\n`),
+          chunk,
+          Buffer.from('\r\n'),
+        ]),
+      )
     expectRefused(await chunked.response, 503, 'overloaded', SIMPLE)
     await chunked.closed
 
@@ -112,10 +142,23 @@ describe('the budget of buffered body bytes', () => {
 
   it('counts decoded bytes: a gzip body that expands past the budget is refused', async () => {
     const held = [withheld(t, SIMPLE, 60 * KIB, KIB), withheld(t, SIMPLE, 60 * KIB, KIB)]
-    await waitFor(async () => (await inflightBodyBytes(t)) === 120 * KIB, 'two bodies to hold 120 KiB')
+    await waitFor(
+      async () => (await inflightBodyBytes(t)) === 120 * KIB,
+      'two bodies to hold 120 KiB',
+    )
     // About 60 KiB decoded from well under 1 KiB sent: within the per-body limit, not what is left.
-    const bomb = gzipSync(Buffer.from(JSON.stringify({ inputs: [[1, 2, 3, 4]], pad: ' '.repeat(60 * KIB) })))
-    const c = rawConnection(t.url, Buffer.concat([Buffer.from(postHead(SIMPLE, { 'content-length': bomb.length, 'content-encoding': 'gzip' })), bomb]))
+    const bomb = gzipSync(
+      Buffer.from(JSON.stringify({ inputs: [[1, 2, 3, 4]], pad: ' '.repeat(60 * KIB) })),
+    )
+    const c = rawConnection(
+      t.url,
+      Buffer.concat([
+        Buffer.from(
+          postHead(SIMPLE, { 'content-length': bomb.length, 'content-encoding': 'gzip' }),
+        ),
+        bomb,
+      ]),
+    )
     expectRefused(await c.response, 503, 'overloaded', SIMPLE)
     for (const h of held) h.socket.destroy()
     await waitFor(async () => (await inflightBodyBytes(t)) === 0, 'the budget to return to 0')
@@ -124,32 +167,88 @@ describe('the budget of buffered body bytes', () => {
   it('returns to 0 however a body ends', async () => {
     const endings: Array<[string, () => Promise<unknown>]> = [
       ['served', () => postJson(`${t.url}${SIMPLE}`, ROW)],
-      ['served on the Hono routes', () => fetch(`${t.url}${V2}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }) })],
+      [
+        'served on the Hono routes',
+        () =>
+          fetch(`${t.url}${V2}`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+            }),
+          }),
+      ],
       ['invalid JSON', () => postJson(`${t.url}${SIMPLE}`, '{"inputs": [')],
       ['413 declared', () => withheld(t, SIMPLE, 65 * KIB, KIB).closed],
-      ['413 part-way, no Content-Length', async () => {
-        const c = rawConnection(t.url, postHead(SIMPLE, { 'transfer-encoding': 'chunked' }))
-        const chunk = Buffer.alloc(40 * KIB, 0x20)
-        for (let i = 0; i < 2; i++) c.send(Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]))
-        expect((await c.response)?.status).toBe(413)
-      }],
-      ['413 decoded', () => fetch(`${t.url}${SIMPLE}`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: gzipSync(Buffer.alloc(100 * KIB, 0x20)) })],
-      ['invalid encoding', () => fetch(`${t.url}${SIMPLE}`, { method: 'POST', headers: { 'content-encoding': 'gzip' }, body: 'not gzip' })],
-      ['client gone part-way', async () => {
-        const c = withheld(t, SIMPLE, 60 * KIB, 30 * KIB)
-        await waitFor(async () => (await inflightBodyBytes(t)) === 60 * KIB, 'the body to hold its claim')
-        c.socket.destroy()
-      }],
-      ['client gone part-way, gzip', async () => {
-        const gz = gzipSync(Buffer.alloc(60 * KIB, 0x20))
-        const c = rawConnection(t.url, Buffer.concat([Buffer.from(postHead(SIMPLE, { 'content-length': gz.length, 'content-encoding': 'gzip' })), gz.subarray(0, gz.length - 10)]))
-        await waitFor(async () => (await inflightBodyBytes(t)) > 0, 'the body to hold a claim')
-        c.socket.destroy()
-      }],
+      [
+        '413 part-way, no Content-Length',
+        async () => {
+          const c = rawConnection(t.url, postHead(SIMPLE, { 'transfer-encoding': 'chunked' }))
+          const chunk = Buffer.alloc(40 * KIB, 0x20)
+          for (let i = 0; i < 2; i++)
+            c.send(
+              Buffer.concat([
+                Buffer.from(`${chunk.length.toString(16)}\r\n`),
+                chunk,
+                Buffer.from('\r\n'),
+              ]),
+            )
+          expect((await c.response)?.status).toBe(413)
+        },
+      ],
+      [
+        '413 decoded',
+        () =>
+          fetch(`${t.url}${SIMPLE}`, {
+            method: 'POST',
+            headers: { 'content-encoding': 'gzip' },
+            body: gzipSync(Buffer.alloc(100 * KIB, 0x20)),
+          }),
+      ],
+      [
+        'invalid encoding',
+        () =>
+          fetch(`${t.url}${SIMPLE}`, {
+            method: 'POST',
+            headers: { 'content-encoding': 'gzip' },
+            body: 'not gzip',
+          }),
+      ],
+      [
+        'client gone part-way',
+        async () => {
+          const c = withheld(t, SIMPLE, 60 * KIB, 30 * KIB)
+          await waitFor(
+            async () => (await inflightBodyBytes(t)) === 60 * KIB,
+            'the body to hold its claim',
+          )
+          c.socket.destroy()
+        },
+      ],
+      [
+        'client gone part-way, gzip',
+        async () => {
+          const gz = gzipSync(Buffer.alloc(60 * KIB, 0x20))
+          const c = rawConnection(
+            t.url,
+            Buffer.concat([
+              Buffer.from(
+                postHead(SIMPLE, { 'content-length': gz.length, 'content-encoding': 'gzip' }),
+              ),
+              gz.subarray(0, gz.length - 10),
+            ]),
+          )
+          await waitFor(async () => (await inflightBodyBytes(t)) > 0, 'the body to hold a claim')
+          c.socket.destroy()
+        },
+      ],
     ]
     for (const [name, end] of endings) {
       await end()
-      await waitFor(async () => (await inflightBodyBytes(t)) === 0, `the budget to return to 0 after: ${name}`)
+      await waitFor(
+        async () => (await inflightBodyBytes(t)) === 0,
+        `the budget to return to 0 after: ${name}`,
+      )
     }
   })
 })

@@ -49,7 +49,10 @@ beforeAll(async () => {
   t = await startTestServer(async (dir) => {
     for (const { model } of APIS) {
       await writeVersion(dir, model, 1, loopCounterModel())
-      const config = { execution: { mode: 'workers', workers: 1, timeoutSeconds: 30 }, batching: { enabled: false } }
+      const config = {
+        execution: { mode: 'workers', workers: 1, timeoutSeconds: 30 },
+        batching: { enabled: false },
+      }
       await mkdir(join(dir, model), { recursive: true })
       await writeFile(join(dir, model, 'model.json'), JSON.stringify(config))
     }
@@ -63,7 +66,11 @@ const inFlight = () => metricValue(t.url, 'modelgate_in_flight_requests')
 describe('a request whose client has gone away before its turn', () => {
   for (const api of APIS) {
     it(`${api.route}: is answered 499 and never run; the request queued behind it runs`, async () => {
-      const runs = () => metricValue(t.url, 'modelgate_inference_duration_seconds_count', { model: api.model, version: '1' })
+      const runs = () =>
+        metricValue(t.url, 'modelgate_inference_duration_seconds_count', {
+          model: api.model,
+          version: '1',
+        })
       const runsBefore = (await runs()) ?? 0
       const predict = (m: number) => postJson(`${t.url}${api.path}`, api.body(m))
 
@@ -71,12 +78,21 @@ describe('a request whose client has gone away before its turn', () => {
       await waitFor(async () => (await inFlight()) === 1, 'the long run to start')
       // A complete request on a connection of the test's own, so the test decides when it closes.
       const body = JSON.stringify(api.body(LONG))
-      const gone = rawConnection(t.url, postHead(api.path, { 'content-length': Buffer.byteLength(body) }) + body)
-      await waitFor(async () => (await inFlight()) === 2, 'the second request to queue behind the long run')
+      const gone = rawConnection(
+        t.url,
+        postHead(api.path, { 'content-length': Buffer.byteLength(body) }) + body,
+      )
+      await waitFor(
+        async () => (await inFlight()) === 2,
+        'the second request to queue behind the long run',
+      )
       gone.socket.destroy()
       await gone.closed
       const next = predict(5)
-      await waitFor(async () => (await inFlight()) === 3, 'a third request to queue behind the one given up')
+      await waitFor(
+        async () => (await inFlight()) === 3,
+        'a third request to queue behind the one given up',
+      )
 
       const first = await long
       expect(first.status).toBe(200)
@@ -85,7 +101,13 @@ describe('a request whose client has gone away before its turn', () => {
       expect(third.status).toBe(200)
       expect(api.count(third.body)).toBe(5)
       expect(await gone.response).toBeUndefined()
-      expect(await metricValue(t.url, 'modelgate_requests_total', { model: api.model, version: '1', status: '499' })).toBe(1)
+      expect(
+        await metricValue(t.url, 'modelgate_requests_total', {
+          model: api.model,
+          version: '1',
+          status: '499',
+        }),
+      ).toBe(1)
       // Two runs, the long one and the third: the request given up never reached the worker.
       expect((await runs())! - runsBefore).toBe(2)
     })

@@ -33,7 +33,10 @@ describe('GET /healthz', () => {
   })
 
   it('answers 503 threadpool_stalled while every threadpool thread is stuck, and 200 once they are free', async () => {
-    t = await startTestServer((dir) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined), { threadpoolStallMs: '300' })
+    t = await startTestServer(
+      (dir) => writeVersion(dir, 'adder', 1, addConstModel(1)).then(() => undefined),
+      { threadpoolStallMs: '300' },
+    )
     expect(await getJson(`${t.url}/healthz`)).toMatchObject({ status: 200, body: { status: 'ok' } })
 
     dir = await makeTempDir('modelgate-fifos-')
@@ -73,7 +76,13 @@ describe('GET /healthz', () => {
       closeSync(fd!)
     }
     expect(await Promise.all(reads)).toEqual(fifos.map(() => 'released\n'))
-    await waitFor(async () => (await getJson(`${t.url}/healthz`)).status === 200, '/healthz to recover')
-    await waitFor(() => t.logs.some((l) => l.event === 'threadpool_recovered'), 'the recovery to be logged')
+    await waitFor(
+      async () => (await getJson(`${t.url}/healthz`)).status === 200,
+      '/healthz to recover',
+    )
+    await waitFor(
+      () => t.logs.some((l) => l.event === 'threadpool_recovered'),
+      'the recovery to be logged',
+    )
   })
 })

@@ -11,7 +11,16 @@ import { startTestServer, type TestServer } from '../support/test-server.js'
 function registeredRoutes(): { path: string; method: string }[] {
   // Only the route table is read: the handlers never run, so their dependencies can be stand-ins.
   const deps = new Proxy({}, { get: () => undefined }) as never
-  const app = createHttpApp({ predictor: deps, registry: deps, metrics: deps, readiness: () => ({ ready: true, stateWriteFailing: false, models: {} }), maxBodyBytes: 1, logger: deps, lifecycle: deps, adminToken: undefined })
+  const app = createHttpApp({
+    predictor: deps,
+    registry: deps,
+    metrics: deps,
+    readiness: () => ({ ready: true, stateWriteFailing: false, models: {} }),
+    maxBodyBytes: 1,
+    logger: deps,
+    lifecycle: deps,
+    adminToken: undefined,
+  })
   const routes = app.routes
     .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))
     .map((r) => ({ path: r.path.replace(/:(\w+)/g, '{$1}'), method: r.method.toLowerCase() }))
@@ -33,9 +42,12 @@ describe('OpenAPI document', () => {
     expect(body.openapi).toBe('3.1.0')
     const routes = registeredRoutes()
     expect(routes.length).toBeGreaterThan(25)
-    for (const r of routes) expect(body.paths[r.path]?.[r.method], `${r.method.toUpperCase()} ${r.path}`).toBeDefined()
+    for (const r of routes)
+      expect(body.paths[r.path]?.[r.method], `${r.method.toUpperCase()} ${r.path}`).toBeDefined()
     // ... and nothing the server does not answer.
-    const documented = Object.entries(body.paths as Record<string, object>).flatMap(([p, ms]) => Object.keys(ms).map((m) => `${m} ${p}`))
+    const documented = Object.entries(body.paths as Record<string, object>).flatMap(([p, ms]) =>
+      Object.keys(ms).map((m) => `${m} ${p}`),
+    )
     expect(documented.sort()).toEqual(routes.map((r) => `${r.method} ${r.path}`).sort())
   })
 
@@ -50,7 +62,11 @@ describe('OpenAPI document', () => {
     expect(infer.requestBody.content['application/octet-stream']).toBeDefined()
     expect(body.paths['/models/{name}/promote'].post.security).toEqual([{ adminToken: [] }])
     // The validator and the document agree: a body the schema forbids is refused.
-    const refused = await fetch(`${t.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": [[1,2,3,4]], "extra": 1}' })
+    const refused = await fetch(`${t.url}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs": [[1,2,3,4]], "extra": 1}',
+    })
     expect(refused.status).toBe(400)
   })
 
@@ -71,17 +87,24 @@ function sameShape(actual: unknown, example: unknown, path = '$'): string | unde
     return sameShape(actual[0], example[0], `${path}[0]`)
   }
   if (example !== null && typeof example === 'object') {
-    if (actual === null || typeof actual !== 'object' || Array.isArray(actual)) return `${path}: expected an object`
+    if (actual === null || typeof actual !== 'object' || Array.isArray(actual))
+      return `${path}: expected an object`
     const a = Object.keys(actual).sort().join(',')
     const e = Object.keys(example).sort().join(',')
     if (a !== e) return `${path}: keys ${a} but the example has ${e}`
     for (const key of Object.keys(example)) {
-      const problem = sameShape((actual as Record<string, unknown>)[key], (example as Record<string, unknown>)[key], `${path}.${key}`)
+      const problem = sameShape(
+        (actual as Record<string, unknown>)[key],
+        (example as Record<string, unknown>)[key],
+        `${path}.${key}`,
+      )
       if (problem) return problem
     }
     return undefined
   }
-  return typeof actual === typeof example ? undefined : `${path}: ${typeof actual}, the example has ${typeof example}`
+  return typeof actual === typeof example
+    ? undefined
+    : `${path}: ${typeof actual}, the example has ${typeof example}`
 }
 
 describe('OpenAPI examples', () => {
@@ -89,7 +112,9 @@ describe('OpenAPI examples', () => {
   beforeAll(async () => {
     // The examples are of the bundled iris model: run them against it.
     t = await startTestServer(async (dir) => {
-      await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), { recursive: true })
+      await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), {
+        recursive: true,
+      })
     })
   })
   afterAll(() => t.close())
@@ -98,18 +123,31 @@ describe('OpenAPI examples', () => {
     const { body: doc } = await getJson(`${t.url}/openapi.json`)
     const html = await (await fetch(`${t.url}/docs`)).text()
     let checked = 0
-    for (const [path, methods] of Object.entries(doc.paths as Record<string, Record<string, any>>)) {
+    for (const [path, methods] of Object.entries(
+      doc.paths as Record<string, Record<string, any>>,
+    )) {
       for (const [method, op] of Object.entries(methods)) {
         const request = op.requestBody?.content?.['application/json']?.example
         const response = op.responses?.['200']?.content?.['application/json']?.example
         if (response === undefined) continue
-        expect(html).toContain(JSON.stringify(response, null, 2).replace(/"/g, '&quot;').split('\n')[1])
+        expect(html).toContain(
+          JSON.stringify(response, null, 2).replace(/"/g, '&quot;').split('\n')[1],
+        )
         if (op.security) continue // admin examples change state: checked against their schemas below
         const url = `${t.url}${path.replace('{name}', 'iris').replace('{version}', '2')}`
-        const res = await fetch(url, { method: method.toUpperCase(), ...(request !== undefined && { headers: { 'content-type': 'application/json' }, body: JSON.stringify(request) }) })
+        const res = await fetch(url, {
+          method: method.toUpperCase(),
+          ...(request !== undefined && {
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify(request),
+          }),
+        })
         expect(res.status, `${method} ${path}`).toBe(200)
         const answer = await res.json()
-        expect(sameShape(answer, response), `${method} ${path}: ${JSON.stringify(answer)}`).toBeUndefined()
+        expect(
+          sameShape(answer, response),
+          `${method} ${path}: ${JSON.stringify(answer)}`,
+        ).toBeUndefined()
         checked++
       }
     }
@@ -118,8 +156,16 @@ describe('OpenAPI examples', () => {
 
   it('admin examples are bodies the admin routes accept', async () => {
     const { body: doc } = await getJson(`${t.url}/openapi.json`)
-    expect(rollbackBodySchema.safeParse(doc.paths['/models/{name}/rollback'].post.requestBody.content['application/json'].example).success).toBe(true)
-    expect(promoteBodySchema.safeParse(doc.paths['/models/{name}/promote'].post.requestBody.content['application/json'].example).success).toBe(true)
+    expect(
+      rollbackBodySchema.safeParse(
+        doc.paths['/models/{name}/rollback'].post.requestBody.content['application/json'].example,
+      ).success,
+    ).toBe(true)
+    expect(
+      promoteBodySchema.safeParse(
+        doc.paths['/models/{name}/promote'].post.requestBody.content['application/json'].example,
+      ).success,
+    ).toBe(true)
   })
 
   it('documents the statuses the server really answers when not ready', async () => {

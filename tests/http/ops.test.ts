@@ -3,7 +3,12 @@ import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
 import { addConstModel, spinModel, writeModelFile, writeVersion } from '../support/models.js'
-import { makeTempDir, startServerListening, startTestServer, type TestServer } from '../support/test-server.js'
+import {
+  makeTempDir,
+  startServerListening,
+  startTestServer,
+  type TestServer,
+} from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 
 describe('ops endpoints', () => {
@@ -54,7 +59,9 @@ describe('ops endpoints', () => {
     expect(text).toContain('modelgate_requests_total{model="adder",version="1",status="400"} 1')
     expect(text).toContain('modelgate_requests_total{model="_unknown",version="",status="404"} 1')
     expect(text).toMatch(/modelgate_request_duration_seconds_count\{model="adder",version="1"\} 1/)
-    expect(text).toMatch(/modelgate_inference_duration_seconds_count\{model="adder",version="1"\} 1/)
+    expect(text).toMatch(
+      /modelgate_inference_duration_seconds_count\{model="adder",version="1"\} 1/,
+    )
     expect(text).toContain('modelgate_in_flight_requests 0')
     expect(text).toContain('modelgate_active_version{model="adder"} 1')
     expect(text).toContain('process_resident_memory_bytes')
@@ -72,10 +79,19 @@ describe('readiness before every model serves', () => {
   }
 
   /** Polls the three readiness answers until `check` holds for them, and returns them. */
-  async function readinessWhen(url: string, model: string, check: (r: { readyz: JsonResponse; v2: JsonResponse; v2Model: JsonResponse }) => boolean, what: string) {
+  async function readinessWhen(
+    url: string,
+    model: string,
+    check: (r: { readyz: JsonResponse; v2: JsonResponse; v2Model: JsonResponse }) => boolean,
+    what: string,
+  ) {
     let r!: { readyz: JsonResponse; v2: JsonResponse; v2Model: JsonResponse }
     await waitFor(async () => {
-      const [readyz, v2, v2Model] = await Promise.all([getJson(`${url}/readyz`), getJson(`${url}/v2/health/ready`), getJson(`${url}/v2/models/${model}/ready`).catch(() => undefined)])
+      const [readyz, v2, v2Model] = await Promise.all([
+        getJson(`${url}/readyz`),
+        getJson(`${url}/v2/health/ready`),
+        getJson(`${url}/v2/models/${model}/ready`).catch(() => undefined),
+      ])
       r = { readyz, v2, v2Model: v2Model! }
       return v2Model !== undefined && check(r)
     }, what)
@@ -91,10 +107,21 @@ describe('readiness before every model serves', () => {
     const t = await startServerListening(dir)
     try {
       // The first gate of 'endless' cannot end before its 3 s limit: the model is loading that long.
-      const loading = await readinessWhen(t.url, 'endless', (r) => r.readyz.body.models?.endless?.status === 'loading', "'endless' to be loading")
-      expect(loading.readyz).toMatchObject({ status: 503, body: { ready: false, models: { endless: { active: null, status: 'loading' } } } })
+      const loading = await readinessWhen(
+        t.url,
+        'endless',
+        (r) => r.readyz.body.models?.endless?.status === 'loading',
+        "'endless' to be loading",
+      )
+      expect(loading.readyz).toMatchObject({
+        status: 503,
+        body: { ready: false, models: { endless: { active: null, status: 'loading' } } },
+      })
       expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
-      expect(loading.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
+      expect(loading.v2Model).toMatchObject({
+        status: 400,
+        body: { name: 'endless', ready: false },
+      })
 
       await t.server.loaded
       // 'adder' may still be waiting on its file's stability window behind the 3 s gate of
@@ -102,11 +129,22 @@ describe('readiness before every model serves', () => {
       const r = await readinessWhen(
         t.url,
         'endless',
-        (x) => x.readyz.body.models?.adder?.status === 'serving' && x.readyz.body.models?.endless?.status !== 'loading',
+        (x) =>
+          x.readyz.body.models?.adder?.status === 'serving' &&
+          x.readyz.body.models?.endless?.status !== 'loading',
         "'adder' to serve and 'endless' to be decided",
       )
       // Rejected at its time limit: failed, which does not hold readiness for the others.
-      expect(r.readyz).toMatchObject({ status: 200, body: { ready: true, models: { adder: { active: 1, status: 'serving' }, endless: { active: null, status: 'failed' } } } })
+      expect(r.readyz).toMatchObject({
+        status: 200,
+        body: {
+          ready: true,
+          models: {
+            adder: { active: 1, status: 'serving' },
+            endless: { active: null, status: 'failed' },
+          },
+        },
+      })
       expect(r.v2).toMatchObject({ status: 200, body: { ready: true } })
       expect(r.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
       expect((await getJson(`${t.url}/v2/models/adder/ready`)).status).toBe(200)
@@ -125,11 +163,30 @@ describe('readiness before every model serves', () => {
       const staging = join(dirname(t.modelsDir), 'staging')
       await writeEndlessModel(staging, 'late')
       await rename(join(staging, 'late'), join(t.modelsDir, 'late'))
-      const loading = await readinessWhen(t.url, 'late', (r) => r.readyz.body.models?.late?.status === 'loading', "'late' to be loading")
-      expect(loading.readyz).toMatchObject({ status: 503, body: { ready: false, models: { adder: { status: 'serving' }, late: { status: 'loading' } } } })
+      const loading = await readinessWhen(
+        t.url,
+        'late',
+        (r) => r.readyz.body.models?.late?.status === 'loading',
+        "'late' to be loading",
+      )
+      expect(loading.readyz).toMatchObject({
+        status: 503,
+        body: {
+          ready: false,
+          models: { adder: { status: 'serving' }, late: { status: 'loading' } },
+        },
+      })
       expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
-      const after = await readinessWhen(t.url, 'late', (r) => r.readyz.body.models?.late?.status !== 'loading', "'late' to have its gate")
-      expect(after.readyz).toMatchObject({ status: 200, body: { ready: true, models: { late: { status: 'failed' } } } })
+      const after = await readinessWhen(
+        t.url,
+        'late',
+        (r) => r.readyz.body.models?.late?.status !== 'loading',
+        "'late' to have its gate",
+      )
+      expect(after.readyz).toMatchObject({
+        status: 200,
+        body: { ready: true, models: { late: { status: 'failed' } } },
+      })
       expect(after.v2.status).toBe(200)
     } finally {
       await t.close()
@@ -151,14 +208,22 @@ describe('readiness with a model whose every version was rejected', () => {
     try {
       // Its first gate (the bytes were just written: read early, then again once stable) is
       // loading, rightly; what follows is re-listing only.
-      await waitFor(async () => (await getJson(`${t.url}/readyz`)).body.models.broken?.status === 'failed', "'broken' to be judged")
-      const passes = () => t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt')).length
+      await waitFor(
+        async () => (await getJson(`${t.url}/readyz`)).body.models.broken?.status === 'failed',
+        "'broken' to be judged",
+      )
+      const passes = () =>
+        t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt'))
+          .length
       const statuses: number[] = []
       const start = passes()
       while (passes() < start + 10) statuses.push((await fetch(`${t.url}/readyz`)).status)
       expect(statuses.length).toBeGreaterThan(10)
       expect(statuses.filter((s) => s !== 200)).toEqual([])
-      expect((await getJson(`${t.url}/readyz`)).body.models.broken).toEqual({ active: null, status: 'failed' })
+      expect((await getJson(`${t.url}/readyz`)).body.models.broken).toEqual({
+        active: null,
+        status: 'failed',
+      })
     } finally {
       await t.close()
     }

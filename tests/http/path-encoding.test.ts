@@ -20,19 +20,29 @@ beforeAll(async () => {
 afterAll(() => t?.close())
 
 const PREDICT = JSON.stringify({ inputs: [[1, 2, 3, 4]] })
-const INFER = JSON.stringify({ inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }] })
+const INFER = JSON.stringify({
+  inputs: [{ name: 'x', datatype: 'FP32', shape: [1, 4], data: [1, 2, 3, 4] }],
+})
 
 function send(method: string, path: string): Promise<JsonResponse> {
   // A good body where the route takes one: only the path is wrong.
   const body = path.endsWith('/infer') ? INFER : path.endsWith('/predict') ? PREDICT : undefined
-  return requestJson(`${t.url}${path}`, { method, ...(body !== undefined && { body, headers: { 'content-type': 'application/json' } }) })
+  return requestJson(`${t.url}${path}`, {
+    method,
+    ...(body !== undefined && { body, headers: { 'content-type': 'application/json' } }),
+  })
 }
 
 /** Each route family, with a malformed segment where a name or version goes. */
 const CASES: [family: string, method: string, path: string, segment: string][] = [
   ['simple predict (fast path), model', 'POST', '/models/%E0%A4%A/predict', '%E0%A4%A'],
   ['simple predict (fast path), version', 'POST', '/models/x/versions/%ff/predict', '%ff'],
-  ['simple predict (fast path), a good model and a bad version', 'POST', '/models/m/versions/1%/predict', '1%'],
+  [
+    'simple predict (fast path), a good model and a bad version',
+    'POST',
+    '/models/m/versions/1%/predict',
+    '1%',
+  ],
   ['model routes', 'GET', '/models/%E0%A4%A', '%E0%A4%A'],
   ['admin: history', 'GET', '/models/%ff/history', '%ff'],
   ['admin: rollback', 'POST', '/models/%C3/rollback', '%C3'],

@@ -4,7 +4,17 @@ import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../../src/config.js'
-import { admin, getJson, historyOf, modelDetail, predict, requestJson, versionView, waitActive, waitStatus } from '../support/api-client.js'
+import {
+  admin,
+  getJson,
+  historyOf,
+  modelDetail,
+  predict,
+  requestJson,
+  versionView,
+  waitActive,
+  waitStatus,
+} from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
 import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -21,20 +31,33 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close()
 })
 
-async function serve(populate: (dir: string) => Promise<void> | void, options: Record<string, string> = {}): Promise<TestServer> {
+async function serve(
+  populate: (dir: string) => Promise<void> | void,
+  options: Record<string, string> = {},
+): Promise<TestServer> {
   const t = await startTestServer(populate, options)
   servers.push(t)
   return t
 }
 
 /** v1 served at start, then `later` versions shipped one at a time, each waited for. */
-async function servingChain(later: number[], o: { modelJson?: unknown; smoke?: boolean; options?: Record<string, string> } = {}): Promise<TestServer> {
+async function servingChain(
+  later: number[],
+  o: { modelJson?: unknown; smoke?: boolean; options?: Record<string, string> } = {},
+): Promise<TestServer> {
   const t = await serve(async (dir) => {
     await writeConstVersion(dir, 'adder', 1, { smoke: o.smoke })
-    if (o.modelJson !== undefined) await writeFile(join(dir, 'adder', 'model.json'), JSON.stringify(o.modelJson))
+    if (o.modelJson !== undefined)
+      await writeFile(join(dir, 'adder', 'model.json'), JSON.stringify(o.modelJson))
   }, o.options)
   for (const v of later) {
-    await dropVersion(t.modelsDir, 'adder', v, addConstModel(v), o.smoke ? { 'smoke.json': smokeFor(v) } : {})
+    await dropVersion(
+      t.modelsDir,
+      'adder',
+      v,
+      addConstModel(v),
+      o.smoke ? { 'smoke.json': smokeFor(v) } : {},
+    )
     await waitActive(t.url, 'adder', v)
   }
   return t
@@ -58,11 +81,16 @@ describe('rollback', () => {
     expect(next).toMatchObject({ status: 200, version: 1, constant: 1 })
     const detail = await modelDetail(t.url, 'adder')
     expect(detail.active).toBe(1)
-    expect(versionView(detail, 2)).toMatchObject({ status: 'rolled_back', rolledBack: { reason: expect.any(String) } })
+    expect(versionView(detail, 2)).toMatchObject({
+      status: 'rolled_back',
+      rolledBack: { reason: expect.any(String) },
+    })
   })
 
   it('is a pointer swap every time: warm rollbacks through fifteen retained versions, while a gate that cannot end holds the pipeline', async () => {
-    const t = await servingChain([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], { modelJson: { retain: 15 } })
+    const t = await servingChain([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], {
+      modelJson: { retain: 15 },
+    })
     // Version 17's gate runs a loop of a trillion iterations: the model's pipeline (and the gate
     // process) stay busy for the whole test. A rollback that waited for either, or loaded or
     // gated anything, would never answer.
@@ -100,7 +128,9 @@ describe('rollback', () => {
     expect(detail.active).toBe(1)
     expect(versionView(detail, 2).status).toBe('rolled_back')
     expect(await predict(t.url)).toMatchObject({ version: 1, constant: 1 })
-    const events = (await historyOf(t.url, 'adder')).filter((e) => e.version === 2).map((e) => e.event)
+    const events = (await historyOf(t.url, 'adder'))
+      .filter((e) => e.version === 2)
+      .map((e) => e.event)
     expect(events).toEqual(['promoted', 'rolled_back'])
   })
 
@@ -174,7 +204,9 @@ describe('rollback', () => {
     const r = await admin(t.url, '/models/adder/rollback')
     expect(r.status).toBe(200)
     expect(r.body).toMatchObject({ from: 2, to: 1, warm: false })
-    const stages = Object.fromEntries(r.body.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]))
+    const stages = Object.fromEntries(
+      r.body.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]),
+    )
     expect(stages).toMatchObject({ load: 'passed', smoke: 'passed', warmup: 'passed' })
     expect(await predict(t.url)).toMatchObject({ version: 1, constant: 1 })
     expect(versionView(await modelDetail(t.url, 'adder'), 2).status).toBe('rolled_back')
@@ -196,7 +228,9 @@ describe('rollback', () => {
     const r = await admin(t.url, '/models/adder/rollback')
     expect(r.status).toBe(422)
     expect(r.body.error.code).toBe('gate_failed')
-    expect(r.body.error.details.stages.find((s: { stage: string }) => s.stage === 'smoke')).toMatchObject({ status: 'failed' })
+    expect(
+      r.body.error.details.stages.find((s: { stage: string }) => s.stage === 'smoke'),
+    ).toMatchObject({ status: 'failed' })
     expect(await predict(t.url)).toMatchObject({ version: 2, constant: 2 })
     expect((await modelDetail(t.url, 'adder')).active).toBe(2)
   })
@@ -244,13 +278,24 @@ describe('rollback', () => {
     // runs it, and it fails.
     expect(r.status, JSON.stringify(r.body)).toBe(422)
     expect(r.body.error.code).toBe('gate_failed')
-    const stages = r.body.error.details.stages as { stage: string; status: string; reason?: string; message?: string }[]
+    const stages = r.body.error.details.stages as {
+      stage: string
+      status: string
+      reason?: string
+      message?: string
+    }[]
     const failed = stages.filter((s) => s.status === 'failed')
-    expect(failed).toEqual([expect.objectContaining({ stage: 'signature', reason: 'signature_changed' })])
+    expect(failed).toEqual([
+      expect.objectContaining({ stage: 'signature', reason: 'signature_changed' }),
+    ])
     expect(failed[0]!.message).toMatch(/input 'x' is gone/)
     expect(failed[0]!.message).toMatch(/'a' is new/)
     const detail = await modelDetail(t.url, 'adder')
-    expect(versionView(detail, 1)).toMatchObject({ status: 'rejected', stage: 'signature', reason: 'signature_changed' })
+    expect(versionView(detail, 1)).toMatchObject({
+      status: 'rejected',
+      stage: 'signature',
+      reason: 'signature_changed',
+    })
     expect(detail.active).toBe(2)
     expect(detail.signature.inputs.map((i: { name: string }) => i.name)).toEqual(['x'])
     expect(await predict(t.url)).toMatchObject({ status: 200, version: 2, constant: 2 })
@@ -294,8 +339,15 @@ describe('promote', () => {
     const r = await admin(t.url, '/models/adder/promote', { version: 1 })
     expect(r.status).toBe(200)
     expect(r.body).toMatchObject({ model: 'adder', from: 2, to: 1, warm: false })
-    const stages = Object.fromEntries(r.body.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]))
-    expect(stages).toMatchObject({ load: 'passed', signature: 'passed', smoke: 'passed', warmup: 'passed' })
+    const stages = Object.fromEntries(
+      r.body.stages.map((s: { stage: string; status: string }) => [s.stage, s.status]),
+    )
+    expect(stages).toMatchObject({
+      load: 'passed',
+      signature: 'passed',
+      smoke: 'passed',
+      warmup: 'passed',
+    })
     expect(await predict(t.url)).toMatchObject({ version: 1, constant: 1 })
     const last = (await historyOf(t.url, 'adder')).at(-1)
     expect(last).toMatchObject({ event: 'promoted', version: 1, trigger: 'admin', from: 2 })
@@ -309,7 +361,10 @@ describe('promote', () => {
     expect(await predict(t.url)).toMatchObject({ version: 1, constant: 1 })
     // 3 was replaced, not rolled back: it is retained, and a promote brings it back warm.
     expect(versionView(await modelDetail(t.url, 'adder'), 3).status).toBe('retained')
-    expect((await admin(t.url, '/models/adder/promote', { version: 3 })).body).toMatchObject({ to: 3, warm: true })
+    expect((await admin(t.url, '/models/adder/promote', { version: 3 })).body).toMatchObject({
+      to: 3,
+      warm: true,
+    })
   })
 
   it('brings back a rolled-back version; it is then an ordinary active version', async () => {
@@ -334,14 +389,18 @@ describe('promote', () => {
     expect(refused.status).toBe(422)
     expect(refused.body.error.code).toBe('gate_failed')
     const stages = refused.body.error.details.stages as { stage: string; status: string }[]
-    expect(stages.map((s) => s.stage)).toEqual(expect.arrayContaining(['load', 'signature', 'smoke']))
+    expect(stages.map((s) => s.stage)).toEqual(
+      expect.arrayContaining(['load', 'signature', 'smoke']),
+    )
     expect(stages.find((s) => s.stage === 'smoke')!.status).toBe('failed')
     expect(await predict(t.url)).toMatchObject({ version: 1, constant: 1 })
 
     const forced = await admin(t.url, '/models/adder/promote', { version: 2, force: true })
     expect(forced.status).toBe(200)
     expect(forced.body).toMatchObject({ from: 1, to: 2 })
-    expect(forced.body.stages.find((s: { stage: string }) => s.stage === 'smoke')).toMatchObject({ status: 'skipped' })
+    expect(forced.body.stages.find((s: { stage: string }) => s.stage === 'smoke')).toMatchObject({
+      status: 'skipped',
+    })
     expect(await predict(t.url)).toMatchObject({ version: 2, constant: 2 })
   })
 
@@ -368,7 +427,15 @@ describe('promote', () => {
     const noModel = await admin(t.url, '/models/nope/promote', { version: 1 })
     expect(noModel.status).toBe(404)
     expect(noModel.body.error.code).toBe('model_not_found')
-    for (const body of [{}, { version: 0 }, { version: -1 }, { version: '1' }, { version: 1, force: 'yes' }, { version: 1, extra: true }, [1]]) {
+    for (const body of [
+      {},
+      { version: 0 },
+      { version: -1 },
+      { version: '1' },
+      { version: 1, force: 'yes' },
+      { version: 1, extra: true },
+      [1],
+    ]) {
       const r = await admin(t.url, '/models/adder/promote', body)
       expect(r.status, JSON.stringify(body)).toBe(400)
       expect(r.body.error.code, JSON.stringify(body)).toBe('invalid_request')
@@ -392,7 +459,11 @@ describe('history', () => {
       ['promoted', 2],
       ['rolled_back', 2],
     ])
-    expect(entries[0]).toMatchObject({ model: 'adder', trigger: 'startup', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) })
+    expect(entries[0]).toMatchObject({
+      model: 'adder',
+      trigger: 'startup',
+      sha256: expect.stringMatching(/^[0-9a-f]{64}$/),
+    })
     expect(entries[1]).toMatchObject({ trigger: 'watch', from: 1 })
     expect(entries[2]).toMatchObject({ to: 1, reason: 'bad' })
     const times = entries.map((e) => Date.parse(e.time))
@@ -435,7 +506,11 @@ describe('admin auth', () => {
   }
 
   async function withToken(): Promise<TestServer> {
-    const t = await startTestServer((dir) => writeConstVersion(dir, 'adder', 1), {}, { MODELGATE_ADMIN_TOKEN: TOKEN })
+    const t = await startTestServer(
+      (dir) => writeConstVersion(dir, 'adder', 1),
+      {},
+      { MODELGATE_ADMIN_TOKEN: TOKEN },
+    )
     servers.push(t)
     await dropVersion(t.modelsDir, 'adder', 2, addConstModel(2))
     await waitActive(t.url, 'adder', 2)
@@ -457,7 +532,13 @@ describe('admin auth', () => {
 
   it('with a token: a wrong token or scheme is 401 and changes nothing; the right one is served', async () => {
     const t = await withToken()
-    for (const authorization of [`Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, 'Bearer ', `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`, TOKEN]) {
+    for (const authorization of [
+      `Bearer ${TOKEN}x`,
+      `Bearer ${TOKEN.slice(0, -1)}`,
+      'Bearer ',
+      `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`,
+      TOKEN,
+    ]) {
       const r = await call(t.url, 'POST', '/models/adder/rollback', { authorization })
       expect(r.status, authorization).toBe(401)
       expect(r.body.error.code).toBe('unauthorized')
@@ -465,12 +546,18 @@ describe('admin auth', () => {
     }
     expect((await modelDetail(t.url, 'adder')).active).toBe(2)
 
-    const history = await call(t.url, 'GET', '/models/adder/history', { authorization: `Bearer ${TOKEN}` })
+    const history = await call(t.url, 'GET', '/models/adder/history', {
+      authorization: `Bearer ${TOKEN}`,
+    })
     expect(history.status).toBe(200)
-    const rollback = await call(t.url, 'POST', '/models/adder/rollback', { authorization: `Bearer ${TOKEN}` })
+    const rollback = await call(t.url, 'POST', '/models/adder/rollback', {
+      authorization: `Bearer ${TOKEN}`,
+    })
     expect(rollback.status).toBe(200)
     expect(rollback.body).toMatchObject({ from: 2, to: 1 })
-    const promote = await call(t.url, 'POST', '/models/adder/promote', { authorization: `bearer ${TOKEN}` })
+    const promote = await call(t.url, 'POST', '/models/adder/promote', {
+      authorization: `bearer ${TOKEN}`,
+    })
     expect(promote.status).toBe(409) // version 1 is active now: authorized, then refused on the merits
   })
 
@@ -480,14 +567,32 @@ describe('admin auth', () => {
     const raw = (path: string) =>
       new Promise<number>((resolve, reject) => {
         const u = new URL(t.url)
-        const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-type': 'application/json', 'content-length': 2 } }, (res) => {
-          res.resume()
-          res.on('end', () => resolve(res.statusCode!))
-        })
+        const req = httpRequest(
+          {
+            host: u.hostname,
+            port: u.port,
+            path,
+            method: 'POST',
+            headers: { 'content-type': 'application/json', 'content-length': 2 },
+          },
+          (res) => {
+            res.resume()
+            res.on('end', () => resolve(res.statusCode!))
+          },
+        )
         req.on('error', reject)
         req.end('{}')
       })
-    for (const path of ['/models/ad%64er/rollback', '/models/adder/%72ollback', '/models/adder/./rollback', '/models/x/../adder/rollback', '/rollback?x=1', '/models/adder/rollback/', '//models/adder/rollback', '/ROLLBACK']) {
+    for (const path of [
+      '/models/ad%64er/rollback',
+      '/models/adder/%72ollback',
+      '/models/adder/./rollback',
+      '/models/x/../adder/rollback',
+      '/rollback?x=1',
+      '/models/adder/rollback/',
+      '//models/adder/rollback',
+      '/ROLLBACK',
+    ]) {
       const status = await raw(path)
       expect([401, 404], path).toContain(status)
     }
@@ -495,9 +600,15 @@ describe('admin auth', () => {
   })
 
   it('refuses admin tokens shorter than 16 characters at config time', () => {
-    expect(() => loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: 'short-token' })).toThrow(ConfigError)
-    expect(() => loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: '123456789012345' })).toThrow(/16/)
-    expect(loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: '1234567890123456' }).adminToken).toBe('1234567890123456')
+    expect(() =>
+      loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: 'short-token' }),
+    ).toThrow(ConfigError)
+    expect(() =>
+      loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: '123456789012345' }),
+    ).toThrow(/16/)
+    expect(
+      loadServeConfig({ models: '.' }, { MODELGATE_ADMIN_TOKEN: '1234567890123456' }).adminToken,
+    ).toBe('1234567890123456')
     expect(loadServeConfig({ models: '.' }, {}).adminToken).toBeUndefined()
   })
 
@@ -506,9 +617,15 @@ describe('admin auth', () => {
     try {
       await writeFile(join(dir, 'short'), 'short-token\n')
       await writeFile(join(dir, 'good'), `${TOKEN}\n`)
-      expect(() => loadServeConfig({ models: '.', adminTokenFile: join(dir, 'short') }, {})).toThrow(ConfigError)
-      expect(loadServeConfig({ models: '.', adminTokenFile: join(dir, 'good') }, {}).adminToken).toBe(TOKEN)
-      expect(() => loadServeConfig({ models: '.', adminTokenFile: join(dir, 'absent') }, {})).toThrow(/--admin-token-file/)
+      expect(() =>
+        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'short') }, {}),
+      ).toThrow(ConfigError)
+      expect(
+        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'good') }, {}).adminToken,
+      ).toBe(TOKEN)
+      expect(() =>
+        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'absent') }, {}),
+      ).toThrow(/--admin-token-file/)
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
@@ -524,24 +641,37 @@ describe('admin auth', () => {
     .flat()
     .find((i) => i && i.family === 'IPv4' && !i.internal)?.address
   const itExternal = external ? it : it.skip
-  if (!external) console.warn('admin auth: no non-loopback IPv4 address on this machine; the non-loopback refusal test is skipped')
+  if (!external)
+    console.warn(
+      'admin auth: no non-loopback IPv4 address on this machine; the non-loopback refusal test is skipped',
+    )
 
-  itExternal(`without a token: a non-loopback client (via ${external}) gets 403 on admin routes, and is served with a token`, async () => {
-    const t = await serve((dir) => writeConstVersion(dir, 'adder', 1), { host: '0.0.0.0' })
-    const remote = `http://${external}:${t.server.port}`
-    for (const [method, path] of routes) {
-      const r = await call(remote, method, path)
-      expect(r.status, `${method} ${path}`).toBe(403)
-      expect(r.body.error.code).toBe('forbidden')
-    }
-    expect(await predict(remote)).toMatchObject({ status: 200, version: 1 })
-    const local = `http://127.0.0.1:${t.server.port}`
-    expect((await call(local, 'GET', '/models/adder/history')).status).toBe(200)
+  itExternal(
+    `without a token: a non-loopback client (via ${external}) gets 403 on admin routes, and is served with a token`,
+    async () => {
+      const t = await serve((dir) => writeConstVersion(dir, 'adder', 1), { host: '0.0.0.0' })
+      const remote = `http://${external}:${t.server.port}`
+      for (const [method, path] of routes) {
+        const r = await call(remote, method, path)
+        expect(r.status, `${method} ${path}`).toBe(403)
+        expect(r.body.error.code).toBe('forbidden')
+      }
+      expect(await predict(remote)).toMatchObject({ status: 200, version: 1 })
+      const local = `http://127.0.0.1:${t.server.port}`
+      expect((await call(local, 'GET', '/models/adder/history')).status).toBe(200)
 
-    const u = await startTestServer((dir) => writeConstVersion(dir, 'adder', 1), { host: '0.0.0.0' }, { MODELGATE_ADMIN_TOKEN: TOKEN })
-    servers.push(u)
-    const remoteU = `http://${external}:${u.server.port}`
-    expect((await call(remoteU, 'GET', '/models/adder/history')).status).toBe(401)
-    expect((await call(remoteU, 'GET', '/models/adder/history', { authorization: `Bearer ${TOKEN}` })).status).toBe(200)
-  })
+      const u = await startTestServer(
+        (dir) => writeConstVersion(dir, 'adder', 1),
+        { host: '0.0.0.0' },
+        { MODELGATE_ADMIN_TOKEN: TOKEN },
+      )
+      servers.push(u)
+      const remoteU = `http://${external}:${u.server.port}`
+      expect((await call(remoteU, 'GET', '/models/adder/history')).status).toBe(401)
+      expect(
+        (await call(remoteU, 'GET', '/models/adder/history', { authorization: `Bearer ${TOKEN}` }))
+          .status,
+      ).toBe(200)
+    },
+  )
 })

@@ -32,7 +32,10 @@ export function sha256(bytes: Uint8Array | string): string {
  * A folder built beside the models directory, on the same file system (the test's temp root), so
  * a rename into place is atomic.
  */
-export async function stageFolder(t: TestServer, files: Readonly<Record<string, Uint8Array | string>>): Promise<string> {
+export async function stageFolder(
+  t: TestServer,
+  files: Readonly<Record<string, Uint8Array | string>>,
+): Promise<string> {
   const dir = await mkdtemp(join(dirname(t.modelsDir), 'staging-'))
   for (const [name, bytes] of Object.entries(files)) {
     await mkdir(dirname(join(dir, name)), { recursive: true })
@@ -42,14 +45,23 @@ export async function stageFolder(t: TestServer, files: Readonly<Record<string, 
 }
 
 /** `mv staged models/<model>/<version>`: the whole version appears at once. */
-export async function dropFolder(t: TestServer, version: number, files: Readonly<Record<string, Uint8Array | string>>, model = MODEL): Promise<void> {
+export async function dropFolder(
+  t: TestServer,
+  version: number,
+  files: Readonly<Record<string, Uint8Array | string>>,
+  model = MODEL,
+): Promise<void> {
   const staged = await stageFolder(t, files)
   await mkdir(join(t.modelsDir, model), { recursive: true })
   await rename(staged, join(t.modelsDir, model, String(version)))
 }
 
 /** A file written elsewhere on the same file system, then renamed to `target`. */
-export async function renameFileInto(t: TestServer, target: string, bytes: Uint8Array | string): Promise<void> {
+export async function renameFileInto(
+  t: TestServer,
+  target: string,
+  bytes: Uint8Array | string,
+): Promise<void> {
   const staged = join(await stageFolder(t, { file: bytes }), 'file')
   await mkdir(dirname(target), { recursive: true })
   await rename(staged, target)
@@ -61,7 +73,11 @@ export async function renameFileInto(t: TestServer, target: string, bytes: Uint8
  * stability window, so the file never looks finished before it is. Resolves when the last byte is
  * written (and the file closed), with that moment.
  */
-export async function slowCopy(path: string, bytes: Uint8Array, o: { chunks: number; pauseMs: number; onChunk?: (written: number) => void | Promise<void> }): Promise<number> {
+export async function slowCopy(
+  path: string,
+  bytes: Uint8Array,
+  o: { chunks: number; pauseMs: number; onChunk?: (written: number) => void | Promise<void> },
+): Promise<number> {
   const file = await open(path, 'w')
   try {
     const size = Math.ceil(bytes.length / o.chunks)
@@ -88,7 +104,11 @@ export interface Observation {
  * Asks the server continuously (a prediction and the model's detail) until stopped, so a test can
  * say what anyone could have seen during an arrival, not just at its end.
  */
-export function observe(url: string, watched: number, model = MODEL): { stop(): Promise<Observation[]> } {
+export function observe(
+  url: string,
+  watched: number,
+  model = MODEL,
+): { stop(): Promise<Observation[]> } {
   const seen: Observation[] = []
   let stopped = false
   const loop = (async () => {
@@ -100,7 +120,11 @@ export function observe(url: string, watched: number, model = MODEL): { stop(): 
       }
     } catch (e) {
       // A failed request is an observation too (and ends the loop: the server may be closing).
-      seen.push({ at: Date.now(), answer: { status: 0, version: null, constant: null }, view: { error: String(e) } })
+      seen.push({
+        at: Date.now(),
+        answer: { status: 0, version: null, constant: null },
+        view: { error: String(e) },
+      })
     }
   })()
   return {
@@ -116,7 +140,9 @@ export function observe(url: string, watched: number, model = MODEL): { stop(): 
  * `start(options)` gives a server over a fresh directory holding adder v1 = x + 1; every server
  * started this way in a test is closed after it.
  */
-export function serversStartingWithV1(): (options?: Parameters<typeof startTestServer>[1]) => Promise<TestServer> {
+export function serversStartingWithV1(): (
+  options?: Parameters<typeof startTestServer>[1],
+) => Promise<TestServer> {
   const servers: TestServer[] = []
   afterEach(async () => {
     await Promise.all(servers.splice(0).map((t) => t.close()))

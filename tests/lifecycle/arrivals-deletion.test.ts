@@ -1,7 +1,14 @@
 import { rm } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { eventsOf, historyOf, modelDetail, predict, versionView, waitForVersion } from '../support/api-client.js'
+import {
+  eventsOf,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitForVersion,
+} from '../support/api-client.js'
 import { addConstModel, writeModelFile, writeVersion } from '../support/models.js'
 import { startServerOver, startTestServer, type TestServer } from '../support/test-server.js'
 import { MODEL } from './arrival-helpers.js'
@@ -48,7 +55,13 @@ describe('deleting versions', () => {
     expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
 
     await writeModelFile(join(t.modelsDir, MODEL, '1.onnx'), addConstModel(1))
-    await waitForVersion(t.url, MODEL, 1, (v) => v.onDisk === true && v.status !== 'missing', 'to be back on disk')
+    await waitForVersion(
+      t.url,
+      MODEL,
+      1,
+      (v) => v.onDisk === true && v.status !== 'missing',
+      'to be back on disk',
+    )
   })
 
   it('the active version keeps serving, is not restored after a restart, and a restart with nothing left answers 503', async () => {
@@ -61,7 +74,8 @@ describe('deleting versions', () => {
     const v3 = await waitForVersion(t.url, MODEL, 3, (v) => v.onDisk === false, 'to be off disk')
     // The session is in memory: it still serves.
     expect(v3).toMatchObject({ status: 'active', loaded: true })
-    for (let i = 0; i < 5; i++) expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 3, constant: 3 })
+    for (let i = 0; i < 5; i++)
+      expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 3, constant: 3 })
     expect((await modelDetail(t.url, MODEL)).active).toBe(3)
     expect(eventsOf(await historyOf(t.url, MODEL), 'missing', 3)).toHaveLength(1)
 
@@ -96,7 +110,9 @@ describe('deleting versions', () => {
     })
     expect((await modelDetail(t.url, MODEL)).active).toBe(2)
     await rm(join(t.modelsDir, MODEL, '2.onnx'))
-    expect(await waitForVersion(t.url, MODEL, 2, (v) => v.onDisk === false, 'to be off disk')).toMatchObject({ status: 'active', loaded: true })
+    expect(
+      await waitForVersion(t.url, MODEL, 2, (v) => v.onDisk === false, 'to be off disk'),
+    ).toMatchObject({ status: 'active', loaded: true })
     expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 2, constant: 2 })
     t = await restart(t)
     expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 1 })

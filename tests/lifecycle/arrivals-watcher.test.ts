@@ -1,10 +1,26 @@
 import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { eventsOf, getJson, historyOf, modelDetail, predict, versionView, waitForVersion, waitServing } from '../support/api-client.js'
+import {
+  eventsOf,
+  getJson,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitForVersion,
+  waitServing,
+} from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
 import { waitFor } from '../support/wait-for.js'
-import { MODEL, dropFolder, renameFileInto, sha256, stageFolder, serversStartingWithV1 } from './arrival-helpers.js'
+import {
+  MODEL,
+  dropFolder,
+  renameFileInto,
+  sha256,
+  stageFolder,
+  serversStartingWithV1,
+} from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases: junk that must be ignored, a rejected file that
@@ -31,13 +47,29 @@ describe('hidden, temporary and junk files', () => {
     await mkdir(join(dir, '3'))
     await writeFile(join(dir, '3', 'model.onnx.partial'), good)
     // Junk at the top level: a hidden model folder, a temp one, a name that is not a model name.
-    for (const name of ['.hidden', 'scratch.tmp', 'bad name!']) await writeFile(join(await mkdirp(t.modelsDir, name, '1'), 'model.onnx'), good)
+    for (const name of ['.hidden', 'scratch.tmp', 'bad name!'])
+      await writeFile(join(await mkdirp(t.modelsDir, name, '1'), 'model.onnx'), good)
 
     // The pipeline lists the folder on every event and says what it skipped: wait until one pass
     // has seen all of it.
-    const junk = ['.2.onnx', '2.onnx.tmp', '2.onnx.partial', '~2.onnx', '2.onnx~', 'foo.txt', 'v2', '3']
+    const junk = [
+      '.2.onnx',
+      '2.onnx.tmp',
+      '2.onnx.partial',
+      '~2.onnx',
+      '2.onnx~',
+      'foo.txt',
+      'v2',
+      '3',
+    ]
     await waitFor(
-      () => junk.every((name) => t.logs.some((r) => r.event === 'path_ignored' && typeof r.path === 'string' && basename(r.path) === name)),
+      () =>
+        junk.every((name) =>
+          t.logs.some(
+            (r) =>
+              r.event === 'path_ignored' && typeof r.path === 'string' && basename(r.path) === name,
+          ),
+        ),
       'every junk entry to be listed and skipped',
     )
     // A real model dropped after the top-level junk: once it is served, a scan has seen the junk too.
@@ -66,7 +98,13 @@ describe('a file that changes after it was rejected', () => {
     const t = await start()
     const garbage = 'not a model, just text'
     await dropFolder(t, 2, { 'model.onnx': garbage })
-    const rejected = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
+    const rejected = await waitForVersion(
+      t.url,
+      MODEL,
+      2,
+      (v) => v.status === 'rejected',
+      'to be rejected',
+    )
     expect(rejected).toMatchObject({ stage: 'load', reason: 'invalid_model' })
     const good = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2', 'model.onnx'), good)
@@ -74,14 +112,23 @@ describe('a file that changes after it was rejected', () => {
     const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'rejected', 2).map((e) => e.sha256)).toEqual([sha256(garbage)])
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256)).toEqual([sha256(good)])
-    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', sha256: sha256(good) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({
+      status: 'active',
+      sha256: sha256(good),
+    })
   })
 
   it('is considered again: a flat <v>.onnx rejected, then a good one renamed over it', async () => {
     const t = await start()
     const target = join(t.modelsDir, MODEL, '2.onnx')
     await renameFileInto(t, target, new Uint8Array(0))
-    const rejected = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
+    const rejected = await waitForVersion(
+      t.url,
+      MODEL,
+      2,
+      (v) => v.status === 'rejected',
+      'to be rejected',
+    )
     expect(rejected.stage).toBe('load')
     await renameFileInto(t, target, addConstModel(2))
     await waitServing(t.url, MODEL, 2, 2)
@@ -92,7 +139,10 @@ describe('a file that changes after it was rejected', () => {
 describe('a model folder that appears at runtime', () => {
   it('is discovered and served when renamed into place whole', async () => {
     const t = await start({ rescanMs: '3600000' })
-    const staged = await stageFolder(t, { '1/model.onnx': addConstModel(7), '2/model.onnx': addConstModel(8) })
+    const staged = await stageFolder(t, {
+      '1/model.onnx': addConstModel(7),
+      '2/model.onnx': addConstModel(8),
+    })
     await rename(staged, join(t.modelsDir, 'zeta'))
     await waitServing(t.url, 'zeta', 2, 8)
     expect((await modelDetail(t.url, 'zeta')).active).toBe(2)
@@ -132,7 +182,10 @@ describe("the active version's file replaced in place", () => {
     let d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(1)
     expect(versionView(d, 1)).toMatchObject({ status: 'active', sha256: sha256(five) })
-    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 1).map((e) => e.sha256)).toEqual([sha256(addConstModel(1)), sha256(five)])
+    expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 1).map((e) => e.sha256)).toEqual([
+      sha256(addConstModel(1)),
+      sha256(five),
+    ])
 
     // Renamed over it, the atomic way.
     const six = addConstModel(6)
@@ -141,7 +194,10 @@ describe("the active version's file replaced in place", () => {
 
     // Bytes that do not load: rejected, and the bytes that passed keep serving.
     await writeFile(file, 'garbage')
-    await waitFor(async () => eventsOf(await historyOf(t.url, MODEL), 'rejected', 1).length > 0, 'the broken replacement to be rejected')
+    await waitFor(
+      async () => eventsOf(await historyOf(t.url, MODEL), 'rejected', 1).length > 0,
+      'the broken replacement to be rejected',
+    )
     expect(await predict(t.url, MODEL)).toEqual({ status: 200, version: 1, constant: 6 })
     d = await modelDetail(t.url, MODEL)
     expect(d.active).toBe(1)

@@ -3,10 +3,28 @@ import { mkdir, open, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as pace } from 'node:timers/promises'
 import { describe, expect, it } from 'vitest'
-import { eventsOf, historyOf, modelDetail, predict, versionView, waitForVersion, waitServing } from '../support/api-client.js'
+import {
+  eventsOf,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitForVersion,
+  waitServing,
+} from '../support/api-client.js'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
 import { waitFor } from '../support/wait-for.js'
-import { MODEL, dropFolder, observe, renameFileInto, sha256, slowCopy, stageFolder, serversStartingWithV1, type Observation } from './arrival-helpers.js'
+import {
+  MODEL,
+  dropFolder,
+  observe,
+  renameFileInto,
+  sha256,
+  slowCopy,
+  stageFolder,
+  serversStartingWithV1,
+  type Observation,
+} from './arrival-helpers.js'
 
 /**
  * Every way a version arrives while the server runs (issue 3 "Watching"): a folder
@@ -17,17 +35,27 @@ import { MODEL, dropFolder, observe, renameFileInto, sha256, slowCopy, stageFold
 const start = serversStartingWithV1()
 
 /** Everything seen during an arrival was a complete version: v1 (x + 1) or `version` (x + constant) once complete. */
-function expectOnlyCompleteAnswers(seen: readonly Observation[], version: number, constant: number, completeAt: number): void {
+function expectOnlyCompleteAnswers(
+  seen: readonly Observation[],
+  version: number,
+  constant: number,
+  completeAt: number,
+): void {
   expect(seen.length).toBeGreaterThan(0)
   for (const o of seen) {
     expect(o.answer.status).toBe(200)
-    const ok = (o.answer.version === 1 && o.answer.constant === 1) || (o.answer.version === version && o.answer.constant === constant)
+    const ok =
+      (o.answer.version === 1 && o.answer.constant === 1) ||
+      (o.answer.version === version && o.answer.constant === constant)
     expect(ok, `answer ${JSON.stringify(o.answer)}`).toBe(true)
   }
   const early = seen.filter((o) => o.answer.version === version && o.at < completeAt)
   expect(early, 'requests answered by the version before its copy had finished').toEqual([])
   const rejected = seen.filter((o) => o.view?.status === 'rejected')
-  expect(rejected.map((o) => o.view), `version ${version} shown as rejected while it was arriving`).toEqual([])
+  expect(
+    rejected.map((o) => o.view),
+    `version ${version} shown as rejected while it was arriving`,
+  ).toEqual([])
 }
 
 describe('a version folder renamed into place', () => {
@@ -40,7 +68,11 @@ describe('a version folder renamed into place', () => {
     await waitServing(t.url, MODEL, 2, 2)
     const promoted = eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)
     expect(promoted).toHaveLength(1)
-    expect(promoted[0]).toMatchObject({ from: 1, trigger: 'watch', sha256: sha256(addConstModel(2)) })
+    expect(promoted[0]).toMatchObject({
+      from: 1,
+      trigger: 'watch',
+      sha256: sha256(addConstModel(2)),
+    })
   })
 })
 
@@ -55,7 +87,11 @@ describe('a single file', () => {
     expect(promoted).toHaveLength(1)
     // Not read before it had been unchanged for the window (history times are whole milliseconds).
     expect(Date.parse(promoted[0].time) - Math.floor(mtimeMs)).toBeGreaterThanOrEqual(500)
-    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', source: '2.onnx', sha256: sha256(addConstModel(2)) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({
+      status: 'active',
+      source: '2.onnx',
+      sha256: sha256(addConstModel(2)),
+    })
   })
 
   it('copied slowly in place as <v>.onnx is never loaded while partial, then promoted', async () => {
@@ -63,7 +99,10 @@ describe('a single file', () => {
     const bytes = addConstModel(2)
     const watching = observe(t.url, 2)
     const startedAt = Date.now()
-    const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2.onnx'), bytes, { chunks: 8, pauseMs: 70 })
+    const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2.onnx'), bytes, {
+      chunks: 8,
+      pauseMs: 70,
+    })
     // The copy takes longer than the window; each pause is shorter than it.
     expect(completeAt - startedAt).toBeGreaterThan(400)
     await waitServing(t.url, MODEL, 2, 2)
@@ -79,13 +118,20 @@ describe('a single file', () => {
     const bytes = addConstModel(2)
     await mkdir(join(t.modelsDir, MODEL, '2'))
     const watching = observe(t.url, 2)
-    const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2', 'model.onnx'), bytes, { chunks: 8, pauseMs: 70 })
+    const completeAt = await slowCopy(join(t.modelsDir, MODEL, '2', 'model.onnx'), bytes, {
+      chunks: 8,
+      pauseMs: 70,
+    })
     await waitServing(t.url, MODEL, 2, 2)
     expectOnlyCompleteAnswers(await watching.stop(), 2, 2, completeAt)
     const entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'rejected', 2)).toEqual([])
     expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256)).toEqual([sha256(bytes)])
-    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({ status: 'active', source: '2/model.onnx', sha256: sha256(bytes) })
+    expect(versionView(await modelDetail(t.url, MODEL), 2)).toMatchObject({
+      status: 'active',
+      source: '2/model.onnx',
+      sha256: sha256(bytes),
+    })
   })
 
   it('copied slowly into a folder made just before (mkdir && cp) is not served while partial, even where its prefix loads', async () => {
@@ -113,10 +159,19 @@ describe('a single file', () => {
     await file.close()
     const completeAt = Date.now()
     await waitServing(t.url, MODEL, 2, 2)
-    await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'active' && v.sha256 === sha256(full), 'to serve the complete file')
+    await waitForVersion(
+      t.url,
+      MODEL,
+      2,
+      (v) => v.status === 'active' && v.sha256 === sha256(full),
+      'to serve the complete file',
+    )
     const seen = await watching.stop()
     const entries = await historyOf(t.url, MODEL)
-    expect(eventsOf(entries, 'promoted', 2).map((e) => e.sha256), `bytes promoted for version 2 (the prefix is ${sha256(prefix)})`).toEqual([sha256(full)])
+    expect(
+      eventsOf(entries, 'promoted', 2).map((e) => e.sha256),
+      `bytes promoted for version 2 (the prefix is ${sha256(prefix)})`,
+    ).toEqual([sha256(full)])
     expectOnlyCompleteAnswers(seen, 2, 2, completeAt)
   })
 })
@@ -134,7 +189,10 @@ describe('a checksum sidecar', () => {
     // A version folder made in place (not renamed), sidecar first, as `sha256sum` writes it.
     const three = addConstModel(3)
     await mkdir(join(t.modelsDir, MODEL, '3'))
-    await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx.sha256'), `${sha256(three)}  model.onnx\n`)
+    await writeFile(
+      join(t.modelsDir, MODEL, '3', 'model.onnx.sha256'),
+      `${sha256(three)}  model.onnx\n`,
+    )
     await writeFile(join(t.modelsDir, MODEL, '3', 'model.onnx'), three)
     await waitServing(t.url, MODEL, 3, 3)
     expect(eventsOf(await historyOf(t.url, MODEL), 'rejected')).toEqual([])
@@ -143,9 +201,23 @@ describe('a checksum sidecar', () => {
   it('that does not match rejects the version with checksum_mismatch, and keeps serving v1', async () => {
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, { 'model.onnx': bytes, 'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n` })
-    const v2 = await waitForVersion(t.url, MODEL, 2, (v) => v.status === 'rejected', 'to be rejected')
-    expect(v2).toMatchObject({ status: 'rejected', reason: 'checksum_mismatch', onDisk: true, loaded: false })
+    await dropFolder(t, 2, {
+      'model.onnx': bytes,
+      'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
+    })
+    const v2 = await waitForVersion(
+      t.url,
+      MODEL,
+      2,
+      (v) => v.status === 'rejected',
+      'to be rejected',
+    )
+    expect(v2).toMatchObject({
+      status: 'rejected',
+      reason: 'checksum_mismatch',
+      onDisk: true,
+      loaded: false,
+    })
     expect(v2.message).toContain(sha256(bytes))
     const rejected = eventsOf(await historyOf(t.url, MODEL), 'rejected', 2)
     expect(rejected).toHaveLength(1)
@@ -158,9 +230,21 @@ describe('a checksum sidecar', () => {
     // The sidecar is part of the version: fixing it is "a file that changes after it was rejected".
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, { 'model.onnx': bytes, 'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n` })
-    await waitForVersion(t.url, MODEL, 2, (v) => v.reason === 'checksum_mismatch', 'to be rejected for its checksum')
-    await writeFile(join(t.modelsDir, MODEL, '2', 'model.onnx.sha256'), `${sha256(bytes)}  model.onnx\n`)
+    await dropFolder(t, 2, {
+      'model.onnx': bytes,
+      'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
+    })
+    await waitForVersion(
+      t.url,
+      MODEL,
+      2,
+      (v) => v.reason === 'checksum_mismatch',
+      'to be rejected for its checksum',
+    )
+    await writeFile(
+      join(t.modelsDir, MODEL, '2', 'model.onnx.sha256'),
+      `${sha256(bytes)}  model.onnx\n`,
+    )
     await waitServing(t.url, MODEL, 2, 2)
   })
 })
@@ -168,9 +252,12 @@ describe('a checksum sidecar', () => {
 describe('a burst of versions', () => {
   it('ends in one swap to the newest that passes; the older ones are never promoted', async () => {
     const t = await start({ rescanMs: '3600000' })
-    const staged = await Promise.all([2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })))
+    const staged = await Promise.all(
+      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+    )
     const watching = observe(t.url, 4)
-    for (const [i, dir] of staged.entries()) await rename(dir, join(t.modelsDir, MODEL, String(i + 2)))
+    for (const [i, dir] of staged.entries())
+      await rename(dir, join(t.modelsDir, MODEL, String(i + 2)))
     await waitServing(t.url, MODEL, 4, 4)
     const seen = await watching.stop()
     expect(seen.filter((o) => o.answer.version === 2 || o.answer.version === 3)).toEqual([])
@@ -188,7 +275,13 @@ describe('a burst of versions', () => {
     await dropFolder(t, 5, { 'model.onnx': addConstModel(5) })
     await dropFolder(t, 6, { 'model.onnx': 'garbage, not a model' })
     await waitServing(t.url, MODEL, 5, 5)
-    const v6 = await waitForVersion(t.url, MODEL, 6, (v) => v.status === 'rejected', 'to be rejected')
+    const v6 = await waitForVersion(
+      t.url,
+      MODEL,
+      6,
+      (v) => v.status === 'rejected',
+      'to be rejected',
+    )
     expect(v6).toMatchObject({ stage: 'load', reason: 'invalid_model' })
     entries = await historyOf(t.url, MODEL)
     expect(eventsOf(entries, 'promoted', 5)).toHaveLength(1)
@@ -204,14 +297,19 @@ describe('a burst of versions', () => {
     const t = await start({ rescanMs: '3600000' })
     const dir = join(t.modelsDir, MODEL)
     await writeFile(join(dir, 'NOTES.txt'), 'not a version')
-    const listedNotes = () => t.logs.some((r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'))
+    const listedNotes = () =>
+      t.logs.some((r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'))
     await waitFor(listedNotes, 'the notes file to be listed')
-    const staged = await Promise.all([2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })))
+    const staged = await Promise.all(
+      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+    )
     const watching = observe(t.url, 2)
     let landed: Promise<void> | undefined
     const push = t.logs.push.bind(t.logs)
     t.logs.push = (...records) => {
-      const listing = records.some((r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'))
+      const listing = records.some(
+        (r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'),
+      )
       if (landed === undefined && listing && existsSync(join(dir, '2'))) {
         landed = (async () => {
           await rename(staged[1]!, join(dir, '3'))
@@ -226,7 +324,13 @@ describe('a burst of versions', () => {
     await waitServing(t.url, MODEL, 4, 4)
     const seen = await watching.stop()
     const entries = await historyOf(t.url, MODEL)
-    expect(eventsOf(entries, 'promoted').map((e) => e.version), 'versions promoted').toEqual([1, 4])
-    expect(seen.filter((o) => o.answer.version === 2 || o.answer.version === 3).length, 'requests answered by 2 or 3').toBe(0)
+    expect(
+      eventsOf(entries, 'promoted').map((e) => e.version),
+      'versions promoted',
+    ).toEqual([1, 4])
+    expect(
+      seen.filter((o) => o.answer.version === 2 || o.answer.version === 3).length,
+      'requests answered by 2 or 3',
+    ).toBe(0)
   })
 })

@@ -82,7 +82,9 @@ describe('a burst of version folders', () => {
     const models = join(root, 'models')
     await mkdir(join(models, 'adder', '1'), { recursive: true })
     await writeFile(join(models, 'adder', '1', 'model.onnx'), addConstModel(1))
-    const cli = await spawnCli(models, ['--rescan-ms', '3600000'], { NODE_OPTIONS: '--max-old-space-size=384' })
+    const cli = await spawnCli(models, ['--rescan-ms', '3600000'], {
+      NODE_OPTIONS: '--max-old-space-size=384',
+    })
     clis.push(cli)
     await waitReady(cli.url)
 
@@ -106,12 +108,18 @@ describe('a burst of version folders', () => {
     const pid = cli.child.pid!
     const watchesBefore = inotifyWatches(pid)
     const health = pollHealth(cli.url)
-    for (let v = 3; v <= newest; v++) await rename(join(staging, String(v)), join(models, 'adder', String(v)))
+    for (let v = 3; v <= newest; v++)
+      await rename(join(staging, String(v)), join(models, 'adder', String(v)))
     // The server has taken the burst in once its watcher watches every new folder and its file.
-    await waitFor(() => {
-      if (cli.child.exitCode !== null || cli.child.signalCode !== null) throw new Error(`the server exited during the burst:\n${cli.output().slice(-1500)}`)
-      return inotifyWatches(pid) >= watchesBefore + 2 * COUNT
-    }, 'the server to watch every new folder', 60_000)
+    await waitFor(
+      () => {
+        if (cli.child.exitCode !== null || cli.child.signalCode !== null)
+          throw new Error(`the server exited during the burst:\n${cli.output().slice(-1500)}`)
+        return inotifyWatches(pid) >= watchesBefore + 2 * COUNT
+      },
+      'the server to watch every new folder',
+      60_000,
+    )
     signal(gate!, 'SIGCONT')
 
     await waitActive(cli.url, 'adder', newest, 60_000)

@@ -1,11 +1,28 @@
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitReady } from '../support/api-client.js'
+import {
+  admin,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitActive,
+  waitReady,
+} from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, isGateProcess, killLeftoverGates, readHistoryFile, smokeFor, spawnCli, writeConstVersion, type CliServer } from './lifecycle-support.js'
+import {
+  dropVersion,
+  isGateProcess,
+  killLeftoverGates,
+  readHistoryFile,
+  smokeFor,
+  spawnCli,
+  writeConstVersion,
+  type CliServer,
+} from './lifecycle-support.js'
 
 /**
  * kill -9 at any moment leaves a state the next start reads without error (issue: "A crash (kill -9)
@@ -38,7 +55,10 @@ async function startCli(dir: string): Promise<CliServer> {
   clis.add(cli)
   await waitReady(cli.url)
   const active = await activeOf(cli.url)
-  await waitFor(async () => (await recordedActive(join(dir, '.modelgate'))) === active, 'state.json to record the active version')
+  await waitFor(
+    async () => (await recordedActive(join(dir, '.modelgate'))) === active,
+    'state.json to record the active version',
+  )
   return cli
 }
 
@@ -49,7 +69,11 @@ async function crash(cli: CliServer, knownGates?: number[]): Promise<void> {
   clis.delete(cli)
   leftovers.push(...gates)
   expect((await cli.exited).signal).toBe('SIGKILL')
-  await waitFor(() => gates.every((pid) => !isGateProcess(pid)), 'the gate process of the killed server to exit', 5_000)
+  await waitFor(
+    () => gates.every((pid) => !isGateProcess(pid)),
+    'the gate process of the killed server to exit',
+    5_000,
+  )
 }
 
 /**
@@ -84,20 +108,32 @@ describe('kill -9', () => {
     // Each kill comes the moment the promotion has reached a point the test can see (or at once):
     // the version's folder has just landed; the server lists it; its gate has begun (the version
     // shows validating, or later); the swap is logged; state.json records it.
-    const status = async (v: number) => versionView(await modelDetail(cli.url, 'adder'), v)?.status as string | undefined
+    const status = async (v: number) =>
+      versionView(await modelDetail(cli.url, 'adder'), v)?.status as string | undefined
     const moments: Record<string, (v: number, from: number) => Promise<unknown>> = {
       landed: async () => undefined,
-      listed: (v) => waitFor(async () => (await status(v)) !== undefined, `version ${v} to be listed`),
-      gating: (v) => waitFor(async () => ['validating', 'warming', 'active'].includes((await status(v)) ?? ''), `version ${v}'s gate to begin`),
+      listed: (v) =>
+        waitFor(async () => (await status(v)) !== undefined, `version ${v} to be listed`),
+      gating: (v) =>
+        waitFor(
+          async () => ['validating', 'warming', 'active'].includes((await status(v)) ?? ''),
+          `version ${v}'s gate to begin`,
+        ),
       swapped: (_v, from) => cli.waitForEvent('version_promoted', from),
-      recorded: (v) => waitFor(async () => (await recordedActive(stateDir)) === v, `state.json to record version ${v}`),
+      recorded: (v) =>
+        waitFor(
+          async () => (await recordedActive(stateDir)) === v,
+          `state.json to record version ${v}`,
+        ),
     }
     let version = 1
     for (const [moment, reached] of Object.entries(moments)) {
       const before = await activeOf(cli.url)
       version++
       const from = cli.output().length
-      await dropVersion(dir, 'adder', version, heavyConstModel(version), { 'smoke.json': smokeFor(version) })
+      await dropVersion(dir, 'adder', version, heavyConstModel(version), {
+        'smoke.json': smokeFor(version),
+      })
       await reached(version, from)
       await crash(cli)
       const state = await expectReadableState(stateDir)
@@ -115,7 +151,9 @@ describe('kill -9', () => {
       // The start cleaned up after the crash: no temp file of an interrupted state write is left
       // (the running server's own write in progress, named with its pid, is not a leftover).
       const own = `.tmp-${cli.child.pid}-`
-      expect((await readdir(stateDir)).filter((n) => n.includes('.tmp') && !n.includes(own))).toEqual([])
+      expect(
+        (await readdir(stateDir)).filter((n) => n.includes('.tmp') && !n.includes(own)),
+      ).toEqual([])
     }
     await expectReadableState(stateDir)
   }, 60_000)
@@ -139,7 +177,9 @@ describe('kill -9', () => {
           const r =
             i % 3 === 0
               ? await admin(cli.url, '/models/adder/rollback', {}).catch(() => undefined)
-              : await admin(cli.url, '/models/adder/promote', { version: 1 + (i % 3) }).catch(() => undefined)
+              : await admin(cli.url, '/models/adder/promote', { version: 1 + (i % 3) }).catch(
+                  () => undefined,
+                )
           if (!r) return // the server is gone
           statuses.add(r.status)
           done++
@@ -150,7 +190,10 @@ describe('kill -9', () => {
       await crash(cli)
       stop = true
       await Promise.all(clients)
-      expect([...statuses].every((s) => s === 200 || s === 409), `statuses ${[...statuses]}`).toBe(true)
+      expect(
+        [...statuses].every((s) => s === 200 || s === 409),
+        `statuses ${[...statuses]}`,
+      ).toBe(true)
 
       const state = await expectReadableState(stateDir)
       const recorded = state.models.adder.active.version as number
@@ -158,12 +201,19 @@ describe('kill -9', () => {
       expect(cli.output()).not.toMatch(/state_unreadable/)
       // The recorded active version is restored (its bytes did not change), not the highest one.
       expect(await activeOf(cli.url)).toBe(recorded)
-      expect(await predict(cli.url)).toMatchObject({ status: 200, version: recorded, constant: recorded })
+      expect(await predict(cli.url)).toMatchObject({
+        status: 200,
+        version: recorded,
+        constant: recorded,
+      })
       await historyOf(cli.url, 'adder') // answers 200
       // Rolled-back marks came back with the state.
       const detail = await modelDetail(cli.url, 'adder')
-      for (const [v, p] of Object.entries(state.models.adder.versions as Record<string, { rolledBack?: unknown }>)) {
-        if (p.rolledBack && Number(v) !== recorded) expect(versionView(detail, Number(v)).status).toBe('rolled_back')
+      for (const [v, p] of Object.entries(
+        state.models.adder.versions as Record<string, { rolledBack?: unknown }>,
+      )) {
+        if (p.rolledBack && Number(v) !== recorded)
+          expect(versionView(detail, Number(v)).status).toBe('rolled_back')
       }
     }
   }, 60_000)
@@ -183,7 +233,11 @@ describe('kill -9', () => {
       await crash(cli, gates)
       expect(r.body).toMatchObject({ from: version, to: target })
       cli = await startCli(dir)
-      expect(await predict(cli.url), `round ${round}`).toMatchObject({ status: 200, version: target, constant: target })
+      expect(await predict(cli.url), `round ${round}`).toMatchObject({
+        status: 200,
+        version: target,
+        constant: target,
+      })
       expect(versionView(await modelDetail(cli.url, 'adder'), version).status).toBe('rolled_back')
     }
   }, 60_000)
@@ -201,7 +255,11 @@ describe('kill -9', () => {
       await crash(cli, gates)
       expect(r.status).toBe(200)
       cli = await startCli(dir)
-      expect(await predict(cli.url), `round ${round}`).toMatchObject({ status: 200, version: to, constant: to })
+      expect(await predict(cli.url), `round ${round}`).toMatchObject({
+        status: 200,
+        version: to,
+        constant: to,
+      })
     }
   }, 60_000)
 })

@@ -39,13 +39,17 @@ describe('the default model', () => {
     servers.splice(servers.indexOf(t), 1)
   }
 
-  const recorded = async (models: string) => JSON.parse(await readFile(join(models, '.modelgate', 'state.json'), 'utf8')).defaultModel
+  const recorded = async (models: string) =>
+    JSON.parse(await readFile(join(models, '.modelgate', 'state.json'), 'utf8')).defaultModel
 
   it('stays the model that served alone when a second model is dropped beside it, across restarts', async () => {
     const models = await modelsDir('first')
     const t = await start(models)
     expect((await postJson(`${t.url}/predict`, X)).body.model).toBe('first')
-    await waitFor(async () => (await recorded(models).catch(() => undefined)) === 'first', 'the default to be recorded')
+    await waitFor(
+      async () => (await recorded(models).catch(() => undefined)) === 'first',
+      'the default to be recorded',
+    )
 
     // A client calls /predict the whole time the second model lands.
     const answers: { status: number; model: string }[] = []
@@ -78,7 +82,10 @@ describe('the default model', () => {
     expect(r.body.error.code).toBe('no_default_model')
     expect(r.body.error.message).toMatch(/--default-model/)
     expect(t.logs.filter((l) => l.event === 'default_model_ambiguous')).toHaveLength(1)
-    expect(t.logs.find((l) => l.event === 'default_model_ambiguous')).toMatchObject({ level: 'warn', models: ['a', 'b'] })
+    expect(t.logs.find((l) => l.event === 'default_model_ambiguous')).toMatchObject({
+      level: 'warn',
+      models: ['a', 'b'],
+    })
     await dropVersion(models, 'c', 1, addConstModel(3))
     await waitActive(t.url, 'c', 1)
     expect(t.logs.filter((l) => l.event === 'default_model_ambiguous')).toHaveLength(1)

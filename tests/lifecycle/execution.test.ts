@@ -2,8 +2,21 @@ import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { admin, metricValue, modelDetail, postJson, predict, versionView, waitActive } from '../support/api-client.js'
-import { addConstModel, heavyConstModel, loopCounterModel, writeVersion } from '../support/models.js'
+import {
+  admin,
+  metricValue,
+  modelDetail,
+  postJson,
+  predict,
+  versionView,
+  waitActive,
+} from '../support/api-client.js'
+import {
+  addConstModel,
+  heavyConstModel,
+  loopCounterModel,
+  writeVersion,
+} from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 import { dropVersion, writeConstVersion } from './lifecycle-support.js'
@@ -20,7 +33,10 @@ afterEach(async () => {
   for (const s of servers.splice(0)) await s.close()
 })
 
-async function serve(populate: (dir: string) => Promise<void> | void, options: Record<string, string> = {}): Promise<TestServer> {
+async function serve(
+  populate: (dir: string) => Promise<void> | void,
+  options: Record<string, string> = {},
+): Promise<TestServer> {
   const t = await startTestServer(populate, { execution: 'auto', ...options })
   servers.push(t)
   return t
@@ -36,23 +52,36 @@ function threadIds(): Set<string> {
   return new Set(readdirSync('/proc/self/task'))
 }
 
-const alive = (ids: Iterable<string>) => [...ids].filter((id) => existsSync(`/proc/self/task/${id}`))
+const alive = (ids: Iterable<string>) =>
+  [...ids].filter((id) => existsSync(`/proc/self/task/${id}`))
 
 describe('execution per model', () => {
   it("model.json's execution.mode workers serves in workers; auto keeps the tiny example model on main", async () => {
     const t = await serve(async (dir) => {
       await writeConstVersion(dir, 'adder', 1)
       await writeModelJson(dir, 'adder', { execution: { mode: 'workers', workers: 3 } })
-      await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), { recursive: true })
+      await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), {
+        recursive: true,
+      })
     })
     const adder = await modelDetail(t.url, 'adder')
-    expect(adder.execution).toEqual({ mode: 'workers', workers: 3, reason: expect.stringMatching(/model\.json/) })
+    expect(adder.execution).toEqual({
+      mode: 'workers',
+      workers: 3,
+      reason: expect.stringMatching(/model\.json/),
+    })
     const answers = await Promise.all(Array.from({ length: 12 }, () => predict(t.url, 'adder')))
     for (const a of answers) expect(a).toMatchObject({ status: 200, version: 1, constant: 1 })
 
     const iris = await modelDetail(t.url, 'iris')
-    expect(iris.execution).toEqual({ mode: 'main', workers: 0, reason: expect.stringMatching(/^auto: small/) })
-    const r = await postJson(`${t.url}/models/iris/predict`, { inputs: { features: [[6.3, 3.3, 4.7, 1.6]] } })
+    expect(iris.execution).toEqual({
+      mode: 'main',
+      workers: 0,
+      reason: expect.stringMatching(/^auto: small/),
+    })
+    const r = await postJson(`${t.url}/models/iris/predict`, {
+      inputs: { features: [[6.3, 3.3, 4.7, 1.6]] },
+    })
     expect(r.status).toBe(200)
     expect(r.body.outputs.label).toEqual([1])
   })
@@ -64,7 +93,10 @@ describe('execution per model', () => {
       await writeConstVersion(dir, 'adder', 1)
     })
     const looper = await modelDetail(t.url, 'looper')
-    expect(looper.execution).toMatchObject({ mode: 'workers', reason: expect.stringMatching(/Loop/) })
+    expect(looper.execution).toMatchObject({
+      mode: 'workers',
+      reason: expect.stringMatching(/Loop/),
+    })
     expect(looper.execution.workers).toBeGreaterThanOrEqual(2)
     const count = (m: number) => postJson(`${t.url}/models/looper/predict`, { inputs: { M: m } })
     expect(await count(5)).toMatchObject({ status: 200, body: { outputs: { count: 5 } } })
@@ -91,12 +123,22 @@ describe('execution per model', () => {
     expect(meanwhile.other.length).toBeGreaterThanOrEqual(3)
     expect(new Set([...meanwhile.healthz, ...meanwhile.other])).toEqual(new Set([200]))
 
-    expect(await metricValue(t.url, 'modelgate_inference_workers_lost_total', { model: 'looper', reason: 'timeout' })).toBe(1)
-    const stuck = () => metricValue(t.url, 'modelgate_inference_workers_stuck', { model: 'looper', version: '1' })
+    expect(
+      await metricValue(t.url, 'modelgate_inference_workers_lost_total', {
+        model: 'looper',
+        reason: 'timeout',
+      }),
+    ).toBe(1)
+    const stuck = () =>
+      metricValue(t.url, 'modelgate_inference_workers_stuck', { model: 'looper', version: '1' })
     // The other worker serves while the ended one is still inside its run.
     expect(await count(7)).toMatchObject({ status: 200, body: { outputs: { count: 7 } } })
     // onnxruntime cannot interrupt a run: the ended worker is stuck until its run returns.
-    await waitFor(async () => (await stuck()) === 0, 'the stuck worker to return from its run', 45_000)
+    await waitFor(
+      async () => (await stuck()) === 0,
+      'the stuck worker to return from its run',
+      45_000,
+    )
     expect(await count(3)).toMatchObject({ status: 200, body: { outputs: { count: 3 } } })
     expect(versionView(await modelDetail(t.url, 'looper'), 1).status).toBe('active')
   }, 60_000)
@@ -115,15 +157,24 @@ describe('execution per model', () => {
       { maxMemory: String(rss + 200 * 2 ** 20), rescanMs: '100' },
     )
     await dropVersion(t.modelsDir, 'adder', 2, big)
-    await waitFor(async () => versionView(await modelDetail(t.url, 'adder'), 2)?.note?.includes('insufficient_memory') === true, 'version 2 to wait for memory')
+    await waitFor(
+      async () =>
+        versionView(await modelDetail(t.url, 'adder'), 2)?.note?.includes('insufficient_memory') ===
+        true,
+      'version 2 to wait for memory',
+    )
     const waiting = versionView(await modelDetail(t.url, 'adder'), 2)
     expect(waiting).toMatchObject({ status: 'discovered', loaded: false })
     expect(waiting.note).toMatch(/--max-memory/)
 
-    const passes = () => t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt')).length
+    const passes = () =>
+      t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt'))
+        .length
     const seen = passes()
     await waitFor(() => passes() >= seen + 3, 'three more passes over the model')
-    expect(t.logs.filter((l) => l.event === 'insufficient_memory')).toEqual([expect.objectContaining({ model: 'adder', version: 2 })])
+    expect(t.logs.filter((l) => l.event === 'insufficient_memory')).toEqual([
+      expect.objectContaining({ model: 'adder', version: 2 }),
+    ])
     expect(await predict(t.url, 'adder')).toMatchObject({ status: 200, version: 1, constant: 1 })
     const detail = await modelDetail(t.url, 'adder')
     expect(detail.active).toBe(1)
@@ -138,7 +189,11 @@ describe('execution per model', () => {
 
   it('a version left behind the retained window ends its workers; a retained one keeps them, and rollback to it is warm', async () => {
     const t = await serve((dir) => writeConstVersion(dir, 'other', 1))
-    await writeModelJson(t.modelsDir, 'adder', { retain: 1, execution: { mode: 'workers', workers: 2 }, session: { intraOpNumThreads: 1 } })
+    await writeModelJson(t.modelsDir, 'adder', {
+      retain: 1,
+      execution: { mode: 'workers', workers: 2 },
+      session: { intraOpNumThreads: 1 },
+    })
     /** Ships version v and returns the threads that appeared with it: its workers. */
     const ship = async (v: number): Promise<string[]> => {
       const before = threadIds()
@@ -163,6 +218,9 @@ describe('execution per model', () => {
     // The same workers answer: nothing was loaded or warmed for the rollback.
     expect(alive(v2)).toEqual(v2)
     expect(t.logs.filter((l) => l.event === 'version_warming').length).toBe(warmingBefore)
-    expect((await modelDetail(t.url, 'adder')).execution).toMatchObject({ mode: 'workers', workers: 2 })
+    expect((await modelDetail(t.url, 'adder')).execution).toMatchObject({
+      mode: 'workers',
+      workers: 2,
+    })
   })
 })

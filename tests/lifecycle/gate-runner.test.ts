@@ -57,8 +57,14 @@ describe('GateRunner: recycling the gate process', () => {
     expect(await gateProcesses()).toEqual([first])
 
     expect(await gate('large.onnx', large)).toBe(true)
-    await waitFor(() => !isGateProcess(first!), 'the gate process to exit after the large model', 5_000)
-    expect(logger.records.some((r) => r.event === 'gate_process_recycled' && r.pid === first)).toBe(true)
+    await waitFor(
+      () => !isGateProcess(first!),
+      'the gate process to exit after the large model',
+      5_000,
+    )
+    expect(logger.records.some((r) => r.event === 'gate_process_recycled' && r.pid === first)).toBe(
+      true,
+    )
 
     expect(await gate('small-after.onnx', small)).toBe(true)
     const [next] = await gateProcesses()

@@ -2,7 +2,12 @@ import { appendFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { History, KEEP_PER_MODEL, HISTORY_FILE, type HistoryEntry } from '../../src/lifecycle/history.js'
+import {
+  History,
+  KEEP_PER_MODEL,
+  HISTORY_FILE,
+  type HistoryEntry,
+} from '../../src/lifecycle/history.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { mountSmallDisk, smallDiskUnavailable } from '../support/tmpfs.js'
 
@@ -20,7 +25,11 @@ async function lines(): Promise<string[]> {
   return (await readFile(path(), 'utf8')).split('\n')
 }
 
-function entry(model: string, version: number, event: HistoryEntry['event'] = 'promoted'): Omit<HistoryEntry, 'time'> {
+function entry(
+  model: string,
+  version: number,
+  event: HistoryEntry['event'] = 'promoted',
+): Omit<HistoryEntry, 'time'> {
   return { model, version, event, trigger: 'watch' }
 }
 
@@ -36,7 +45,11 @@ describe('History', () => {
     await h.load()
     const before = Date.now()
     await h.append({ ...entry('iris', 1), sha256: 'a'.repeat(64) })
-    await h.append({ ...entry('iris', 2, 'rejected'), reason: 'expect_mismatch', stages: [{ stage: 'smoke', status: 'failed', ms: 1, reason: 'expect_mismatch' }] })
+    await h.append({
+      ...entry('iris', 2, 'rejected'),
+      reason: 'expect_mismatch',
+      stages: [{ stage: 'smoke', status: 'failed', ms: 1, reason: 'expect_mismatch' }],
+    })
     const text = await lines()
     expect(text.at(-1)).toBe('')
     const parsed = text.filter(Boolean).map((l) => JSON.parse(l) as HistoryEntry)
@@ -65,7 +78,9 @@ describe('History', () => {
     await h.load()
     await Promise.all(Array.from({ length: 30 }, (_, i) => h.append(entry('iris', i + 1))))
     await h.flush()
-    const versions = (await lines()).filter(Boolean).map((l) => (JSON.parse(l) as HistoryEntry).version)
+    const versions = (await lines())
+      .filter(Boolean)
+      .map((l) => (JSON.parse(l) as HistoryEntry).version)
     expect(versions).toEqual(Array.from({ length: 30 }, (_, i) => i + 1))
   })
 
@@ -119,7 +134,9 @@ describe('History', () => {
 
   it('keeps the last KEEP_PER_MODEL entries of a model from a long file in memory', async () => {
     await new History(dir).load()
-    const text = Array.from({ length: 2500 }, (_, i) => JSON.stringify({ time: 't', model: 'iris', version: i + 1, event: 'promoted' })).join('\n')
+    const text = Array.from({ length: 2500 }, (_, i) =>
+      JSON.stringify({ time: 't', model: 'iris', version: i + 1, event: 'promoted' }),
+    ).join('\n')
     await writeFile(path(), `${text}\n`)
     const h = new History(dir)
     await h.load()
@@ -155,7 +172,12 @@ describe('History when the disk fails', () => {
         await disk.unfill()
         await h.append(entry('iris', 3))
         const text = await readFile(join(disk.dir, HISTORY_FILE), 'utf8')
-        expect(text.split('\n').filter(Boolean).map((l) => JSON.parse(l).version)).toEqual([1, 3])
+        expect(
+          text
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l).version),
+        ).toEqual([1, 3])
         const again = new History(disk.dir)
         expect(await again.load()).toBe(0)
         expect(again.recent('iris', 10).map((e) => e.version)).toEqual([1, 3])
@@ -165,4 +187,3 @@ describe('History when the disk fails', () => {
     },
   )
 })
-

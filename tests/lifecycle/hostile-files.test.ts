@@ -4,7 +4,14 @@ import { mkdir, symlink, truncate, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, describe, expect, it } from 'vitest'
-import { getJson, historyOf, modelDetail, versionView, waitReason, waitStatus } from '../support/api-client.js'
+import {
+  getJson,
+  historyOf,
+  modelDetail,
+  versionView,
+  waitReason,
+  waitStatus,
+} from '../support/api-client.js'
 import { addConstModel, identityModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -44,7 +51,9 @@ function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise
 
 /** Every pass over a model lists its folder; a `notes.txt` in it is logged (debug) on each one. */
 function passesOver(t: TestServer, model: string): number {
-  return t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith(`/${model}/notes.txt`)).length
+  return t.logs.filter(
+    (l) => l.event === 'path_ignored' && String(l.path).endsWith(`/${model}/notes.txt`),
+  ).length
 }
 
 async function morePasses(t: TestServer, model: string, n: number): Promise<void> {
@@ -96,7 +105,9 @@ describe('FIFOs in place of model.json, smoke.json and sidecars', () => {
     )
     t = await withDeadline(starting, 20_000, 'the initial load of a models directory with FIFOs')
 
-    expect((await modelDetail(t.url, 'config-0')).configError).toBe('config-0/model.json is not a regular file (a FIFO)')
+    expect((await modelDetail(t.url, 'config-0')).configError).toBe(
+      'config-0/model.json is not a regular file (a FIFO)',
+    )
     await waitReason(t.url, 'smoke', 1, 'invalid_smoke_file')
     expect(versionView(await modelDetail(t.url, 'smoke'), 1)).toMatchObject({
       reason: 'invalid_smoke_file',
@@ -121,7 +132,9 @@ describe('FIFOs in place of model.json, smoke.json and sidecars', () => {
       body: gzipSync(JSON.stringify({ inputs: [[1, 2, 3, 4]] })),
     })
     expect(gz.status).toBe(200)
-    expect(await historyOf(t.url, 'ok')).toEqual([expect.objectContaining({ event: 'promoted', version: 1 })])
+    expect(await historyOf(t.url, 'ok')).toEqual([
+      expect.objectContaining({ event: 'promoted', version: 1 }),
+    ])
     expect((await getJson(`${t.url}/healthz`)).status).toBe(200)
 
     // Pass after pass, nothing is read again, and nothing is said twice.
@@ -129,7 +142,9 @@ describe('FIFOs in place of model.json, smoke.json and sidecars', () => {
     await morePasses(t, 'sidecar', 5)
     expect(logsOf(t, 'model_config_invalid', 'config-0')).toBe(1)
     expect(logsOf(t, 'version_rejected', 'sidecar')).toBe(1)
-    expect((await historyOf(t.url, 'sidecar')).filter((e) => e.event === 'rejected')).toHaveLength(1)
+    expect((await historyOf(t.url, 'sidecar')).filter((e) => e.event === 'rejected')).toHaveLength(
+      1,
+    )
   })
 })
 
@@ -154,18 +169,23 @@ describe('a 20 GB sparse version file', () => {
     await waitStatus(t.url, 'sparse', 2, 'rejected')
     await morePasses(t, 'sparse', 5)
     expect(logsOf(t, 'version_rejected', 'sparse')).toBe(1)
-    const rejected = async () => (await historyOf(t.url, 'sparse')).filter((e) => e.event === 'rejected' && e.version === 2)
+    const rejected = async () =>
+      (await historyOf(t.url, 'sparse')).filter((e) => e.event === 'rejected' && e.version === 2)
     expect(await rejected()).toHaveLength(1)
     expect(versionView(await modelDetail(t.url, 'sparse'), 2)).toMatchObject({
       stage: 'load',
       reason: 'too_large',
-      message: 'sparse/2.onnx is 21474836480 bytes, over the limit of 2147483647 bytes (--max-model-size; onnxruntime-node takes a model as one buffer)',
+      message:
+        'sparse/2.onnx is 21474836480 bytes, over the limit of 2147483647 bytes (--max-model-size; onnxruntime-node takes a model as one buffer)',
     })
 
     // Another identity (here a new mtime) is another file: judged again, once.
     const older = Date.now() / 1000 - 7200
     await utimes(big, older, older)
-    await waitFor(() => logsOf(t, 'version_rejected', 'sparse') === 2, 'the changed file to be judged')
+    await waitFor(
+      () => logsOf(t, 'version_rejected', 'sparse') === 2,
+      'the changed file to be judged',
+    )
     await morePasses(t, 'sparse', 5)
     expect(logsOf(t, 'version_rejected', 'sparse')).toBe(2)
     expect(await rejected()).toHaveLength(2)
@@ -197,14 +217,20 @@ describe('API answers over hostile files', () => {
         await symlink(target, join(dir, model, file))
       }
       await writeVersion(dir, 'big-config', 1, good)
-      await writeFile(join(dir, 'big-config', 'model.json'), `{"retain": 1, "pad": "${' '.repeat(2 ** 20)}"}`)
+      await writeFile(
+        join(dir, 'big-config', 'model.json'),
+        `{"retain": 1, "pad": "${' '.repeat(2 ** 20)}"}`,
+      )
       await writeVersion(dir, 'text-config', 1, good)
       await writeFile(join(dir, 'text-config', 'model.json'), 'root:x:0:0:root:/root:/bin/bash\n')
       await mkdir(join(dir, 'sparse'))
       await writeFile(join(dir, 'sparse', '1.onnx'), '')
       await truncate(join(dir, 'sparse', '1.onnx'), 3 * 2 ** 30)
       await writeVersion(dir, 'mismatch', 1, good)
-      await writeFile(join(dir, 'mismatch', '1', 'model.onnx.sha256'), `${'0'.repeat(64)}  model.onnx\n`)
+      await writeFile(
+        join(dir, 'mismatch', '1', 'model.onnx.sha256'),
+        `${'0'.repeat(64)}  model.onnx\n`,
+      )
       await writeVersion(dir, 'ok', 1, good)
       await writeVersion(dir, 'ok', 2, addConstModel(2))
       fifos.push(join(dir, 'ok', '2', 'model.onnx.sha256'))
@@ -213,8 +239,24 @@ describe('API answers over hostile files', () => {
       await mkdir(join(dir, 'escape'))
       await symlink(join(tempRoot, 'outside.onnx'), join(dir, 'escape', '1.onnx'))
     })
-    const models = ['huge', 'passwd-config', 'zero-config', 'passwd-smoke', 'big-config', 'text-config', 'sparse', 'mismatch', 'ok', 'escape']
-    for (const [model, version] of [['huge', 1], ['sparse', 1], ['mismatch', 1], ['ok', 2]] as const) {
+    const models = [
+      'huge',
+      'passwd-config',
+      'zero-config',
+      'passwd-smoke',
+      'big-config',
+      'text-config',
+      'sparse',
+      'mismatch',
+      'ok',
+      'escape',
+    ]
+    for (const [model, version] of [
+      ['huge', 1],
+      ['sparse', 1],
+      ['mismatch', 1],
+      ['ok', 2],
+    ] as const) {
       await waitStatus(t.url, model, version, 'rejected')
     }
     await waitReason(t.url, 'passwd-smoke', 1, 'invalid_smoke_file')
@@ -222,16 +264,32 @@ describe('API answers over hostile files', () => {
     const answers: { what: string; status: number; text: string }[] = []
     const ask = async (path: string, init?: RequestInit) => {
       const res = await fetch(`${t.url}${path}`, init)
-      const answer = { what: `${init?.method ?? 'GET'} ${path}`, status: res.status, text: await res.text() }
+      const answer = {
+        what: `${init?.method ?? 'GET'} ${path}`,
+        status: res.status,
+        text: await res.text(),
+      }
       answers.push(answer)
       return answer
     }
     const post = (path: string, body?: unknown) =>
-      ask(path, { method: 'POST', headers: { 'content-type': 'application/json' }, ...(body !== undefined && { body: JSON.stringify(body) }) })
+      ask(path, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+      })
 
-    for (const path of ['/models', '/readyz', '/healthz', '/v2/models/stats', '/metrics']) await ask(path)
+    for (const path of ['/models', '/readyz', '/healthz', '/v2/models/stats', '/metrics'])
+      await ask(path)
     for (const m of models) {
-      for (const path of [`/models/${m}`, `/models/${m}/history`, `/v2/models/${m}`, `/v2/models/${m}/versions/1`, `/v2/models/${m}/ready`]) await ask(path)
+      for (const path of [
+        `/models/${m}`,
+        `/models/${m}/history`,
+        `/v2/models/${m}`,
+        `/v2/models/${m}/versions/1`,
+        `/v2/models/${m}/ready`,
+      ])
+        await ask(path)
       await post(`/models/${m}/predict`, { inputs: [[1, 2, 3, 4]] })
       await post(`/models/${m}/rollback`)
     }
@@ -251,19 +309,33 @@ describe('API answers over hostile files', () => {
       expect(a.text, where).not.toContain('/dev/zero')
     }
 
-    const detail = async (m: string) => JSON.parse(answers.find((a) => a.what === `GET /models/${m}`)!.text)
-    expect((await detail('passwd-config')).configError).toBe('passwd-config/model.json resolves outside the models directory')
-    expect((await detail('zero-config')).configError).toBe('zero-config/model.json resolves outside the models directory')
-    expect((await detail('big-config')).configError).toMatch(/^big-config\/model\.json is \d+ bytes, over the limit of 1 MiB$/)
-    expect((await detail('text-config')).configError).toBe("text-config/model.json: not valid JSON: Unexpected token 'r'")
-    expect(versionView(await detail('huge'), 1)).toMatchObject({ stage: 'smoke', reason: 'input_too_large' })
+    const detail = async (m: string) =>
+      JSON.parse(answers.find((a) => a.what === `GET /models/${m}`)!.text)
+    expect((await detail('passwd-config')).configError).toBe(
+      'passwd-config/model.json resolves outside the models directory',
+    )
+    expect((await detail('zero-config')).configError).toBe(
+      'zero-config/model.json resolves outside the models directory',
+    )
+    expect((await detail('big-config')).configError).toMatch(
+      /^big-config\/model\.json is \d+ bytes, over the limit of 1 MiB$/,
+    )
+    expect((await detail('text-config')).configError).toBe(
+      "text-config/model.json: not valid JSON: Unexpected token 'r'",
+    )
+    expect(versionView(await detail('huge'), 1)).toMatchObject({
+      stage: 'smoke',
+      reason: 'input_too_large',
+    })
     expect(versionView(await detail('passwd-smoke'), 1)).toMatchObject({
       reason: 'invalid_smoke_file',
       message: 'passwd-smoke/smoke.json resolves outside the models directory',
     })
     expect(versionView(await detail('sparse'), 1)).toMatchObject({ reason: 'too_large' })
     expect(versionView(await detail('mismatch'), 1)).toMatchObject({ reason: 'checksum_mismatch' })
-    expect(versionView(await detail('mismatch'), 1).message).toContain('the sidecar mismatch/1/model.onnx.sha256 says 0000')
+    expect(versionView(await detail('mismatch'), 1).message).toContain(
+      'the sidecar mismatch/1/model.onnx.sha256 says 0000',
+    )
     expect(versionView(await detail('ok'), 2)).toMatchObject({ reason: 'not_a_regular_file' })
     expect((await detail('ok')).active).toBe(1)
   })

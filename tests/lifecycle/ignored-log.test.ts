@@ -26,7 +26,9 @@ describe('ignored and refused paths are logged once', () => {
     // Each rescan passes over every model folder; a second version's arrival makes more passes.
     await writeVersion(t.modelsDir, 'adder', 2, addConstModel(2))
     await waitActive(t.url, 'adder', 2)
-    const refusals = t.logs.filter((r) => r.event === 'path_refused' && String(r.path).endsWith(join('adder', '7')))
+    const refusals = t.logs.filter(
+      (r) => r.event === 'path_refused' && String(r.path).endsWith(join('adder', '7')),
+    )
     expect(refusals).toHaveLength(1)
   })
 })

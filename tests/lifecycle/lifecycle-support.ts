@@ -12,14 +12,24 @@ import { makeTempDir } from '../support/test-server.js'
 
 /** The smoke case a version of addConstModel(c) passes (or fails, with `off` != 0). */
 export function smokeFor(c: number, off = 0): string {
-  return JSON.stringify({ cases: [{ name: `adds ${c}`, inputs: { x: X }, expect: { y: [X[0]!.map((v) => v + c + off)] } }] })
+  return JSON.stringify({
+    cases: [
+      { name: `adds ${c}`, inputs: { x: X }, expect: { y: [X[0]!.map((v) => v + c + off)] } },
+    ],
+  })
 }
 
 /**
  * Ships a version the atomic way: build the folder beside the models directory, on the
  * same file system, then rename it into place.
  */
-export async function dropVersion(modelsDir: string, model: string, version: number, bytes: Uint8Array | string, extra: Record<string, string> = {}): Promise<void> {
+export async function dropVersion(
+  modelsDir: string,
+  model: string,
+  version: number,
+  bytes: Uint8Array | string,
+  extra: Record<string, string> = {},
+): Promise<void> {
   const staging = join(dirname(modelsDir), 'staging', randomUUID())
   await mkdir(staging, { recursive: true })
   await writeFile(join(staging, 'model.onnx'), bytes)
@@ -29,7 +39,12 @@ export async function dropVersion(modelsDir: string, model: string, version: num
 }
 
 /** Writes `<model>/<version>/model.onnx` = addConstModel(version) (and a passing smoke.json if asked). */
-export async function writeConstVersion(modelsDir: string, model: string, version: number, o: { smoke?: boolean } = {}): Promise<void> {
+export async function writeConstVersion(
+  modelsDir: string,
+  model: string,
+  version: number,
+  o: { smoke?: boolean } = {},
+): Promise<void> {
   const dir = join(modelsDir, model, String(version))
   await mkdir(dir, { recursive: true })
   await writeFile(join(dir, 'model.onnx'), addConstModel(version))
@@ -37,7 +52,9 @@ export async function writeConstVersion(modelsDir: string, model: string, versio
 }
 
 /** history.jsonl as written on disk: every complete line parsed; a torn last line is returned apart. */
-export async function readHistoryFile(stateDir: string): Promise<{ entries: any[]; torn: string | undefined }> {
+export async function readHistoryFile(
+  stateDir: string,
+): Promise<{ entries: any[]; torn: string | undefined }> {
   const text = await readFile(join(stateDir, 'history.jsonl'), 'utf8').catch(() => '')
   const lines = text.split('\n')
   const last = lines.pop()!
@@ -97,11 +114,19 @@ export function killLeftoverGates(pids: readonly number[]): void {
   }
 }
 
-export async function spawnCli(modelsDir: string, args: string[] = [], env: Record<string, string> = {}): Promise<CliServer> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', modelsDir, '--port', '0', '--stability-ms', '100', ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+export async function spawnCli(
+  modelsDir: string,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<CliServer> {
+  const child = spawn(
+    process.execPath,
+    [CLI, 'serve', '--models', modelsDir, '--port', '0', '--stability-ms', '100', ...args],
+    {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let out = ''
   const waiters = new Set<() => void>()
   const onData = (d: Buffer) => {
@@ -110,7 +135,9 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
   }
   child.stdout!.on('data', onData)
   child.stderr!.on('data', onData)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  )
   const waitForEvent = (event: string, from = 0, timeoutMs = 20_000) =>
     new Promise<any>((resolve, reject) => {
       const check = () => {
@@ -130,11 +157,15 @@ export async function spawnCli(modelsDir: string, args: string[] = [], env: Reco
       }
       const timer = setTimeout(() => {
         done()
-        reject(new Error(`no '${event}' log line within ${timeoutMs} ms; output:\n${out.slice(-4000)}`))
+        reject(
+          new Error(`no '${event}' log line within ${timeoutMs} ms; output:\n${out.slice(-4000)}`),
+        )
       }, timeoutMs)
       const onExit = () => {
         done()
-        reject(new Error(`the server exited before logging '${event}'; output:\n${out.slice(-4000)}`))
+        reject(
+          new Error(`the server exited before logging '${event}'; output:\n${out.slice(-4000)}`),
+        )
       }
       const done = () => {
         clearTimeout(timer)

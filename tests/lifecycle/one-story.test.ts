@@ -1,7 +1,16 @@
 import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitReason, waitStatus } from '../support/api-client.js'
+import {
+  admin,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitActive,
+  waitReason,
+  waitStatus,
+} from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
 import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -22,7 +31,10 @@ describe('one story between the log, the API and the state', () => {
     for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
   })
 
-  async function serve(populate: (models: string) => Promise<void>, options: Record<string, string> = {}): Promise<{ t: TestServer; models: string }> {
+  async function serve(
+    populate: (models: string) => Promise<void>,
+    options: Record<string, string> = {},
+  ): Promise<{ t: TestServer; models: string }> {
     const root = await makeTempDir()
     dirs.push(root)
     const models = join(root, 'models')
@@ -41,12 +53,18 @@ describe('one story between the log, the API and the state', () => {
     await dropVersion(models, 'm', 2, addConstModel(2), { 'smoke.json': smokeFor(2) })
     await waitActive(t.url, 'm', 2)
     const fine = await modelDetail(t.url, 'm')
-    expect(fine.restart).toEqual({ active: 2, why: 'version 2 is restored: its file holds the bytes that serve' })
+    expect(fine.restart).toEqual({
+      active: 2,
+      why: 'version 2 is restored: its file holds the bytes that serve',
+    })
     expect(fine.warnings).toEqual([])
 
     // The file of the serving version is overwritten with bytes that do not load.
     await writeFile(join(models, 'm', '2', 'model.onnx'), 'not a model any more')
-    await waitFor(() => t.logs.some((l) => l.event === 'version_rejected' && l.version === 2), 'the log to report the rejection')
+    await waitFor(
+      () => t.logs.some((l) => l.event === 'version_rejected' && l.version === 2),
+      'the log to report the rejection',
+    )
     const detail = await modelDetail(t.url, 'm')
     const v2 = versionView(detail, 2)
     // Still serving from memory...
@@ -55,7 +73,11 @@ describe('one story between the log, the API and the state', () => {
     // ... and the API says what the log said about the file, and what a restart will do.
     expect(v2.file).toMatchObject({ verdict: 'rejected', stage: 'load', reason: 'invalid_model' })
     expect(v2.file.sha256).not.toBe(v2.sha256)
-    expect(detail.warnings).toEqual([expect.stringMatching(/^version 2's file was replaced by other bytes, rejected \(invalid_model\)/)])
+    expect(detail.warnings).toEqual([
+      expect.stringMatching(
+        /^version 2's file was replaced by other bytes, rejected \(invalid_model\)/,
+      ),
+    ])
     expect(detail.restart).toMatchObject({ active: 1 })
     expect(detail.restart.why).toMatch(/version 1, the newest with a passing verdict, would serve/)
 
@@ -77,7 +99,9 @@ describe('one story between the log, the API and the state', () => {
     })
     await waitActive(t.url, 'm', 1)
     const detail = await modelDetail(t.url, 'm')
-    expect(detail.refused).toEqual([{ path: 'm/2', reason: 'resolves outside the models directory' }])
+    expect(detail.refused).toEqual([
+      { path: 'm/2', reason: 'resolves outside the models directory' },
+    ])
     expect(detail.warnings).toContain('m/2 resolves outside the models directory: refused')
     expect(JSON.stringify(detail)).not.toContain(t.modelsDir)
   })
@@ -92,16 +116,28 @@ describe('one story between the log, the API and the state', () => {
     await dropVersion(models, 'm', 2, addConstModel(2))
     await waitActive(t.url, 'm', 2)
     await waitStatus(t.url, 'm', 1, 'unloaded')
-    expect(versionView(await modelDetail(t.url, 'm'), 1)).toMatchObject({ status: 'unloaded', reason: 'evicted' })
+    expect(versionView(await modelDetail(t.url, 'm'), 1)).toMatchObject({
+      status: 'unloaded',
+      reason: 'evicted',
+    })
 
     expect((await admin(t.url, '/v2/repository/models/m/unload')).status).toBe(200)
     const unloaded = await modelDetail(t.url, 'm')
-    expect(versionView(unloaded, 2)).toMatchObject({ status: 'unloaded', reason: 'unloaded_on_request' })
-    expect(versionView(unloaded, 1)).toMatchObject({ status: 'unloaded', reason: 'unloaded_on_request' })
+    expect(versionView(unloaded, 2)).toMatchObject({
+      status: 'unloaded',
+      reason: 'unloaded_on_request',
+    })
+    expect(versionView(unloaded, 1)).toMatchObject({
+      status: 'unloaded',
+      reason: 'unloaded_on_request',
+    })
 
     expect((await admin(t.url, '/v2/repository/models/m/load')).status).toBe(200)
     await waitActive(t.url, 'm', 2)
-    expect(versionView(await modelDetail(t.url, 'm'), 1)).toMatchObject({ status: 'unloaded', reason: 'evicted' })
+    expect(versionView(await modelDetail(t.url, 'm'), 1)).toMatchObject({
+      status: 'unloaded',
+      reason: 'evicted',
+    })
   })
 
   it('an invalid smoke.json keeps the version waiting, one state in the API, logged once however often the folder is listed', async () => {
@@ -120,7 +156,9 @@ describe('one story between the log, the API and the state', () => {
     expect(v2).toMatchObject({ status: 'discovered', reason: 'invalid_smoke_file' })
     expect(v2.note).toMatch(/^waiting for a valid smoke\.json: m\/smoke\.json/)
     // Every pass over the folder logs (at debug) the file it skips: count passes by those lines.
-    const passes = () => t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt')).length
+    const passes = () =>
+      t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt'))
+        .length
     const after = passes()
     await waitFor(() => passes() >= after + 5, 'five more passes over the folder')
     expect(t.logs.filter((l) => l.event === 'smoke_file_invalid')).toHaveLength(1)

@@ -17,7 +17,11 @@ const documented = [...section.matchAll(/^\| `([a-z_]+)` \|/gm)].map((m) => m[1]
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [readFileSync(join(dir, e.name), 'utf8')] : [],
+    e.isDirectory()
+      ? sources(join(dir, e.name))
+      : e.name.endsWith('.ts')
+        ? [readFileSync(join(dir, e.name), 'utf8')]
+        : [],
   )
 }
 
@@ -45,7 +49,11 @@ describe('rejection reasons', () => {
   })
 
   it('include every reason a rejected state or a failed stage is given in the source', () => {
-    const found = sources(join(root, 'src')).flatMap((text) => [...text.matchAll(/status: '(?:rejected|failed)',[^}]*?reason: '([a-z_]+)'/g)].map((m) => m[1]!))
+    const found = sources(join(root, 'src')).flatMap((text) =>
+      [...text.matchAll(/status: '(?:rejected|failed)',[^}]*?reason: '([a-z_]+)'/g)].map(
+        (m) => m[1]!,
+      ),
+    )
     expect(found).toContain('signature_changed')
     for (const reason of found) expect(REJECTION_REASONS).toContain(reason)
   })

@@ -2,7 +2,15 @@ import { readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { admin, historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from '../support/api-client.js'
+import {
+  admin,
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitActive,
+  waitStatus,
+} from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
 import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -46,7 +54,12 @@ async function stop(s: TestServer): Promise<void> {
 async function afterPasses(s: TestServer, dir: string, model: string, n = 3): Promise<void> {
   const marker = `marker-${Math.random().toString(36).slice(2)}.txt`
   await writeFile(join(dir, model, marker), 'x')
-  await waitFor(() => s.logs.filter((r) => r.event === 'path_ignored' && String(r.path).endsWith(marker)).length >= n, `${n} pipeline passes`)
+  await waitFor(
+    () =>
+      s.logs.filter((r) => r.event === 'path_ignored' && String(r.path).endsWith(marker)).length >=
+      n,
+    `${n} pipeline passes`,
+  )
 }
 
 function events(entries: any[], version?: number): string[] {
@@ -61,7 +74,9 @@ describe('restart', () => {
       await dropVersion(dir, 'adder', v, addConstModel(v))
       await waitActive(first.url, 'adder', v)
     }
-    expect((await admin(first.url, '/models/adder/rollback', { reason: 'v3 is wrong' })).body).toMatchObject({ from: 3, to: 2, warm: true })
+    expect(
+      (await admin(first.url, '/models/adder/rollback', { reason: 'v3 is wrong' })).body,
+    ).toMatchObject({ from: 3, to: 2, warm: true })
     expect((await modelDetail(first.url, 'adder')).retained).toEqual([1])
     await stop(first)
 
@@ -69,10 +84,17 @@ describe('restart', () => {
     const detail = await modelDetail(second.url, 'adder')
     expect(detail.active).toBe(2)
     expect(detail.retained).toEqual([1])
-    expect(versionView(detail, 3)).toMatchObject({ status: 'rolled_back', rolledBack: { reason: 'v3 is wrong' } })
+    expect(versionView(detail, 3)).toMatchObject({
+      status: 'rolled_back',
+      rolledBack: { reason: 'v3 is wrong' },
+    })
     expect(await predict(second.url)).toMatchObject({ status: 200, version: 2, constant: 2 })
     // Retained again: served by version, and a rollback to it is warm.
-    const v1 = await fetch(`${second.url}/models/adder/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"inputs": [[1, 2, 3, 4]]}' })
+    const v1 = await fetch(`${second.url}/models/adder/versions/1/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"inputs": [[1, 2, 3, 4]]}',
+    })
     expect(v1.status).toBe(200)
 
     await afterPasses(second, dir, 'adder')
@@ -150,14 +172,28 @@ describe('restart', () => {
     expect((await admin(first.url, '/models/adder/promote', { version: 1 })).status).toBe(200)
     expect((await admin(first.url, '/models/adder/promote', { version: 2 })).status).toBe(200)
     await stop(first)
-    await writeFile(join(dir, 'adder', '2', 'model.onnx'), 'these are not the bytes that were gated')
+    await writeFile(
+      join(dir, 'adder', '2', 'model.onnx'),
+      'these are not the bytes that were gated',
+    )
 
     const second = await start(dir)
     expect(await predict(second.url)).toMatchObject({ status: 200, version: 1, constant: 1 })
     const failed = (await historyOf(second.url, 'adder')).find((e) => e.event === 'restore_failed')
-    expect(failed).toMatchObject({ version: 2, trigger: 'startup', reason: expect.stringMatching(/changed/) })
-    expect(second.logs.find((r) => r.event === 'restore_failed')).toMatchObject({ model: 'adder', version: 2, reason: expect.stringMatching(/changed/) })
-    expect(versionView(await modelDetail(second.url, 'adder'), 2)).toMatchObject({ status: 'rejected', stage: 'load' })
+    expect(failed).toMatchObject({
+      version: 2,
+      trigger: 'startup',
+      reason: expect.stringMatching(/changed/),
+    })
+    expect(second.logs.find((r) => r.event === 'restore_failed')).toMatchObject({
+      model: 'adder',
+      version: 2,
+      reason: expect.stringMatching(/changed/),
+    })
+    expect(versionView(await modelDetail(second.url, 'adder'), 2)).toMatchObject({
+      status: 'rejected',
+      stage: 'load',
+    })
   })
 
   it('when the recorded active file changed while down into another valid model, the new bytes are gated before they serve', async () => {
@@ -173,10 +209,16 @@ describe('restart', () => {
     const second = await start(dir)
     expect(await predict(second.url)).toMatchObject({ status: 200, version: 2, constant: 20 })
     const entries = await historyOf(second.url, 'adder')
-    expect(entries.find((e) => e.event === 'restore_failed')).toMatchObject({ version: 2, sha256: sha, reason: expect.stringMatching(/changed/) })
+    expect(entries.find((e) => e.event === 'restore_failed')).toMatchObject({
+      version: 2,
+      sha256: sha,
+      reason: expect.stringMatching(/changed/),
+    })
     const promoted = entries.filter((e) => e.event === 'promoted' && e.version === 2).at(-1)
     expect(promoted.sha256).not.toBe(sha)
-    expect(promoted.stages.map((s: { stage: string }) => s.stage)).toEqual(expect.arrayContaining(['load', 'smoke', 'warmup']))
+    expect(promoted.stages.map((s: { stage: string }) => s.stage)).toEqual(
+      expect.arrayContaining(['load', 'smoke', 'warmup']),
+    )
   })
 
   it('when the recorded active version was deleted while down, the best remaining version serves and the reason is recorded', async () => {
@@ -189,7 +231,9 @@ describe('restart', () => {
 
     const second = await start(dir)
     expect(await predict(second.url)).toMatchObject({ status: 200, version: 1, constant: 1 })
-    expect((await historyOf(second.url, 'adder')).find((e) => e.event === 'restore_failed')).toMatchObject({ version: 2, reason: expect.stringMatching(/missing/) })
+    expect(
+      (await historyOf(second.url, 'adder')).find((e) => e.event === 'restore_failed'),
+    ).toMatchObject({ version: 2, reason: expect.stringMatching(/missing/) })
   })
 
   it('an answered rollback or promote is already in state.json: a crash right after cannot undo it', async () => {
@@ -198,11 +242,15 @@ describe('restart', () => {
       await writeConstVersion(d, 'adder', 2)
     })
     const s = await start(dir)
-    const recorded = () => JSON.parse(readFileSync(join(dir, '.modelgate', 'state.json'), 'utf8')).models.adder
+    const recorded = () =>
+      JSON.parse(readFileSync(join(dir, '.modelgate', 'state.json'), 'utf8')).models.adder
     const seen: { answered: number; stateJson: number }[] = []
     for (let i = 0; i < 6; i++) {
       const to = i % 2 === 0 ? 1 : 2
-      const r = i === 3 ? await admin(s.url, '/models/adder/rollback') : await admin(s.url, '/models/adder/promote', { version: to })
+      const r =
+        i === 3
+          ? await admin(s.url, '/models/adder/rollback')
+          : await admin(s.url, '/models/adder/promote', { version: to })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
       // Read at once, synchronously: what a restart would find if the process died now.
       seen.push({ answered: r.body.to, stateJson: recorded().active.version })
@@ -214,7 +262,10 @@ describe('restart', () => {
     const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
     const stateDir = join(dir, '.modelgate')
     await mkdir(stateDir)
-    await writeFile(join(stateDir, 'state.json'), '{"format": 1, "models": {"adder": {"active": {"vers')
+    await writeFile(
+      join(stateDir, 'state.json'),
+      '{"format": 1, "models": {"adder": {"active": {"vers',
+    )
 
     const s = await start(dir)
     expect(await predict(s.url)).toMatchObject({ status: 200, version: 1, constant: 1 })
@@ -225,7 +276,10 @@ describe('restart', () => {
     expect(await readFile(join(stateDir, aside!), 'utf8')).toContain('"vers')
     await waitFor(async () => {
       try {
-        return JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')).models.adder.active.version === 1
+        return (
+          JSON.parse(await readFile(join(stateDir, 'state.json'), 'utf8')).models.adder.active
+            .version === 1
+        )
       } catch {
         return false
       }
@@ -236,7 +290,10 @@ describe('restart', () => {
     const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
     const stateDir = join(dir, '.modelgate')
     await mkdir(stateDir)
-    await writeFile(join(stateDir, 'state.json'), JSON.stringify({ format: 1, models: { adder: { active: { version: 'one', sha256: 'x' } } } }))
+    await writeFile(
+      join(stateDir, 'state.json'),
+      JSON.stringify({ format: 1, models: { adder: { active: { version: 'one', sha256: 'x' } } } }),
+    )
     const s = await start(dir)
     expect(await predict(s.url)).toMatchObject({ status: 200, version: 1 })
     expect((await readdir(stateDir)).some((n) => n.startsWith('state.json.unreadable-'))).toBe(true)

@@ -16,7 +16,8 @@ describe('runGate: the load stage', () => {
   })
   afterEach(() => rm(dir, { recursive: true, force: true }))
 
-  const job = (file: string, sha256: string, root: string | undefined = dir) => plainGateJob(file, sha256, root)
+  const job = (file: string, sha256: string, root: string | undefined = dir) =>
+    plainGateJob(file, sha256, root)
 
   it('loads the bytes the server read', async () => {
     const bytes = addConstModel(1)
@@ -31,7 +32,11 @@ describe('runGate: the load stage', () => {
     await writeFile(file, addConstModel(2))
     const report = await runGate(job(file, sha256Hex(addConstModel(1))))
     expect(report.passed).toBe(false)
-    expect(report.stages[0]).toMatchObject({ stage: 'load', status: 'failed', reason: 'file_changed' })
+    expect(report.stages[0]).toMatchObject({
+      stage: 'load',
+      status: 'failed',
+      reason: 'file_changed',
+    })
     // Named relative to the models directory: API answers never show the server's paths.
     expect(report.stages[0]!.message).toMatch(/^1\.onnx has sha256 [0-9a-f]{64}, expected /)
   })
@@ -41,7 +46,11 @@ describe('runGate: the load stage', () => {
     const file = join(dir, '1.onnx')
     await writeFile(file, bytes)
     const report = await runGate(job(file, sha256Hex(bytes), join(dir, 'models')))
-    expect(report.stages[0]).toMatchObject({ stage: 'load', status: 'failed', reason: 'escapes_models_dir' })
+    expect(report.stages[0]).toMatchObject({
+      stage: 'load',
+      status: 'failed',
+      reason: 'escapes_models_dir',
+    })
   })
 })
 
@@ -60,7 +69,11 @@ describe('runGate: an input too large to synthesize', () => {
     await writeFile(file, huge)
     const report = await runGate(plainGateJob(file, sha256Hex(huge), dir))
     expect(report.passed).toBe(false)
-    expect(report.stages.at(-1)).toMatchObject({ stage: 'smoke', status: 'failed', reason: 'input_too_large' })
+    expect(report.stages.at(-1)).toMatchObject({
+      stage: 'smoke',
+      status: 'failed',
+      reason: 'input_too_large',
+    })
     expect(report.stages.at(-1)!.message).toContain("input 'x' is float32 [1000000000000]")
   })
 

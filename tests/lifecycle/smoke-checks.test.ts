@@ -14,12 +14,19 @@ import type { Signature, TensorSpec } from '../../src/runtime/signature.js'
 
 /** The smoke stage's pure checks: one case's outputs against what the case expects. */
 
-function smokeCase(spec: Partial<SmokeCaseSpec>, file: { tolerance?: { atol?: number; rtol?: number }; finite?: boolean } = {}) {
+function smokeCase(
+  spec: Partial<SmokeCaseSpec>,
+  file: { tolerance?: { atol?: number; rtol?: number }; finite?: boolean } = {},
+) {
   return normalizeCase({ inputs: [[0]], ...spec }, file, 'smoke.json#0')
 }
 
 function signatureOf(outputs: TensorSpec[]): Signature {
-  return { inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }], outputs, omittedOutputs: [] }
+  return {
+    inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
+    outputs,
+    omittedOutputs: [],
+  }
 }
 
 const f32 = (data: number[], dims: number[]) => new Tensor('float32', Float32Array.from(data), dims)
@@ -68,14 +75,24 @@ describe('checkFinite', () => {
   })
 
   it('names the output and element of the first NaN or infinity', () => {
-    expect(checkFinite({ y: f32([1, Number.NaN], [2]) })).toEqual({ reason: 'non_finite_output', message: "output 'y'[1] is NaN" })
-    expect(checkFinite({ y: new Tensor('float64', Float64Array.of(-Infinity), [1]) })?.message).toMatch(/-Infinity/)
+    expect(checkFinite({ y: f32([1, Number.NaN], [2]) })).toEqual({
+      reason: 'non_finite_output',
+      message: "output 'y'[1] is NaN",
+    })
+    expect(
+      checkFinite({ y: new Tensor('float64', Float64Array.of(-Infinity), [1]) })?.message,
+    ).toMatch(/-Infinity/)
   })
 
   it('checks float16 outputs by value', () => {
     const inf = new Tensor('float16', Uint16Array.of(toFloat16Bits(1), 0x7c00), [2])
-    expect(checkFinite({ h: inf })).toMatchObject({ reason: 'non_finite_output', message: "output 'h'[1] is Infinity" })
-    expect(checkFinite({ h: new Tensor('float16', Uint16Array.of(toFloat16Bits(1.5)), [1]) })).toBeUndefined()
+    expect(checkFinite({ h: inf })).toMatchObject({
+      reason: 'non_finite_output',
+      message: "output 'h'[1] is Infinity",
+    })
+    expect(
+      checkFinite({ h: new Tensor('float16', Uint16Array.of(toFloat16Bits(1.5)), [1]) }),
+    ).toBeUndefined()
   })
 })
 
@@ -88,12 +105,26 @@ describe('checkExpect', () => {
   ])
 
   it('passes nested expected values within the tolerance', () => {
-    const c = smokeCase({ expect: { y: [[1, 2], [3, 4]] } })
+    const c = smokeCase({
+      expect: {
+        y: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
+    })
     expect(checkExpect(c, sig, { y: f32([1.000001, 2, 3, 4.000001], [2, 2]) })).toBeUndefined()
   })
 
   it('names the output and flat index of the first value out of tolerance, with the tolerance', () => {
-    const c = smokeCase({ expect: { y: [[1, 2], [3, 4]] } })
+    const c = smokeCase({
+      expect: {
+        y: [
+          [1, 2],
+          [3, 4],
+        ],
+      },
+    })
     const failure = checkExpect(c, sig, { y: f32([1, 2, 3.5, 4], [2, 2]) })
     expect(failure?.reason).toBe('expect_mismatch')
     expect(failure?.message).toMatch(/output 'y'\[2\] is 3\.5, expected 3/)
@@ -101,7 +132,10 @@ describe('checkExpect', () => {
   })
 
   it('uses the case tolerance, merged over the file tolerance', () => {
-    const loose = smokeCase({ expect: { y: [[1, 2]] }, tolerance: { atol: 0.5 } }, { tolerance: { rtol: 0 } })
+    const loose = smokeCase(
+      { expect: { y: [[1, 2]] }, tolerance: { atol: 0.5 } },
+      { tolerance: { rtol: 0 } },
+    )
     expect(loose.tolerance).toEqual({ atol: 0.5, rtol: 0 })
     expect(checkExpect(loose, sig, { y: f32([1.4, 2.4], [1, 2]) })).toBeUndefined()
     expect(checkExpect(loose, sig, { y: f32([1.6, 2], [1, 2]) })?.reason).toBe('expect_mismatch')
@@ -117,12 +151,16 @@ describe('checkExpect', () => {
   it('takes typed expected values with a shape and flat data', () => {
     const c = smokeCase({ expect: { y: { type: 'float32', shape: [2, 2], data: [1, 2, 3, 4] } } })
     expect(checkExpect(c, sig, { y: f32([1, 2, 3, 4], [2, 2]) })).toBeUndefined()
-    expect(checkExpect(c, sig, { y: f32([1, 2, 3, 5], [2, 2]) })?.message).toMatch(/'y'\[3\] is 5, expected 4/)
+    expect(checkExpect(c, sig, { y: f32([1, 2, 3, 5], [2, 2]) })?.message).toMatch(
+      /'y'\[3\] is 5, expected 4/,
+    )
   })
 
   it('compares int64 exactly, with values beyond 2^53 written as strings', () => {
     const big = 2n ** 53n + 1n
-    const c = smokeCase({ expect: { ids: { type: 'int64', shape: [2], data: [big.toString(), 7] } } })
+    const c = smokeCase({
+      expect: { ids: { type: 'int64', shape: [2], data: [big.toString(), 7] } },
+    })
     expect(checkExpect(c, sig, { ids: i64([big, 7n], [2]) })).toBeUndefined()
     // One off at 2^53 + 1: a float comparison could not tell these apart.
     const failure = checkExpect(c, sig, { ids: i64([big - 1n, 7n], [2]) })
@@ -135,24 +173,36 @@ describe('checkExpect', () => {
 
   it('compares float16 outputs by value', () => {
     const c = smokeCase({ expect: { h: [1.5, -2] } })
-    expect(checkExpect(c, sig, { h: new Tensor('float16', Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)), [2]) })).toBeUndefined()
+    expect(
+      checkExpect(c, sig, {
+        h: new Tensor('float16', Uint16Array.of(toFloat16Bits(1.5), toFloat16Bits(-2)), [2]),
+      }),
+    ).toBeUndefined()
   })
 
   it('compares string outputs exactly', () => {
     const c = smokeCase({ expect: { names: ['cat', 'dog'] } })
-    expect(checkExpect(c, sig, { names: new Tensor('string', ['cat', 'dog'], [2]) })).toBeUndefined()
-    expect(checkExpect(c, sig, { names: new Tensor('string', ['cat', 'cow'], [2]) })?.message).toMatch(/cow, expected dog/)
+    expect(
+      checkExpect(c, sig, { names: new Tensor('string', ['cat', 'dog'], [2]) }),
+    ).toBeUndefined()
+    expect(
+      checkExpect(c, sig, { names: new Tensor('string', ['cat', 'cow'], [2]) })?.message,
+    ).toMatch(/cow, expected dog/)
   })
 
   it('says the case is invalid for an output the model does not serve, or a value that is not of its type', () => {
-    expect(checkExpect(smokeCase({ expect: { nope: [1] } }), sig, { y: f32([1, 2], [1, 2]) })).toMatchObject({
+    expect(
+      checkExpect(smokeCase({ expect: { nope: [1] } }), sig, { y: f32([1, 2], [1, 2]) }),
+    ).toMatchObject({
       reason: 'smoke_case_invalid',
       message: expect.stringMatching(/'nope'/),
     })
     const wrongType = smokeCase({ expect: { ids: { type: 'float32', shape: [1], data: [1] } } })
     expect(checkExpect(wrongType, sig, { ids: i64([1n], [1]) })?.reason).toBe('smoke_case_invalid')
     const notANumber = smokeCase({ expect: { y: [['a', 'b']] } })
-    expect(checkExpect(notANumber, sig, { y: f32([1, 2], [1, 2]) })?.reason).toBe('smoke_case_invalid')
+    expect(checkExpect(notANumber, sig, { y: f32([1, 2], [1, 2]) })?.reason).toBe(
+      'smoke_case_invalid',
+    )
   })
 
   it('passes a case without expect', () => {
@@ -168,26 +218,44 @@ describe('checkRange', () => {
 
   it('reports the first value outside, with the bounds', () => {
     const c = smokeCase({ range: { y: { min: 0, max: 1 } } })
-    expect(checkRange(c, { y: f32([0.5, 1.5], [2]) })).toEqual({ reason: 'out_of_range', message: "output 'y'[1] = 1.5 is outside [0, 1]" })
+    expect(checkRange(c, { y: f32([0.5, 1.5], [2]) })).toEqual({
+      reason: 'out_of_range',
+      message: "output 'y'[1] = 1.5 is outside [0, 1]",
+    })
     expect(checkRange(c, { y: f32([-0.5], [1]) })?.reason).toBe('out_of_range')
   })
 
   it('takes a one-sided range', () => {
-    expect(checkRange(smokeCase({ range: { y: { min: 0 } } }), { y: f32([1e30], [1]) })).toBeUndefined()
-    expect(checkRange(smokeCase({ range: { y: { max: 0 } } }), { y: f32([1], [1]) })?.message).toMatch(/outside \[-inf, 0\]/)
+    expect(
+      checkRange(smokeCase({ range: { y: { min: 0 } } }), { y: f32([1e30], [1]) }),
+    ).toBeUndefined()
+    expect(
+      checkRange(smokeCase({ range: { y: { max: 0 } } }), { y: f32([1], [1]) })?.message,
+    ).toMatch(/outside \[-inf, 0\]/)
   })
 
   it('treats NaN as out of range', () => {
-    expect(checkRange(smokeCase({ range: { y: { min: 0, max: 1 } } }), { y: f32([Number.NaN], [1]) })?.reason).toBe('out_of_range')
+    expect(
+      checkRange(smokeCase({ range: { y: { min: 0, max: 1 } } }), { y: f32([Number.NaN], [1]) })
+        ?.reason,
+    ).toBe('out_of_range')
   })
 
   it('checks integer outputs', () => {
-    expect(checkRange(smokeCase({ range: { ids: { min: 0, max: 2 } } }), { ids: i64([0n, 3n], [2]) })?.reason).toBe('out_of_range')
+    expect(
+      checkRange(smokeCase({ range: { ids: { min: 0, max: 2 } } }), { ids: i64([0n, 3n], [2]) })
+        ?.reason,
+    ).toBe('out_of_range')
   })
 
   it('says the case is invalid for an unknown or non-numeric output', () => {
-    expect(checkRange(smokeCase({ range: { nope: { min: 0 } } }), { y: f32([1], [1]) })?.reason).toBe('smoke_case_invalid')
-    expect(checkRange(smokeCase({ range: { s: { min: 0 } } }), { s: new Tensor('string', ['a'], [1]) })?.reason).toBe('smoke_case_invalid')
+    expect(
+      checkRange(smokeCase({ range: { nope: { min: 0 } } }), { y: f32([1], [1]) })?.reason,
+    ).toBe('smoke_case_invalid')
+    expect(
+      checkRange(smokeCase({ range: { s: { min: 0 } } }), { s: new Tensor('string', ['a'], [1]) })
+        ?.reason,
+    ).toBe('smoke_case_invalid')
   })
 })
 
@@ -210,7 +278,10 @@ describe('predictedLabels', () => {
   })
 
   it('returns string labels as they are', () => {
-    expect(predictedLabels(new Tensor('string', ['setosa', 'virginica'], [2]))).toEqual(['setosa', 'virginica'])
+    expect(predictedLabels(new Tensor('string', ['setosa', 'virginica'], [2]))).toEqual([
+      'setosa',
+      'virginica',
+    ])
   })
 
   it('gives no labels for an empty batch', () => {
@@ -221,13 +292,21 @@ describe('predictedLabels', () => {
 describe('tallyLabels', () => {
   it('counts a right label', () => {
     const c = smokeCase({ label: { output: 'scores', value: 1 } })
-    expect(tallyLabels(c, { scores: f32([0, 1, 0], [1, 3]) })).toEqual({ correct: 1, total: 1, mismatches: [] })
+    expect(tallyLabels(c, { scores: f32([0, 1, 0], [1, 3]) })).toEqual({
+      correct: 1,
+      total: 1,
+      mismatches: [],
+    })
   })
 
   it('counts one label per row for a batch, and names each wrong row', () => {
     const c = smokeCase({ name: 'batch', label: { output: 'label', value: [0, 1, 2] } })
     const tally = tallyLabels(c, { label: i64([0n, 2n, 2n], [3]) })
-    expect(tally).toEqual({ correct: 2, total: 3, mismatches: ['batch[1]: predicted 2, expected 1'] })
+    expect(tally).toEqual({
+      correct: 2,
+      total: 3,
+      mismatches: ['batch[1]: predicted 2, expected 1'],
+    })
   })
 
   it('compares string labels', () => {
@@ -246,8 +325,13 @@ describe('tallyLabels', () => {
 
   it('says the case is invalid when the rows and labels do not pair up, or the output is unknown', () => {
     const c = smokeCase({ label: { output: 'label', value: [0, 1] } })
-    expect(tallyLabels(c, { label: i64([0n], [1]) })).toMatchObject({ reason: 'smoke_case_invalid' })
+    expect(tallyLabels(c, { label: i64([0n], [1]) })).toMatchObject({
+      reason: 'smoke_case_invalid',
+    })
     const unknown = smokeCase({ label: { output: 'probabilities', value: 0 } })
-    expect(tallyLabels(unknown, { label: i64([0n], [1]) })).toMatchObject({ reason: 'smoke_case_invalid', message: expect.stringMatching(/probabilities/) })
+    expect(tallyLabels(unknown, { label: i64([0n], [1]) })).toMatchObject({
+      reason: 'smoke_case_invalid',
+      message: expect.stringMatching(/probabilities/),
+    })
   })
 })

@@ -35,8 +35,16 @@ const x = [[5.1, 3.5, 1.4, 0.2]]
 
 describe('readSmokeSet: defaults', () => {
   it('is empty without any smoke file', async () => {
-    expect(await readSmokeSet(undefined, modelDir, versionDir())).toEqual({ cases: [], minAccuracy: 1, files: [] })
-    expect(await readSmokeSet(undefined, modelDir, undefined)).toEqual({ cases: [], minAccuracy: 1, files: [] })
+    expect(await readSmokeSet(undefined, modelDir, versionDir())).toEqual({
+      cases: [],
+      minAccuracy: 1,
+      files: [],
+    })
+    expect(await readSmokeSet(undefined, modelDir, undefined)).toEqual({
+      cases: [],
+      minAccuracy: 1,
+      files: [],
+    })
   })
 
   it('fills in the tolerance, finite: true, minAccuracy 1, and a name from where the case is', async () => {
@@ -45,7 +53,13 @@ describe('readSmokeSet: defaults', () => {
     expect(set.minAccuracy).toBe(1)
     expect(set.files).toEqual([path])
     expect(set.cases).toHaveLength(1)
-    expect(set.cases[0]).toMatchObject({ name: 'smoke.json#0', origin: 'smoke.json#0', tolerance: DEFAULT_TOLERANCE, finite: true, inputs: x })
+    expect(set.cases[0]).toMatchObject({
+      name: 'smoke.json#0',
+      origin: 'smoke.json#0',
+      tolerance: DEFAULT_TOLERANCE,
+      finite: true,
+      inputs: x,
+    })
     expect(DEFAULT_TOLERANCE.atol).toBeGreaterThan(0)
     expect(DEFAULT_TOLERANCE.rtol).toBeGreaterThan(0)
   })
@@ -79,7 +93,10 @@ describe('readSmokeSet: defaults', () => {
   })
 
   it('keeps minAccuracy and label cases as written', async () => {
-    await put(modelDir, { minAccuracy: 0.9, cases: [{ name: 'setosa', inputs: x, label: { output: 'label', value: 0 } }] })
+    await put(modelDir, {
+      minAccuracy: 0.9,
+      cases: [{ name: 'setosa', inputs: x, label: { output: 'label', value: 0 } }],
+    })
     const set = await readSmokeSet(undefined, modelDir, undefined)
     expect(set.minAccuracy).toBe(0.9)
     expect(set.cases[0]!.label).toEqual({ output: 'label', value: 0 })
@@ -89,7 +106,9 @@ describe('readSmokeSet: defaults', () => {
 describe('readSmokeSet: model-level plus version-level', () => {
   it("adds a version's own cases after the model's, each naming its file", async () => {
     const model = await put(modelDir, { cases: [{ name: 'shared', inputs: x }] })
-    const version = await put(versionDir(), { cases: [{ inputs: x }, { name: 'v2 only', inputs: x }] })
+    const version = await put(versionDir(), {
+      cases: [{ inputs: x }, { name: 'v2 only', inputs: x }],
+    })
     const set = await readSmokeSet(undefined, modelDir, versionDir())
     expect(set.files).toEqual([model, version])
     expect(set.cases.map((c) => [c.name, c.origin])).toEqual([
@@ -136,7 +155,9 @@ describe('readSmokeSet: errors name the file and the path', () => {
   })
 
   it('reports an unknown key in a case with its index (a typo is not silently ignored)', async () => {
-    const path = await put(modelDir, { cases: [{ inputs: x }, { inputs: x, expcet: { y: [[1]] } }] })
+    const path = await put(modelDir, {
+      cases: [{ inputs: x }, { inputs: x, expcet: { y: [[1]] } }],
+    })
     const e = await errorOf(readSmokeSet(undefined, modelDir, undefined))
     expect(e.message).toContain(path)
     expect(e.message).toMatch(/cases\.1/)
@@ -145,12 +166,16 @@ describe('readSmokeSet: errors name the file and the path', () => {
 
   it('reports an unknown key at the top level', async () => {
     await put(modelDir, { cases: [], minAcuracy: 0.9 })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/minAcuracy/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /minAcuracy/,
+    )
   })
 
   it('reports a case without inputs', async () => {
     await put(modelDir, { cases: [{ name: 'no inputs', expect: { y: [[1]] } }] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/cases\.0\.inputs/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /cases\.0\.inputs/,
+    )
   })
 
   it('reports missing cases', async () => {
@@ -160,18 +185,28 @@ describe('readSmokeSet: errors name the file and the path', () => {
 
   it('reports values out of their range, with the path', async () => {
     await put(modelDir, { minAccuracy: 1.5, cases: [] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/minAccuracy/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /minAccuracy/,
+    )
     await put(modelDir, { cases: [{ inputs: x, tolerance: { atol: -1 } }] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/cases\.0\.tolerance\.atol/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /cases\.0\.tolerance\.atol/,
+    )
     await put(modelDir, { cases: [{ inputs: x, range: { y: { min: '0' } } }] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/cases\.0\.range\.y\.min/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /cases\.0\.range\.y\.min/,
+    )
   })
 
   it('reports a malformed label', async () => {
     await put(modelDir, { cases: [{ inputs: x, label: { output: 'label', value: [] } }] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/cases\.0\.label\.value/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /cases\.0\.label\.value/,
+    )
     await put(modelDir, { cases: [{ inputs: x, label: { value: 1 } }] })
-    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(/cases\.0\.label\.output/)
+    expect((await errorOf(readSmokeSet(undefined, modelDir, undefined))).message).toMatch(
+      /cases\.0\.label\.output/,
+    )
   })
 
   it('names the version-level file when that is the broken one', async () => {

@@ -10,7 +10,13 @@ import { startServer } from '../../src/server.js'
 import { predict, waitReady } from '../support/api-client.js'
 import { startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { CLI, killLeftoverGates, modelsDirWithV1, spawnCli, type CliServer } from './lifecycle-support.js'
+import {
+  CLI,
+  killLeftoverGates,
+  modelsDirWithV1,
+  spawnCli,
+  type CliServer,
+} from './lifecycle-support.js'
 
 /**
  * Issue: "two servers on one state directory start silently and diverge". The second is refused at
@@ -44,7 +50,9 @@ async function startCli(dir: string): Promise<CliServer> {
  * starts listening instead is stopped at once, and answers `code: null`.
  */
 function refusedCli(dir: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, [CLI, 'serve', '--models', dir, '--port', '0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let output = ''
   const onData = (d: Buffer) => {
     output += d
@@ -61,7 +69,9 @@ describe('one server per state directory', () => {
     const first = await startCli(dir)
     const second = await refusedCli(dir)
     expect(second.code).toBe(2)
-    expect(second.output).toContain(`state directory ${join(dir, '.modelgate')} is in use by another modelgate server (pid ${first.child.pid} on host ${hostname()}, started `)
+    expect(second.output).toContain(
+      `state directory ${join(dir, '.modelgate')} is in use by another modelgate server (pid ${first.child.pid} on host ${hostname()}, started `,
+    )
     expect(second.output).toMatch(/--state-dir/)
     // The first serves on, untouched.
     expect(await predict(first.url, 'adder')).toMatchObject({ status: 200, version: 1 })
@@ -71,7 +81,9 @@ describe('one server per state directory', () => {
     const dir = await modelsDir()
     running.add(await startServerOver(dir))
     const config = loadServeConfig({ models: dir, port: '0', host: '127.0.0.1' }, {})
-    await expect(startServer(config, createMemoryLogger())).rejects.toThrow(`is in use by another modelgate server (pid ${process.pid} on host ${hostname()}`)
+    await expect(startServer(config, createMemoryLogger())).rejects.toThrow(
+      `is in use by another modelgate server (pid ${process.pid} on host ${hostname()}`,
+    )
   })
 
   it('a server killed with SIGKILL is restarted at once: its lock is taken over', async () => {
@@ -105,11 +117,22 @@ describe('one server per state directory', () => {
     const s = await startServerOver(dir)
     running.add(s)
     // The server may be writing into it meanwhile (ENOTEMPTY): rm retries.
-    await rm(join(dir, '.modelgate'), { recursive: true, force: true, maxRetries: 10, retryDelay: 20 })
+    await rm(join(dir, '.modelgate'), {
+      recursive: true,
+      force: true,
+      maxRetries: 10,
+      retryDelay: 20,
+    })
     // Noticed when the lock is next refreshed (every 5 s).
-    await waitFor(() => s.logs.some((l) => l.event === 'state_lock_regained'), 'the lock to be taken again', 15_000)
+    await waitFor(
+      () => s.logs.some((l) => l.event === 'state_lock_regained'),
+      'the lock to be taken again',
+      15_000,
+    )
     expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(true)
-    expect(JSON.parse(await readFile(join(dir, '.modelgate', 'server.lock.json'), 'utf8'))).toMatchObject({ pid: process.pid })
+    expect(
+      JSON.parse(await readFile(join(dir, '.modelgate', 'server.lock.json'), 'utf8')),
+    ).toMatchObject({ pid: process.pid })
     expect(await predict(s.url, 'adder')).toMatchObject({ status: 200, version: 1 })
   })
 })

@@ -2,7 +2,12 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { emptyState, StateStore, STATE_FILE, type PersistedState } from '../../src/lifecycle/state-store.js'
+import {
+  emptyState,
+  StateStore,
+  STATE_FILE,
+  type PersistedState,
+} from '../../src/lifecycle/state-store.js'
 
 /** state.json: written atomically, read back exactly, never fatal when damaged. */
 
@@ -18,7 +23,12 @@ function stateWith(active: number): PersistedState {
         activations: [1, active],
         versions: {
           '1': { sha256: sha(1), verdict: 'passed', at: '2024-01-01T00:00:00.000Z' },
-          [String(active)]: { sha256: sha(active), verdict: 'passed', unverified: true, at: '2024-01-02T00:00:00.000Z' },
+          [String(active)]: {
+            sha256: sha(active),
+            verdict: 'passed',
+            unverified: true,
+            at: '2024-01-02T00:00:00.000Z',
+          },
           '9': {
             sha256: sha(9),
             verdict: 'rejected',
@@ -27,7 +37,12 @@ function stateWith(active: number): PersistedState {
             message: 'label accuracy 0.3',
             at: '2024-01-03T00:00:00.000Z',
           },
-          '7': { sha256: sha(7), verdict: 'passed', at: '2024-01-04T00:00:00.000Z', rolledBack: { reason: 'bad answers', at: '2024-01-05T00:00:00.000Z' } },
+          '7': {
+            sha256: sha(7),
+            verdict: 'passed',
+            at: '2024-01-04T00:00:00.000Z',
+            rolledBack: { reason: 'bad answers', at: '2024-01-05T00:00:00.000Z' },
+          },
         },
       },
     },
@@ -132,7 +147,10 @@ describe('StateStore', () => {
     const saving = store.save(state)
     state.models.iris!.active = { version: 8, sha256: sha(8) }
     await saving
-    expect((await new StateStore(dir).load()).state.models.iris!.active).toEqual({ version: 2, sha256: sha(2) })
+    expect((await new StateStore(dir).load()).state.models.iris!.active).toEqual({
+      version: 2,
+      sha256: sha(2),
+    })
   })
 
   it('two stores on two folders do not interfere (a server owns its state)', async () => {

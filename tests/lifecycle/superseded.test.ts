@@ -1,5 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { historyOf, modelDetail, predict, versionView, waitActive, waitStatus } from '../support/api-client.js'
+import {
+  historyOf,
+  modelDetail,
+  predict,
+  versionView,
+  waitActive,
+  waitStatus,
+} from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { dropVersion } from './lifecycle-support.js'
@@ -16,7 +23,12 @@ afterEach(async () => {
 
 /** `n` smoke cases of one row each: with spinModel, a gate of `n` runs of its trip count each. */
 function spinningSmoke(n: number): string {
-  return JSON.stringify({ cases: Array.from({ length: n }, (_, i) => ({ name: `case ${i}`, inputs: { x: [[1, 2, 3, 4]] } })) })
+  return JSON.stringify({
+    cases: Array.from({ length: n }, (_, i) => ({
+      name: `case ${i}`,
+      inputs: { x: [[1, 2, 3, 4]] },
+    })),
+  })
 }
 
 describe('a candidate superseded while its gate runs', () => {
@@ -34,7 +46,9 @@ describe('a candidate superseded while its gate runs', () => {
     try {
       // Ten thousand cases of 1e5 loop iterations each: a gate of 1e9 iterations, hours here, and
       // far beyond this test on any machine. Each case is short, so the gate can stop between two.
-      await dropVersion(t.modelsDir, 'adder', 2, spinModel(2, 1e5), { 'smoke.json': spinningSmoke(10_000) })
+      await dropVersion(t.modelsDir, 'adder', 2, spinModel(2, 1e5), {
+        'smoke.json': spinningSmoke(10_000),
+      })
       await waitStatus(t.url, 'adder', 2, 'validating')
       await dropVersion(t.modelsDir, 'adder', 3, addConstModel(3))
       await waitActive(t.url, 'adder', 3)
@@ -43,9 +57,16 @@ describe('a candidate superseded while its gate runs', () => {
       await asker
     }
 
-    expect(answered.filter((v) => v !== 1 && v !== 3), 'answers by a version other than 1 and 3').toEqual([])
+    expect(
+      answered.filter((v) => v !== 1 && v !== 3),
+      'answers by a version other than 1 and 3',
+    ).toEqual([])
     expect((await predict(t.url, 'adder')).constant).toBe(3)
-    expect(versionView(await modelDetail(t.url, 'adder'), 2)).toMatchObject({ status: 'discovered', loaded: false, note: 'superseded by a newer version' })
+    expect(versionView(await modelDetail(t.url, 'adder'), 2)).toMatchObject({
+      status: 'discovered',
+      loaded: false,
+      note: 'superseded by a newer version',
+    })
     const events = (await historyOf(t.url, 'adder')).map((e) => `${e.event} ${e.version}`)
     // Abandoned before the newer version was gated and promoted; never rejected, never promoted.
     expect(events).toEqual(['promoted 1', 'superseded 2', 'promoted 3'])

@@ -1,6 +1,14 @@
 import { Agent, request } from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { admin, historyOf, modelDetail, versionView, waitActive, waitStatus, X } from '../support/api-client.js'
+import {
+  admin,
+  historyOf,
+  modelDetail,
+  versionView,
+  waitActive,
+  waitStatus,
+  X,
+} from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
@@ -30,16 +38,32 @@ interface Seen {
 // share this process with the server) load the server rather than themselves.
 const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS })
 
-function post(url: string, body: string): Promise<{ status: number; version: string | undefined; text: string }> {
+function post(
+  url: string,
+  body: string,
+): Promise<{ status: number; version: string | undefined; text: string }> {
   const u = new URL(url)
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: u.hostname, port: u.port, path: '/predict', method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: u.hostname,
+        port: u.port,
+        path: '/predict',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = ''
         res.setEncoding('utf8')
         res.on('data', (d: string) => (text += d))
-        res.on('end', () => resolve({ status: res.statusCode!, version: res.headers['x-model-version'] as string | undefined, text }))
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode!,
+            version: res.headers['x-model-version'] as string | undefined,
+            text,
+          }),
+        )
         res.on('error', reject)
       },
     )
@@ -69,12 +93,24 @@ describe('hot swap under load', () => {
           const res = await post(t.url, body)
           const json = JSON.parse(res.text)
           const y = json?.outputs?.y as number[][] | undefined
-          const s: Seen = { status: res.status, header: Number(res.version), bodyVersion: json?.version, constant: y ? y[0]![0]! - X[0]![0]! : undefined }
-          if (s.status !== 200 || s.header !== s.bodyVersion || s.constant !== s.header) seen.push(s)
+          const s: Seen = {
+            status: res.status,
+            header: Number(res.version),
+            bodyVersion: json?.version,
+            constant: y ? y[0]![0]! - X[0]![0]! : undefined,
+          }
+          if (s.status !== 200 || s.header !== s.bodyVersion || s.constant !== s.header)
+            seen.push(s)
           const key = String(s.header)
           counts.set(key, (counts.get(key) ?? 0) + 1)
         } catch (e) {
-          seen.push({ status: 0, header: NaN, bodyVersion: undefined, constant: undefined, error: (e as Error).message })
+          seen.push({
+            status: 0,
+            header: NaN,
+            bodyVersion: undefined,
+            constant: undefined,
+            error: (e as Error).message,
+          })
         }
       }
     }
@@ -90,12 +126,16 @@ describe('hot swap under load', () => {
     while (promoted < GOOD) {
       version++
       if (BAD.has(version)) {
-        await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), { 'smoke.json': smokeFor(version, 0.5) })
+        await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), {
+          'smoke.json': smokeFor(version, 0.5),
+        })
         await waitStatus(t.url, 'adder', version, 'rejected')
         continue
       }
       const requestsBefore = total()
-      await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), { 'smoke.json': smokeFor(version) })
+      await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), {
+        'smoke.json': smokeFor(version),
+      })
       const t0 = performance.now()
       await waitActive(t.url, 'adder', version)
       times.push(Math.round(performance.now() - t0))
@@ -103,12 +143,18 @@ describe('hot swap under load', () => {
       // Requests kept flowing while the version was gated and swapped in.
       expect(total()).toBeGreaterThan(requestsBefore)
       if (promoted % 2 === 0 && rollbacks.length < ROLLBACKS) {
-        const r = await admin(t.url, '/models/adder/rollback', { reason: `load test rollback ${rollbacks.length + 1}` })
+        const r = await admin(t.url, '/models/adder/rollback', {
+          reason: `load test rollback ${rollbacks.length + 1}`,
+        })
         expect(r.status, JSON.stringify(r.body)).toBe(200)
         expect(r.body.from).toBe(version)
         rollbacks.push(r.body)
         // Requests that start after the rollback answered are served by its target.
-        const after = await fetch(`${t.url}/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body })
+        const after = await fetch(`${t.url}/predict`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body,
+        })
         expect(Number(after.headers.get('x-model-version'))).toBe(r.body.to)
       }
     }
@@ -117,19 +163,30 @@ describe('hot swap under load', () => {
     // active unless the rollback was from it.
     for (let i = 0; i < 3; i++) {
       version++
-      await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), { 'smoke.json': smokeFor(version) })
+      await dropVersion(t.modelsDir, 'adder', version, addConstModel(version), {
+        'smoke.json': smokeFor(version),
+      })
       const r = await admin(t.url, '/models/adder/rollback', { reason: 'racing a promotion' })
       expect(r.status, JSON.stringify(r.body)).toBe(200)
       const v = version
       await waitFor(
-        async () => ['active', 'rolled_back'].includes(versionView(await modelDetail(t.url, 'adder'), v)?.status),
+        async () =>
+          ['active', 'rolled_back'].includes(
+            versionView(await modelDetail(t.url, 'adder'), v)?.status,
+          ),
         `version ${v} to be promoted (or rolled back)`,
       )
-      expect(versionView(await modelDetail(t.url, 'adder'), v).status).toBe(r.body.from === v ? 'rolled_back' : 'active')
+      expect(versionView(await modelDetail(t.url, 'adder'), v).status).toBe(
+        r.body.from === v ? 'rolled_back' : 'active',
+      )
     }
     // A final burst: two versions at once, the newest that passes wins.
-    await dropVersion(t.modelsDir, 'adder', version + 1, addConstModel(version + 1), { 'smoke.json': smokeFor(version + 1) })
-    await dropVersion(t.modelsDir, 'adder', version + 2, addConstModel(version + 2), { 'smoke.json': smokeFor(version + 2) })
+    await dropVersion(t.modelsDir, 'adder', version + 1, addConstModel(version + 1), {
+      'smoke.json': smokeFor(version + 1),
+    })
+    await dropVersion(t.modelsDir, 'adder', version + 2, addConstModel(version + 2), {
+      'smoke.json': smokeFor(version + 2),
+    })
     await waitActive(t.url, 'adder', version + 2)
     const atLastSwap = total()
     await waitFor(() => total() >= atLastSwap + 100, 'some requests after the last swap')
@@ -139,30 +196,56 @@ describe('hot swap under load', () => {
     expect(rollbacks).toHaveLength(ROLLBACKS)
     expect(rollbacks.every((r) => r.warm)).toBe(true)
     // Zero failed requests, and none answered by a session that was not the version it claimed.
-    expect(seen.length, `${seen.length} of ${total()} requests failed or mismatched, e.g. ${JSON.stringify(seen.slice(0, 5))}`).toBe(0)
+    expect(
+      seen.length,
+      `${seen.length} of ${total()} requests failed or mismatched, e.g. ${JSON.stringify(seen.slice(0, 5))}`,
+    ).toBe(0)
 
     const history = await historyOf(t.url, 'adder')
-    const gated = new Set(history.filter((e) => e.event === 'promoted').map((e) => e.version as number))
+    const gated = new Set(
+      history.filter((e) => e.event === 'promoted').map((e) => e.version as number),
+    )
     const answered = [...counts.keys()].map(Number)
     for (const v of answered) {
-      expect(gated.has(v), `version ${v} answered ${counts.get(String(v))} requests without a promotion on record`).toBe(true)
+      expect(
+        gated.has(v),
+        `version ${v} answered ${counts.get(String(v))} requests without a promotion on record`,
+      ).toBe(true)
       expect(BAD.has(v), `rejected version ${v} answered requests`).toBe(false)
     }
-    for (const v of BAD) expect(versionView(await modelDetail(t.url, 'adder'), v).status).toBe('rejected')
-    expect(history.filter((e) => e.event === 'promoted' && e.trigger === 'watch').length).toBeGreaterThanOrEqual(GOOD + 1)
+    for (const v of BAD)
+      expect(versionView(await modelDetail(t.url, 'adder'), v).status).toBe('rejected')
+    expect(
+      history.filter((e) => e.event === 'promoted' && e.trigger === 'watch').length,
+    ).toBeGreaterThanOrEqual(GOOD + 1)
     expect(history.filter((e) => e.event === 'rolled_back')).toHaveLength(ROLLBACKS + 3)
     // Most versions were seen answering: the clients really ran across the swaps.
     expect(answered.length).toBeGreaterThan(GOOD / 2)
     // Replaced versions were released: at most the retained window (2) stays loaded beside the active one.
     const detail = await modelDetail(t.url, 'adder')
     expect(detail.retained.length).toBeLessThanOrEqual(2)
-    expect(detail.versions.filter((v: { loaded: boolean }) => v.loaded).length).toBeLessThanOrEqual(3)
+    expect(detail.versions.filter((v: { loaded: boolean }) => v.loaded).length).toBeLessThanOrEqual(
+      3,
+    )
     // ... and their sessions were really released once their last request ended.
-    const gone = detail.versions.filter((v: { status: string }) => v.status === 'unloaded' || v.status === 'rolled_back').map((v: { version: number }) => v.version)
+    const gone = detail.versions
+      .filter((v: { status: string }) => v.status === 'unloaded' || v.status === 'rolled_back')
+      .map((v: { version: number }) => v.version)
     expect(gone.length).toBeGreaterThanOrEqual(GOOD - 3)
-    const released = () => new Set(t.logs.filter((r) => r.event === 'session_released' && r.model === 'adder').map((r) => r.version as number))
-    await waitFor(() => gone.every((v: number) => released().has(v)), 'the sessions of unloaded and rolled-back versions to be released', 5_000)
+    const released = () =>
+      new Set(
+        t.logs
+          .filter((r) => r.event === 'session_released' && r.model === 'adder')
+          .map((r) => r.version as number),
+      )
+    await waitFor(
+      () => gone.every((v: number) => released().has(v)),
+      'the sessions of unloaded and rolled-back versions to be released',
+      5_000,
+    )
     expect(t.logs.filter((r) => r.level === 'error')).toEqual([])
-    console.log(`swap-under-load: ${total()} requests, ${answered.length} versions answered, ${GOOD} promotions + ${ROLLBACKS} rollbacks in ${Math.round(swapMs)} ms (drop to active: median ${times.sort((a, b) => a - b)[times.length >> 1]} ms, max ${times.at(-1)} ms)`)
+    console.log(
+      `swap-under-load: ${total()} requests, ${answered.length} versions answered, ${GOOD} promotions + ${ROLLBACKS} rollbacks in ${Math.round(swapMs)} ms (drop to active: median ${times.sort((a, b) => a - b)[times.length >> 1]} ms, max ${times.at(-1)} ms)`,
+    )
   }, 60_000)
 })

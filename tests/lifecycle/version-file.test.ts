@@ -4,7 +4,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { VersionSource } from '../../src/repository/scanner.js'
-import { decideStability, parseSidecar, readVersionWhenStable, sidecarPath } from '../../src/repository/version-file.js'
+import {
+  decideStability,
+  parseSidecar,
+  readVersionWhenStable,
+  sidecarPath,
+} from '../../src/repository/version-file.js'
 
 /**
  * When a version's bytes may be read: never while partial. The decision is pure; the
@@ -18,37 +23,76 @@ describe('decideStability', () => {
   const base = { windowMs: WINDOW, fastPath: false }
 
   it('is ready once the file has been unchanged for the window', () => {
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_000, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_500, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
+    expect(
+      decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_000, firstSeenMs: 10_000 }),
+    ).toEqual({ ready: true, provisional: false })
+    expect(
+      decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_500, firstSeenMs: 10_000 }),
+    ).toEqual({ ready: true, provisional: false })
   })
 
   it('waits until mtime + window for a file that changed recently', () => {
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_800, firstSeenMs: 10_000 })).toEqual({ ready: false, retryAtMs: 10_300 })
+    expect(
+      decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_800, firstSeenMs: 10_000 }),
+    ).toEqual({ ready: false, retryAtMs: 10_300 })
   })
 
   it('reads a recent file at once, provisionally, on the fast path (a folder, a sidecar)', () => {
-    expect(decideStability({ ...base, fastPath: true, nowMs: 10_000, mtimeMs: 9_990, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: true })
+    expect(
+      decideStability({
+        ...base,
+        fastPath: true,
+        nowMs: 10_000,
+        mtimeMs: 9_990,
+        firstSeenMs: 10_000,
+      }),
+    ).toEqual({ ready: true, provisional: true })
     // An old file on the fast path is simply ready.
-    expect(decideStability({ ...base, fastPath: true, nowMs: 10_000, mtimeMs: 1_000, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
+    expect(
+      decideStability({
+        ...base,
+        fastPath: true,
+        nowMs: 10_000,
+        mtimeMs: 1_000,
+        firstSeenMs: 10_000,
+      }),
+    ).toEqual({ ready: true, provisional: false })
   })
 
   it('judges a file with an mtime in the future (clock skew) by when it was first seen', () => {
     const future = 10_000 + 3_600_000
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: future, firstSeenMs: 10_000 })).toEqual({ ready: false, retryAtMs: 10_500 })
-    expect(decideStability({ ...base, nowMs: 10_600, mtimeMs: future, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
+    expect(
+      decideStability({ ...base, nowMs: 10_000, mtimeMs: future, firstSeenMs: 10_000 }),
+    ).toEqual({ ready: false, retryAtMs: 10_500 })
+    expect(
+      decideStability({ ...base, nowMs: 10_600, mtimeMs: future, firstSeenMs: 10_000 }),
+    ).toEqual({ ready: true, provisional: false })
   })
 
   it('judges a file first seen long ago by its mtime: a fresh write resets the wait', () => {
     // The caller resets firstSeen when the fingerprint changes; mtime alone already says "recent".
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_900, firstSeenMs: 9_950 })).toEqual({ ready: false, retryAtMs: 10_400 })
+    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: 9_900, firstSeenMs: 9_950 })).toEqual(
+      { ready: false, retryAtMs: 10_400 },
+    )
   })
 
   it('treats a negative mtime as the epoch', () => {
-    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: -5, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
+    expect(decideStability({ ...base, nowMs: 10_000, mtimeMs: -5, firstSeenMs: 10_000 })).toEqual({
+      ready: true,
+      provisional: false,
+    })
   })
 
   it('with a zero window, everything is ready at once', () => {
-    expect(decideStability({ windowMs: 0, fastPath: false, nowMs: 10_000, mtimeMs: 10_000, firstSeenMs: 10_000 })).toEqual({ ready: true, provisional: false })
+    expect(
+      decideStability({
+        windowMs: 0,
+        fastPath: false,
+        nowMs: 10_000,
+        mtimeMs: 10_000,
+        firstSeenMs: 10_000,
+      }),
+    ).toEqual({ ready: true, provisional: false })
   })
 })
 
@@ -111,7 +155,11 @@ describe('readVersionWhenStable', () => {
   it('waits for a freshly written flat file', async () => {
     const source = await flat()
     const now = Date.now()
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: now,
+      nowMs: now,
+    })
     expect(read.kind).toBe('wait')
     if (read.kind !== 'wait') return
     const { mtimeMs } = await stat(source.file)
@@ -121,8 +169,15 @@ describe('readVersionWhenStable', () => {
   it('reads a flat file unchanged for the window, with its sha256 and fingerprint', async () => {
     const source = await flat()
     await age(source.file, 10_000)
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() })
-    expect(read).toMatchObject({ kind: 'ready', provisional: false, fingerprint: { size: bytes.length } })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: Date.now(),
+    })
+    expect(read).toMatchObject({
+      kind: 'ready',
+      provisional: false,
+      fingerprint: { size: bytes.length },
+    })
     if (read.kind !== 'ready') return
     expect(read.bytes.sha256).toBe(hash)
     expect(Buffer.from(read.bytes.bytes).equals(Buffer.from(bytes))).toBe(true)
@@ -133,14 +188,34 @@ describe('readVersionWhenStable', () => {
     const future = (Date.now() + 3_600_000) / 1000
     await utimes(source.file, future, future)
     const now = Date.now()
-    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).kind).toBe('wait')
-    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now - WINDOW - 1, nowMs: now })).kind).toBe('ready')
+    expect(
+      (
+        await readVersionWhenStable(root, source, {
+          windowMs: WINDOW,
+          firstSeenMs: now,
+          nowMs: now,
+        })
+      ).kind,
+    ).toBe('wait')
+    expect(
+      (
+        await readVersionWhenStable(root, source, {
+          windowMs: WINDOW,
+          firstSeenMs: now - WINDOW - 1,
+          nowMs: now,
+        })
+      ).kind,
+    ).toBe('ready')
   })
 
   it('reads a fresh file in a version folder at once, provisionally', async () => {
     const source = await folder()
     const now = Date.now()
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: now,
+      nowMs: now,
+    })
     expect(read).toMatchObject({ kind: 'ready', provisional: true })
   })
 
@@ -150,7 +225,15 @@ describe('readVersionWhenStable', () => {
     await new Promise((r) => setTimeout(r, 25))
     await writeFile(source.file, 'pretend these are model bytes, and more of them')
     const now = Date.now()
-    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).kind).toBe('wait')
+    expect(
+      (
+        await readVersionWhenStable(root, source, {
+          windowMs: WINDOW,
+          firstSeenMs: now,
+          nowMs: now,
+        })
+      ).kind,
+    ).toBe('wait')
   })
 
   it('reads a folder renamed in whole at once, even one made a moment ago', async () => {
@@ -160,11 +243,28 @@ describe('readVersionWhenStable', () => {
     await new Promise((r) => setTimeout(r, 25))
     await mkdir(join(root, 'm'))
     await rename(staged, join(root, 'm', '3'))
-    const source: VersionSource = { model: 'm', version: 3, kind: 'folder', file: join(root, 'm', '3', 'model.onnx'), dir: join(root, 'm', '3') }
+    const source: VersionSource = {
+      model: 'm',
+      version: 3,
+      kind: 'folder',
+      file: join(root, 'm', '3', 'model.onnx'),
+      dir: join(root, 'm', '3'),
+    }
     const now = Date.now()
-    expect(await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).toMatchObject({ kind: 'ready', provisional: true })
+    expect(
+      await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now }),
+    ).toMatchObject({ kind: 'ready', provisional: true })
     // ... unless the pipeline saw the folder empty before (its file was written in place).
-    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now, folderFastPath: false })).kind).toBe('wait')
+    expect(
+      (
+        await readVersionWhenStable(root, source, {
+          windowMs: WINDOW,
+          firstSeenMs: now,
+          nowMs: now,
+          folderFastPath: false,
+        })
+      ).kind,
+    ).toBe('wait')
   })
 
   it('reads a fresh file at once, for good, when it matches its sidecar (flat and folder)', async () => {
@@ -172,19 +272,27 @@ describe('readVersionWhenStable', () => {
     await writeFile(sidecarPath(f), `${hash}  3.onnx\n`)
     expect(sidecarPath(f)).toBe(`${f.file}.sha256`)
     const now = Date.now()
-    expect(await readVersionWhenStable(root, f, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).toMatchObject({ kind: 'ready', provisional: false })
+    expect(
+      await readVersionWhenStable(root, f, { windowMs: WINDOW, firstSeenMs: now, nowMs: now }),
+    ).toMatchObject({ kind: 'ready', provisional: false })
 
     const d = await folder(4)
     expect(sidecarPath(d)).toBe(join(d.dir!, 'model.onnx.sha256'))
     await writeFile(sidecarPath(d), `${hash}  model.onnx\n`)
-    expect(await readVersionWhenStable(root, d, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).toMatchObject({ kind: 'ready', provisional: false })
+    expect(
+      await readVersionWhenStable(root, d, { windowMs: WINDOW, firstSeenMs: now, nowMs: now }),
+    ).toMatchObject({ kind: 'ready', provisional: false })
   })
 
   it('waits, rather than rejects, while a fresh file does not match its sidecar yet', async () => {
     const source = await folder()
     await writeFile(sidecarPath(source), `${'0'.repeat(64)}  model.onnx\n`)
     const now = Date.now()
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: now,
+      nowMs: now,
+    })
     expect(read).toMatchObject({ kind: 'wait', why: expect.stringMatching(/sidecar/) })
   })
 
@@ -192,7 +300,10 @@ describe('readVersionWhenStable', () => {
     const source = await folder()
     await writeFile(sidecarPath(source), `${'0'.repeat(64)}  model.onnx\n`)
     await age(source.file, 10_000)
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: Date.now(),
+    })
     expect(read.kind).toBe('checksum_mismatch')
     if (read.kind !== 'checksum_mismatch') return
     expect(read.sha256).toBe(hash)
@@ -204,25 +315,49 @@ describe('readVersionWhenStable', () => {
     const source = await flat()
     await writeFile(sidecarPath(source), 'not a hash\n')
     await age(source.file, 10_000)
-    const read = await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() })
-    expect(read).toMatchObject({ kind: 'checksum_mismatch', message: expect.stringMatching(/does not hold a sha256/) })
+    const read = await readVersionWhenStable(root, source, {
+      windowMs: WINDOW,
+      firstSeenMs: Date.now(),
+    })
+    expect(read).toMatchObject({
+      kind: 'checksum_mismatch',
+      message: expect.stringMatching(/does not hold a sha256/),
+    })
   })
 
   it('does not take the fast path for a fresh flat file whose sidecar is invalid', async () => {
     const source = await flat()
     await writeFile(sidecarPath(source), 'half a ha')
     const now = Date.now()
-    expect((await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: now, nowMs: now })).kind).toBe('wait')
+    expect(
+      (
+        await readVersionWhenStable(root, source, {
+          windowMs: WINDOW,
+          firstSeenMs: now,
+          nowMs: now,
+        })
+      ).kind,
+    ).toBe('wait')
   })
 
   it('says a file that is not there is gone', async () => {
-    const source: VersionSource = { model: 'm', version: 9, kind: 'file', file: join(root, 'm', '9.onnx'), dir: undefined }
-    expect(await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() })).toEqual({ kind: 'gone' })
+    const source: VersionSource = {
+      model: 'm',
+      version: 9,
+      kind: 'file',
+      file: join(root, 'm', '9.onnx'),
+      dir: undefined,
+    }
+    expect(
+      await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() }),
+    ).toEqual({ kind: 'gone' })
   })
 
   it('reads an empty stable file as ready (the gate, not this rule, rejects it)', async () => {
     const source = await flat(5, '')
     await age(source.file, 10_000)
-    expect(await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() })).toMatchObject({ kind: 'ready', fingerprint: { size: 0 } })
+    expect(
+      await readVersionWhenStable(root, source, { windowMs: WINDOW, firstSeenMs: Date.now() }),
+    ).toMatchObject({ kind: 'ready', fingerprint: { size: 0 } })
   })
 })

@@ -1,16 +1,35 @@
 import { describe, expect, it } from 'vitest'
 import type { LoadedVersion } from '../../src/lifecycle/loaded-version.js'
-import { newVersionRecord, type ModelRecord, type VersionRecord } from '../../src/lifecycle/model-registry.js'
+import {
+  newVersionRecord,
+  type ModelRecord,
+  type VersionRecord,
+} from '../../src/lifecycle/model-registry.js'
 import type { Verdict } from '../../src/lifecycle/version-state.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
-import { candidateOrder, dropActivation, isSettled, previousActivation, pushActivation } from '../../src/lifecycle/version-policy.js'
+import {
+  candidateOrder,
+  dropActivation,
+  isSettled,
+  previousActivation,
+  pushActivation,
+} from '../../src/lifecycle/version-policy.js'
 
 /** The pure decisions over a model's versions, on records built by hand. */
 
 const sha = (n: number) => n.toString(16).padStart(64, '0')
 
-function record(version: number, o: { onDisk?: boolean; verdict?: Verdict['kind']; sha256?: string; rolledBack?: boolean } = {}): VersionRecord {
-  const r = newVersionRecord({ model: 'm', version, kind: 'folder', file: `/models/m/${version}/model.onnx`, dir: `/models/m/${version}` })
+function record(
+  version: number,
+  o: { onDisk?: boolean; verdict?: Verdict['kind']; sha256?: string; rolledBack?: boolean } = {},
+): VersionRecord {
+  const r = newVersionRecord({
+    model: 'm',
+    version,
+    kind: 'folder',
+    file: `/models/m/${version}/model.onnx`,
+    dir: `/models/m/${version}`,
+  })
   r.onDisk = o.onDisk ?? true
   const s = o.sha256 ?? sha(version)
   if (o.verdict) r.verdict = { kind: o.verdict, sha256: s, at: '2024-01-01T00:00:00.000Z' }
@@ -23,7 +42,10 @@ function loaded(version: number): LoadedVersion {
   return { version, sha256: sha(version) } as unknown as LoadedVersion
 }
 
-function model(records: VersionRecord[], o: { active?: number; retained?: number[]; activations?: number[] } = {}): ModelRecord {
+function model(
+  records: VersionRecord[],
+  o: { active?: number; retained?: number[]; activations?: number[] } = {},
+): ModelRecord {
   return {
     name: 'm',
     dir: '/models/m',
@@ -82,16 +104,26 @@ describe('isSettled', () => {
 
 describe('previousActivation', () => {
   it('is the version active before the current one, when it is retained', () => {
-    const m = model([record(1, { verdict: 'passed' }), record(2, { verdict: 'passed' }), record(3, { verdict: 'passed' })], {
-      active: 3,
-      retained: [2, 1],
-      activations: [1, 2, 3],
-    })
+    const m = model(
+      [
+        record(1, { verdict: 'passed' }),
+        record(2, { verdict: 'passed' }),
+        record(3, { verdict: 'passed' }),
+      ],
+      {
+        active: 3,
+        retained: [2, 1],
+        activations: [1, 2, 3],
+      },
+    )
     expect(previousActivation(m)).toBe(2)
   })
 
   it('is an unloaded earlier activation that passed and is still on disk', () => {
-    const m = model([record(1, { verdict: 'passed' }), record(2, { verdict: 'passed' })], { active: 2, activations: [1, 2] })
+    const m = model([record(1, { verdict: 'passed' }), record(2, { verdict: 'passed' })], {
+      active: 2,
+      activations: [1, 2],
+    })
     expect(previousActivation(m)).toBe(1)
   })
 
@@ -110,25 +142,39 @@ describe('previousActivation', () => {
   })
 
   it('takes a retained version even if its file is gone: it is still loaded', () => {
-    const m = model([record(1, { verdict: 'passed', onDisk: false }), record(2, { verdict: 'passed' })], {
-      active: 2,
-      retained: [1],
-      activations: [1, 2],
-    })
+    const m = model(
+      [record(1, { verdict: 'passed', onDisk: false }), record(2, { verdict: 'passed' })],
+      {
+        active: 2,
+        retained: [1],
+        activations: [1, 2],
+      },
+    )
     expect(previousActivation(m)).toBe(1)
   })
 
   it('is undefined when there is nothing to go back to', () => {
-    expect(previousActivation(model([record(1, { verdict: 'passed' })], { active: 1, activations: [1] }))).toBeUndefined()
+    expect(
+      previousActivation(
+        model([record(1, { verdict: 'passed' })], { active: 1, activations: [1] }),
+      ),
+    ).toBeUndefined()
     expect(previousActivation(model([], {}))).toBeUndefined()
   })
 
   it('follows the order of activations, not version numbers', () => {
     // 3 was promoted, then 1 explicitly: going back means 3.
-    const m = model([record(1, { verdict: 'passed' }), record(2, { verdict: 'passed' }), record(3, { verdict: 'passed' })], {
-      active: 1,
-      activations: [2, 3, 1],
-    })
+    const m = model(
+      [
+        record(1, { verdict: 'passed' }),
+        record(2, { verdict: 'passed' }),
+        record(3, { verdict: 'passed' }),
+      ],
+      {
+        active: 1,
+        activations: [2, 3, 1],
+      },
+    )
     expect(previousActivation(m)).toBe(3)
   })
 })

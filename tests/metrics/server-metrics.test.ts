@@ -13,7 +13,11 @@ import { waitFor } from '../support/wait-for.js'
  * all day does not grow a series for every version it ever served.
  */
 
-const PER_VERSION = ['modelgate_requests_total', 'modelgate_request_duration_seconds_count', 'modelgate_inference_duration_seconds_count']
+const PER_VERSION = [
+  'modelgate_requests_total',
+  'modelgate_request_duration_seconds_count',
+  'modelgate_inference_duration_seconds_count',
+]
 
 /** The versions that have a series of each per-version metric of `model`. */
 async function versionsWithSeries(t: TestServer, model: string): Promise<Record<string, string[]>> {
@@ -27,13 +31,16 @@ async function versionsWithSeries(t: TestServer, model: string): Promise<Record<
   return out
 }
 
-const everywhere = (...versions: string[]) => Object.fromEntries(PER_VERSION.map((m) => [m, versions]))
+const everywhere = (...versions: string[]) =>
+  Object.fromEntries(PER_VERSION.map((m) => [m, versions]))
 
 /** A request that succeeds and one the model refuses (wrong shape): series with status 200 and 400. */
 async function use(t: TestServer, version: number): Promise<void> {
   const ok = await postJson(`${t.url}/models/adder/predict`, { inputs: [[1, 2, 3, 4]] })
   expect(ok).toMatchObject({ status: 200, body: { version } })
-  expect((await postJson(`${t.url}/models/adder/predict`, { inputs: [[1, 2, 3]] })).status).toBe(400)
+  expect((await postJson(`${t.url}/models/adder/predict`, { inputs: [[1, 2, 3]] })).status).toBe(
+    400,
+  )
 }
 
 describe('per-version metric series', () => {
@@ -60,12 +67,22 @@ describe('per-version metric series', () => {
     await waitActive(t.url, 'adder', 3)
     await use(t, 3)
     // Version 1 left the retained window: released once idle, and its series with it.
-    await waitFor(async () => !(await versionsWithSeries(t, 'adder')).modelgate_requests_total!.includes('1'), "version 1's series to go")
+    await waitFor(
+      async () => !(await versionsWithSeries(t, 'adder')).modelgate_requests_total!.includes('1'),
+      "version 1's series to go",
+    )
     expect(await versionsWithSeries(t, 'adder')).toEqual(everywhere('2', '3'))
 
     // A rollback retires the version rolled back from: released, its series gone too.
-    expect((await admin(t.url, '/models/adder/rollback')).body).toMatchObject({ from: 3, to: 2, warm: true })
-    await waitFor(async () => !(await versionsWithSeries(t, 'adder')).modelgate_requests_total!.includes('3'), "version 3's series to go")
+    expect((await admin(t.url, '/models/adder/rollback')).body).toMatchObject({
+      from: 3,
+      to: 2,
+      warm: true,
+    })
+    await waitFor(
+      async () => !(await versionsWithSeries(t, 'adder')).modelgate_requests_total!.includes('3'),
+      "version 3's series to go",
+    )
     expect(await versionsWithSeries(t, 'adder')).toEqual(everywhere('2'))
   })
 })

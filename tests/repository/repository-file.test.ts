@@ -4,7 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { ConfigFileError, readModelConfig } from '../../src/repository/model-config.js'
-import { displayPath, readRepositoryFile, RepositoryFileError } from '../../src/repository/repository-file.js'
+import {
+  displayPath,
+  readRepositoryFile,
+  RepositoryFileError,
+} from '../../src/repository/repository-file.js'
 
 /**
  * The one reader of files in the models directory, against real files: FIFOs (mkfifo), symlinks
@@ -23,8 +27,14 @@ afterEach(() => rm(outside, { recursive: true, force: true }))
 
 const LIMIT = 1024
 
-async function refusal(path: string, o: { root?: string | undefined; maxBytes?: number } = {}): Promise<RepositoryFileError> {
-  const error = await readRepositoryFile(path, { root: 'root' in o ? o.root : root, maxBytes: o.maxBytes ?? LIMIT }).then(
+async function refusal(
+  path: string,
+  o: { root?: string | undefined; maxBytes?: number } = {},
+): Promise<RepositoryFileError> {
+  const error = await readRepositoryFile(path, {
+    root: 'root' in o ? o.root : root,
+    maxBytes: o.maxBytes ?? LIMIT,
+  }).then(
     () => undefined,
     (e: unknown) => e,
   )
@@ -45,13 +55,21 @@ describe('readRepositoryFile', () => {
   it('follows a symlink that stays inside', async () => {
     await writeFile(join(root, 'm', 'shared.json'), '{}')
     await symlink('shared.json', join(root, 'm', 'model.json'))
-    expect((await readRepositoryFile(join(root, 'm', 'model.json'), { root, maxBytes: LIMIT }))?.bytes.toString()).toBe('{}')
+    expect(
+      (
+        await readRepositoryFile(join(root, 'm', 'model.json'), { root, maxBytes: LIMIT })
+      )?.bytes.toString(),
+    ).toBe('{}')
   })
 
   it('answers undefined for a file that is not there', async () => {
-    expect(await readRepositoryFile(join(root, 'm', 'model.json'), { root, maxBytes: LIMIT })).toBeUndefined()
+    expect(
+      await readRepositoryFile(join(root, 'm', 'model.json'), { root, maxBytes: LIMIT }),
+    ).toBeUndefined()
     await writeFile(join(root, 'm', 'file'), 'x')
-    expect(await readRepositoryFile(join(root, 'm', 'file', 'model.json'), { root, maxBytes: LIMIT })).toBeUndefined()
+    expect(
+      await readRepositoryFile(join(root, 'm', 'file', 'model.json'), { root, maxBytes: LIMIT }),
+    ).toBeUndefined()
   })
 
   it('refuses FIFOs without opening them: more than the threadpool has threads, and the pool still works', async () => {
@@ -81,7 +99,9 @@ describe('readRepositoryFile', () => {
 
   it('refuses a folder', async () => {
     await mkdir(join(root, 'm', 'model.json'))
-    expect((await refusal(join(root, 'm', 'model.json'))).message).toBe('m/model.json is not a regular file (a directory)')
+    expect((await refusal(join(root, 'm', 'model.json'))).message).toBe(
+      'm/model.json is not a regular file (a directory)',
+    )
   })
 
   it('refuses a file over the limit before reading it: a sparse 20 GB file costs nothing', async () => {

@@ -31,7 +31,12 @@ async function link(target: string, path: string): Promise<void> {
 
 /** version number -> kind, per model: what the scan serves, in order. */
 function served(scan: RepositoryScan): Record<string, [number, 'folder' | 'file'][]> {
-  return Object.fromEntries(scan.models.map((m) => [m.name, m.versions.map((v) => [v.version, v.kind] as [number, 'folder' | 'file'])]))
+  return Object.fromEntries(
+    scan.models.map((m) => [
+      m.name,
+      m.versions.map((v) => [v.version, v.kind] as [number, 'folder' | 'file']),
+    ]),
+  )
 }
 
 /** Path relative to the models directory -> refused, for every ignored entry. */
@@ -45,10 +50,28 @@ describe('scanRepository: versions', () => {
     await touch(join(models, 'iris', '2.onnx'))
     await touch(join(models, 'iris', '10', 'model.onnx'))
     const scan = await scanRepository(models)
-    expect(served(scan)).toEqual({ iris: [[1, 'folder'], [2, 'file'], [10, 'folder']] })
+    expect(served(scan)).toEqual({
+      iris: [
+        [1, 'folder'],
+        [2, 'file'],
+        [10, 'folder'],
+      ],
+    })
     const [v1, v2] = scan.models[0]!.versions
-    expect(v1).toEqual({ model: 'iris', version: 1, kind: 'folder', file: join(models, 'iris', '1', 'model.onnx'), dir: join(models, 'iris', '1') })
-    expect(v2).toEqual({ model: 'iris', version: 2, kind: 'file', file: join(models, 'iris', '2.onnx'), dir: undefined })
+    expect(v1).toEqual({
+      model: 'iris',
+      version: 1,
+      kind: 'folder',
+      file: join(models, 'iris', '1', 'model.onnx'),
+      dir: join(models, 'iris', '1'),
+    })
+    expect(v2).toEqual({
+      model: 'iris',
+      version: 2,
+      kind: 'file',
+      file: join(models, 'iris', '2.onnx'),
+      dir: undefined,
+    })
     expect(scan.ignored).toEqual([])
   })
 
@@ -65,7 +88,15 @@ describe('scanRepository: versions', () => {
 
   it('ignores hidden, temporary and partial names without refusing them', async () => {
     await touch(join(models, 'iris', '1', 'model.onnx'))
-    for (const junk of ['.hidden', 'x.tmp', '3.onnx.partial', '~foo', '4.onnx.tmp', '5.onnx~', '.6.onnx']) {
+    for (const junk of [
+      '.hidden',
+      'x.tmp',
+      '3.onnx.partial',
+      '~foo',
+      '4.onnx.tmp',
+      '5.onnx~',
+      '.6.onnx',
+    ]) {
       await touch(join(models, 'iris', junk))
     }
     await touch(join(models, 'iris', '.7', 'model.onnx'))
@@ -90,12 +121,28 @@ describe('scanRepository: versions', () => {
   })
 
   it('does not take leading zeros, zero, negative or fractional names as versions', async () => {
-    for (const name of ['03', '0', '-1', '1.5', 'v2', '1e3', '1234567890123456']) await touch(join(models, 'm', name, 'model.onnx'))
-    for (const name of ['03.onnx', '0.onnx', '2.ONNX', '2.onnx.onnx']) await touch(join(models, 'm', name))
+    for (const name of ['03', '0', '-1', '1.5', 'v2', '1e3', '1234567890123456'])
+      await touch(join(models, 'm', name, 'model.onnx'))
+    for (const name of ['03.onnx', '0.onnx', '2.ONNX', '2.onnx.onnx'])
+      await touch(join(models, 'm', name))
     const scan = await scanRepository(models)
     expect(served(scan)).toEqual({ m: [] })
     expect(Object.keys(ignored(scan)).sort()).toEqual(
-      ['03', '0', '-1', '1.5', 'v2', '1e3', '1234567890123456', '03.onnx', '0.onnx', '2.ONNX', '2.onnx.onnx'].map((n) => `m/${n}`).sort(),
+      [
+        '03',
+        '0',
+        '-1',
+        '1.5',
+        'v2',
+        '1e3',
+        '1234567890123456',
+        '03.onnx',
+        '0.onnx',
+        '2.ONNX',
+        '2.onnx.onnx',
+      ]
+        .map((n) => `m/${n}`)
+        .sort(),
     )
   })
 
@@ -112,7 +159,13 @@ describe('scanRepository: versions', () => {
     await mkdir(join(models, 'm', '5.onnx'))
     const scan = await scanRepository(models)
     expect(served(scan)).toEqual({ m: [] })
-    expect(ignored(scan)).toEqual({ 'm/1': false, 'm/2': false, 'm/3': false, 'm/4': false, 'm/5.onnx': false })
+    expect(ignored(scan)).toEqual({
+      'm/1': false,
+      'm/2': false,
+      'm/3': false,
+      'm/4': false,
+      'm/5.onnx': false,
+    })
     expect(scan.ignored.find((i) => i.path.endsWith('1'))!.reason).toMatch(/model\.onnx/)
   })
 
@@ -127,9 +180,15 @@ describe('scanRepository: versions', () => {
 
 describe('scanRepository: model names', () => {
   it('accepts names with dots, dashes and underscores, up to 128 characters, sorted', async () => {
-    for (const name of ['zeta', 'my.model-v2_final', 'A1', 'a'.repeat(128)]) await touch(join(models, name, '1', 'model.onnx'))
+    for (const name of ['zeta', 'my.model-v2_final', 'A1', 'a'.repeat(128)])
+      await touch(join(models, name, '1', 'model.onnx'))
     const scan = await scanRepository(models)
-    expect(scan.models.map((m) => m.name)).toEqual(['A1', 'a'.repeat(128), 'my.model-v2_final', 'zeta'])
+    expect(scan.models.map((m) => m.name)).toEqual([
+      'A1',
+      'a'.repeat(128),
+      'my.model-v2_final',
+      'zeta',
+    ])
     expect(scan.ignored).toEqual([])
   })
 
@@ -145,7 +204,7 @@ describe('scanRepository: model names', () => {
       '-bad': false,
       _bad: false,
       'has space': false,
-      'ünïcode': false,
+      ünïcode: false,
       ['a'.repeat(129)]: false,
       'semi;colon': false,
       'README.md': false,
@@ -191,7 +250,12 @@ describe('scanRepository: symlinks', () => {
     await link('../../../outside.onnx', join(models, 'm', '5', 'model.onnx'))
     const scan = await scanRepository(models)
     expect(served(scan)).toEqual({ m: [[1, 'folder']] })
-    expect(ignored(scan)).toEqual({ 'm/2/model.onnx': true, 'm/3': true, 'm/4.onnx': true, 'm/5/model.onnx': true })
+    expect(ignored(scan)).toEqual({
+      'm/2/model.onnx': true,
+      'm/3': true,
+      'm/4.onnx': true,
+      'm/5/model.onnx': true,
+    })
   })
 
   it('accepts links that stay inside the models directory', async () => {
@@ -203,9 +267,19 @@ describe('scanRepository: symlinks', () => {
     await link(join(models, 'real', '1'), join(models, 'other', '9'))
     const scan = await scanRepository(models)
     expect(served(scan)).toEqual({
-      alias: [[1, 'folder'], [2, 'file']],
-      other: [[7, 'folder'], [8, 'file'], [9, 'folder']],
-      real: [[1, 'folder'], [2, 'file']],
+      alias: [
+        [1, 'folder'],
+        [2, 'file'],
+      ],
+      other: [
+        [7, 'folder'],
+        [8, 'file'],
+        [9, 'folder'],
+      ],
+      real: [
+        [1, 'folder'],
+        [2, 'file'],
+      ],
     })
     expect(scan.ignored).toEqual([])
     // Paths are reported as found (under the link), not resolved: the reader checks them again.

@@ -23,13 +23,20 @@ function batchCenteringModel(): Uint8Array {
     outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
     initializers: [{ name: 'axes', type: 'int64', dims: [1], data: BigInt64Array.of(0n) }],
     nodes: [
-      { op: 'ReduceMean', inputs: ['x', 'axes'], outputs: ['mean'], attributes: { keepdims: { i: 1 } } },
+      {
+        op: 'ReduceMean',
+        inputs: ['x', 'axes'],
+        outputs: ['mean'],
+        attributes: { keepdims: { i: 1 } },
+      },
       { op: 'Sub', inputs: ['x', 'mean'], outputs: ['y'] },
     ],
   })
 }
 
-const row = (v: number) => ({ x: new Tensor('float32', Float32Array.of(v, v + 1, v + 2, v + 3), [1, 4]) })
+const row = (v: number) => ({
+  x: new Tensor('float32', Float32Array.of(v, v + 1, v + 2, v + 3), [1, 4]),
+})
 
 describe('checkBatching', () => {
   const sessions: ModelSession[] = []
@@ -54,7 +61,10 @@ describe('checkBatching', () => {
   it('turns batching off for a model whose rows change when others run beside them, on smoke inputs or synthetic rows', async () => {
     const centering = await open(batchCenteringModel())
     for (const feeds of [[row(1), row(5)], []]) {
-      expect(await checkBatching(centering, feeds)).toEqual({ enabled: false, reason: "output 'y' changes when other rows run beside it" })
+      expect(await checkBatching(centering, feeds)).toEqual({
+        enabled: false,
+        reason: "output 'y' changes when other rows run beside it",
+      })
     }
   })
 
@@ -64,7 +74,10 @@ describe('checkBatching', () => {
       outputs: [{ name: 'y', type: 'float32', shape: [1, 4] }],
       nodes: [{ op: 'Identity', inputs: ['x'], outputs: ['y'] }],
     })
-    expect(await checkBatching(await open(fixed), [])).toEqual({ enabled: false, reason: 'not every input and output has a dynamic leading dim' })
+    expect(await checkBatching(await open(fixed), [])).toEqual({
+      enabled: false,
+      reason: 'not every input and output has a dynamic leading dim',
+    })
   })
 })
 
@@ -83,11 +96,19 @@ describe('the server runs a model that mixes rows request by request', () => {
   afterAll(() => t?.close())
 
   it('says why batching is off, and answers every concurrent request as it would alone', async () => {
-    expect((await getJson(`${t.url}/models/centering`)).body.batching).toEqual({ enabled: false, reason: "output 'y' changes when other rows run beside it" })
+    expect((await getJson(`${t.url}/models/centering`)).body.batching).toEqual({
+      enabled: false,
+      reason: "output 'y' changes when other rows run beside it",
+    })
     expect((await getJson(`${t.url}/models/adder`)).body.batching).toMatchObject({ enabled: true })
     // Alone, a row minus the mean of a batch of one is zeros. Run together, rows would be
     // centered on the mean of all sixteen.
-    const answers = await Promise.all(Array.from({ length: 16 }, (_, i) => postJson(`${t.url}/models/centering/predict`, { inputs: [[i, i, i, i]] })))
-    for (const a of answers) expect(a).toMatchObject({ status: 200, body: { outputs: { y: [[0, 0, 0, 0]] } } })
+    const answers = await Promise.all(
+      Array.from({ length: 16 }, (_, i) =>
+        postJson(`${t.url}/models/centering/predict`, { inputs: [[i, i, i, i]] }),
+      ),
+    )
+    for (const a of answers)
+      expect(a).toMatchObject({ status: 200, body: { outputs: { y: [[0, 0, 0, 0]] } } })
   })
 })

@@ -25,7 +25,9 @@ async function eventLoopTurns(n: number): Promise<void> {
   for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r))
 }
 
-const rows = (...values: number[][]) => ({ x: new Tensor('float32', Float32Array.from(values.flat()), [values.length, 4]) })
+const rows = (...values: number[][]) => ({
+  x: new Tensor('float32', Float32Array.from(values.flat()), [values.length, 4]),
+})
 
 describe('Batcher', () => {
   let session: ModelSession
@@ -45,9 +47,17 @@ describe('Batcher', () => {
   it('puts requests of one event-loop turn in one run and splits the outputs back', async () => {
     const ex = counting(session)
     const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 0 })
-    const outs = await Promise.all([b.run(rows([1, 1, 1, 1]), ['y']), b.run(rows([2, 2, 2, 2], [3, 3, 3, 3]), ['y']), b.run(rows([4, 4, 4, 4]), ['y'])])
+    const outs = await Promise.all([
+      b.run(rows([1, 1, 1, 1]), ['y']),
+      b.run(rows([2, 2, 2, 2], [3, 3, 3, 3]), ['y']),
+      b.run(rows([4, 4, 4, 4]), ['y']),
+    ])
     expect(ex.runs).toEqual([4])
-    expect(outs.map((o) => o.y!.dims)).toEqual([[1, 4], [2, 4], [1, 4]])
+    expect(outs.map((o) => o.y!.dims)).toEqual([
+      [1, 4],
+      [2, 4],
+      [1, 4],
+    ])
     expect(Array.from(outs[1]!.y!.data as Float32Array)).toEqual([12, 12, 12, 12, 13, 13, 13, 13])
     expect(Array.from(outs[2]!.y!.data as Float32Array)).toEqual([14, 14, 14, 14])
   })
@@ -75,7 +85,11 @@ describe('Batcher', () => {
     const two = await ModelSession.create(model)
     const ex = counting(two)
     const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 0 })
-    const [x, y, z] = await Promise.all([b.run(rows([1, 1, 1, 1]), ['a']), b.run(rows([2, 2, 2, 2]), ['b']), b.run(rows([3, 3, 3, 3]), ['a'])])
+    const [x, y, z] = await Promise.all([
+      b.run(rows([1, 1, 1, 1]), ['a']),
+      b.run(rows([2, 2, 2, 2]), ['b']),
+      b.run(rows([3, 3, 3, 3]), ['a']),
+    ])
     expect(Object.keys(x)).toEqual(['a'])
     expect(Array.from(y.b!.data as Float32Array)).toEqual([-2, -2, -2, -2])
     expect(Array.from(z.a!.data as Float32Array)).toEqual([3, 3, 3, 3])
@@ -90,12 +104,17 @@ describe('Batcher', () => {
       concurrency: 1,
       async run(feeds: Feeds, outputs: readonly string[]): Promise<Fetches> {
         this.runs.push(feeds.x!.dims[0] as number)
-        if (Array.from(feeds.x!.data as Float32Array).some(Number.isNaN)) throw new Error('NaN in input')
+        if (Array.from(feeds.x!.data as Float32Array).some(Number.isNaN))
+          throw new Error('NaN in input')
         return session.run(feeds, outputs)
       },
     }
     const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 0 })
-    const results = await Promise.allSettled([b.run(rows([1, 1, 1, 1]), ['y']), b.run(rows([NaN, 1, 1, 1]), ['y']), b.run(rows([2, 2, 2, 2]), ['y'])])
+    const results = await Promise.allSettled([
+      b.run(rows([1, 1, 1, 1]), ['y']),
+      b.run(rows([NaN, 1, 1, 1]), ['y']),
+      b.run(rows([2, 2, 2, 2]), ['y']),
+    ])
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
     expect(ex.runs).toEqual([3, 1, 1, 1])
   })
@@ -130,12 +149,22 @@ describe('Batcher', () => {
       inputs: [{ name: 'x', type: 'float32', shape: ['n', 4] }],
       outputs: [{ name: 'y', type: 'float32', shape: ['m', 4] }],
       initializers: [{ name: 'axes', type: 'int64', dims: [1], data: BigInt64Array.of(0n) }],
-      nodes: [{ op: 'ReduceSum', inputs: ['x', 'axes'], outputs: ['y'], attributes: { keepdims: { i: 1 } } }],
+      nodes: [
+        {
+          op: 'ReduceSum',
+          inputs: ['x', 'axes'],
+          outputs: ['y'],
+          attributes: { keepdims: { i: 1 } },
+        },
+      ],
     })
     const reduce = await ModelSession.create(model)
     const ex = counting(reduce)
     const b = new Batcher(ex, { maxBatchSize: 64, maxDelayMs: 0 })
-    const outs = await Promise.all([b.run(rows([1, 1, 1, 1], [1, 1, 1, 1]), ['y']), b.run(rows([5, 5, 5, 5]), ['y'])])
+    const outs = await Promise.all([
+      b.run(rows([1, 1, 1, 1], [1, 1, 1, 1]), ['y']),
+      b.run(rows([5, 5, 5, 5]), ['y']),
+    ])
     expect(Array.from(outs[0]!.y!.data as Float32Array)).toEqual([2, 2, 2, 2])
     expect(Array.from(outs[1]!.y!.data as Float32Array)).toEqual([5, 5, 5, 5])
     expect(b.disabled).toBe(true)
@@ -158,11 +187,23 @@ describe('Batcher', () => {
   })
 
   it('knows which signatures can be batched', () => {
-    const spec = (shape: (number | string | null)[] | null) => ({ name: 't', type: 'float32' as const, shape })
-    expect(isBatchable({ inputs: [spec(['n', 4])], outputs: [spec([null, 2])], omittedOutputs: [] })).toBe(true)
-    expect(isBatchable({ inputs: [spec([1, 4])], outputs: [spec(['n', 2])], omittedOutputs: [] })).toBe(false)
-    expect(isBatchable({ inputs: [spec(['n', 4])], outputs: [spec([2])], omittedOutputs: [] })).toBe(false)
-    expect(isBatchable({ inputs: [spec(null)], outputs: [spec(['n'])], omittedOutputs: [] })).toBe(false)
+    const spec = (shape: (number | string | null)[] | null) => ({
+      name: 't',
+      type: 'float32' as const,
+      shape,
+    })
+    expect(
+      isBatchable({ inputs: [spec(['n', 4])], outputs: [spec([null, 2])], omittedOutputs: [] }),
+    ).toBe(true)
+    expect(
+      isBatchable({ inputs: [spec([1, 4])], outputs: [spec(['n', 2])], omittedOutputs: [] }),
+    ).toBe(false)
+    expect(
+      isBatchable({ inputs: [spec(['n', 4])], outputs: [spec([2])], omittedOutputs: [] }),
+    ).toBe(false)
+    expect(isBatchable({ inputs: [spec(null)], outputs: [spec(['n'])], omittedOutputs: [] })).toBe(
+      false,
+    )
     expect(isBatchable({ inputs: [], outputs: [spec(['n'])], omittedOutputs: [] })).toBe(false)
   })
 })

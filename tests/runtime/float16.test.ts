@@ -61,7 +61,8 @@ describe('fromFloat16Bits', () => {
 
   it('gives -0 for 0x8000 and NaN for every NaN pattern', () => {
     expect(Object.is(fromFloat16Bits(0x8000), -0)).toBe(true)
-    for (const bits of [0x7c01, 0x7e00, 0x7fff, 0xfc01, 0xfe00, 0xffff]) expect(fromFloat16Bits(bits)).toBeNaN()
+    for (const bits of [0x7c01, 0x7e00, 0x7fff, 0xfc01, 0xfe00, 0xffff])
+      expect(fromFloat16Bits(bits)).toBeNaN()
   })
 })
 

@@ -8,12 +8,25 @@ import { encodedSize, type OutputLayout } from '../../src/runtime/tensor-size.js
 import { encodeBinaryTensor } from '../../src/v2/binary.js'
 
 /** Real onnxruntime tensors, encoded by the real encoders: the estimate is never below what they write. */
-const tensor = (type: ElementType, data: ArrayLike<unknown>, dims: readonly number[]) => new Tensor(type, data as never, dims)
+const tensor = (type: ElementType, data: ArrayLike<unknown>, dims: readonly number[]) =>
+  new Tensor(type, data as never, dims)
 
 /** The longest values of each type as JSON text. */
 const WORST: Readonly<Record<ElementType, readonly unknown[]>> = {
-  float32: [-1.1754943508222875e-38, -1.401298464324817e-45, -0.0000012345678901234567, -3.4028234663852886e38, NaN, -Infinity],
-  float64: [-2.2250738585072014e-308, -0.0000012345678901234567, -1.7976931348623157e308, -Infinity],
+  float32: [
+    -1.1754943508222875e-38,
+    -1.401298464324817e-45,
+    -0.0000012345678901234567,
+    -3.4028234663852886e38,
+    NaN,
+    -Infinity,
+  ],
+  float64: [
+    -2.2250738585072014e-308,
+    -0.0000012345678901234567,
+    -1.7976931348623157e308,
+    -Infinity,
+  ],
   float16: [-(2 ** -24), -6.097555160522461e-5, -65504, NaN],
   int8: [-128],
   int16: [-32768],
@@ -41,31 +54,56 @@ function storage(type: ElementType, values: readonly unknown[], n: number): Arra
 function written(t: Tensor, layout: OutputLayout): number {
   const type = t.type as ElementType
   if (layout === 'binary') return encodeBinaryTensor(t.data as never, type).length
-  return Buffer.byteLength(JSON.stringify(encodeTensor(t, layout === 'nested' ? 'nested' : 'typed')))
+  return Buffer.byteLength(
+    JSON.stringify(encodeTensor(t, layout === 'nested' ? 'nested' : 'typed')),
+  )
 }
 
 const LAYOUTS: readonly OutputLayout[] = ['nested', 'flat', 'binary']
-const SHAPES: readonly number[][] = [[], [1], [7], [0], [2, 3], [3, 0], [0, 3], [2, 0, 4], [2, 3, 1, 2]]
+const SHAPES: readonly number[][] = [
+  [],
+  [1],
+  [7],
+  [0],
+  [2, 3],
+  [3, 0],
+  [0, 3],
+  [2, 0, 4],
+  [2, 3, 1, 2],
+]
 
 describe('encodedSize', () => {
-  it.each(ELEMENT_TYPES)('%s: never below what the encoders write, for the longest values and every shape', (type) => {
-    for (const dims of SHAPES) {
-      const n = dims.reduce((a, b) => a * b, 1)
-      const t = tensor(type, storage(type, WORST[type], n), dims)
-      for (const layout of LAYOUTS) expect(encodedSize(t, layout), `${layout} [${dims}]`).toBeGreaterThanOrEqual(written(t, layout))
-    }
-  })
+  it.each(ELEMENT_TYPES)(
+    '%s: never below what the encoders write, for the longest values and every shape',
+    (type) => {
+      for (const dims of SHAPES) {
+        const n = dims.reduce((a, b) => a * b, 1)
+        const t = tensor(type, storage(type, WORST[type], n), dims)
+        for (const layout of LAYOUTS)
+          expect(encodedSize(t, layout), `${layout} [${dims}]`).toBeGreaterThanOrEqual(
+            written(t, layout),
+          )
+      }
+    },
+  )
 
   it('never below what the encoders write, for any float32, float64 or int64 values (property)', () => {
     const cases = [
-      fc.array(fc.float(), { maxLength: 40 }).map((v) => tensor('float32', Float32Array.from(v), [v.length])),
-      fc.array(fc.double(), { maxLength: 40 }).map((v) => tensor('float64', Float64Array.from(v), [v.length])),
-      fc.array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { maxLength: 40 }).map((v) => tensor('int64', BigInt64Array.from(v), [v.length])),
+      fc
+        .array(fc.float(), { maxLength: 40 })
+        .map((v) => tensor('float32', Float32Array.from(v), [v.length])),
+      fc
+        .array(fc.double(), { maxLength: 40 })
+        .map((v) => tensor('float64', Float64Array.from(v), [v.length])),
+      fc
+        .array(fc.bigInt({ min: -(2n ** 63n), max: 2n ** 63n - 1n }), { maxLength: 40 })
+        .map((v) => tensor('int64', BigInt64Array.from(v), [v.length])),
     ]
     for (const arbitrary of cases) {
       fc.assert(
         fc.property(arbitrary, (t) => {
-          for (const layout of LAYOUTS) expect(encodedSize(t, layout)).toBeGreaterThanOrEqual(written(t, layout))
+          for (const layout of LAYOUTS)
+            expect(encodedSize(t, layout)).toBeGreaterThanOrEqual(written(t, layout))
         }),
       )
     }

@@ -4,11 +4,25 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Tensor } from 'onnxruntime-node'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { InferenceTimeoutError, RequestCancelledError, WorkerCrashedError, WorkerUnavailableError } from '../../src/errors.js'
+import {
+  InferenceTimeoutError,
+  RequestCancelledError,
+  WorkerCrashedError,
+  WorkerUnavailableError,
+} from '../../src/errors.js'
 import type { Feeds, Fetches } from '../../src/runtime/feeds.js'
 import { ModelLoadError, ModelSession } from '../../src/runtime/session.js'
-import { WorkerPool, type WorkerLoss, type WorkerPoolOptions } from '../../src/runtime/worker-pool.js'
-import { addConstModel, classifierModel, identityModel, loopCounterModel } from '../support/models.js'
+import {
+  WorkerPool,
+  type WorkerLoss,
+  type WorkerPoolOptions,
+} from '../../src/runtime/worker-pool.js'
+import {
+  addConstModel,
+  classifierModel,
+  identityModel,
+  loopCounterModel,
+} from '../support/models.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 
@@ -34,7 +48,9 @@ let faultyEntry: URL
 
 beforeAll(async () => {
   dir = await makeTempDir('modelgate-worker-pool-')
-  const worker = pathToFileURL(join(import.meta.dirname, '..', '..', 'dist', 'runtime', 'inference-worker.js')).href
+  const worker = pathToFileURL(
+    join(import.meta.dirname, '..', '..', 'dist', 'runtime', 'inference-worker.js'),
+  ).href
   const source = `
 import { spawnSync } from 'node:child_process'
 import { parentPort } from 'node:worker_threads'
@@ -93,12 +109,21 @@ async function pool(bytes: Uint8Array, o: Partial<WorkerPoolOptions> = {}): Prom
   return { p, lost, stuck }
 }
 
-const row = (first: number, batch = 1): Feeds => ({ x: new Tensor('float32', Float32Array.from({ length: 4 * batch }, (_, i) => (i === 0 ? first : i)), [batch, 4]) })
+const row = (first: number, batch = 1): Feeds => ({
+  x: new Tensor(
+    'float32',
+    Float32Array.from({ length: 4 * batch }, (_, i) => (i === 0 ? first : i)),
+    [batch, 4],
+  ),
+})
 
 /** Fetches as plain data, to compare results across threads and sessions. */
-function plain(fetches: Fetches): Record<string, { type: string; dims: readonly number[]; data: unknown[] }> {
+function plain(
+  fetches: Fetches,
+): Record<string, { type: string; dims: readonly number[]; data: unknown[] }> {
   const out: Record<string, { type: string; dims: readonly number[]; data: unknown[] }> = {}
-  for (const [name, t] of Object.entries(fetches)) out[name] = { type: t.type, dims: t.dims, data: Array.from(t.data as ArrayLike<unknown>) }
+  for (const [name, t] of Object.entries(fetches))
+    out[name] = { type: t.type, dims: t.dims, data: Array.from(t.data as ArrayLike<unknown>) }
   return out
 }
 
@@ -120,10 +145,19 @@ describe('WorkerPool', () => {
     try {
       const feeds = Array.from({ length: 24 }, (_, i) => {
         const batch = 1 + (i % 3)
-        return { x: new Tensor('float32', Float32Array.from({ length: 3 * batch }, (_, j) => Math.sin(i * 7 + j) * 3), [batch, 3]) }
+        return {
+          x: new Tensor(
+            'float32',
+            Float32Array.from({ length: 3 * batch }, (_, j) => Math.sin(i * 7 + j) * 3),
+            [batch, 3],
+          ),
+        }
       })
       const results = await Promise.all(feeds.map((f) => p.run(f, ['scores', 'label'])))
-      for (const [i, f] of feeds.entries()) expect(plain(results[i]!), `run ${i}`).toEqual(plain(await session.run(f, ['scores', 'label'])))
+      for (const [i, f] of feeds.entries())
+        expect(plain(results[i]!), `run ${i}`).toEqual(
+          plain(await session.run(f, ['scores', 'label'])),
+        )
       expect(p.mode).toBe('workers')
       expect(p.concurrency).toBe(2)
       expect(p.signature.inputs.map((s) => s.name)).toEqual(['x'])
@@ -163,7 +197,12 @@ describe('WorkerPool', () => {
       expect(body.every((b) => b === 7)).toBe(true)
       expect(new Uint8Array(whole).filter((b) => b === 9).length).toBe(60)
       // Twice from the same Buffer view: the first run must not have taken it.
-      expect(Array.from((await p.run({ x: new Tensor('uint8', fromBody, [4]) }, ['y'], { handOver })).y!.data as Uint8Array)).toEqual([7, 7, 7, 7])
+      expect(
+        Array.from(
+          (await p.run({ x: new Tensor('uint8', fromBody, [4]) }, ['y'], { handOver })).y!
+            .data as Uint8Array,
+        ),
+      ).toEqual([7, 7, 7, 7])
     })
   }
 
@@ -171,7 +210,9 @@ describe('WorkerPool', () => {
     const { p } = await pool(addConstModel(1))
     const feeds = row(5)
     const data = feeds.x!.data as Float32Array
-    expect(Array.from((await p.run(feeds, ['y'], { handOver: true })).y!.data as Float32Array)).toEqual([6, 2, 3, 4])
+    expect(
+      Array.from((await p.run(feeds, ['y'], { handOver: true })).y!.data as Float32Array),
+    ).toEqual([6, 2, 3, 4])
     expect(data.byteLength).toBe(0) // detached: it now belongs to the worker
   })
 
@@ -180,7 +221,9 @@ describe('WorkerPool', () => {
     const { p } = await pool(bytes)
     const session = await ModelSession.create(bytes)
     try {
-      const feeds = { x: new Tensor('string', ['', 'ünïcödé', 'a longer string, with commas', '🙂'], [4]) }
+      const feeds = {
+        x: new Tensor('string', ['', 'ünïcödé', 'a longer string, with commas', '🙂'], [4]),
+      }
       const out = await p.run(feeds, ['y'])
       expect(out.y!.type).toBe('string')
       expect(plain(out)).toEqual(plain(await session.run(feeds, ['y'])))
@@ -213,14 +256,20 @@ describe('WorkerPool', () => {
       expect(answers.map((a) => (a.y!.data as Float32Array)[0])).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
       expect(lost.map((l) => l.reason)).toEqual(['crashed'])
       await waitFor(() => p.live === 2, 'the lost worker to be replaced')
-      const later = await Promise.all(Array.from({ length: 4 }, (_, i) => p.run(row(10 + i), ['y'])))
+      const later = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => p.run(row(10 + i), ['y'])),
+      )
       expect(later.map((a) => (a.y!.data as Float32Array)[0])).toEqual([11, 12, 13, 14])
       expect(lost).toHaveLength(1)
     })
   }
 
   it('a run past the timeout fails with inference_timeout; its stuck worker counts until it ends, then is replaced', async () => {
-    const { p, lost, stuck } = await pool(addConstModel(1), { entry: faultyEntry, workers: 1, timeoutMs: 300 })
+    const { p, lost, stuck } = await pool(addConstModel(1), {
+      entry: faultyEntry,
+      workers: 1,
+      timeoutMs: 300,
+    })
     const blocked = BLOCK + 1
     const running = p.run(row(blocked), ['y'])
     const queued = p.run(row(1), ['y'])
@@ -247,21 +296,30 @@ describe('WorkerPool', () => {
 
   it('an onnxruntime run past the timeout: its worker is ended once the run returns, and this process lives on', async () => {
     const { p, lost, stuck } = await pool(loopCounterModel(), { workers: 1, timeoutMs: 100 })
-    const count = (m: bigint) => p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
+    const count = (m: bigint) =>
+      p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
     expect((await count(3n)).count!.data).toEqual(BigInt64Array.of(3n))
     // A million iterations take a second or two: far past the timeout, and they do end.
     await expect(count(1_000_000n)).rejects.toBeInstanceOf(InferenceTimeoutError)
     expect(p.stuck).toBe(1)
     // A thread terminated inside a native run used to abort the whole process when the run returned.
-    await waitFor(() => p.stuck === 0 && p.live === 1, 'the timed-out run to return and its worker to be replaced')
+    await waitFor(
+      () => p.stuck === 0 && p.live === 1,
+      'the timed-out run to return and its worker to be replaced',
+    )
     expect(stuck).toEqual([1, 0])
     expect(lost.map((l) => l.reason)).toEqual(['timeout'])
     expect((await count(4n)).count!.data).toEqual(BigInt64Array.of(4n))
   })
 
   it('release() during a long onnxruntime run waits for the run to return: the worker is never terminated inside it', async () => {
-    const p = await WorkerPool.create(shared(loopCounterModel()), { workers: 1, timeoutMs: 60_000, sessionOptions: { intraOpNumThreads: 1 } })
-    const count = (m: bigint) => p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
+    const p = await WorkerPool.create(shared(loopCounterModel()), {
+      workers: 1,
+      timeoutMs: 60_000,
+      sessionOptions: { intraOpNumThreads: 1 },
+    })
+    const count = (m: bigint) =>
+      p.run({ M: new Tensor('int64', BigInt64Array.of(m), []) }, ['count'])
     expect((await count(3n)).count!.data).toEqual(BigInt64Array.of(3n))
     // Nine million iterations take about 8 s here: release() used to terminate the worker
     // after 5 s, inside the run, and the process aborted when the run returned.
@@ -273,7 +331,11 @@ describe('WorkerPool', () => {
   })
 
   it('a worker still stuck when its version is released does not report its end: the released series stay gone', async () => {
-    const { p, stuck } = await pool(addConstModel(1), { entry: faultyEntry, workers: 1, timeoutMs: 200 })
+    const { p, stuck } = await pool(addConstModel(1), {
+      entry: faultyEntry,
+      workers: 1,
+      timeoutMs: 200,
+    })
     const blocked = BLOCK + 5
     await expect(p.run(row(blocked), ['y'])).rejects.toBeInstanceOf(InferenceTimeoutError)
     expect(stuck).toEqual([1])
@@ -281,12 +343,19 @@ describe('WorkerPool', () => {
     await p.release()
     await unblock(blocked)
     await waitFor(() => p.stuck === 0, 'the stuck worker to end')
-    await waitFor(() => [...threads].filter((id) => !threadIds().has(id)).length > 0, 'its thread to be gone')
+    await waitFor(
+      () => [...threads].filter((id) => !threadIds().has(id)).length > 0,
+      'its thread to be gone',
+    )
     expect(stuck).toEqual([1])
   })
 
   it('with one of two workers stuck, the other serves and no third one starts', async () => {
-    const { p, lost, stuck } = await pool(addConstModel(1), { entry: faultyEntry, workers: 2, timeoutMs: 300 })
+    const { p, lost, stuck } = await pool(addConstModel(1), {
+      entry: faultyEntry,
+      workers: 2,
+      timeoutMs: 300,
+    })
     const blocked = BLOCK + 2
     await expect(p.run(row(blocked), ['y'])).rejects.toBeInstanceOf(InferenceTimeoutError)
     expect(p.stuck).toBe(1)
@@ -309,7 +378,9 @@ describe('WorkerPool', () => {
     // Queued behind the dropped one: the worker it leaves free takes it, with no later run to ask.
     const behind = p.run(row(2), ['y'])
     gone = true
-    await expect(p.run(row(1), ['y'], { clientGone: () => gone })).rejects.toBeInstanceOf(RequestCancelledError)
+    await expect(p.run(row(1), ['y'], { clientGone: () => gone })).rejects.toBeInstanceOf(
+      RequestCancelledError,
+    )
 
     await unblock(blocked)
     expect(((await running).y!.data as Float32Array)[0]).toBe(blocked + 1)
@@ -322,17 +393,26 @@ describe('WorkerPool', () => {
 
   it('release() fails the work it still had, ends every worker thread, and refuses later runs', async () => {
     const before = threadIds()
-    const p = await WorkerPool.create(shared(addConstModel(1)), { workers: 3, timeoutMs: 30_000, sessionOptions: { intraOpNumThreads: 1 }, entry: faultyEntry })
+    const p = await WorkerPool.create(shared(addConstModel(1)), {
+      workers: 3,
+      timeoutMs: 30_000,
+      sessionOptions: { intraOpNumThreads: 1 },
+      entry: faultyEntry,
+    })
     const started = [...threadIds()].filter((id) => !before.has(id))
     expect(started.length).toBeGreaterThanOrEqual(3)
     const blocked = BLOCK + 4
     // One run in each worker (one of them blocked), three queued behind them.
-    const work = [p.run(row(blocked), ['y']), ...Array.from({ length: 5 }, (_, i) => p.run(row(i), ['y']))].map((r) => r.catch((e: unknown) => e))
+    const work = [
+      p.run(row(blocked), ['y']),
+      ...Array.from({ length: 5 }, (_, i) => p.run(row(i), ['y'])),
+    ].map((r) => r.catch((e: unknown) => e))
     const released = p.release()
     expect(p.released).toBe(true)
     expect(p.live).toBe(0)
     // Nobody is left to answer them: each one fails now, none waits for its timeout.
-    for (const outcome of await Promise.all(work)) expect(outcome).toBeInstanceOf(WorkerUnavailableError)
+    for (const outcome of await Promise.all(work))
+      expect(outcome).toBeInstanceOf(WorkerUnavailableError)
     await unblock(blocked)
     await released
     const left = started.filter((id) => existsSync(`/proc/self/task/${id}`))
@@ -343,9 +423,16 @@ describe('WorkerPool', () => {
   it('bytes that are not a model: create() rejects with ModelLoadError and leaves no worker behind', async () => {
     const before = threadIds()
     const notAModel = shared(new TextEncoder().encode('this is not an ONNX model'))
-    const error = await WorkerPool.create(notAModel, { workers: 2, timeoutMs: 30_000, sessionOptions: {} }).catch((e: unknown) => e)
+    const error = await WorkerPool.create(notAModel, {
+      workers: 2,
+      timeoutMs: 30_000,
+      sessionOptions: {},
+    }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ModelLoadError)
     expect((error as ModelLoadError).reason).toBe('invalid_model')
-    await waitFor(() => [...threadIds()].filter((id) => !before.has(id)).length <= 1, 'the workers that failed to load to end')
+    await waitFor(
+      () => [...threadIds()].filter((id) => !before.has(id)).length <= 1,
+      'the workers that failed to load to end',
+    )
   })
 })

@@ -25,11 +25,19 @@ export interface ConformanceCase {
   readonly tolerance: { readonly rtol: number; readonly atol: number }
 }
 
-export const cases = (JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as { cases: ConformanceCase[] }).cases
+export const cases = (
+  JSON.parse(await readFile(join(CONFORMANCE_DIR, 'manifest.json'), 'utf8')) as {
+    cases: ConformanceCase[]
+  }
+).cases
 
 export const FLOATS = new Set(['float32', 'float64', 'float16'])
 export const BIG_INTS = new Set(['int64', 'uint64'])
-export const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Infinity': -Infinity }
+export const NON_FINITE: Record<string, number> = {
+  NaN: NaN,
+  Infinity: Infinity,
+  '-Infinity': -Infinity,
+}
 
 /** A float as the wire carries it: a number, or one of the three non-finite strings. */
 export function wireFloat(value: unknown, what: string): number {

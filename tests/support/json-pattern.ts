@@ -11,7 +11,11 @@ export type JsonPattern =
   | { readonly kind: 'any' }
   | { readonly kind: 'value'; readonly value: string | number | boolean | null }
   | { readonly kind: 'array'; readonly items: readonly JsonPattern[] }
-  | { readonly kind: 'object'; readonly members: ReadonlyMap<string, JsonPattern>; readonly open: boolean }
+  | {
+      readonly kind: 'object'
+      readonly members: ReadonlyMap<string, JsonPattern>
+      readonly open: boolean
+    }
 
 const TIMING_KEY = /^(ms|time|at|since|startedAt|[a-z]+Ms)$/
 const FLOAT_RTOL = 1e-6
@@ -32,7 +36,9 @@ export function parsePattern(text: string): JsonPattern {
     return true
   }
   const literal = (): string | number | boolean | null => {
-    const m = /^(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(text.slice(i))
+    const m = /^(?:"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?|true|false|null)/.exec(
+      text.slice(i),
+    )
     if (!m) return fail('a value')
     i += m[0].length
     return JSON.parse(m[0]) as string | number | boolean | null
@@ -44,7 +50,7 @@ export function parsePattern(text: string): JsonPattern {
       i++
       const members = new Map<string, JsonPattern>()
       ws()
-      if (text[i] === '}') return i++, { kind: 'object', members, open: false }
+      if (text[i] === '}') return (i++, { kind: 'object', members, open: false })
       for (;;) {
         if (ellipsis()) {
           ws()
@@ -73,7 +79,7 @@ export function parsePattern(text: string): JsonPattern {
         return { kind: 'any' }
       }
       const items: JsonPattern[] = []
-      if (text[i] === ']') return i++, { kind: 'array', items }
+      if (text[i] === ']') return (i++, { kind: 'array', items })
       for (;;) {
         items.push(value())
         ws()
@@ -99,28 +105,40 @@ export function mismatches(pattern: JsonPattern, actual: unknown, path = '$', ke
     case 'value': {
       const want = pattern.value
       if (TIMING_KEY.test(key) && (typeof want === 'number' || typeof want === 'string')) {
-        return typeof actual === typeof want ? [] : [`${path}: a ${typeof want} (a timing), got ${got}`]
+        return typeof actual === typeof want
+          ? []
+          : [`${path}: a ${typeof want} (a timing), got ${got}`]
       }
       if (typeof want === 'number' && typeof actual === 'number') {
-        if (Number.isInteger(want) && Number.isInteger(actual)) return want === actual ? [] : [`${path}: ${want}, got ${actual}`]
-        return Math.abs(want - actual) <= FLOAT_RTOL * Math.max(Math.abs(want), Math.abs(actual)) ? [] : [`${path}: ${want}, got ${actual}`]
+        if (Number.isInteger(want) && Number.isInteger(actual))
+          return want === actual ? [] : [`${path}: ${want}, got ${actual}`]
+        return Math.abs(want - actual) <= FLOAT_RTOL * Math.max(Math.abs(want), Math.abs(actual))
+          ? []
+          : [`${path}: ${want}, got ${actual}`]
       }
       return want === actual ? [] : [`${path}: ${JSON.stringify(want)}, got ${got}`]
     }
     case 'array': {
       if (!Array.isArray(actual)) return [`${path}: an array, got ${got}`]
-      if (actual.length !== pattern.items.length) return [`${path}: ${pattern.items.length} items, got ${actual.length}: ${got}`]
+      if (actual.length !== pattern.items.length)
+        return [`${path}: ${pattern.items.length} items, got ${actual.length}: ${got}`]
       return pattern.items.flatMap((p, n) => mismatches(p, actual[n], `${path}[${n}]`))
     }
     case 'object': {
-      if (typeof actual !== 'object' || actual === null || Array.isArray(actual)) return [`${path}: an object, got ${got}`]
+      if (typeof actual !== 'object' || actual === null || Array.isArray(actual))
+        return [`${path}: an object, got ${got}`]
       const record = actual as Record<string, unknown>
       const out = [...pattern.members].flatMap(([k, p]) =>
-        k in record ? mismatches(p, record[k], `${path}.${k}`, k) : [`${path}: no member '${k}' in ${got}`],
+        k in record
+          ? mismatches(p, record[k], `${path}.${k}`, k)
+          : [`${path}: no member '${k}' in ${got}`],
       )
       if (!pattern.open) {
         const extra = Object.keys(record).filter((k) => !pattern.members.has(k))
-        if (extra.length > 0) out.push(`${path}: unexpected member(s) ${extra.join(', ')} (end the README's object with ',...' if they may vary)`)
+        if (extra.length > 0)
+          out.push(
+            `${path}: unexpected member(s) ${extra.join(', ')} (end the README's object with ',...' if they may vary)`,
+          )
       }
       return out
     }

@@ -1,11 +1,20 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { buildModel, type ModelSpec, type NodeSpec, type ValueSpec } from '../../src/onnx/builder.js'
+import {
+  buildModel,
+  type ModelSpec,
+  type NodeSpec,
+  type ValueSpec,
+} from '../../src/onnx/builder.js'
 
 /** Small real ONNX models for tests, built with the project's own writer. */
 
 /** y = x + c (float32, shape [batch, n]): `c` tells versions apart in responses. */
-export function addConstModel(c: number, n = 4, opts: { inputName?: string; outputName?: string } = {}): Uint8Array {
+export function addConstModel(
+  c: number,
+  n = 4,
+  opts: { inputName?: string; outputName?: string } = {},
+): Uint8Array {
   const x = opts.inputName ?? 'x'
   const y = opts.outputName ?? 'y'
   return buildModel({
@@ -17,7 +26,11 @@ export function addConstModel(c: number, n = 4, opts: { inputName?: string; outp
 }
 
 /** y = x (any element type), with the given declared shape (undefined = unknown rank). */
-export function identityModel(type: ModelSpec['inputs'][number]['type'], shape: (number | string)[] | undefined, names = { input: 'x', output: 'y' }): Uint8Array {
+export function identityModel(
+  type: ModelSpec['inputs'][number]['type'],
+  shape: (number | string)[] | undefined,
+  names = { input: 'x', output: 'y' },
+): Uint8Array {
   return buildModel({
     inputs: [{ name: names.input, type, shape }],
     outputs: [{ name: names.output, type, shape }],
@@ -31,7 +44,12 @@ export async function writeModelFile(path: string, bytes: Uint8Array | string): 
 }
 
 /** Writes `<modelsDir>/<model>/<version>/model.onnx`. */
-export async function writeVersion(modelsDir: string, model: string, version: number, bytes: Uint8Array | string): Promise<string> {
+export async function writeVersion(
+  modelsDir: string,
+  model: string,
+  version: number,
+  bytes: Uint8Array | string,
+): Promise<string> {
   const path = join(modelsDir, model, String(version), 'model.onnx')
   await writeModelFile(path, bytes)
   return path
@@ -55,7 +73,10 @@ export function addModel(names = { a: 'a', b: 'b', sum: 'sum' }): Uint8Array {
  * One Identity per pair: `outputs[i] = inputs[i]`, each of type `type` and shape ['n']. For tensor
  * names that are awkward in JavaScript objects (`__proto__`, `constructor`, `39`, `onnx::Flatten_0`).
  */
-export function identitiesModel(pairs: readonly (readonly [input: string, output: string])[], type: ElementTypeName = 'float32'): Uint8Array {
+export function identitiesModel(
+  pairs: readonly (readonly [input: string, output: string])[],
+  type: ElementTypeName = 'float32',
+): Uint8Array {
   return buildModel({
     inputs: pairs.map(([input]) => ({ name: input, type, shape: ['n'] })),
     outputs: pairs.map(([, output]) => ({ name: output, type, shape: ['n'] })),
@@ -119,7 +140,10 @@ export function forestWithZipMapModel(): Uint8Array {
     outputs: [
       { name: 'label', type: 'string', shape: ['N'] },
       { name: 'probabilities', type: 'float32', shape: ['N', 2] },
-      { name: 'output_probability', type: { sequence: { map: ['string', { tensor: 'float32' }] } } },
+      {
+        name: 'output_probability',
+        type: { sequence: { map: ['string', { tensor: 'float32' }] } },
+      },
     ],
     nodes: [
       {
@@ -145,7 +169,13 @@ export function forestWithZipMapModel(): Uint8Array {
           post_transform: { s: 'NONE' },
         },
       },
-      { op: 'ZipMap', domain: ml, inputs: ['probabilities'], outputs: ['output_probability'], attributes: { classlabels_strings: { strings: ['cat', 'dog'] } } },
+      {
+        op: 'ZipMap',
+        domain: ml,
+        inputs: ['probabilities'],
+        outputs: ['output_probability'],
+        attributes: { classlabels_strings: { strings: ['cat', 'dog'] } },
+      },
     ],
   })
 }
@@ -157,7 +187,14 @@ export function imageMeanModel(): Uint8Array {
     inputs: [{ name: 'pixel_values', type: 'float32', shape: ['N', 3, 224, 224] }],
     outputs: [{ name: 'mean', type: 'float32', shape: ['N'] }],
     initializers: [{ name: 'axes', type: 'int64', dims: [3], data: BigInt64Array.of(1n, 2n, 3n) }],
-    nodes: [{ op: 'ReduceMean', inputs: ['pixel_values', 'axes'], outputs: ['mean'], attributes: { keepdims: { i: 0 } } }],
+    nodes: [
+      {
+        op: 'ReduceMean',
+        inputs: ['pixel_values', 'axes'],
+        outputs: ['mean'],
+        attributes: { keepdims: { i: 0 } },
+      },
+    ],
   })
 }
 
@@ -201,7 +238,12 @@ export function classifierModel(bias: readonly [number, number, number]): Uint8A
     initializers: [{ name: 'bias', type: 'float32', dims: [3], data: Float32Array.from(bias) }],
     nodes: [
       { op: 'Add', inputs: ['x', 'bias'], outputs: ['scores'] },
-      { op: 'ArgMax', inputs: ['scores'], outputs: ['label'], attributes: { axis: { i: 1 }, keepdims: { i: 0 } } },
+      {
+        op: 'ArgMax',
+        inputs: ['scores'],
+        outputs: ['label'],
+        attributes: { axis: { i: 1 }, keepdims: { i: 0 } },
+      },
     ],
   })
 }
@@ -223,13 +265,32 @@ export function nanModel(n = 4): Uint8Array {
  * `layers` width x width MatMuls. Weights average their inputs, so x = ones gives y = ones.
  */
 export function heavyModel(width = 512, layers = 6, n = 4): Uint8Array {
-  const nodes: { op: string; inputs: string[]; outputs: string[] }[] = [{ op: 'MatMul', inputs: ['x', 'w_in'], outputs: ['h0'] }]
-  const initializers = [{ name: 'w_in', type: 'float32' as const, dims: [n, width], data: new Float32Array(n * width).fill(1 / n) }]
+  const nodes: { op: string; inputs: string[]; outputs: string[] }[] = [
+    { op: 'MatMul', inputs: ['x', 'w_in'], outputs: ['h0'] },
+  ]
+  const initializers = [
+    {
+      name: 'w_in',
+      type: 'float32' as const,
+      dims: [n, width],
+      data: new Float32Array(n * width).fill(1 / n),
+    },
+  ]
   for (let i = 0; i < layers; i++) {
-    initializers.push({ name: `w${i}`, type: 'float32', dims: [width, width], data: new Float32Array(width * width).fill(1 / width) })
+    initializers.push({
+      name: `w${i}`,
+      type: 'float32',
+      dims: [width, width],
+      data: new Float32Array(width * width).fill(1 / width),
+    })
     nodes.push({ op: 'MatMul', inputs: [`h${i}`, `w${i}`], outputs: [`h${i + 1}`] })
   }
-  initializers.push({ name: 'w_out', type: 'float32', dims: [width, n], data: new Float32Array(width * n).fill(1 / width) })
+  initializers.push({
+    name: 'w_out',
+    type: 'float32',
+    dims: [width, n],
+    data: new Float32Array(width * n).fill(1 / width),
+  })
   nodes.push({ op: 'MatMul', inputs: [`h${layers}`, 'w_out'], outputs: ['y'] })
   return buildModel({
     inputs: [{ name: 'x', type: 'float32', shape: ['batch', n] }],
@@ -243,7 +304,10 @@ export function heavyModel(width = 512, layers = 6, n = 4): Uint8Array {
  * addConstModel(c) followed by metadata_props, which the writer puts last: the file's prefix
  * without them is addConstModel(c) itself, a complete model. A copy cut at that point loads.
  */
-export function addConstModelWithMetadata(c: number, metadata: Readonly<Record<string, string>>): Uint8Array {
+export function addConstModelWithMetadata(
+  c: number,
+  metadata: Readonly<Record<string, string>>,
+): Uint8Array {
   return buildModel({
     inputs: [{ name: 'x', type: 'float32', shape: ['batch', 4] }],
     outputs: [{ name: 'y', type: 'float32', shape: ['batch', 4] }],
@@ -326,7 +390,12 @@ export function binaryExampleModel(): Uint8Array {
 
 /** One Identity per entry, each with its own element type and shape: `output = input`. */
 export function typedIdentitiesModel(
-  pairs: readonly { readonly input: string; readonly output: string; readonly type: ElementTypeName; readonly shape?: (number | string)[] }[],
+  pairs: readonly {
+    readonly input: string
+    readonly output: string
+    readonly type: ElementTypeName
+    readonly shape?: (number | string)[]
+  }[],
 ): Uint8Array {
   return buildModel({
     inputs: pairs.map((p) => ({ name: p.input, type: p.type, shape: p.shape ?? ['n'] })),
@@ -343,7 +412,14 @@ export function constantOfShapeModel(): Uint8Array {
   return buildModel({
     inputs: [{ name: 'shape', type: 'int64', shape: [2] }],
     outputs: [{ name: 'y', type: 'float32', shape: ['rows', 'cols'] }],
-    nodes: [{ op: 'ConstantOfShape', inputs: ['shape'], outputs: ['y'], attributes: { value: { t: { type: 'float32', dims: [1], data: Float32Array.of(1) } } } }],
+    nodes: [
+      {
+        op: 'ConstantOfShape',
+        inputs: ['shape'],
+        outputs: ['y'],
+        attributes: { value: { t: { type: 'float32', dims: [1], data: Float32Array.of(1) } } },
+      },
+    ],
   })
 }
 
@@ -378,7 +454,13 @@ export function spinModel(c: number, trips: number | bigint): Uint8Array {
       { name: 'trips', type: 'int64', dims: [], data: BigInt64Array.of(BigInt(trips)) },
     ],
     nodes: [
-      loopNode({ trips: 'trips', initial: 'x', output: 'x_looped', carried: { name: 'v', type: 'float32', shape: ['batch', 4] }, step: { op: 'Identity', inputs: ['v'], outputs: ['v_out'] } }),
+      loopNode({
+        trips: 'trips',
+        initial: 'x',
+        output: 'x_looped',
+        carried: { name: 'v', type: 'float32', shape: ['batch', 4] },
+        step: { op: 'Identity', inputs: ['v'], outputs: ['v_out'] },
+      }),
       { op: 'Add', inputs: ['x_looped', 'c'], outputs: ['y'] },
     ],
   })
@@ -398,7 +480,13 @@ export function loopCounterModel(): Uint8Array {
     ],
     nodes: [
       // `one` is the outer graph's: a Loop body sees the enclosing scope.
-      loopNode({ trips: 'M', initial: 'zero', output: 'count', carried: { name: 'n', type: 'int64', shape: [] }, step: { op: 'Add', inputs: ['n', 'one'], outputs: ['n_out'] } }),
+      loopNode({
+        trips: 'M',
+        initial: 'zero',
+        output: 'count',
+        carried: { name: 'n', type: 'int64', shape: [] },
+        step: { op: 'Add', inputs: ['n', 'one'], outputs: ['n_out'] },
+      }),
     ],
   })
 }
@@ -407,7 +495,13 @@ export function loopCounterModel(): Uint8Array {
  * A Loop of `trips` iterations (no early exit) carrying one value from `initial` to `output`: the
  * body's `step` makes `<carried>_out` from `carried`.
  */
-function loopNode(o: { trips: string; initial: string; output: string; carried: ValueSpec; step: NodeSpec }): NodeSpec {
+function loopNode(o: {
+  trips: string
+  initial: string
+  output: string
+  carried: ValueSpec
+  step: NodeSpec
+}): NodeSpec {
   return {
     op: 'Loop',
     inputs: [o.trips, '', o.initial],
@@ -415,8 +509,15 @@ function loopNode(o: { trips: string; initial: string; output: string; carried: 
     attributes: {
       body: {
         graph: {
-          inputs: [{ name: 'i', type: 'int64', shape: [] }, { name: 'cond', type: 'bool', shape: [] }, o.carried],
-          outputs: [{ name: 'cond_out', type: 'bool', shape: [] }, { ...o.carried, name: `${o.carried.name}_out` }],
+          inputs: [
+            { name: 'i', type: 'int64', shape: [] },
+            { name: 'cond', type: 'bool', shape: [] },
+            o.carried,
+          ],
+          outputs: [
+            { name: 'cond_out', type: 'bool', shape: [] },
+            { ...o.carried, name: `${o.carried.name}_out` },
+          ],
           nodes: [{ op: 'Identity', inputs: ['cond'], outputs: ['cond_out'] }, o.step],
         },
       },

@@ -52,13 +52,23 @@ export function getHead(path: string): string {
 }
 
 /** The request head of a POST; `headers` as written (Content-Length is the caller's to give). */
-export function postHead(path: string, headers: Readonly<Record<string, string | number>> = {}): string {
-  const lines = Object.entries({ host: 'localhost', 'content-type': 'application/json', ...headers }).map(([k, v]) => `${k}: ${v}\r\n`)
+export function postHead(
+  path: string,
+  headers: Readonly<Record<string, string | number>> = {},
+): string {
+  const lines = Object.entries({
+    host: 'localhost',
+    'content-type': 'application/json',
+    ...headers,
+  }).map(([k, v]) => `${k}: ${v}\r\n`)
   return `POST ${path} HTTP/1.1\r\n${lines.join('')}\r\n`
 }
 
 /** The status line and headers of the response starting at `at`; undefined until they are complete. */
-function parseHead(bytes: Buffer, at: number): { status: number; headers: Record<string, string>; bodyAt: number } | undefined {
+function parseHead(
+  bytes: Buffer,
+  at: number,
+): { status: number; headers: Record<string, string>; bodyAt: number } | undefined {
   const end = bytes.indexOf('\r\n\r\n', at)
   if (end < 0) return undefined
   const [statusLine, ...lines] = bytes.subarray(at, end).toString('latin1').split('\r\n')
@@ -74,9 +84,16 @@ function parseResponse(bytes: Buffer, atClose = false): RawResponse | undefined 
   const head = parseHead(bytes, 0)
   if (!head) return undefined
   const body = bytes.subarray(head.bodyAt)
-  const length = head.headers['content-length'] === undefined ? undefined : Number(head.headers['content-length'])
+  const length =
+    head.headers['content-length'] === undefined
+      ? undefined
+      : Number(head.headers['content-length'])
   if (length !== undefined ? body.length < length : !atClose) return undefined
-  return { status: head.status, headers: head.headers, body: body.subarray(0, length).toString('utf8') }
+  return {
+    status: head.status,
+    headers: head.headers,
+    body: body.subarray(0, length).toString('utf8'),
+  }
 }
 
 /**

@@ -47,7 +47,10 @@ export function readmeShellBlocks(readme: string): ReadmeBlock[] {
     const mark = start > 0 ? lines[start - 1]!.trim() : ''
     if (mark.startsWith('<!--') && mark.includes('readme-test')) {
       const m = SKIP_MARK.exec(mark)
-      if (!m) throw new Error(`README.md:${start}: a readme-test mark that is not "<!-- readme-test: skip — <reason> -->": ${mark}`)
+      if (!m)
+        throw new Error(
+          `README.md:${start}: a readme-test mark that is not "<!-- readme-test: skip — <reason> -->": ${mark}`,
+        )
       blocks.push({ line: start + 1, heading, steps: [], skip: m[1]! })
     } else {
       blocks.push({ line: start + 1, heading, steps: splitSteps(body, start + 2) })
@@ -89,20 +92,28 @@ export function splitSteps(body: readonly string[], firstLine: number): ReadmeSt
     const heredoc = HEREDOC.exec(command.join('\n'))
     if (heredoc) {
       while (i < body.length && body[i]!.trim() !== heredoc[2]) command.push(body[i++]!)
-      if (i >= body.length) throw new Error(`README.md:${firstLine + start}: here-document ${heredoc[2]} has no terminator`)
+      if (i >= body.length)
+        throw new Error(
+          `README.md:${firstLine + start}: here-document ${heredoc[2]} has no terminator`,
+        )
       command.push(body[i++]!)
     }
     const comments = trailing === undefined ? [] : [trailing]
     while (i < body.length && body[i]!.trim().startsWith('#')) comments.push(comment(body[i++]!))
     const json = comments.filter((c) => c.startsWith('{') || c.startsWith('['))
-    if (json.length > 1) throw new Error(`README.md:${firstLine + start}: one step shows ${json.length} JSON answers; give each its own command`)
+    if (json.length > 1)
+      throw new Error(
+        `README.md:${firstLine + start}: one step shows ${json.length} JSON answers; give each its own command`,
+      )
     const step: ReadmeStep = { line: firstLine + start, command: command.join('\n') }
     if (json[0] !== undefined) {
       let pattern: JsonPattern
       try {
         pattern = parsePattern(json[0])
       } catch (e) {
-        throw new Error(`README.md:${firstLine + start}: the answer shown is not JSON with '...': ${(e as Error).message}`)
+        throw new Error(
+          `README.md:${firstLine + start}: the answer shown is not JSON with '...': ${(e as Error).message}`,
+        )
       }
       steps.push({ ...step, expected: { text: json[0], pattern } })
     } else {

@@ -17,10 +17,15 @@ export async function makeFreshProject(): Promise<{ root: string; project: strin
   const root = await makeTempDir('modelgate-readme-')
   const project = join(root, 'modelgate')
   await mkdir(project)
-  for (const name of ['node_modules', 'dist']) await symlink(join(REPO, name), join(project, name), 'dir')
-  for (const name of ['package.json', 'package-lock.json', '.npmrc']) await cp(join(REPO, name), join(project, name))
+  for (const name of ['node_modules', 'dist'])
+    await symlink(join(REPO, name), join(project, name), 'dir')
+  for (const name of ['package.json', 'package-lock.json', '.npmrc'])
+    await cp(join(REPO, name), join(project, name))
   await cp(join(REPO, 'scripts'), join(project, 'scripts'), { recursive: true })
-  await cp(join(REPO, 'models'), join(project, 'models'), { recursive: true, filter: (src) => basename(src) !== '.modelgate' })
+  await cp(join(REPO, 'models'), join(project, 'models'), {
+    recursive: true,
+    filter: (src) => basename(src) !== '.modelgate',
+  })
   return { root, project }
 }
 
@@ -32,7 +37,11 @@ export async function makeFreshProject(): Promise<{ root: string; project: strin
  * `prepare` would rebuild `dist`, which `npm test` has just built and which is a symlink here.
  */
 export function userEnvironment(root: string): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(MODELGATE_|VITEST|npm_|NODE_OPTIONS$|NODE_ENV$)/i.test(k)))
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^(MODELGATE_|VITEST|npm_|NODE_OPTIONS$|NODE_ENV$)/i.test(k),
+    ),
+  )
   return {
     ...env,
     npm_config_cache: join(root, 'npm-cache'),
@@ -52,8 +61,15 @@ export interface ProjectServer {
 }
 
 /** `npm start` without its build: `node dist/cli.js serve` from the project, on a free port. */
-export async function startProjectServer(project: string, env: NodeJS.ProcessEnv): Promise<ProjectServer> {
-  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--port', '0'], { cwd: project, env, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startProjectServer(
+  project: string,
+  env: NodeJS.ProcessEnv,
+): Promise<ProjectServer> {
+  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--port', '0'], {
+    cwd: project,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let log = ''
   child.stdout.on('data', (c: Buffer) => (log += c.toString()))
   child.stderr.on('data', (c: Buffer) => (log += c.toString()))
@@ -61,7 +77,8 @@ export async function startProjectServer(project: string, env: NodeJS.ProcessEnv
   try {
     let port = 0
     await waitFor(() => {
-      if (child.exitCode !== null) throw new Error(`the server exited with status ${child.exitCode}:\n${log}`)
+      if (child.exitCode !== null)
+        throw new Error(`the server exited with status ${child.exitCode}:\n${log}`)
       const m = /"event":"listening","url":"http:\/\/[^"]*:(\d+)"/.exec(log)
       if (m) port = Number(m[1])
       return port !== 0

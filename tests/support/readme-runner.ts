@@ -28,19 +28,31 @@ export interface BlockRun {
  * by a shell function that also writes the HTTP status to stderr, so the README's commands stay
  * exactly as a user types them (`curl -s ...`).
  */
-export async function runBlock(block: ReadmeBlock, o: { cwd: string; env: NodeJS.ProcessEnv; port: number; timeoutMs: number }): Promise<BlockRun> {
+export async function runBlock(
+  block: ReadmeBlock,
+  o: { cwd: string; env: NodeJS.ProcessEnv; port: number; timeoutMs: number },
+): Promise<BlockRun> {
   // node_modules is this repository's, behind a symlink: an install would rewrite it.
   const install = block.steps.find((s) => /\bnpm\s+(install|i|ci)\b/.test(s.command))
-  if (install) throw new Error(`README.md:${install.line}: '${install.command}' would install into the repository's node_modules; mark the block skipped`)
+  if (install)
+    throw new Error(
+      `README.md:${install.line}: '${install.command}' would install into the repository's node_modules; mark the block skipped`,
+    )
   const mark = `@@readme-${randomBytes(6).toString('hex')}`
-  const both = (what: string) => `printf '\\n%s %s\\n' '${mark}' '${what}'; printf '\\n%s %s\\n' '${mark}' '${what}' >&2`
+  const both = (what: string) =>
+    `printf '\\n%s %s\\n' '${mark}' '${what}'; printf '\\n%s %s\\n' '${mark}' '${what}' >&2`
   const script = [
     `curl() { command curl -w '%{stderr}\\n${mark} http %{http_code}\\n' "$@"; }`,
     ...block.steps.flatMap((s, n) => [both(String(n)), onPort(s.command, o.port)]),
     both('end'),
     '',
   ].join('\n')
-  const child = spawn('bash', ['-eo', 'pipefail', '-c', script], { cwd: o.cwd, env: o.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn('bash', ['-eo', 'pipefail', '-c', script], {
+    cwd: o.cwd,
+    env: o.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   let [stdout, stderr] = ['', '']
   child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
   child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
@@ -49,7 +61,9 @@ export async function runBlock(block: ReadmeBlock, o: { cwd: string; env: NodeJS
     timedOut = true
     process.kill(-child.pid!, 'SIGKILL') // the whole group: a `sleep` in a wait loop too
   }, o.timeoutMs)
-  const status = await new Promise<number | string>((resolve) => child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')))
+  const status = await new Promise<number | string>((resolve) =>
+    child.once('close', (code, signal) => resolve(code ?? signal ?? 'unknown')),
+  )
   clearTimeout(timer)
   try {
     process.kill(-child.pid!, 'SIGKILL') // anything a step left running in the background
@@ -61,12 +75,22 @@ export async function runBlock(block: ReadmeBlock, o: { cwd: string; env: NodeJS
   const err = segments(stderr, mark)
   const steps = block.steps.map((step, n) => {
     const e = err.get(String(n)) ?? ''
-    const statuses = [...e.matchAll(new RegExp(`^${mark} http (\\d+)$`, 'gm'))].map((m) => Number(m[1]))
-    return { step, stdout: (out.get(String(n)) ?? '').trim(), stderr: e.replace(new RegExp(`^${mark} http \\d+$\\n?`, 'gm'), '').trim(), statuses }
+    const statuses = [...e.matchAll(new RegExp(`^${mark} http (\\d+)$`, 'gm'))].map((m) =>
+      Number(m[1]),
+    )
+    return {
+      step,
+      stdout: (out.get(String(n)) ?? '').trim(),
+      stderr: e.replace(new RegExp(`^${mark} http \\d+$\\n?`, 'gm'), '').trim(),
+      statuses,
+    }
   })
   if (!timedOut && status === 0 && out.has('end')) return { steps }
   const reached = block.steps.reduce((last, _, n) => (out.has(String(n)) ? n : last), 0)
-  return { steps, failed: { index: reached, status: timedOut ? `killed after ${o.timeoutMs} ms` : status } }
+  return {
+    steps,
+    failed: { index: reached, status: timedOut ? `killed after ${o.timeoutMs} ms` : status },
+  }
 }
 
 /** Output after each marker, by the marker's name. */
@@ -79,14 +103,22 @@ function segments(text: string, mark: string): Map<string, string> {
 
 /** What is wrong with a step that ran: an HTTP error it did not expect, or an answer unlike the README's. */
 export function stepProblems(r: StepResult): string[] {
-  const expectsError = r.step.expected?.pattern.kind === 'object' && r.step.expected.pattern.members.has('error')
-  const problems = expectsError ? [] : r.statuses.filter((s) => s >= 400).map((s) => `HTTP ${s}, and the README shows no error for this command`)
+  const expectsError =
+    r.step.expected?.pattern.kind === 'object' && r.step.expected.pattern.members.has('error')
+  const problems = expectsError
+    ? []
+    : r.statuses
+        .filter((s) => s >= 400)
+        .map((s) => `HTTP ${s}, and the README shows no error for this command`)
   if (!r.step.expected) return problems
   let actual: unknown
   try {
     actual = JSON.parse(r.stdout)
   } catch {
-    return [...problems, `the README shows ${r.step.expected.text}, the command printed something that is not JSON`]
+    return [
+      ...problems,
+      `the README shows ${r.step.expected.text}, the command printed something that is not JSON`,
+    ]
   }
   return [...problems, ...mismatches(r.step.expected.pattern, actual)]
 }

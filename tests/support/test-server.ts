@@ -51,7 +51,11 @@ export async function startTestServer(
  * The real server over an existing models directory: a restart. The directory belongs to the
  * caller: close() stops the server and leaves it in place.
  */
-export async function startServerOver(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
+export async function startServerOver(
+  modelsDir: string,
+  options: ServerOptions = {},
+  env: Env = {},
+): Promise<TestServer> {
   const t = await startServerListening(modelsDir, options, env)
   await t.server.loaded
   await waitReady(t.url)
@@ -62,11 +66,25 @@ export async function startServerOver(modelsDir: string, options: ServerOptions 
  * startServerOver without waiting: the server listens, and is still loading its models (for
  * tests of what it answers before it is ready; `server.loaded` settles when the load is done).
  */
-export async function startServerListening(modelsDir: string, options: ServerOptions = {}, env: Env = {}): Promise<TestServer> {
+export async function startServerListening(
+  modelsDir: string,
+  options: ServerOptions = {},
+  env: Env = {},
+): Promise<TestServer> {
   // A short stability window keeps tests quick; tests about stability set their own.
   // The `workers` test project runs every lifecycle test with each model in inference workers.
   const forced = process.env.MODELGATE_EXECUTION
-  const config = loadServeConfig({ models: modelsDir, port: '0', host: '127.0.0.1', stabilityMs: '100', ...(forced && { execution: forced }), ...options }, env)
+  const config = loadServeConfig(
+    {
+      models: modelsDir,
+      port: '0',
+      host: '127.0.0.1',
+      stabilityMs: '100',
+      ...(forced && { execution: forced }),
+      ...options,
+    },
+    env,
+  )
   const logger = createMemoryLogger()
   const server = await startServer(config, logger)
   return { url: server.url, server, modelsDir, logs: logger.records, close: () => server.close() }

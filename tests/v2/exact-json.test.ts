@@ -8,10 +8,16 @@ describe('parseExactJson', () => {
   it('reads every JSON document as JSON.parse does when it holds a long integer (the exact parser runs)', () => {
     fc.assert(
       // Without integer literals of 16+ digits of their own: those are BigInt here, by design.
-      fc.property(fc.jsonValue().filter((v) => !/\d{16,}/.test(JSON.stringify(v))), (value) => {
-        const text = `[12345678901234567, ${JSON.stringify(value)}]`
-        expect(parseExactJson(text)).toEqual([12345678901234567n, JSON.parse(JSON.stringify(value))])
-      }),
+      fc.property(
+        fc.jsonValue().filter((v) => !/\d{16,}/.test(JSON.stringify(v))),
+        (value) => {
+          const text = `[12345678901234567, ${JSON.stringify(value)}]`
+          expect(parseExactJson(text)).toEqual([
+            12345678901234567n,
+            JSON.parse(JSON.stringify(value)),
+          ])
+        },
+      ),
     )
   })
 
@@ -21,14 +27,24 @@ describe('parseExactJson', () => {
     let node: unknown = arrays
     for (let i = 0; i < depth; i++) node = (node as unknown[])[0]
     expect(node).toBe(12345678901234567n)
-    const objects = parseExactJson('{"a": '.repeat(depth) + '[12345678901234567, {}, []]' + '}'.repeat(depth)) as Record<string, unknown>
+    const objects = parseExactJson(
+      '{"a": '.repeat(depth) + '[12345678901234567, {}, []]' + '}'.repeat(depth),
+    ) as Record<string, unknown>
     node = objects
     for (let i = 0; i < depth; i++) node = (node as Record<string, unknown>).a
     expect(node).toEqual([12345678901234567n, {}, []])
   })
 
   it('refuses malformed documents as JSON.parse would (a SyntaxError)', () => {
-    for (const text of ['[12345678901234567', '[12345678901234567,]', '{"a" 12345678901234567}', '{"a": 12345678901234567,}', '[12345678901234567] x', '[12345678901234567 1]', '{12345678901234567: 1}']) {
+    for (const text of [
+      '[12345678901234567',
+      '[12345678901234567,]',
+      '{"a" 12345678901234567}',
+      '{"a": 12345678901234567,}',
+      '[12345678901234567] x',
+      '[12345678901234567 1]',
+      '{12345678901234567: 1}',
+    ]) {
       expect(() => parseExactJson(text), text).toThrow(SyntaxError)
     }
   })

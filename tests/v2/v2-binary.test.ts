@@ -1,5 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { binaryExampleModel, identityModel, typedIdentitiesModel, writeVersion } from '../support/models.js'
+import {
+  binaryExampleModel,
+  identityModel,
+  typedIdentitiesModel,
+  writeVersion,
+} from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import {
   BIG_SAMPLES,
@@ -52,9 +57,17 @@ const MIXED = [
 
 beforeAll(async () => {
   t = await startTestServer(async (dir) => {
-    for (const dt of V2_DATATYPES) await writeVersion(dir, idModel(dt), 1, identityModel(ONNX_OF_V2[dt], ['batch', 3]))
+    for (const dt of V2_DATATYPES)
+      await writeVersion(dir, idModel(dt), 1, identityModel(ONNX_OF_V2[dt], ['batch', 3]))
     await writeVersion(dir, 'example', 1, binaryExampleModel())
-    await writeVersion(dir, 'mixed', 1, typedIdentitiesModel(MIXED.map((m) => ({ input: m.input, output: m.output, type: ONNX_OF_V2[m.dt] }))))
+    await writeVersion(
+      dir,
+      'mixed',
+      1,
+      typedIdentitiesModel(
+        MIXED.map((m) => ({ input: m.input, output: m.output, type: ONNX_OF_V2[m.dt] })),
+      ),
+    )
   })
 }, 120_000)
 afterAll(() => t?.close())
@@ -75,8 +88,14 @@ function expectBinaryResponse(r: RawResponse) {
   expect(r.headers['content-encoding']).toBeUndefined()
   expect(Number(r.headers['content-length'])).toBe(r.body.length)
   const split = splitResponse(r)
-  const declared = split.header.outputs.reduce((n, o) => n + (typeof o.parameters?.binary_data_size === 'number' ? o.parameters.binary_data_size : 0), 0)
-  expect(split.binaryLength, 'the binary part is exactly the binary_data_size of the outputs').toBe(declared)
+  const declared = split.header.outputs.reduce(
+    (n, o) =>
+      n + (typeof o.parameters?.binary_data_size === 'number' ? o.parameters.binary_data_size : 0),
+    0,
+  )
+  expect(split.binaryLength, 'the binary part is exactly the binary_data_size of the outputs').toBe(
+    declared,
+  )
   return split
 }
 
@@ -92,7 +111,21 @@ const EDGE_SAMPLES: Partial<Record<V2Datatype, readonly Element[]>> = {
 describe('binary inputs, every datatype (request: parameters.binary_data_size, Inference-Header-Content-Length)', () => {
   it.each(V2_DATATYPES)('%s: binary in, JSON out', async (dt) => {
     const bytes = encodeBinary(dt, SAMPLES[dt])
-    const r = await postBinary(infer(idModel(dt)), { id: `bin-${dt}`, inputs: [{ name: 'x', shape: [2, 3], datatype: dt, parameters: { binary_data_size: bytes.length } }] }, [bytes])
+    const r = await postBinary(
+      infer(idModel(dt)),
+      {
+        id: `bin-${dt}`,
+        inputs: [
+          {
+            name: 'x',
+            shape: [2, 3],
+            datatype: dt,
+            parameters: { binary_data_size: bytes.length },
+          },
+        ],
+      },
+      [bytes],
+    )
     expect(r.status, r.text).toBe(200)
     expect(r.headers['inference-header-content-length']).toBeUndefined()
     const { header } = splitResponse(r)
@@ -104,9 +137,13 @@ describe('binary inputs, every datatype (request: parameters.binary_data_size, I
   it('binary sizes follow the datatype table: BOOL 1 byte, FP16 2, INT64 8, BYTES 4 + length', () => {
     expect(encodeBinary('BOOL', [true, false, true])).toEqual(Buffer.from([1, 0, 1]))
     expect(encodeBinary('FP16', [1, -2])).toEqual(Buffer.from([0x00, 0x3c, 0x00, 0xc0]))
-    expect(encodeBinary('INT64', [-2n])).toEqual(Buffer.from([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]))
+    expect(encodeBinary('INT64', [-2n])).toEqual(
+      Buffer.from([0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]),
+    )
     expect(encodeBinary('UINT32', [1])).toEqual(Buffer.from([1, 0, 0, 0]))
-    expect(encodeBinary('BYTES', ['ab', ''])).toEqual(Buffer.from([2, 0, 0, 0, 0x61, 0x62, 0, 0, 0, 0]))
+    expect(encodeBinary('BYTES', ['ab', ''])).toEqual(
+      Buffer.from([2, 0, 0, 0, 0x61, 0x62, 0, 0, 0, 0]),
+    )
     expect(float16Bits(65504)).toBe(0x7bff)
     expect(float16Bits(2 ** -24)).toBe(0x0001)
     expect(float16Bits(0.1)).toBe(0x2e66)
@@ -117,47 +154,76 @@ describe('binary inputs, every datatype (request: parameters.binary_data_size, I
 
 describe('binary outputs, every datatype', () => {
   // $request_output parameters.binary_data: true -> $response_output parameters.binary_data_size, no "data".
-  it.each(V2_DATATYPES)('%s: JSON in, binary out asked for per output ("binary_data": true)', async (dt) => {
-    const r = await postJson(infer(idModel(dt)), {
-      inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data: SAMPLES[dt].map(jsonElement) }],
-      outputs: [{ name: 'y', parameters: { binary_data: true } }],
-    })
-    const { header, binary } = expectBinaryResponse(r)
-    expect(r.headers['content-type']).toBe('application/octet-stream')
-    const out = header.outputs[0]!
-    expect(out).toMatchObject({ name: 'y', datatype: dt, shape: [2, 3] })
-    expect(out.data).toBeUndefined()
-    const expected = encodeBinary(dt, SAMPLES[dt])
-    expect(out.parameters?.binary_data_size).toBe(expected.length)
-    expect(binary.get('y')).toEqual(expected)
-    expect(mismatches(dt, decodeBinary(dt, binary.get('y')!), SAMPLES[dt])).toEqual([])
-  })
+  it.each(V2_DATATYPES)(
+    '%s: JSON in, binary out asked for per output ("binary_data": true)',
+    async (dt) => {
+      const r = await postJson(infer(idModel(dt)), {
+        inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data: SAMPLES[dt].map(jsonElement) }],
+        outputs: [{ name: 'y', parameters: { binary_data: true } }],
+      })
+      const { header, binary } = expectBinaryResponse(r)
+      expect(r.headers['content-type']).toBe('application/octet-stream')
+      const out = header.outputs[0]!
+      expect(out).toMatchObject({ name: 'y', datatype: dt, shape: [2, 3] })
+      expect(out.data).toBeUndefined()
+      const expected = encodeBinary(dt, SAMPLES[dt])
+      expect(out.parameters?.binary_data_size).toBe(expected.length)
+      expect(binary.get('y')).toEqual(expected)
+      expect(mismatches(dt, decodeBinary(dt, binary.get('y')!), SAMPLES[dt])).toEqual([])
+    },
+  )
 
   // $inference_request parameters.binary_data_output: true -> every output binary.
-  it.each(V2_DATATYPES)('%s: binary in, binary out for the whole request ("binary_data_output": true), byte for byte', async (dt) => {
-    const values = EDGE_SAMPLES[dt] ?? SAMPLES[dt]
-    const bytes = encodeBinary(dt, values)
-    const r = await postBinary(
-      infer(idModel(dt)),
-      { inputs: [{ name: 'x', shape: [2, 3], datatype: dt, parameters: { binary_data_size: bytes.length } }], parameters: { binary_data_output: true } },
-      [bytes],
-    )
-    const { header, binary } = expectBinaryResponse(r)
-    expect(header.outputs).toHaveLength(1)
-    expect(header.outputs[0]).toMatchObject({ name: 'y', datatype: dt, shape: [2, 3], parameters: { binary_data_size: bytes.length } })
-    expect(header.outputs[0]!.data).toBeUndefined()
-    expect(binary.get('y')).toEqual(bytes)
-    expect(mismatches(dt, decodeBinary(dt, binary.get('y')!), values)).toEqual([])
-  })
+  it.each(V2_DATATYPES)(
+    '%s: binary in, binary out for the whole request ("binary_data_output": true), byte for byte',
+    async (dt) => {
+      const values = EDGE_SAMPLES[dt] ?? SAMPLES[dt]
+      const bytes = encodeBinary(dt, values)
+      const r = await postBinary(
+        infer(idModel(dt)),
+        {
+          inputs: [
+            {
+              name: 'x',
+              shape: [2, 3],
+              datatype: dt,
+              parameters: { binary_data_size: bytes.length },
+            },
+          ],
+          parameters: { binary_data_output: true },
+        },
+        [bytes],
+      )
+      const { header, binary } = expectBinaryResponse(r)
+      expect(header.outputs).toHaveLength(1)
+      expect(header.outputs[0]).toMatchObject({
+        name: 'y',
+        datatype: dt,
+        shape: [2, 3],
+        parameters: { binary_data_size: bytes.length },
+      })
+      expect(header.outputs[0]!.data).toBeUndefined()
+      expect(binary.get('y')).toEqual(bytes)
+      expect(mismatches(dt, decodeBinary(dt, binary.get('y')!), values)).toEqual([])
+    },
+  )
 
   it.each(V2_DATATYPES)('%s: an empty tensor [0, 3] both ways (binary_data_size 0)', async (dt) => {
     const r = await postBinary(
       infer(idModel(dt)),
-      { inputs: [{ name: 'x', shape: [0, 3], datatype: dt, parameters: { binary_data_size: 0 } }], parameters: { binary_data_output: true } },
+      {
+        inputs: [{ name: 'x', shape: [0, 3], datatype: dt, parameters: { binary_data_size: 0 } }],
+        parameters: { binary_data_output: true },
+      },
       [Buffer.alloc(0)],
     )
     const { header, binary } = expectBinaryResponse(r)
-    expect(header.outputs[0]).toMatchObject({ name: 'y', datatype: dt, shape: [0, 3], parameters: { binary_data_size: 0 } })
+    expect(header.outputs[0]).toMatchObject({
+      name: 'y',
+      datatype: dt,
+      shape: [0, 3],
+      parameters: { binary_data_size: 0 },
+    })
     expect(binary.get('y')).toEqual(Buffer.alloc(0))
   })
 })
@@ -201,8 +267,12 @@ describe('the extension document example, request for request', () => {
     const r = await postBinary(infer('example'), header, [input0, input1])
     const split = expectBinaryResponse(r)
     expect(r.headers['content-type']).toBe('application/octet-stream')
-    expect(Number(r.headers['content-length'])).toBe(Number(r.headers['inference-header-content-length']) + 24)
-    expect(split.header.outputs).toEqual([{ name: 'output0', shape: [3, 2], datatype: 'FP32', parameters: { binary_data_size: 24 } }])
+    expect(Number(r.headers['content-length'])).toBe(
+      Number(r.headers['inference-header-content-length']) + 24,
+    )
+    expect(split.header.outputs).toEqual([
+      { name: 'output0', shape: [3, 2], datatype: 'FP32', parameters: { binary_data_size: 24 } },
+    ])
     expect(decodeBinary('FP32', split.binary.get('output0')!)).toEqual([1, 2, 3, 4, 1, 0])
   })
 })
@@ -221,15 +291,29 @@ describe('mixed JSON and binary tensors in one request', () => {
   function input(name: string, binary: boolean) {
     const dt = dtOf[name]!
     const shape = [values[name]!.length]
-    if (!binary) return { json: { name, shape, datatype: dt, data: values[name]!.map(jsonElement) }, bytes: undefined }
+    if (!binary)
+      return {
+        json: { name, shape, datatype: dt, data: values[name]!.map(jsonElement) },
+        bytes: undefined,
+      }
     const bytes = encodeBinary(dt, values[name]!)
-    return { json: { name, shape, datatype: dt, parameters: { binary_data_size: bytes.length } }, bytes }
+    return {
+      json: { name, shape, datatype: dt, parameters: { binary_data_size: bytes.length } },
+      bytes,
+    }
   }
 
   it('binary sections are read in the order the inputs are listed in the JSON, skipping JSON inputs', async () => {
     // Not the graph's order, and JSON inputs between binary ones. e (INT64 beyond 2^53) goes as JSON
     // with exact literals, so the header is written by toJsonText (BigInt -> literal).
-    const order: [string, boolean][] = [['f', true], ['b', false], ['c', true], ['a', true], ['e', false], ['d', true]]
+    const order: [string, boolean][] = [
+      ['f', true],
+      ['b', false],
+      ['c', true],
+      ['a', true],
+      ['e', false],
+      ['d', true],
+    ]
     const parts = order.map(([name, binary]) => input(name, binary))
     const r = await postBinary(
       infer('mixed'),
@@ -266,7 +350,9 @@ describe('mixed JSON and binary tensors in one request', () => {
       parts.flatMap((p) => (p.bytes ? [p.bytes] : [])),
     )
     const { header, binary } = expectBinaryResponse(r)
-    const asJson = header.outputs.filter((o) => o.parameters?.binary_data_size === undefined).map((o) => o.name)
+    const asJson = header.outputs
+      .filter((o) => o.parameters?.binary_data_size === undefined)
+      .map((o) => o.name)
     expect(asJson.sort()).toEqual(['yb', 'ye'])
     expect([...binary.keys()].sort()).toEqual(['ya', 'yc', 'yd', 'yf'])
     for (const m of MIXED) {
@@ -293,11 +379,23 @@ describe('mixed JSON and binary tensors in one request', () => {
 
   it('a request whose outputs are all JSON has no Inference-Header-Content-Length in its answer', async () => {
     const parts = MIXED.map((m) => input(m.input, true))
-    const r = await postBinary(infer('mixed'), { inputs: parts.map((p) => p.json) }, parts.map((p) => p.bytes!))
+    const r = await postBinary(
+      infer('mixed'),
+      { inputs: parts.map((p) => p.json) },
+      parts.map((p) => p.bytes!),
+    )
     expect(r.status, r.text).toBe(200)
     expect(r.headers['inference-header-content-length']).toBeUndefined()
     const { header } = splitResponse(r)
-    for (const m of MIXED) expect(mismatches(m.dt, flat(header.outputs.find((o) => o.name === m.output)!.data), values[m.input]!), m.output).toEqual([])
+    for (const m of MIXED)
+      expect(
+        mismatches(
+          m.dt,
+          flat(header.outputs.find((o) => o.name === m.output)!.data),
+          values[m.input]!,
+        ),
+        m.output,
+      ).toEqual([])
   })
 })
 
@@ -312,10 +410,24 @@ describe('BYTES elements are bytes: carried exactly or refused, never changed', 
   }
 
   async function roundTrip(content: Buffer): Promise<RawResponse> {
-    const section = Buffer.concat([bytesElement(Buffer.from('ok')), bytesElement(content), bytesElement(Buffer.from('ok'))])
+    const section = Buffer.concat([
+      bytesElement(Buffer.from('ok')),
+      bytesElement(content),
+      bytesElement(Buffer.from('ok')),
+    ])
     return postBinary(
       infer('id_BYTES'),
-      { inputs: [{ name: 'x', shape: [1, 3], datatype: 'BYTES', parameters: { binary_data_size: section.length } }], parameters: { binary_data_output: true } },
+      {
+        inputs: [
+          {
+            name: 'x',
+            shape: [1, 3],
+            datatype: 'BYTES',
+            parameters: { binary_data_size: section.length },
+          },
+        ],
+        parameters: { binary_data_output: true },
+      },
       [section],
     )
   }
@@ -326,8 +438,14 @@ describe('BYTES elements are bytes: carried exactly or refused, never changed', 
       return
     }
     const { binary } = expectBinaryResponse(r)
-    const expected = Buffer.concat([bytesElement(Buffer.from('ok')), bytesElement(content), bytesElement(Buffer.from('ok'))])
-    expect(binary.get('y')?.toString('hex'), 'the element came back changed').toBe(expected.toString('hex'))
+    const expected = Buffer.concat([
+      bytesElement(Buffer.from('ok')),
+      bytesElement(content),
+      bytesElement(Buffer.from('ok')),
+    ])
+    expect(binary.get('y')?.toString('hex'), 'the element came back changed').toBe(
+      expected.toString('hex'),
+    )
   }
 
   it('an element holding a NUL byte ("a\\0b")', async () => {
@@ -336,7 +454,8 @@ describe('BYTES elements are bytes: carried exactly or refused, never changed', 
   })
 
   it('an element of bytes that are not UTF-8 (0xff 0xfe, a lone 0xc3)', async () => {
-    for (const content of [Buffer.from([0xff, 0xfe]), Buffer.from([0xc3])]) expectExactOrRefused(await roundTrip(content), content)
+    for (const content of [Buffer.from([0xff, 0xfe]), Buffer.from([0xc3])])
+      expectExactOrRefused(await roundTrip(content), content)
   })
 
   it('a JSON string element holding U+0000', async () => {
@@ -350,7 +469,11 @@ describe('BYTES elements are bytes: carried exactly or refused, never changed', 
 
 describe('malformed binary requests are 400 errors', () => {
   const fp32 = encodeBinary('FP32', [1, 2, 3, 4, 5, 6]) // 24 bytes
-  const fp32Header = (size: number) => ({ inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', parameters: { binary_data_size: size } }] })
+  const fp32Header = (size: number) => ({
+    inputs: [
+      { name: 'x', shape: [2, 3], datatype: 'FP32', parameters: { binary_data_size: size } },
+    ],
+  })
 
   it('binary_data_size past the end of the body', async () => {
     expectV2Error(await postBinary(infer('id_FP32'), fp32Header(24), [fp32.subarray(0, 20)]))
@@ -358,7 +481,9 @@ describe('malformed binary requests are 400 errors', () => {
   })
 
   it('bytes left over after every binary_data_size', async () => {
-    expectV2Error(await postBinary(infer('id_FP32'), fp32Header(24), [fp32, Buffer.from([0, 0, 0, 0])]))
+    expectV2Error(
+      await postBinary(infer('id_FP32'), fp32Header(24), [fp32, Buffer.from([0, 0, 0, 0])]),
+    )
   })
 
   it('binary_data_size that is not what the shape and datatype need', async () => {
@@ -368,7 +493,11 @@ describe('malformed binary requests are 400 errors', () => {
 
   it('a binary_data_size that is not a byte count', async () => {
     for (const size of [-4, 2.5, '24', null]) {
-      const header = { inputs: [{ name: 'x', shape: [2, 3], datatype: 'FP32', parameters: { binary_data_size: size } }] }
+      const header = {
+        inputs: [
+          { name: 'x', shape: [2, 3], datatype: 'FP32', parameters: { binary_data_size: size } },
+        ],
+      }
       expectV2Error(await postBinary(infer('id_FP32'), header, [fp32]))
     }
   })
@@ -377,7 +506,13 @@ describe('malformed binary requests are 400 errors', () => {
     const json = Buffer.from(JSON.stringify(fp32Header(24)))
     const body = Buffer.concat([json, fp32])
     for (const length of [body.length + 1, body.length + 1000, -1, 'abc', '12abc', '']) {
-      const r = await http('POST', infer('id_FP32'), { body, headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(length) } })
+      const r = await http('POST', infer('id_FP32'), {
+        body,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'inference-header-content-length': String(length),
+        },
+      })
       expectV2Error(r)
     }
   })
@@ -393,7 +528,12 @@ describe('malformed binary requests are 400 errors', () => {
 
   it('binary_data_size without Inference-Header-Content-Length (the extension says it "must be provided")', async () => {
     const json = Buffer.from(JSON.stringify(fp32Header(24)))
-    expectV2Error(await http('POST', infer('id_FP32'), { body: Buffer.concat([json, fp32]), headers: { 'content-type': 'application/octet-stream' } }))
+    expectV2Error(
+      await http('POST', infer('id_FP32'), {
+        body: Buffer.concat([json, fp32]),
+        headers: { 'content-type': 'application/octet-stream' },
+      }),
+    )
   })
 
   it('a BYTES element whose length goes past the end', async () => {
@@ -401,13 +541,26 @@ describe('malformed binary requests are 400 errors', () => {
     const liar = Buffer.alloc(4)
     liar.writeUInt32LE(100)
     const bytes = Buffer.concat([good, liar, Buffer.from('c')])
-    const header = { inputs: [{ name: 'x', shape: [1, 3], datatype: 'BYTES', parameters: { binary_data_size: bytes.length } }] }
+    const header = {
+      inputs: [
+        {
+          name: 'x',
+          shape: [1, 3],
+          datatype: 'BYTES',
+          parameters: { binary_data_size: bytes.length },
+        },
+      ],
+    }
     expectV2Error(await postBinary(infer('id_BYTES'), header, [bytes]))
   })
 
   it('BYTES data that ends inside a 4-byte length, or holds more elements than the shape', async () => {
     const cut = Buffer.concat([encodeBinary('BYTES', ['a', 'b']), Buffer.from([1, 0])])
-    const header = (n: number) => ({ inputs: [{ name: 'x', shape: [1, 3], datatype: 'BYTES', parameters: { binary_data_size: n } }] })
+    const header = (n: number) => ({
+      inputs: [
+        { name: 'x', shape: [1, 3], datatype: 'BYTES', parameters: { binary_data_size: n } },
+      ],
+    })
     expectV2Error(await postBinary(infer('id_BYTES'), header(cut.length), [cut]))
     const extra = encodeBinary('BYTES', ['a', 'b', 'c', 'd'])
     expectV2Error(await postBinary(infer('id_BYTES'), header(extra.length), [extra]))
@@ -417,9 +570,16 @@ describe('malformed binary requests are 400 errors', () => {
   // integer value" — so a shape can claim far more elements than the body holds.
   it('a shape claiming 2^32 or more elements with a few bytes of data (every datatype): 400, never 500', async () => {
     for (const dt of V2_DATATYPES) {
-      for (const shape of [[2 ** 32, 1], [2 ** 20, 2 ** 20]]) {
+      for (const shape of [
+        [2 ** 32, 1],
+        [2 ** 20, 2 ** 20],
+      ]) {
         const bytes = encodeBinary(dt, SAMPLES[dt].slice(0, 1))
-        const header = { inputs: [{ name: 'x', shape, datatype: dt, parameters: { binary_data_size: bytes.length } }] }
+        const header = {
+          inputs: [
+            { name: 'x', shape, datatype: dt, parameters: { binary_data_size: bytes.length } },
+          ],
+        }
         const r = await postBinary(infer(idModel(dt)), header, [bytes])
         expect(r.status, `${dt} ${JSON.stringify(shape)}: ${r.text}`).toBe(400)
         v2Error(r)
@@ -428,7 +588,11 @@ describe('malformed binary requests are 400 errors', () => {
   })
 
   it('the server serves on after every malformed request', async () => {
-    const r = await postBinary(infer('id_FP32'), { ...fp32Header(24), parameters: { binary_data_output: true } }, [fp32])
+    const r = await postBinary(
+      infer('id_FP32'),
+      { ...fp32Header(24), parameters: { binary_data_output: true } },
+      [fp32],
+    )
     const { binary } = expectBinaryResponse(r)
     expect(binary.get('y')).toEqual(fp32)
   })
@@ -436,12 +600,23 @@ describe('malformed binary requests are 400 errors', () => {
 
 describe('empty tensors (a 0 dim) keep their shape, in binary and JSON', () => {
   it.each(V2_DATATYPES)('%s: [0, 3] binary in (0 bytes), binary and JSON out', async (dt) => {
-    const header = { inputs: [{ name: 'x', shape: [0, 3], datatype: dt, parameters: { binary_data_size: 0 } }], parameters: { binary_data_output: true } }
-    const { header: out, binary } = expectBinaryResponse(await postBinary(infer(idModel(dt)), header, [Buffer.alloc(0)]))
-    expect(out.outputs).toEqual([{ name: 'y', datatype: dt, shape: [0, 3], parameters: { binary_data_size: 0 } }])
+    const header = {
+      inputs: [{ name: 'x', shape: [0, 3], datatype: dt, parameters: { binary_data_size: 0 } }],
+      parameters: { binary_data_output: true },
+    }
+    const { header: out, binary } = expectBinaryResponse(
+      await postBinary(infer(idModel(dt)), header, [Buffer.alloc(0)]),
+    )
+    expect(out.outputs).toEqual([
+      { name: 'y', datatype: dt, shape: [0, 3], parameters: { binary_data_size: 0 } },
+    ])
     expect(binary.get('y')).toEqual(Buffer.alloc(0))
-    const json = await postJson(infer(idModel(dt)), { inputs: [{ name: 'x', shape: [0, 3], datatype: dt, data: [] }] })
+    const json = await postJson(infer(idModel(dt)), {
+      inputs: [{ name: 'x', shape: [0, 3], datatype: dt, data: [] }],
+    })
     expect(json.status, json.text).toBe(200)
-    expect(JSON.parse(json.text).outputs).toEqual([{ name: 'y', datatype: dt, shape: [0, 3], data: [] }])
+    expect(JSON.parse(json.text).outputs).toEqual([
+      { name: 'y', datatype: dt, shape: [0, 3], data: [] },
+    ])
   })
 })

@@ -2,7 +2,15 @@ import { gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { identityModel, simpleAddSubModel, writeVersion } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
-import { decodeBinary, encodeBinary, flat, get, http, type RawResponse, splitResponse } from './v2-support.js'
+import {
+  decodeBinary,
+  encodeBinary,
+  flat,
+  get,
+  http,
+  type RawResponse,
+  splitResponse,
+} from './v2-support.js'
 
 /**
  * A session of Triton's Python HTTP client (tritonclient.http), request for request, without the
@@ -40,7 +48,13 @@ const dumps = (value: unknown) => JSON.stringify(value)
 function clientInfer(
   model: string,
   inputs: { name: string; shape: number[]; datatype: string; raw?: Buffer; data?: unknown[] }[],
-  o: { outputs?: { name: string; binary_data?: boolean }[]; requestId?: string; requestGzip?: boolean; responseGzip?: boolean; version?: string } = {},
+  o: {
+    outputs?: { name: string; binary_data?: boolean }[]
+    requestId?: string
+    requestGzip?: boolean
+    responseGzip?: boolean
+    version?: string
+  } = {},
 ): Promise<RawResponse> {
   const request: Record<string, unknown> = {}
   const parameters: Record<string, unknown> = {}
@@ -51,7 +65,11 @@ function clientInfer(
     else tensor.data = i.data
     return tensor
   })
-  if (o.outputs) request.outputs = o.outputs.map((out) => ({ name: out.name, parameters: { binary_data: out.binary_data ?? true } }))
+  if (o.outputs)
+    request.outputs = o.outputs.map((out) => ({
+      name: out.name,
+      parameters: { binary_data: out.binary_data ?? true },
+    }))
   else parameters.binary_data_output = true
   if (Object.keys(parameters).length > 0) request.parameters = parameters
   const json = Buffer.from(dumps(request))
@@ -64,13 +82,18 @@ function clientInfer(
   }
   if (o.responseGzip) headers['Accept-Encoding'] = 'gzip'
   if (raws.length > 0) headers['Inference-Header-Content-Length'] = String(json.length)
-  const path = o.version ? `v2/models/${encodeURIComponent(model)}/versions/${o.version}/infer` : `v2/models/${encodeURIComponent(model)}/infer`
+  const path = o.version
+    ? `v2/models/${encodeURIComponent(model)}/versions/${o.version}/infer`
+    : `v2/models/${encodeURIComponent(model)}/infer`
   return http('POST', url(path), { body, headers })
 }
 
 /** tritonclient's _raise_if_error: non-200 -> InferenceServerException(json.loads(body)["error"]). */
 function raiseIfError(r: RawResponse): void {
-  if (r.status !== 200) throw new Error(`InferenceServerException [${r.status}]: ${(JSON.parse(r.text) as { error: string }).error}`)
+  if (r.status !== 200)
+    throw new Error(
+      `InferenceServerException [${r.status}]: ${(JSON.parse(r.text) as { error: string }).error}`,
+    )
 }
 
 /** InferResult.as_numpy, for the datatypes used here. */
@@ -79,7 +102,8 @@ function asArray(r: RawResponse, name: string): { shape: number[]; data: unknown
   const out = header.outputs.find((o) => o.name === name)
   if (!out) return undefined
   const bytes = binary.get(name)
-  const data = bytes !== undefined ? decodeBinary(out.datatype as 'INT32' | 'BYTES', bytes) : flat(out.data)
+  const data =
+    bytes !== undefined ? decodeBinary(out.datatype as 'INT32' | 'BYTES', bytes) : flat(out.data)
   return { shape: out.shape, data }
 }
 
@@ -124,7 +148,12 @@ describe('a tritonclient.http session against modelgate', () => {
         { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', raw: raw(input0) },
         { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', raw: raw(input1) },
       ],
-      { outputs: [{ name: 'OUTPUT0', binary_data: true }, { name: 'OUTPUT1', binary_data: false }] },
+      {
+        outputs: [
+          { name: 'OUTPUT0', binary_data: true },
+          { name: 'OUTPUT1', binary_data: false },
+        ],
+      },
     )
     raiseIfError(r)
     expect(r.headers['inference-header-content-length']).toBeDefined()
@@ -152,7 +181,14 @@ describe('a tritonclient.http session against modelgate', () => {
         { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', data: [...input0] },
         { name: 'INPUT1', shape: [1, 16], datatype: 'INT32', data: [...input1] },
       ],
-      { outputs: [{ name: 'OUTPUT0', binary_data: false }, { name: 'OUTPUT1', binary_data: false }], requestId: '1', version: '1' },
+      {
+        outputs: [
+          { name: 'OUTPUT0', binary_data: false },
+          { name: 'OUTPUT1', binary_data: false },
+        ],
+        requestId: '1',
+        version: '1',
+      },
     )
     raiseIfError(r)
     expect(r.headers['inference-header-content-length']).toBeUndefined()
@@ -173,7 +209,9 @@ describe('a tritonclient.http session against modelgate', () => {
 
   it('simple_http_string_infer_client style: BYTES in and out as binary', async () => {
     const strings = ['1', 'two', 'drei 3', '']
-    const r = await clientInfer('simple_identity', [{ name: 'x', shape: [4, 1], datatype: 'BYTES', raw: encodeBinary('BYTES', strings) }])
+    const r = await clientInfer('simple_identity', [
+      { name: 'x', shape: [4, 1], datatype: 'BYTES', raw: encodeBinary('BYTES', strings) },
+    ])
     raiseIfError(r)
     expect(asArray(r, 'y')).toEqual({ shape: [4, 1], data: strings })
   })
@@ -216,7 +254,9 @@ describe('a tritonclient.http session against modelgate', () => {
   })
 
   it('errors come back as InferenceServerException(json.loads(body)["error"])', async () => {
-    const missing = await clientInfer('no_such_model', [{ name: 'INPUT0', shape: [1, 16], datatype: 'INT32', raw: raw(input0) }])
+    const missing = await clientInfer('no_such_model', [
+      { name: 'INPUT0', shape: [1, 16], datatype: 'INT32', raw: raw(input0) },
+    ])
     expect(() => raiseIfError(missing)).toThrow(/InferenceServerException \[404\]: .+/)
     const wrongType = await clientInfer('simple', [
       { name: 'INPUT0', shape: [1, 16], datatype: 'FP32', raw: raw(input0) },
@@ -238,9 +278,17 @@ describe('a tritonclient.http session against modelgate', () => {
   it('get_model_repository_index, unload_model, is_model_ready, load_model', async () => {
     const index = await http('POST', url('v2/repository/index'), { body: '' })
     raiseIfError(index)
-    expect(JSON.parse(index.text)).toEqual(expect.arrayContaining([expect.objectContaining({ name: 'simple', version: '1', state: 'READY' })]))
+    expect(JSON.parse(index.text)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: 'simple', version: '1', state: 'READY' }),
+      ]),
+    )
 
-    raiseIfError(await http('POST', url('v2/repository/models/simple/unload'), { body: dumps({ parameters: { unload_dependents: false } }) }))
+    raiseIfError(
+      await http('POST', url('v2/repository/models/simple/unload'), {
+        body: dumps({ parameters: { unload_dependents: false } }),
+      }),
+    )
     expect((await get(url('v2/models/simple/ready'))).status === 200).toBe(false)
 
     raiseIfError(await http('POST', url('v2/repository/models/simple/load'), { body: dumps({}) }))

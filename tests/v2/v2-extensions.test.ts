@@ -13,7 +13,9 @@ import { get, http, postJson, v2Error, type RawResponse } from './v2-support.js'
  */
 
 const GARBAGE = 'this is not an ONNX model'
-const x1 = (v = 1) => ({ inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [v, v, v, v] }] })
+const x1 = (v = 1) => ({
+  inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: [v, v, v, v] }],
+})
 
 function json(r: RawResponse): any {
   return JSON.parse(r.text)
@@ -36,11 +38,16 @@ describe('model repository extension', () => {
   let t: TestServer
   const v2 = (path: string) => `${t.url}/v2${path}`
   const index = async (body?: string): Promise<IndexEntry[]> => {
-    const r = await http('POST', v2('/repository/index'), body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } })
+    const r = await http(
+      'POST',
+      v2('/repository/index'),
+      body === undefined ? {} : { body, headers: { 'content-type': 'application/json' } },
+    )
     expect(r.status, r.text).toBe(200)
     return json(r) as IndexEntry[]
   }
-  const entry = (entries: IndexEntry[], name: string, version: string) => entries.find((e) => e.name === name && e.version === version)
+  const entry = (entries: IndexEntry[], name: string, version: string) =>
+    entries.find((e) => e.name === name && e.version === version)
 
   beforeAll(async () => {
     t = await startTestServer(async (dir) => {
@@ -91,7 +98,10 @@ describe('model repository extension', () => {
   })
 
   it('index with a malformed body: an error object', async () => {
-    const r = await http('POST', v2('/repository/index'), { body: '{"ready": ', headers: { 'content-type': 'application/json' } })
+    const r = await http('POST', v2('/repository/index'), {
+      body: '{"ready": ',
+      headers: { 'content-type': 'application/json' },
+    })
     expect(r.status).toBeGreaterThanOrEqual(400)
     v2Error(r)
   })
@@ -102,7 +112,9 @@ describe('model repository extension', () => {
     const before = await postJson(v2('/models/cycled/infer'), x1())
     expect(before.status, before.text).toBe(200)
 
-    const unload = await http('POST', v2('/repository/models/cycled/unload'), { body: '{"parameters": {"unload_dependents": false}}' })
+    const unload = await http('POST', v2('/repository/models/cycled/unload'), {
+      body: '{"parameters": {"unload_dependents": false}}',
+    })
     expect(unload.status, unload.text).toBe(200)
 
     expectV2Error(await postJson(v2('/models/cycled/infer'), x1()), 503)
@@ -137,8 +149,14 @@ describe('model repository extension', () => {
   })
 
   it('load and unload of a model that does not exist: 404 error objects', async () => {
-    expectV2Error(await http('POST', v2('/repository/models/no-such-model/load'), { body: '{}' }), 404)
-    expectV2Error(await http('POST', v2('/repository/models/no-such-model/unload'), { body: '{}' }), 404)
+    expectV2Error(
+      await http('POST', v2('/repository/models/no-such-model/load'), { body: '{}' }),
+      404,
+    )
+    expectV2Error(
+      await http('POST', v2('/repository/models/no-such-model/unload'), { body: '{}' }),
+      404,
+    )
   })
 
   it('load serves a model whose version folder was renamed into the repository since the last scan', async () => {
@@ -203,9 +221,16 @@ describe('model repository extension with MODELGATE_ADMIN_TOKEN set', () => {
   afterAll(() => t?.close())
 
   it('every repository route answers 401 with an error object without the token, or with a wrong one', async () => {
-    for (const path of ['/repository/index', '/repository/models/adder/unload', '/repository/models/adder/load']) {
+    for (const path of [
+      '/repository/index',
+      '/repository/models/adder/unload',
+      '/repository/models/adder/load',
+    ]) {
       expectV2Error(await http('POST', v2(path), { body: '{}' }), 401)
-      expectV2Error(await http('POST', v2(path), { body: '{}', headers: { authorization: 'Bearer wrong' } }), 401)
+      expectV2Error(
+        await http('POST', v2(path), { body: '{}', headers: { authorization: 'Bearer wrong' } }),
+        401,
+      )
     }
     // Nothing was unloaded.
     expect((await postJson(v2('/models/adder/infer'), x1())).status).toBe(200)
@@ -215,10 +240,18 @@ describe('model repository extension with MODELGATE_ADMIN_TOKEN set', () => {
     const auth = { authorization: `Bearer ${TOKEN}` }
     const r = await http('POST', v2('/repository/index'), { body: '{}', headers: auth })
     expect(r.status, r.text).toBe(200)
-    expect(json(r)).toEqual([expect.objectContaining({ name: 'adder', version: '1', state: 'READY' })])
-    expect((await http('POST', v2('/repository/models/adder/unload'), { body: '{}', headers: auth })).status).toBe(200)
+    expect(json(r)).toEqual([
+      expect.objectContaining({ name: 'adder', version: '1', state: 'READY' }),
+    ])
+    expect(
+      (await http('POST', v2('/repository/models/adder/unload'), { body: '{}', headers: auth }))
+        .status,
+    ).toBe(200)
     expect((await get(v2('/models/adder/ready'))).status).not.toBe(200)
-    expect((await http('POST', v2('/repository/models/adder/load'), { body: '{}', headers: auth })).status).toBe(200)
+    expect(
+      (await http('POST', v2('/repository/models/adder/load'), { body: '{}', headers: auth }))
+        .status,
+    ).toBe(200)
     expect((await get(v2('/models/adder/ready'))).status).toBe(200)
     expect((await postJson(v2('/models/adder/infer'), x1())).status).toBe(200)
     expect((await get(v2('/models/adder'))).status).toBe(200)
@@ -250,9 +283,15 @@ describe('statistics extension', () => {
       await writeVersion(dir, 'batched', 1, addConstModel(1))
       // Sixteen rows fill a batch, and a lone request waits up to a second for company.
       await writeVersion(dir, 'batched16', 1, addConstModel(1))
-      await writeFile(join(dir, 'batched16', 'model.json'), JSON.stringify({ batching: { maxBatchSize: 16, maxDelayMs: 1000 } }))
+      await writeFile(
+        join(dir, 'batched16', 'model.json'),
+        JSON.stringify({ batching: { maxBatchSize: 16, maxDelayMs: 1000 } }),
+      )
       await writeVersion(dir, 'unbatched', 1, addConstModel(1))
-      await writeFile(join(dir, 'unbatched', 'model.json'), JSON.stringify({ batching: { enabled: false } }))
+      await writeFile(
+        join(dir, 'unbatched', 'model.json'),
+        JSON.stringify({ batching: { enabled: false } }),
+      )
       await writeVersion(dir, 'other', 1, addConstModel(3))
       await writeVersion(dir, 'versioned', 1, addConstModel(1))
       await writeVersion(dir, 'versioned', 2, addConstModel(2))
@@ -263,13 +302,19 @@ describe('statistics extension', () => {
   it('GET v2/models/stats: one entry per loaded model version, with the field names of the extension', async () => {
     const stats = await statsOf('/models/stats')
     const names = stats.map((s) => `${s.name}/${s.version}`).sort()
-    expect(names).toEqual(expect.arrayContaining(['batched/1', 'counted/1', 'other/1', 'unbatched/1', 'versioned/2']))
+    expect(names).toEqual(
+      expect.arrayContaining(['batched/1', 'counted/1', 'other/1', 'unbatched/1', 'versioned/2']),
+    )
     for (const s of stats) {
       expect(typeof s.name).toBe('string')
       expect(typeof s.version).toBe('string')
-      for (const key of ['last_inference', 'inference_count', 'execution_count']) expect(typeof s[key], key).toBe('number')
+      for (const key of ['last_inference', 'inference_count', 'execution_count'])
+        expect(typeof s[key], key).toBe('number')
       for (const key of ['success', 'fail', 'queue', 'compute_infer']) {
-        expect(s.inference_stats[key], key).toEqual({ count: expect.any(Number), ns: expect.any(Number) })
+        expect(s.inference_stats[key], key).toEqual({
+          count: expect.any(Number),
+          ns: expect.any(Number),
+        })
       }
     }
   })
@@ -277,8 +322,19 @@ describe('statistics extension', () => {
   it('every field of $model_stat and $inference_stats is there (batch_stats, compute_input, compute_output, cache_hit)', async () => {
     const s = await one('other')
     expect(Array.isArray(s.batch_stats), 'batch_stats: [$batch_stat]').toBe(true)
-    for (const key of ['success', 'fail', 'queue', 'compute_input', 'compute_infer', 'compute_output', 'cache_hit']) {
-      expect(s.inference_stats[key], `inference_stats.${key}`).toEqual({ count: expect.any(Number), ns: expect.any(Number) })
+    for (const key of [
+      'success',
+      'fail',
+      'queue',
+      'compute_input',
+      'compute_infer',
+      'compute_output',
+      'cache_hit',
+    ]) {
+      expect(s.inference_stats[key], `inference_stats.${key}`).toEqual({
+        count: expect.any(Number),
+        ns: expect.any(Number),
+      })
     }
   })
 
@@ -305,10 +361,23 @@ describe('statistics extension', () => {
     const before = await one('counted')
     const otherBefore = await one('other')
     const startedAt = Date.now()
-    for (let i = 0; i < 3; i++) expect((await postJson(v2('/models/counted/infer'), x1(i))).status).toBe(200)
+    for (let i = 0; i < 3; i++)
+      expect((await postJson(v2('/models/counted/infer'), x1(i))).status).toBe(200)
     // Two failures on the model itself: a fixed dim it refuses, and an unknown input.
-    expect((await postJson(v2('/models/counted/infer'), { inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }] })).status).toBe(400)
-    expect((await postJson(v2('/models/counted/infer'), { inputs: [{ name: 'nope', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] })).status).toBe(400)
+    expect(
+      (
+        await postJson(v2('/models/counted/infer'), {
+          inputs: [{ name: 'x', shape: [1, 3], datatype: 'FP32', data: [1, 2, 3] }],
+        })
+      ).status,
+    ).toBe(400)
+    expect(
+      (
+        await postJson(v2('/models/counted/infer'), {
+          inputs: [{ name: 'nope', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }],
+        })
+      ).status,
+    ).toBe(400)
     const after = await one('counted')
     const d = (path: (s: any) => number) => path(after) - path(before)
     expect(d((s) => s.inference_stats.success.count)).toBe(3)
@@ -338,7 +407,16 @@ describe('statistics extension', () => {
   // will be incremented by 64." "execution_count" counts model executions.
   it('inference_count counts each inference of a batched request; execution_count counts the run', async () => {
     const before = await one('batched')
-    const batch = { inputs: [{ name: 'x', shape: [3, 4], datatype: 'FP32', data: Array.from({ length: 12 }, (_, i) => i) }] }
+    const batch = {
+      inputs: [
+        {
+          name: 'x',
+          shape: [3, 4],
+          datatype: 'FP32',
+          data: Array.from({ length: 12 }, (_, i) => i),
+        },
+      ],
+    }
     expect((await postJson(v2('/models/batched/infer'), batch)).status).toBe(200)
     const after = await one('batched')
     expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(1)
@@ -353,7 +431,9 @@ describe('statistics extension', () => {
     // sixteen concurrent one-row requests make one run of sixteen.
     const before = await one('batched16')
     const n = 16
-    const results = await Promise.all(Array.from({ length: n }, (_, i) => postJson(v2('/models/batched16/infer'), x1(i))))
+    const results = await Promise.all(
+      Array.from({ length: n }, (_, i) => postJson(v2('/models/batched16/infer'), x1(i))),
+    )
     results.forEach((r, i) => {
       expect(r.status).toBe(200)
       expect(json(r).outputs[0].data).toEqual([i + 1, i + 1, i + 1, i + 1])
@@ -362,17 +442,30 @@ describe('statistics extension', () => {
     expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(n)
     expect(after.inference_count - before.inference_count).toBe(n)
     expect(after.execution_count - before.execution_count).toBe(1)
-    expect(after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count).toBe(1)
-    expect(after.batch_stats).toEqual([expect.objectContaining({ batch_size: 16, compute_infer: expect.objectContaining({ count: 1 }) })])
+    expect(
+      after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count,
+    ).toBe(1)
+    expect(after.batch_stats).toEqual([
+      expect.objectContaining({
+        batch_size: 16,
+        compute_infer: expect.objectContaining({ count: 1 }),
+      }),
+    ])
   })
 
   it('a model that never batches counts every request as its own execution', async () => {
-    await waitFor(async () => (await get(v2('/models/unbatched/ready'))).status === 200, 'unbatched to be ready')
+    await waitFor(
+      async () => (await get(v2('/models/unbatched/ready'))).status === 200,
+      'unbatched to be ready',
+    )
     const before = await one('unbatched')
-    for (let i = 0; i < 2; i++) expect((await postJson(v2('/models/unbatched/infer'), x1(i))).status).toBe(200)
+    for (let i = 0; i < 2; i++)
+      expect((await postJson(v2('/models/unbatched/infer'), x1(i))).status).toBe(200)
     const after = await one('unbatched')
     expect(after.inference_stats.success.count - before.inference_stats.success.count).toBe(2)
     expect(after.execution_count - before.execution_count).toBe(2)
-    expect(after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count).toBe(2)
+    expect(
+      after.inference_stats.compute_infer.count - before.inference_stats.compute_infer.count,
+    ).toBe(2)
   })
 })

@@ -32,8 +32,21 @@ const idModel = (dt: V2Datatype) => `id_${dt}`
 beforeAll(async () => {
   t = await startTestServer(async (dir) => {
     // y = x for every V2 datatype, declared [batch, 3]: metadata shows [-1, 3].
-    for (const dt of V2_DATATYPES) await writeVersion(dir, idModel(dt), 1, identityModel(ONNX_OF_V2[dt], ['batch', 3]))
-    await writeVersion(dir, 'multi', 1, identitiesModel([['a', 'ya'], ['b', 'yb'], ['c', 'yc']], 'float32'))
+    for (const dt of V2_DATATYPES)
+      await writeVersion(dir, idModel(dt), 1, identityModel(ONNX_OF_V2[dt], ['batch', 3]))
+    await writeVersion(
+      dir,
+      'multi',
+      1,
+      identitiesModel(
+        [
+          ['a', 'ya'],
+          ['b', 'yb'],
+          ['c', 'yc'],
+        ],
+        'float32',
+      ),
+    )
     await writeVersion(dir, 'fixed', 1, identityModel('float32', [2, 3]))
     await writeVersion(dir, 'versioned', 1, addConstModel(1))
     await writeVersion(dir, 'versioned', 2, addConstModel(2))
@@ -78,7 +91,9 @@ describe('server metadata (GET v2)', () => {
     expect(typeof body.version).toBe('string')
     expect(Array.isArray(body.extensions)).toBe(true)
     for (const e of body.extensions) expect(typeof e).toBe('string')
-    expect(body.extensions).toEqual(expect.arrayContaining(['binary_tensor_data', 'model_repository', 'statistics']))
+    expect(body.extensions).toEqual(
+      expect.arrayContaining(['binary_tensor_data', 'model_repository', 'statistics']),
+    )
   })
 })
 
@@ -86,15 +101,18 @@ describe('server metadata (GET v2)', () => {
 // inputs, outputs}; $metadata_tensor = {name, datatype, shape}; "Variable-size dimensions are
 // specified as -1". Platform names use the format "<project>_<format>" ("Platforms").
 describe('model metadata (GET v2/models/{name}[/versions/{v}])', () => {
-  it.each(V2_DATATYPES)('%s identity model: datatype and shape with -1 for the dynamic dim', async (dt) => {
-    const r = await get(v2(`/models/${idModel(dt)}`))
-    expect(r.status, r.text).toBe(200)
-    const body = json(r)
-    expect(body.name).toBe(idModel(dt))
-    expect(body.versions).toEqual(['1'])
-    expect(body.inputs).toEqual([{ name: 'x', datatype: dt, shape: [-1, 3] }])
-    expect(body.outputs).toEqual([{ name: 'y', datatype: dt, shape: [-1, 3] }])
-  })
+  it.each(V2_DATATYPES)(
+    '%s identity model: datatype and shape with -1 for the dynamic dim',
+    async (dt) => {
+      const r = await get(v2(`/models/${idModel(dt)}`))
+      expect(r.status, r.text).toBe(200)
+      const body = json(r)
+      expect(body.name).toBe(idModel(dt))
+      expect(body.versions).toEqual(['1'])
+      expect(body.inputs).toEqual([{ name: 'x', datatype: dt, shape: [-1, 3] }])
+      expect(body.outputs).toEqual([{ name: 'y', datatype: dt, shape: [-1, 3] }])
+    },
+  )
 
   it('gives a platform name of the form <project>_<format>', async () => {
     const body = json(await get(v2('/models/fixed')))
@@ -112,7 +130,8 @@ describe('model metadata (GET v2/models/{name}[/versions/{v}])', () => {
     const body = json(await get(v2('/models/multi')))
     expect(body.inputs.map((i: { name: string }) => i.name).sort()).toEqual(['a', 'b', 'c'])
     expect(body.outputs.map((o: { name: string }) => o.name).sort()).toEqual(['ya', 'yb', 'yc'])
-    for (const tensor of [...body.inputs, ...body.outputs]) expect(tensor).toMatchObject({ datatype: 'FP32', shape: [-1] })
+    for (const tensor of [...body.inputs, ...body.outputs])
+      expect(tensor).toMatchObject({ datatype: 'FP32', shape: [-1] })
   })
 
   it('lists versions as strings, and answers the /versions/{v} form for one that can be requested', async () => {
@@ -132,7 +151,9 @@ describe('model metadata (GET v2/models/{name}[/versions/{v}])', () => {
   })
 
   it('answers a version that exists but was rejected with 404, not 503: the model serves (found by tests/fuzz)', async () => {
-    expect(expectV2Error(await get(v2('/models/half_rejected/versions/2')), 404)).toBe("version 2 of model 'half_rejected' is not loaded (rejected)")
+    expect(expectV2Error(await get(v2('/models/half_rejected/versions/2')), 404)).toBe(
+      "version 2 of model 'half_rejected' is not loaded (rejected)",
+    )
     expect((await get(v2('/models/half_rejected'))).status).toBe(200)
   })
 
@@ -169,9 +190,16 @@ describe('model ready', () => {
 // Data": row-major, "presented in their nature multi-dimensional representation, or as a flattened
 // one-dimensional representation"; "Tensor Data Types" lists the 13 datatypes.
 describe('infer with JSON tensors, every datatype', () => {
-  async function inferIdentity(dt: V2Datatype, data: unknown, path = `/models/${idModel(dt)}/infer`) {
+  async function inferIdentity(
+    dt: V2Datatype,
+    data: unknown,
+    path = `/models/${idModel(dt)}/infer`,
+  ) {
     const id = `req-${dt}-${Math.random().toString(36).slice(2)}`
-    const r = await postJson(v2(path), { id, inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data }] })
+    const r = await postJson(v2(path), {
+      id,
+      inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data }],
+    })
     expect(r.status, r.text).toBe(200)
     expect(r.headers['content-type']).toMatch(/^application\/json/)
     expect(r.headers['inference-header-content-length']).toBeUndefined()
@@ -201,7 +229,9 @@ describe('infer with JSON tensors, every datatype', () => {
   it('FP16, FP32, FP64: NaN and ±Infinity as the strings "NaN", "Infinity", "-Infinity", both ways', async () => {
     for (const dt of ['FP16', 'FP32', 'FP64'] as const) {
       const values = [NaN, Infinity, -Infinity, 1, -1, 0]
-      const r = await postJson(v2(`/models/${idModel(dt)}/infer`), { inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data: values.map(jsonElement) }] })
+      const r = await postJson(v2(`/models/${idModel(dt)}/infer`), {
+        inputs: [{ name: 'x', shape: [2, 3], datatype: dt, data: values.map(jsonElement) }],
+      })
       expect(r.status, r.text).toBe(200)
       const out = splitResponse(r).header.outputs[0]!
       expect(flat(out.data)).toEqual(['NaN', 'Infinity', '-Infinity', 1, -1, 0])
@@ -210,14 +240,20 @@ describe('infer with JSON tensors, every datatype', () => {
 
   it('answers with the version that ran: model_version is the active version as a string', async () => {
     const x = [1, 2, 3, 4]
-    const r = await postJson(v2('/models/versioned/infer'), { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }] })
+    const r = await postJson(v2('/models/versioned/infer'), {
+      inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }],
+    })
     expect(r.status, r.text).toBe(200)
     const body = json(r)
     expect(body.model_name).toBe('versioned')
     expect(body.model_version).toBe('2')
     expect(body.id).toBeUndefined()
     expect(flat(body.outputs[0].data)).toEqual([3, 4, 5, 6])
-    const pinned = json(await postJson(v2('/models/versioned/versions/2/infer'), { inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }] }))
+    const pinned = json(
+      await postJson(v2('/models/versioned/versions/2/infer'), {
+        inputs: [{ name: 'x', shape: [1, 4], datatype: 'FP32', data: x }],
+      }),
+    )
     expect(pinned.model_version).toBe('2')
   })
 })
@@ -226,27 +262,49 @@ describe('infer with JSON tensors, every datatype', () => {
 // every 64-bit value must survive, so the raw response text must carry the same literals.
 describe('infer with INT64/UINT64 values beyond 2^53, as raw JSON number literals', () => {
   const LITERALS = {
-    INT64: ['9223372036854775807', '-9223372036854775808', '9007199254740993', '-9007199254740993', '9007199254740992', '0'],
-    UINT64: ['18446744073709551615', '9223372036854775808', '9007199254740993', '18446744073709551614', '0', '1'],
+    INT64: [
+      '9223372036854775807',
+      '-9223372036854775808',
+      '9007199254740993',
+      '-9007199254740993',
+      '9007199254740992',
+      '0',
+    ],
+    UINT64: [
+      '18446744073709551615',
+      '9223372036854775808',
+      '9007199254740993',
+      '18446744073709551614',
+      '0',
+      '1',
+    ],
   } as const
 
-  it.each(['INT64', 'UINT64'] as const)('%s: flat data comes back as the same literals', async (dt) => {
-    const body = `{"id":"big","inputs":[{"name":"x","shape":[2,3],"datatype":"${dt}","data":[${LITERALS[dt].join(',')}]}]}`
-    const r = await postJson(v2(`/models/${idModel(dt)}/infer`), body)
-    expect(r.status, r.text).toBe(200)
-    expect(rawDataLiterals(r.text, 'y')).toEqual([...LITERALS[dt]])
-    // And read exactly (BigInt), not through JSON.parse's rounding.
-    const out = splitResponse(r).header.outputs[0]!
-    expect(flat(out.data).map((v) => BigInt(v as number | bigint))).toEqual(LITERALS[dt].map((s) => BigInt(s)))
-  })
+  it.each(['INT64', 'UINT64'] as const)(
+    '%s: flat data comes back as the same literals',
+    async (dt) => {
+      const body = `{"id":"big","inputs":[{"name":"x","shape":[2,3],"datatype":"${dt}","data":[${LITERALS[dt].join(',')}]}]}`
+      const r = await postJson(v2(`/models/${idModel(dt)}/infer`), body)
+      expect(r.status, r.text).toBe(200)
+      expect(rawDataLiterals(r.text, 'y')).toEqual([...LITERALS[dt]])
+      // And read exactly (BigInt), not through JSON.parse's rounding.
+      const out = splitResponse(r).header.outputs[0]!
+      expect(flat(out.data).map((v) => BigInt(v as number | bigint))).toEqual(
+        LITERALS[dt].map((s) => BigInt(s)),
+      )
+    },
+  )
 
-  it.each(['INT64', 'UINT64'] as const)('%s: nested data, pretty-printed, comes back as the same literals', async (dt) => {
-    const [a, b, c, d, e, f] = LITERALS[dt]
-    const body = `{\n  "inputs" : [ {\n    "name" : "x", "shape" : [ 2, 3 ], "datatype" : "${dt}",\n    "data" : [ [ ${a}, ${b}, ${c} ],\n               [ ${d}, ${e}, ${f} ] ]\n  } ]\n}`
-    const r = await postJson(v2(`/models/${idModel(dt)}/infer`), body)
-    expect(r.status, r.text).toBe(200)
-    expect(rawDataLiterals(r.text, 'y')).toEqual([...LITERALS[dt]])
-  })
+  it.each(['INT64', 'UINT64'] as const)(
+    '%s: nested data, pretty-printed, comes back as the same literals',
+    async (dt) => {
+      const [a, b, c, d, e, f] = LITERALS[dt]
+      const body = `{\n  "inputs" : [ {\n    "name" : "x", "shape" : [ 2, 3 ], "datatype" : "${dt}",\n    "data" : [ [ ${a}, ${b}, ${c} ],\n               [ ${d}, ${e}, ${f} ] ]\n  } ]\n}`
+      const r = await postJson(v2(`/models/${idModel(dt)}/infer`), body)
+      expect(r.status, r.text).toBe(200)
+      expect(rawDataLiterals(r.text, 'y')).toEqual([...LITERALS[dt]])
+    },
+  )
 
   it('a 16-digit literal inside a string (the id) is left alone', async () => {
     const body = `{"id":"12345678901234567890","inputs":[{"name":"x","shape":[1,3],"datatype":"INT64","data":[1,2,9007199254740993]}]}`
@@ -287,7 +345,10 @@ describe('requested outputs', () => {
   })
 
   it('returns only the outputs named', async () => {
-    const r = await postJson(v2('/models/multi/infer'), { inputs, outputs: [{ name: 'yc' }, { name: 'ya' }] })
+    const r = await postJson(v2('/models/multi/infer'), {
+      inputs,
+      outputs: [{ name: 'yc' }, { name: 'ya' }],
+    })
     expect(r.status, r.text).toBe(200)
     const outputs = json(r).outputs as { name: string; data: number[] }[]
     expect(outputs.map((o) => o.name).sort()).toEqual(['ya', 'yc'])
@@ -296,13 +357,19 @@ describe('requested outputs', () => {
   })
 
   it('inputs are bound by name, in any order', async () => {
-    const r = await postJson(v2('/models/multi/infer'), { inputs: [...inputs].reverse(), outputs: [{ name: 'yb' }] })
+    const r = await postJson(v2('/models/multi/infer'), {
+      inputs: [...inputs].reverse(),
+      outputs: [{ name: 'yb' }],
+    })
     expect(r.status, r.text).toBe(200)
     expect(json(r).outputs).toEqual([{ name: 'yb', datatype: 'FP32', shape: [2], data: [4, 5] }])
   })
 
   it('an output the model does not have is a 400 error', async () => {
-    expectV2Error(await postJson(v2('/models/multi/infer'), { inputs, outputs: [{ name: 'nope' }] }), 400)
+    expectV2Error(
+      await postJson(v2('/models/multi/infer'), { inputs, outputs: [{ name: 'nope' }] }),
+      400,
+    )
   })
 })
 
@@ -327,7 +394,10 @@ describe('infer errors', () => {
 
   it('missing input: 400', async () => {
     expectV2Error(await infer({ inputs: [] }), 400)
-    expectV2Error(await infer({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }, 'multi'), 400)
+    expectV2Error(
+      await infer({ inputs: [{ name: 'a', shape: [1], datatype: 'FP32', data: [1] }] }, 'multi'),
+      400,
+    )
   })
 
   it('wrong datatype: 400', async () => {
@@ -343,15 +413,53 @@ describe('infer errors', () => {
   it('shape and data that disagree: 400', async () => {
     expectV2Error(await infer({ inputs: [{ ...good, data: [1, 2, 3, 4, 5] }] }), 400)
     expectV2Error(await infer({ inputs: [{ ...good, data: [1, 2, 3, 4, 5, 6, 7] }] }), 400)
-    expectV2Error(await infer({ inputs: [{ ...good, data: [[1, 2], [3, 4]] }] }), 400)
-    expectV2Error(await infer({ inputs: [{ ...good, data: [[1, 2, 3], [4, 5]] }] }), 400)
+    expectV2Error(
+      await infer({
+        inputs: [
+          {
+            ...good,
+            data: [
+              [1, 2],
+              [3, 4],
+            ],
+          },
+        ],
+      }),
+      400,
+    )
+    expectV2Error(
+      await infer({
+        inputs: [
+          {
+            ...good,
+            data: [
+              [1, 2, 3],
+              [4, 5],
+            ],
+          },
+        ],
+      }),
+      400,
+    )
   })
 
   // "Tensor Data" does not say what a nesting other than the shape's means. Triton's HTTP server
   // (ReadDataFromJsonHelper) flattens nested arrays row-major and checks only the element count;
   // so does modelgate: the shape wins, the data is read in row-major order. Ragged nesting is refused.
   it('nested data whose nesting is not the declared shape is read row-major, as Triton reads it', async () => {
-    for (const data of [[[1, 2], [3, 4], [5, 6]], [[[1, 2, 3], [4, 5, 6]]]]) {
+    for (const data of [
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+        ],
+      ],
+    ]) {
       const r = await infer({ inputs: [{ ...good, data }] })
       expect(r.status, r.text).toBe(200)
       expect(json(r).outputs[0]).toMatchObject({ shape: [2, 3] })
@@ -366,7 +474,9 @@ describe('infer errors', () => {
   })
 
   it('values that are not of the datatype: 400', async () => {
-    const values = (dt: V2Datatype, data: unknown[]) => ({ inputs: [{ name: 'x', shape: [1, 3], datatype: dt, data }] })
+    const values = (dt: V2Datatype, data: unknown[]) => ({
+      inputs: [{ name: 'x', shape: [1, 3], datatype: dt, data }],
+    })
     expectV2Error(await infer(values('UINT8', [0, 1, 256]), 'id_UINT8'), 400)
     expectV2Error(await infer(values('INT8', [0, 1, -129]), 'id_INT8'), 400)
     expectV2Error(await infer(values('INT32', [0, 1, 1.5]), 'id_INT32'), 400)
@@ -399,7 +509,12 @@ describe('infer errors', () => {
       }
     }
     const deepObject = '{"a":'.repeat(100_000) + '12345678901234567' + '}'.repeat(100_000)
-    expectV2Error(await infer(`{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [${deepObject}, 2, 3, 4, 5, 6]}]}`), 400)
+    expectV2Error(
+      await infer(
+        `{"inputs": [{"name": "x", "datatype": "FP32", "shape": [2, 3], "data": [${deepObject}, 2, 3, 4, 5, 6]}]}`,
+      ),
+      400,
+    )
   })
 
   it('the server serves on after every error', async () => {
@@ -411,7 +526,11 @@ describe('infer errors', () => {
 
 describe('parseExactJson (the test helper) itself', () => {
   it('keeps integers beyond 2^53 as BigInt and everything else as JSON.parse does', () => {
-    expect(parseExactJson('[9007199254740993, -9223372036854775808, 1.5, "9007199254740993", true, null, {"a": {}}]')).toEqual([
+    expect(
+      parseExactJson(
+        '[9007199254740993, -9223372036854775808, 1.5, "9007199254740993", true, null, {"a": {}}]',
+      ),
+    ).toEqual([
       9007199254740993n,
       -9223372036854775808n,
       1.5,
@@ -421,6 +540,8 @@ describe('parseExactJson (the test helper) itself', () => {
       { a: {} },
     ])
     expect(() => parseExactJson('[1,]')).toThrow()
-    expect(rawDataLiterals('{"outputs":[{"name":"y","data":[[1, -2],[3,18446744073709551615]]}]}', 'y')).toEqual(['1', '-2', '3', '18446744073709551615'])
+    expect(
+      rawDataLiterals('{"outputs":[{"name":"y","data":[[1, -2],[3,18446744073709551615]]}]}', 'y'),
+    ).toEqual(['1', '-2', '3', '18446744073709551615'])
   })
 })

@@ -9,7 +9,21 @@ import { gunzipSync, inflateSync } from 'node:zlib'
  */
 
 /** KServe V2 "Tensor Data Types": every datatype and its size in bytes (BYTES is variable). */
-export const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64', 'BYTES'] as const
+export const V2_DATATYPES = [
+  'BOOL',
+  'UINT8',
+  'UINT16',
+  'UINT32',
+  'UINT64',
+  'INT8',
+  'INT16',
+  'INT32',
+  'INT64',
+  'FP16',
+  'FP32',
+  'FP64',
+  'BYTES',
+] as const
 export type V2Datatype = (typeof V2_DATATYPES)[number]
 
 const V2_SIZE: Readonly<Record<Exclude<V2Datatype, 'BYTES'>, number>> = {
@@ -44,7 +58,9 @@ export const ONNX_OF_V2 = {
   BYTES: 'string',
 } as const satisfies Record<V2Datatype, string>
 
-export const V2_OF_ONNX = Object.fromEntries(Object.entries(ONNX_OF_V2).map(([v2, onnx]) => [onnx, v2])) as Record<string, V2Datatype>
+export const V2_OF_ONNX = Object.fromEntries(
+  Object.entries(ONNX_OF_V2).map(([v2, onnx]) => [onnx, v2]),
+) as Record<string, V2Datatype>
 
 /** A JSON-like value whose 64-bit integers may be BigInt. */
 export type Value = number | bigint | string | boolean | null | Value[] | { [key: string]: Value }
@@ -66,9 +82,18 @@ export interface RawResponse {
  * One HTTP request with node:http, so the test decides every header (fetch adds Accept-Encoding and
  * Content-Type of its own; the Triton client sends neither unless asked).
  */
-export function http(method: string, url: string, o: { body?: Buffer | string; headers?: Record<string, string | number> } = {}): Promise<RawResponse> {
+export function http(
+  method: string,
+  url: string,
+  o: { body?: Buffer | string; headers?: Record<string, string | number> } = {},
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const body = o.body === undefined ? undefined : Buffer.isBuffer(o.body) ? o.body : Buffer.from(o.body, 'utf8')
+    const body =
+      o.body === undefined
+        ? undefined
+        : Buffer.isBuffer(o.body)
+          ? o.body
+          : Buffer.from(o.body, 'utf8')
     const headers: Record<string, string | number> = { ...(o.headers ?? {}) }
     if (body !== undefined) headers['content-length'] = body.length
     const req = httpRequest(url, { method, headers }, (res) => {
@@ -78,8 +103,15 @@ export function http(method: string, url: string, o: { body?: Buffer | string; h
       res.on('end', () => {
         const raw = Buffer.concat(chunks)
         const encoding = res.headers['content-encoding']
-        const decoded = encoding === 'gzip' ? gunzipSync(raw) : encoding === 'deflate' ? inflateSync(raw) : raw
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, raw, body: decoded, text: decoded.toString('utf8') })
+        const decoded =
+          encoding === 'gzip' ? gunzipSync(raw) : encoding === 'deflate' ? inflateSync(raw) : raw
+        resolve({
+          status: res.statusCode ?? 0,
+          headers: res.headers,
+          raw,
+          body: decoded,
+          text: decoded.toString('utf8'),
+        })
       })
     })
     req.on('error', reject)
@@ -88,29 +120,51 @@ export function http(method: string, url: string, o: { body?: Buffer | string; h
   })
 }
 
-export const get = (url: string, headers: Record<string, string> = {}) => http('GET', url, { headers })
+export const get = (url: string, headers: Record<string, string> = {}) =>
+  http('GET', url, { headers })
 
 /** POST a JSON body (a string is sent as is, so a test can write exact number literals). */
-export function postJson(url: string, body: unknown, headers: Record<string, string> = {}): Promise<RawResponse> {
+export function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
   const text = typeof body === 'string' ? body : toJsonText(body as Value)
-  return http('POST', url, { body: text, headers: { 'content-type': 'application/json', ...headers } })
+  return http('POST', url, {
+    body: text,
+    headers: { 'content-type': 'application/json', ...headers },
+  })
 }
 
 /**
  * A binary-extension request: the JSON header, then each binary section in input order, with
  * Inference-Header-Content-Length giving the JSON header's length in bytes.
  */
-export function postBinary(url: string, header: unknown, sections: readonly Buffer[], headers: Record<string, string> = {}): Promise<RawResponse> {
-  const json = Buffer.from(typeof header === 'string' ? header : toJsonText(header as Value), 'utf8')
+export function postBinary(
+  url: string,
+  header: unknown,
+  sections: readonly Buffer[],
+  headers: Record<string, string> = {},
+): Promise<RawResponse> {
+  const json = Buffer.from(
+    typeof header === 'string' ? header : toJsonText(header as Value),
+    'utf8',
+  )
   return http('POST', url, {
     body: Buffer.concat([json, ...sections]),
-    headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': json.length, ...headers },
+    headers: {
+      'content-type': 'application/octet-stream',
+      'inference-header-content-length': json.length,
+      ...headers,
+    },
   })
 }
 
 /** JSON text in which BigInt values are written as plain number literals (as a V2 client writes INT64). */
 function toJsonText(value: Value | unknown): string {
-  const marked = JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `\u0000big:${v}\u0000` : v))
+  const marked = JSON.stringify(value, (_k, v: unknown) =>
+    typeof v === 'bigint' ? `\u0000big:${v}\u0000` : v,
+  )
   return marked.replace(/"\\u0000big:(-?\d+)\\u0000"/g, '$1')
 }
 
@@ -133,14 +187,19 @@ export function parseExactJson(text: string): Value {
       pos++
       const out: { [key: string]: Value } = {}
       ws()
-      if (text[pos] === '}') return pos++, out
+      if (text[pos] === '}') return (pos++, out)
       for (;;) {
         ws()
         const key = value()
         if (typeof key !== 'string') fail('expected a key')
         ws()
         if (text[pos++] !== ':') fail("expected ':'")
-        Object.defineProperty(out, key as string, { value: value(), enumerable: true, writable: true, configurable: true })
+        Object.defineProperty(out, key as string, {
+          value: value(),
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        })
         ws()
         const d = text[pos++]
         if (d === '}') return out
@@ -151,7 +210,7 @@ export function parseExactJson(text: string): Value {
       pos++
       const out: Value[] = []
       ws()
-      if (text[pos] === ']') return pos++, out
+      if (text[pos] === ']') return (pos++, out)
       for (;;) {
         out.push(value())
         ws()
@@ -177,7 +236,8 @@ export function parseExactJson(text: string): Value {
     if (literal === 'false') return false
     if (literal === 'null') return null
     const n = Number(literal)
-    if (found[1] === undefined && found[2] === undefined && !Number.isSafeInteger(n)) return BigInt(literal)
+    if (found[1] === undefined && found[2] === undefined && !Number.isSafeInteger(n))
+      return BigInt(literal)
     return n
   }
   const out = value()
@@ -189,7 +249,11 @@ export function parseExactJson(text: string): Value {
 /** The error body every V2 error must have: exactly `{"error": <non-empty string>}`. */
 export function v2Error(r: RawResponse): string {
   const body = JSON.parse(r.text) as Record<string, unknown>
-  if (Object.keys(body).join() !== 'error' || typeof body.error !== 'string' || body.error.length === 0) {
+  if (
+    Object.keys(body).join() !== 'error' ||
+    typeof body.error !== 'string' ||
+    body.error.length === 0
+  ) {
     throw new Error(`not a V2 error body (status ${r.status}): ${r.text}`)
   }
   return body.error
@@ -259,7 +323,8 @@ export function splitResponse(r: RawResponse): SplitResponse {
   for (const o of header.outputs ?? []) {
     const size = o.parameters?.binary_data_size
     if (size === undefined) continue
-    if (typeof size !== 'number') throw new Error(`output '${o.name}': binary_data_size ${String(size)} is not a number`)
+    if (typeof size !== 'number')
+      throw new Error(`output '${o.name}': binary_data_size ${String(size)} is not a number`)
     binary.set(o.name, r.body.subarray(offset, offset + size))
     offset += size
   }
@@ -344,14 +409,18 @@ export function decodeBinary(datatype: V2Datatype, bytes: Buffer): Element[] {
     while (pos < bytes.length) {
       if (pos + 4 > bytes.length) throw new Error(`BYTES: a length cut short at ${pos}`)
       const n = bytes.readUInt32LE(pos)
-      if (pos + 4 + n > bytes.length) throw new Error(`BYTES: element of ${n} bytes past the end at ${pos}`)
+      if (pos + 4 + n > bytes.length)
+        throw new Error(`BYTES: element of ${n} bytes past the end at ${pos}`)
       out.push(bytes.toString('utf8', pos + 4, pos + 4 + n))
       pos += 4 + n
     }
     return out
   }
   const size = V2_SIZE[datatype]
-  if (bytes.length % size !== 0) throw new Error(`${datatype}: ${bytes.length} bytes is not a whole number of ${size}-byte elements`)
+  if (bytes.length % size !== 0)
+    throw new Error(
+      `${datatype}: ${bytes.length} bytes is not a whole number of ${size}-byte elements`,
+    )
   const out: Element[] = []
   for (let at = 0; at < bytes.length; at += size) {
     switch (datatype) {
@@ -435,7 +504,8 @@ export function float16Value(bits: number): number {
 
 /** A test value as a JSON tensor element: non-finite floats as the strings modelgate takes. */
 export function jsonElement(v: Element): Value {
-  if (typeof v === 'number' && !Number.isFinite(v)) return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'
+  if (typeof v === 'number' && !Number.isFinite(v))
+    return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'
   return v
 }
 
@@ -444,7 +514,9 @@ export function nest<T>(data: readonly T[], shape: readonly number[]): unknown {
   if (shape.length === 0) return data[0]
   const [n, ...rest] = shape as [number, ...number[]]
   const stride = rest.reduce((a, b) => a * b, 1)
-  return Array.from({ length: n }, (_, i) => (rest.length === 0 ? data[i] : nest(data.slice(i * stride, (i + 1) * stride), rest)))
+  return Array.from({ length: n }, (_, i) =>
+    rest.length === 0 ? data[i] : nest(data.slice(i * stride, (i + 1) * stride), rest),
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -470,8 +542,22 @@ export const SAMPLES: Readonly<Record<V2Datatype, readonly Element[]>> = {
 
 /** 64-bit values beyond 2^53 (binary tests; the JSON tests write these as raw literals). */
 export const BIG_SAMPLES = {
-  INT64: [9223372036854775807n, -9223372036854775808n, 9007199254740993n, -9007199254740993n, 9007199254740992n, 0n],
-  UINT64: [18446744073709551615n, 9223372036854775808n, 9007199254740993n, 18446744073709551614n, 0n, 1n],
+  INT64: [
+    9223372036854775807n,
+    -9223372036854775808n,
+    9007199254740993n,
+    -9007199254740993n,
+    9007199254740992n,
+    0n,
+  ],
+  UINT64: [
+    18446744073709551615n,
+    9223372036854775808n,
+    9007199254740993n,
+    18446744073709551614n,
+    0n,
+    1n,
+  ],
 } as const
 
 const FLOATS = new Set<string>(['FP16', 'FP32', 'FP64'])
@@ -481,7 +567,9 @@ const NON_FINITE: Record<string, number> = { NaN: NaN, Infinity: Infinity, '-Inf
 function sameElement(datatype: string, got: unknown, exp: Element): boolean {
   if (datatype === 'INT64' || datatype === 'UINT64') {
     if (typeof got === 'bigint') return got === BigInt(exp as bigint)
-    return typeof got === 'number' && Number.isSafeInteger(got) && BigInt(got) === BigInt(exp as bigint)
+    return (
+      typeof got === 'number' && Number.isSafeInteger(got) && BigInt(got) === BigInt(exp as bigint)
+    )
   }
   if (FLOATS.has(datatype)) {
     const g = typeof got === 'string' && got in NON_FINITE ? NON_FINITE[got]! : got
@@ -492,12 +580,18 @@ function sameElement(datatype: string, got: unknown, exp: Element): boolean {
 }
 
 /** Every element that differs, as readable lines (empty when all match). */
-export function mismatches(datatype: string, got: readonly unknown[], exp: readonly Element[]): string[] {
+export function mismatches(
+  datatype: string,
+  got: readonly unknown[],
+  exp: readonly Element[],
+): string[] {
   const show = (v: unknown) => (typeof v === 'bigint' ? `${v}n` : JSON.stringify(v))
-  if (got.length !== exp.length) return [`${got.length} elements, expected ${exp.length}: ${got.map(show).join(', ')}`]
+  if (got.length !== exp.length)
+    return [`${got.length} elements, expected ${exp.length}: ${got.map(show).join(', ')}`]
   const out: string[] = []
   exp.forEach((e, i) => {
-    if (!sameElement(datatype, got[i], e)) out.push(`[${i}]: got ${show(got[i])}, expected ${show(e)}`)
+    if (!sameElement(datatype, got[i], e))
+      out.push(`[${i}]: got ${show(got[i])}, expected ${show(e)}`)
   })
   return out
 }

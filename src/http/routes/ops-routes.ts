@@ -18,7 +18,10 @@ export interface OpsRoutesOptions {
 const PROBE_CACHE_CONTROL = 'no-store, no-transform'
 
 /** Kubernetes probes and Prometheus. */
-export function registerOpsRoutes(app: Hono, { readiness, liveness, metrics }: OpsRoutesOptions): void {
+export function registerOpsRoutes(
+  app: Hono,
+  { readiness, liveness, metrics }: OpsRoutesOptions,
+): void {
   route(app, '/healthz', {
     GET: (c) => {
       // Never compressed: gzip runs on the threadpool this answer must not wait for.

@@ -12,7 +12,10 @@ export interface PredictRoutesOptions {
 }
 
 /** The simple JSON API: `POST /predict`, `/models/{name}/predict`, `/models/{name}/versions/{v}/predict`. */
-export function registerPredictRoutes(app: Hono, { predictor, maxBodyBytes }: PredictRoutesOptions): void {
+export function registerPredictRoutes(
+  app: Hono,
+  { predictor, maxBodyBytes }: PredictRoutesOptions,
+): void {
   const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
     const request = await readJsonAs(c, predictRequestSchema, maxBodyBytes)
     const result = await predictor.predict({ ...target, clientGone: clientGone(c) }, request)

@@ -3,11 +3,22 @@ import { clientGone } from '../client-gone.js'
 import { z } from 'zod'
 import { InvalidRequestError, ModelNotReadyError } from '../../errors.js'
 import type { Predictor } from '../../dataplane/predictor.js'
-import { v2ModelMetadata, v2ModelReady, v2RepositoryIndex, v2Statistics } from '../../dataplane/v2-views.js'
+import {
+  v2ModelMetadata,
+  v2ModelReady,
+  v2RepositoryIndex,
+  v2Statistics,
+} from '../../dataplane/v2-views.js'
 import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
 import type { ModelRecord, ModelRegistry } from '../../lifecycle/model-registry.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
-import { v2Feeds, v2InferRequestSchema, v2OutputNames, v2OutputPlan, v2Response } from '../../v2/inference.js'
+import {
+  v2Feeds,
+  v2InferRequestSchema,
+  v2OutputNames,
+  v2OutputPlan,
+  v2Response,
+} from '../../v2/inference.js'
 import { adminAuth } from '../admin-auth.js'
 import { checkJsonContentType, parseJson, readOptionalJsonAs, validateBody } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
@@ -37,7 +48,9 @@ export const repositoryIndexBodySchema = z.object({ ready: z.boolean().optional(
 export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   const { registry, lifecycle } = o
 
-  route(app, '/v2', { GET: (c) => c.json({ name: 'modelgate', version: o.serverVersion, extensions: V2_EXTENSIONS }) })
+  route(app, '/v2', {
+    GET: (c) => c.json({ name: 'modelgate', version: o.serverVersion, extensions: V2_EXTENSIONS }),
+  })
   route(app, '/v2/health/live', { GET: (c) => c.json({ live: true }) })
   route(app, '/v2/health/ready', {
     GET: (c) => {
@@ -48,7 +61,8 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
   })
 
   // Statistics extension.
-  const stats = (c: Context) => c.json(v2Statistics(registry, c.req.param('name'), c.req.param('version')))
+  const stats = (c: Context) =>
+    c.json(v2Statistics(registry, c.req.param('name'), c.req.param('version')))
   route(app, '/v2/models/stats', { GET: stats })
   route(app, '/v2/models/:name/stats', { GET: stats })
   route(app, '/v2/models/:name/versions/:version/stats', { GET: stats })
@@ -81,7 +95,9 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     if (headerLength !== undefined) {
       const n = Number(headerLength)
       if (!Number.isSafeInteger(n) || n < 0 || n > bytes.length) {
-        throw new InvalidRequestError(`Inference-Header-Content-Length ${headerLength} does not fit a ${bytes.length}-byte body`)
+        throw new InvalidRequestError(
+          `Inference-Header-Content-Length ${headerLength} does not fit a ${bytes.length}-byte body`,
+        )
       }
       json = bytes.subarray(0, n)
       binary = bytes.subarray(n)
@@ -93,9 +109,16 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       (v) => v2OutputNames(request, v.signature, v.outputNames),
       v2OutputPlan(request),
     )
-    const response = v2Response(request, result.version.model, result.version.version, result.fetched, result.outputNames)
+    const response = v2Response(
+      request,
+      result.version.model,
+      result.version.version,
+      result.fetched,
+      result.outputNames,
+    )
     const header = stringifyExactJson(response.header)
-    if (response.binary.length === 0) return c.body(header, 200, { 'content-type': 'application/json' })
+    if (response.binary.length === 0)
+      return c.body(header, 200, { 'content-type': 'application/json' })
     const headerBytes = Buffer.from(header)
     return c.body(Buffer.concat([headerBytes, ...response.binary]), 200, {
       'content-type': 'application/octet-stream',

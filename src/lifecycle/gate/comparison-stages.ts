@@ -20,8 +20,10 @@ export async function latencyStage(
   control: GateControl,
 ): Promise<StageResult> {
   const { maxMs, maxRatio } = job.latency ?? {}
-  if (maxMs === undefined && maxRatio === undefined) return skipped('latency', 'not_configured', 'no latency budget in model.json')
-  if (feeds.length === 0) return skipped('latency', 'no_inputs', 'no smoke input ran, so there is nothing to time')
+  if (maxMs === undefined && maxRatio === undefined)
+    return skipped('latency', 'not_configured', 'no latency budget in model.json')
+  if (feeds.length === 0)
+    return skipped('latency', 'no_inputs', 'no smoke input ran, so there is nothing to time')
   const t = performance.now()
   // Candidate and reference alternate on the same inputs, so both see the same machine load.
   const cand: number[] = []
@@ -38,48 +40,88 @@ export async function latencyStage(
   const deadline = performance.now() + LATENCY_BUDGET_MS
   const minimum = Math.max(feeds.length, 5)
   for (let i = 0; cand.length < LATENCY_MAX_RUNS; i += LATENCY_BLOCK) {
-    if (cand.length >= minimum && (cand.length >= LATENCY_MIN_RUNS || performance.now() >= deadline)) break
+    if (
+      cand.length >= minimum &&
+      (cand.length >= LATENCY_MIN_RUNS || performance.now() >= deadline)
+    )
+      break
     if (control.cancelled()) throw new GateCancelled('superseded by a newer candidate')
-    for (let j = i; j < i + LATENCY_BLOCK; j++) cand.push(await timeRun(candidate, feeds[j % feeds.length]!))
-    if (compare) for (let j = i; j < i + LATENCY_BLOCK; j++) ref.push(await timeRun(reference, feeds[j % feeds.length]!))
+    for (let j = i; j < i + LATENCY_BLOCK; j++)
+      cand.push(await timeRun(candidate, feeds[j % feeds.length]!))
+    if (compare)
+      for (let j = i; j < i + LATENCY_BLOCK; j++)
+        ref.push(await timeRun(reference, feeds[j % feeds.length]!))
   }
   const p95 = percentile(cand, 95)
   const details: Record<string, number> = { p95Ms: p95, runs: cand.length }
   const problems: string[] = []
-  if (maxMs !== undefined && p95 > maxMs) problems.push(`p95 ${fmt(p95)} ms is over latency.maxMs ${maxMs}`)
+  if (maxMs !== undefined && p95 > maxMs)
+    problems.push(`p95 ${fmt(p95)} ms is over latency.maxMs ${maxMs}`)
   let note = ''
   if (maxRatio !== undefined) {
     if (compare) {
       const refP95 = percentile(ref, 95)
       details.activeP95Ms = refP95
       details.ratio = p95 / refP95
-      if (p95 > maxRatio * refP95) problems.push(`p95 ${fmt(p95)} ms is over ${maxRatio} × the active version's ${fmt(refP95)} ms`)
+      if (p95 > maxRatio * refP95)
+        problems.push(
+          `p95 ${fmt(p95)} ms is over ${maxRatio} × the active version's ${fmt(refP95)} ms`,
+        )
     } else {
       note = ' (no active version to compare with: latency.maxRatio not checked)'
     }
   }
   const ms = performance.now() - t
-  if (problems.length) return { stage: 'latency', status: 'failed', ms, reason: 'too_slow', message: problems.join('; '), details }
-  return { stage: 'latency', status: 'passed', ms, message: `p95 ${fmt(p95)} ms over ${cand.length} runs${note}`, details }
+  if (problems.length)
+    return {
+      stage: 'latency',
+      status: 'failed',
+      ms,
+      reason: 'too_slow',
+      message: problems.join('; '),
+      details,
+    }
+  return {
+    stage: 'latency',
+    status: 'passed',
+    ms,
+    message: `p95 ${fmt(p95)} ms over ${cand.length} runs${note}`,
+    details,
+  }
 }
 
-export async function agreementStage(job: GateJob, candidate: ModelSession, reference: ModelSession | undefined, feeds: readonly Feeds[]): Promise<StageResult> {
+export async function agreementStage(
+  job: GateJob,
+  candidate: ModelSession,
+  reference: ModelSession | undefined,
+  feeds: readonly Feeds[],
+): Promise<StageResult> {
   const agreement = job.agreement
   if (!agreement) return skipped('agreement', 'not_configured', 'no agreement rule in model.json')
-  if (!reference) return skipped('agreement', 'no_active_version', 'no active version to compare with')
+  if (!reference)
+    return skipped('agreement', 'no_active_version', 'no active version to compare with')
   if (feeds.length === 0) return skipped('agreement', 'no_inputs', 'no smoke input ran')
   const t = performance.now()
   const tol = { atol: agreement.tolerance?.atol ?? 1e-5, rtol: agreement.tolerance?.rtol ?? 1e-3 }
-  const shared = candidate.signature.outputs.map((o) => o.name).filter((n) => reference.signature.outputs.some((r) => r.name === n))
+  const shared = candidate.signature.outputs
+    .map((o) => o.name)
+    .filter((n) => reference.signature.outputs.some((r) => r.name === n))
   const names = agreement.output ? [agreement.output] : shared
   if (names.length === 0 || (agreement.output && !shared.includes(agreement.output))) {
-    return { stage: 'agreement', status: 'failed', ms: performance.now() - t, reason: 'agreement_invalid', message: `no shared output to compare (${agreement.output ?? 'none shared'})` }
+    return {
+      stage: 'agreement',
+      status: 'failed',
+      ms: performance.now() - t,
+      reason: 'agreement_invalid',
+      message: `no shared output to compare (${agreement.output ?? 'none shared'})`,
+    }
   }
   let agree = 0
   for (const f of feeds) {
     const [a, b] = [await candidate.run(f, names), await reference.run(f, names)]
     const same = agreement.output
-      ? JSON.stringify(predictedLabels(a[agreement.output]!)) === JSON.stringify(predictedLabels(b[agreement.output]!))
+      ? JSON.stringify(predictedLabels(a[agreement.output]!)) ===
+        JSON.stringify(predictedLabels(b[agreement.output]!))
       : names.every((n) => sameTensor(a[n]!, b[n]!, tol))
     if (same) agree++
   }
@@ -87,7 +129,8 @@ export async function agreementStage(job: GateJob, candidate: ModelSession, refe
   const details = { agree, inputs: feeds.length, fraction, min: agreement.min }
   const message = `${agree}/${feeds.length} inputs agree with the active version (${fmt(fraction)}; min ${agreement.min})`
   const ms = performance.now() - t
-  if (fraction < agreement.min) return { stage: 'agreement', status: 'failed', ms, reason: 'disagreement', message, details }
+  if (fraction < agreement.min)
+    return { stage: 'agreement', status: 'failed', ms, reason: 'disagreement', message, details }
   return { stage: 'agreement', status: 'passed', ms, message, details }
 }
 
@@ -104,11 +147,17 @@ function sameTensor(a: Tensor, b: Tensor, tol: { atol: number; rtol: number }): 
 
 async function timeRun(session: ModelSession, feeds: Feeds): Promise<number> {
   const t = performance.now()
-  await session.run(feeds, session.signature.outputs.map((o) => o.name))
+  await session.run(
+    feeds,
+    session.signature.outputs.map((o) => o.name),
+  )
   return performance.now() - t
 }
 
 function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? NaN
+  return (
+    sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ??
+    NaN
+  )
 }

@@ -7,14 +7,25 @@ import type { GateJob } from './gate-types.js'
 import { describeFsError } from '../../repository/repository-file.js'
 import { GateCancelled, runGate } from './run-gate.js'
 
-export type ToGate = { readonly type: 'run'; readonly id: number; readonly job: GateJob } | { readonly type: 'cancel'; readonly id: number }
+export type ToGate =
+  | { readonly type: 'run'; readonly id: number; readonly job: GateJob }
+  | { readonly type: 'cancel'; readonly id: number }
 
 export type FromGate =
   | { readonly type: 'stage'; readonly id: number; readonly stage: string }
-  | { readonly type: 'done'; readonly id: number; readonly report: import('./gate-types.js').GateReport }
+  | {
+      readonly type: 'done'
+      readonly id: number
+      readonly report: import('./gate-types.js').GateReport
+    }
   | { readonly type: 'cancelled'; readonly id: number }
   /** A bug, not a verdict: `message` is one line for the API, `stack` goes to the server's log. */
-  | { readonly type: 'error'; readonly id: number; readonly message: string; readonly stack: string | undefined }
+  | {
+      readonly type: 'error'
+      readonly id: number
+      readonly message: string
+      readonly stack: string | undefined
+    }
 
 const cancelled = new Set<number>()
 
@@ -28,10 +39,20 @@ process.on('message', (message: ToGate) => {
     return
   }
   const { id, job } = message
-  runGate(job, { cancelled: () => cancelled.has(id), onStage: (stage) => send({ type: 'stage', id, stage }) }).then(
-    (report) => send({ type: 'done', id, report }),
-    (e: unknown) => send(e instanceof GateCancelled ? { type: 'cancelled', id } : { type: 'error', id, message: oneLine(e), stack: (e as Error)?.stack }),
-  ).finally(() => cancelled.delete(id))
+  runGate(job, {
+    cancelled: () => cancelled.has(id),
+    onStage: (stage) => send({ type: 'stage', id, stage }),
+  })
+    .then(
+      (report) => send({ type: 'done', id, report }),
+      (e: unknown) =>
+        send(
+          e instanceof GateCancelled
+            ? { type: 'cancelled', id }
+            : { type: 'error', id, message: oneLine(e), stack: (e as Error)?.stack },
+        ),
+    )
+    .finally(() => cancelled.delete(id))
 })
 
 /** `RangeError: Invalid typed array length: 1000000000000`; a file system error without its path. */

@@ -8,7 +8,9 @@ import type { GateJob, GateReport, GateStage } from './gate-types.js'
 import { roundMs } from './stage-results.js'
 import type { RejectionReason } from './rejection-reasons.js'
 
-export type GateOutcome = { readonly kind: 'report'; readonly report: GateReport } | { readonly kind: 'cancelled' }
+export type GateOutcome =
+  | { readonly kind: 'report'; readonly report: GateReport }
+  | { readonly kind: 'cancelled' }
 
 export interface GateRunOptions {
   readonly timeoutMs: number
@@ -57,7 +59,10 @@ export class GateRunner {
 
   run(job: GateJob, options: GateRunOptions): Promise<GateOutcome> {
     const result = this.#queue.then(async () => {
-      const bytes = await stat(job.candidate.file).then((f) => f.size, () => 0)
+      const bytes = await stat(job.candidate.file).then(
+        (f) => f.size,
+        () => 0,
+      )
       const who = { model: job.model, version: job.version }
       // A big model can take seconds to gate: every step is said as it ends, never silence.
       this.#logger.info('gate_started', { ...who, bytes, sha256: job.candidate.sha256 })
@@ -65,9 +70,19 @@ export class GateRunner {
       if (outcome.kind === 'report') {
         const { report } = outcome
         for (const s of report.stages) {
-          this.#logger.info('gate_stage', { ...who, stage: s.stage, status: s.status, ms: roundMs(s.ms), ...(s.reason !== undefined && { reason: s.reason }) })
+          this.#logger.info('gate_stage', {
+            ...who,
+            stage: s.stage,
+            status: s.status,
+            ms: roundMs(s.ms),
+            ...(s.reason !== undefined && { reason: s.reason }),
+          })
         }
-        this.#logger.info('gate_finished', { ...who, passed: report.passed, ms: roundMs(report.ms) })
+        this.#logger.info('gate_finished', {
+          ...who,
+          passed: report.passed,
+          ms: roundMs(report.ms),
+        })
       } else {
         this.#logger.info('gate_cancelled', who)
       }
@@ -97,7 +112,11 @@ export class GateRunner {
     if (!child) return
     this.#child = undefined
     child.kill()
-    this.#logger.info('gate_process_recycled', { pid: child.pid, modelBytes: bytes, aboveBytes: this.#recycleAboveBytes })
+    this.#logger.info('gate_process_recycled', {
+      pid: child.pid,
+      modelBytes: bytes,
+      aboveBytes: this.#recycleAboveBytes,
+    })
   }
 
   #spawn(): ChildProcess {
@@ -105,7 +124,10 @@ export class GateRunner {
       serialization: 'advanced',
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       // Memory freed after each gate goes back to the OS (glibc otherwise keeps it: RSS stays up).
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072' },
+      env: {
+        ...process.env,
+        MALLOC_MMAP_THRESHOLD_: process.env.MALLOC_MMAP_THRESHOLD_ ?? '131072',
+      },
       execArgv: [],
     })
     child.on('exit', (code, signal) => {
@@ -127,7 +149,13 @@ export class GateRunner {
     if (this.#closed) return Promise.resolve({ kind: 'cancelled' })
     if (signal?.aborted) return Promise.resolve({ kind: 'cancelled' })
     // A process that was killed (a timeout) or died is never reused: it may still be exiting.
-    if (this.#child && (this.#child.killed || this.#child.exitCode !== null || this.#child.signalCode !== null || !this.#child.connected)) {
+    if (
+      this.#child &&
+      (this.#child.killed ||
+        this.#child.exitCode !== null ||
+        this.#child.signalCode !== null ||
+        !this.#child.connected)
+    ) {
       this.#child = undefined
     }
     this.#child ??= this.#spawn()
@@ -160,20 +188,41 @@ export class GateRunner {
         else if (m.type === 'done') finish({ kind: 'report', report: m.report })
         else if (m.type === 'cancelled') finish({ kind: 'cancelled' })
         else {
-          this.#logger.error('gate_error', { model: job.model, version: job.version, stage, error: m.message, stack: m.stack })
-          finish(failed('gate_error', `the gate failed unexpectedly in the '${stage}' stage: ${m.message}`))
+          this.#logger.error('gate_error', {
+            model: job.model,
+            version: job.version,
+            stage,
+            error: m.message,
+            stack: m.stack,
+          })
+          finish(
+            failed(
+              'gate_error',
+              `the gate failed unexpectedly in the '${stage}' stage: ${m.message}`,
+            ),
+          )
         }
       }
       const onExit = (code: number | null, sig: NodeJS.Signals | null) => {
         if (this.#closed) return finish({ kind: 'cancelled' })
-        finish(failed('runtime_crash', `the runtime crashed while running the '${stage}' stage (gate process exit ${sig ?? code})`))
+        finish(
+          failed(
+            'runtime_crash',
+            `the runtime crashed while running the '${stage}' stage (gate process exit ${sig ?? code})`,
+          ),
+        )
       }
       const onAbort = () => child.send({ type: 'cancel', id } satisfies ToGate)
       const timer = setTimeout(() => {
         child.off('exit', onExit)
         if (this.#child === child) this.#child = undefined // the next gate gets a fresh process
         child.kill('SIGKILL')
-        finish(failed('timeout', `the '${stage}' stage did not finish within the gate's ${Math.round(timeoutMs / 1000)} s limit`))
+        finish(
+          failed(
+            'timeout',
+            `the '${stage}' stage did not finish within the gate's ${Math.round(timeoutMs / 1000)} s limit`,
+          ),
+        )
       }, timeoutMs)
       child.on('message', onMessage)
       child.once('exit', onExit)

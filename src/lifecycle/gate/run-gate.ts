@@ -1,4 +1,8 @@
-import { readModelFile, VersionReadError, type VersionBytes } from '../../repository/read-version.js'
+import {
+  readModelFile,
+  VersionReadError,
+  type VersionBytes,
+} from '../../repository/read-version.js'
 import { displayPath } from '../../repository/repository-file.js'
 import { ModelLoadError, ModelSession } from '../../runtime/session.js'
 import type { Signature } from '../../runtime/signature.js'
@@ -18,7 +22,10 @@ const NO_CONTROL: GateControl = { cancelled: () => false }
  * runs later, on the session that will serve). Runs in the gate process, or in-process for
  * `modelgate validate`. Never throws for a bad model: that is a failed stage.
  */
-export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): Promise<GateReport> {
+export async function runGate(
+  job: GateJob,
+  control: GateControl = NO_CONTROL,
+): Promise<GateReport> {
   const started = performance.now()
   const stages: StageResult[] = []
   const warnings: string[] = []
@@ -43,8 +50,14 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
       candidate = await openModel(job.candidate, job.root, gateSessionOptions(job))
       const s = candidate.signature
       return {
-        details: { inputs: s.inputs.length, outputs: s.outputs.length, omittedOutputs: s.omittedOutputs },
-        message: s.omittedOutputs.length ? `non-tensor outputs left out: ${s.omittedOutputs.map((o) => o.name).join(', ')}` : undefined,
+        details: {
+          inputs: s.inputs.length,
+          outputs: s.outputs.length,
+          omittedOutputs: s.omittedOutputs,
+        },
+        message: s.omittedOutputs.length
+          ? `non-tensor outputs left out: ${s.omittedOutputs.map((o) => o.name).join(', ')}`
+          : undefined,
       }
     })
     stages.push(load)
@@ -53,7 +66,8 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     check()
 
     if (job.force) {
-      for (const stage of ['signature', 'smoke', 'latency', 'agreement'] as const) stages.push(skipped(stage, 'forced', 'forced promotion: not checked'))
+      for (const stage of ['signature', 'smoke', 'latency', 'agreement'] as const)
+        stages.push(skipped(stage, 'forced', 'forced promotion: not checked'))
       return finish(true, true)
     }
 
@@ -69,12 +83,16 @@ export async function runGate(job: GateJob, control: GateControl = NO_CONTROL): 
     const unverified = smoke.unverified
     check()
 
-    const needsReference = job.reference !== undefined && (job.latency?.maxRatio !== undefined || job.agreement !== undefined)
+    const needsReference =
+      job.reference !== undefined &&
+      (job.latency?.maxRatio !== undefined || job.agreement !== undefined)
     if (needsReference) {
       try {
         reference = await openModel(job.reference!, job.root, gateSessionOptions(job))
       } catch (e) {
-        warnings.push(`the active version (${job.reference!.version}) could not be loaded for comparison: ${(e as Error).message}`)
+        warnings.push(
+          `the active version (${job.reference!.version}) could not be loaded for comparison: ${(e as Error).message}`,
+        )
       }
     }
 
@@ -104,7 +122,11 @@ function gateSessionOptions(job: GateJob): GateJob['sessionOptions'] {
 }
 
 /** Reads a model file (inside the models directory, with the expected bytes) and creates a session. */
-async function openModel(model: ModelFile, root: string | undefined, options: GateJob['sessionOptions']): Promise<ModelSession> {
+async function openModel(
+  model: ModelFile,
+  root: string | undefined,
+  options: GateJob['sessionOptions'],
+): Promise<ModelSession> {
   let read: VersionBytes
   try {
     read = await readModelFile(root, model.file)
@@ -114,7 +136,10 @@ async function openModel(model: ModelFile, root: string | undefined, options: Ga
   }
   if (read.sha256 !== model.sha256) {
     // Not a verdict on the model: the file changed after the server read it, and is read again.
-    throw new StageFailure('file_changed', `${displayPath(root, model.file)} has sha256 ${read.sha256}, expected ${model.sha256}: it changed after it was read`)
+    throw new StageFailure(
+      'file_changed',
+      `${displayPath(root, model.file)} has sha256 ${read.sha256}, expected ${model.sha256}: it changed after it was read`,
+    )
   }
   try {
     return await ModelSession.create(read.bytes, options)
@@ -125,14 +150,40 @@ async function openModel(model: ModelFile, root: string | undefined, options: Ga
 }
 
 function signatureStage(job: GateJob, signature: Signature): StageResult {
-  if (job.skipSignature) return skipped('signature', 'rollback', 'a rollback restores a version that served before')
+  if (job.skipSignature)
+    return skipped('signature', 'rollback', 'a rollback restores a version that served before')
   const contract: Contract | undefined = job.contract
-  if (!contract) return skipped('signature', 'no_contract', 'nothing to compare with (no active version, no signature in model.json)')
+  if (!contract)
+    return skipped(
+      'signature',
+      'no_contract',
+      'nothing to compare with (no active version, no signature in model.json)',
+    )
   const t = performance.now()
   const changes = signatureChanges(contract, signature)
   const ms = performance.now() - t
-  if (changes.length === 0) return { stage: 'signature', status: 'passed', ms, message: `compatible with the ${contract.source} signature` }
+  if (changes.length === 0)
+    return {
+      stage: 'signature',
+      status: 'passed',
+      ms,
+      message: `compatible with the ${contract.source} signature`,
+    }
   const message = `signature differs from the ${contract.source === 'active' ? 'active version' : 'model.json'}: ${changes.join('; ')}`
-  if (job.allowSignatureChange) return { stage: 'signature', status: 'passed', ms, message: `${message} (allowed by allowSignatureChange)`, details: { changes } }
-  return { stage: 'signature', status: 'failed', ms, reason: 'signature_changed', message, details: { changes } }
+  if (job.allowSignatureChange)
+    return {
+      stage: 'signature',
+      status: 'passed',
+      ms,
+      message: `${message} (allowed by allowSignatureChange)`,
+      details: { changes },
+    }
+  return {
+    stage: 'signature',
+    status: 'failed',
+    ms,
+    reason: 'signature_changed',
+    message,
+    details: { changes },
+  }
 }

@@ -10,7 +10,10 @@ const TIMED_RUNS = 3
  * leading dims are dynamic, else one request): the median of a few runs of a synthesized input,
  * after one untimed run. Undefined when the model refuses that input.
  */
-export async function timeServingRun(session: ModelSession, maxBatch: number): Promise<number | undefined> {
+export async function timeServingRun(
+  session: ModelSession,
+  maxBatch: number,
+): Promise<number | undefined> {
   const batch = isBatchable(session.signature) ? maxBatch : 1
   if (oversizedSyntheticInput(session.signature, batch)) return undefined
   const feeds = syntheticFeeds(session.signature, batch)

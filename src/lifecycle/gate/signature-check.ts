@@ -15,7 +15,8 @@ export function signatureChanges(contract: Contract, candidate: Signature): stri
     else compareTensor('input', want, got, changes)
   }
   const known = new Set(contract.inputs.map((i) => i.name))
-  for (const got of candidate.inputs) if (!known.has(got.name)) changes.push(`input '${got.name}' is new (clients do not send it)`)
+  for (const got of candidate.inputs)
+    if (!known.has(got.name)) changes.push(`input '${got.name}' is new (clients do not send it)`)
 
   const outputs = byName(candidate.outputs)
   for (const want of contract.outputs) {
@@ -30,7 +31,12 @@ function byName<T extends { readonly name: string }>(specs: readonly T[]): Map<s
   return new Map(specs.map((s) => [s.name, s]))
 }
 
-function compareTensor(kind: 'input' | 'output', want: ContractTensor, got: TensorSpec, changes: string[]): void {
+function compareTensor(
+  kind: 'input' | 'output',
+  want: ContractTensor,
+  got: TensorSpec,
+  changes: string[],
+): void {
   const name = `${kind} '${want.name}'`
   if (want.type !== got.type) changes.push(`${name} changed type ${want.type} -> ${got.type}`)
   // A contract without a shape (or of unknown rank) constrains names and types only; an input
@@ -47,7 +53,10 @@ function compareTensor(kind: 'input' | 'output', want: ContractTensor, got: Tens
   want.shape.forEach((w, i) => {
     const g = got.shape![i]!
     // An input dim must still take every size it took; an output dim must still be what clients read.
-    const breaks = kind === 'input' ? typeof g === 'number' && g !== w : typeof w === 'number' && typeof g === 'number' && g !== w
+    const breaks =
+      kind === 'input'
+        ? typeof g === 'number' && g !== w
+        : typeof w === 'number' && typeof g === 'number' && g !== w
     if (breaks) changes.push(`${name} dim ${i} changed ${show(w)} -> ${show(g)}`)
   })
 }

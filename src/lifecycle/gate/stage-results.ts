@@ -30,10 +30,23 @@ export async function timed(
   const t = performance.now()
   try {
     const out = (await body()) ?? {}
-    return { stage, status: 'passed', ms: performance.now() - t, ...(out.message && { message: out.message }), ...(out.details !== undefined && { details: out.details }) }
+    return {
+      stage,
+      status: 'passed',
+      ms: performance.now() - t,
+      ...(out.message && { message: out.message }),
+      ...(out.details !== undefined && { details: out.details }),
+    }
   } catch (e) {
     if (!(e instanceof StageFailure)) throw e
-    return { stage, status: 'failed', ms: performance.now() - t, reason: e.reason, message: e.message, ...(e.details !== undefined && { details: e.details }) }
+    return {
+      stage,
+      status: 'failed',
+      ms: performance.now() - t,
+      reason: e.reason,
+      message: e.message,
+      ...(e.details !== undefined && { details: e.details }),
+    }
   }
 }
 
@@ -50,7 +63,12 @@ export function roundMs(ms: number): number {
 export function roundStages(stages: readonly StageResult[]): StageResult[] {
   return stages.map((s) => {
     const cases = (s.details as { cases?: { ms?: number }[] } | undefined)?.cases
-    const details = cases ? { ...(s.details as object), cases: cases.map((c) => (c.ms === undefined ? c : { ...c, ms: roundMs(c.ms) })) } : s.details
+    const details = cases
+      ? {
+          ...(s.details as object),
+          cases: cases.map((c) => (c.ms === undefined ? c : { ...c, ms: roundMs(c.ms) })),
+        }
+      : s.details
     return { ...s, ms: roundMs(s.ms), ...(details !== undefined && { details }) } as StageResult
   })
 }

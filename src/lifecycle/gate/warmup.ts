@@ -11,10 +11,14 @@ import type { StageResult } from './gate-types.js'
  * How a serving session is warmed: `warmup.runs` runs at the batch sizes serving will use
  * (single requests, and full batches when the version batches), unless model.json names them.
  */
-export function warmupPlan(config: ModelConfig, batching: BatchingDecision): { runs: number; batchSizes: readonly number[] } {
+export function warmupPlan(
+  config: ModelConfig,
+  batching: BatchingDecision,
+): { runs: number; batchSizes: readonly number[] } {
   return {
     runs: config.warmup.runs,
-    batchSizes: config.warmup.batchSizes ?? (batching.enabled ? [1, config.batching.maxBatchSize] : [1]),
+    batchSizes:
+      config.warmup.batchSizes ?? (batching.enabled ? [1, config.batching.maxBatchSize] : [1]),
   }
 }
 
@@ -42,11 +46,32 @@ export async function warmUp(session: Engine, o: WarmUpPlan): Promise<StageResul
 }
 
 /** The warm-up stage's report on what warming did, on this thread or in a worker. */
-export function warmupStage(o: { readonly runs: number; readonly batchSizes: readonly number[] }, warmed: WarmUpOutcome): StageResult {
-  if (o.runs === 0) return { stage: 'warmup', status: 'skipped', ms: 0, reason: 'not_configured', message: 'warmup.runs is 0' }
+export function warmupStage(
+  o: { readonly runs: number; readonly batchSizes: readonly number[] },
+  warmed: WarmUpOutcome,
+): StageResult {
+  if (o.runs === 0)
+    return {
+      stage: 'warmup',
+      status: 'skipped',
+      ms: 0,
+      reason: 'not_configured',
+      message: 'warmup.runs is 0',
+    }
   const { done, ms, problem } = warmed
   if (done === 0) {
-    return { stage: 'warmup', status: 'passed', ms, reason: 'warmup_failed', message: `warm-up runs failed (${problem}); the first requests may be slower` }
+    return {
+      stage: 'warmup',
+      status: 'passed',
+      ms,
+      reason: 'warmup_failed',
+      message: `warm-up runs failed (${problem}); the first requests may be slower`,
+    }
   }
-  return { stage: 'warmup', status: 'passed', ms, message: `${done} run(s) at batch size(s) ${o.batchSizes.join(', ')}` }
+  return {
+    stage: 'warmup',
+    status: 'passed',
+    ms,
+    message: `${done} run(s) at batch size(s) ${o.batchSizes.join(', ')}`,
+  }
 }
