@@ -6,6 +6,7 @@ import {
   type ServerOptions,
 } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
 import { Predictor } from './dataplane/predictor.js'
 import { isLoopbackHost } from './http/admin-auth.js'
@@ -29,6 +30,11 @@ export interface ModelgateServer {
   readonly registry: ModelRegistry
   readonly lifecycle: Lifecycle
   readonly metrics: ServerMetrics
+  /**
+   * The Hono app behind the listener, for requests without a socket (`app.request()` in tests).
+   * Predictions there take its routes, not the fast path; draining and body guards are the listener's.
+   */
+  readonly app: Hono
   /** Settles when the initial load of the models directory has finished. */
   readonly loaded: Promise<void>
   close(): Promise<void>
@@ -190,6 +196,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     registry,
     lifecycle,
     metrics,
+    app,
     loaded,
     /**
      * Graceful shutdown: readiness turns false, the listener closes (new connections are refused),

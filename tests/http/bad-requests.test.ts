@@ -11,6 +11,7 @@ import {
   sequenceOutputModel,
   writeVersion,
 } from '../support/models.js'
+import { inProcess } from '../support/in-process.js'
 import { rawConnection, type RawResponse } from '../support/raw-http.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 
@@ -464,6 +465,7 @@ describe('bad requests to the simple API', () => {
       )
     })
 
+    // The fast path takes POST only and routes it exactly: these are the Hono app's, in process.
     it('method_not_allowed with an Allow header naming POST', async () => {
       for (const [method, path] of [
         ['GET', '/predict'],
@@ -471,24 +473,22 @@ describe('bad requests to the simple API', () => {
         ['PUT', '/models/adder/predict'],
         ['DELETE', '/models/adder/versions/1/predict'],
       ] as const) {
-        const r = await request(`${t.url}${path}`, method)
+        const r = await inProcess(t)(path, { method })
         expectError(r, 405, 'method_not_allowed')
         expect(r.headers.get('allow')).toMatch(/\bPOST\b/)
       }
     })
 
     it('route_not_found', async () => {
-      expectError(await getJson(`${t.url}/nope`), 404, 'route_not_found')
-      expectError(
-        await postJson(`${model('adder')}/predict/extra`, { inputs: [1] }),
-        404,
-        'route_not_found',
-      )
-      expectError(
-        await postJson(`${model('adder')}/versions/1/predict/x`, { inputs: [1] }),
-        404,
-        'route_not_found',
-      )
+      const post = (path: string) =>
+        inProcess(t)(path, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ inputs: [1] }),
+        })
+      expectError(await inProcess(t)('/nope'), 404, 'route_not_found')
+      expectError(await post('/models/adder/predict/extra'), 404, 'route_not_found')
+      expectError(await post('/models/adder/versions/1/predict/x'), 404, 'route_not_found')
     })
   })
 

@@ -17,7 +17,11 @@ export async function requestJson<T = any>(
   url: string,
   init?: RequestInit,
 ): Promise<JsonResponse<T>> {
-  const res = await fetch(url, init)
+  return jsonResponse<T>(await fetch(url, init))
+}
+
+/** A response whose body is JSON, read. */
+export async function jsonResponse<T = any>(res: Response): Promise<JsonResponse<T>> {
   return { status: res.status, headers: res.headers, body: (await res.json()) as T }
 }
 
