@@ -33,7 +33,10 @@ export function pack(tensors: Record<string, Tensor>, own: boolean): Packed {
     const t = tensors[name]!
     let data = t.data as TensorStorage
     if (!Array.isArray(data)) {
+      // An empty (or detached) buffer is never moved: copying nothing costs nothing, and a
+      // detached buffer in a transfer list loses the whole message.
       const wholeBuffer =
+        data.byteLength > 0 &&
         data.byteOffset === 0 &&
         data.byteLength === data.buffer.byteLength &&
         data.buffer instanceof ArrayBuffer

@@ -188,10 +188,12 @@ export class WorkerPool implements Engine {
 
   #dispatch(): void {
     for (const slot of this.#slots) {
-      if (!slot.ready || slot.job) continue
-      const job = this.#nextJob()
-      if (!job) return
-      this.#start(slot, job)
+      // A job that cannot be sent fails at once and leaves the slot free: it takes the next.
+      while (slot.ready && !slot.job) {
+        const job = this.#nextJob()
+        if (!job) return
+        this.#start(slot, job)
+      }
     }
   }
 
@@ -209,16 +211,19 @@ export class WorkerPool implements Engine {
   }
 
   #start(slot: Slot, job: Job): void {
-    slot.job = job
-    slot.jobId = this.#nextJobId++
-    const packed = pack(job.feeds, job.handOver)
-    const message: ToWorker = {
-      type: 'run',
-      id: slot.jobId,
-      feeds: packed.tensors,
-      outputs: job.outputs,
+    const id = this.#nextJobId++
+    try {
+      const packed = pack(job.feeds, job.handOver)
+      const message: ToWorker = { type: 'run', id, feeds: packed.tensors, outputs: job.outputs }
+      slot.worker.postMessage(message, packed.transfer)
+    } catch (e) {
+      // Inputs that cannot cross (a buffer already moved elsewhere): this run fails, and the
+      // worker, which never saw it, stays free. A slot left holding it would never run again.
+      this.#settle(job, undefined, e)
+      return
     }
-    slot.worker.postMessage(message, packed.transfer)
+    slot.job = job
+    slot.jobId = id
     slot.timer = setTimeout(() => this.#timedOut(slot), this.#options.timeoutMs)
   }
 
@@ -271,7 +276,9 @@ export class WorkerPool implements Engine {
     )
     // onnxruntime cannot interrupt a run, and a thread terminated inside one aborts the whole
     // process when the run returns (onnxruntime-node throws from native code into a dying isolate).
-    // The worker reports the end of its run with a message: it is ended then, idle.
+    // The worker reports the end of its run with a message: it is ended then, idle. (No ping to
+    // hurry it: the worker's thread answers one while onnxruntime still runs, and a thread ended
+    // then aborts the process just the same.)
     slot.worker.once('message', () => void slot.worker.terminate())
   }
 

@@ -216,6 +216,17 @@ describe('WorkerPool', () => {
     expect(data.byteLength).toBe(0) // detached: it now belongs to the worker
   })
 
+  it('inputs that cannot cross to the worker fail their own run; the worker stays free for the next', async () => {
+    const { p } = await pool(addConstModel(1), { workers: 1 })
+    const detached = row(1)
+    structuredClone(detached.x!.data, {
+      transfer: [(detached.x!.data as Float32Array).buffer as ArrayBuffer],
+    })
+    // A buffer already moved elsewhere cannot be handed over (postMessage throws DataCloneError).
+    await expect(p.run(detached, ['y'], { handOver: true })).rejects.toThrow()
+    expect(Array.from((await p.run(row(2), ['y'])).y!.data as Float32Array)).toEqual([3, 2, 3, 4])
+  })
+
   it('carries string tensors both ways', async () => {
     const bytes = identityModel('string', ['n'])
     const { p } = await pool(bytes)
