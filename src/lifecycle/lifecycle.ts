@@ -189,9 +189,7 @@ export class Lifecycle {
       this.#deps.registry.deactivate(model)
       model.retained = []
       for (const v of leaving) {
-        const record = model.versions.get(v.version)
-        if (record && record.loaded === v) record.loaded = undefined
-        v.retire()
+        const record = pipeline.promoter.unload(v)
         if (record) record.state = pipeline.promoter.restingState(record)
       }
       // Versions evicted before are now unloaded on request too: nothing loads them until `load`.

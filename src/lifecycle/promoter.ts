@@ -441,8 +441,7 @@ export class Promoter {
     if (previous && previous !== next) {
       const prevRecord = model.versions.get(previous.version)
       if (o.rollbackReason !== undefined || previous.version === next.version) {
-        if (prevRecord && prevRecord.loaded === previous) prevRecord.loaded = undefined
-        retire(previous)
+        this.unload(previous, retire)
         if (o.rollbackReason !== undefined && prevRecord) {
           prevRecord.rolledBack = {
             sha256: previous.sha256,
@@ -502,6 +501,21 @@ export class Promoter {
     return { from, to: next.version, ms }
   }
 
+  /**
+   * Takes a loaded version out of service (the caller has unpublished it): its record no longer
+   * points to it, and it is retired, released once its last request ends (by `retire`, which an
+   * admin change defers until state.json records it). Returns its record, for its new state.
+   */
+  unload(
+    leaving: LoadedVersion,
+    retire: (v: LoadedVersion) => void = (v) => v.retire(),
+  ): VersionRecord | undefined {
+    const record = this.#model.versions.get(leaving.version)
+    if (record && record.loaded === leaving) record.loaded = undefined
+    retire(leaving)
+    return record
+  }
+
   #trimRetained(
     retire: (v: LoadedVersion) => void,
     appendHistory: (entry: Omit<HistoryEntry, 'time'>) => void,
@@ -510,9 +524,7 @@ export class Promoter {
     const keep = model.config.retain
     while (model.retained.length > keep) {
       const leaving = model.retained.pop()!
-      const r = model.versions.get(leaving.version)
-      if (r && r.loaded === leaving) r.loaded = undefined
-      retire(leaving) // released once its last request ends
+      const r = this.unload(leaving, retire)
       if (r) r.state = this.restingState(r)
       appendHistory({
         model: model.name,
