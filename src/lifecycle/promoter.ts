@@ -8,11 +8,16 @@ import type { Engine } from '../runtime/engine.js'
 import type { Feeds } from '../runtime/feeds.js'
 import { InsufficientMemoryError } from '../errors.js'
 import { doesNotFit, footprint, memoryLeft } from './memory-budget.js'
-import { chooseExecution, createEngine, type ExecutionChoice } from './serving-engine.js'
+import {
+  chooseExecution,
+  createEngine,
+  type ExecutionChoice,
+  widestExecution,
+} from './serving-engine.js'
 import { WorkerPool } from '../runtime/worker-pool.js'
 import { pack } from '../runtime/wire-tensor.js'
 import type { WarmPlan } from '../runtime/inference-worker.js'
-import { warmUpRuns } from '../runtime/warm-up.js'
+import { type WarmUpPlan, warmUpRuns } from '../runtime/warm-up.js'
 import type { Contract, GateJob, GateReport, StageResult } from './gate/gate-types.js'
 import { roundMs } from './gate/stage-results.js'
 import { smokeFeeds, warmupPlan, warmupStage } from './gate/warmup.js'
@@ -337,13 +342,8 @@ export class Promoter {
   ensureFits(version: number, size: number, choice?: ExecutionChoice): void {
     const model = this.#model
     const config = model.config
-    // Before reading, the run time is unknown: the estimate assumes the larger of the two footprints.
-    const assumed =
-      choice ??
-      chooseExecution(config.execution, this.#ctx.options.execution, {
-        bytes: new Uint8Array(0),
-        runMs: Number.POSITIVE_INFINITY,
-      })
+    // Before reading, where it will run is not known yet: the larger footprint is assumed.
+    const assumed = choice ?? widestExecution(config.execution, this.#ctx.options.execution)
     const why = doesNotFit(footprint(size, assumed), memoryLeft(this.#ctx.options.maxMemoryBytes))
     if (why)
       throw new InsufficientMemoryError(
@@ -538,11 +538,7 @@ export class Promoter {
 }
 
 /** Warm-up for a worker: its smoke inputs as copies that cross the thread boundary. */
-function wirePlan(plan: {
-  runs: number
-  batchSizes: readonly number[]
-  fallbackFeeds: readonly Feeds[]
-}): WarmPlan {
+function wirePlan(plan: WarmUpPlan): WarmPlan {
   return {
     runs: plan.runs,
     batchSizes: plan.batchSizes,

@@ -48,6 +48,20 @@ function defaultWorkers(cores = availableParallelism()): number {
   return Math.min(4, Math.max(2, cores))
 }
 
+/**
+ * Where a version could run, before anything of it is known but its model.json and the flag: in
+ * workers unless `main` is chosen outright (what `auto` picks depends on the bytes). The larger
+ * footprint, for the memory check before a file is read.
+ */
+export function widestExecution(
+  config: ModelConfig['execution'],
+  setting: ExecutionSetting,
+): Pick<ExecutionChoice, 'mode' | 'workers'> {
+  return (config.mode ?? setting) === 'main'
+    ? { mode: 'main', workers: 0 }
+    : { mode: 'workers', workers: config.workers ?? defaultWorkers() }
+}
+
 export function chooseExecution(
   config: ModelConfig['execution'],
   setting: ExecutionSetting,

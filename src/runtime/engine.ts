@@ -1,4 +1,3 @@
-import type { ModelInfo } from '../onnx/model-info.js'
 import type { Executor, RunOptions } from './batcher.js'
 import type { Feeds, Fetches } from './feeds.js'
 import type { Signature } from './signature.js'
@@ -14,8 +13,6 @@ export type ExecutionMode = 'main' | 'workers'
 export interface Engine extends Executor {
   readonly mode: ExecutionMode
   readonly signature: Signature
-  /** The graph's own declarations, when the bytes could be read as a ModelProto. */
-  readonly info: ModelInfo | undefined
   /** A client gone before its run started (`clientGone`): dropped with RequestCancelledError. */
   run(feeds: Feeds, outputs: readonly string[], options?: RunOptions): Promise<Fetches>
   readonly released: boolean

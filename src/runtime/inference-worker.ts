@@ -6,7 +6,6 @@
 import { parentPort, workerData } from 'node:worker_threads'
 import { ModelLoadError, ModelSession, type SessionOptions } from './session.js'
 import type { Signature } from './signature.js'
-import type { ModelInfo } from '../onnx/model-info.js'
 import { pack, unpack, type WireTensors } from './wire-tensor.js'
 // The worker warms its own session the way the main thread warms one (the same steps and report).
 import { warmUpRuns, type WarmUpOutcome } from './warm-up.js'
@@ -36,7 +35,7 @@ export type ToWorker =
   | { readonly type: 'release' }
 
 export type FromWorker =
-  | { readonly type: 'ready'; readonly signature: Signature; readonly info: ModelInfo | undefined }
+  | { readonly type: 'ready'; readonly signature: Signature }
   | {
       readonly type: 'load_failed'
       readonly reason: ModelLoadError['reason']
@@ -56,7 +55,7 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 let session: ModelSession
 try {
   session = await ModelSession.create(start.bytes, start.options)
-  send({ type: 'ready', signature: session.signature, info: session.info })
+  send({ type: 'ready', signature: session.signature })
 } catch (e) {
   const reason = e instanceof ModelLoadError ? e.reason : 'invalid_model'
   send({ type: 'load_failed', reason, message: (e as Error).message })

@@ -5,7 +5,6 @@ import {
   WorkerCrashedError,
   WorkerUnavailableError,
 } from '../errors.js'
-import type { ModelInfo } from '../onnx/model-info.js'
 import type { RunOptions } from './batcher.js'
 import type { Engine } from './engine.js'
 import type { Feeds, Fetches } from './feeds.js'
@@ -69,7 +68,6 @@ export class WorkerPool implements Engine {
   readonly mode = 'workers'
   readonly concurrency: number
   readonly signature: Signature
-  readonly info: ModelInfo | undefined
   readonly #bytes: Uint8Array
   readonly #options: WorkerPoolOptions
   readonly #slots: Slot[] = []
@@ -86,13 +84,12 @@ export class WorkerPool implements Engine {
     bytes: Uint8Array,
     options: WorkerPoolOptions,
     slots: Slot[],
-    first: { signature: Signature; info: ModelInfo | undefined },
+    first: { signature: Signature },
   ) {
     this.#bytes = bytes
     this.#options = options
     this.concurrency = options.workers
     this.signature = first.signature
-    this.info = first.info
     for (const slot of slots) this.#adopt(slot)
   }
 
@@ -363,7 +360,6 @@ export class WorkerPool implements Engine {
 interface Started {
   readonly slot: Slot
   readonly signature: Signature
-  readonly info: ModelInfo | undefined
 }
 
 function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Started> {
@@ -390,7 +386,6 @@ function startWorker(bytes: Uint8Array, options: WorkerPoolOptions): Promise<Sta
             onWarmed: undefined,
           },
           signature: m.signature,
-          info: m.info,
         })
       } else if (m.type === 'load_failed') fail(new ModelLoadError(m.reason, m.message))
       else fail(new Error(`unexpected message from a starting worker: ${m.type}`))
