@@ -160,7 +160,6 @@ export class Batcher implements Runner {
 
   /** The oldest request and every queued one that can share its run, up to maxBatchSize rows. */
   #takeBatch(): Pending[] {
-    this.#dropCancelled()
     const first = this.#queue.shift()!
     const batch = [first]
     let rows = first.rows
