@@ -1,6 +1,7 @@
 import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import { roundMs, roundStages } from '../lifecycle/gate/stage-results.js'
-import type { ModelRecord, ModelRegistry, VersionRecord } from '../lifecycle/model-registry.js'
+import type { ModelRegistry } from '../lifecycle/model-registry.js'
+import type { ModelView, VersionView as VersionRecordView } from '../lifecycle/version-state.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
@@ -112,7 +113,7 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
   }
 }
 
-function modelWarnings(m: ModelRecord): string[] {
+function modelWarnings(m: ModelView): string[] {
   const warnings: string[] = []
   for (const loaded of [m.active, ...m.retained]) {
     if (!loaded) continue
@@ -123,11 +124,11 @@ function modelWarnings(m: ModelRecord): string[] {
   return warnings
 }
 
-function sortedVersions(m: ModelRecord): VersionRecord[] {
+function sortedVersions(m: ModelView): VersionRecordView[] {
   return [...m.versions.values()].sort((a, b) => a.version - b.version)
 }
 
-function versionView(v: VersionRecord): VersionView {
+function versionView(v: VersionRecordView): VersionView {
   const state = v.state
   return {
     version: v.version,

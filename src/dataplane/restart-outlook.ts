@@ -1,4 +1,4 @@
-import type { ModelRecord, VersionRecord } from '../lifecycle/model-registry.js'
+import type { ModelView, VersionView } from '../lifecycle/version-state.js'
 
 /**
  * What a restart would serve, told from the records alone (no I/O): the recorded active version
@@ -12,7 +12,7 @@ export interface RestartOutlook {
   readonly why: string
 }
 
-export function restartOutlook(m: ModelRecord): RestartOutlook {
+export function restartOutlook(m: ModelView): RestartOutlook {
   const active = m.active
   if (!active)
     return { active: null, why: 'nothing serves now: a restart gates what is on disk, as now' }
@@ -46,7 +46,7 @@ export function restartOutlook(m: ModelRecord): RestartOutlook {
 export function fileProblem(
   version: number,
   servingSha256: string,
-  record: VersionRecord | undefined,
+  record: VersionView | undefined,
 ): string | undefined {
   if (!record?.onDisk)
     return `version ${version}'s file is gone: it serves from memory and is not restored`

@@ -1,6 +1,7 @@
 import { ModelNotReadyError, VersionNotFoundError, VersionNotLoadedError } from '../errors.js'
 import type { LoadedVersion } from '../lifecycle/loaded-version.js'
-import type { ModelRecord, ModelRegistry } from '../lifecycle/model-registry.js'
+import type { ModelRegistry } from '../lifecycle/model-registry.js'
+import type { ModelView } from '../lifecycle/version-state.js'
 import { v2Datatype } from '../v2/datatypes.js'
 import { v2Shape } from '../v2/inference.js'
 
@@ -54,7 +55,7 @@ export function v2Statistics(
 }
 
 /** Model metadata: the served versions, and the inputs and outputs of the active one or of `version`. */
-export function v2ModelMetadata(model: ModelRecord, version: number | undefined) {
+export function v2ModelMetadata(model: ModelView, version: number | undefined) {
   const v = version === undefined ? model.active : loadedVersion(model, version)
   if (!v) {
     // A model with nothing serving is not ready; a version that is not loaded is not there to describe.
@@ -82,7 +83,7 @@ export function v2ModelMetadata(model: ModelRecord, version: number | undefined)
 
 /** Model ready: the active version, or `version`, is loaded and answers. */
 export function v2ModelReady(
-  model: ModelRecord,
+  model: ModelView,
   version: number | undefined,
 ): { name: string; ready: boolean } {
   const isReady =
@@ -111,7 +112,7 @@ export function v2RepositoryIndex(registry: ModelRegistry, o: { ready: boolean }
   return o.ready ? entries.filter((e) => e.state === 'READY') : entries
 }
 
-function loadedVersion(model: ModelRecord, version: number): LoadedVersion | undefined {
+function loadedVersion(model: ModelView, version: number): LoadedVersion | undefined {
   if (!model.versions.has(version))
     throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
   return model.active?.version === version
@@ -120,7 +121,7 @@ function loadedVersion(model: ModelRecord, version: number): LoadedVersion | und
 }
 
 /** Versions that can answer now: the active one and the retained ones. */
-function servedVersions(model: ModelRecord): number[] {
+function servedVersions(model: ModelView): number[] {
   return [model.active, ...model.retained]
     .filter((v) => v !== undefined)
     .map((v) => v.version)

@@ -7,13 +7,13 @@ import {
 } from '../repository/read-version.js'
 import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
 import { AdminChange } from './admin-change.js'
-import type { GateRunner } from './gate/gate-runner.js'
-import type { StageResult } from './gate/gate-types.js'
+import type { GateReport, StageResult } from './gate/gate-types.js'
 import { roundMs, roundStages } from './gate/stage-results.js'
 import type { History } from './history.js'
 import type { LifecycleDeps } from './lifecycle-context.js'
-import type { ModelRecord, VersionRecord } from './model-registry.js'
 import type { ModelPipeline } from './model-pipeline.js'
+import type { ModelVersions } from './model-versions.js'
+import type { VersionView } from './version-state.js'
 import { previousActivation } from './version-policy.js'
 
 export interface RollbackResult {
@@ -40,8 +40,7 @@ export interface AdminContext {
   readonly deps: LifecycleDeps
   readonly root: string
   readonly history: History
-  readonly gates: GateRunner
-  readonly pipeline: (name: string) => { pipeline: ModelPipeline; model: ModelRecord }
+  readonly pipeline: (name: string) => ModelPipeline
   /** StatePersister.commit: writes the state for a change just made, undoing it if that fails. */
   readonly commit: (undo: () => void) => Promise<void>
 }
@@ -64,7 +63,8 @@ export class AdminOperations {
     name: string,
     o: { version?: number | undefined; reason?: string | undefined },
   ): Promise<RollbackResult> {
-    const { pipeline, model } = this.#x.pipeline(name)
+    const pipeline = this.#x.pipeline(name)
+    const model = pipeline.versions
     const reason = o.reason ?? 'manual rollback'
     const from = model.active
     if (!from) throw new ConflictError(`model '${name}' has no active version to roll back from`)
@@ -79,8 +79,9 @@ export class AdminOperations {
     const retained = model.retained.find((v) => v.version === target)
     if (retained) {
       // Warm: no queue, no I/O. The old version finishes its in-flight requests, then is released.
-      const change = this.#begin(pipeline)
-      const swap = pipeline.promoter.swapIn(record, retained, 'rollback', {
+      const change = this.#begin(model)
+      const swap = model.swap(record, retained, {
+        trigger: 'rollback',
         rollbackReason: reason,
         change,
       })
@@ -101,23 +102,24 @@ export class AdminOperations {
       }
       // A version that served before may have another signature (the contract moved on); one that
       // never served is held to the contract like any candidate.
-      const { report } = await this.#gateForAdmin(
+      const gated = await this.#gateForAdmin(
         pipeline,
         record,
         bytes,
         { skipSignature: model.activations.includes(target) },
         'rollback',
       )
-      const loaded = await pipeline.promoter.load(record, bytes, report, [], 'rollback')
-      if (!loaded)
+      let change: AdminChange | undefined
+      const swapped = await pipeline.promoter.serve(record, bytes, {
+        trigger: 'rollback',
+        gated,
+        rollbackReason: reason,
+        begin: () => (change = this.#begin(model)),
+      })
+      if (!swapped || !change)
         throw new GateFailedError(`version ${target} could not be loaded for serving`, {
           details: { stages: record.gate?.stages },
         })
-      const change = this.#begin(pipeline)
-      pipeline.promoter.swapIn(record, loaded.version, 'rollback', {
-        rollbackReason: reason,
-        change,
-      })
       const result = await this.#rolledBack(
         change,
         model,
@@ -127,7 +129,7 @@ export class AdminOperations {
         performance.now() - started,
         reason,
       )
-      return { ...result, stages: roundStages(loaded.stages) }
+      return { ...result, stages: roundStages(record.gate?.stages ?? []) }
     })
   }
 
@@ -136,7 +138,8 @@ export class AdminOperations {
     name: string,
     o: { version: number; force?: boolean | undefined },
   ): Promise<PromoteResult> {
-    const { pipeline, model } = this.#x.pipeline(name)
+    const pipeline = this.#x.pipeline(name)
+    const model = pipeline.versions
     const record = this.#requireVersion(model, o.version)
     return pipeline.exclusive(async () => {
       const started = performance.now()
@@ -144,33 +147,38 @@ export class AdminOperations {
       if (record.loaded && record.loaded === model.active)
         throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
       let change: AdminChange | undefined
-      const begin = () => {
-        change = this.#begin(pipeline)
-        model.unloaded = false // an explicit promotion serves the model again
-        record.rolledBack = undefined // and brings back a rolled-back version
-        return change
-      }
+      const begin = () => (change = this.#begin(model))
       const retained = model.retained.find((v) => v.version === o.version)
       if (retained) {
-        const swap = pipeline.promoter.swapIn(record, retained, 'admin', { change: begin() })
+        const swap = model.swap(record, retained, {
+          trigger: 'admin',
+          explicit: true,
+          change: begin(),
+        })
         await change!.committed()
         return { model: name, from, to: o.version, warm: true, ms: roundMs(swap.ms) }
       }
       const bytes = await this.#readForAdmin(model, record)
-      const { report, smoke } = await this.#gateForAdmin(
+      const gated = await this.#gateForAdmin(
         pipeline,
         record,
         bytes,
         { force: o.force === true },
         'admin',
       )
-      if (!(await pipeline.promoter.promoteGated(record, bytes, report, smoke, 'admin', begin))) {
+      const swapped = await pipeline.promoter.serve(record, bytes, {
+        trigger: 'admin',
+        gated,
+        explicit: true,
+        begin,
+      })
+      if (!swapped || !change) {
         throw new GateFailedError(`version ${o.version} could not be loaded for serving`, {
           details: { stages: record.gate?.stages },
         })
       }
       const ms = performance.now() - started
-      await change!.committed()
+      await change.committed()
       return {
         model: name,
         from,
@@ -182,13 +190,13 @@ export class AdminOperations {
     })
   }
 
-  #requireVersion(model: ModelRecord, version: number): VersionRecord {
+  #requireVersion(model: ModelVersions, version: number): VersionView {
     const record = model.versions.get(version)
     if (!record) throw new VersionNotFoundError(`model '${model.name}' has no version ${version}`)
     return record
   }
 
-  async #readForAdmin(model: ModelRecord, record: VersionRecord): Promise<VersionBytes> {
+  async #readForAdmin(model: ModelVersions, record: VersionView): Promise<VersionBytes> {
     if (!record.onDisk)
       throw new ConflictError(
         `version ${record.version} of model '${model.name}' is not loaded and its file is missing`,
@@ -204,12 +212,12 @@ export class AdminOperations {
   /** Gates a version for an admin operation; a failure is recorded and answered with 422. */
   async #gateForAdmin(
     pipeline: ModelPipeline,
-    record: VersionRecord,
+    record: VersionView,
     bytes: VersionBytes,
     o: { force?: boolean; skipSignature?: boolean },
     trigger: 'admin' | 'rollback',
-  ) {
-    const model = pipeline.model
+  ): Promise<{ report: GateReport; smoke: SmokeSet }> {
+    const model = pipeline.versions
     let smoke: SmokeSet
     try {
       smoke = await readSmokeSet(this.#x.root, model.dir, record.source.dir)
@@ -218,18 +226,18 @@ export class AdminOperations {
         throw new ConflictError(`cannot gate version ${record.version}: ${e.message}`)
       throw e
     }
-    record.state = { status: 'validating' }
-    const outcome = await this.#x.gates.run(
-      pipeline.promoter.gateJob(record, bytes.sha256, smoke, o),
-      {
-        timeoutMs: model.config.gateTimeoutSeconds * 1000,
-      },
-    )
+    const outcome = await pipeline.promoter.gate(record, bytes, smoke, o)
     if (outcome.kind === 'cancelled') throw new ConflictError('the server is shutting down')
     const report = outcome.report
     if (!report.passed) {
       const failed = report.stages.find((s) => s.status === 'failed')!
-      pipeline.promoter.recordRejection(record, bytes.sha256, undefined, failed, trigger, report)
+      model.rejected(record, {
+        sha256: bytes.sha256,
+        fingerprint: undefined,
+        failed,
+        trigger,
+        report,
+      })
       throw new GateFailedError(
         `version ${record.version} failed its gate at '${failed.stage}': ${failed.message}`,
         {
@@ -241,20 +249,13 @@ export class AdminOperations {
   }
 
   /** An admin change begins: right before its swap, with no await in between (see AdminChange). */
-  #begin(pipeline: ModelPipeline): AdminChange {
-    const { registry, metrics, logger } = this.#x.deps
-    return new AdminChange(pipeline.model, {
-      registry,
-      metrics,
-      logger,
-      commit: this.#x.commit,
-      restingState: (r) => pipeline.promoter.restingState(r),
-    })
+  #begin(model: ModelVersions): AdminChange {
+    return new AdminChange(model, { history: this.#x.history, commit: this.#x.commit })
   }
 
   async #rolledBack(
     change: AdminChange,
-    model: ModelRecord,
+    model: ModelVersions,
     from: number,
     to: number,
     warm: boolean,

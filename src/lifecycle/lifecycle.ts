@@ -1,15 +1,12 @@
-import { DEFAULT_MODEL_CONFIG } from '../repository/model-config.js'
-import { isInside } from '../repository/layout.js'
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
-import { watchRepository } from '../repository/watcher.js'
 import { AdminOperations, type PromoteResult, type RollbackResult } from './admin-operations.js'
-import { coalesced } from './coalesced.js'
 import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './history.js'
 import type { LifecycleContext, LifecycleDeps } from './lifecycle-context.js'
-import type { ModelRecord } from './model-registry.js'
-import { newVersionRecord } from './model-registry.js'
 import { ModelPipeline } from './model-pipeline.js'
+import { ModelVersions } from './model-versions.js'
+import type { ModelView } from './version-state.js'
+import { ModelsWatch } from './models-watch.js'
 import { StatePersister, type StateWriteFailure } from './state-persister.js'
 import { StateStore } from './state-store.js'
 
@@ -44,15 +41,12 @@ export class Lifecycle {
   readonly #gates: GateRunner
   #ctx: LifecycleContext | undefined
   #persister: StatePersister | undefined
-  #watcher: { ready: Promise<void>; close(): Promise<void> } | undefined
-  #rescanTimer: NodeJS.Timeout | undefined
+  #watch: ModelsWatch | undefined
   #admin: AdminOperations | undefined
   #started = false
   #ambiguityReported = false
   #closed = false
   readonly #reported = new Set<string>()
-  /** Lists the whole models directory: one listing at a time, requests while one waits join it. */
-  readonly #rescan = coalesced(() => this.#rescanNow())
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
@@ -75,7 +69,6 @@ export class Lifecycle {
     this.#persister = new StatePersister(this.#store, registry, state, logger)
     this.#ctx = {
       root: scan.root,
-      registry,
       metrics,
       logger,
       gates: this.#gates,
@@ -102,34 +95,34 @@ export class Lifecycle {
       deps: this.#deps,
       root: scan.root,
       history: this.#history,
-      gates: this.#gates,
       pipeline: (name) => this.#pipeline(name),
       commit: (undo) => this.#persister!.commit(undo),
     })
     this.#ctx.reportIgnored(scan.ignored)
-    // Watch before the first passes, so nothing that lands meanwhile is missed.
-    this.#watcher = watchRepository({
+    this.#watch = new ModelsWatch({
       root: scan.root,
-      ignore: [this.#deps.stateDir],
+      modelsDir: this.#deps.modelsDir,
+      stateDir: this.#deps.stateDir,
       poll: options.poll,
+      rescanIntervalMs: options.rescanIntervalMs,
       logger,
-      onEvent: (e) => this.#onWatchEvent(e.model, e.event, e.parts.length),
+      reportIgnored: (ignored) => this.#ctx!.reportIgnored(ignored),
+      listed: (models) => this.#listed(models),
+      changed: (model, event, depth) => this.#changed(model, event, depth),
     })
-    await this.#watcher.ready
-    for (const source of scan.models)
-      if (!isInside(this.#deps.stateDir, source.dir)) this.#register(source)
+    // Watch before the first passes, so nothing that lands meanwhile is missed.
+    await this.#watch.watch()
+    for (const source of this.#watch.models(scan.models)) this.#register(source)
     this.#settleDefault(state.defaultModel)
     for (const pipeline of this.#pipelines.values()) {
       if (this.#closed) return
-      await pipeline.restore(state.models[pipeline.model.name])
+      await pipeline.restore(state.models[pipeline.versions.name])
       await pipeline.schedule('startup')
     }
     this.#started = true
     this.#persister.persist()
-    this.#rescanTimer = setInterval(() => void this.#rescan(), options.rescanIntervalMs)
-    this.#rescanTimer.unref()
     // Events during the initial passes were not acted on: look at everything once more.
-    void this.#rescan()
+    this.#watch.startRescans()
     logger.info('models_loaded', {
       models: registry.list().map((m) => ({ name: m.name, active: m.active?.version ?? null })),
     })
@@ -182,64 +175,21 @@ export class Lifecycle {
    * last requests end, and nothing is promoted until `load`. In memory only: a restart serves it again.
    */
   async unload(name: string): Promise<void> {
-    const { pipeline, model } = this.#pipeline(name)
-    await pipeline.exclusive(async () => {
-      model.unloaded = true
-      const leaving = [model.active, ...model.retained].filter((v) => v !== undefined)
-      this.#deps.registry.deactivate(model)
-      model.retained = []
-      for (const v of leaving) {
-        const record = pipeline.promoter.unload(v)
-        if (record) record.state = pipeline.promoter.restingState(record)
-      }
-      // Versions evicted before are now unloaded on request too: nothing loads them until `load`.
-      for (const record of model.versions.values())
-        if (record.state.status === 'unloaded')
-          record.state = pipeline.promoter.restingState(record)
-      this.#deps.metrics.activeVersion.set({ model: name }, 0)
-      this.#deps.metrics.loadedVersions.set({ model: name }, 0)
-      this.#deps.logger.info('model_unloaded', {
-        model: name,
-        versions: leaving.map((v) => v.version),
-      })
-      for (const v of leaving)
-        void this.#history.append({
-          model: name,
-          version: v.version,
-          sha256: v.sha256,
-          event: 'unloaded',
-          trigger: 'admin',
-          reason: 'unloaded on request',
-        })
-    })
+    const pipeline = this.#pipeline(name)
+    await pipeline.exclusive(async () => pipeline.versions.unloadedOnRequest())
   }
 
   /** Serves a model again (V2 `load`): one pass over its folder, gating what needs it; true if it serves. */
   async load(name: string): Promise<boolean> {
-    if (!this.#pipelines.has(name)) await this.#rescan()
-    const { pipeline, model } = this.#pipeline(name)
-    model.unloaded = false
-    // Versions unloaded on request are merely evicted now: a pass may load them again.
-    for (const record of model.versions.values())
-      if (record.state.status === 'unloaded') record.state = pipeline.promoter.restingState(record)
+    if (!this.#pipelines.has(name)) await this.#watch?.rescan()
+    const pipeline = this.#pipeline(name)
+    pipeline.versions.servedAgain()
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.
-    const deadline =
-      Date.now() + this.#deps.options.stabilityMs * 4 + model.config.gateTimeoutSeconds * 1000
-    while (!model.active && !pipeline.settled && !this.#closed) {
-      const left = deadline - Date.now()
-      if (left <= 0) break
-      // Every pass may have served it (a file still in its stability window gets a pass of its own).
-      const ended = pipeline.passEnded()
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([
-        ended,
-        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
-      ])
-      clearTimeout(timer)
-    }
-    return model.active !== undefined
+    return pipeline.servingOrSettled(
+      this.#deps.options.stabilityMs * 4 + pipeline.versions.config.gateTimeoutSeconds * 1000,
+    )
   }
 
   historyOf(name: string, limit: number): HistoryEntry[] {
@@ -249,56 +199,56 @@ export class Lifecycle {
 
   async close(): Promise<void> {
     this.#closed = true
-    clearInterval(this.#rescanTimer)
     for (const p of this.#pipelines.values()) p.close()
-    await this.#watcher?.close()
+    await this.#watch?.close()
     await this.#gates.close()
     this.#persister?.close()
     await this.#persister?.flush()
     await this.#history.flush()
-    for (const model of this.#deps.registry.list()) {
-      model.active?.retire()
-      for (const v of model.retained) v.retire()
-    }
+    for (const p of this.#pipelines.values()) p.versions.retireAll()
   }
 
-  #pipeline(name: string): { pipeline: ModelPipeline; model: ModelRecord } {
-    const model = this.#deps.registry.require(name)
-    return { pipeline: this.#pipelines.get(name)!, model }
+  #pipeline(name: string): ModelPipeline {
+    this.#deps.registry.require(name) // answers model_not_found
+    return this.#pipelines.get(name)!
   }
 
   #register(source: ModelSource): ModelPipeline {
     const existing = this.#pipelines.get(source.name)
     if (existing) return existing
-    const record: ModelRecord = {
-      name: source.name,
-      dir: source.dir,
-      config: DEFAULT_MODEL_CONFIG,
-      configError: undefined,
-      versions: new Map(source.versions.map((v) => [v.version, newVersionRecord(v)])),
-      active: undefined,
-      retained: [],
-      activations: [],
-      unloaded: false,
-      refused: [],
-    }
-    this.#deps.registry.add(record)
-    const pipeline = new ModelPipeline(this.#ctx!, record)
+    const versions = new ModelVersions(source, this.#ctx!)
+    this.#deps.registry.add(versions)
+    const pipeline = new ModelPipeline(this.#ctx!, versions)
     this.#pipelines.set(source.name, pipeline)
     return pipeline
   }
 
-  #onWatchEvent(model: string | undefined, event: string, depth: number): void {
+  #changed(model: string | undefined, event: string, depth: number): void {
     if (this.#closed || !this.#started || model === undefined) return
     const pipeline = this.#pipelines.get(model)
     // O(1) per event: a burst of thousands of events must not mean thousands of listings.
     if (!pipeline) {
       // A new model folder (or a file at the top level): the listing decides what it is.
-      void this.#rescan()
+      void this.#watch!.rescan()
       return
     }
     void pipeline.schedule('watch')
     if (event === 'addDir' && depth === 2) pipeline.folderAppeared()
+  }
+
+  /** A listing of the whole directory: new models are registered, and every model passes. */
+  #listed(models: readonly ModelSource[]): void {
+    if (this.#closed || !this.#started) return
+    for (const source of models) {
+      const isNew = !this.#pipelines.has(source.name)
+      const pipeline = this.#register(source)
+      if (isNew) this.#deps.logger.info('model_discovered', { model: source.name })
+      void pipeline.schedule('watch')
+    }
+    this.#settleDefault(undefined)
+    const present = new Set(models.map((m) => m.name))
+    for (const [name, pipeline] of this.#pipelines)
+      if (!present.has(name)) void pipeline.schedule('watch')
   }
 
   /**
@@ -326,27 +276,6 @@ export class Lifecycle {
     }
     this.#ambiguityReported = ambiguous
   }
-
-  async #rescanNow(): Promise<void> {
-    if (this.#closed || !this.#started) return
-    try {
-      const scan = await scanRepository(this.#deps.modelsDir)
-      this.#ctx!.reportIgnored(scan.ignored)
-      for (const source of scan.models) {
-        if (isInside(this.#deps.stateDir, source.dir)) continue
-        const isNew = !this.#pipelines.has(source.name)
-        const pipeline = this.#register(source)
-        if (isNew) this.#deps.logger.info('model_discovered', { model: source.name })
-        void pipeline.schedule('watch')
-      }
-      this.#settleDefault(undefined)
-      const present = new Set(scan.models.map((m) => m.name))
-      for (const [name, pipeline] of this.#pipelines)
-        if (!present.has(name)) void pipeline.schedule('watch')
-    } catch (e) {
-      this.#deps.logger.warn('rescan_failed', { error: e })
-    }
-  }
 }
 
 /**
@@ -354,7 +283,7 @@ export class Lifecycle {
  * over with nothing serving, it is `failed`, and only a version actually being decided makes it
  * `loading` again: a periodic re-listing does not.
  */
-function hasCandidateInFlight(m: ModelRecord): boolean {
+function hasCandidateInFlight(m: ModelView): boolean {
   for (const v of m.versions.values()) {
     const status = v.state.status
     if (status === 'loading' || status === 'validating' || status === 'warming') return true

@@ -1,10 +1,6 @@
 import { InsufficientMemoryError } from '../errors.js'
 import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
-import {
-  readVersionBytes,
-  VersionReadError,
-  type VersionBytes,
-} from '../repository/read-version.js'
+import { VersionReadError, type VersionBytes } from '../repository/read-version.js'
 import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
 import { versionFolder } from '../repository/layout.js'
 import { displayPath } from '../repository/repository-file.js'
@@ -18,11 +14,11 @@ import {
 } from '../repository/version-file.js'
 import type { GateReport, StageResult } from './gate/gate-types.js'
 import type { LifecycleContext } from './lifecycle-context.js'
-import type { ModelRecord, VersionRecord } from './model-registry.js'
-import type { VersionState } from './version-state.js'
+import type { ModelVersions, PromotionTrigger } from './model-versions.js'
+import type { VersionState, VersionView } from './version-state.js'
 import type { PersistedModel } from './state-store.js'
-import { newVersionRecord } from './model-registry.js'
-import { Promoter, type PromotionTrigger } from './promoter.js'
+import { Promoter } from './promoter.js'
+import { restoreServing } from './restore.js'
 import { candidateOrder, isSettled } from './version-policy.js'
 import { newerCandidateExists } from './superseded.js'
 import { coalesced } from './coalesced.js'
@@ -40,7 +36,7 @@ type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelle
  */
 export class ModelPipeline {
   readonly #ctx: LifecycleContext
-  readonly model: ModelRecord
+  readonly versions: ModelVersions
   readonly promoter: Promoter
   #queue: Promise<unknown> = Promise.resolve()
   /** The pass waiting to start, if any: every request for a pass until it starts joins it. */
@@ -75,10 +71,10 @@ export class ModelPipeline {
   /** Passes again a while after version folders appear (see `folderAppeared`). */
   readonly #folderFollowUps: readonly FollowUp[]
 
-  constructor(ctx: LifecycleContext, model: ModelRecord) {
+  constructor(ctx: LifecycleContext, versions: ModelVersions) {
     this.#ctx = ctx
-    this.model = model
-    this.promoter = new Promoter(ctx, model)
+    this.versions = versions
+    this.promoter = new Promoter(ctx, versions)
     this.#folderFollowUps = FOLDER_FOLLOW_UP_MS.map(
       (ms) => new FollowUp(ms, () => void this.schedule('watch')),
     )
@@ -103,8 +99,29 @@ export class ModelPipeline {
   }
 
   /** Resolves when the pass running or queued now (or, with none, the next one) ends, or on close. */
-  passEnded(): Promise<void> {
+  #passEnded(): Promise<void> {
     return new Promise((resolve) => this.#passWaiters.push(resolve))
+  }
+
+  /**
+   * Resolves once the model serves, or nothing is left to try (no pass queued or running, no file
+   * being waited for), or `withinMs` has passed: true if it serves.
+   */
+  async servingOrSettled(withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs
+    while (!this.versions.active && !this.settled && !this.#ctx.closed()) {
+      const left = deadline - Date.now()
+      if (left <= 0) break
+      // Every pass may have served it (a file still in its stability window gets a pass of its own).
+      const ended = this.#passEnded()
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([
+        ended,
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, left))),
+      ])
+      clearTimeout(timer)
+    }
+    return this.versions.active !== undefined
   }
 
   /** Runs `op` exclusively with passes and other operations on this model. */
@@ -130,7 +147,7 @@ export class ModelPipeline {
         await this.#pass(trigger)
       } catch (e) {
         this.#ctx.logger.error('pass_failed', {
-          model: this.model.name,
+          model: this.versions.name,
           error: e,
           stack: (e as Error).stack,
         })
@@ -175,7 +192,7 @@ export class ModelPipeline {
   }
 
   async #pass(trigger: PromotionTrigger): Promise<void> {
-    const { ctx, model } = { ctx: this.#ctx, model: this.model }
+    const { ctx, model } = { ctx: this.#ctx, model: this.versions }
     const [, configured] = await Promise.all([this.#syncDisk(), this.#loadConfig()])
     this.#idle = true
     if (!configured || model.unloaded) return
@@ -191,68 +208,33 @@ export class ModelPipeline {
 
   /** Brings the records in line with the folder: new versions, moved files, deleted files. */
   async #syncDisk(): Promise<void> {
-    const { ctx, model } = { ctx: this.#ctx, model: this.model }
+    const { ctx, model } = { ctx: this.#ctx, model: this.versions }
     const ignored: Ignored[] = []
     const scan = await scanModel(ctx.root, model.name, model.dir, ignored)
     ctx.reportIgnored(ignored, { everySkip: true })
-    model.refused = ignored
-      .filter((i) => i.refused)
-      .map((i) => ({ path: displayPath(ctx.root, i.path), reason: i.reason }))
     for (const i of ignored) {
       if (i.reason === EMPTY_VERSION_FOLDER) {
         const v = versionFolder(basename(i.path))
         if (v !== undefined) this.#seenEmpty.add(v)
       }
     }
-    const present = new Set<number>()
-    for (const source of scan.versions) {
-      present.add(source.version)
-      const record = model.versions.get(source.version)
-      if (!record) {
-        model.versions.set(source.version, newVersionRecord(source))
-        continue
-      }
-      record.source = source
-      if (!record.onDisk) {
-        record.onDisk = true
-        if (record.state.status === 'missing') record.state = this.promoter.restingState(record)
-      }
-    }
-    for (const record of model.versions.values()) {
-      if (present.has(record.version) || !record.onDisk) continue
-      record.onDisk = false
-      record.seen = undefined
-      if (!record.loaded) {
-        record.state = { status: 'missing' }
-        // Its gate report lives on in history.jsonl; a server that ships versions all day and
-        // prunes old folders should not hold every report in memory.
-        record.gate = undefined
-      }
-      ctx.logger.warn('version_missing', {
-        model: model.name,
-        version: record.version,
-        loaded: record.loaded !== undefined,
-      })
-      void ctx.history.append({
-        model: model.name,
-        version: record.version,
-        event: 'missing',
-        sha256: record.loaded?.sha256 ?? record.verdict?.sha256,
-      })
-      ctx.persist()
-    }
+    model.listed(
+      scan.versions,
+      ignored
+        .filter((i) => i.refused)
+        .map((i) => ({ path: displayPath(ctx.root, i.path), reason: i.reason })),
+    )
   }
 
   async #loadConfig(): Promise<boolean> {
-    const model = this.model
+    const model = this.versions
     try {
-      model.config = await readModelConfig(this.#ctx.root, model.dir)
-      model.configError = undefined
+      model.configured(await readModelConfig(this.#ctx.root, model.dir))
       this.#lastProblem.config = undefined
       return true
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
-      model.configError = e.message
+      model.configFailed(e.message)
       if (this.#firstReport('config', e))
         this.#ctx.logger.error('model_config_invalid', { model: model.name, error: e.message })
       return false
@@ -260,34 +242,27 @@ export class ModelPipeline {
   }
 
   /** One candidate: wait for its file, reuse a recorded verdict, or gate it; promote if it passes. */
-  async #consider(record: VersionRecord, trigger: PromotionTrigger): Promise<Consideration> {
-    const ctx = this.#ctx
+  async #consider(record: VersionView, trigger: PromotionTrigger): Promise<Consideration> {
+    const { ctx, model } = { ctx: this.#ctx, model: this.versions }
     const current = await versionFingerprint(record.source)
     if (!current) return 'skipped'
     const refused = this.#refused.get(record.version)
     if (refused && sameFingerprint(current, refused.fingerprint)) {
-      if (!record.loaded) record.state = refused.state
+      model.refusedAgain(record, refused.state)
       return 'skipped'
     }
     // Unchanged bytes with a verdict: no need to read, hash or gate them again.
     if (record.verdict && sameFingerprint(current, record.verdictFingerprint)) {
       if (isSettled(record, record.verdict.sha256)) return 'skipped'
-      if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === this.model.active)
+      if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === model.active)
         return 'skipped'
     }
-    if (!sameFingerprint(record.seen?.fingerprint, current)) {
-      record.seen = {
-        fingerprint: current,
-        sinceMs: Date.now(),
-        changed: record.seen !== undefined,
-      }
-    }
-    const seen = record.seen!
+    const seen = model.seen(record, current, sameFingerprint(record.seen?.fingerprint, current))
     // A version that cannot fit is not read (nor gated) until memory frees up; a file too large
     // to read at all is refused below instead.
     if (current.size <= ctx.options.maxModelBytes) {
       const deferred = this.#unlessFits(record, () =>
-        this.promoter.ensureFits(record.version, current.size),
+        this.promoter.ensureFits(record, current.size),
       )
       if (deferred) return deferred
     }
@@ -317,7 +292,7 @@ export class ModelPipeline {
       case 'gone':
         return 'skipped'
       case 'wait':
-        record.state = { status: 'discovered', note: `waiting: ${read.why}` }
+        model.waiting(record, `waiting: ${read.why}`)
         this.#retryAt(read.retryAtMs)
         return 'waiting'
       case 'checksum_mismatch':
@@ -337,48 +312,44 @@ export class ModelPipeline {
     }
     const { bytes, provisional } = read
     // The bytes are ready, so they match their sidecar now: a mismatch recorded before was fixed.
-    if (record.verdict?.kind === 'rejected' && record.verdict.reason === 'checksum_mismatch')
-      record.verdict = undefined
+    model.checksumFixed(record)
     if (isSettled(record, bytes.sha256)) {
-      record.verdictFingerprint = read.fingerprint
-      record.state = this.promoter.restingState(record)
+      model.vouched(record, read.fingerprint)
+      model.rest(record)
       return 'skipped'
     }
-    if (this.model.active?.sha256 === bytes.sha256 && this.model.active.version === record.version)
+    if (model.active?.sha256 === bytes.sha256 && model.active.version === record.version)
       return 'skipped'
     if (record.verdict?.kind === 'passed' && record.verdict.sha256 === bytes.sha256) {
-      record.verdictFingerprint = read.fingerprint
+      model.vouched(record, read.fingerprint)
       // It served before and something else serves now (an explicit promote, a rollback): it is
       // not pushed back in. With nothing serving, it is the best remaining version: no second gate.
-      if (this.model.active) {
-        record.state = this.promoter.restingState(record)
+      if (model.active) {
+        model.rest(record)
         return 'skipped'
       }
-      return this.#promoting(record, () => this.promoter.promoteWithoutGate(record, bytes, trigger))
+      return this.#promoting(record, () => this.promoter.serve(record, bytes, { trigger }))
     }
     return this.#gate(record, bytes, read.fingerprint, provisional, trigger)
   }
 
   async #gate(
-    record: VersionRecord,
+    record: VersionView,
     bytes: VersionBytes,
     fp: FileFingerprint,
     provisional: boolean,
     trigger: PromotionTrigger,
   ): Promise<Consideration> {
-    const ctx = this.#ctx
-    const model = this.model
+    const { ctx, model } = { ctx: this.#ctx, model: this.versions }
     let smoke: SmokeSet
     try {
       smoke = await readSmokeSet(ctx.root, model.dir, record.source.dir)
     } catch (e) {
       if (!(e instanceof ConfigFileError)) throw e
       // The smoke file is broken, not the model: no verdict, and the version waits for the fix.
-      record.state = {
-        status: 'discovered',
-        note: `waiting for a valid smoke.json: ${e.message}`,
+      model.waiting(record, `waiting for a valid smoke.json: ${e.message}`, {
         waiting: { reason: 'invalid_smoke_file', message: e.message },
-      }
+      })
       if (this.#firstReport('smoke', e))
         ctx.logger.error('smoke_file_invalid', {
           model: model.name,
@@ -387,29 +358,25 @@ export class ModelPipeline {
         })
       return 'skipped'
     }
-    if (await newerCandidateExists(this.#ctx.root, this.model, record.version))
+    if (await newerCandidateExists(ctx.root, model, record.version))
       return this.#superseded(record, bytes.sha256, trigger)
     const abort = new AbortController()
     this.#gating = { version: record.version, abort }
-    record.state = { status: 'validating' }
-    let report: GateReport | undefined
+    let outcome
     try {
-      const outcome = await ctx.gates.run(this.promoter.gateJob(record, bytes.sha256, smoke), {
-        timeoutMs: model.config.gateTimeoutSeconds * 1000,
-        signal: abort.signal,
-      })
-      if (outcome.kind === 'cancelled') return this.#superseded(record, bytes.sha256, trigger)
-      report = outcome.report
+      outcome = await this.promoter.gate(record, bytes, smoke, { signal: abort.signal })
     } finally {
       this.#gating = undefined
     }
+    if (outcome.kind === 'cancelled') return this.#superseded(record, bytes.sha256, trigger)
+    const report = outcome.report
     const failedLoad = report.stages.find((s) => s.stage === 'load' && s.status === 'failed')
     if (failedLoad && (provisional || failedLoad.reason === 'file_changed')) {
       // Bytes read early (a folder that just appeared) that do not load may be a copy in progress.
-      record.state = {
-        status: 'discovered',
-        note: 'waiting: the bytes read so far do not load; they may still be arriving',
-      }
+      model.waiting(
+        record,
+        'waiting: the bytes read so far do not load; they may still be arriving',
+      )
       this.#retryAt(
         Math.max(record.seen?.sinceMs ?? Date.now(), fp.mtimeMs) + ctx.options.stabilityMs,
       )
@@ -421,19 +388,19 @@ export class ModelPipeline {
     }
     if (!sameFingerprint(await versionFingerprint(record.source), fp)) {
       // Written to while it was gated: those bytes were not the final ones.
-      record.state = { status: 'discovered', note: 'waiting: the file changed while its gate ran' }
+      model.waiting(record, 'waiting: the file changed while its gate ran')
       this.#retryAt(Date.now() + ctx.options.stabilityMs)
       return 'waiting'
     }
-    if (await newerCandidateExists(this.#ctx.root, this.model, record.version))
+    if (await newerCandidateExists(ctx.root, model, record.version))
       return this.#superseded(record, bytes.sha256, trigger)
-    record.verdictFingerprint = fp
+    model.vouched(record, fp)
     return this.#promoting(record, () =>
-      this.promoter.promoteGated(record, bytes, report, smoke, trigger),
+      this.promoter.serve(record, bytes, { trigger, gated: { report, smoke } }),
     )
   }
 
-  async #promoting(record: VersionRecord, promote: () => Promise<boolean>): Promise<Consideration> {
+  async #promoting(record: VersionView, promote: () => Promise<unknown>): Promise<Consideration> {
     try {
       return (await promote()) ? 'promoted' : 'rejected'
     } catch (e) {
@@ -442,7 +409,7 @@ export class ModelPipeline {
     }
   }
 
-  #unlessFits(record: VersionRecord, check: () => void): Consideration | undefined {
+  #unlessFits(record: VersionView, check: () => void): Consideration | undefined {
     try {
       check()
       this.#memoryNote.delete(record.version)
@@ -457,13 +424,14 @@ export class ModelPipeline {
    * Not enough memory for the version: no verdict on the model, the active version serves on, and
    * every pass (at least every --rescan-ms) looks again. Logged once per version until it fits.
    */
-  #deferred(record: VersionRecord, e: InsufficientMemoryError): Consideration {
-    if (!record.loaded)
-      record.state = { status: 'discovered', note: `waiting: insufficient_memory: ${e.message}` }
+  #deferred(record: VersionView, e: InsufficientMemoryError): Consideration {
+    this.versions.waiting(record, `waiting: insufficient_memory: ${e.message}`, {
+      unlessLoaded: true,
+    })
     if (!this.#memoryNote.has(record.version)) {
       this.#memoryNote.add(record.version)
       this.#ctx.logger.warn('insufficient_memory', {
-        model: this.model.name,
+        model: this.versions.name,
         version: record.version,
         error: e.message,
       })
@@ -481,14 +449,14 @@ export class ModelPipeline {
   }
 
   #reject(
-    record: VersionRecord,
+    record: VersionView,
     sha256: string | undefined,
-    fp: FileFingerprint | undefined,
-    stage: StageResult,
+    fingerprint: FileFingerprint | undefined,
+    failed: StageResult,
     trigger: PromotionTrigger,
     report?: GateReport,
   ): Consideration {
-    this.promoter.recordRejection(record, sha256, fp, stage, trigger, report)
+    this.versions.rejected(record, { sha256, fingerprint, failed, trigger, report })
     return 'rejected'
   }
 
@@ -499,89 +467,12 @@ export class ModelPipeline {
    */
   restore(persisted: PersistedModel | undefined): Promise<void> {
     return this.exclusive(async () => {
-      const { ctx, model } = { ctx: this.#ctx, model: this.model }
       await this.#syncDisk()
       if (!persisted) return
-      for (const [key, p] of Object.entries(persisted.versions)) {
-        const record = model.versions.get(Number(key))
-        if (!record) continue
-        record.verdict = {
-          kind: p.verdict,
-          sha256: p.sha256,
-          unverified: p.unverified,
-          stage: p.stage,
-          reason: p.reason,
-          message: p.message,
-          at: p.at,
-          runMs: p.runMs,
-        }
-        if (p.rolledBack)
-          record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
-        record.state = this.promoter.restingState(record)
-      }
-      model.activations = persisted.activations.filter((v) => model.versions.has(v))
+      this.versions.recorded(persisted)
       if (!(await this.#loadConfig())) return
-      const active = persisted.active
-      if (active) {
-        const why = await this.#restoreOne(active, 'active')
-        if (why) {
-          ctx.logger.warn('restore_failed', {
-            model: model.name,
-            version: active.version,
-            reason: why,
-          })
-          void ctx.history.append({
-            model: model.name,
-            version: active.version,
-            sha256: active.sha256,
-            event: 'restore_failed',
-            trigger: 'startup',
-            reason: why,
-          })
-        }
-      }
-      for (const ref of persisted.retained) {
-        if (model.retained.length >= model.config.retain) break
-        const why = await this.#restoreOne(ref, 'retained')
-        if (why)
-          ctx.logger.info('retained_not_restored', {
-            model: model.name,
-            version: ref.version,
-            reason: why,
-          })
-      }
+      await restoreServing(this.#ctx, this.versions, this.promoter, persisted)
     })
-  }
-
-  /** Loads a recorded version without a gate if its bytes are the recorded ones; else says why not. */
-  async #restoreOne(
-    ref: { version: number; sha256: string },
-    as: 'active' | 'retained',
-  ): Promise<string | undefined> {
-    const record = this.model.versions.get(ref.version)
-    if (!record?.onDisk) return 'its file is missing'
-    if (record.rolledBack?.sha256 === ref.sha256 && as === 'retained') return 'it was rolled back'
-    let bytes: VersionBytes
-    try {
-      bytes = await readVersionBytes(this.#ctx.root, record.source, this.#ctx.options.maxModelBytes)
-    } catch (e) {
-      return (e as Error).message
-    }
-    if (bytes.sha256 !== ref.sha256)
-      return `its file changed (sha256 ${bytes.sha256}, recorded ${ref.sha256})`
-    record.verdictFingerprint = await versionFingerprint(record.source)
-    try {
-      if (as === 'active')
-        return (await this.promoter.promoteWithoutGate(record, bytes, 'startup'))
-          ? undefined
-          : 'it no longer loads'
-      return (await this.promoter.retainWithoutGate(record, bytes))
-        ? undefined
-        : 'it no longer loads'
-    } catch (e) {
-      if (e instanceof InsufficientMemoryError) return e.message
-      throw e
-    }
   }
 
   /** A newer version arrived while an older one is being gated: stop gating the older one. */
@@ -590,28 +481,19 @@ export class ModelPipeline {
     if (!gating || gating.abort.signal.aborted) return
     try {
       if (
-        (await newerCandidateExists(this.#ctx.root, this.model, gating.version)) &&
+        (await newerCandidateExists(this.#ctx.root, this.versions, gating.version)) &&
         this.#gating === gating
       )
         gating.abort.abort()
     } catch (e) {
       // The pass checks again before it promotes: a failed check costs a wasted gate at most.
-      this.#ctx.logger.warn('superseded_check_failed', { model: this.model.name, error: e })
+      this.#ctx.logger.warn('superseded_check_failed', { model: this.versions.name, error: e })
     }
   }
 
   /** Abandons a candidate for a newer one: recorded, and a new pass will consider the newer. */
-  #superseded(record: VersionRecord, sha256: string, trigger: PromotionTrigger): Consideration {
-    const { ctx, model } = { ctx: this.#ctx, model: this.model }
-    record.state = { status: 'discovered', note: 'superseded by a newer version' }
-    ctx.metrics.promotions.inc({ model: model.name, result: 'superseded' })
-    void ctx.history.append({
-      model: model.name,
-      version: record.version,
-      sha256,
-      event: 'superseded',
-      trigger,
-    })
+  #superseded(record: VersionView, sha256: string, trigger: PromotionTrigger): Consideration {
+    this.versions.superseded(record, sha256, trigger)
     void this.schedule(trigger)
     return 'cancelled'
   }

@@ -5,75 +5,16 @@ import {
   VersionNotFoundError,
   VersionNotLoadedError,
 } from '../errors.js'
-import type { ModelConfig } from '../repository/model-config.js'
-import type { VersionSource } from '../repository/scanner.js'
-import type { FileFingerprint } from '../repository/version-file.js'
-import type { GateReport } from './gate/gate-types.js'
-import type { Lease, LoadedVersion } from './loaded-version.js'
-import type { Verdict, VersionState } from './version-state.js'
+import type { Lease } from './loaded-version.js'
+import type { ModelVersions } from './model-versions.js'
+import type { ModelView } from './version-state.js'
 
-export interface VersionRecord {
-  readonly version: number
-  source: VersionSource
-  /** False once its file is gone; a loaded version keeps serving regardless. */
-  onDisk: boolean
-  /**
-   * The file as last seen, when that fingerprint was first seen (for the stability window), and
-   * whether it was ever seen changing.
-   */
-  seen: { fingerprint: FileFingerprint; sinceMs: number; changed: boolean } | undefined
-  state: VersionState
-  /** The session serving (or retained) for this version, if any. */
-  loaded: LoadedVersion | undefined
-  /** The last gate run, with every stage's result. */
-  gate: GateReport | undefined
-  verdict: Verdict | undefined
-  /** The fingerprint of the file whose bytes the verdict is about: unchanged, no need to hash again. */
-  verdictFingerprint: FileFingerprint | undefined
-  rolledBack: { readonly sha256: string; readonly reason: string; readonly at: string } | undefined
-}
-
-export interface ModelRecord {
-  readonly name: string
-  readonly dir: string
-  /** model.json as last read, defaults filled in; DEFAULT_MODEL_CONFIG until it is read (or while it has no model.json). */
-  config: ModelConfig
-  /** model.json could not be read or validated: nothing is gated until it is fixed. */
-  configError: string | undefined
-  readonly versions: Map<number, VersionRecord>
-  /** The version that serves. Changed only by one assignment in `activate`. */
-  active: LoadedVersion | undefined
-  /** Replaced versions kept loaded for rollback, most recent first. */
-  retained: LoadedVersion[]
-  /** Versions in the order they became active, the current one last: the rollback targets. */
-  activations: number[]
-  /** Unloaded on request (V2 repository extension): nothing is promoted until it is loaded again. */
-  unloaded: boolean
-  /**
-   * Entries of the model's folder refused for safety at the last listing (a version folder or file
-   * that resolves outside the models directory), paths relative to the models directory.
-   */
-  refused: readonly { readonly path: string; readonly reason: string }[]
-}
-
-export function newVersionRecord(source: VersionSource): VersionRecord {
-  return {
-    version: source.version,
-    source,
-    onDisk: true,
-    seen: undefined,
-    state: { status: 'discovered' },
-    loaded: undefined,
-    gate: undefined,
-    verdict: undefined,
-    verdictFingerprint: undefined,
-    rolledBack: undefined,
-  }
-}
-
-/** Model name -> its versions and the one that serves. Lookups for requests; changes from lifecycle/. */
+/**
+ * Model name -> the owner of its versions. The data plane looks models up here and leases the
+ * version that serves; what it gets are read-only views (changes go through each ModelVersions).
+ */
 export class ModelRegistry {
-  #models = new Map<string, ModelRecord>()
+  #models = new Map<string, ModelVersions>()
   /** `--default-model`, when given: it wins, and is recorded as the default. */
   readonly #configuredDefault: string | undefined
   /** The default recorded in state: the model that served alone first, or the last configured one. */
@@ -84,21 +25,21 @@ export class ModelRegistry {
     this.#recordedDefault = configuredDefault
   }
 
-  add(record: ModelRecord): void {
-    this.#models.set(record.name, record)
+  add(versions: ModelVersions): void {
+    this.#models.set(versions.name, versions)
   }
 
-  get(name: string): ModelRecord | undefined {
+  get(name: string): ModelView | undefined {
     return this.#models.get(name)
   }
 
-  require(name: string): ModelRecord {
+  require(name: string): ModelView {
     const model = this.#models.get(name)
     if (!model) throw new ModelNotFoundError(name)
     return model
   }
 
-  list(): ModelRecord[] {
+  list(): ModelView[] {
     return [...this.#models.values()].sort((a, b) =>
       a.name < b.name ? -1 : a.name > b.name ? 1 : 0,
     )
@@ -154,19 +95,5 @@ export class ModelRegistry {
     throw new VersionNotLoadedError(
       `version ${version} of model '${name}' is not loaded (${record.state.status})`,
     )
-  }
-
-  /** Serve nothing (an unload); returns the version that served. */
-  deactivate(model: ModelRecord): LoadedVersion | undefined {
-    const previous = model.active
-    model.active = undefined // one assignment, as in activate
-    return previous
-  }
-
-  /** Serve `next` from now on; returns the version it replaces so the caller can retain or retire it. */
-  activate(model: ModelRecord, next: LoadedVersion): LoadedVersion | undefined {
-    const previous = model.active
-    model.active = next // one assignment: no request sees a half-swap
-    return previous
   }
 }

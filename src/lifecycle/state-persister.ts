@@ -1,6 +1,6 @@
 import type { Logger } from '../log.js'
 import { coalesced } from './coalesced.js'
-import { persistState } from './lifecycle-context.js'
+import { persistState } from './persisted-state.js'
 import type { ModelRegistry } from './model-registry.js'
 import type { PersistedState, StateStore } from './state-store.js'
 

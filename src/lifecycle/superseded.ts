@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { versionFile, versionFolder } from '../repository/layout.js'
 import { scanModel } from '../repository/scanner.js'
 import { sameFingerprint, versionFingerprint } from '../repository/version-file.js'
-import type { ModelRecord } from './model-registry.js'
+import type { ModelView } from './version-state.js'
 
 /**
  * Is there a version newer than `version` on disk that has not been decided: new, or changed since
@@ -10,7 +10,7 @@ import type { ModelRecord } from './model-registry.js'
  */
 export async function newerCandidateExists(
   root: string,
-  model: ModelRecord,
+  model: ModelView,
   version: number,
 ): Promise<boolean> {
   // Most checks find nothing newer, and the names alone can say so: one listing, no call per

@@ -1,4 +1,4 @@
-import type { ModelRecord, VersionRecord } from './model-registry.js'
+import type { ModelView, VersionView } from './version-state.js'
 
 /**
  * Which version goes where: pure decisions over a model's records, no I/O, so each rule is tested
@@ -11,7 +11,7 @@ import type { ModelRecord, VersionRecord } from './model-registry.js'
  * have been replaced in place. Which of them are settled (rejected, rolled back, unchanged) is for
  * the pipeline to find out from their bytes.
  */
-export function candidateOrder(model: ModelRecord): VersionRecord[] {
+export function candidateOrder(model: ModelView): VersionView[] {
   const active = model.active
   return [...model.versions.values()]
     .filter((r) => r.onDisk && (!active || r.version >= active.version))
@@ -19,7 +19,7 @@ export function candidateOrder(model: ModelRecord): VersionRecord[] {
 }
 
 /** True when the version's current bytes already have a verdict that keeps it out of auto-promotion. */
-export function isSettled(record: VersionRecord, sha256: string): boolean {
+export function isSettled(record: VersionView, sha256: string): boolean {
   if (record.rolledBack?.sha256 === sha256) return true
   return record.verdict?.kind === 'rejected' && record.verdict.sha256 === sha256
 }
@@ -28,7 +28,7 @@ export function isSettled(record: VersionRecord, sha256: string): boolean {
  * The default rollback target: the most recent earlier activation that can still serve (loaded, or
  * on disk with a passing verdict and not rolled back).
  */
-export function previousActivation(model: ModelRecord): number | undefined {
+export function previousActivation(model: ModelView): number | undefined {
   const current = model.active?.version
   for (let i = model.activations.length - 1; i >= 0; i--) {
     const v = model.activations[i]!
@@ -45,12 +45,12 @@ export function previousActivation(model: ModelRecord): number | undefined {
   return undefined
 }
 
-/** Records `version` as the newest activation (each version appears once, most recent last). */
-export function pushActivation(model: ModelRecord, version: number): void {
-  model.activations = [...model.activations.filter((v) => v !== version), version].slice(-64)
+/** The activations with `version` as the newest (each version appears once, most recent last). */
+export function withActivation(activations: readonly number[], version: number): number[] {
+  return [...activations.filter((v) => v !== version), version].slice(-64)
 }
 
 /** After a rollback from `from`: it is no longer an activation to go back to. */
-export function dropActivation(model: ModelRecord, from: number): void {
-  model.activations = model.activations.filter((v) => v !== from)
+export function withoutActivation(activations: readonly number[], from: number): number[] {
+  return activations.filter((v) => v !== from)
 }

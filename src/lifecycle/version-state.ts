@@ -1,3 +1,9 @@
+import type { ModelConfig } from '../repository/model-config.js'
+import type { VersionSource } from '../repository/scanner.js'
+import type { FileFingerprint } from '../repository/version-file.js'
+import type { GateReport } from './gate/gate-types.js'
+import type { LoadedVersion } from './loaded-version.js'
+
 /**
  * Where a version is in its lifecycle (transitions: docs/architecture.md). Explicit data with a
  * reason, never a scattering of booleans; only lifecycle/ assigns it.
@@ -50,4 +56,60 @@ export interface Verdict {
   readonly at: string
   /** The gate's time for one run at the largest serving batch (ms): what `auto` execution decides on after a restart. */
   readonly runMs?: number | undefined
+}
+
+/** The mark a rollback leaves on the bytes it went back from: they are not promoted by themselves again. */
+export interface RollbackMark {
+  readonly sha256: string
+  readonly reason: string
+  readonly at: string
+}
+
+/** The file as last seen, since when (for the stability window), and whether it was seen changing. */
+export interface Seen {
+  readonly fingerprint: FileFingerprint
+  readonly sinceMs: number
+  readonly changed: boolean
+}
+
+/** One version as everything outside its owner (ModelVersions) sees it: read-only. */
+export interface VersionView {
+  readonly version: number
+  readonly source: VersionSource
+  /** False once its file is gone; a loaded version keeps serving regardless. */
+  readonly onDisk: boolean
+  readonly seen: Seen | undefined
+  readonly state: VersionState
+  /** The sessions serving (or retained) for this version, if any. */
+  readonly loaded: LoadedVersion | undefined
+  /** The last gate run, with every stage's result. */
+  readonly gate: GateReport | undefined
+  readonly verdict: Verdict | undefined
+  /** The fingerprint of the file whose bytes the verdict is about: unchanged, no need to hash again. */
+  readonly verdictFingerprint: FileFingerprint | undefined
+  readonly rolledBack: RollbackMark | undefined
+}
+
+/** A model's versions as the data plane, the policy and persistence see them: read-only. */
+export interface ModelView {
+  readonly name: string
+  readonly dir: string
+  /** model.json as last read, defaults filled in; DEFAULT_MODEL_CONFIG until it is read (or while it has no model.json). */
+  readonly config: ModelConfig
+  /** model.json could not be read or validated: nothing is gated until it is fixed. */
+  readonly configError: string | undefined
+  readonly versions: ReadonlyMap<number, VersionView>
+  /** The version that serves. */
+  readonly active: LoadedVersion | undefined
+  /** Replaced versions kept loaded for rollback, most recent first. */
+  readonly retained: readonly LoadedVersion[]
+  /** Versions in the order they became active, the current one last: the rollback targets. */
+  readonly activations: readonly number[]
+  /** Unloaded on request (V2 repository extension): nothing is promoted until it is loaded again. */
+  readonly unloaded: boolean
+  /**
+   * Entries of the model's folder refused for safety at the last listing (a version folder or file
+   * that resolves outside the models directory), paths relative to the models directory.
+   */
+  readonly refused: readonly { readonly path: string; readonly reason: string }[]
 }

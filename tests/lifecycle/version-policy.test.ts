@@ -1,18 +1,14 @@
 import { describe, expect, it } from 'vitest'
 import type { LoadedVersion } from '../../src/lifecycle/loaded-version.js'
-import {
-  newVersionRecord,
-  type ModelRecord,
-  type VersionRecord,
-} from '../../src/lifecycle/model-registry.js'
-import type { Verdict } from '../../src/lifecycle/version-state.js'
+import { newVersionRecord } from '../../src/lifecycle/model-versions.js'
+import type { ModelView, Verdict, VersionView } from '../../src/lifecycle/version-state.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 import {
   candidateOrder,
-  dropActivation,
   isSettled,
   previousActivation,
-  pushActivation,
+  withActivation,
+  withoutActivation,
 } from '../../src/lifecycle/version-policy.js'
 
 /** The pure decisions over a model's versions, on records built by hand. */
@@ -22,19 +18,22 @@ const sha = (n: number) => n.toString(16).padStart(64, '0')
 function record(
   version: number,
   o: { onDisk?: boolean; verdict?: Verdict['kind']; sha256?: string; rolledBack?: boolean } = {},
-): VersionRecord {
-  const r = newVersionRecord({
-    model: 'm',
-    version,
-    kind: 'folder',
-    file: `/models/m/${version}/model.onnx`,
-    dir: `/models/m/${version}`,
-  })
-  r.onDisk = o.onDisk ?? true
+): VersionView {
   const s = o.sha256 ?? sha(version)
-  if (o.verdict) r.verdict = { kind: o.verdict, sha256: s, at: '2024-01-01T00:00:00.000Z' }
-  if (o.rolledBack) r.rolledBack = { sha256: s, reason: 'bad', at: '2024-01-01T00:00:00.000Z' }
-  return r
+  return {
+    ...newVersionRecord({
+      model: 'm',
+      version,
+      kind: 'folder',
+      file: `/models/m/${version}/model.onnx`,
+      dir: `/models/m/${version}`,
+    }),
+    onDisk: o.onDisk ?? true,
+    verdict: o.verdict && { kind: o.verdict, sha256: s, at: '2024-01-01T00:00:00.000Z' },
+    rolledBack: o.rolledBack
+      ? { sha256: s, reason: 'bad', at: '2024-01-01T00:00:00.000Z' }
+      : undefined,
+  }
 }
 
 /** Only what the policy reads of a loaded version. */
@@ -42,10 +41,13 @@ function loaded(version: number): LoadedVersion {
   return { version, sha256: sha(version) } as unknown as LoadedVersion
 }
 
+/** A model's view as the policy reads it; `activations` and the loaded versions can be changed. */
+type TestModel = { -readonly [K in keyof ModelView]: ModelView[K] }
+
 function model(
-  records: VersionRecord[],
+  records: VersionView[],
   o: { active?: number; retained?: number[]; activations?: number[] } = {},
-): ModelRecord {
+): TestModel {
   return {
     name: 'm',
     dir: '/models/m',
@@ -60,7 +62,7 @@ function model(
   }
 }
 
-const versions = (rs: VersionRecord[]) => rs.map((r) => r.version)
+const versions = (rs: VersionView[]) => rs.map((r) => r.version)
 
 describe('candidateOrder', () => {
   it('looks at every version on disk, newest first, when nothing serves', () => {
@@ -179,18 +181,18 @@ describe('previousActivation', () => {
   })
 })
 
-describe('pushActivation / dropActivation', () => {
+describe('withActivation / withoutActivation', () => {
   it('records each version once, the most recent last', () => {
     const m = model([], { activations: [1, 2, 3] })
-    pushActivation(m, 2)
+    m.activations = withActivation(m.activations, 2)
     expect(m.activations).toEqual([1, 3, 2])
-    pushActivation(m, 4)
+    m.activations = withActivation(m.activations, 4)
     expect(m.activations).toEqual([1, 3, 2, 4])
   })
 
   it('keeps a bounded history', () => {
     const m = model([])
-    for (let v = 1; v <= 100; v++) pushActivation(m, v)
+    for (let v = 1; v <= 100; v++) m.activations = withActivation(m.activations, v)
     expect(m.activations).toHaveLength(64)
     expect(m.activations.at(-1)).toBe(100)
     expect(m.activations[0]).toBe(37)
@@ -198,9 +200,9 @@ describe('pushActivation / dropActivation', () => {
 
   it('drops a rolled-back version from the rollback targets', () => {
     const m = model([], { activations: [1, 2, 3] })
-    dropActivation(m, 3)
+    m.activations = withoutActivation(m.activations, 3)
     expect(m.activations).toEqual([1, 2])
-    dropActivation(m, 7)
+    m.activations = withoutActivation(m.activations, 7)
     expect(m.activations).toEqual([1, 2])
   })
 
@@ -208,8 +210,8 @@ describe('pushActivation / dropActivation', () => {
     const records = [1, 2, 3].map((v) => record(v, { verdict: 'passed' }))
     const m = model(records, { active: 3, retained: [2, 1], activations: [1, 2, 3] })
     // What a rollback does to the stack: 3 is dropped, 2 becomes the newest activation.
-    dropActivation(m, 3)
-    pushActivation(m, 2)
+    m.activations = withoutActivation(m.activations, 3)
+    m.activations = withActivation(m.activations, 2)
     m.active = loaded(2)
     m.retained = [loaded(1)]
     expect(previousActivation(m)).toBe(1)

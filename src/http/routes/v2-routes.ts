@@ -10,7 +10,8 @@ import {
   v2Statistics,
 } from '../../dataplane/v2-views.js'
 import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
-import type { ModelRecord, ModelRegistry } from '../../lifecycle/model-registry.js'
+import type { ModelRegistry } from '../../lifecycle/model-registry.js'
+import type { ModelView } from '../../lifecycle/version-state.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
 import {
   v2Feeds,
@@ -152,7 +153,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
     },
   })
 
-  function target(c: Context): { model: ModelRecord; version: number | undefined } {
+  function target(c: Context): { model: ModelView; version: number | undefined } {
     const model = registry.require(pathParam(c, 'name'))
     const raw = c.req.param('version')
     return { model, version: raw === undefined ? undefined : parseVersion(model.name, raw) }

@@ -1,0 +1,634 @@
+import type { Logger } from '../log.js'
+import type { ServerMetrics } from '../metrics/server-metrics.js'
+import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../repository/model-config.js'
+import type { ModelSource, VersionSource } from '../repository/scanner.js'
+import type { FileFingerprint } from '../repository/version-file.js'
+import type { GateReport, StageResult } from './gate/gate-types.js'
+import { roundMs } from './gate/stage-results.js'
+import type { History, HistoryEntry } from './history.js'
+import type { LoadedVersion } from './loaded-version.js'
+import type { PersistedModel } from './state-store.js'
+import type { ModelView, Seen, Verdict, VersionState, VersionView } from './version-state.js'
+import { withActivation, withoutActivation } from './version-policy.js'
+
+/** What set a promotion off, as history and metrics record it. */
+export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback'
+
+/** A version's record as its owner holds it; everything else gets it as a read-only VersionView. */
+type VersionRecord = { -readonly [K in keyof VersionView]: VersionView[K] }
+
+export function newVersionRecord(source: VersionSource): VersionView {
+  return {
+    version: source.version,
+    source,
+    onDisk: true,
+    seen: undefined,
+    state: { status: 'discovered' },
+    loaded: undefined,
+    gate: undefined,
+    verdict: undefined,
+    verdictFingerprint: undefined,
+    rolledBack: undefined,
+  }
+}
+
+export interface VersionsContext {
+  readonly metrics: ServerMetrics
+  readonly logger: Logger
+  readonly history: History
+  /** Writes the state of every model soon (coalesced); a failure is logged and retried. */
+  persist(): void
+}
+
+/**
+ * Where a transition's side effects go. By default they happen at once; inside an admin change
+ * (AdminChange) history entries and releases wait until state.json records the change, and the
+ * write is the change's own.
+ */
+export interface Outbox {
+  history(entry: Omit<HistoryEntry, 'time'>): void
+  retire(version: LoadedVersion): void
+  persist(): void
+}
+
+type LogLine = readonly ['info' | 'warn', string, Record<string, unknown>]
+
+interface Effects {
+  readonly log?: LogLine
+  readonly history?: Omit<HistoryEntry, 'time' | 'model' | 'version'>
+  /** Counters and timings of the event. */
+  readonly count?: (metrics: ServerMetrics, labels: { model: string }) => void
+  readonly persist?: boolean
+  readonly outbox?: Outbox
+}
+
+/** The state a version settles in when it stops moving: derived from what it holds. */
+const AT_REST = Symbol('at rest')
+
+/** What a version that was just loaded for serving brings along: its gate report and verdict. */
+export interface Served {
+  readonly gate: GateReport
+  readonly verdict: Verdict
+}
+
+export interface SwapOptions {
+  readonly trigger: PromotionTrigger
+  /** The gate's report and verdict for the version swapped in, when it was just loaded. */
+  readonly served?: Served
+  readonly stages?: readonly StageResult[]
+  readonly unverified?: boolean
+  readonly gateMs?: number
+  /** A recorded version served again without a second gate (at start, or nothing else serves). */
+  readonly restored?: boolean
+  /** A rollback: the version it replaces is marked and released, not retained. */
+  readonly rollbackReason?: string
+  /** An admin promotion: it serves the model again and clears the version's rollback mark. */
+  readonly explicit?: boolean
+  /** The admin change this swap is part of. */
+  readonly change?: Outbox
+}
+
+export interface SwapResult {
+  readonly from: number | undefined
+  readonly to: number
+  /** Milliseconds the swap itself took. */
+  readonly ms: number
+}
+
+/** What an admin change must put back if state.json cannot record it (AdminChange). */
+export interface VersionsSnapshot {
+  readonly active: LoadedVersion | undefined
+  readonly retained: readonly LoadedVersion[]
+  readonly activations: readonly number[]
+  readonly unloaded: boolean
+  readonly records: ReadonlyMap<
+    VersionRecord,
+    Pick<VersionRecord, 'loaded' | 'rolledBack' | 'state'>
+  >
+}
+
+/**
+ * The one owner of a model's versions (the states and their transitions: docs/architecture.md).
+ * Its records are private: everything else reads them through `ModelView`, and every change goes
+ * through one of its methods, each a transition that writes the state together with what goes
+ * along with it (metrics, log line, history entry, state.json) in `#move`. The swap is one
+ * assignment of `#active`; everything slow happens before it, elsewhere.
+ */
+export class ModelVersions implements ModelView {
+  readonly name: string
+  readonly dir: string
+  readonly #ctx: VersionsContext
+  readonly #records = new Map<number, VersionRecord>()
+  #config: ModelConfig = DEFAULT_MODEL_CONFIG
+  #configError: string | undefined
+  #active: LoadedVersion | undefined
+  #retained: LoadedVersion[] = []
+  #activations: number[] = []
+  #unloaded = false
+  #refused: ModelView['refused'] = []
+  readonly #now: Outbox
+
+  constructor(source: ModelSource, ctx: VersionsContext) {
+    this.name = source.name
+    this.dir = source.dir
+    this.#ctx = ctx
+    for (const v of source.versions) this.#records.set(v.version, newVersionRecord(v))
+    this.#now = {
+      history: (entry) => void ctx.history.append(entry),
+      retire: (v) => v.retire(),
+      persist: () => ctx.persist(),
+    }
+  }
+
+  get config(): ModelConfig {
+    return this.#config
+  }
+  get configError(): string | undefined {
+    return this.#configError
+  }
+  get versions(): ReadonlyMap<number, VersionView> {
+    return this.#records
+  }
+  get active(): LoadedVersion | undefined {
+    return this.#active
+  }
+  get retained(): readonly LoadedVersion[] {
+    return this.#retained
+  }
+  get activations(): readonly number[] {
+    return this.#activations
+  }
+  get unloaded(): boolean {
+    return this.#unloaded
+  }
+  get refused(): ModelView['refused'] {
+    return this.#refused
+  }
+
+  // --- model.json and the folder -------------------------------------------------------------
+
+  configured(config: ModelConfig): void {
+    this.#config = config
+    this.#configError = undefined
+  }
+
+  configFailed(message: string): void {
+    this.#configError = message
+  }
+
+  /** Brings the records in line with a listing of the folder: new versions, moved files, deleted files. */
+  listed(sources: readonly VersionSource[], refused: ModelView['refused']): void {
+    this.#refused = refused
+    const present = new Set<number>()
+    for (const source of sources) {
+      present.add(source.version)
+      const record = this.#records.get(source.version)
+      if (!record) {
+        this.#records.set(source.version, newVersionRecord(source))
+        continue
+      }
+      record.source = source
+      if (!record.onDisk) {
+        record.onDisk = true
+        if (record.state.status === 'missing') this.#move(record, AT_REST)
+      }
+    }
+    for (const record of this.#records.values()) {
+      if (present.has(record.version) || !record.onDisk) continue
+      record.onDisk = false
+      record.seen = undefined
+      const loaded = record.loaded !== undefined
+      // Its gate report lives on in history.jsonl; a server that ships versions all day and
+      // prunes old folders should not hold every report in memory.
+      if (!loaded) record.gate = undefined
+      this.#move(record, loaded ? record.state : { status: 'missing' }, {
+        log: ['warn', 'version_missing', { loaded }],
+        history: { event: 'missing', sha256: record.loaded?.sha256 ?? record.verdict?.sha256 },
+        persist: true,
+      })
+    }
+  }
+
+  /** The file as seen now; the time it was first seen so stays unless it changed. */
+  seen(view: VersionView, fingerprint: FileFingerprint, same: boolean): Seen {
+    const record = this.#own(view)
+    if (!same)
+      record.seen = { fingerprint, sinceMs: Date.now(), changed: record.seen !== undefined }
+    return record.seen!
+  }
+
+  // --- deciding --------------------------------------------------------------------------------
+
+  /** Not decided yet, and `note` says why (its file settling, memory, a broken smoke.json, …). */
+  waiting(
+    view: VersionView,
+    note: string,
+    o: { waiting?: { reason: 'invalid_smoke_file'; message: string }; unlessLoaded?: boolean } = {},
+  ): void {
+    const record = this.#own(view)
+    if (o.unlessLoaded && record.loaded) return
+    this.#move(record, {
+      status: 'discovered',
+      note,
+      ...(o.waiting && { waiting: o.waiting }),
+    })
+  }
+
+  /** A file refused unread before, unchanged since: it shows that refusal again (unless it serves). */
+  refusedAgain(view: VersionView, state: VersionState): void {
+    const record = this.#own(view)
+    if (!record.loaded) this.#move(record, state)
+  }
+
+  /** Its bytes match their sidecar now: a checksum mismatch recorded before no longer holds. */
+  checksumFixed(view: VersionView): void {
+    const record = this.#own(view)
+    if (record.verdict?.kind === 'rejected' && record.verdict.reason === 'checksum_mismatch')
+      record.verdict = undefined
+  }
+
+  /** The verdict is about the file as it is now (`fingerprint`): unchanged, it is not read again. */
+  vouched(view: VersionView, fingerprint: FileFingerprint | undefined): void {
+    this.#own(view).verdictFingerprint = fingerprint
+  }
+
+  /** Nothing to do with it now: it rests in the state its record says. */
+  rest(view: VersionView): void {
+    this.#move(this.#own(view), AT_REST)
+  }
+
+  validating(view: VersionView): void {
+    this.#move(this.#own(view), { status: 'validating' })
+  }
+
+  warming(view: VersionView): void {
+    this.#move(this.#own(view), { status: 'warming' })
+  }
+
+  /** A newer version arrived while this one was read or gated: it waits, and the newer goes first. */
+  superseded(view: VersionView, sha256: string, trigger: PromotionTrigger): void {
+    this.#move(
+      this.#own(view),
+      { status: 'discovered', note: 'superseded by a newer version' },
+      {
+        count: (m, labels) => m.promotions.inc({ ...labels, result: 'superseded' }),
+        history: { event: 'superseded', sha256, trigger },
+      },
+    )
+  }
+
+  /**
+   * Refused: by its gate, its checksum, or unread. The verdict hangs on the bytes (`sha256`) when
+   * they were read. A replacement of the serving version's file that fails leaves the old bytes
+   * serving, in their state.
+   */
+  rejected(
+    view: VersionView,
+    o: {
+      sha256: string | undefined
+      fingerprint: FileFingerprint | undefined
+      failed: StageResult
+      trigger: PromotionTrigger
+      report?: GateReport | undefined
+    },
+  ): void {
+    const record = this.#own(view)
+    const { failed, report } = o
+    const reason = failed.reason ?? 'rejected'
+    const message = failed.message ?? ''
+    if (o.sha256) {
+      record.verdict = {
+        kind: 'rejected',
+        sha256: o.sha256,
+        stage: failed.stage,
+        reason,
+        message,
+        at: new Date().toISOString(),
+      }
+      record.verdictFingerprint = o.fingerprint
+    }
+    record.gate = report ?? {
+      passed: false,
+      unverified: false,
+      stages: [failed],
+      warnings: [],
+      signature: undefined,
+      ms: failed.ms,
+    }
+    this.#move(
+      record,
+      record.loaded ? AT_REST : { status: 'rejected', stage: failed.stage, reason, message },
+      {
+        count: (m, labels) => {
+          m.rejections.inc({ ...labels, stage: failed.stage })
+          m.promotions.inc({ ...labels, result: 'rejected' })
+          if (report) m.gateDuration.observe({ ...labels, result: 'rejected' }, report.ms / 1000)
+        },
+        log: ['warn', 'version_rejected', { stage: failed.stage, reason, error: message }],
+        history: {
+          sha256: o.sha256,
+          event: 'rejected',
+          trigger: o.trigger,
+          reason,
+          message,
+          stages: report?.stages ?? [failed],
+        },
+        persist: true,
+      },
+    )
+  }
+
+  // --- serving ---------------------------------------------------------------------------------
+
+  /**
+   * Makes `next` the serving version. The swap is one assignment; then the replaced version is
+   * retained (or, after a rollback, released), and versions leaving the retained window are
+   * released once their last request ends.
+   */
+  swap(view: VersionView, next: LoadedVersion, o: SwapOptions): SwapResult {
+    const record = this.#own(view)
+    const out = o.change ?? this.#now
+    if (o.explicit) {
+      this.#unloaded = false // an explicit promotion serves the model again
+      record.rolledBack = undefined // and brings back a rolled-back version
+    }
+    if (o.served) {
+      record.gate = o.served.gate
+      record.verdict = o.served.verdict
+    }
+    const t = performance.now()
+    const previous = this.#active
+    this.#active = next // one assignment: no request sees a half-swap
+    const ms = performance.now() - t // the swap itself; what follows is bookkeeping
+    record.loaded = next
+    this.#retained = this.#retained.filter((v) => v !== next)
+    if (previous && previous !== next) {
+      const prevRecord = this.#records.get(previous.version)
+      if (o.rollbackReason !== undefined || previous.version === next.version) {
+        this.#takeOut(previous, out)
+        if (o.rollbackReason !== undefined && prevRecord) {
+          prevRecord.rolledBack = {
+            sha256: previous.sha256,
+            reason: o.rollbackReason,
+            at: new Date().toISOString(),
+          }
+          this.#activations = withoutActivation(this.#activations, previous.version)
+        }
+      } else {
+        this.#retained.unshift(previous)
+      }
+      if (prevRecord && prevRecord !== record) this.#move(prevRecord, AT_REST)
+    }
+    this.#activations = withActivation(this.#activations, next.version)
+    this.#trimRetained(out)
+    const from = previous && previous !== next ? previous.version : undefined
+    const event =
+      o.rollbackReason !== undefined ? 'rolled_back' : o.restored ? 'restored' : 'promoted'
+    this.#move(
+      record,
+      { status: 'active' },
+      {
+        count: (m, labels) => {
+          this.#publishLoaded()
+          m.swapDuration.observe(labels, ms / 1000)
+          if (o.rollbackReason !== undefined) return
+          m.promotions.inc({ ...labels, result: 'promoted' })
+          if (o.gateMs !== undefined)
+            m.gateDuration.observe({ ...labels, result: 'passed' }, o.gateMs / 1000)
+        },
+        log: [
+          'info',
+          `version_${event === 'rolled_back' ? 'rolled_back_to' : event}`,
+          {
+            from,
+            sha256: next.sha256,
+            trigger: o.trigger,
+            swapMs: roundMs(ms),
+            ...(o.unverified && { unverified: true }),
+          },
+        ],
+        // A rollback's entry is the caller's, once the change is recorded (AdminOperations).
+        ...(event !== 'rolled_back' && {
+          history: {
+            sha256: next.sha256,
+            event,
+            trigger: o.trigger,
+            from,
+            stages: o.stages,
+            ...(o.unverified && { unverified: true }),
+          },
+        }),
+        outbox: out,
+      },
+    )
+    if (o.unverified)
+      this.#ctx.logger.warn('version_unverified', {
+        model: this.name,
+        version: next.version,
+        reason: 'no smoke cases: only a synthesized input was checked',
+      })
+    out.persist()
+    return { from, to: next.version, ms }
+  }
+
+  /** At start: a version that was retained before the restart is in the window again. */
+  retainedAgain(view: VersionView, loaded: LoadedVersion, served: Served): void {
+    const record = this.#own(view)
+    record.gate = served.gate
+    record.verdict = served.verdict
+    record.loaded = loaded
+    this.#retained.push(loaded)
+    this.#move(record, { status: 'retained' }, { count: () => this.#publishLoaded() })
+  }
+
+  /**
+   * Stops serving the model (V2 repository `unload`): its versions are released once their last
+   * requests end, and nothing is promoted until `servedAgain`.
+   */
+  unloadedOnRequest(): void {
+    this.#unloaded = true
+    const leaving = [this.#active, ...this.#retained].filter((v) => v !== undefined)
+    this.#active = undefined // one assignment, as in swap
+    this.#retained = []
+    for (const v of leaving) {
+      const record = this.#takeOut(v, this.#now)
+      if (record) this.#move(record, AT_REST)
+    }
+    // Versions evicted before are now unloaded on request too: nothing loads them until `load`.
+    for (const record of this.#records.values())
+      if (record.state.status === 'unloaded') this.#move(record, AT_REST)
+    this.#ctx.metrics.activeVersion.set({ model: this.name }, 0)
+    this.#ctx.metrics.loadedVersions.set({ model: this.name }, 0)
+    this.#ctx.logger.info('model_unloaded', {
+      model: this.name,
+      versions: leaving.map((v) => v.version),
+    })
+    for (const v of leaving)
+      this.#now.history({
+        model: this.name,
+        version: v.version,
+        sha256: v.sha256,
+        event: 'unloaded',
+        trigger: 'admin',
+        reason: 'unloaded on request',
+      })
+  }
+
+  /** V2 `load`: versions unloaded on request are merely evicted now, and a pass may load them. */
+  servedAgain(): void {
+    this.#unloaded = false
+    for (const record of this.#records.values())
+      if (record.state.status === 'unloaded') this.#move(record, AT_REST)
+  }
+
+  /** At shutdown: every loaded version is released once its last request ends. */
+  retireAll(): void {
+    this.#active?.retire()
+    for (const v of this.#retained) v.retire()
+  }
+
+  // --- admin changes and restarts --------------------------------------------------------------
+
+  snapshot(): VersionsSnapshot {
+    const records = new Map<VersionRecord, Pick<VersionRecord, 'loaded' | 'rolledBack' | 'state'>>()
+    for (const r of this.#records.values())
+      records.set(r, { loaded: r.loaded, rolledBack: r.rolledBack, state: r.state })
+    return {
+      active: this.#active,
+      retained: [...this.#retained],
+      activations: [...this.#activations],
+      unloaded: this.#unloaded,
+      records,
+    }
+  }
+
+  /**
+   * Puts the model back as it was at `before` (an admin change state.json could not record): the
+   * version that served then serves again, and a session the change loaded is released.
+   */
+  revert(before: VersionsSnapshot): void {
+    const inService = [this.#active, ...this.#retained]
+    this.#active = before.active // one assignment: no request sees a half-undo
+    this.#retained = [...before.retained]
+    this.#activations = [...before.activations]
+    this.#unloaded = before.unloaded
+    for (const [record, was] of before.records) {
+      record.loaded = was.loaded
+      record.rolledBack = was.rolledBack
+      if (record.state !== was.state) this.#move(record, AT_REST)
+    }
+    const kept = new Set([before.active, ...before.retained])
+    for (const v of inService) if (v && !kept.has(v)) v.retire()
+    this.#ctx.metrics.activeVersion.set({ model: this.name }, before.active?.version ?? 0)
+    this.#publishLoaded()
+    this.#ctx.logger.error('admin_change_undone', {
+      model: this.name,
+      serving: before.active?.version ?? null,
+      reason: 'the state file could not be written',
+    })
+  }
+
+  /** At start: the verdicts, rollback marks and activations state.json recorded. */
+  recorded(persisted: PersistedModel): void {
+    for (const [key, p] of Object.entries(persisted.versions)) {
+      const record = this.#records.get(Number(key))
+      if (!record) continue
+      record.verdict = {
+        kind: p.verdict,
+        sha256: p.sha256,
+        unverified: p.unverified,
+        stage: p.stage,
+        reason: p.reason,
+        message: p.message,
+        at: p.at,
+        runMs: p.runMs,
+      }
+      if (p.rolledBack)
+        record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
+      this.#move(record, AT_REST)
+    }
+    this.#activations = persisted.activations.filter((v) => this.#records.has(v))
+  }
+
+  // --- the one transition ----------------------------------------------------------------------
+
+  /**
+   * Every change of a version's state goes through here, with what goes along with it: counters,
+   * a log line, a history entry, a write of state.json (through `outbox`, which an admin change
+   * holds back until it is recorded).
+   */
+  #move(record: VersionRecord, to: VersionState | typeof AT_REST, e: Effects = {}): void {
+    record.state = to === AT_REST ? this.#atRest(record) : to
+    const labels = { model: this.name }
+    e.count?.(this.#ctx.metrics, labels)
+    if (e.log) {
+      const [level, event, fields] = e.log
+      this.#ctx.logger[level](event, { model: this.name, version: record.version, ...fields })
+    }
+    const out = e.outbox ?? this.#now
+    if (e.history) out.history({ model: this.name, version: record.version, ...e.history })
+    if (e.persist) out.persist()
+  }
+
+  /**
+   * The state of a version that is not moving, from what its record holds: loaded and active,
+   * loaded and retained, file gone, rolled back, rejected, passed, or none of these.
+   */
+  #atRest(record: VersionRecord): VersionState {
+    if (record.loaded && record.loaded === this.#active) return { status: 'active' }
+    if (record.loaded && this.#retained.includes(record.loaded)) return { status: 'retained' }
+    if (!record.onDisk) return { status: 'missing' }
+    const v = record.verdict
+    if (record.rolledBack && v?.sha256 === record.rolledBack.sha256)
+      return { status: 'rolled_back', reason: record.rolledBack.reason }
+    if (v?.kind === 'rejected')
+      return {
+        status: 'rejected',
+        stage: v.stage ?? 'load',
+        reason: v.reason ?? 'rejected',
+        message: v.message ?? '',
+      }
+    if (v?.kind === 'passed')
+      return { status: 'unloaded', reason: this.#unloaded ? 'unloaded_on_request' : 'evicted' }
+    return { status: 'discovered' }
+  }
+
+  /**
+   * Takes a loaded version out of service (it no longer serves nor is retained): its record no
+   * longer points to it, and it is released once its last request ends.
+   */
+  #takeOut(leaving: LoadedVersion, out: Outbox): VersionRecord | undefined {
+    const record = this.#records.get(leaving.version)
+    if (record && record.loaded === leaving) record.loaded = undefined
+    out.retire(leaving)
+    return record
+  }
+
+  #trimRetained(out: Outbox): void {
+    while (this.#retained.length > this.#config.retain) {
+      const leaving = this.#retained.pop()!
+      const record = this.#takeOut(leaving, out)
+      if (record) this.#move(record, AT_REST)
+      out.history({
+        model: this.name,
+        version: leaving.version,
+        sha256: leaving.sha256,
+        event: 'unloaded',
+        reason: 'left the retained window',
+      })
+    }
+  }
+
+  #publishLoaded(): void {
+    const labels = { model: this.name }
+    if (this.#active) this.#ctx.metrics.activeVersion.set(labels, this.#active.version)
+    this.#ctx.metrics.loadedVersions.set(labels, (this.#active ? 1 : 0) + this.#retained.length)
+  }
+
+  #own(view: VersionView): VersionRecord {
+    const record = this.#records.get(view.version)
+    if (record !== view)
+      throw new Error(`version ${view.version} is not a record of '${this.name}'`)
+    return record
+  }
+}
