@@ -1,7 +1,10 @@
 import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import { roundMs, roundStages } from '../lifecycle/gate/stage-results.js'
-import type { ModelRegistry } from '../lifecycle/model-registry.js'
-import type { ModelView, VersionView as VersionRecordView } from '../lifecycle/version-state.js'
+import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
+import type {
+  ModelView,
+  VersionView as VersionRecordView,
+} from '../lifecycle/versions/version-state.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 

@@ -1,6 +1,6 @@
 import { InferenceFailedError, ServerError } from '../errors.js'
-import type { LoadedVersion } from '../lifecycle/loaded-version.js'
-import type { ModelRegistry } from '../lifecycle/model-registry.js'
+import type { LoadedVersion } from '../lifecycle/versions/loaded-version.js'
+import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { rowCount } from '../runtime/batcher.js'

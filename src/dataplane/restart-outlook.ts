@@ -1,4 +1,4 @@
-import type { ModelView, VersionView } from '../lifecycle/version-state.js'
+import type { ModelView, VersionView } from '../lifecycle/versions/version-state.js'
 
 /**
  * What a restart would serve, told from the records alone (no I/O): the recorded active version

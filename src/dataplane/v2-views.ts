@@ -1,7 +1,7 @@
 import { ModelNotReadyError, VersionNotFoundError, VersionNotLoadedError } from '../errors.js'
-import type { LoadedVersion } from '../lifecycle/loaded-version.js'
-import type { ModelRegistry } from '../lifecycle/model-registry.js'
-import type { ModelView } from '../lifecycle/version-state.js'
+import type { LoadedVersion } from '../lifecycle/versions/loaded-version.js'
+import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
+import type { ModelView } from '../lifecycle/versions/version-state.js'
 import { v2Datatype } from '../v2/datatypes.js'
 import { v2Shape } from '../v2/inference.js'
 

@@ -1,7 +1,7 @@
 import { Hono } from 'hono'
 import type { Predictor } from '../dataplane/predictor.js'
 import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
-import type { ModelRegistry } from '../lifecycle/model-registry.js'
+import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Liveness } from '../threadpool-probe.js'

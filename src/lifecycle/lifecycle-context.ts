@@ -1,10 +1,10 @@
 import type { Logger } from '../log.js'
-import type { ExecutionSetting } from './serving-engine.js'
+import type { ExecutionSetting } from './serving/serving-engine.js'
 import type { Ignored } from '../repository/scanner.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { GateRunner } from './gate/gate-runner.js'
-import type { History } from './history.js'
-import type { ModelRegistry } from './model-registry.js'
+import type { History } from './state/history.js'
+import type { ModelRegistry } from './versions/model-registry.js'
 
 export interface LifecycleOptions {
   /** A file must be unchanged this long before it is read (unless a sidecar or folder rename vouches). */

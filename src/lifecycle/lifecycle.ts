@@ -1,33 +1,22 @@
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
-import { AdminOperations, type PromoteResult, type RollbackResult } from './admin-operations.js'
+import {
+  AdminOperations,
+  type PromoteResult,
+  type RollbackResult,
+} from './admin/admin-operations.js'
 import { GateRunner } from './gate/gate-runner.js'
-import { History, type HistoryEntry } from './history.js'
+import { History, type HistoryEntry } from './state/history.js'
 import type { LifecycleContext, LifecycleDeps } from './lifecycle-context.js'
-import { ModelPipeline } from './model-pipeline.js'
-import { ModelVersions } from './model-versions.js'
-import type { ModelView } from './version-state.js'
+import { ModelPipeline } from './promotion/model-pipeline.js'
+import { ModelVersions } from './versions/model-versions.js'
+import { IgnoredPaths } from './ignored-paths.js'
 import { ModelsWatch } from './models-watch.js'
-import { StatePersister, type StateWriteFailure } from './state-persister.js'
-import { StateStore } from './state-store.js'
+import { type Readiness, readinessOf } from './readiness.js'
+import { StatePersister } from './state/state-persister.js'
+import { StateStore } from './state/state-store.js'
 
-export type { PromoteResult, RollbackResult } from './admin-operations.js'
-
-export interface Readiness {
-  readonly ready: boolean
-  /**
-   * state.json cannot be written (a full or read-only disk): what serves is not recorded, and a
-   * restart would serve what was recorded last. Writes are retried; admin changes are refused.
-   */
-  readonly stateWriteFailing: boolean
-  readonly stateWriteError?: StateWriteFailure
-  readonly models: Record<
-    string,
-    {
-      readonly active: number | null
-      readonly status: 'serving' | 'loading' | 'failed' | 'empty' | 'unloaded'
-    }
-  >
-}
+export type { PromoteResult, RollbackResult } from './admin/admin-operations.js'
+export type { Readiness } from './readiness.js'
 
 /**
  * The lifecycle of every model (docs/architecture.md): watches the models directory, runs each
@@ -39,6 +28,7 @@ export class Lifecycle {
   readonly #store: StateStore
   readonly #history: History
   readonly #gates: GateRunner
+  readonly #ignored: IgnoredPaths
   #ctx: LifecycleContext | undefined
   #persister: StatePersister | undefined
   #watch: ModelsWatch | undefined
@@ -46,13 +36,13 @@ export class Lifecycle {
   #started = false
   #ambiguityReported = false
   #closed = false
-  readonly #reported = new Set<string>()
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
     this.#store = new StateStore(deps.stateDir)
     this.#history = new History(deps.stateDir, deps.logger)
     this.#gates = new GateRunner(deps.logger)
+    this.#ignored = new IgnoredPaths(deps.logger)
   }
 
   async start(): Promise<void> {
@@ -76,19 +66,7 @@ export class Lifecycle {
       options,
       persist: () => this.#persister!.persist(),
       commit: (undo) => this.#persister!.commit(undo),
-      reportIgnored: (ignored, o) => {
-        for (const i of ignored) {
-          // A refusal is one warning, not one per pass or rescan.
-          const key = `${i.path}\0${i.reason}`
-          const seen = this.#reported.has(key)
-          this.#reported.add(key)
-          if (i.refused) {
-            if (!seen) logger.warn('path_refused', { path: i.path, reason: i.reason })
-          } else if (!seen || o?.everySkip) {
-            logger.debug('path_ignored', { path: i.path, reason: i.reason })
-          }
-        }
-      },
+      reportIgnored: (ignored, o) => this.#ignored.report(ignored, o),
       closed: () => this.#closed,
     }
     this.#admin = new AdminOperations({
@@ -129,31 +107,12 @@ export class Lifecycle {
   }
 
   readiness(): Readiness {
-    const models: Record<string, Readiness['models'][string]> = {}
-    let ready = this.#started && !this.#closed
-    for (const m of this.#deps.registry.list()) {
-      const pipeline = this.#pipelines.get(m.name)
-      const status = m.active
-        ? 'serving'
-        : m.unloaded
-          ? 'unloaded'
-          : m.versions.size === 0
-            ? 'empty'
-            : !pipeline || (!pipeline.judged && !pipeline.settled) || hasCandidateInFlight(m)
-              ? 'loading'
-              : 'failed'
-      // A model whose every version was rejected does not hold readiness: it would take every
-      // other model out of service. /readyz lists it as failed.
-      if (status === 'loading') ready = false
-      models[m.name] = { active: m.active?.version ?? null, status }
-    }
-    const failing = this.#persister?.failing
-    return {
-      ready,
-      stateWriteFailing: failing !== undefined,
-      ...(failing && { stateWriteError: failing }),
-      models,
-    }
+    return readinessOf({
+      running: this.#started && !this.#closed,
+      models: this.#deps.registry.list(),
+      pipeline: (name) => this.#pipelines.get(name),
+      stateWriteFailure: this.#persister?.failing,
+    })
   }
 
   rollback(
@@ -276,17 +235,4 @@ export class Lifecycle {
     }
     this.#ambiguityReported = ambiguous
   }
-}
-
-/**
- * Is a version of the model being read, gated or warmed right now? Once a model's first load is
- * over with nothing serving, it is `failed`, and only a version actually being decided makes it
- * `loading` again: a periodic re-listing does not.
- */
-function hasCandidateInFlight(m: ModelView): boolean {
-  for (const v of m.versions.values()) {
-    const status = v.state.status
-    if (status === 'loading' || status === 'validating' || status === 'warming') return true
-  }
-  return false
 }

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { coalesced } from '../../src/lifecycle/coalesced.js'
-import { FollowUp } from '../../src/lifecycle/follow-up.js'
+import { FollowUp } from '../../src/lifecycle/promotion/follow-up.js'
 
 /** The two ways a burst of file-system events stays O(1) per event. */
 

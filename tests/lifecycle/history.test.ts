@@ -7,7 +7,7 @@ import {
   KEEP_PER_MODEL,
   HISTORY_FILE,
   type HistoryEntry,
-} from '../../src/lifecycle/history.js'
+} from '../../src/lifecycle/state/history.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { mountSmallDisk, smallDiskUnavailable } from '../support/tmpfs.js'
 

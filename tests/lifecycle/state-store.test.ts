@@ -7,7 +7,7 @@ import {
   StateStore,
   STATE_FILE,
   type PersistedState,
-} from '../../src/lifecycle/state-store.js'
+} from '../../src/lifecycle/state/state-store.js'
 
 /** state.json: written atomically, read back exactly, never fatal when damaged. */
 

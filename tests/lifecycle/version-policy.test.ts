@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
-import type { LoadedVersion } from '../../src/lifecycle/loaded-version.js'
-import { newVersionRecord } from '../../src/lifecycle/model-versions.js'
-import type { ModelView, Verdict, VersionView } from '../../src/lifecycle/version-state.js'
+import type { LoadedVersion } from '../../src/lifecycle/versions/loaded-version.js'
+import { newVersionRecord } from '../../src/lifecycle/versions/model-versions.js'
+import type { ModelView, Verdict, VersionView } from '../../src/lifecycle/versions/version-state.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 import {
   candidateOrder,
@@ -9,7 +9,7 @@ import {
   previousActivation,
   withActivation,
   withoutActivation,
-} from '../../src/lifecycle/version-policy.js'
+} from '../../src/lifecycle/versions/version-policy.js'
 
 /** The pure decisions over a model's versions, on records built by hand. */
 

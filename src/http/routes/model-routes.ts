@@ -1,6 +1,6 @@
 import type { Hono } from 'hono'
 import { describeModel, listModels } from '../../dataplane/model-views.js'
-import type { ModelRegistry } from '../../lifecycle/model-registry.js'
+import type { ModelRegistry } from '../../lifecycle/versions/model-registry.js'
 import { pathParam, route } from '../method-routes.js'
 
 export function registerModelRoutes(app: Hono, registry: ModelRegistry): void {

@@ -10,8 +10,8 @@ import {
   v2Statistics,
 } from '../../dataplane/v2-views.js'
 import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
-import type { ModelRegistry } from '../../lifecycle/model-registry.js'
-import type { ModelView } from '../../lifecycle/version-state.js'
+import type { ModelRegistry } from '../../lifecycle/versions/model-registry.js'
+import type { ModelView } from '../../lifecycle/versions/version-state.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
 import {
   v2Feeds,

@@ -1,11 +1,11 @@
-import type { Logger } from '../log.js'
-import { InferenceStats } from '../metrics/inference-stats.js'
-import type { BatchingDecision } from '../runtime/batch-check.js'
-import type { RunOptions, Runner } from '../runtime/batcher.js'
-import type { Engine } from '../runtime/engine.js'
-import type { Feeds, Fetches } from '../runtime/feeds.js'
-import type { Signature } from '../runtime/signature.js'
-import type { ExecutionChoice } from './serving-engine.js'
+import type { Logger } from '../../log.js'
+import { InferenceStats } from '../../metrics/inference-stats.js'
+import type { BatchingDecision } from '../../runtime/batch-check.js'
+import type { RunOptions, Runner } from '../../runtime/batcher.js'
+import type { Engine } from '../../runtime/engine.js'
+import type { Feeds, Fetches } from '../../runtime/feeds.js'
+import type { Signature } from '../../runtime/signature.js'
+import type { ExecutionChoice } from '../serving/serving-engine.js'
 
 /**
  * A version with live sessions (on the main thread, or in its workers). Requests lease it; once

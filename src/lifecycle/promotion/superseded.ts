@@ -1,8 +1,8 @@
 import { readdir } from 'node:fs/promises'
-import { versionFile, versionFolder } from '../repository/layout.js'
-import { scanModel } from '../repository/scanner.js'
-import { sameFingerprint, versionFingerprint } from '../repository/version-file.js'
-import type { ModelView } from './version-state.js'
+import { versionFile, versionFolder } from '../../repository/layout.js'
+import { scanModel } from '../../repository/scanner.js'
+import { sameFingerprint, versionFingerprint } from '../../repository/version-file.js'
+import type { ModelView } from '../versions/version-state.js'
 
 /**
  * Is there a version newer than `version` on disk that has not been decided: new, or changed since

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs'
-import { formatBytes } from '../format-bytes.js'
+import { formatBytes } from '../../format-bytes.js'
 
 /**
  * What loading a version costs in memory, estimated before a byte is read: the model bytes held for

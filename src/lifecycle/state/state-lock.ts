@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { lock } from 'proper-lockfile'
-import type { Logger } from '../log.js'
+import type { Logger } from '../../log.js'
 
 /**
  * One server per state directory. Two servers on one state directory each decide on their own

@@ -1,7 +1,7 @@
-import type { ModelConfig } from '../repository/model-config.js'
-import type { VersionSource } from '../repository/scanner.js'
-import type { FileFingerprint } from '../repository/version-file.js'
-import type { GateReport } from './gate/gate-types.js'
+import type { ModelConfig } from '../../repository/model-config.js'
+import type { VersionSource } from '../../repository/scanner.js'
+import type { FileFingerprint } from '../../repository/version-file.js'
+import type { GateReport } from '../gate/gate-types.js'
 import type { LoadedVersion } from './loaded-version.js'
 
 /**

@@ -1,27 +1,27 @@
-import { InsufficientMemoryError } from '../errors.js'
-import { ConfigFileError, readModelConfig } from '../repository/model-config.js'
-import { VersionReadError, type VersionBytes } from '../repository/read-version.js'
-import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../repository/scanner.js'
-import { versionFolder } from '../repository/layout.js'
-import { displayPath } from '../repository/repository-file.js'
+import { InsufficientMemoryError } from '../../errors.js'
+import { ConfigFileError, readModelConfig } from '../../repository/model-config.js'
+import { VersionReadError, type VersionBytes } from '../../repository/read-version.js'
+import { EMPTY_VERSION_FOLDER, scanModel, type Ignored } from '../../repository/scanner.js'
+import { versionFolder } from '../../repository/layout.js'
+import { displayPath } from '../../repository/repository-file.js'
 import { basename } from 'node:path'
-import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
+import { readSmokeSet, type SmokeSet } from '../../repository/smoke-file.js'
 import {
   readVersionWhenStable,
   sameFingerprint,
   versionFingerprint,
   type FileFingerprint,
-} from '../repository/version-file.js'
-import type { GateReport, StageResult } from './gate/gate-types.js'
-import type { LifecycleContext } from './lifecycle-context.js'
-import type { ModelVersions, PromotionTrigger } from './model-versions.js'
-import type { VersionState, VersionView } from './version-state.js'
-import type { PersistedModel } from './state-store.js'
+} from '../../repository/version-file.js'
+import type { GateReport, StageResult } from '../gate/gate-types.js'
+import type { LifecycleContext } from '../lifecycle-context.js'
+import type { ModelVersions, PromotionTrigger } from '../versions/model-versions.js'
+import type { VersionState, VersionView } from '../versions/version-state.js'
+import type { PersistedModel } from '../state/state-store.js'
 import { Promoter } from './promoter.js'
-import { restoreServing } from './restore.js'
-import { candidateOrder, isSettled } from './version-policy.js'
+import { restoreServing } from '../state/restore.js'
+import { candidateOrder, isSettled } from '../versions/version-policy.js'
 import { newerCandidateExists } from './superseded.js'
-import { coalesced } from './coalesced.js'
+import { coalesced } from '../coalesced.js'
 import { FollowUp } from './follow-up.js'
 
 /** Passes after a version folder appears, in case chokidar missed a file renamed into it (ms). */

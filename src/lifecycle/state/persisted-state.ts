@@ -1,5 +1,5 @@
-import type { ModelRegistry } from './model-registry.js'
-import type { ModelView } from './version-state.js'
+import type { ModelRegistry } from '../versions/model-registry.js'
+import type { ModelView } from '../versions/version-state.js'
 import type { PersistedModel, PersistedState } from './state-store.js'
 
 /** The persisted form of a model: what a restart needs and nothing it can recompute. */

@@ -1,7 +1,7 @@
-import type { Logger } from '../log.js'
-import { coalesced } from './coalesced.js'
+import type { Logger } from '../../log.js'
+import { coalesced } from '../coalesced.js'
 import { persistState } from './persisted-state.js'
-import type { ModelRegistry } from './model-registry.js'
+import type { ModelRegistry } from '../versions/model-registry.js'
 import type { PersistedState, StateStore } from './state-store.js'
 
 /** After a failed write, state.json is written again after 1 s, then 2 s, 4 s, ... up to a minute. */

@@ -1,20 +1,20 @@
-import { ConflictError, GateFailedError, VersionNotFoundError } from '../errors.js'
-import { ConfigFileError } from '../repository/model-config.js'
+import { ConflictError, GateFailedError, VersionNotFoundError } from '../../errors.js'
+import { ConfigFileError } from '../../repository/model-config.js'
 import {
   readVersionBytes,
   VersionReadError,
   type VersionBytes,
-} from '../repository/read-version.js'
-import { readSmokeSet, type SmokeSet } from '../repository/smoke-file.js'
+} from '../../repository/read-version.js'
+import { readSmokeSet, type SmokeSet } from '../../repository/smoke-file.js'
 import { AdminChange } from './admin-change.js'
-import type { GateReport, StageResult } from './gate/gate-types.js'
-import { roundMs, roundStages } from './gate/stage-results.js'
-import type { History } from './history.js'
-import type { LifecycleDeps } from './lifecycle-context.js'
-import type { ModelPipeline } from './model-pipeline.js'
-import type { ModelVersions } from './model-versions.js'
-import type { VersionView } from './version-state.js'
-import { previousActivation } from './version-policy.js'
+import type { GateReport, StageResult } from '../gate/gate-types.js'
+import { roundMs, roundStages } from '../gate/stage-results.js'
+import type { History } from '../state/history.js'
+import type { LifecycleDeps } from '../lifecycle-context.js'
+import type { ModelPipeline } from '../promotion/model-pipeline.js'
+import type { ModelVersions } from '../versions/model-versions.js'
+import type { VersionView } from '../versions/version-state.js'
+import { previousActivation } from '../versions/version-policy.js'
 
 export interface RollbackResult {
   readonly model: string

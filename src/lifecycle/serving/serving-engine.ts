@@ -1,9 +1,9 @@
 import { availableParallelism } from 'node:os'
-import { hasControlFlow, readModelInfo } from '../onnx/model-info.js'
-import type { ModelConfig } from '../repository/model-config.js'
-import type { Engine, ExecutionMode } from '../runtime/engine.js'
-import { ModelSession, type SessionOptions } from '../runtime/session.js'
-import { WorkerPool, type WorkerLoss } from '../runtime/worker-pool.js'
+import { hasControlFlow, readModelInfo } from '../../onnx/model-info.js'
+import type { ModelConfig } from '../../repository/model-config.js'
+import type { Engine, ExecutionMode } from '../../runtime/engine.js'
+import { ModelSession, type SessionOptions } from '../../runtime/session.js'
+import { WorkerPool, type WorkerLoss } from '../../runtime/worker-pool.js'
 
 /**
  * `auto` runs a version in workers when one of these holds, measured by `npm run bench -- execution`

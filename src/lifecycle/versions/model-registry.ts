@@ -4,7 +4,7 @@ import {
   NoDefaultModelError,
   VersionNotFoundError,
   VersionNotLoadedError,
-} from '../errors.js'
+} from '../../errors.js'
 import type { Lease } from './loaded-version.js'
 import type { ModelVersions } from './model-versions.js'
 import type { ModelView } from './version-state.js'

@@ -1,8 +1,8 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import type { Logger } from '../log.js'
-import type { StageResult } from './gate/gate-types.js'
-import { roundMs, roundStages } from './gate/stage-results.js'
+import type { Logger } from '../../log.js'
+import type { StageResult } from '../gate/gate-types.js'
+import { roundMs, roundStages } from '../gate/stage-results.js'
 
 /** `history.jsonl`: one line per lifecycle event, append-only, in the state directory. */
 

@@ -1,20 +1,20 @@
-import type { VersionBytes } from '../repository/read-version.js'
-import type { SmokeSet } from '../repository/smoke-file.js'
-import type { GateOutcome } from './gate/gate-runner.js'
-import type { Contract, GateJob, GateReport } from './gate/gate-types.js'
-import { smokeFeeds } from './gate/warmup.js'
-import type { LifecycleContext } from './lifecycle-context.js'
-import { EngineCreationError, ensureFits, loadForServing } from './load-for-serving.js'
+import type { VersionBytes } from '../../repository/read-version.js'
+import type { SmokeSet } from '../../repository/smoke-file.js'
+import type { GateOutcome } from '../gate/gate-runner.js'
+import type { Contract, GateJob, GateReport } from '../gate/gate-types.js'
+import { smokeFeeds } from '../gate/warmup.js'
+import type { LifecycleContext } from '../lifecycle-context.js'
+import { EngineCreationError, ensureFits, loadForServing } from '../serving/load-for-serving.js'
 import type {
   ModelVersions,
   Outbox,
   PromotionTrigger,
   Served,
   SwapResult,
-} from './model-versions.js'
-import { chooseExecution } from './serving-engine.js'
-import type { LoadedVersion } from './loaded-version.js'
-import type { Verdict, VersionView } from './version-state.js'
+} from '../versions/model-versions.js'
+import { chooseExecution } from '../serving/serving-engine.js'
+import type { LoadedVersion } from '../versions/loaded-version.js'
+import type { Verdict, VersionView } from '../versions/version-state.js'
 
 export interface ServeOptions {
   readonly trigger: PromotionTrigger

@@ -1,7 +1,7 @@
-import { StateWriteFailedError } from '../errors.js'
-import type { History, HistoryEntry } from './history.js'
-import type { LoadedVersion } from './loaded-version.js'
-import type { ModelVersions, Outbox, VersionsSnapshot } from './model-versions.js'
+import { StateWriteFailedError } from '../../errors.js'
+import type { History, HistoryEntry } from '../state/history.js'
+import type { LoadedVersion } from '../versions/loaded-version.js'
+import type { ModelVersions, Outbox, VersionsSnapshot } from '../versions/model-versions.js'
 
 export interface AdminChangeContext {
   readonly history: History

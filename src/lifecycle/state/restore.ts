@@ -1,9 +1,9 @@
-import { InsufficientMemoryError } from '../errors.js'
-import { readVersionBytes, type VersionBytes } from '../repository/read-version.js'
-import { versionFingerprint } from '../repository/version-file.js'
-import type { LifecycleContext } from './lifecycle-context.js'
-import type { ModelVersions } from './model-versions.js'
-import type { Promoter } from './promoter.js'
+import { InsufficientMemoryError } from '../../errors.js'
+import { readVersionBytes, type VersionBytes } from '../../repository/read-version.js'
+import { versionFingerprint } from '../../repository/version-file.js'
+import type { LifecycleContext } from '../lifecycle-context.js'
+import type { ModelVersions } from '../versions/model-versions.js'
+import type { Promoter } from '../promotion/promoter.js'
 import type { PersistedModel } from './state-store.js'
 
 /**
