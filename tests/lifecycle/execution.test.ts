@@ -1,4 +1,3 @@
-import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -18,6 +17,7 @@ import {
   writeVersion,
 } from '../support/models.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
+import { liveThreads, threadIds, threadsSince } from '../support/threads.js'
 import { waitFor } from '../support/wait-for.js'
 import { dropVersion, writeConstVersion } from './lifecycle-support.js'
 
@@ -46,14 +46,6 @@ async function writeModelJson(modelsDir: string, model: string, config: unknown)
   await mkdir(join(modelsDir, model), { recursive: true })
   await writeFile(join(modelsDir, model, 'model.json'), JSON.stringify(config))
 }
-
-/** The threads of this process, where the in-process server runs its workers. */
-function threadIds(): Set<string> {
-  return new Set(readdirSync('/proc/self/task'))
-}
-
-const alive = (ids: Iterable<string>) =>
-  [...ids].filter((id) => existsSync(`/proc/self/task/${id}`))
 
 describe('execution per model', () => {
   it("model.json's execution.mode workers serves in workers; auto keeps the tiny example model on main", async () => {
@@ -199,24 +191,24 @@ describe('execution per model', () => {
       const before = threadIds()
       await dropVersion(t.modelsDir, 'adder', v, addConstModel(v))
       await waitActive(t.url, 'adder', v)
-      return [...threadIds()].filter((id) => !before.has(id))
+      return threadsSince(before)
     }
     const v1 = await ship(1)
     expect(v1.length).toBeGreaterThanOrEqual(2)
     const v2 = await ship(2)
-    expect(alive(v1), 'version 1 is retained: its workers stay').toEqual(v1)
+    expect(liveThreads(v1), 'version 1 is retained: its workers stay').toEqual(v1)
     await ship(3)
     // Version 1 left the window (retain: 1): released once idle, which ends its worker threads.
-    await waitFor(() => alive(v1).length <= v1.length - 2, "version 1's workers to end")
+    await waitFor(() => liveThreads(v1).length <= v1.length - 2, "version 1's workers to end")
     expect(versionView(await modelDetail(t.url, 'adder'), 1).loaded).toBe(false)
-    expect(alive(v2), 'version 2 is retained: its workers stay').toEqual(v2)
+    expect(liveThreads(v2), 'version 2 is retained: its workers stay').toEqual(v2)
 
     const warmingBefore = t.logs.filter((l) => l.event === 'version_warming').length
     const r = await admin(t.url, '/models/adder/rollback')
     expect(r.body).toMatchObject({ from: 3, to: 2, warm: true })
     expect(await predict(t.url, 'adder')).toMatchObject({ status: 200, version: 2, constant: 2 })
     // The same workers answer: nothing was loaded or warmed for the rollback.
-    expect(alive(v2)).toEqual(v2)
+    expect(liveThreads(v2)).toEqual(v2)
     expect(t.logs.filter((l) => l.event === 'version_warming').length).toBe(warmingBefore)
     expect((await modelDetail(t.url, 'adder')).execution).toMatchObject({
       mode: 'workers',
