@@ -5,7 +5,6 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { LogRecord } from '../src/log.js'
-import { dropVersion } from './lifecycle/lifecycle-support.js'
 import { getJson, waitReady } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
 import {
@@ -15,6 +14,7 @@ import {
   rawConnection,
   type RawResponse,
 } from './support/raw-http.js'
+import { dropVersion } from './support/staging.js'
 import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
 import { waitFor } from './support/wait-for.js'
 

@@ -16,9 +16,10 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
+import { smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The admin API: rollback warm and cold, promote, history, auth. Each test owns its

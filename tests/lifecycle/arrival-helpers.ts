@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, open, rename, utimes, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { open, utimes } from 'node:fs/promises'
 import { setTimeout as pace } from 'node:timers/promises'
 import { afterEach } from 'vitest'
 import { modelDetail, predict, versionView, type Prediction } from '../support/api-client.js'
@@ -26,45 +25,6 @@ async function withV1(modelsDir: string): Promise<void> {
 
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex')
-}
-
-/**
- * A folder built beside the models directory, on the same file system (the test's temp root), so
- * a rename into place is atomic.
- */
-export async function stageFolder(
-  t: TestServer,
-  files: Readonly<Record<string, Uint8Array | string>>,
-): Promise<string> {
-  const dir = await mkdtemp(join(dirname(t.modelsDir), 'staging-'))
-  for (const [name, bytes] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, name)), { recursive: true })
-    await writeFile(join(dir, name), bytes)
-  }
-  return dir
-}
-
-/** `mv staged models/<model>/<version>`: the whole version appears at once. */
-export async function dropFolder(
-  t: TestServer,
-  version: number,
-  files: Readonly<Record<string, Uint8Array | string>>,
-  model = MODEL,
-): Promise<void> {
-  const staged = await stageFolder(t, files)
-  await mkdir(join(t.modelsDir, model), { recursive: true })
-  await rename(staged, join(t.modelsDir, model, String(version)))
-}
-
-/** A file written elsewhere on the same file system, then renamed to `target`. */
-export async function renameFileInto(
-  t: TestServer,
-  target: string,
-  bytes: Uint8Array | string,
-): Promise<void> {
-  const staged = join(await stageFolder(t, { file: bytes }), 'file')
-  await mkdir(dirname(target), { recursive: true })
-  await rename(staged, target)
 }
 
 /**

@@ -12,15 +12,9 @@ import {
   waitServing,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropFolder, renameFileInto, stageFolder } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  MODEL,
-  dropFolder,
-  renameFileInto,
-  sha256,
-  stageFolder,
-  serversStartingWithV1,
-} from './arrival-helpers.js'
+import { MODEL, sha256, serversStartingWithV1 } from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases: junk that must be ignored, a rejected file that
@@ -73,7 +67,7 @@ describe('hidden, temporary and junk files', () => {
       'every junk entry to be listed and skipped',
     )
     // A real model dropped after the top-level junk: once it is served, a scan has seen the junk too.
-    const staged = await stageFolder(t, { '1/model.onnx': addConstModel(7) })
+    const staged = await stageFolder(t.modelsDir, { '1/model.onnx': addConstModel(7) })
     await rename(staged, join(t.modelsDir, 'zeta'))
     await waitServing(t.url, 'zeta', 1, 7)
 
@@ -97,7 +91,7 @@ describe('a file that changes after it was rejected', () => {
   it('is considered again: garbage in a version folder, then a good model written over it', async () => {
     const t = await start()
     const garbage = 'not a model, just text'
-    await dropFolder(t, 2, { 'model.onnx': garbage })
+    await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': garbage })
     const rejected = await waitForVersion(
       t.url,
       MODEL,
@@ -121,7 +115,7 @@ describe('a file that changes after it was rejected', () => {
   it('is considered again: a flat <v>.onnx rejected, then a good one renamed over it', async () => {
     const t = await start()
     const target = join(t.modelsDir, MODEL, '2.onnx')
-    await renameFileInto(t, target, new Uint8Array(0))
+    await renameFileInto(t.modelsDir, target, new Uint8Array(0))
     const rejected = await waitForVersion(
       t.url,
       MODEL,
@@ -130,7 +124,7 @@ describe('a file that changes after it was rejected', () => {
       'to be rejected',
     )
     expect(rejected.stage).toBe('load')
-    await renameFileInto(t, target, addConstModel(2))
+    await renameFileInto(t.modelsDir, target, addConstModel(2))
     await waitServing(t.url, MODEL, 2, 2)
     expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
@@ -139,7 +133,7 @@ describe('a file that changes after it was rejected', () => {
 describe('a model folder that appears at runtime', () => {
   it('is discovered and served when renamed into place whole', async () => {
     const t = await start({ rescanMs: '3600000' })
-    const staged = await stageFolder(t, {
+    const staged = await stageFolder(t.modelsDir, {
       '1/model.onnx': addConstModel(7),
       '2/model.onnx': addConstModel(8),
     })
@@ -165,7 +159,7 @@ describe('--poll', () => {
   it('still picks up a version folder renamed into place', async () => {
     // No periodic rescan to fall back on: the polling watcher has to see it.
     const t = await start({ poll: 'true', rescanMs: '3600000' })
-    await dropFolder(t, 2, { 'model.onnx': addConstModel(2) })
+    await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': addConstModel(2) })
     await waitServing(t.url, MODEL, 2, 2)
     expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
@@ -189,7 +183,7 @@ describe("the active version's file replaced in place", () => {
 
     // Renamed over it, the atomic way.
     const six = addConstModel(6)
-    await renameFileInto(t, file, six)
+    await renameFileInto(t.modelsDir, file, six)
     await waitServing(t.url, MODEL, 1, 6)
 
     // Bytes that do not load: rejected, and the bytes that passed keep serving.

@@ -13,15 +13,13 @@ import {
   waitServing,
 } from '../support/api-client.js'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
+import { dropFolder, renameFileInto, stageFolder } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
 import {
   MODEL,
-  dropFolder,
   observe,
-  renameFileInto,
   sha256,
   slowCopy,
-  stageFolder,
   serversStartingWithV1,
   type Observation,
 } from './arrival-helpers.js'
@@ -62,7 +60,7 @@ describe('a version folder renamed into place', () => {
   it('is promoted at once, long before the stability window', async () => {
     // A window of ten minutes: a version that waited for it would not serve within this test.
     const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
-    const staged = await stageFolder(t, { 'model.onnx': addConstModel(2) })
+    const staged = await stageFolder(t.modelsDir, { 'model.onnx': addConstModel(2) })
     await rename(staged, join(t.modelsDir, MODEL, '2'))
     // A folder that appears by rename is complete the moment it appears.
     await waitServing(t.url, MODEL, 2, 2)
@@ -80,7 +78,7 @@ describe('a single file', () => {
   it('renamed into place as <v>.onnx is promoted once its stability window has passed', async () => {
     const t = await start({ stabilityMs: '500' })
     const target = join(t.modelsDir, MODEL, '2.onnx')
-    await renameFileInto(t, target, addConstModel(2))
+    await renameFileInto(t.modelsDir, target, addConstModel(2))
     const { mtimeMs } = await stat(target)
     await waitServing(t.url, MODEL, 2, 2)
     const promoted = eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)
@@ -201,7 +199,7 @@ describe('a checksum sidecar', () => {
   it('that does not match rejects the version with checksum_mismatch, and keeps serving v1', async () => {
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, {
+    await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
       'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
     })
@@ -230,7 +228,7 @@ describe('a checksum sidecar', () => {
     // The sidecar is part of the version: fixing it is "a file that changes after it was rejected".
     const t = await start({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, {
+    await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
       'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
     })
@@ -253,7 +251,7 @@ describe('a burst of versions', () => {
   it('ends in one swap to the newest that passes; the older ones are never promoted', async () => {
     const t = await start({ rescanMs: '3600000' })
     const staged = await Promise.all(
-      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+      [2, 3, 4].map((c) => stageFolder(t.modelsDir, { 'model.onnx': addConstModel(c) })),
     )
     const watching = observe(t.url, 4)
     for (const [i, dir] of staged.entries())
@@ -272,8 +270,8 @@ describe('a burst of versions', () => {
     expect(versionView(d, 3)).toMatchObject({ status: 'discovered', loaded: false })
 
     // The newest is broken: the next newest that passes wins.
-    await dropFolder(t, 5, { 'model.onnx': addConstModel(5) })
-    await dropFolder(t, 6, { 'model.onnx': 'garbage, not a model' })
+    await dropFolder(t.modelsDir, MODEL, 5, { 'model.onnx': addConstModel(5) })
+    await dropFolder(t.modelsDir, MODEL, 6, { 'model.onnx': 'garbage, not a model' })
     await waitServing(t.url, MODEL, 5, 5)
     const v6 = await waitForVersion(
       t.url,
@@ -301,7 +299,7 @@ describe('a burst of versions', () => {
       t.logs.some((r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'))
     await waitFor(listedNotes, 'the notes file to be listed')
     const staged = await Promise.all(
-      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+      [2, 3, 4].map((c) => stageFolder(t.modelsDir, { 'model.onnx': addConstModel(c) })),
     )
     const watching = observe(t.url, 2)
     let landed: Promise<void> | undefined

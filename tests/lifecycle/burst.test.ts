@@ -4,9 +4,10 @@ import { dirname, join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitActive, waitReady, waitStatus } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, killLeftoverGates, spawnCli, type CliServer } from './lifecycle-support.js'
+import { killLeftoverGates, spawnCli, type CliServer } from './lifecycle-support.js'
 
 /**
  * Issue: "a burst of version folders wedges, then kills the server". While a gate ran, every

@@ -11,10 +11,10 @@ import {
   waitReady,
 } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 import {
-  dropVersion,
   isGateProcess,
   killLeftoverGates,
   readHistoryFile,

@@ -3,9 +3,9 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { postJson, waitActive } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion } from './lifecycle-support.js'
 
 /** What POST /predict serves must not change because another model was added beside it. */
 

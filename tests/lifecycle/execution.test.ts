@@ -16,10 +16,11 @@ import {
   loopCounterModel,
   writeVersion,
 } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { liveThreads, threadIds, threadsSince } from '../support/threads.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, writeConstVersion } from './lifecycle-support.js'
+import { writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Where a version's sessions run (model.json `execution`), against the real server: the

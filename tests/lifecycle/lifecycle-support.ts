@@ -1,8 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { X } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
@@ -17,25 +16,6 @@ export function smokeFor(c: number, off = 0): string {
       { name: `adds ${c}`, inputs: { x: X }, expect: { y: [X[0]!.map((v) => v + c + off)] } },
     ],
   })
-}
-
-/**
- * Ships a version the atomic way: build the folder beside the models directory, on the
- * same file system, then rename it into place.
- */
-export async function dropVersion(
-  modelsDir: string,
-  model: string,
-  version: number,
-  bytes: Uint8Array | string,
-  extra: Record<string, string> = {},
-): Promise<void> {
-  const staging = join(dirname(modelsDir), 'staging', randomUUID())
-  await mkdir(staging, { recursive: true })
-  await writeFile(join(staging, 'model.onnx'), bytes)
-  for (const [name, text] of Object.entries(extra)) await writeFile(join(staging, name), text)
-  await mkdir(join(modelsDir, model), { recursive: true })
-  await rename(staging, join(modelsDir, model, String(version)))
 }
 
 /** Writes `<model>/<version>/model.onnx` = addConstModel(version) (and a passing smoke.json if asked). */

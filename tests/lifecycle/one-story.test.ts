@@ -12,9 +12,10 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor } from './lifecycle-support.js'
+import { smokeFor } from './lifecycle-support.js'
 
 /**
  * The log, the API and the state tell one story: what the log reports about a version, GET

@@ -12,9 +12,10 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
+import { smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Restarts (state.json): the recorded active version comes back, not simply the

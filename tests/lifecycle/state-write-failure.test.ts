@@ -11,10 +11,11 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startServerOver, type TestServer } from '../support/test-server.js'
 import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../support/tmpfs.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, modelsDirWithV1, readHistoryFile, smokeFor } from './lifecycle-support.js'
+import { modelsDirWithV1, readHistoryFile, smokeFor } from './lifecycle-support.js'
 
 /**
  * Issue: "state writes that fail are acknowledged". The state directory sits on a real small

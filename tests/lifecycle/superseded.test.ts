@@ -8,8 +8,8 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
-import { dropVersion } from './lifecycle-support.js'
 
 /**
  * A candidate whose gate is running when a newer version lands is abandoned for it (the newest
