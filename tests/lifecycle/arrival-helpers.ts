@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto'
 import { open, utimes } from 'node:fs/promises'
 import { setTimeout as pace } from 'node:timers/promises'
-import { afterEach } from 'vitest'
 import { modelDetail, predict, versionView, type Prediction } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { startTestServer, type TestServer } from '../support/test-server.js'
+import { serve } from '../support/servers.js'
+import type { TestServer } from '../support/test-server.js'
 
 /**
  * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a
@@ -96,20 +96,7 @@ export function observe(
   }
 }
 
-/**
- * `start(options)` gives a server over a fresh directory holding adder v1 = x + 1; every server
- * started this way in a test is closed after it.
- */
-export function serversStartingWithV1(): (
-  options?: Parameters<typeof startTestServer>[1],
-) => Promise<TestServer> {
-  const servers: TestServer[] = []
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((t) => t.close()))
-  })
-  return async function start(options = {}) {
-    const t = await startTestServer(withV1, options)
-    servers.push(t)
-    return t
-  }
+/** A server over a fresh directory holding adder v1 = x + 1, closed when the test finishes. */
+export function serveWithV1(options: Record<string, string> = {}): Promise<TestServer> {
+  return serve(withV1, options)
 }

@@ -14,7 +14,7 @@ import {
 import { addConstModel } from '../support/models.js'
 import { dropFolder, renameFileInto, stageFolder } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import { MODEL, sha256, serversStartingWithV1 } from './arrival-helpers.js'
+import { MODEL, sha256, serveWithV1 } from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases: junk that must be ignored, a rejected file that
@@ -22,11 +22,9 @@ import { MODEL, sha256, serversStartingWithV1 } from './arrival-helpers.js'
  * place. Each test has its own server, which starts with adder v1 = x + 1.
  */
 
-const start = serversStartingWithV1()
-
 describe('hidden, temporary and junk files', () => {
   it('never become versions or models; v1 keeps serving', async () => {
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const dir = join(t.modelsDir, MODEL)
     const good = addConstModel(2)
     // Each of these holds a good model: if any were taken for a version, it would win over v1.
@@ -89,7 +87,7 @@ async function mkdirp(...parts: string[]): Promise<string> {
 
 describe('a file that changes after it was rejected', () => {
   it('is considered again: garbage in a version folder, then a good model written over it', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const garbage = 'not a model, just text'
     await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': garbage })
     const rejected = await waitForVersion(
@@ -113,7 +111,7 @@ describe('a file that changes after it was rejected', () => {
   })
 
   it('is considered again: a flat <v>.onnx rejected, then a good one renamed over it', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const target = join(t.modelsDir, MODEL, '2.onnx')
     await renameFileInto(t.modelsDir, target, new Uint8Array(0))
     const rejected = await waitForVersion(
@@ -132,7 +130,7 @@ describe('a file that changes after it was rejected', () => {
 
 describe('a model folder that appears at runtime', () => {
   it('is discovered and served when renamed into place whole', async () => {
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const staged = await stageFolder(t.modelsDir, {
       '1/model.onnx': addConstModel(7),
       '2/model.onnx': addConstModel(8),
@@ -147,7 +145,7 @@ describe('a model folder that appears at runtime', () => {
 
   it('is discovered and served when built in place, folder by folder', async () => {
     // chokidar may not watch a folder that just appeared when the file lands in it.
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     await mkdir(join(t.modelsDir, 'zeta'))
     await mkdir(join(t.modelsDir, 'zeta', '1'))
     await writeFile(join(t.modelsDir, 'zeta', '1', 'model.onnx'), addConstModel(7))
@@ -158,7 +156,7 @@ describe('a model folder that appears at runtime', () => {
 describe('--poll', () => {
   it('still picks up a version folder renamed into place', async () => {
     // No periodic rescan to fall back on: the polling watcher has to see it.
-    const t = await start({ poll: 'true', rescanMs: '3600000' })
+    const t = await serveWithV1({ poll: 'true', rescanMs: '3600000' })
     await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': addConstModel(2) })
     await waitServing(t.url, MODEL, 2, 2)
     expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
@@ -167,7 +165,7 @@ describe('--poll', () => {
 
 describe("the active version's file replaced in place", () => {
   it('gates and serves the new bytes under the same version number; broken bytes leave the old ones serving', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const file = join(t.modelsDir, MODEL, '1', 'model.onnx')
     // `cp new.onnx 1/model.onnx`: the same path, new bytes.
     const five = addConstModel(5)

@@ -20,7 +20,7 @@ import {
   observe,
   sha256,
   slowCopy,
-  serversStartingWithV1,
+  serveWithV1,
   type Observation,
 } from './arrival-helpers.js'
 
@@ -29,8 +29,6 @@ import {
  * renamed in, a single file renamed in or copied slowly, a checksum sidecar, bursts. Each test has
  * its own server over its own temp directory, which starts with adder v1 = x + 1.
  */
-
-const start = serversStartingWithV1()
 
 /** Everything seen during an arrival was a complete version: v1 (x + 1) or `version` (x + constant) once complete. */
 function expectOnlyCompleteAnswers(
@@ -59,7 +57,7 @@ function expectOnlyCompleteAnswers(
 describe('a version folder renamed into place', () => {
   it('is promoted at once, long before the stability window', async () => {
     // A window of ten minutes: a version that waited for it would not serve within this test.
-    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
+    const t = await serveWithV1({ stabilityMs: '600000', rescanMs: '3600000' })
     const staged = await stageFolder(t.modelsDir, { 'model.onnx': addConstModel(2) })
     await rename(staged, join(t.modelsDir, MODEL, '2'))
     // A folder that appears by rename is complete the moment it appears.
@@ -76,7 +74,7 @@ describe('a version folder renamed into place', () => {
 
 describe('a single file', () => {
   it('renamed into place as <v>.onnx is promoted once its stability window has passed', async () => {
-    const t = await start({ stabilityMs: '500' })
+    const t = await serveWithV1({ stabilityMs: '500' })
     const target = join(t.modelsDir, MODEL, '2.onnx')
     await renameFileInto(t.modelsDir, target, addConstModel(2))
     const { mtimeMs } = await stat(target)
@@ -93,7 +91,7 @@ describe('a single file', () => {
   })
 
   it('copied slowly in place as <v>.onnx is never loaded while partial, then promoted', async () => {
-    const t = await start({ stabilityMs: '400' })
+    const t = await serveWithV1({ stabilityMs: '400' })
     const bytes = addConstModel(2)
     const watching = observe(t.url, 2)
     const startedAt = Date.now()
@@ -112,7 +110,7 @@ describe('a single file', () => {
   })
 
   it('copied slowly into a version folder that already exists is not rejected for its partial bytes', async () => {
-    const t = await start({ stabilityMs: '400' })
+    const t = await serveWithV1({ stabilityMs: '400' })
     const bytes = addConstModel(2)
     await mkdir(join(t.modelsDir, MODEL, '2'))
     const watching = observe(t.url, 2)
@@ -139,7 +137,7 @@ describe('a single file', () => {
     // where they already form a loadable model (everything but the trailing metadata_props).
     // (A copy that stops dead at exactly such a point, within one clock tick of creating the file,
     // looks like a rename: README, "Shipping a new version", says so.)
-    const t = await start({ stabilityMs: '2000' })
+    const t = await serveWithV1({ stabilityMs: '2000' })
     const full = addConstModelWithMetadata(2, { note: 'n'.repeat(4000) })
     const prefix = addConstModel(2)
     expect(Buffer.from(full.subarray(0, prefix.length)).equals(Buffer.from(prefix))).toBe(true)
@@ -177,7 +175,7 @@ describe('a single file', () => {
 describe('a checksum sidecar', () => {
   it('lets matching bytes in without waiting for the stability window', async () => {
     // A window of ten minutes: a version that waited for it would not serve within this test.
-    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
+    const t = await serveWithV1({ stabilityMs: '600000', rescanMs: '3600000' })
     // A flat file, which otherwise waits for the window: the sidecar alone vouches for it.
     const two = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2.onnx.sha256'), `${sha256(two)}  2.onnx\n`)
@@ -197,7 +195,7 @@ describe('a checksum sidecar', () => {
   })
 
   it('that does not match rejects the version with checksum_mismatch, and keeps serving v1', async () => {
-    const t = await start({ stabilityMs: '300' })
+    const t = await serveWithV1({ stabilityMs: '300' })
     const bytes = addConstModel(2)
     await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
@@ -226,7 +224,7 @@ describe('a checksum sidecar', () => {
 
   it('corrected after a checksum_mismatch brings the version back', async () => {
     // The sidecar is part of the version: fixing it is "a file that changes after it was rejected".
-    const t = await start({ stabilityMs: '300' })
+    const t = await serveWithV1({ stabilityMs: '300' })
     const bytes = addConstModel(2)
     await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
@@ -249,7 +247,7 @@ describe('a checksum sidecar', () => {
 
 describe('a burst of versions', () => {
   it('ends in one swap to the newest that passes; the older ones are never promoted', async () => {
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const staged = await Promise.all(
       [2, 3, 4].map((c) => stageFolder(t.modelsDir, { 'model.onnx': addConstModel(c) })),
     )
@@ -292,7 +290,7 @@ describe('a burst of versions', () => {
     // The moment the pipeline lists the folder with version 2 in it (it logs the junk file it
     // skips while listing), versions 3 and 4 are renamed in: they land while version 2 is being
     // read, before its gate starts. Version 2 must not serve: newer versions were on disk first.
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const dir = join(t.modelsDir, MODEL)
     await writeFile(join(dir, 'NOTES.txt'), 'not a version')
     const listedNotes = () =>

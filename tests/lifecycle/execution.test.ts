@@ -1,6 +1,6 @@
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   admin,
   metricValue,
@@ -16,8 +16,9 @@ import {
   loopCounterModel,
   writeVersion,
 } from '../support/models.js'
+import { serve } from '../support/servers.js'
 import { dropVersion } from '../support/staging.js'
-import { startTestServer, type TestServer } from '../support/test-server.js'
+import type { TestServer } from '../support/test-server.js'
 import { liveThreads, threadIds, threadsSince } from '../support/threads.js'
 import { waitFor } from '../support/wait-for.js'
 import { writeConstVersion } from './lifecycle-support.js'
@@ -29,19 +30,10 @@ import { writeConstVersion } from './lifecycle-support.js'
  * Every server here says `--execution auto` itself: these tests are about the choice.
  */
 
-const servers: TestServer[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close()
-})
-
-async function serve(
+const serveAuto = (
   populate: (dir: string) => Promise<void> | void,
   options: Record<string, string> = {},
-): Promise<TestServer> {
-  const t = await startTestServer(populate, { execution: 'auto', ...options })
-  servers.push(t)
-  return t
-}
+): Promise<TestServer> => serve(populate, { execution: 'auto', ...options })
 
 async function writeModelJson(modelsDir: string, model: string, config: unknown): Promise<void> {
   await mkdir(join(modelsDir, model), { recursive: true })
@@ -50,7 +42,7 @@ async function writeModelJson(modelsDir: string, model: string, config: unknown)
 
 describe('execution per model', () => {
   it("model.json's execution.mode workers serves in workers; auto keeps the tiny example model on main", async () => {
-    const t = await serve(async (dir) => {
+    const t = await serveAuto(async (dir) => {
       await writeConstVersion(dir, 'adder', 1)
       await writeModelJson(dir, 'adder', { execution: { mode: 'workers', workers: 3 } })
       await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), {
@@ -80,7 +72,7 @@ describe('execution per model', () => {
   })
 
   it('a Loop whose trip count is the input runs in workers under auto; a run past timeoutSeconds is 504 while the server answers on', async () => {
-    const t = await serve(async (dir) => {
+    const t = await serveAuto(async (dir) => {
       await writeVersion(dir, 'looper', 1, loopCounterModel())
       await writeModelJson(dir, 'looper', { execution: { timeoutSeconds: 1 } })
       await writeConstVersion(dir, 'adder', 1)
@@ -140,7 +132,7 @@ describe('execution per model', () => {
     // 16 workers: the estimate is the file's size × 18, about 576 MiB for this 32 MiB model.
     const big = heavyConstModel(2, 1_000_000)
     const rss = process.memoryUsage.rss()
-    const t = await serve(
+    const t = await serveAuto(
       async (dir) => {
         await writeConstVersion(dir, 'adder', 1)
         await writeModelJson(dir, 'adder', { execution: { workers: 16 } })
@@ -181,7 +173,7 @@ describe('execution per model', () => {
   })
 
   it('a version left behind the retained window ends its workers; a retained one keeps them, and rollback to it is warm', async () => {
-    const t = await serve((dir) => writeConstVersion(dir, 'other', 1))
+    const t = await serveAuto((dir) => writeConstVersion(dir, 'other', 1))
     await writeModelJson(t.modelsDir, 'adder', {
       retain: 1,
       execution: { mode: 'workers', workers: 2 },
