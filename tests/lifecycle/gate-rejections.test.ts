@@ -13,6 +13,7 @@ import {
   waitForVersion,
   waitStatus,
 } from '../support/api-client.js'
+import { gateProcessesOf } from '../support/gate-processes.js'
 import {
   addConstModel,
   classifierModel,
@@ -26,7 +27,6 @@ import {
 import { dropFolder, writeFiles } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { gateProcessesOf } from './lifecycle-support.js'
 
 /**
  * Every reason the gate rejects a version (README, Rejection reasons), end to end: a good v1
