@@ -1,13 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process'
-import { mkdir, rm } from 'node:fs/promises'
-import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { waitReady } from './support/api-client.js'
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+import { CLI, spawnServerCli } from './support/cli-server.js'
 import { addConstModel, writeVersion } from './support/models.js'
-import { makeTempDir } from './support/test-server.js'
-
-// The built CLI, run as a user runs it (`npm test` builds first).
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
+import { tempModelsDir } from './support/servers.js'
 
 function cli(args: string[], env: Record<string, string> = {}) {
   return spawnSync(process.execPath, [CLI, ...args], {
@@ -18,11 +13,6 @@ function cli(args: string[], env: Record<string, string> = {}) {
 }
 
 describe('modelgate CLI', () => {
-  const dirs: string[] = []
-  afterEach(async () => {
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-  })
-
   it('prints help', () => {
     const top = cli(['--help'])
     expect(top.status).toBe(0)
@@ -70,27 +60,12 @@ describe('modelgate CLI', () => {
   })
 
   it('serves, answers, and exits 0 on SIGTERM', async () => {
-    const root = await makeTempDir()
-    dirs.push(root)
-    const models = join(root, 'models')
-    await mkdir(models)
-    await writeVersion(models, 'adder', 1, addConstModel(10))
-    const child = spawn(process.execPath, [CLI, 'serve', '--port', '0'], {
-      env: { ...process.env, MODELGATE_MODELS: models },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    const models = await tempModelsDir(async (dir) => {
+      await writeVersion(dir, 'adder', 1, addConstModel(10))
     })
-    const exited = new Promise<number | null>((resolve) => child.once('exit', resolve))
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = ''
-      child.stdout.on('data', (d: Buffer) => {
-        out += d
-        const m = /"event":"listening","url":"([^"]+)"/.exec(out)
-        if (m) resolve(m[1]!)
-      })
-      child.once('exit', (code) => reject(new Error(`exited ${code}: ${out}`)))
-    })
-    await waitReady(url, 10_000)
-    const res = await fetch(`${url}/predict`, {
+    // The models directory from the environment: no --models.
+    const server = await spawnServerCli([], { env: { MODELGATE_MODELS: models } })
+    const res = await fetch(`${server.url}/predict`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: '{"inputs": [[1, 2, 3, 4]]}',
@@ -100,7 +75,7 @@ describe('modelgate CLI', () => {
       version: 1,
       outputs: { y: [[11, 12, 13, 14]] },
     })
-    child.kill('SIGTERM')
-    expect(await exited).toBe(0)
+    server.child.kill('SIGTERM')
+    expect((await server.exited).code).toBe(0)
   })
 })

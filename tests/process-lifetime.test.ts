@@ -1,15 +1,14 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
-import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { waitReady } from './support/api-client.js'
+import { spawnServerCli } from './support/cli-server.js'
 import { addConstModel, writeVersion } from './support/models.js'
-import { makeTempDir } from './support/test-server.js'
+import { tempModelsDir } from './support/servers.js'
 import { waitFor } from './support/wait-for.js'
 
 const ROOT = join(import.meta.dirname, '..')
-const CLI = join(ROOT, 'dist', 'cli.js')
 
 /** The pids whose parent is `pid`, from /proc (what `ps --ppid` reads). */
 function childrenOf(pid: number): number[] {
@@ -77,21 +76,16 @@ async function startAndWaitReady(
 }
 
 describe('the server and its child processes stop together', () => {
-  const dirs: string[] = []
   const pids: number[] = []
-  afterEach(async () => {
+  afterEach(() => {
     for (const pid of pids.splice(0)) if (alive(pid)) process.kill(pid, 'SIGKILL')
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
   })
 
-  async function modelsWithOneVersion(): Promise<string> {
-    const root = await makeTempDir()
-    dirs.push(root)
-    const models = join(root, 'models')
-    await mkdir(models)
+  function modelsWithOneVersion(): Promise<string> {
     // A version with no recorded verdict: the server gates it, so its gate process exists.
-    await writeVersion(models, 'm', 1, addConstModel(1))
-    return models
+    return tempModelsDir(async (models) => {
+      await writeVersion(models, 'm', 1, addConstModel(1))
+    })
   }
 
   it('SIGTERM to `npm start` drains and stops the server and its gate process', async () => {
@@ -122,11 +116,7 @@ describe('the server and its child processes stop together', () => {
 
   it('the gate process ends when its server is killed with SIGKILL', async () => {
     const models = await modelsWithOneVersion()
-    const server = spawn(process.execPath, [CLI, 'serve', '--models', models, '--port', '0'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    pids.push(server.pid!)
-    await startAndWaitReady(server)
+    const { child: server } = await spawnServerCli(['--models', models], { timeoutMs: 60_000 })
     const gate = childrenOf(server.pid!).find((pid) => commandLine(pid).includes('gate-process'))
     expect(gate).toBeDefined()
     pids.push(gate!)

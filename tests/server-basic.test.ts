@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getJson, postJson } from './support/api-client.js'
 import { addConstModel, writeVersion } from './support/models.js'
+import { serve } from './support/servers.js'
 import { startTestServer, type TestServer } from './support/test-server.js'
 
 describe('serving the highest loadable version', () => {
@@ -35,26 +36,18 @@ describe('listening beyond this machine without an admin token', () => {
     t.logs.some((r) => r.event === 'admin_loopback_only' && r.level === 'warn')
 
   it('says once, at start, that admin routes answer loopback clients only', async () => {
-    const t = await startTestServer(() => undefined, { host: '0.0.0.0' })
-    try {
-      expect(t.logs.filter((r) => r.event === 'admin_loopback_only')).toHaveLength(1)
-    } finally {
-      await t.close()
-    }
+    const t = await serve(() => undefined, { host: '0.0.0.0' })
+    expect(t.logs.filter((r) => r.event === 'admin_loopback_only')).toHaveLength(1)
   })
 
   it('says nothing on loopback, or with a token', async () => {
-    const local = await startTestServer(() => undefined)
-    const withToken = await startTestServer(
+    const local = await serve(() => undefined)
+    const withToken = await serve(
       () => undefined,
       { host: '0.0.0.0' },
       { MODELGATE_ADMIN_TOKEN: 'a-token-of-sixteen-chars' },
     )
-    try {
-      expect(warned(local)).toBe(false)
-      expect(warned(withToken)).toBe(false)
-    } finally {
-      await Promise.all([local.close(), withToken.close()])
-    }
+    expect(warned(local)).toBe(false)
+    expect(warned(withToken)).toBe(false)
   })
 })

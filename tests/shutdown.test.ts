@@ -1,12 +1,11 @@
-import { spawn } from 'node:child_process'
 import http from 'node:http'
 import { readFileSync } from 'node:fs'
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import type { LogRecord } from '../src/log.js'
-import { dropVersion } from './lifecycle/lifecycle-support.js'
-import { getJson, waitReady } from './support/api-client.js'
+import { getJson } from './support/api-client.js'
+import { spawnServerCli } from './support/cli-server.js'
 import { addConstModel, writeVersion } from './support/models.js'
 import {
   getHead,
@@ -15,41 +14,14 @@ import {
   rawConnection,
   type RawResponse,
 } from './support/raw-http.js'
-import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
+import { serve, tempModelsDir } from './support/servers.js'
+import { dropVersion } from './support/staging.js'
+import type { TestServer } from './support/test-server.js'
 import { waitFor } from './support/wait-for.js'
 
-const CLI = join(import.meta.dirname, '..', 'dist', 'cli.js')
-
-interface Started {
-  url: string
-  port: number
-  exited: Promise<number | null>
-  kill(signal: NodeJS.Signals): void
-  output(): string
-}
-
-async function serve(models: string, args: string[] = []): Promise<Started> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--models', models, '--port', '0', ...args],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  )
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => (out += d))
-  child.stderr.on('data', (d: Buffer) => (out += d))
-  // 'close', not 'exit': by then every line the server printed has been read.
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve))
-  await waitFor(() => /"event":"listening"/.test(out), 'the listening line')
-  const url = /"url":"([^"]+)"/.exec(out)![1]!
-  await waitReady(url)
-  return {
-    url,
-    port: Number(new URL(url).port),
-    exited,
-    kill: (s) => child.kill(s),
-    output: () => out,
-  }
-}
+/** The CLI over `models`, ready. */
+const serveCli = (models: string, args: string[] = []) =>
+  spawnServerCli(['--models', models, ...args])
 
 /** A POST on its own keep-alive agent, resolving with the status (or the error's code). */
 function post(url: string, body: string, agent?: http.Agent): Promise<number | string> {
@@ -68,19 +40,11 @@ function post(url: string, body: string, agent?: http.Agent): Promise<number | s
 }
 
 describe('graceful shutdown', () => {
-  const dirs: string[] = []
-  afterEach(async () => {
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-  })
-
-  async function modelsDir(bytes: Uint8Array, modelJson?: object): Promise<string> {
-    const root = await makeTempDir()
-    dirs.push(root)
-    const models = join(root, 'models')
-    await mkdir(models)
-    await writeVersion(models, 'm', 1, bytes)
-    if (modelJson) await writeFile(join(models, 'm', 'model.json'), JSON.stringify(modelJson))
-    return models
+  function modelsDir(bytes: Uint8Array, modelJson?: object): Promise<string> {
+    return tempModelsDir(async (models) => {
+      await writeVersion(models, 'm', 1, bytes)
+      if (modelJson) await writeFile(join(models, 'm', 'model.json'), JSON.stringify(modelJson))
+    })
   }
 
   /**
@@ -153,9 +117,9 @@ describe('graceful shutdown', () => {
     postHead('/predict', { 'content-length': Buffer.byteLength(BODY) }) + BODY
 
   it('on SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
-    const s = await serve(await modelsDir(addConstModel(1)))
+    const s = await serveCli(await modelsDir(addConstModel(1)))
     const requests = await Promise.all([1, 2, 3].map(() => begun(s.url, BODY, new http.Agent())))
-    s.kill('SIGTERM')
+    s.child.kill('SIGTERM')
     await waitFor(
       () => /"event":"draining","inFlight":3/.test(s.output()),
       'the draining line with 3 requests in flight',
@@ -166,14 +130,14 @@ describe('graceful shutdown', () => {
     )
     for (const r of requests) r.send()
     expect(await Promise.all(requests.map((r) => r.done))).toEqual([200, 200, 200])
-    expect(await s.exited).toBe(0)
+    expect((await s.closed).code).toBe(0)
     expect(s.output(), s.output()).toMatch(/"event":"stopped"/)
   })
 
   it('answers a request that arrives on a busy kept-alive connection while draining with 503 shutting_down, and closes it', async () => {
-    const s = await serve(await modelsDir(addConstModel(1)))
+    const s = await serveCli(await modelsDir(addConstModel(1)))
     const held = await heldOnRawConnection(s.url)
-    s.kill('SIGTERM')
+    s.child.kill('SIGTERM')
     await waitFor(
       () => /"event":"draining","inFlight":1/.test(s.output()),
       'the draining line with the held request in flight',
@@ -188,14 +152,14 @@ describe('graceful shutdown', () => {
     expect(late!.headers.connection).toBe('close')
     expect(JSON.parse(late!.body).error.code).toBe('shutting_down')
     expect(more).toEqual([])
-    expect(await s.exited).toBe(0)
+    expect((await s.closed).code).toBe(0)
   })
 
   it('gives up on requests that outlive --shutdown-timeout, then stops and exits 0', async () => {
-    const s = await serve(await modelsDir(addConstModel(1)), ['--shutdown-timeout', '0.3'])
+    const s = await serveCli(await modelsDir(addConstModel(1)), ['--shutdown-timeout', '0.3'])
     const held = await begun(s.url, BODY, new http.Agent())
-    s.kill('SIGTERM')
-    expect(await s.exited).toBe(0)
+    s.child.kill('SIGTERM')
+    expect((await s.closed).code).toBe(0)
     expect(s.output()).toMatch(/"event":"shutdown_timeout","unanswered":1/)
     expect(s.output()).toMatch(/"event":"stopped"/)
     held.send()
@@ -203,7 +167,7 @@ describe('graceful shutdown', () => {
   })
 
   it('turns readiness false while draining: probes on kept-alive connections answer 503, never ready', async () => {
-    const s = await serve(await modelsDir(addConstModel(1)))
+    const s = await serveCli(await modelsDir(addConstModel(1)))
     // A load balancer keeps its connections open: a probe can only arrive on one of them (new
     // connections are refused). Two busy connections, one probe behind each request in flight.
     const probes = ['/readyz', '/v2/health/ready']
@@ -213,7 +177,7 @@ describe('graceful shutdown', () => {
         body: { ready: true },
       })
     const held = await Promise.all(probes.map(() => heldOnRawConnection(s.url)))
-    s.kill('SIGTERM')
+    s.child.kill('SIGTERM')
     await waitFor(
       () => /"event":"draining","inFlight":2/.test(s.output()),
       'the draining line with both requests in flight',
@@ -225,7 +189,7 @@ describe('graceful shutdown', () => {
     // V2 says not ready with any non-200 (Triton: 400); modelgate's refusal while draining is 503.
     expect([400, 503], `/v2/health/ready while draining: ${v2!.body}`).toContain(v2!.status)
     for (const probe of [readyz!, v2!]) expect(JSON.parse(probe.body).ready).not.toBe(true)
-    expect(await s.exited).toBe(0)
+    expect((await s.closed).code).toBe(0)
   })
 
   /** A state.json of `models` models, gone from the folder, of `versions` rejected versions each. */
@@ -285,47 +249,37 @@ describe('graceful shutdown', () => {
   }
 
   it('close() resolves only once state.json records the last swap (in-process)', async () => {
-    const t = await startTestServer(async (dir) => {
+    const t = await serve(async (dir) => {
       await writeVersion(dir, 'm', 1, addConstModel(1))
       // The records of models that were removed from the folder: kept, and written out with every
       // change. Some megabytes of them make each state write far longer than a history line.
       await mkdir(join(dir, '.modelgate'))
       await writeFile(join(dir, '.modelgate', 'state.json'), JSON.stringify(formerModels(3000, 10)))
     })
-    try {
-      const { state, history } = await closeAt(
-        t,
-        (r) => r.event === 'version_promoted' && r.version === 2,
-        () => dropVersion(t.modelsDir, 'm', 2, addConstModel(2)),
-      )
-      expect(state.models.m).toMatchObject({ active: { version: 2 }, retained: [{ version: 1 }] })
-      expect(history.at(-1)).toMatchObject({ event: 'promoted', version: 2 })
-    } finally {
-      await t.close()
-    }
+    const { state, history } = await closeAt(
+      t,
+      (r) => r.event === 'version_promoted' && r.version === 2,
+      () => dropVersion(t.modelsDir, 'm', 2, addConstModel(2)),
+    )
+    expect(state.models.m).toMatchObject({ active: { version: 2 }, retained: [{ version: 1 }] })
+    expect(history.at(-1)).toMatchObject({ event: 'promoted', version: 2 })
   })
 
   it('close() resolves only once history.jsonl records the last change (in-process)', async () => {
     const versions = 60
-    const t = await startTestServer(async (dir) => {
+    const t = await serve(async (dir) => {
       for (let v = 1; v <= versions; v++) await writeVersion(dir, 'm', v, addConstModel(v))
     })
-    try {
-      // The model's folder leaves at once: each version is marked missing, one history line each,
-      // written and fsynced in turn, while the state writes coalesce into one or two. Shutdown
-      // begins at the last mark: close() must wait for sixty history lines.
-      let marked = 0
-      const { history } = await closeAt(
-        t,
-        (r) => r.event === 'version_missing' && ++marked === versions,
-        () => rename(join(t.modelsDir, 'm'), join(dirname(t.modelsDir), 'm-gone')),
-      )
-      const missing = history.filter((e) => e.event === 'missing').map((e) => e.version)
-      expect(missing.sort((a, b) => a - b)).toEqual(
-        Array.from({ length: versions }, (_, i) => i + 1),
-      )
-    } finally {
-      await t.close()
-    }
+    // The model's folder leaves at once: each version is marked missing, one history line each,
+    // written and fsynced in turn, while the state writes coalesce into one or two. Shutdown
+    // begins at the last mark: close() must wait for sixty history lines.
+    let marked = 0
+    const { history } = await closeAt(
+      t,
+      (r) => r.event === 'version_missing' && ++marked === versions,
+      () => rename(join(t.modelsDir, 'm'), join(dirname(t.modelsDir), 'm-gone')),
+    )
+    const missing = history.filter((e) => e.event === 'missing').map((e) => e.version)
+    expect(missing.sort((a, b) => a - b)).toEqual(Array.from({ length: versions }, (_, i) => i + 1))
   })
 })

@@ -1,14 +1,10 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { getJson, postJson, type JsonResponse } from '../support/api-client.js'
 import { addConstModel, spinModel, writeModelFile, writeVersion } from '../support/models.js'
-import {
-  makeTempDir,
-  startServerListening,
-  startTestServer,
-  type TestServer,
-} from '../support/test-server.js'
+import { serve, serveListening, tempModelsDir } from '../support/servers.js'
+import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 
 describe('ops endpoints', () => {
@@ -99,104 +95,94 @@ describe('readiness before every model serves', () => {
   }
 
   it('answers /readyz 503 and V2 400 while a model has no version yet, then 200 once its gate is over', async () => {
-    const root = await makeTempDir()
-    const dir = join(root, 'models')
-    await mkdir(dir)
-    await writeVersion(dir, 'adder', 1, addConstModel(1))
-    await writeEndlessModel(dir, 'endless')
-    const t = await startServerListening(dir)
-    try {
-      // The first gate of 'endless' cannot end before its 3 s limit: the model is loading that long.
-      const loading = await readinessWhen(
-        t.url,
-        'endless',
-        (r) => r.readyz.body.models?.endless?.status === 'loading',
-        "'endless' to be loading",
-      )
-      expect(loading.readyz).toMatchObject({
-        status: 503,
-        body: { ready: false, models: { endless: { active: null, status: 'loading' } } },
-      })
-      expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
-      expect(loading.v2Model).toMatchObject({
-        status: 400,
-        body: { name: 'endless', ready: false },
-      })
+    const dir = await tempModelsDir(async (models) => {
+      await writeVersion(models, 'adder', 1, addConstModel(1))
+      await writeEndlessModel(models, 'endless')
+    })
+    const t = await serveListening(dir)
+    // The first gate of 'endless' cannot end before its 3 s limit: the model is loading that long.
+    const loading = await readinessWhen(
+      t.url,
+      'endless',
+      (r) => r.readyz.body.models?.endless?.status === 'loading',
+      "'endless' to be loading",
+    )
+    expect(loading.readyz).toMatchObject({
+      status: 503,
+      body: { ready: false, models: { endless: { active: null, status: 'loading' } } },
+    })
+    expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
+    expect(loading.v2Model).toMatchObject({
+      status: 400,
+      body: { name: 'endless', ready: false },
+    })
 
-      await t.server.loaded
-      // 'adder' may still be waiting on its file's stability window behind the 3 s gate of
-      // 'endless' (one gate at a time): the first answer once both are decided.
-      const r = await readinessWhen(
-        t.url,
-        'endless',
-        (x) =>
-          x.readyz.body.models?.adder?.status === 'serving' &&
-          x.readyz.body.models?.endless?.status !== 'loading',
-        "'adder' to serve and 'endless' to be decided",
-      )
-      // Rejected at its time limit: failed, which does not hold readiness for the others.
-      expect(r.readyz).toMatchObject({
-        status: 200,
-        body: {
-          ready: true,
-          models: {
-            adder: { active: 1, status: 'serving' },
-            endless: { active: null, status: 'failed' },
-          },
+    await t.server.loaded
+    // 'adder' may still be waiting on its file's stability window behind the 3 s gate of
+    // 'endless' (one gate at a time): the first answer once both are decided.
+    const r = await readinessWhen(
+      t.url,
+      'endless',
+      (x) =>
+        x.readyz.body.models?.adder?.status === 'serving' &&
+        x.readyz.body.models?.endless?.status !== 'loading',
+      "'adder' to serve and 'endless' to be decided",
+    )
+    // Rejected at its time limit: failed, which does not hold readiness for the others.
+    expect(r.readyz).toMatchObject({
+      status: 200,
+      body: {
+        ready: true,
+        models: {
+          adder: { active: 1, status: 'serving' },
+          endless: { active: null, status: 'failed' },
         },
-      })
-      expect(r.v2).toMatchObject({ status: 200, body: { ready: true } })
-      expect(r.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
-      expect((await getJson(`${t.url}/v2/models/adder/ready`)).status).toBe(200)
-    } finally {
-      await t.close()
-      await rm(root, { recursive: true, force: true })
-    }
+      },
+    })
+    expect(r.v2).toMatchObject({ status: 200, body: { ready: true } })
+    expect(r.v2Model).toMatchObject({ status: 400, body: { name: 'endless', ready: false } })
+    expect((await getJson(`${t.url}/v2/models/adder/ready`)).status).toBe(200)
   })
 
   it('turns not ready while a model that appears later has its first gate, and ready again after', async () => {
-    const t = await startTestServer(async (dir) => {
+    const t = await serve(async (dir) => {
       await writeVersion(dir, 'adder', 1, addConstModel(1))
     })
-    try {
-      expect((await getJson(`${t.url}/readyz`)).status).toBe(200)
-      const staging = join(dirname(t.modelsDir), 'staging')
-      await writeEndlessModel(staging, 'late')
-      await rename(join(staging, 'late'), join(t.modelsDir, 'late'))
-      const loading = await readinessWhen(
-        t.url,
-        'late',
-        (r) => r.readyz.body.models?.late?.status === 'loading',
-        "'late' to be loading",
-      )
-      expect(loading.readyz).toMatchObject({
-        status: 503,
-        body: {
-          ready: false,
-          models: { adder: { status: 'serving' }, late: { status: 'loading' } },
-        },
-      })
-      expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
-      const after = await readinessWhen(
-        t.url,
-        'late',
-        (r) => r.readyz.body.models?.late?.status !== 'loading',
-        "'late' to have its gate",
-      )
-      expect(after.readyz).toMatchObject({
-        status: 200,
-        body: { ready: true, models: { late: { status: 'failed' } } },
-      })
-      expect(after.v2.status).toBe(200)
-    } finally {
-      await t.close()
-    }
+    expect((await getJson(`${t.url}/readyz`)).status).toBe(200)
+    const staging = join(dirname(t.modelsDir), 'staging')
+    await writeEndlessModel(staging, 'late')
+    await rename(join(staging, 'late'), join(t.modelsDir, 'late'))
+    const loading = await readinessWhen(
+      t.url,
+      'late',
+      (r) => r.readyz.body.models?.late?.status === 'loading',
+      "'late' to be loading",
+    )
+    expect(loading.readyz).toMatchObject({
+      status: 503,
+      body: {
+        ready: false,
+        models: { adder: { status: 'serving' }, late: { status: 'loading' } },
+      },
+    })
+    expect(loading.v2).toMatchObject({ status: 400, body: { ready: false } })
+    const after = await readinessWhen(
+      t.url,
+      'late',
+      (r) => r.readyz.body.models?.late?.status !== 'loading',
+      "'late' to have its gate",
+    )
+    expect(after.readyz).toMatchObject({
+      status: 200,
+      body: { ready: true, models: { late: { status: 'failed' } } },
+    })
+    expect(after.v2.status).toBe(200)
   })
 })
 
 describe('readiness with a model whose every version was rejected', () => {
   it('stays ready through the periodic re-listings of that model (it is failed, not loading)', async () => {
-    const t = await startTestServer(
+    const t = await serve(
       async (dir) => {
         await writeVersion(dir, 'good', 1, addConstModel(1))
         await writeVersion(dir, 'broken', 1, 'not a model')
@@ -205,27 +191,23 @@ describe('readiness with a model whose every version was rejected', () => {
       },
       { rescanMs: '100' },
     )
-    try {
-      // Its first gate (the bytes were just written: read early, then again once stable) is
-      // loading, rightly; what follows is re-listing only.
-      await waitFor(
-        async () => (await getJson(`${t.url}/readyz`)).body.models.broken?.status === 'failed',
-        "'broken' to be judged",
-      )
-      const passes = () =>
-        t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt'))
-          .length
-      const statuses: number[] = []
-      const start = passes()
-      while (passes() < start + 10) statuses.push((await fetch(`${t.url}/readyz`)).status)
-      expect(statuses.length).toBeGreaterThan(10)
-      expect(statuses.filter((s) => s !== 200)).toEqual([])
-      expect((await getJson(`${t.url}/readyz`)).body.models.broken).toEqual({
-        active: null,
-        status: 'failed',
-      })
-    } finally {
-      await t.close()
-    }
+    // Its first gate (the bytes were just written: read early, then again once stable) is
+    // loading, rightly; what follows is re-listing only.
+    await waitFor(
+      async () => (await getJson(`${t.url}/readyz`)).body.models.broken?.status === 'failed',
+      "'broken' to be judged",
+    )
+    const passes = () =>
+      t.logs.filter((l) => l.event === 'path_ignored' && String(l.path).endsWith('notes.txt'))
+        .length
+    const statuses: number[] = []
+    const start = passes()
+    while (passes() < start + 10) statuses.push((await fetch(`${t.url}/readyz`)).status)
+    expect(statuses.length).toBeGreaterThan(10)
+    expect(statuses.filter((s) => s !== 200)).toEqual([])
+    expect((await getJson(`${t.url}/readyz`)).body.models.broken).toEqual({
+      active: null,
+      status: 'failed',
+    })
   })
 })

@@ -2,7 +2,7 @@ import { rm, utimes, writeFile } from 'node:fs/promises'
 import { request as httpRequest } from 'node:http'
 import { networkInterfaces } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../../src/config.js'
 import {
   admin,
@@ -16,29 +16,17 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { makeTempDir, startTestServer, type TestServer } from '../support/test-server.js'
+import { serve, tempDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
+import type { TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
+import { smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The admin API: rollback warm and cold, promote, history, auth. Each test owns its
  * server and models directory; versions are addConstModel(v), so y = x + v says which version's
  * session answered.
  */
-
-const servers: TestServer[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close()
-})
-
-async function serve(
-  populate: (dir: string) => Promise<void> | void,
-  options: Record<string, string> = {},
-): Promise<TestServer> {
-  const t = await startTestServer(populate, options)
-  servers.push(t)
-  return t
-}
 
 /** v1 served at start, then `later` versions shipped one at a time, each waited for. */
 async function servingChain(
@@ -506,12 +494,11 @@ describe('admin auth', () => {
   }
 
   async function withToken(): Promise<TestServer> {
-    const t = await startTestServer(
+    const t = await serve(
       (dir) => writeConstVersion(dir, 'adder', 1),
       {},
       { MODELGATE_ADMIN_TOKEN: TOKEN },
     )
-    servers.push(t)
     await dropVersion(t.modelsDir, 'adder', 2, addConstModel(2))
     await waitActive(t.url, 'adder', 2)
     return t
@@ -613,22 +600,18 @@ describe('admin auth', () => {
   })
 
   it('reads the token from --admin-token-file, with the same 16-character minimum', async () => {
-    const dir = await makeTempDir()
-    try {
-      await writeFile(join(dir, 'short'), 'short-token\n')
-      await writeFile(join(dir, 'good'), `${TOKEN}\n`)
-      expect(() =>
-        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'short') }, {}),
-      ).toThrow(ConfigError)
-      expect(
-        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'good') }, {}).adminToken,
-      ).toBe(TOKEN)
-      expect(() =>
-        loadServeConfig({ models: '.', adminTokenFile: join(dir, 'absent') }, {}),
-      ).toThrow(/--admin-token-file/)
-    } finally {
-      await rm(dir, { recursive: true, force: true })
-    }
+    const dir = await tempDir()
+    await writeFile(join(dir, 'short'), 'short-token\n')
+    await writeFile(join(dir, 'good'), `${TOKEN}\n`)
+    expect(() => loadServeConfig({ models: '.', adminTokenFile: join(dir, 'short') }, {})).toThrow(
+      ConfigError,
+    )
+    expect(loadServeConfig({ models: '.', adminTokenFile: join(dir, 'good') }, {}).adminToken).toBe(
+      TOKEN,
+    )
+    expect(() => loadServeConfig({ models: '.', adminTokenFile: join(dir, 'absent') }, {})).toThrow(
+      /--admin-token-file/,
+    )
   })
 
   it('without a token: loopback clients are served', async () => {
@@ -660,12 +643,11 @@ describe('admin auth', () => {
       const local = `http://127.0.0.1:${t.server.port}`
       expect((await call(local, 'GET', '/models/adder/history')).status).toBe(200)
 
-      const u = await startTestServer(
+      const u = await serve(
         (dir) => writeConstVersion(dir, 'adder', 1),
         { host: '0.0.0.0' },
         { MODELGATE_ADMIN_TOKEN: TOKEN },
       )
-      servers.push(u)
       const remoteU = `http://${external}:${u.server.port}`
       expect((await call(remoteU, 'GET', '/models/adder/history')).status).toBe(401)
       expect(

@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto'
-import { mkdir, mkdtemp, open, rename, utimes, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { open, utimes } from 'node:fs/promises'
 import { setTimeout as pace } from 'node:timers/promises'
-import { afterEach } from 'vitest'
 import { modelDetail, predict, versionView, type Prediction } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
-import { startTestServer, type TestServer } from '../support/test-server.js'
+import { serve } from '../support/servers.js'
+import type { TestServer } from '../support/test-server.js'
 
 /**
  * Helpers for the arrival tests: every version of `adder` is addConstModel(c), so the constant a
@@ -26,45 +25,6 @@ async function withV1(modelsDir: string): Promise<void> {
 
 export function sha256(bytes: Uint8Array | string): string {
   return createHash('sha256').update(bytes).digest('hex')
-}
-
-/**
- * A folder built beside the models directory, on the same file system (the test's temp root), so
- * a rename into place is atomic.
- */
-export async function stageFolder(
-  t: TestServer,
-  files: Readonly<Record<string, Uint8Array | string>>,
-): Promise<string> {
-  const dir = await mkdtemp(join(dirname(t.modelsDir), 'staging-'))
-  for (const [name, bytes] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, name)), { recursive: true })
-    await writeFile(join(dir, name), bytes)
-  }
-  return dir
-}
-
-/** `mv staged models/<model>/<version>`: the whole version appears at once. */
-export async function dropFolder(
-  t: TestServer,
-  version: number,
-  files: Readonly<Record<string, Uint8Array | string>>,
-  model = MODEL,
-): Promise<void> {
-  const staged = await stageFolder(t, files)
-  await mkdir(join(t.modelsDir, model), { recursive: true })
-  await rename(staged, join(t.modelsDir, model, String(version)))
-}
-
-/** A file written elsewhere on the same file system, then renamed to `target`. */
-export async function renameFileInto(
-  t: TestServer,
-  target: string,
-  bytes: Uint8Array | string,
-): Promise<void> {
-  const staged = join(await stageFolder(t, { file: bytes }), 'file')
-  await mkdir(dirname(target), { recursive: true })
-  await rename(staged, target)
 }
 
 /**
@@ -136,20 +96,7 @@ export function observe(
   }
 }
 
-/**
- * `start(options)` gives a server over a fresh directory holding adder v1 = x + 1; every server
- * started this way in a test is closed after it.
- */
-export function serversStartingWithV1(): (
-  options?: Parameters<typeof startTestServer>[1],
-) => Promise<TestServer> {
-  const servers: TestServer[] = []
-  afterEach(async () => {
-    await Promise.all(servers.splice(0).map((t) => t.close()))
-  })
-  return async function start(options = {}) {
-    const t = await startTestServer(withV1, options)
-    servers.push(t)
-    return t
-  }
+/** A server over a fresh directory holding adder v1 = x + 1, closed when the test finishes. */
+export function serveWithV1(options: Record<string, string> = {}): Promise<TestServer> {
+  return serve(withV1, options)
 }

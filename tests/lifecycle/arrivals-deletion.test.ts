@@ -1,6 +1,6 @@
 import { rm } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
 import {
   eventsOf,
   historyOf,
@@ -10,7 +10,8 @@ import {
   waitForVersion,
 } from '../support/api-client.js'
 import { addConstModel, writeModelFile, writeVersion } from '../support/models.js'
-import { startServerOver, startTestServer, type TestServer } from '../support/test-server.js'
+import { serveOver, tempModelsDir } from '../support/servers.js'
+import type { TestServer } from '../support/test-server.js'
 import { MODEL } from './arrival-helpers.js'
 
 /**
@@ -18,26 +19,15 @@ import { MODEL } from './arrival-helpers.js'
  * session is in memory), the version is marked missing and is not restored after a restart.
  */
 
-const servers: TestServer[] = []
-const roots: string[] = []
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((t) => t.close()))
-  await Promise.all(roots.splice(0).map((root) => rm(root, { recursive: true, force: true })))
-})
-
 /** The first server of a test; its directory outlives it, for the restarts. */
 async function first(populate: (modelsDir: string) => Promise<void>): Promise<TestServer> {
-  const t = await startTestServer(populate)
-  roots.push(dirname(t.modelsDir))
-  return t
+  return serveOver(await tempModelsDir(populate))
 }
 
 /** Stops `t` (leaving its directory) and starts a new server over the same models and state. */
 async function restart(t: TestServer): Promise<TestServer> {
-  await t.server.close()
-  const next = await startServerOver(t.modelsDir)
-  servers.push(next)
-  return next
+  await t.close()
+  return serveOver(t.modelsDir)
 }
 
 describe('deleting versions', () => {
@@ -46,7 +36,6 @@ describe('deleting versions', () => {
       await writeModelFile(join(dir, MODEL, '1.onnx'), addConstModel(1))
       await writeVersion(dir, MODEL, 2, addConstModel(2))
     })
-    servers.push(t)
     expect((await modelDetail(t.url, MODEL)).active).toBe(2)
     await rm(join(t.modelsDir, MODEL, '1.onnx'))
     const v1 = await waitForVersion(t.url, MODEL, 1, (v) => v.status === 'missing', 'to be missing')

@@ -12,15 +12,9 @@ import {
   waitServing,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropFolder, renameFileInto, stageFolder } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  MODEL,
-  dropFolder,
-  renameFileInto,
-  sha256,
-  stageFolder,
-  serversStartingWithV1,
-} from './arrival-helpers.js'
+import { MODEL, sha256, serveWithV1 } from './arrival-helpers.js'
 
 /**
  * The watcher's edge cases: junk that must be ignored, a rejected file that
@@ -28,11 +22,9 @@ import {
  * place. Each test has its own server, which starts with adder v1 = x + 1.
  */
 
-const start = serversStartingWithV1()
-
 describe('hidden, temporary and junk files', () => {
   it('never become versions or models; v1 keeps serving', async () => {
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const dir = join(t.modelsDir, MODEL)
     const good = addConstModel(2)
     // Each of these holds a good model: if any were taken for a version, it would win over v1.
@@ -73,7 +65,7 @@ describe('hidden, temporary and junk files', () => {
       'every junk entry to be listed and skipped',
     )
     // A real model dropped after the top-level junk: once it is served, a scan has seen the junk too.
-    const staged = await stageFolder(t, { '1/model.onnx': addConstModel(7) })
+    const staged = await stageFolder(t.modelsDir, { '1/model.onnx': addConstModel(7) })
     await rename(staged, join(t.modelsDir, 'zeta'))
     await waitServing(t.url, 'zeta', 1, 7)
 
@@ -95,9 +87,9 @@ async function mkdirp(...parts: string[]): Promise<string> {
 
 describe('a file that changes after it was rejected', () => {
   it('is considered again: garbage in a version folder, then a good model written over it', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const garbage = 'not a model, just text'
-    await dropFolder(t, 2, { 'model.onnx': garbage })
+    await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': garbage })
     const rejected = await waitForVersion(
       t.url,
       MODEL,
@@ -119,9 +111,9 @@ describe('a file that changes after it was rejected', () => {
   })
 
   it('is considered again: a flat <v>.onnx rejected, then a good one renamed over it', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const target = join(t.modelsDir, MODEL, '2.onnx')
-    await renameFileInto(t, target, new Uint8Array(0))
+    await renameFileInto(t.modelsDir, target, new Uint8Array(0))
     const rejected = await waitForVersion(
       t.url,
       MODEL,
@@ -130,7 +122,7 @@ describe('a file that changes after it was rejected', () => {
       'to be rejected',
     )
     expect(rejected.stage).toBe('load')
-    await renameFileInto(t, target, addConstModel(2))
+    await renameFileInto(t.modelsDir, target, addConstModel(2))
     await waitServing(t.url, MODEL, 2, 2)
     expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
@@ -138,8 +130,8 @@ describe('a file that changes after it was rejected', () => {
 
 describe('a model folder that appears at runtime', () => {
   it('is discovered and served when renamed into place whole', async () => {
-    const t = await start({ rescanMs: '3600000' })
-    const staged = await stageFolder(t, {
+    const t = await serveWithV1({ rescanMs: '3600000' })
+    const staged = await stageFolder(t.modelsDir, {
       '1/model.onnx': addConstModel(7),
       '2/model.onnx': addConstModel(8),
     })
@@ -153,7 +145,7 @@ describe('a model folder that appears at runtime', () => {
 
   it('is discovered and served when built in place, folder by folder', async () => {
     // chokidar may not watch a folder that just appeared when the file lands in it.
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     await mkdir(join(t.modelsDir, 'zeta'))
     await mkdir(join(t.modelsDir, 'zeta', '1'))
     await writeFile(join(t.modelsDir, 'zeta', '1', 'model.onnx'), addConstModel(7))
@@ -164,8 +156,8 @@ describe('a model folder that appears at runtime', () => {
 describe('--poll', () => {
   it('still picks up a version folder renamed into place', async () => {
     // No periodic rescan to fall back on: the polling watcher has to see it.
-    const t = await start({ poll: 'true', rescanMs: '3600000' })
-    await dropFolder(t, 2, { 'model.onnx': addConstModel(2) })
+    const t = await serveWithV1({ poll: 'true', rescanMs: '3600000' })
+    await dropFolder(t.modelsDir, MODEL, 2, { 'model.onnx': addConstModel(2) })
     await waitServing(t.url, MODEL, 2, 2)
     expect(eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)).toHaveLength(1)
   })
@@ -173,7 +165,7 @@ describe('--poll', () => {
 
 describe("the active version's file replaced in place", () => {
   it('gates and serves the new bytes under the same version number; broken bytes leave the old ones serving', async () => {
-    const t = await start()
+    const t = await serveWithV1()
     const file = join(t.modelsDir, MODEL, '1', 'model.onnx')
     // `cp new.onnx 1/model.onnx`: the same path, new bytes.
     const five = addConstModel(5)
@@ -189,7 +181,7 @@ describe("the active version's file replaced in place", () => {
 
     // Renamed over it, the atomic way.
     const six = addConstModel(6)
-    await renameFileInto(t, file, six)
+    await renameFileInto(t.modelsDir, file, six)
     await waitServing(t.url, MODEL, 1, 6)
 
     // Bytes that do not load: rejected, and the bytes that passed keep serving.

@@ -13,16 +13,14 @@ import {
   waitServing,
 } from '../support/api-client.js'
 import { addConstModel, addConstModelWithMetadata } from '../support/models.js'
+import { dropFolder, renameFileInto, stageFolder } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
 import {
   MODEL,
-  dropFolder,
   observe,
-  renameFileInto,
   sha256,
   slowCopy,
-  stageFolder,
-  serversStartingWithV1,
+  serveWithV1,
   type Observation,
 } from './arrival-helpers.js'
 
@@ -31,8 +29,6 @@ import {
  * renamed in, a single file renamed in or copied slowly, a checksum sidecar, bursts. Each test has
  * its own server over its own temp directory, which starts with adder v1 = x + 1.
  */
-
-const start = serversStartingWithV1()
 
 /** Everything seen during an arrival was a complete version: v1 (x + 1) or `version` (x + constant) once complete. */
 function expectOnlyCompleteAnswers(
@@ -61,8 +57,8 @@ function expectOnlyCompleteAnswers(
 describe('a version folder renamed into place', () => {
   it('is promoted at once, long before the stability window', async () => {
     // A window of ten minutes: a version that waited for it would not serve within this test.
-    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
-    const staged = await stageFolder(t, { 'model.onnx': addConstModel(2) })
+    const t = await serveWithV1({ stabilityMs: '600000', rescanMs: '3600000' })
+    const staged = await stageFolder(t.modelsDir, { 'model.onnx': addConstModel(2) })
     await rename(staged, join(t.modelsDir, MODEL, '2'))
     // A folder that appears by rename is complete the moment it appears.
     await waitServing(t.url, MODEL, 2, 2)
@@ -78,9 +74,9 @@ describe('a version folder renamed into place', () => {
 
 describe('a single file', () => {
   it('renamed into place as <v>.onnx is promoted once its stability window has passed', async () => {
-    const t = await start({ stabilityMs: '500' })
+    const t = await serveWithV1({ stabilityMs: '500' })
     const target = join(t.modelsDir, MODEL, '2.onnx')
-    await renameFileInto(t, target, addConstModel(2))
+    await renameFileInto(t.modelsDir, target, addConstModel(2))
     const { mtimeMs } = await stat(target)
     await waitServing(t.url, MODEL, 2, 2)
     const promoted = eventsOf(await historyOf(t.url, MODEL), 'promoted', 2)
@@ -95,7 +91,7 @@ describe('a single file', () => {
   })
 
   it('copied slowly in place as <v>.onnx is never loaded while partial, then promoted', async () => {
-    const t = await start({ stabilityMs: '400' })
+    const t = await serveWithV1({ stabilityMs: '400' })
     const bytes = addConstModel(2)
     const watching = observe(t.url, 2)
     const startedAt = Date.now()
@@ -114,7 +110,7 @@ describe('a single file', () => {
   })
 
   it('copied slowly into a version folder that already exists is not rejected for its partial bytes', async () => {
-    const t = await start({ stabilityMs: '400' })
+    const t = await serveWithV1({ stabilityMs: '400' })
     const bytes = addConstModel(2)
     await mkdir(join(t.modelsDir, MODEL, '2'))
     const watching = observe(t.url, 2)
@@ -141,7 +137,7 @@ describe('a single file', () => {
     // where they already form a loadable model (everything but the trailing metadata_props).
     // (A copy that stops dead at exactly such a point, within one clock tick of creating the file,
     // looks like a rename: README, "Shipping a new version", says so.)
-    const t = await start({ stabilityMs: '2000' })
+    const t = await serveWithV1({ stabilityMs: '2000' })
     const full = addConstModelWithMetadata(2, { note: 'n'.repeat(4000) })
     const prefix = addConstModel(2)
     expect(Buffer.from(full.subarray(0, prefix.length)).equals(Buffer.from(prefix))).toBe(true)
@@ -179,7 +175,7 @@ describe('a single file', () => {
 describe('a checksum sidecar', () => {
   it('lets matching bytes in without waiting for the stability window', async () => {
     // A window of ten minutes: a version that waited for it would not serve within this test.
-    const t = await start({ stabilityMs: '600000', rescanMs: '3600000' })
+    const t = await serveWithV1({ stabilityMs: '600000', rescanMs: '3600000' })
     // A flat file, which otherwise waits for the window: the sidecar alone vouches for it.
     const two = addConstModel(2)
     await writeFile(join(t.modelsDir, MODEL, '2.onnx.sha256'), `${sha256(two)}  2.onnx\n`)
@@ -199,9 +195,9 @@ describe('a checksum sidecar', () => {
   })
 
   it('that does not match rejects the version with checksum_mismatch, and keeps serving v1', async () => {
-    const t = await start({ stabilityMs: '300' })
+    const t = await serveWithV1({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, {
+    await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
       'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
     })
@@ -228,9 +224,9 @@ describe('a checksum sidecar', () => {
 
   it('corrected after a checksum_mismatch brings the version back', async () => {
     // The sidecar is part of the version: fixing it is "a file that changes after it was rejected".
-    const t = await start({ stabilityMs: '300' })
+    const t = await serveWithV1({ stabilityMs: '300' })
     const bytes = addConstModel(2)
-    await dropFolder(t, 2, {
+    await dropFolder(t.modelsDir, MODEL, 2, {
       'model.onnx': bytes,
       'model.onnx.sha256': `${sha256(addConstModel(9))}  model.onnx\n`,
     })
@@ -251,9 +247,9 @@ describe('a checksum sidecar', () => {
 
 describe('a burst of versions', () => {
   it('ends in one swap to the newest that passes; the older ones are never promoted', async () => {
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const staged = await Promise.all(
-      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+      [2, 3, 4].map((c) => stageFolder(t.modelsDir, { 'model.onnx': addConstModel(c) })),
     )
     const watching = observe(t.url, 4)
     for (const [i, dir] of staged.entries())
@@ -272,8 +268,8 @@ describe('a burst of versions', () => {
     expect(versionView(d, 3)).toMatchObject({ status: 'discovered', loaded: false })
 
     // The newest is broken: the next newest that passes wins.
-    await dropFolder(t, 5, { 'model.onnx': addConstModel(5) })
-    await dropFolder(t, 6, { 'model.onnx': 'garbage, not a model' })
+    await dropFolder(t.modelsDir, MODEL, 5, { 'model.onnx': addConstModel(5) })
+    await dropFolder(t.modelsDir, MODEL, 6, { 'model.onnx': 'garbage, not a model' })
     await waitServing(t.url, MODEL, 5, 5)
     const v6 = await waitForVersion(
       t.url,
@@ -294,14 +290,14 @@ describe('a burst of versions', () => {
     // The moment the pipeline lists the folder with version 2 in it (it logs the junk file it
     // skips while listing), versions 3 and 4 are renamed in: they land while version 2 is being
     // read, before its gate starts. Version 2 must not serve: newer versions were on disk first.
-    const t = await start({ rescanMs: '3600000' })
+    const t = await serveWithV1({ rescanMs: '3600000' })
     const dir = join(t.modelsDir, MODEL)
     await writeFile(join(dir, 'NOTES.txt'), 'not a version')
     const listedNotes = () =>
       t.logs.some((r) => r.event === 'path_ignored' && String(r.path).endsWith('NOTES.txt'))
     await waitFor(listedNotes, 'the notes file to be listed')
     const staged = await Promise.all(
-      [2, 3, 4].map((c) => stageFolder(t, { 'model.onnx': addConstModel(c) })),
+      [2, 3, 4].map((c) => stageFolder(t.modelsDir, { 'model.onnx': addConstModel(c) })),
     )
     const watching = observe(t.url, 2)
     let landed: Promise<void> | undefined

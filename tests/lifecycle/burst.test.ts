@@ -1,12 +1,13 @@
 import { readdirSync, readFileSync } from 'node:fs'
-import { copyFile, mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, rename, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
-import { waitActive, waitReady, waitStatus } from '../support/api-client.js'
+import { describe, expect, it, onTestFinished } from 'vitest'
+import { waitActive, waitStatus } from '../support/api-client.js'
+import { spawnServerCli } from '../support/cli-server.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir } from '../support/test-server.js'
+import { tempModelsDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, killLeftoverGates, spawnCli, type CliServer } from './lifecycle-support.js'
 
 /**
  * Issue: "a burst of version folders wedges, then kills the server". While a gate ran, every
@@ -16,16 +17,6 @@ import { dropVersion, killLeftoverGates, spawnCli, type CliServer } from './life
  */
 
 const COUNT = 1000
-const clis: CliServer[] = []
-const leftovers: number[] = []
-const dirs: string[] = []
-const stopped: number[] = []
-afterEach(async () => {
-  for (const pid of stopped.splice(0)) signal(pid, 'SIGCONT')
-  for (const c of clis.splice(0)) leftovers.push(...(await c.kill9()))
-  killLeftoverGates(leftovers.splice(0))
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
 
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
@@ -77,22 +68,21 @@ function pollHealth(url: string): { stop(): Promise<{ answered: number; failures
 
 describe('a burst of version folders', () => {
   it(`${COUNT} folders renamed in while a gate runs settle to the newest, and /healthz answers throughout`, async () => {
-    const root = await makeTempDir('modelgate-burst-')
-    dirs.push(root)
-    const models = join(root, 'models')
-    await mkdir(join(models, 'adder', '1'), { recursive: true })
-    await writeFile(join(models, 'adder', '1', 'model.onnx'), addConstModel(1))
-    const cli = await spawnCli(models, ['--rescan-ms', '3600000'], {
-      NODE_OPTIONS: '--max-old-space-size=384',
-    })
-    clis.push(cli)
-    await waitReady(cli.url)
+    const models = await tempModelsDir(async (dir) => {
+      await mkdir(join(dir, 'adder', '1'), { recursive: true })
+      await writeFile(join(dir, 'adder', '1', 'model.onnx'), addConstModel(1))
+    }, 'modelgate-burst-')
+    const root = dirname(models)
+    const cli = await spawnServerCli(
+      ['--models', models, '--stability-ms', '100', '--rescan-ms', '3600000'],
+      { env: { NODE_OPTIONS: '--max-old-space-size=384' } },
+    )
 
     // Hold the gate process (it gated v1), so the gate of version 2 is in flight while the burst lands.
     const [gate] = await cli.gatePids()
     expect(gate).toBeDefined()
     signal(gate!, 'SIGSTOP')
-    stopped.push(gate!)
+    onTestFinished(() => signal(gate!, 'SIGCONT'))
     await dropVersion(models, 'adder', 2, addConstModel(2))
     await waitStatus(cli.url, 'adder', 2, 'validating')
 

@@ -1,6 +1,6 @@
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   admin,
   historyOf,
@@ -8,21 +8,14 @@ import {
   predict,
   versionView,
   waitActive,
-  waitReady,
 } from '../support/api-client.js'
+import { spawnServerCli, type CliServer } from '../support/cli-server.js'
+import { isGateProcess, killLeftoverGates } from '../support/gate-processes.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { makeTempDir } from '../support/test-server.js'
+import { tempModelsDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  dropVersion,
-  isGateProcess,
-  killLeftoverGates,
-  readHistoryFile,
-  smokeFor,
-  spawnCli,
-  writeConstVersion,
-  type CliServer,
-} from './lifecycle-support.js'
+import { readHistoryFile, smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * kill -9 at any moment leaves a state the next start reads without error (issue: "A crash (kill -9)
@@ -30,30 +23,12 @@ import {
  * new process over the same models directory.
  */
 
-const clis = new Set<CliServer>()
-const leftovers: number[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const c of clis) leftovers.push(...(await c.kill9()))
-  clis.clear()
-  killLeftoverGates(leftovers.splice(0))
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
-
-async function modelsDir(populate: (dir: string) => Promise<void>): Promise<string> {
-  const root = await makeTempDir('modelgate-crash-')
-  dirs.push(root)
-  const dir = join(root, 'models')
-  await mkdir(dir)
-  await populate(dir)
-  return dir
-}
+const modelsDir = (populate: (dir: string) => Promise<void>): Promise<string> =>
+  tempModelsDir(populate, 'modelgate-crash-')
 
 /** The CLI over `dir`, ready, and with its state written (the start writes it once ready). */
 async function startCli(dir: string): Promise<CliServer> {
-  const cli = await spawnCli(dir, ['--rescan-ms', '200'])
-  clis.add(cli)
-  await waitReady(cli.url)
+  const cli = await spawnServerCli(['--models', dir, '--stability-ms', '100', '--rescan-ms', '200'])
   const active = await activeOf(cli.url)
   await waitFor(
     async () => (await recordedActive(join(dir, '.modelgate'))) === active,
@@ -66,8 +41,7 @@ async function startCli(dir: string): Promise<CliServer> {
 async function crash(cli: CliServer, knownGates?: number[]): Promise<void> {
   if (knownGates) cli.child.kill('SIGKILL') // at once: no /proc read between the answer and the kill
   const gates = [...(knownGates ?? []), ...(await cli.kill9())]
-  clis.delete(cli)
-  leftovers.push(...gates)
+  onTestFinished(() => killLeftoverGates(gates))
   expect((await cli.exited).signal).toBe('SIGKILL')
   await waitFor(
     () => gates.every((pid) => !isGateProcess(pid)),

@@ -1,50 +1,29 @@
-import { mkdir, readFile, rm } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { postJson, waitActive } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { serveOver, tempModelsDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion } from './lifecycle-support.js'
 
 /** What POST /predict serves must not change because another model was added beside it. */
 
 const X = { inputs: [[1, 2, 3, 4]] }
 
 describe('the default model', () => {
-  const servers: TestServer[] = []
-  const dirs: string[] = []
-  afterEach(async () => {
-    for (const s of servers.splice(0)) await s.close()
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-  })
-
-  async function modelsDir(...models: string[]): Promise<string> {
-    const root = await makeTempDir()
-    dirs.push(root)
-    const models_ = join(root, 'models')
-    await mkdir(models_)
-    for (const [i, m] of models.entries()) await dropVersion(models_, m, 1, addConstModel(i + 1))
-    return models_
-  }
-
-  async function start(models: string, options: Record<string, string> = {}): Promise<TestServer> {
-    const t = await startServerOver(models, options)
-    servers.push(t)
-    return t
-  }
-
-  async function stop(t: TestServer): Promise<void> {
-    await t.close()
-    servers.splice(servers.indexOf(t), 1)
-  }
+  /** A models directory holding version 1 of each of `models`, the first x + 1, the next x + 2, ... */
+  const modelsDir = (...models: string[]): Promise<string> =>
+    tempModelsDir(async (dir) => {
+      for (const [i, m] of models.entries()) await dropVersion(dir, m, 1, addConstModel(i + 1))
+    })
 
   const recorded = async (models: string) =>
     JSON.parse(await readFile(join(models, '.modelgate', 'state.json'), 'utf8')).defaultModel
 
   it('stays the model that served alone when a second model is dropped beside it, across restarts', async () => {
     const models = await modelsDir('first')
-    const t = await start(models)
+    const t = await serveOver(models)
     expect((await postJson(`${t.url}/predict`, X)).body.model).toBe('first')
     await waitFor(
       async () => (await recorded(models).catch(() => undefined)) === 'first',
@@ -69,14 +48,14 @@ describe('the default model', () => {
     expect(answers.filter((a) => a.status !== 200 || a.model !== 'first')).toEqual([])
     expect(t.logs.some((l) => l.event === 'default_model_ambiguous')).toBe(false)
 
-    await stop(t)
-    const again = await start(models)
+    await t.close()
+    const again = await serveOver(models)
     expect((await postJson(`${again.url}/predict`, X)).body.model).toBe('first')
   })
 
   it('when nothing was chosen and several models serve, /predict is ambiguous: said once, as it happens', async () => {
     const models = await modelsDir('a', 'b')
-    const t = await start(models)
+    const t = await serveOver(models)
     const r = await postJson(`${t.url}/predict`, X)
     expect(r.status).toBe(404)
     expect(r.body.error.code).toBe('no_default_model')
@@ -93,11 +72,11 @@ describe('the default model', () => {
 
   it('--default-model chooses, is recorded, and holds after a restart without the flag', async () => {
     const models = await modelsDir('a', 'b')
-    const t = await start(models, { defaultModel: 'b' })
+    const t = await serveOver(models, { defaultModel: 'b' })
     expect((await postJson(`${t.url}/predict`, X)).body.model).toBe('b')
-    await stop(t)
+    await t.close()
     expect(await recorded(models)).toBe('b')
-    const again = await start(models)
+    const again = await serveOver(models)
     expect((await postJson(`${again.url}/predict`, X)).body.model).toBe('b')
     expect(again.logs.some((l) => l.event === 'default_model_ambiguous')).toBe(false)
   })

@@ -1,7 +1,6 @@
-import { existsSync, readdirSync } from 'node:fs'
 import { cp, mkdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   admin,
   metricValue,
@@ -17,9 +16,12 @@ import {
   loopCounterModel,
   writeVersion,
 } from '../support/models.js'
-import { startTestServer, type TestServer } from '../support/test-server.js'
+import { serve } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
+import type { TestServer } from '../support/test-server.js'
+import { liveThreads, threadIds, threadsSince } from '../support/threads.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, writeConstVersion } from './lifecycle-support.js'
+import { writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Where a version's sessions run (model.json `execution`), against the real server: the
@@ -28,36 +30,19 @@ import { dropVersion, writeConstVersion } from './lifecycle-support.js'
  * Every server here says `--execution auto` itself: these tests are about the choice.
  */
 
-const servers: TestServer[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close()
-})
-
-async function serve(
+const serveAuto = (
   populate: (dir: string) => Promise<void> | void,
   options: Record<string, string> = {},
-): Promise<TestServer> {
-  const t = await startTestServer(populate, { execution: 'auto', ...options })
-  servers.push(t)
-  return t
-}
+): Promise<TestServer> => serve(populate, { execution: 'auto', ...options })
 
 async function writeModelJson(modelsDir: string, model: string, config: unknown): Promise<void> {
   await mkdir(join(modelsDir, model), { recursive: true })
   await writeFile(join(modelsDir, model, 'model.json'), JSON.stringify(config))
 }
 
-/** The threads of this process, where the in-process server runs its workers. */
-function threadIds(): Set<string> {
-  return new Set(readdirSync('/proc/self/task'))
-}
-
-const alive = (ids: Iterable<string>) =>
-  [...ids].filter((id) => existsSync(`/proc/self/task/${id}`))
-
 describe('execution per model', () => {
   it("model.json's execution.mode workers serves in workers; auto keeps the tiny example model on main", async () => {
-    const t = await serve(async (dir) => {
+    const t = await serveAuto(async (dir) => {
       await writeConstVersion(dir, 'adder', 1)
       await writeModelJson(dir, 'adder', { execution: { mode: 'workers', workers: 3 } })
       await cp(join(import.meta.dirname, '..', '..', 'models', 'iris'), join(dir, 'iris'), {
@@ -87,7 +72,7 @@ describe('execution per model', () => {
   })
 
   it('a Loop whose trip count is the input runs in workers under auto; a run past timeoutSeconds is 504 while the server answers on', async () => {
-    const t = await serve(async (dir) => {
+    const t = await serveAuto(async (dir) => {
       await writeVersion(dir, 'looper', 1, loopCounterModel())
       await writeModelJson(dir, 'looper', { execution: { timeoutSeconds: 1 } })
       await writeConstVersion(dir, 'adder', 1)
@@ -147,7 +132,7 @@ describe('execution per model', () => {
     // 16 workers: the estimate is the file's size × 18, about 576 MiB for this 32 MiB model.
     const big = heavyConstModel(2, 1_000_000)
     const rss = process.memoryUsage.rss()
-    const t = await serve(
+    const t = await serveAuto(
       async (dir) => {
         await writeConstVersion(dir, 'adder', 1)
         await writeModelJson(dir, 'adder', { execution: { workers: 16 } })
@@ -188,7 +173,7 @@ describe('execution per model', () => {
   })
 
   it('a version left behind the retained window ends its workers; a retained one keeps them, and rollback to it is warm', async () => {
-    const t = await serve((dir) => writeConstVersion(dir, 'other', 1))
+    const t = await serveAuto((dir) => writeConstVersion(dir, 'other', 1))
     await writeModelJson(t.modelsDir, 'adder', {
       retain: 1,
       execution: { mode: 'workers', workers: 2 },
@@ -199,24 +184,24 @@ describe('execution per model', () => {
       const before = threadIds()
       await dropVersion(t.modelsDir, 'adder', v, addConstModel(v))
       await waitActive(t.url, 'adder', v)
-      return [...threadIds()].filter((id) => !before.has(id))
+      return threadsSince(before)
     }
     const v1 = await ship(1)
     expect(v1.length).toBeGreaterThanOrEqual(2)
     const v2 = await ship(2)
-    expect(alive(v1), 'version 1 is retained: its workers stay').toEqual(v1)
+    expect(liveThreads(v1), 'version 1 is retained: its workers stay').toEqual(v1)
     await ship(3)
     // Version 1 left the window (retain: 1): released once idle, which ends its worker threads.
-    await waitFor(() => alive(v1).length <= v1.length - 2, "version 1's workers to end")
+    await waitFor(() => liveThreads(v1).length <= v1.length - 2, "version 1's workers to end")
     expect(versionView(await modelDetail(t.url, 'adder'), 1).loaded).toBe(false)
-    expect(alive(v2), 'version 2 is retained: its workers stay').toEqual(v2)
+    expect(liveThreads(v2), 'version 2 is retained: its workers stay').toEqual(v2)
 
     const warmingBefore = t.logs.filter((l) => l.event === 'version_warming').length
     const r = await admin(t.url, '/models/adder/rollback')
     expect(r.body).toMatchObject({ from: 3, to: 2, warm: true })
     expect(await predict(t.url, 'adder')).toMatchObject({ status: 200, version: 2, constant: 2 })
     // The same workers answer: nothing was loaded or warmed for the rollback.
-    expect(alive(v2)).toEqual(v2)
+    expect(liveThreads(v2)).toEqual(v2)
     expect(t.logs.filter((l) => l.event === 'version_warming').length).toBe(warmingBefore)
     expect((await modelDetail(t.url, 'adder')).execution).toMatchObject({
       mode: 'workers',

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { mkdir, mkdtemp, rename, utimes, writeFile } from 'node:fs/promises'
+import { rename, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -13,6 +13,7 @@ import {
   waitForVersion,
   waitStatus,
 } from '../support/api-client.js'
+import { gateProcessesOf } from '../support/gate-processes.js'
 import {
   addConstModel,
   classifierModel,
@@ -23,9 +24,9 @@ import {
   spinModel,
   writeVersion,
 } from '../support/models.js'
+import { dropFolder, writeFiles } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { gateProcessesOf } from './lifecycle-support.js'
 
 /**
  * Every reason the gate rejects a version (README, Rejection reasons), end to end: a good v1
@@ -63,13 +64,6 @@ function noiseBytes(n: number, seed = 7): Uint8Array {
   return out
 }
 
-async function writeFiles(dir: string, files: Files): Promise<void> {
-  for (const [name, content] of Object.entries(files)) {
-    await mkdir(dirname(join(dir, name)), { recursive: true })
-    await writeFile(join(dir, name), content)
-  }
-}
-
 /** Populates `<modelsDir>/<model>/` with v1 (addConstModel(1) unless given) and model-level files. */
 async function writeModel(
   modelsDir: string,
@@ -79,18 +73,6 @@ async function writeModel(
 ): Promise<void> {
   await writeVersion(modelsDir, model, 1, v1)
   await writeFiles(join(modelsDir, model), files)
-}
-
-/** Ships a version the atomic way: built in a staging folder on the same file system, then renamed in. */
-async function dropVersion(
-  t: TestServer,
-  model: string,
-  version: number,
-  files: Files,
-): Promise<void> {
-  const staging = await mkdtemp(join(dirname(t.modelsDir), 'staging-'))
-  await writeFiles(staging, files)
-  await rename(staging, join(t.modelsDir, model, String(version)))
 }
 
 /** Replaces a file the way editors and deploy scripts do: write beside it, rename over it. */
@@ -171,7 +153,7 @@ async function expectRejected(
 ): Promise<any> {
   const version = o.version ?? 2
   const serving = keepServing(t, model, o.input)
-  await dropVersion(t, model, version, files)
+  await dropFolder(t.modelsDir, model, version, files)
   await o.during?.()
   const view = await settled(t, model, version)
   const served = await serving.stop()
@@ -219,7 +201,7 @@ async function expectPromoted(
   version: number,
   files: Files,
 ): Promise<any> {
-  await dropVersion(t, model, version, files)
+  await dropFolder(t.modelsDir, model, version, files)
   const view = await settled(t, model, version)
   expect(view, JSON.stringify(view)).toMatchObject({ status: 'active' })
   expect((await modelDetail(t.url, model)).active).toBe(version)
@@ -745,7 +727,7 @@ describe('gate: smoke files', () => {
     const serving = keepServing(t, 'badsmoke')
 
     await replaceFile(smokePath, '{"cases": [ { "inputs": [[1, 1, 1, 1]] }, ]')
-    await dropVersion(t, 'badsmoke', 2, { 'model.onnx': addConstModel(2) })
+    await dropFolder(t.modelsDir, 'badsmoke', 2, { 'model.onnx': addConstModel(2) })
     let view = await waitForProblem(/not valid JSON/)
     // Waiting on a configuration error, not rejected: one state, whatever the log and the API say.
     expect(view).toMatchObject({ status: 'discovered', loaded: false })
@@ -807,7 +789,7 @@ describe('gate: broken config files hold versions back', () => {
   it('holds back a version while its own 2/smoke.json is invalid, and gates it once that is fixed', async () => {
     const serving = keepServing(t, 'badversionsmoke')
     const bad = json({ cases: [{ inputs: [[1, 1, 1, 1]], lable: { output: 'y', value: 0 } }] })
-    await dropVersion(t, 'badversionsmoke', 2, {
+    await dropFolder(t.modelsDir, 'badversionsmoke', 2, {
       'model.onnx': addConstModel(2),
       'smoke.json': bad,
     })
@@ -846,7 +828,7 @@ describe('gate: broken config files hold versions back', () => {
   it('holds back every version while model.json is invalid, naming the file and path, and gates once it is fixed', async () => {
     const configPath = join(t.modelsDir, 'badconfig', 'model.json')
     await replaceFile(configPath, json({ retain: 2, latency: { maxMS: 5 } }))
-    await dropVersion(t, 'badconfig', 2, { 'model.onnx': addConstModel(2) })
+    await dropFolder(t.modelsDir, 'badconfig', 2, { 'model.onnx': addConstModel(2) })
     let detail: any
     await waitFor(async () => {
       detail = await modelDetail(t.url, 'badconfig')
@@ -918,7 +900,7 @@ describe('gate: time limit', () => {
     await replaceFile(join(t.modelsDir, 'slowgate', 'model.json'), json({ gateTimeoutSeconds: 5 }))
     const serving = keepServing(t, 'next')
     // A run of a trillion loop iterations: the gate cannot finish, on any machine, before its limit.
-    await dropVersion(t, 'slowgate', 2, { 'model.onnx': spinModel(2, 1e12) })
+    await dropFolder(t.modelsDir, 'slowgate', 2, { 'model.onnx': spinModel(2, 1e12) })
     await waitStatus(t.url, 'slowgate', 2, 'validating')
     // Queued behind the slow gate in the (single) gate process. A flat file that has been still
     // for a while is read at once and for good (not provisionally, as a new folder would be), so

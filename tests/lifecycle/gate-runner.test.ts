@@ -6,9 +6,10 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { GateRunner } from '../../src/lifecycle/gate/gate-runner.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { sha256Hex } from '../../src/repository/read-version.js'
+import { childPids, isGateProcess } from '../support/gate-processes.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
 import { waitFor } from '../support/wait-for.js'
-import { childPids, isGateProcess, plainGateJob } from './lifecycle-support.js'
+import { plainGateJob } from './lifecycle-support.js'
 
 /**
  * Issue: "the gate process keeps its memory": after gating a 1.9 GB file the idle gate process held

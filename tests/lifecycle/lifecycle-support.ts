@@ -1,12 +1,9 @@
-import { spawn, type ChildProcess } from 'node:child_process'
-import { randomUUID } from 'node:crypto'
-import { readFileSync } from 'node:fs'
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
-import { dirname, join } from 'node:path'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { GateJob } from '../../src/lifecycle/gate/gate-types.js'
 import { X } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir } from '../support/test-server.js'
+import { tempModelsDir } from '../support/servers.js'
 
 /** Helpers for the admin, restart, crash and load tests: versions told apart by y = x + v. */
 
@@ -17,25 +14,6 @@ export function smokeFor(c: number, off = 0): string {
       { name: `adds ${c}`, inputs: { x: X }, expect: { y: [X[0]!.map((v) => v + c + off)] } },
     ],
   })
-}
-
-/**
- * Ships a version the atomic way: build the folder beside the models directory, on the
- * same file system, then rename it into place.
- */
-export async function dropVersion(
-  modelsDir: string,
-  model: string,
-  version: number,
-  bytes: Uint8Array | string,
-  extra: Record<string, string> = {},
-): Promise<void> {
-  const staging = join(dirname(modelsDir), 'staging', randomUUID())
-  await mkdir(staging, { recursive: true })
-  await writeFile(join(staging, 'model.onnx'), bytes)
-  for (const [name, text] of Object.entries(extra)) await writeFile(join(staging, name), text)
-  await mkdir(join(modelsDir, model), { recursive: true })
-  await rename(staging, join(modelsDir, model, String(version)))
 }
 
 /** Writes `<model>/<version>/model.onnx` = addConstModel(version) (and a passing smoke.json if asked). */
@@ -62,147 +40,9 @@ export async function readHistoryFile(
   return { entries, torn: last === '' ? undefined : last }
 }
 
-// The built CLI, run as a user runs it (`npm test` builds first).
-export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli.js')
-
-export interface CliServer {
-  readonly child: ChildProcess
-  readonly url: string
-  /** Everything written to stdout and stderr so far. */
-  output(): string
-  /** Resolves once a log line with this event has been printed (after `from` chars of output). */
-  waitForEvent(event: string, from?: number, timeoutMs?: number): Promise<any>
-  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
-  /** SIGKILL the server; resolves when it is gone, with the pids of the gate processes it had forked. */
-  kill9(): Promise<number[]>
-  /** The gate processes the server has forked so far. */
-  gatePids(): Promise<number[]>
-}
-
-/** Child process ids of `pid` (Linux /proc), so a SIGKILLed server's gate process can be ended too. */
-export async function childPids(pid: number): Promise<number[]> {
-  const text = await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => '')
-  return text.trim() === '' ? [] : text.trim().split(/\s+/).map(Number)
-}
-
-/** The live gate processes `pid` has forked (an in-process test server's: `process.pid`). */
-export async function gateProcessesOf(pid: number): Promise<number[]> {
-  return (await childPids(pid)).filter((child) => isGateProcess(child))
-}
-
-/** True while `pid` is a live modelgate gate process (checked by its command line, not just the pid). */
-export function isGateProcess(pid: number): boolean {
-  try {
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
-    return cmdline.includes('gate-process.js') && state !== 'Z'
-  } catch {
-    return false
-  }
-}
-
-/** Ends gate processes a SIGKILLed server left behind (only those it forked; by pid). */
-export function killLeftoverGates(pids: readonly number[]): void {
-  for (const pid of pids) {
-    if (!isGateProcess(pid)) continue
-    try {
-      process.kill(pid, 'SIGKILL')
-    } catch {
-      // already gone
-    }
-  }
-}
-
-export async function spawnCli(
-  modelsDir: string,
-  args: string[] = [],
-  env: Record<string, string> = {},
-): Promise<CliServer> {
-  const child = spawn(
-    process.execPath,
-    [CLI, 'serve', '--models', modelsDir, '--port', '0', '--stability-ms', '100', ...args],
-    {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let out = ''
-  const waiters = new Set<() => void>()
-  const onData = (d: Buffer) => {
-    out += d
-    for (const w of waiters) w()
-  }
-  child.stdout!.on('data', onData)
-  child.stderr!.on('data', onData)
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  )
-  const waitForEvent = (event: string, from = 0, timeoutMs = 20_000) =>
-    new Promise<any>((resolve, reject) => {
-      const check = () => {
-        for (const line of out.slice(from).split('\n')) {
-          if (!line.includes(`"event":"${event}"`)) continue
-          try {
-            const record = JSON.parse(line)
-            if (record.event === event) {
-              done()
-              resolve(record)
-              return
-            }
-          } catch {
-            // a line still being written
-          }
-        }
-      }
-      const timer = setTimeout(() => {
-        done()
-        reject(
-          new Error(`no '${event}' log line within ${timeoutMs} ms; output:\n${out.slice(-4000)}`),
-        )
-      }, timeoutMs)
-      const onExit = () => {
-        done()
-        reject(
-          new Error(`the server exited before logging '${event}'; output:\n${out.slice(-4000)}`),
-        )
-      }
-      const done = () => {
-        clearTimeout(timer)
-        waiters.delete(check)
-        child.off('exit', onExit)
-      }
-      waiters.add(check)
-      child.once('exit', onExit)
-      check()
-    })
-  const listening = await waitForEvent('listening')
-  const url = listening.url as string
-  return {
-    child,
-    url,
-    output: () => out,
-    waitForEvent,
-    exited,
-    gatePids: () => gateProcessesOf(child.pid!),
-    async kill9() {
-      if (child.exitCode !== null || child.signalCode !== null) return []
-      const children = await gateProcessesOf(child.pid!)
-      child.kill('SIGKILL')
-      await exited
-      return children
-    },
-  }
-}
-
-/** A models directory holding adder v1 (y = x + 1), in a fresh temp folder added to `cleanup`. */
-export async function modelsDirWithV1(cleanup: string[], prefix = 'modelgate-'): Promise<string> {
-  const root = await makeTempDir(prefix)
-  cleanup.push(root)
-  const dir = join(root, 'models')
-  await mkdir(dir)
-  await writeConstVersion(dir, 'adder', 1)
-  return dir
+/** A models directory holding adder v1 (y = x + 1), removed when the test finishes. */
+export function modelsDirWithV1(prefix?: string): Promise<string> {
+  return tempModelsDir((dir) => writeConstVersion(dir, 'adder', 1), prefix)
 }
 
 /** A gate job for one model file, with no smoke cases, contract or comparison. */

@@ -1,6 +1,6 @@
-import { mkdir, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   admin,
   historyOf,
@@ -12,9 +12,11 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { serveOver, tempModelsDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
+import type { TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor } from './lifecycle-support.js'
+import { smokeFor } from './lifecycle-support.js'
 
 /**
  * The log, the API and the state tell one story: what the log reports about a version, GET
@@ -24,25 +26,13 @@ import { dropVersion, smokeFor } from './lifecycle-support.js'
 const ROUNDED = (ms: number) => Math.round(ms * 1000) / 1000 === ms
 
 describe('one story between the log, the API and the state', () => {
-  const servers: TestServer[] = []
-  const dirs: string[] = []
-  afterEach(async () => {
-    for (const s of servers.splice(0)) await s.close()
-    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-  })
-
+  /** A server over a models directory of its own, which outlives it (for the restarts). */
   async function serve(
     populate: (models: string) => Promise<void>,
     options: Record<string, string> = {},
   ): Promise<{ t: TestServer; models: string }> {
-    const root = await makeTempDir()
-    dirs.push(root)
-    const models = join(root, 'models')
-    await mkdir(models)
-    await populate(models)
-    const t = await startServerOver(models, options)
-    servers.push(t)
-    return { t, models }
+    const models = await tempModelsDir(populate)
+    return { t: await serveOver(models, options), models }
   }
 
   it('a serving version whose file is replaced by bad bytes: the API says so, and what a restart will serve, and the restart does it', async () => {
@@ -82,9 +72,7 @@ describe('one story between the log, the API and the state', () => {
     expect(detail.restart.why).toMatch(/version 1, the newest with a passing verdict, would serve/)
 
     await t.close()
-    servers.splice(servers.indexOf(t), 1)
-    const again = await startServerOver(models)
-    servers.push(again)
+    const again = await serveOver(models)
     await waitActive(again.url, 'm', 1)
     expect((await modelDetail(again.url, 'm')).restart).toMatchObject({ active: 1 })
   })

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   admin,
   historyOf,
@@ -12,9 +12,11 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, heavyConstModel } from '../support/models.js'
-import { makeTempDir, startServerOver, type TestServer } from '../support/test-server.js'
+import { serveOver, tempModelsDir } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
+import type { TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
+import { smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * Restarts (state.json): the recorded active version comes back, not simply the
@@ -22,33 +24,8 @@ import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js
  * Each test stops a server and starts a new one over the same models directory.
  */
 
-const running = new Set<TestServer>()
-const dirs: string[] = []
-afterEach(async () => {
-  for (const s of running) await s.close()
-  running.clear()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
-
-async function modelsDir(populate: (dir: string) => Promise<void>): Promise<string> {
-  const root = await makeTempDir()
-  dirs.push(root)
-  const dir = join(root, 'models')
-  await mkdir(dir)
-  await populate(dir)
-  return dir
-}
-
-async function start(dir: string, options: Record<string, string> = {}): Promise<TestServer> {
-  const s = await startServerOver(dir, { rescanMs: '100', ...options })
-  running.add(s)
-  return s
-}
-
-async function stop(s: TestServer): Promise<void> {
-  running.delete(s)
-  await s.close()
-}
+const start = (dir: string, options: Record<string, string> = {}): Promise<TestServer> =>
+  serveOver(dir, { rescanMs: '100', ...options })
 
 /** Waits until the pipeline has run whole passes since now (each one logs the ignored marker file). */
 async function afterPasses(s: TestServer, dir: string, model: string, n = 3): Promise<void> {
@@ -68,7 +45,7 @@ function events(entries: any[], version?: number): string[] {
 
 describe('restart', () => {
   it('after a rollback: the rollback target serves, the rolled-back version stays out, the retained ones are loaded again', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1))
     const first = await start(dir)
     for (const v of [2, 3]) {
       await dropVersion(dir, 'adder', v, addConstModel(v))
@@ -78,7 +55,7 @@ describe('restart', () => {
       (await admin(first.url, '/models/adder/rollback', { reason: 'v3 is wrong' })).body,
     ).toMatchObject({ from: 3, to: 2, warm: true })
     expect((await modelDetail(first.url, 'adder')).retained).toEqual([1])
-    await stop(first)
+    await first.close()
 
     const second = await start(dir)
     const detail = await modelDetail(second.url, 'adder')
@@ -107,14 +84,14 @@ describe('restart', () => {
   })
 
   it('after a rejection: the rejected version is not gated again and keeps its reason', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
     const first = await start(dir)
     await dropVersion(dir, 'adder', 2, addConstModel(2), { 'smoke.json': smokeFor(2, 0.5) })
     await waitStatus(first.url, 'adder', 2, 'rejected')
     const before = await historyOf(first.url, 'adder')
     expect(events(before)).toEqual(['promoted', 'rejected'])
     const reason = versionView(await modelDetail(first.url, 'adder'), 2).reason
-    await stop(first)
+    await first.close()
 
     const second = await start(dir)
     await afterPasses(second, dir, 'adder')
@@ -130,11 +107,11 @@ describe('restart', () => {
   })
 
   it('a rejected version whose file changed while the server was down is gated again', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1, { smoke: true }))
     const first = await start(dir)
     await dropVersion(dir, 'adder', 2, addConstModel(2), { 'smoke.json': smokeFor(2, 0.5) })
     await waitStatus(first.url, 'adder', 2, 'rejected')
-    await stop(first)
+    await first.close()
     // Fixed: other bytes (same function) and a smoke file that holds.
     await writeFile(join(dir, 'adder', '2', 'model.onnx'), heavyConstModel(2, 16))
     await writeFile(join(dir, 'adder', '2', 'smoke.json'), smokeFor(2))
@@ -145,7 +122,7 @@ describe('restart', () => {
   })
 
   it('restores the recorded active version rather than the highest number', async () => {
-    const dir = await modelsDir(async (d) => {
+    const dir = await tempModelsDir(async (d) => {
       await writeConstVersion(d, 'adder', 1)
       await writeConstVersion(d, 'adder', 2)
     })
@@ -153,7 +130,7 @@ describe('restart', () => {
     expect((await modelDetail(first.url, 'adder')).active).toBe(2)
     expect((await admin(first.url, '/models/adder/promote', { version: 1 })).status).toBe(200)
     expect(await predict(first.url)).toMatchObject({ version: 1, constant: 1 })
-    await stop(first)
+    await first.close()
 
     const second = await start(dir)
     expect(await predict(second.url)).toMatchObject({ status: 200, version: 1, constant: 1 })
@@ -163,7 +140,7 @@ describe('restart', () => {
   })
 
   it('when the recorded active file changed while down into bytes that fail, the best remaining version serves and the reason is recorded', async () => {
-    const dir = await modelsDir(async (d) => {
+    const dir = await tempModelsDir(async (d) => {
       await writeConstVersion(d, 'adder', 1)
       await writeConstVersion(d, 'adder', 2)
     })
@@ -171,7 +148,7 @@ describe('restart', () => {
     // Version 1 serves once, so it has a passing verdict of its own.
     expect((await admin(first.url, '/models/adder/promote', { version: 1 })).status).toBe(200)
     expect((await admin(first.url, '/models/adder/promote', { version: 2 })).status).toBe(200)
-    await stop(first)
+    await first.close()
     await writeFile(
       join(dir, 'adder', '2', 'model.onnx'),
       'these are not the bytes that were gated',
@@ -197,13 +174,13 @@ describe('restart', () => {
   })
 
   it('when the recorded active file changed while down into another valid model, the new bytes are gated before they serve', async () => {
-    const dir = await modelsDir(async (d) => {
+    const dir = await tempModelsDir(async (d) => {
       await writeConstVersion(d, 'adder', 1)
       await writeConstVersion(d, 'adder', 2)
     })
     const first = await start(dir)
     const sha = versionView(await modelDetail(first.url, 'adder'), 2).sha256
-    await stop(first)
+    await first.close()
     await writeFile(join(dir, 'adder', '2', 'model.onnx'), addConstModel(20))
 
     const second = await start(dir)
@@ -222,11 +199,11 @@ describe('restart', () => {
   })
 
   it('when the recorded active version was deleted while down, the best remaining version serves and the reason is recorded', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1))
     const first = await start(dir)
     await dropVersion(dir, 'adder', 2, addConstModel(2))
     await waitActive(first.url, 'adder', 2)
-    await stop(first)
+    await first.close()
     await rm(join(dir, 'adder', '2'), { recursive: true })
 
     const second = await start(dir)
@@ -237,7 +214,7 @@ describe('restart', () => {
   })
 
   it('an answered rollback or promote is already in state.json: a crash right after cannot undo it', async () => {
-    const dir = await modelsDir(async (d) => {
+    const dir = await tempModelsDir(async (d) => {
       await writeConstVersion(d, 'adder', 1)
       await writeConstVersion(d, 'adder', 2)
     })
@@ -259,7 +236,7 @@ describe('restart', () => {
   })
 
   it('moves a corrupt state.json aside, starts, and writes a valid one', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1))
     const stateDir = join(dir, '.modelgate')
     await mkdir(stateDir)
     await writeFile(
@@ -287,7 +264,7 @@ describe('restart', () => {
   })
 
   it('a state.json that parses but does not fit the schema is moved aside too', async () => {
-    const dir = await modelsDir((d) => writeConstVersion(d, 'adder', 1))
+    const dir = await tempModelsDir((d) => writeConstVersion(d, 'adder', 1))
     const stateDir = join(dir, '.modelgate')
     await mkdir(stateDir)
     await writeFile(

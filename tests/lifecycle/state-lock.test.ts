@@ -1,66 +1,38 @@
-import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { readFile, rm } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { loadServeConfig } from '../../src/config.js'
 import { createMemoryLogger } from '../../src/log.js'
 import { startServer } from '../../src/server.js'
-import { predict, waitReady } from '../support/api-client.js'
-import { startServerOver, type TestServer } from '../support/test-server.js'
+import { predict } from '../support/api-client.js'
+import { spawnServerCli, startServerCli } from '../support/cli-server.js'
+import { serveOver } from '../support/servers.js'
 import { waitFor } from '../support/wait-for.js'
-import {
-  CLI,
-  killLeftoverGates,
-  modelsDirWithV1,
-  spawnCli,
-  type CliServer,
-} from './lifecycle-support.js'
+import { modelsDirWithV1 } from './lifecycle-support.js'
 
 /**
  * Issue: "two servers on one state directory start silently and diverge". The second is refused at
  * start, naming the first; a lock left by a server killed with SIGKILL does not hold up its restart.
  */
 
-const running = new Set<TestServer>()
-const clis = new Set<CliServer>()
-const leftovers: number[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const s of running) await s.close()
-  running.clear()
-  for (const c of clis) leftovers.push(...(await c.kill9()))
-  clis.clear()
-  killLeftoverGates(leftovers.splice(0))
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
+const modelsDir = () => modelsDirWithV1('modelgate-lock-')
 
-const modelsDir = () => modelsDirWithV1(dirs, 'modelgate-lock-')
-
-async function startCli(dir: string): Promise<CliServer> {
-  const cli = await spawnCli(dir)
-  clis.add(cli)
-  await waitReady(cli.url)
-  return cli
-}
+const startCli = (dir: string) => spawnServerCli(['--models', dir, '--stability-ms', '100'])
 
 /**
  * `modelgate serve` expected to refuse to start: its exit code and what it printed. One that
  * starts listening instead is stopped at once, and answers `code: null`.
  */
-function refusedCli(dir: string): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, [CLI, 'serve', '--models', dir, '--port', '0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  let output = ''
-  const onData = (d: Buffer) => {
-    output += d
-    if (output.includes('"event":"listening"')) child.kill('SIGKILL')
-  }
-  child.stdout.on('data', onData)
-  child.stderr.on('data', onData)
-  return new Promise((resolve) => child.once('exit', (code) => resolve({ code, output })))
+async function refusedCli(dir: string): Promise<{ code: number | null; output: string }> {
+  const cli = startServerCli(['--models', dir])
+  cli.waitForEvent('listening').then(
+    () => cli.child.kill('SIGKILL'),
+    () => {}, // it exited (or never listened): what it printed says why
+  )
+  const { code } = await cli.closed
+  return { code, output: cli.output() }
 }
 
 describe('one server per state directory', () => {
@@ -79,7 +51,7 @@ describe('one server per state directory', () => {
 
   it('a second server in the same process is refused too', async () => {
     const dir = await modelsDir()
-    running.add(await startServerOver(dir))
+    await serveOver(dir)
     const config = loadServeConfig({ models: dir, port: '0', host: '127.0.0.1' }, {})
     await expect(startServer(config, createMemoryLogger())).rejects.toThrow(
       `is in use by another modelgate server (pid ${process.pid} on host ${hostname()}`,
@@ -91,8 +63,7 @@ describe('one server per state directory', () => {
     const first = await startCli(dir)
     const owner = JSON.parse(await readFile(join(dir, '.modelgate', 'server.lock.json'), 'utf8'))
     expect(owner).toMatchObject({ pid: first.child.pid, host: hostname() })
-    leftovers.push(...(await first.kill9()))
-    clis.delete(first)
+    await first.kill9()
     expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(true) // SIGKILL: nothing cleaned up
 
     const second = await startCli(dir)
@@ -103,19 +74,17 @@ describe('one server per state directory', () => {
 
   it('close releases the state directory: the lock and its owner file are gone, and a new server starts', async () => {
     const dir = await modelsDir()
-    const s = await startServerOver(dir)
+    const s = await serveOver(dir)
     expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(true)
     await s.close()
     expect(existsSync(join(dir, '.modelgate', 'server.lock'))).toBe(false)
     expect(existsSync(join(dir, '.modelgate', 'server.lock.json'))).toBe(false)
-    const again = await startServerOver(dir)
-    running.add(again)
+    const again = await serveOver(dir)
     expect(again.logs.some((l) => l.event === 'state_lock_taken_over')).toBe(false)
   })
   it('a lock deleted from under the server (its state directory removed) is taken again', async () => {
     const dir = await modelsDir()
-    const s = await startServerOver(dir)
-    running.add(s)
+    const s = await serveOver(dir)
     // The server may be writing into it meanwhile (ENOTEMPTY): rm retries.
     await rm(join(dir, '.modelgate'), {
       recursive: true,

@@ -1,6 +1,6 @@
 import { cp, mkdir, readdir, readFile, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it, onTestFinished } from 'vitest'
 import {
   admin,
   getJson,
@@ -11,10 +11,12 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
-import { startServerOver, type TestServer } from '../support/test-server.js'
+import { serveOver } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
+import type { TestServer } from '../support/test-server.js'
 import { mountSmallDisk, smallDiskUnavailable, type SmallDisk } from '../support/tmpfs.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, modelsDirWithV1, readHistoryFile, smokeFor } from './lifecycle-support.js'
+import { modelsDirWithV1, readHistoryFile, smokeFor } from './lifecycle-support.js'
 
 /**
  * Issue: "state writes that fail are acknowledged". The state directory sits on a real small
@@ -23,35 +25,14 @@ import { dropVersion, modelsDirWithV1, readHistoryFile, smokeFor } from './lifec
  * and /readyz says the state is not being written.
  */
 
-const running = new Set<TestServer>()
-const disks: SmallDisk[] = []
-const dirs: string[] = []
-afterEach(async () => {
-  for (const s of running) await s.close()
-  running.clear()
-  for (const d of disks.splice(0)) d.unmount()
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
-})
-
-const modelsDir = () => modelsDirWithV1(dirs, 'modelgate-state-write-')
-
-async function start(dir: string, options: Record<string, string> = {}): Promise<TestServer> {
-  const s = await startServerOver(dir, options)
-  running.add(s)
-  return s
-}
-
-async function stop(s: TestServer): Promise<void> {
-  running.delete(s)
-  await s.close()
-}
+const modelsDir = () => modelsDirWithV1('modelgate-state-write-')
 
 /** adder v1, then v2 shipped and serving (v1 retained), state and history on a small disk. */
 async function v2ServingOnSmallDisk(): Promise<{ dir: string; disk: SmallDisk; s: TestServer }> {
   const disk = mountSmallDisk()
-  disks.push(disk)
+  onTestFinished(() => disk.unmount())
   const dir = await modelsDir()
-  const s = await start(dir, { stateDir: disk.dir })
+  const s = await serveOver(dir, { stateDir: disk.dir })
   await dropVersion(dir, 'adder', 2, addConstModel(2))
   await waitActive(s.url, 'adder', 2)
   return { dir, disk, s }
@@ -85,8 +66,8 @@ describe.skipIf(smallDiskUnavailable !== undefined)(
       expect(s.logs.some((l) => l.event === 'admin_change_undone')).toBe(true)
 
       // A restart on the still full disk serves what was recorded: v2, which is what served.
-      await stop(s)
-      const again = await start(dir, { stateDir: disk.dir })
+      await s.close()
+      const again = await serveOver(dir, { stateDir: disk.dir })
       expect(await predict(again.url)).toMatchObject({ version: 2, constant: 2 })
 
       // With room again, the same rollback is made and answered.
@@ -167,7 +148,7 @@ describe.skipIf(smallDiskUnavailable !== undefined)(
 describe('a state directory that was deleted', () => {
   it('is made again by the next write: deleting and re-creating the models directory loses nothing after it', async () => {
     const dir = await modelsDir()
-    const s = await start(dir)
+    const s = await serveOver(dir)
     await dropVersion(dir, 'adder', 2, addConstModel(2))
     await waitActive(s.url, 'adder', 2)
     // Deleted (moved away at once, so the server cannot write into it meanwhile), then made again

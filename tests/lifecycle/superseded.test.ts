@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import {
   historyOf,
   modelDetail,
@@ -8,18 +8,13 @@ import {
   waitStatus,
 } from '../support/api-client.js'
 import { addConstModel, spinModel, writeVersion } from '../support/models.js'
-import { startTestServer, type TestServer } from '../support/test-server.js'
-import { dropVersion } from './lifecycle-support.js'
+import { serve } from '../support/servers.js'
+import { dropVersion } from '../support/staging.js'
 
 /**
  * A candidate whose gate is running when a newer version lands is abandoned for it (the newest
  * wins): it is recorded as superseded, never served, and the newer version is gated and serves.
  */
-
-const servers: TestServer[] = []
-afterEach(async () => {
-  for (const s of servers.splice(0)) await s.close()
-})
 
 /** `n` smoke cases of one row each: with spinModel, a gate of `n` runs of its trip count each. */
 function spinningSmoke(n: number): string {
@@ -33,10 +28,9 @@ function spinningSmoke(n: number): string {
 
 describe('a candidate superseded while its gate runs', () => {
   it('is abandoned mid-gate: history and metrics say superseded, it never serves, and the newer version does', async () => {
-    const t = await startTestServer(async (dir) => {
+    const t = await serve(async (dir) => {
       await writeVersion(dir, 'adder', 1, addConstModel(1))
     })
-    servers.push(t)
     // Requests throughout, each answered by the version that served it.
     const answered: (number | null)[] = []
     let asking = true

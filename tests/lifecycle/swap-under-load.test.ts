@@ -10,9 +10,10 @@ import {
   X,
 } from '../support/api-client.js'
 import { addConstModel } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
-import { dropVersion, smokeFor, writeConstVersion } from './lifecycle-support.js'
+import { smokeFor, writeConstVersion } from './lifecycle-support.js'
 
 /**
  * The load test of the issue: N clients send /predict in a loop while 20 versions are promoted and

@@ -1,9 +1,9 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { dropVersion } from '../lifecycle/lifecycle-support.js'
 import { admin, metricSamples, postJson, waitActive } from '../support/api-client.js'
 import { addConstModel, writeVersion } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 

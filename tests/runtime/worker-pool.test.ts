@@ -1,4 +1,3 @@
-import { existsSync, readdirSync } from 'node:fs'
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -24,6 +23,7 @@ import {
   loopCounterModel,
 } from '../support/models.js'
 import { makeTempDir } from '../support/test-server.js'
+import { liveThreads, threadIds, threadsSince } from '../support/threads.js'
 import { waitFor } from '../support/wait-for.js'
 
 /**
@@ -130,11 +130,6 @@ function plain(
 /** Lets a blocked run (x[0] = value) return. */
 function unblock(value: number): Promise<void> {
   return writeFile(join(dir, `release-${value}`), '')
-}
-
-/** The threads of this process: worker threads and their sessions' threads among them. */
-function threadIds(): Set<string> {
-  return new Set(readdirSync('/proc/self/task'))
 }
 
 describe('WorkerPool', () => {
@@ -354,10 +349,7 @@ describe('WorkerPool', () => {
     await p.release()
     await unblock(blocked)
     await waitFor(() => p.stuck === 0, 'the stuck worker to end')
-    await waitFor(
-      () => [...threads].filter((id) => !threadIds().has(id)).length > 0,
-      'its thread to be gone',
-    )
+    await waitFor(() => liveThreads(threads).length < threads.size, 'its thread to be gone')
     expect(stuck).toEqual([1])
   })
 
@@ -410,7 +402,7 @@ describe('WorkerPool', () => {
       sessionOptions: { intraOpNumThreads: 1 },
       entry: faultyEntry,
     })
-    const started = [...threadIds()].filter((id) => !before.has(id))
+    const started = threadsSince(before)
     expect(started.length).toBeGreaterThanOrEqual(3)
     const blocked = BLOCK + 4
     // One run in each worker (one of them blocked), three queued behind them.
@@ -426,7 +418,7 @@ describe('WorkerPool', () => {
       expect(outcome).toBeInstanceOf(WorkerUnavailableError)
     await unblock(blocked)
     await released
-    const left = started.filter((id) => existsSync(`/proc/self/task/${id}`))
+    const left = liveThreads(started)
     expect(left.length, 'threads of the pool still alive').toBeLessThanOrEqual(started.length - 3)
     await expect(p.run(row(1), ['y'])).rejects.toBeInstanceOf(WorkerUnavailableError)
   })
@@ -441,9 +433,6 @@ describe('WorkerPool', () => {
     }).catch((e: unknown) => e)
     expect(error).toBeInstanceOf(ModelLoadError)
     expect((error as ModelLoadError).reason).toBe('invalid_model')
-    await waitFor(
-      () => [...threadIds()].filter((id) => !before.has(id)).length <= 1,
-      'the workers that failed to load to end',
-    )
+    await waitFor(() => threadsSince(before).length <= 1, 'the workers that failed to load to end')
   })
 })

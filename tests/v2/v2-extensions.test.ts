@@ -1,7 +1,8 @@
-import { mkdir, rename, stat, utimes, writeFile } from 'node:fs/promises'
+import { stat, utimes, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { addConstModel, writeVersion } from '../support/models.js'
+import { dropVersion } from '../support/staging.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
 import { waitFor } from '../support/wait-for.js'
 import { get, http, postJson, v2Error, type RawResponse } from './v2-support.js'
@@ -161,9 +162,7 @@ describe('model repository extension', () => {
 
   it('load serves a model whose version folder was renamed into the repository since the last scan', async () => {
     // The README's way to ship a version: build it beside, rename it in (a rename is complete).
-    await mkdir(join(t.modelsDir, 'newcomer'))
-    await writeVersion(join(t.modelsDir, '.staging'), 'newcomer', 1, addConstModel(5))
-    await rename(join(t.modelsDir, '.staging', 'newcomer', '1'), join(t.modelsDir, 'newcomer', '1'))
+    await dropVersion(t.modelsDir, 'newcomer', 1, addConstModel(5))
     const r = await http('POST', v2('/repository/models/newcomer/load'), { body: '{}' })
     expect(r.status, r.text).toBe(200)
     const infer = await postJson(v2('/models/newcomer/infer'), x1())
