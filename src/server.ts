@@ -8,6 +8,8 @@ import {
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
+import { Feedback } from './dataplane/feedback.js'
+import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { Predictor } from './dataplane/predictor.js'
 import { isLoopbackHost } from './http/admin-auth.js'
 import { createHttpApp } from './http/app.js'
@@ -21,6 +23,7 @@ import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/versions/model-registry.js'
 import { StateLock, StateLockedError } from './lifecycle/state/state-lock.js'
 import type { Logger } from './log.js'
+import { LiveFigures } from './metrics/live-figures.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
 
@@ -72,13 +75,15 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     stalls: new StallWatch(config.bodyTimeoutMs),
     retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS,
   }
-  const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used })
+  const live = new LiveFigures()
+  const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used, live })
   const registry = new ModelRegistry(config.defaultModel)
   const lifecycle = new Lifecycle({
     modelsDir: config.modelsDir,
     stateDir: config.stateDir,
     registry,
     metrics,
+    live,
     logger,
     options: {
       stabilityMs: config.stabilityMs,
@@ -91,14 +96,20 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     },
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
+  const predictionLogs = new PredictionLogs()
   const predictor = new Predictor(registry, metrics, logger, {
     maxOutputBytes: config.maxOutputBytes,
+    live,
+    logs: predictionLogs,
   })
+  const feedback = new Feedback(registry, predictionLogs, live, metrics)
   let draining = false
   let open = 0 // requests received and not yet answered
   let onDrained: (() => void) | undefined // set while a shutdown waits for `open` to reach 0
   const app = createHttpApp({
     predictor,
+    feedback,
+    live,
     registry,
     metrics,
     // Draining: not ready, so load balancers stop sending before the listener closes.

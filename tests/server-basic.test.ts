@@ -19,7 +19,12 @@ describe('serving the highest loadable version', () => {
     const r = await postJson(`${t.url}/predict`, { inputs: [[1, 2, 3, 4]] })
     expect(r.status).toBe(200)
     expect(r.headers.get('x-model-version')).toBe('2')
-    expect(r.body).toEqual({ model: 'adder', version: 2, outputs: { y: [[3, 4, 5, 6]] } })
+    expect(r.body).toEqual({
+      id: expect.any(String),
+      model: 'adder',
+      version: 2,
+      outputs: { y: [[3, 4, 5, 6]] },
+    })
   })
 
   it('records why version 3 was rejected', async () => {

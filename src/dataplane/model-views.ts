@@ -5,6 +5,8 @@ import type {
   ModelView,
   VersionView as VersionRecordView,
 } from '../lifecycle/versions/version-state.js'
+import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
+import { judgeProbation, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
@@ -41,6 +43,19 @@ export interface VersionView {
     readonly stages: readonly StageResult[]
     readonly warnings: readonly string[]
   }
+  /** Its figures over its last requests and feedback (null: it has served nothing yet). */
+  readonly live: LiveView | null
+}
+
+/** Live figures as shown: without the counts only probation needs, rounded for people. */
+export type LiveView = Omit<LiveSnapshot, 'labels' | 'values'>
+
+export interface ProbationView {
+  readonly version: number
+  readonly previous: number
+  readonly startedAt: string
+  readonly endsAt: string
+  readonly rules: readonly RuleResult[]
 }
 
 export interface ModelSummary {
@@ -70,6 +85,8 @@ export interface ModelDetail {
   readonly restart: RestartOutlook
   /** What an operator should know and the states alone do not say (a serving file replaced or gone). */
   readonly warnings: readonly string[]
+  /** The active version's probation while it runs, each rule as it stands (null: none). */
+  readonly probation: ProbationView | null
 }
 
 export interface SignatureView {
@@ -86,7 +103,11 @@ export function listModels(registry: ModelRegistry): ModelSummary[] {
   }))
 }
 
-export function describeModel(registry: ModelRegistry, name: string): ModelDetail {
+export function describeModel(
+  registry: ModelRegistry,
+  live: LiveFigures,
+  name: string,
+): ModelDetail {
   const m = registry.require(name)
   const signature = m.active?.signature
   return {
@@ -94,7 +115,7 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     active: m.active?.version ?? null,
     retained: m.retained.map((v) => v.version),
     configError: m.configError ?? null,
-    versions: sortedVersions(m).map(versionView),
+    versions: sortedVersions(m).map((v) => versionView(v, live.find(m.name, v.version))),
     signature: signature
       ? {
           inputs: signature.inputs,
@@ -113,7 +134,45 @@ export function describeModel(registry: ModelRegistry, name: string): ModelDetai
     refused: m.refused,
     restart: restartOutlook(m),
     warnings: modelWarnings(m),
+    probation: probationView(m, live),
   }
+}
+
+function probationView(m: ModelView, live: LiveFigures): ProbationView | null {
+  const p = m.probation
+  if (!p) return null
+  const figures = live.window(m.name, p.version).snapshot()
+  return {
+    version: p.version,
+    previous: p.previous,
+    startedAt: p.startedAt,
+    endsAt: p.endsAt,
+    rules: judgeProbation(m.config.probation, figures, p.baseline).map((r) => ({
+      ...r,
+      observed: rounded(r.observed),
+      limit: rounded(r.limit),
+    })),
+  }
+}
+
+function liveView(window: LiveWindow | undefined): LiveView | null {
+  if (!window) return null
+  const s = window.snapshot()
+  return {
+    requests: s.requests,
+    errors: s.errors,
+    errorRate: rounded(s.errorRate),
+    p50Ms: rounded(s.p50Ms),
+    p99Ms: rounded(s.p99Ms),
+    feedback: s.feedback,
+    accuracy: rounded(s.accuracy),
+    mae: rounded(s.mae),
+  }
+}
+
+/** Four significant decimals are plenty for a person (and for a script comparing to a limit). */
+function rounded(x: number | null): number | null {
+  return x === null ? null : Math.round(x * 10_000) / 10_000
 }
 
 function modelWarnings(m: ModelView): string[] {
@@ -131,7 +190,7 @@ function sortedVersions(m: ModelView): VersionRecordView[] {
   return [...m.versions.values()].sort((a, b) => a.version - b.version)
 }
 
-function versionView(v: VersionRecordView): VersionView {
+function versionView(v: VersionRecordView, window: LiveWindow | undefined): VersionView {
   const state = v.state
   return {
     version: v.version,
@@ -170,5 +229,6 @@ function versionView(v: VersionRecordView): VersionView {
         warnings: v.gate.warnings,
       },
     }),
+    live: liveView(window),
   }
 }

@@ -2,6 +2,7 @@ import { InferenceFailedError, ServerError } from '../errors.js'
 import type { LoadedVersion } from '../lifecycle/versions/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
+import type { LiveFigures, LiveWindow } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { rowCount } from '../runtime/batcher.js'
 import { decodeFeeds, selectOutputs, type Feeds, type Fetches } from '../runtime/feeds.js'
@@ -9,6 +10,9 @@ import type { Signature } from '../runtime/signature.js'
 import { encodeTensor, type NestedValue, type TypedTensorJson } from '../runtime/tensor-encode.js'
 import { checkOutputSize, type OutputPlan } from './output-limit.js'
 import type { PredictRequest } from './predict-request.js'
+import { answerOf, answerPlan, type AnswerPlan } from './prediction-answer.js'
+import { PredictionIds } from './prediction-id.js'
+import type { PredictionLogs } from './prediction-logs.js'
 
 export interface PredictTarget {
   /** undefined: the default model. */
@@ -17,9 +21,13 @@ export interface PredictTarget {
   readonly version?: number | undefined
   /** True once the client has gone away: its request is dropped if it has not started running. */
   readonly clientGone?: (() => boolean) | undefined
+  /** The client's own prediction id (checked); without one, an id is made up. */
+  readonly id?: string | undefined
 }
 
 export interface InferResult {
+  /** The prediction's id: the client's, or one made up; feedback names it. */
+  readonly id: string
   /** The version that ran the request (its lease has ended: read-only facts only). */
   readonly version: LoadedVersion
   readonly fetched: Fetches
@@ -27,6 +35,7 @@ export interface InferResult {
 }
 
 export interface PredictResult {
+  readonly id: string
   readonly model: string
   readonly version: number
   readonly outputs: Record<string, NestedValue | TypedTensorJson>
@@ -48,6 +57,13 @@ interface VersionMetrics {
   readonly duration: { observe(value: number): void }
 }
 
+/** Where a version's predictions are remembered and its live figures kept. */
+interface VersionFeedback {
+  readonly plan: AnswerPlan
+  /** model.json's `feedback.output` the plan was made for: a change makes a new plan. */
+  readonly configured: string | undefined
+}
+
 export interface PredictorOptions {
   /** The most one answer may take once encoded (--max-output-size). */
   readonly maxOutputBytes: number
@@ -62,25 +78,31 @@ export class Predictor {
   readonly #metrics: ServerMetrics
   readonly #logger: Logger
   readonly #maxOutputBytes: number
+  readonly #live: LiveFigures
+  readonly #logs: PredictionLogs
+  readonly #ids = new PredictionIds()
   /** Each version's labelled metrics, looked up once instead of hashing labels per request. */
   readonly #versionMetrics = new WeakMap<LoadedVersion, VersionMetrics>()
+  readonly #versionFeedback = new WeakMap<LoadedVersion, VersionFeedback>()
 
   constructor(
     registry: ModelRegistry,
     metrics: ServerMetrics,
     logger: Logger,
-    options: PredictorOptions,
+    options: PredictorOptions & { readonly live: LiveFigures; readonly logs: PredictionLogs },
   ) {
     this.#registry = registry
     this.#metrics = metrics
     this.#logger = logger
     this.#maxOutputBytes = options.maxOutputBytes
+    this.#live = options.live
+    this.#logs = options.logs
   }
 
   /** The simple JSON API: nested arrays or typed objects in, the same out. */
   async predict(target: PredictTarget, request: PredictRequest): Promise<PredictResult> {
     const format = request.output_format ?? 'nested'
-    const { version, fetched, outputNames } = await this.infer(
+    const { id, version, fetched, outputNames } = await this.infer(
       target,
       (signature) => decodeFeeds(request.inputs, signature),
       (v) => selectOutputs(request.outputs, v.signature, v.outputNames),
@@ -89,7 +111,7 @@ export class Predictor {
     // No prototype: an output may be named "__proto__".
     const outputs = Object.create(null) as PredictResult['outputs']
     for (const name of outputNames) outputs[name] = encodeTensor(fetched[name]!, format)
-    return { model: version.model, version: version.version, outputs }
+    return { id, model: version.model, version: version.version, outputs }
   }
 
   /**
@@ -150,7 +172,10 @@ export class Predictor {
         m.ok.inc()
         m.duration.observe(ms / 1000)
         leased.stats.recordRequest(true, ms, rowCount(feeds))
-        return { version: leased, fetched, outputNames }
+        this.#windowOf(leased).recordRequest(true, ms)
+        const id = target.id ?? this.#ids.next()
+        this.#remember(id, leased, fetched)
+        return { id, version: leased, fetched, outputNames }
       } finally {
         lease.release()
       }
@@ -160,11 +185,32 @@ export class Predictor {
       if (status >= 500)
         this.#logger.warn('predict_failed', { model, version: versionLabel, error: e })
       metrics.requests.inc({ model, version: versionLabel, status: String(status) })
-      version?.stats.recordRequest(false, performance.now() - started)
+      const ms = performance.now() - started
+      version?.stats.recordRequest(false, ms)
+      // A client's mistake says nothing about the version: only runtime failures count against it.
+      if (version && status >= 500) this.#windowOf(version).recordRequest(false, ms)
       throw e
     } finally {
       metrics.inFlightCount--
     }
+  }
+
+  #windowOf(version: LoadedVersion): LiveWindow {
+    return this.#live.window(version.model, version.version)
+  }
+
+  /** What the prediction answered, for feedback to score later (never its inputs). */
+  #remember(id: string, version: LoadedVersion, fetched: Fetches): void {
+    const config = this.#registry.get(version.model)?.config.feedback
+    if (!config || config.remember === 0) return
+    let f = this.#versionFeedback.get(version)
+    if (!f || f.configured !== config.output) {
+      f = { plan: answerPlan(version.signature, config.output), configured: config.output }
+      this.#versionFeedback.set(version, f)
+    }
+    this.#logs
+      .of(version.model, config.remember)
+      .remember(id, version.version, answerOf(f.plan, fetched))
   }
 
   #metricsOf(version: LoadedVersion): VersionMetrics {

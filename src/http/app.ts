@@ -1,4 +1,6 @@
 import { Hono } from 'hono'
+import type { Feedback } from '../dataplane/feedback.js'
+import type { LiveFigures } from '../metrics/live-figures.js'
 import type { Predictor } from '../dataplane/predictor.js'
 import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
@@ -17,6 +19,9 @@ import { VERSION } from '../version.js'
 
 export interface HttpAppOptions {
   readonly predictor: Predictor
+  readonly feedback: Feedback
+  /** Every version's live figures, for GET /models/{name}. */
+  readonly live: LiveFigures
   readonly registry: ModelRegistry
   readonly metrics: ServerMetrics
   readonly readiness: () => Readiness
@@ -46,7 +51,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerPredictRoutes(app, options)
   registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)
-  registerModelRoutes(app, options.registry)
+  registerModelRoutes(app, options.registry, options.live)
   registerOpsRoutes(app, options)
   app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { predictRequestSchema } from '../dataplane/predict-request.js'
+import { clientPredictionId } from '../dataplane/prediction-id.js'
 import type { PredictTarget, Predictor } from '../dataplane/predictor.js'
 import type { Logger } from '../log.js'
 import { chooseEncoding, COMPRESS_THRESHOLD, compress } from './compression.js'
@@ -40,6 +41,10 @@ export function createFastPredict(o: {
     try {
       const model = rawModel === undefined ? undefined : decodePathSegment(rawModel)
       const version = rawVersion === undefined ? undefined : decodePathSegment(rawVersion)
+      const id = clientPredictionId(
+        header(req.headers['x-prediction-id']),
+        'the X-Prediction-Id header',
+      )
       checkJsonContentType(req.headers['content-type'])
       const request = validateBody(
         parseJson(await readIncoming(req, o.maxBodyBytes)),
@@ -49,6 +54,7 @@ export function createFastPredict(o: {
         model,
         version: version === undefined ? undefined : parseVersion(model!, version),
         clientGone: () => req.socket.destroyed,
+        id,
       }
       const result = await o.predictor.predict(target, request)
       const json = Buffer.from(JSON.stringify(result))
@@ -65,6 +71,8 @@ export function createFastPredict(o: {
         String(body.length),
         'x-model-version',
         String(result.version),
+        'x-prediction-id',
+        result.id,
       ]
       if (encoding) headers.push('content-encoding', encoding, 'vary', 'Accept-Encoding')
       res.writeHead(200, headers)
@@ -73,4 +81,9 @@ export function createFastPredict(o: {
       writeErrorPayload(res, errorPayload(err, o.logger, { method: 'POST', path: req.url ?? '' }))
     }
   }
+}
+
+/** A header Node joined into an array (given twice) counts as its first value. */
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value
 }

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { feedbackRequestSchema } from '../dataplane/feedback.js'
 import { predictRequestSchema } from '../dataplane/predict-request.js'
 import { ELEMENT_TYPES } from '../runtime/element-type.js'
 import { V2_TO_ELEMENT } from '../v2/datatypes.js'
@@ -34,12 +35,47 @@ const tensorSpec = z.object({
     ),
 })
 const predictResponse = z.object({
+  id: z
+    .string()
+    .describe(
+      'the prediction id: X-Prediction-Id of the request, or one made up; feedback names it',
+    ),
   model: z.string(),
   version: z.number().int(),
   outputs: z
     .record(z.string(), z.unknown())
     .describe('per output: nested arrays, or {type, shape, data} with output_format "typed"'),
 })
+const liveFigures = z
+  .object({
+    requests: z.number().int(),
+    errors: z.number().int(),
+    errorRate: z.number().nullable(),
+    p50Ms: z.number().nullable(),
+    p99Ms: z.number().nullable(),
+    feedback: z.number().int(),
+    accuracy: z.number().nullable(),
+    mae: z.number().nullable(),
+  })
+  .describe('over its last requests and feedback items (null: no sample yet)')
+const probationRule = z.object({
+  rule: z.enum(['error_rate', 'latency', 'accuracy', 'mae']),
+  observed: z.number().nullable(),
+  limit: z.number().nullable(),
+  sample: z.number().int(),
+  needed: z.number().int().describe('the sample size at which the rule is judged'),
+  status: z.enum(['waiting', 'ok', 'breached', 'no_baseline']),
+})
+const probationView = z
+  .object({
+    version: z.number().int(),
+    previous: z.number().int(),
+    startedAt: z.string(),
+    endsAt: z.string(),
+    rules: z.array(probationRule),
+  })
+  .nullable()
+  .describe('the probation running now (null: none)')
 const stage = z.object({
   stage: z.enum(['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']),
   status: z.enum(['passed', 'failed', 'skipped']),
@@ -90,8 +126,10 @@ const modelDetail = z.object({
           warnings: z.array(z.string()),
         })
         .optional(),
+      live: liveFigures.nullable(),
     }),
   ),
+  probation: probationView,
   signature: z
     .object({
       inputs: z.array(tensorSpec),
@@ -158,7 +196,7 @@ const v2Output = v2TensorMeta.extend({
 const v2InferResponse = z.object({
   model_name: z.string(),
   model_version: z.string(),
-  id: z.string().optional(),
+  id: z.string().describe("the request's id (or X-Prediction-Id), or one made up"),
   outputs: z.array(v2Output),
 })
 const v2ModelMetadata = z.object({
@@ -189,7 +227,7 @@ type Op = {
 const IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 const predictExample = {
   request: { inputs: { features: [IRIS_ROW] }, outputs: ['label'] },
-  response: { model: 'iris', version: 2, outputs: { label: [0] } },
+  response: { id: 'req-7', model: 'iris', version: 2, outputs: { label: [0] } },
 }
 const stageExample = { stage: 'load', status: 'passed', ms: 4.1 }
 const v2InferExample = {
@@ -265,6 +303,7 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
           output_format: 'typed',
         },
         response: {
+          id: 'kx3Jq0aB-1f',
           model: 'iris',
           version: 2,
           outputs: {
@@ -272,6 +311,30 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
             probabilities: { type: 'float32', shape: [1, 3], data: [0.995, 0.0046, 0.00004] },
           },
         },
+      },
+    },
+  },
+  '/models/{name}/feedback': {
+    post: {
+      summary: 'The truth about predictions already answered: accuracy and MAE per version',
+      tags: ['predict'],
+      body: feedbackRequestSchema,
+      ok: z.object({
+        accepted: z.number().int(),
+        unknown: z.array(z.string()).describe('ids not remembered (never seen, or forgotten)'),
+        duplicates: z.number().int().describe('items for a prediction that already had feedback'),
+        invalid: z
+          .array(z.object({ id: z.string(), reason: z.string() }))
+          .describe('items that cannot score their prediction'),
+      }),
+      example: {
+        request: {
+          items: [
+            { id: 'req-7', label: 0 },
+            { id: 'req-8', label: 2 },
+          ],
+        },
+        response: { accepted: 2, unknown: [], duplicates: 0, invalid: [] },
       },
     },
   },

@@ -1,6 +1,7 @@
 import type { Logger } from '../log.js'
 import type { ExecutionSetting } from './serving/serving-engine.js'
 import type { Ignored } from '../repository/scanner.js'
+import type { LiveFigures } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { GateRunner } from './gate/gate-runner.js'
 import type { History } from './state/history.js'
@@ -21,6 +22,8 @@ export interface LifecycleOptions {
   readonly execution: ExecutionSetting
   /** `--max-memory`: a version that would take the process past it is not loaded. */
   readonly maxMemoryBytes: number | undefined
+  /** How often running probations are judged (ms; 1000 unless a test says otherwise). */
+  readonly probationCheckMs?: number
 }
 
 export interface LifecycleDeps {
@@ -28,6 +31,8 @@ export interface LifecycleDeps {
   readonly stateDir: string
   readonly registry: ModelRegistry
   readonly metrics: ServerMetrics
+  /** Every version's live figures (the data plane records them; probation judges them). */
+  readonly live: LiveFigures
   readonly logger: Logger
   readonly options: LifecycleOptions
 }
@@ -36,6 +41,7 @@ export interface LifecycleDeps {
 export interface LifecycleContext {
   readonly root: string
   readonly metrics: ServerMetrics
+  readonly live: LiveFigures
   readonly logger: Logger
   readonly gates: GateRunner
   readonly history: History

@@ -8,6 +8,7 @@ import { GateRunner } from './gate/gate-runner.js'
 import { History, type HistoryEntry } from './state/history.js'
 import type { LifecycleContext, LifecycleDeps } from './lifecycle-context.js'
 import { ModelPipeline } from './promotion/model-pipeline.js'
+import { ProbationWatch } from './promotion/probation-watch.js'
 import { ModelVersions } from './versions/model-versions.js'
 import { IgnoredPaths } from './ignored-paths.js'
 import { ModelsWatch } from './models-watch.js'
@@ -32,6 +33,7 @@ export class Lifecycle {
   #ctx: LifecycleContext | undefined
   #persister: StatePersister | undefined
   #watch: ModelsWatch | undefined
+  #probations: ProbationWatch | undefined
   #admin: AdminOperations | undefined
   #started = false
   #ambiguityReported = false
@@ -60,6 +62,7 @@ export class Lifecycle {
     this.#ctx = {
       root: scan.root,
       metrics,
+      live: this.#deps.live,
       logger,
       gates: this.#gates,
       history: this.#history,
@@ -99,6 +102,13 @@ export class Lifecycle {
     }
     this.#started = true
     this.#persister.persist()
+    this.#probations = new ProbationWatch({
+      intervalMs: options.probationCheckMs ?? 1000,
+      live: this.#deps.live,
+      models: () => [...this.#pipelines.values()].map((p) => p.versions),
+      rollBack: (model, o) => this.#admin!.rollback(model, o),
+    })
+    this.#probations.start()
     // Events during the initial passes were not acted on: look at everything once more.
     this.#watch.startRescans()
     logger.info('models_loaded', {
@@ -124,7 +134,7 @@ export class Lifecycle {
 
   promote(
     name: string,
-    o: { version: number; force?: boolean | undefined },
+    o: { version: number; force?: boolean | undefined; skipProbation?: boolean | undefined },
   ): Promise<PromoteResult> {
     return this.#admin!.promote(name, o)
   }
@@ -158,6 +168,7 @@ export class Lifecycle {
 
   async close(): Promise<void> {
     this.#closed = true
+    this.#probations?.close()
     for (const p of this.#pipelines.values()) p.close()
     await this.#watch?.close()
     await this.#gates.close()

@@ -1,5 +1,6 @@
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { LiveFigures } from './live-figures.js'
 
 const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
@@ -8,6 +9,8 @@ const LATENCY_BUCKETS = [
 export interface MetricSources {
   /** The body budget in use (BodyBudget.used). */
   readonly inflightBodyBytes?: () => number
+  /** Every version's live window (accuracy and MAE are read from them at scrape time). */
+  readonly live?: LiveFigures
 }
 
 /**
@@ -80,7 +83,7 @@ export class ServerMetrics {
 
   readonly rollbacks = new Counter({
     name: 'modelgate_rollbacks_total',
-    help: 'Rollbacks by trigger (manual: an admin call) and by whether the target was still loaded.',
+    help: 'Rollbacks by trigger (manual: an admin call; auto: a probation rule was breached) and by whether the target was still loaded.',
     labelNames: ['model', 'trigger', 'warm'] as const,
     registers: [this.registry],
   })
@@ -138,6 +141,36 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly feedback = new Counter({
+    name: 'modelgate_feedback_total',
+    help: 'Feedback items by the version that answered and result: right or wrong (labels), value (regression), duplicate, invalid, unknown (an id not remembered; version "").',
+    labelNames: ['model', 'version', 'result'] as const,
+    registers: [this.registry],
+  })
+
+  readonly liveAccuracy: Gauge = new Gauge({
+    name: 'modelgate_live_accuracy',
+    help: 'Accuracy of each version over its last feedback items (model.json feedback.window); no series until it has label feedback.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#collectLive(this.liveAccuracy, 'accuracy'),
+  })
+
+  readonly liveMae: Gauge = new Gauge({
+    name: 'modelgate_live_mae',
+    help: 'Mean absolute error of each version over its last value feedback items; no series until it has value feedback.',
+    labelNames: ['model', 'version'] as const,
+    registers: [this.registry],
+    collect: (): void => this.#collectLive(this.liveMae, 'mae'),
+  })
+
+  readonly probations = new Counter({
+    name: 'modelgate_probations_total',
+    help: 'Probations ended, by result: passed, or rolled_back (a rule was breached).',
+    labelNames: ['model', 'result'] as const,
+    registers: [this.registry],
+  })
+
   /** Delays of the event loop, sampled every 10 ms; read and reset at each scrape. */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 })
 
@@ -164,6 +197,14 @@ export class ServerMetrics {
     // Process metrics keep their standard names (process_*, nodejs_*) so stock dashboards work.
     collectDefaultMetrics({ register: this.registry })
     this.#loopDelay.enable()
+  }
+
+  #collectLive(gauge: Gauge, figure: 'accuracy' | 'mae'): void {
+    gauge.reset()
+    for (const { model, version, window } of this.#sources.live?.entries() ?? []) {
+      const value = window.snapshot()[figure]
+      if (value !== null) gauge.set({ model, version: String(version) }, value)
+    }
   }
 
   /** Stops sampling the event loop (a server that closes leaves no timer behind). */

@@ -100,6 +100,53 @@ export const modelConfigSchema = z
       .default({ timeoutSeconds: 30 }),
     /** Upper bound on the whole gate of one version (load to agreement), in seconds. */
     gateTimeoutSeconds: z.number().positive().max(3600).default(120),
+    /** What feedback (`POST /models/{name}/feedback`) scores, and over how many items. */
+    feedback: z
+      .object({
+        /** The output whose value is the prediction's label. Omitted: `label`, else the first int64 or string output, else the argmax of the first float output. */
+        output: z.string().min(1).optional(),
+        /** Feedback items per version in the sliding window of its accuracy or MAE. */
+        window: z.number().int().min(1).max(1_000_000).default(1000),
+        /** Predictions remembered per model for feedback (id, version, time, answer; never the inputs). */
+        remember: z.number().int().min(0).max(10_000_000).default(100_000),
+      })
+      .strict()
+      .default({ window: 1000, remember: 100_000 }),
+    /** After every promotion: the new version is watched on live traffic and rolled back on a breach. */
+    probation: z
+      .object({
+        enabled: z.boolean().default(true),
+        /** How long the probation lasts. */
+        seconds: z
+          .number()
+          .positive()
+          .max(7 * 24 * 3600)
+          .default(300),
+        /** Requests the new version must have served before its error rate and latency are judged. */
+        minRequests: z.number().int().min(1).default(100),
+        /** Feedback items it must have before its accuracy or MAE is judged. */
+        minFeedback: z.number().int().min(1).default(50),
+        maxErrorRate: z.number().min(0).max(1).default(0.01),
+        /** Its p99 may be at most this multiple of the previous version's p99 before the swap. */
+        latencyRatio: z.number().positive().default(2),
+        /** Its accuracy may be at most this much below the previous version's. */
+        accuracyDrop: z.number().min(0).max(1).default(0.05),
+        /** ... or, when set, must be at least this (absolute; judged even without a previous accuracy). */
+        minAccuracy: z.number().min(0).max(1).optional(),
+        /** Its mean absolute error may be at most this multiple of the previous version's. */
+        maeRatio: z.number().positive().default(1.5),
+      })
+      .strict()
+      .default({
+        enabled: true,
+        seconds: 300,
+        minRequests: 100,
+        minFeedback: 50,
+        maxErrorRate: 0.01,
+        latencyRatio: 2,
+        accuracyDrop: 0.05,
+        maeRatio: 1.5,
+      }),
   })
   .strict()
 

@@ -151,6 +151,7 @@ export function v2Response(
   version: number,
   fetched: Fetches,
   names: readonly string[],
+  id: string,
 ): V2Response {
   const binary: Buffer[] = []
   const outputs = names.map((name) => {
@@ -164,12 +165,13 @@ export function v2Response(
     }
     return { ...base, data: jsonData(tensor.data as TensorStorage, type) }
   })
+  // The prediction's id: the request's own, or the one made up for it (feedback names it).
   const header: Record<string, unknown> = {
+    id,
     model_name: model,
     model_version: String(version),
     outputs,
   }
-  if (request.id !== undefined) header.id = request.id
   return { header, binary }
 }
 

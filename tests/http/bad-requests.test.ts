@@ -454,7 +454,12 @@ describe('bad requests to the simple API', () => {
       const ok = await postJson(`${model('versions')}/versions/2/predict`, x)
       expect(ok.status).toBe(200)
       expect(ok.headers.get('x-model-version')).toBe('2')
-      expect(ok.body).toEqual({ model: 'versions', version: 2, outputs: { y: [[3, 4, 5, 6]] } })
+      expect(ok.body).toEqual({
+        id: expect.any(String),
+        model: 'versions',
+        version: 2,
+        outputs: { y: [[3, 4, 5, 6]] },
+      })
     })
 
     it('no_default_model: POST /predict with several models and no --default-model', async () => {
@@ -665,7 +670,12 @@ describe('bad requests to the simple API', () => {
   it('still serves good requests after all the bad ones', async () => {
     const r = await postJson(`${model('adder')}/predict`, { inputs: [[1, 2, 3, 4]] })
     expect(r.status).toBe(200)
-    expect(r.body).toEqual({ model: 'adder', version: 1, outputs: { y: [[2, 3, 4, 5]] } })
+    expect(r.body).toEqual({
+      id: expect.any(String),
+      model: 'adder',
+      version: 1,
+      outputs: { y: [[2, 3, 4, 5]] },
+    })
     const pair = await postJson(`${model('pair')}/predict`, { inputs: { b: [10, 20], a: [1, 2] } })
     expect(pair.body.outputs).toEqual({ sum: [11, 22] })
     const versions = await getJson(model('versions'))

@@ -13,6 +13,8 @@ function registeredRoutes(): { path: string; method: string }[] {
   const deps = new Proxy({}, { get: () => undefined }) as never
   const app = createHttpApp({
     predictor: deps,
+    feedback: deps,
+    live: deps,
     registry: deps,
     metrics: deps,
     readiness: () => ({ ready: true, stateWriteFailing: false, models: {} }),

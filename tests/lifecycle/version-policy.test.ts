@@ -59,6 +59,7 @@ function model(
     activations: o.activations ?? [],
     unloaded: false,
     refused: [],
+    probation: undefined,
   }
 }
 

@@ -15,7 +15,9 @@ const version = z.number().int().positive()
 export const rollbackBodySchema = z
   .object({ version: version.optional(), reason: z.string().max(500).optional() })
   .strict()
-export const promoteBodySchema = z.object({ version, force: z.boolean().optional() }).strict()
+export const promoteBodySchema = z
+  .object({ version, force: z.boolean().optional(), skipProbation: z.boolean().optional() })
+  .strict()
 
 export interface AdminRoutesOptions {
   readonly lifecycle: Lifecycle

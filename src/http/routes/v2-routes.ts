@@ -10,6 +10,7 @@ import {
   v2Statistics,
 } from '../../dataplane/v2-views.js'
 import type { Lifecycle, Readiness } from '../../lifecycle/lifecycle.js'
+import { clientPredictionId } from '../../dataplane/prediction-id.js'
 import type { ModelRegistry } from '../../lifecycle/versions/model-registry.js'
 import type { ModelView } from '../../lifecycle/versions/version-state.js'
 import { parseExactJson, stringifyExactJson } from '../../v2/exact-json.js'
@@ -104,8 +105,11 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       binary = bytes.subarray(n)
     }
     const request = validateBody(parseJson(json, parseExactJson), v2InferRequestSchema)
+    const id =
+      clientPredictionId(c.req.header('x-prediction-id'), 'the X-Prediction-Id header') ??
+      clientPredictionId(request.id, '"id"')
     const result = await o.predictor.infer(
-      { model: name, version, clientGone: clientGone(c) },
+      { model: name, version, clientGone: clientGone(c), id },
       (signature) => v2Feeds(request, binary, signature),
       (v) => v2OutputNames(request, v.signature, v.outputNames),
       v2OutputPlan(request),
@@ -116,7 +120,9 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       result.version.version,
       result.fetched,
       result.outputNames,
+      result.id,
     )
+    c.header('X-Prediction-Id', result.id)
     const header = stringifyExactJson(response.header)
     if (response.binary.length === 0)
       return c.body(header, 200, { 'content-type': 'application/json' })

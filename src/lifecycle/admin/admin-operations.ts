@@ -11,6 +11,7 @@ import type { GateReport, StageResult } from '../gate/gate-types.js'
 import { roundMs, roundStages } from '../gate/stage-results.js'
 import type { History } from '../state/history.js'
 import type { LifecycleDeps } from '../lifecycle-context.js'
+import type { RuleResult } from '../promotion/probation-rules.js'
 import type { ModelPipeline } from '../promotion/model-pipeline.js'
 import type { ModelVersions } from '../versions/model-versions.js'
 import type { VersionView } from '../versions/version-state.js'
@@ -61,13 +62,22 @@ export class AdminOperations {
   /** Rollback: a pointer swap to a retained version, else load and gate it first. */
   async rollback(
     name: string,
-    o: { version?: number | undefined; reason?: string | undefined },
+    o: {
+      version?: number | undefined
+      reason?: string | undefined
+      /** An automatic rollback: the probation rule breached (`version` is the previous version). */
+      auto?: RuleResult
+      /** Only if this version still serves (a probation judged it; another may have come since). */
+      from?: number
+    },
   ): Promise<RollbackResult> {
     const pipeline = this.#x.pipeline(name)
     const model = pipeline.versions
     const reason = o.reason ?? 'manual rollback'
     const from = model.active
     if (!from) throw new ConflictError(`model '${name}' has no active version to roll back from`)
+    if (o.from !== undefined && from.version !== o.from)
+      throw new ConflictError(`version ${o.from} of model '${name}' no longer serves`)
     const target = o.version ?? previousActivation(model)
     if (target === undefined)
       throw new ConflictError(
@@ -85,7 +95,7 @@ export class AdminOperations {
         rollbackReason: reason,
         change,
       })
-      return this.#rolledBack(change, model, from.version, target, true, swap.ms, reason)
+      return this.#rolledBack(change, model, from.version, target, true, swap.ms, reason, o.auto)
     }
     return pipeline.exclusive(async () => {
       const started = performance.now()
@@ -128,6 +138,7 @@ export class AdminOperations {
         false,
         performance.now() - started,
         reason,
+        o.auto,
       )
       return { ...result, stages: roundStages(record.gate?.stages ?? []) }
     })
@@ -136,7 +147,11 @@ export class AdminOperations {
   /** Explicit promotion: gated unless retained (it served and is loaded) or forced. */
   promote(
     name: string,
-    o: { version: number; force?: boolean | undefined },
+    o: {
+      version: number
+      force?: boolean | undefined
+      skipProbation?: boolean | undefined
+    },
   ): Promise<PromoteResult> {
     const pipeline = this.#x.pipeline(name)
     const model = pipeline.versions
@@ -153,6 +168,7 @@ export class AdminOperations {
         const swap = model.swap(record, retained, {
           trigger: 'admin',
           explicit: true,
+          ...(o.skipProbation && { skipProbation: true }),
           change: begin(),
         })
         await change!.committed()
@@ -170,6 +186,7 @@ export class AdminOperations {
         trigger: 'admin',
         gated,
         explicit: true,
+        ...(o.skipProbation && { skipProbation: true }),
         begin,
       })
       if (!swapped || !change) {
@@ -261,23 +278,44 @@ export class AdminOperations {
     warm: boolean,
     ms: number,
     reason: string,
+    auto: RuleResult | undefined,
   ): Promise<RollbackResult> {
     const { metrics, logger } = this.#x.deps
     // Answered only once state.json says so: a crash right after must not bring `from` back.
     await change.committed()
-    metrics.rollbacks.inc({ model: model.name, trigger: 'manual', warm: String(warm) })
-    logger.info('rolled_back', { model: model.name, from, to, warm, ms, reason })
+    metrics.rollbacks.inc({
+      model: model.name,
+      trigger: auto ? 'auto' : 'manual',
+      warm: String(warm),
+    })
+    const breach = auto && {
+      rule: auto.rule,
+      observed: auto.observed,
+      limit: auto.limit,
+      sample: auto.sample,
+    }
+    if (auto) metrics.probations.inc({ model: model.name, result: 'rolled_back' })
+    logger[auto ? 'warn' : 'info'](auto ? 'auto_rolled_back' : 'rolled_back', {
+      model: model.name,
+      from,
+      to,
+      warm,
+      ms,
+      reason,
+      ...breach,
+    })
     const fromRecord = model.versions.get(from)
     await this.#x.history.append({
       model: model.name,
       version: from,
       sha256: fromRecord?.rolledBack?.sha256,
-      event: 'rolled_back',
-      trigger: 'admin',
+      event: auto ? 'auto_rolled_back' : 'rolled_back',
+      trigger: auto ? `auto_rollback:${auto.rule}` : 'admin',
       to,
       reason,
       warm,
       ms,
+      ...breach,
     })
     return { model: model.name, from, to, warm, ms: roundMs(ms), reason }
   }

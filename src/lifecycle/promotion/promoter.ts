@@ -24,6 +24,7 @@ export interface ServeOptions {
   readonly rollbackReason?: string
   /** An admin promotion (serves an unloaded model again, clears a rollback mark). */
   readonly explicit?: boolean
+  readonly skipProbation?: boolean
   /** Begins the admin change the swap is part of: called right before it, with no await between. */
   readonly begin?: () => Outbox
 }
@@ -88,6 +89,7 @@ export class Promoter {
       ...(o.gated ? { gateMs: o.gated.report.ms } : { restored: true }),
       ...(o.rollbackReason !== undefined && { rollbackReason: o.rollbackReason }),
       ...(o.explicit && { explicit: true }),
+      ...(o.skipProbation && { skipProbation: true }),
       change: o.begin?.(),
     })
   }

@@ -15,6 +15,9 @@ export type HistoryEvent =
   | 'superseded'
   | 'unloaded'
   | 'missing'
+  | 'auto_rolled_back'
+  | 'auto_rollback_failed'
+  | 'probation_passed'
 
 export interface HistoryEntry {
   readonly time: string
@@ -33,6 +36,15 @@ export interface HistoryEntry {
   readonly unverified?: boolean
   readonly warm?: boolean
   readonly ms?: number
+  /** An automatic rollback: the probation rule breached, what was seen, the limit, the sample size. */
+  readonly rule?: string
+  readonly observed?: number | null
+  readonly limit?: number | null
+  readonly sample?: number
+  /** A probation's end: every rule as it stood. */
+  readonly rules?: readonly unknown[]
+  /** A probation passed with a rule that never had its sample. */
+  readonly insufficient?: boolean
 }
 
 export const HISTORY_FILE = 'history.jsonl'

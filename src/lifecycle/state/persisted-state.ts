@@ -29,6 +29,7 @@ function persistModel(m: ModelView): PersistedModel {
     retained: m.retained.map((v) => ({ version: v.version, sha256: v.sha256 })),
     activations: m.activations.slice(-64),
     versions,
+    ...(m.probation && { probation: m.probation }),
   }
 }
 

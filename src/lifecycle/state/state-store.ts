@@ -26,12 +26,28 @@ const persistedVersion = z.object({
   missing: z.boolean().optional(),
 })
 
+/** A probation running when the state was written: a restart resumes it (with fresh figures). */
+const persistedProbation = z.object({
+  version: z.number().int().positive(),
+  sha256,
+  previous: z.number().int().positive(),
+  startedAt: z.string(),
+  endsAt: z.string(),
+  /** The previous version's figures just before the swap: what the new one is compared with. */
+  baseline: z.object({
+    p99Ms: z.number().nullable(),
+    accuracy: z.number().nullable(),
+    mae: z.number().nullable(),
+  }),
+})
+
 const persistedModel = z.object({
   active: versionRef.nullable(),
   retained: z.array(versionRef),
   /** Versions in the order they became active, the current one last. */
   activations: z.array(z.number().int().positive()),
   versions: z.record(z.string(), persistedVersion),
+  probation: persistedProbation.optional(),
 })
 
 export const persistedStateSchema = z.object({

@@ -1,4 +1,5 @@
 import type { Logger } from '../../log.js'
+import type { LiveFigures } from '../../metrics/live-figures.js'
 import type { ServerMetrics } from '../../metrics/server-metrics.js'
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../../repository/model-config.js'
 import type { ModelSource, VersionSource } from '../../repository/scanner.js'
@@ -7,8 +8,16 @@ import type { GateReport, StageResult } from '../gate/gate-types.js'
 import { roundMs } from '../gate/stage-results.js'
 import type { History, HistoryEntry } from '../state/history.js'
 import type { LoadedVersion } from './loaded-version.js'
+import type { RuleResult } from '../promotion/probation-rules.js'
 import type { PersistedModel } from '../state/state-store.js'
-import type { ModelView, Seen, Verdict, VersionState, VersionView } from './version-state.js'
+import type {
+  ModelView,
+  Probation,
+  Seen,
+  Verdict,
+  VersionState,
+  VersionView,
+} from './version-state.js'
 import { withActivation, withoutActivation } from './version-policy.js'
 
 /** What set a promotion off, as history and metrics record it. */
@@ -34,6 +43,8 @@ export function newVersionRecord(source: VersionSource): VersionView {
 
 export interface VersionsContext {
   readonly metrics: ServerMetrics
+  /** Every version's live figures: a promotion starts the new version's afresh. */
+  readonly live: LiveFigures
   readonly logger: Logger
   readonly history: History
   /** Writes the state of every model soon (coalesced); a failure is logged and retried. */
@@ -84,6 +95,8 @@ export interface SwapOptions {
   readonly rollbackReason?: string
   /** An admin promotion: it serves the model again and clears the version's rollback mark. */
   readonly explicit?: boolean
+  /** No probation after this promotion (`"skipProbation": true` on an admin promote). */
+  readonly skipProbation?: boolean
   /** The admin change this swap is part of. */
   readonly change?: Outbox
 }
@@ -101,6 +114,7 @@ export interface VersionsSnapshot {
   readonly retained: readonly LoadedVersion[]
   readonly activations: readonly number[]
   readonly unloaded: boolean
+  readonly probation: Probation | undefined
   readonly records: ReadonlyMap<
     VersionRecord,
     Pick<VersionRecord, 'loaded' | 'rolledBack' | 'state'>
@@ -126,6 +140,7 @@ export class ModelVersions implements ModelView {
   #activations: number[] = []
   #unloaded = false
   #refused: ModelView['refused'] = []
+  #probation: Probation | undefined
   readonly #now: Outbox
 
   constructor(source: ModelSource, ctx: VersionsContext) {
@@ -163,6 +178,9 @@ export class ModelVersions implements ModelView {
   }
   get refused(): ModelView['refused'] {
     return this.#refused
+  }
+  get probation(): Probation | undefined {
+    return this.#probation
   }
 
   // --- model.json and the folder -------------------------------------------------------------
@@ -384,6 +402,7 @@ export class ModelVersions implements ModelView {
     const from = previous && previous !== next ? previous.version : undefined
     const event =
       o.rollbackReason !== undefined ? 'rolled_back' : o.restored ? 'restored' : 'promoted'
+    this.#probation = this.#probationAfter(event, next, previous, o)
     this.#move(
       record,
       { status: 'active' },
@@ -498,6 +517,7 @@ export class ModelVersions implements ModelView {
       retained: [...this.#retained],
       activations: [...this.#activations],
       unloaded: this.#unloaded,
+      probation: this.#probation,
       records,
     }
   }
@@ -512,6 +532,7 @@ export class ModelVersions implements ModelView {
     this.#retained = [...before.retained]
     this.#activations = [...before.activations]
     this.#unloaded = before.unloaded
+    this.#probation = before.probation
     for (const [record, was] of before.records) {
       record.loaded = was.loaded
       record.rolledBack = was.rolledBack
@@ -548,6 +569,64 @@ export class ModelVersions implements ModelView {
       this.#move(record, AT_REST)
     }
     this.#activations = persisted.activations.filter((v) => this.#records.has(v))
+    // Resumed if that version is restored as the active one (see #probationAfter).
+    this.#probation = persisted.probation
+  }
+
+  /**
+   * The probation ran its course without a breach: `rules` as they stood at the end, `insufficient`
+   * when one never had its sample.
+   */
+  probationPassed(rules: readonly RuleResult[], insufficient: boolean): void {
+    const p = this.#probation
+    if (!p) return
+    this.#probation = undefined
+    this.#ctx.metrics.probations.inc({ model: this.name, result: 'passed' })
+    this.#ctx.logger.info('probation_passed', {
+      model: this.name,
+      version: p.version,
+      ...(insufficient && { insufficient: true }),
+    })
+    this.#now.history({
+      model: this.name,
+      version: p.version,
+      sha256: p.sha256,
+      event: 'probation_passed',
+      rules,
+      ...(insufficient && { insufficient: true }),
+    })
+    this.#now.persist()
+  }
+
+  /**
+   * A rule was breached but the previous version could not be served again (its file is gone, it no
+   * longer passes its gate, the state could not be written): the new version serves on, and the
+   * probation ends with the breach and the reason recorded for an operator.
+   */
+  probationFailed(breach: RuleResult, error: string): void {
+    const p = this.#probation
+    if (!p) return
+    this.#probation = undefined
+    this.#ctx.logger.error('auto_rollback_failed', {
+      model: this.name,
+      version: p.version,
+      to: p.previous,
+      rule: breach.rule,
+      error,
+    })
+    this.#now.history({
+      model: this.name,
+      version: p.version,
+      sha256: p.sha256,
+      event: 'auto_rollback_failed',
+      to: p.previous,
+      rule: breach.rule,
+      observed: breach.observed,
+      limit: breach.limit,
+      sample: breach.sample,
+      message: error,
+    })
+    this.#now.persist()
   }
 
   // --- the one transition ----------------------------------------------------------------------
@@ -616,6 +695,44 @@ export class ModelVersions implements ModelView {
         event: 'unloaded',
         reason: 'left the retained window',
       })
+    }
+  }
+
+  /**
+   * The probation after a swap. A promotion starts one (unless turned off) when there is a version
+   * to go back to; a rollback ends any; a restart resumes the recorded one if that version and its
+   * bytes serve again. The new version's figures start afresh; the previous one's are its baseline.
+   */
+  #probationAfter(
+    event: 'promoted' | 'restored' | 'rolled_back',
+    next: LoadedVersion,
+    previous: LoadedVersion | undefined,
+    o: SwapOptions,
+  ): Probation | undefined {
+    const p = this.#probation
+    if (event === 'restored')
+      return p && p.version === next.version && p.sha256 === next.sha256 ? p : undefined
+    const config = this.#config
+    const sizes = { requests: 1000, feedback: config.feedback.window }
+    if (event === 'rolled_back' || !previous || previous.version === next.version) {
+      if (event === 'promoted') this.#ctx.live.restart(this.name, next.version, sizes)
+      return undefined
+    }
+    this.#ctx.live.restart(this.name, next.version, sizes)
+    if (!config.probation.enabled || o.skipProbation) return undefined
+    const before = this.#ctx.live.find(this.name, previous.version)?.snapshot()
+    const now = Date.now()
+    return {
+      version: next.version,
+      sha256: next.sha256,
+      previous: previous.version,
+      startedAt: new Date(now).toISOString(),
+      endsAt: new Date(now + config.probation.seconds * 1000).toISOString(),
+      baseline: {
+        p99Ms: before?.p99Ms ?? null,
+        accuracy: before?.accuracy ?? null,
+        mae: before?.mae ?? null,
+      },
     }
   }
 

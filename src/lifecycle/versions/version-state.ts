@@ -2,6 +2,7 @@ import type { ModelConfig } from '../../repository/model-config.js'
 import type { VersionSource } from '../../repository/scanner.js'
 import type { FileFingerprint } from '../../repository/version-file.js'
 import type { GateReport } from '../gate/gate-types.js'
+import type { Baseline } from '../promotion/probation-rules.js'
 import type { LoadedVersion } from './loaded-version.js'
 
 /**
@@ -112,4 +113,16 @@ export interface ModelView {
    * that resolves outside the models directory), paths relative to the models directory.
    */
   readonly refused: readonly { readonly path: string; readonly reason: string }[]
+  /** The probation of the active version, while it runs. */
+  readonly probation: Probation | undefined
+}
+
+/** A probation: the version on trial, the one it replaced, its window, and what it is held to. */
+export interface Probation {
+  readonly version: number
+  readonly sha256: string
+  readonly previous: number
+  readonly startedAt: string
+  readonly endsAt: string
+  readonly baseline: Baseline
 }

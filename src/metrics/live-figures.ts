@@ -1,0 +1,185 @@
+/**
+ * Live figures of one version over sliding windows: its last requests (outcome and latency) and
+ * its last feedback items (right or wrong, absolute error). Recording is O(1) into fixed rings on
+ * the request path; figures are computed when read (a status page, a probation check).
+ */
+
+/** The figures `GET /models/{name}` shows per version (null: no sample yet). */
+export interface LiveSnapshot {
+  /** Requests in the window (client errors are not counted). */
+  readonly requests: number
+  /** Of those, runtime failures (answered 5xx). */
+  readonly errors: number
+  readonly errorRate: number | null
+  readonly p50Ms: number | null
+  readonly p99Ms: number | null
+  /** Feedback items in the window: `labels` + `values`. */
+  readonly feedback: number
+  /** Label items in the window (what `accuracy` is over). */
+  readonly labels: number
+  /** Value items in the window (what `mae` is over). */
+  readonly values: number
+  /** Labelled items right / labelled items (null: no label feedback). */
+  readonly accuracy: number | null
+  /** Mean absolute error of value feedback (null: no value feedback). */
+  readonly mae: number | null
+}
+
+/** Requests and feedback kept per version for its live figures. */
+export interface LiveWindowSizes {
+  readonly requests: number
+  readonly feedback: number
+}
+
+const DEFAULT_WINDOW_SIZES: LiveWindowSizes = { requests: 1000, feedback: 1000 }
+
+/** A ring of the last `size` numbers, with their count. */
+class Ring {
+  readonly #values: Float64Array
+  #next = 0
+  #count = 0
+
+  constructor(size: number) {
+    this.#values = new Float64Array(size)
+  }
+
+  push(value: number): void {
+    this.#values[this.#next] = value
+    this.#next = (this.#next + 1) % this.#values.length
+    if (this.#count < this.#values.length) this.#count++
+  }
+
+  get count(): number {
+    return this.#count
+  }
+
+  values(): Float64Array {
+    return this.#count === this.#values.length
+      ? this.#values
+      : this.#values.subarray(0, this.#count)
+  }
+}
+
+export class LiveWindow {
+  /** Each request's latency in ms, negative for a failure (so one ring holds both). */
+  readonly #requests: Ring
+  /** Label feedback: 1 right, 0 wrong. */
+  readonly #labels: Ring
+  /** Value feedback: the absolute error. */
+  readonly #values: Ring
+  /** Every feedback item since the window was made (the rings hold the last ones). */
+  #feedbackTotal = 0
+
+  constructor(sizes: LiveWindowSizes = DEFAULT_WINDOW_SIZES) {
+    this.#requests = new Ring(sizes.requests)
+    this.#labels = new Ring(sizes.feedback)
+    this.#values = new Ring(sizes.feedback)
+  }
+
+  /** A request answered (`ok`) or failed at run time, after `ms`. */
+  recordRequest(ok: boolean, ms: number): void {
+    // -0 would read as a success: a failure is at least a nanosecond.
+    this.#requests.push(ok ? ms : -Math.max(ms, 1e-6))
+  }
+
+  recordLabel(right: boolean): void {
+    this.#labels.push(right ? 1 : 0)
+    this.#feedbackTotal++
+  }
+
+  recordValue(absoluteError: number): void {
+    this.#values.push(absoluteError)
+    this.#feedbackTotal++
+  }
+
+  /** Feedback items since the window was made. */
+  get feedbackTotal(): number {
+    return this.#feedbackTotal
+  }
+
+  snapshot(): LiveSnapshot {
+    const requests = this.#requests.values()
+    let errors = 0
+    const latencies: number[] = []
+    for (const v of requests) {
+      if (v < 0) errors++
+      else latencies.push(v)
+    }
+    latencies.sort((a, b) => a - b)
+    const labels = this.#labels.values()
+    const values = this.#values.values()
+    return {
+      requests: requests.length,
+      errors,
+      errorRate: requests.length === 0 ? null : errors / requests.length,
+      p50Ms: quantile(latencies, 0.5),
+      p99Ms: quantile(latencies, 0.99),
+      feedback: labels.length + values.length,
+      labels: labels.length,
+      values: values.length,
+      accuracy: labels.length === 0 ? null : sum(labels) / labels.length,
+      mae: values.length === 0 ? null : sum(values) / values.length,
+    }
+  }
+}
+
+/** Nearest-rank quantile of sorted values (null when there are none). */
+export function quantile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)))
+  return sorted[rank - 1]!
+}
+
+function sum(values: Float64Array): number {
+  let s = 0
+  for (const v of values) s += v
+  return s
+}
+
+/**
+ * Every version's live window, by model and version number: the data plane records into them,
+ * probation and the status pages read them. A window outlives its sessions (feedback for a version
+ * just replaced still counts), and each model keeps the windows of its most recent versions only.
+ */
+export class LiveFigures {
+  readonly #models = new Map<string, Map<number, LiveWindow>>()
+  readonly #keepPerModel: number
+
+  constructor(o: { keepPerModel?: number } = {}) {
+    this.#keepPerModel = o.keepPerModel ?? 16
+  }
+
+  /** The version's window, made on first use with `sizes`. */
+  window(model: string, version: number, sizes?: LiveWindowSizes): LiveWindow {
+    let versions = this.#models.get(model)
+    if (!versions) {
+      versions = new Map()
+      this.#models.set(model, versions)
+    }
+    let w = versions.get(version)
+    if (!w) {
+      w = new LiveWindow(sizes)
+      versions.set(version, w)
+      // Oldest first: the window made longest ago leaves.
+      if (versions.size > this.#keepPerModel) versions.delete(versions.keys().next().value!)
+    }
+    return w
+  }
+
+  /** A new window for the version (a promotion: its figures start from nothing). */
+  restart(model: string, version: number, sizes?: LiveWindowSizes): LiveWindow {
+    this.#models.get(model)?.delete(version)
+    return this.window(model, version, sizes)
+  }
+
+  /** The version's window if it has one. */
+  find(model: string, version: number): LiveWindow | undefined {
+    return this.#models.get(model)?.get(version)
+  }
+
+  /** Every window, for metrics. */
+  *entries(): Iterable<{ model: string; version: number; window: LiveWindow }> {
+    for (const [model, versions] of this.#models)
+      for (const [version, window] of versions) yield { model, version, window }
+  }
+}
