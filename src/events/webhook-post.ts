@@ -1,0 +1,38 @@
+import { createHmac } from 'node:crypto'
+import type { Published } from './event-bus.js'
+import type { DeliveryAttempt } from './webhook-queue.js'
+
+const SIGNATURE_HEADER = 'x-modelgate-signature'
+
+/** `sha256=<hex>`: the HMAC-SHA256 of the exact body with the shared secret (as GitHub signs). */
+function signature(secret: string, body: string): string {
+  return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`
+}
+
+/**
+ * One attempt: a JSON POST of the event, bounded by `timeoutMs` from the request to the answer's
+ * status. Any 2xx accepts it; a redirect is not followed (a webhook URL names its receiver).
+ */
+export function webhookPost(
+  url: string,
+  o: { readonly secret: string | undefined; readonly timeoutMs: number },
+): DeliveryAttempt {
+  return async function postEvent({ event, json }: Published, cancel: AbortSignal) {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'x-modelgate-event': event.type,
+      'x-modelgate-event-id': String(event.id),
+    }
+    if (o.secret !== undefined) headers[SIGNATURE_HEADER] = signature(o.secret, json)
+    const res = await fetch(url, {
+      method: 'POST',
+      headers,
+      body: json,
+      redirect: 'manual',
+      signal: AbortSignal.any([cancel, AbortSignal.timeout(o.timeoutMs)]),
+    })
+    // The answer's body is not read: a receiver that streams one forever must not hold the lane.
+    await res.body?.cancel()
+    if (res.status < 200 || res.status > 299) throw new Error(`answered HTTP ${res.status}`)
+  }
+}
