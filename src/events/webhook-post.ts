@@ -24,15 +24,25 @@ export function webhookPost(
       'x-modelgate-event-id': String(event.id),
     }
     if (o.secret !== undefined) headers[SIGNATURE_HEADER] = signature(o.secret, json)
+    const timeout = AbortSignal.timeout(o.timeoutMs)
     const res = await fetch(url, {
       method: 'POST',
       headers,
       body: json,
       redirect: 'manual',
-      signal: AbortSignal.any([cancel, AbortSignal.timeout(o.timeoutMs)]),
+      signal: AbortSignal.any([cancel, timeout]),
+    }).catch((e: Error) => {
+      throw new Error(failure(e, timeout.aborted && o.timeoutMs))
     })
     // The answer's body is not read: a receiver that streams one forever must not hold the lane.
     await res.body?.cancel()
     if (res.status < 200 || res.status > 299) throw new Error(`answered HTTP ${res.status}`)
   }
+}
+
+/** Why an attempt failed, in words a log reader acts on ("fetch failed" alone says nothing). */
+function failure(e: Error, timedOut: number | false): string {
+  if (timedOut !== false) return `no answer within ${timedOut} ms`
+  const cause = e.cause as { code?: string; message?: string } | undefined
+  return cause?.message ?? cause?.code ?? e.message
 }

@@ -129,6 +129,12 @@ export class WebhookQueue {
         return 'delivered'
       } catch (e) {
         if (signal.aborted) return 'abandoned'
+        logger.debug('webhook_attempt_failed', {
+          webhook: name,
+          id: published.event.id,
+          attempt: retry + 1,
+          error: e,
+        })
         if (retry === retries) {
           logger.warn('webhook_delivery_failed', {
             webhook: name,
