@@ -17,15 +17,20 @@ export function webhookPost(
   url: string,
   o: { readonly secret: string | undefined; readonly timeoutMs: number },
 ): DeliveryAttempt {
+  const target = new URL(url)
+  const basic = basicAuth(target)
+  // fetch refuses a URL with credentials: they go in the Authorization header instead.
+  target.username = target.password = ''
   return async function postEvent({ event, json }: Published, cancel: AbortSignal) {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
       'x-modelgate-event': event.type,
       'x-modelgate-event-id': String(event.id),
     }
+    if (basic !== undefined) headers.authorization = basic
     if (o.secret !== undefined) headers[SIGNATURE_HEADER] = signature(o.secret, json)
     const timeout = AbortSignal.timeout(o.timeoutMs)
-    const res = await fetch(url, {
+    const res = await fetch(target, {
       method: 'POST',
       headers,
       body: json,
@@ -38,6 +43,13 @@ export function webhookPost(
     await res.body?.cancel()
     if (res.status < 200 || res.status > 299) throw new Error(`answered HTTP ${res.status}`)
   }
+}
+
+/** `https://user:password@host/`: the credentials as Basic auth, or undefined without any. */
+function basicAuth(url: URL): string | undefined {
+  if (url.username === '' && url.password === '') return undefined
+  const pair = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+  return `Basic ${Buffer.from(pair).toString('base64')}`
 }
 
 /** Why an attempt failed, in words a log reader acts on ("fetch failed" alone says nothing). */

@@ -41,6 +41,8 @@ interface Stream {
   readonly stopListening: () => void
   /** Since when its buffer has been full; undefined while the client keeps up. */
   behindSince: number | undefined
+  /** The replay's bytes, allowed beyond the byte bound: a client that asks for it is not cut for it. */
+  replayBytes: number
   ended: boolean
 }
 
@@ -87,6 +89,7 @@ export class EventStreams {
               if (wanted(p)) send(p)
             }),
             behindSince: undefined,
+            replayBytes: 0,
             ended: false,
           }
           stream = s
@@ -95,8 +98,11 @@ export class EventStreams {
           this.#o.metrics.eventStreams.set(this.#streams.size)
           // The stream begins at once (a comment), so a client knows it is connected before any event.
           this.#write(s, ': modelgate events\n\n')
-          if (request.lastEventId !== undefined)
-            for (const p of this.#o.bus.recentAfter(request.lastEventId)) if (wanted(p)) send(p)
+          if (request.lastEventId !== undefined) {
+            const replay = this.#o.bus.recentAfter(request.lastEventId).filter(wanted).map(sseFrame)
+            s.replayBytes = replay.reduce((n, frame) => n + Buffer.byteLength(frame), 0)
+            for (const frame of replay) this.#write(s, frame)
+          }
           this.#heartbeat ??= setInterval(() => this.#beat(), this.#o.heartbeatMs)
         },
         // The client went away (node-server cancels the body when the response closes).
@@ -133,7 +139,10 @@ export class EventStreams {
     }
     const now = this.#o.now()
     s.behindSince ??= now
-    if (queued > this.#o.maxBufferedBytes || now - s.behindSince > this.#o.stallMs) {
+    if (
+      queued > this.#o.maxBufferedBytes + s.replayBytes ||
+      now - s.behindSince > this.#o.stallMs
+    ) {
       this.#forget(s)
       s.disconnect()
     }

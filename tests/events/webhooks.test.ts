@@ -46,9 +46,10 @@ function idsOf(requests: readonly ReceivedRequest[], model: string): number[] {
 const ascending = (ids: readonly number[]) => ids.every((id, i) => i === 0 || id > ids[i - 1]!)
 
 describe('--webhook', () => {
-  it('POSTs every history entry as an event, in order per model, signed, with its type and id in headers', async () => {
+  it('POSTs every history entry as an event, in order per model, signed, with its type and id in headers, and the URL’s credentials as Basic auth', async () => {
     receiver = await startWebhookReceiver()
-    server = await serveTwoModels(receiver.url)
+    // Credentials in the URL are sent as Basic auth (and kept out of logs and metrics).
+    server = await serveTwoModels(receiver.url.replace('http://', 'http://hook:s%40cret@'))
     await writeVersion(server.modelsDir, 'adder', 2, addConstModel(2))
     await writeVersion(server.modelsDir, 'other', 2, addConstModel(20))
     await waitActive(server.url, 'adder', 2)
@@ -61,6 +62,7 @@ describe('--webhook', () => {
 
     for (const r of receiver.delivered) {
       expect(r.headers['content-type']).toBe('application/json')
+      expect(r.headers.authorization).toBe(`Basic ${Buffer.from('hook:s@cret').toString('base64')}`)
       expect(r.headers['x-modelgate-event']).toBe(r.event.type)
       expect(r.headers['x-modelgate-event-id']).toBe(String(r.event.id))
       const hmac = createHmac('sha256', SECRET).update(r.body).digest('hex')

@@ -53,6 +53,17 @@ describe('EventStreams', () => {
     expect(s.streams.size).toBe(1)
   })
 
+  it('allows the replay a client asks for beyond the byte bound, and counts from there', () => {
+    const s = setup({ maxBufferedBytes: 100_000 })
+    for (let v = 1; v <= 50; v++) s.publish(v) // 500 kB kept
+    let disconnected = 0
+    s.streams.open({ lastEventId: 0, disconnect: () => disconnected++ })
+    s.publish(51)
+    expect(disconnected).toBe(0)
+    for (let v = 52; v <= 70 && disconnected === 0; v++) s.publish(v)
+    expect(disconnected).toBe(1)
+  })
+
   it('cuts a client whose buffer has stayed full past the stall bound', () => {
     const s = setup({ stallMs: 30_000 })
     const slow = client(s.streams)
