@@ -2,7 +2,7 @@ import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { EventBus } from './event-bus.js'
 import { webhookPost } from './webhook-post.js'
-import { type DeliveryAttempt, WebhookQueue } from './webhook-queue.js'
+import { WebhookQueue } from './webhook-queue.js'
 
 export interface WebhooksOptions {
   readonly urls: readonly string[]
@@ -10,12 +10,6 @@ export interface WebhooksOptions {
   readonly secret: string | undefined
   readonly logger: Logger
   readonly metrics: ServerMetrics
-  readonly timeoutMs?: number
-  readonly retries?: number
-  readonly capacity?: number
-  readonly backoffMs?: (retry: number) => number
-  /** The POST itself; tests may stand in a transport of their own. */
-  readonly attempt?: (url: string) => DeliveryAttempt
 }
 
 const WEBHOOK_TIMEOUT_MS = 5000
@@ -41,15 +35,14 @@ export class Webhooks {
 
   constructor(bus: EventBus, o: WebhooksOptions) {
     this.#logger = o.logger
-    const timeoutMs = o.timeoutMs ?? WEBHOOK_TIMEOUT_MS
     this.#queues = o.urls.map((url) => {
       const name = webhookName(url)
       const queue = new WebhookQueue({
         name,
-        attempt: o.attempt?.(url) ?? webhookPost(url, { secret: o.secret, timeoutMs }),
-        capacity: o.capacity ?? WEBHOOK_QUEUE_CAPACITY,
-        retries: o.retries ?? WEBHOOK_RETRIES,
-        backoffMs: o.backoffMs ?? exponentialBackoff,
+        attempt: webhookPost(url, { secret: o.secret, timeoutMs: WEBHOOK_TIMEOUT_MS }),
+        capacity: WEBHOOK_QUEUE_CAPACITY,
+        retries: WEBHOOK_RETRIES,
+        backoffMs: exponentialBackoff,
         logger: o.logger,
         counted: (result) => o.metrics.webhookDeliveries.inc({ webhook: name, result }),
         depthChanged: (depth) => o.metrics.webhookQueueDepth.set({ webhook: name }, depth),

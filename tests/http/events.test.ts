@@ -144,6 +144,14 @@ describe('GET /events', () => {
     await rest.close()
   })
 
+  it('answers HEAD with the headers and opens no stream', async () => {
+    t = await startTestServer(twoModels)
+    const res = await fetch(`${t.url}/events`, { method: 'HEAD' })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8')
+    expect(await metricValue(t.url, 'modelgate_event_streams')).toBe(0)
+  })
+
   it('refuses a Last-Event-ID that is not an event id', async () => {
     t = await startTestServer(twoModels)
     const res = await fetch(`${t.url}/events`, { headers: { 'last-event-id': 'x' } })
