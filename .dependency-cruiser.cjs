@@ -1,6 +1,8 @@
 // The layers of src/ (docs/architecture.md), lowest first. A layer imports only the ones below it;
 // tests, bench and scripts may import anything.
 //   onnx, metrics            protobuf reading; the server's own prom-client registry
+//   events                   lifecycle events published (bus) and sent to webhooks; lifecycle
+//                            publishes, http streams them (GET /events)
 //   runtime                  onnxruntime-node: sessions, tensor codecs, batcher, worker pool
 //   repository               what is on disk
 //   lifecycle                versions, their states, the gate, the swap
@@ -30,6 +32,7 @@ module.exports = {
     },
     noUpwardImport('onnx', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
     noUpwardImport('metrics', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
+    noUpwardImport('events', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
     noUpwardImport('runtime', ['repository', 'lifecycle', 'dataplane', 'v2', 'http']),
     noUpwardImport('repository', ['lifecycle', 'dataplane', 'v2', 'http']),
     noUpwardImport('lifecycle', ['dataplane', 'v2', 'http']),

@@ -8,6 +8,7 @@ import {
   loadServeConfig,
   OPTION_KEYS,
   type OptionKey,
+  REPEATABLE_OPTIONS,
 } from './config.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
@@ -66,6 +67,8 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   threadpoolStallMs: ['MS', '/healthz 503 after a threadpool stall this long (10000)'],
   execution: ['MODE', 'where models run unless model.json says: auto, main, workers (auto)'],
   maxMemory: ['SIZE', 'refuse a version that would take the process past this (default: none)'],
+  webhook: ['URL', 'POST every lifecycle event here (repeat the flag for more than one)'],
+  webhookSecretFile: ['FILE', 'sign webhook bodies with this secret (or MODELGATE_WEBHOOK_SECRET)'],
 }
 
 function serveUsage(): string {
@@ -92,7 +95,7 @@ function fail(message: string): never {
 }
 
 async function serve(args: string[]): Promise<void> {
-  let values: Record<string, string | boolean | undefined>
+  let values: Record<string, string | boolean | string[] | undefined>
   try {
     ;({ values } = parseArgs({
       args,
@@ -102,7 +105,10 @@ async function serve(args: string[]): Promise<void> {
         ...Object.fromEntries(
           OPTION_KEYS.map((key) => [
             flagName(key).slice(2),
-            { type: BOOLEAN_OPTIONS.has(key) ? ('boolean' as const) : ('string' as const) },
+            {
+              type: BOOLEAN_OPTIONS.has(key) ? ('boolean' as const) : ('string' as const),
+              multiple: REPEATABLE_OPTIONS.has(key),
+            },
           ]),
         ),
         help: { type: 'boolean', short: 'h' },

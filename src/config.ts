@@ -52,6 +52,13 @@ const flag = z.union([z.boolean(), z.string()]).transform((value, ctx) => {
   return z.NEVER
 })
 
+const splitUrls = (value: string) => value.split(/\s+/).filter((url) => url !== '')
+
+const webhookUrl = z.string().superRefine((value, ctx) => {
+  if (!URL.canParse(value) || !/^https?:$/.test(new URL(value).protocol))
+    ctx.addIssue({ code: 'custom', message: `expected an http:// or https:// URL, got '${value}'` })
+})
+
 /** Each key is also a flag (`--kebab-case`) and an environment variable (`MODELGATE_SNAKE_CASE`). */
 export const serveOptionsSchema = z.object({
   models: z.string().min(1).default('models'),
@@ -95,10 +102,20 @@ export const serveOptionsSchema = z.object({
   execution: z.enum(['auto', 'main', 'workers']).default('auto'),
   /** The most memory modelgate may use (RSS); a version that would not fit is refused. Default: what the system (or cgroup) has. */
   maxMemory: byteSize.optional(),
+  /** Every lifecycle event is POSTed to each (the flag repeats; the environment variable lists them, space-separated). */
+  webhook: z
+    .union([z.string(), z.array(z.string())])
+    .transform((value) => (typeof value === 'string' ? [value] : value).flatMap(splitUrls))
+    .pipe(z.array(webhookUrl))
+    .default([]),
+  /** A file holding the secret that signs webhook bodies; MODELGATE_WEBHOOK_SECRET also works. */
+  webhookSecretFile: z.string().min(1).optional(),
 })
 
 /** Flags that take no value. */
 export const BOOLEAN_OPTIONS: ReadonlySet<OptionKey> = new Set(['poll', 'requireSmoke'])
+/** Flags that may be given more than once. */
+export const REPEATABLE_OPTIONS: ReadonlySet<OptionKey> = new Set(['webhook'])
 
 export type ServeOptionsInput = z.input<typeof serveOptionsSchema>
 
@@ -126,6 +143,9 @@ export interface ServeConfig {
   readonly threadpoolStallMs: number
   readonly execution: 'auto' | 'main' | 'workers'
   readonly maxMemoryBytes: number | undefined
+  readonly webhooks: readonly string[]
+  /** Signs webhook bodies (X-Modelgate-Signature); undefined: unsigned. */
+  readonly webhookSecret: string | undefined
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -163,25 +183,34 @@ function inWords(issue: z.core.$ZodRawIssue): string | undefined {
   }
 }
 
-/** Secrets do not belong in argv (every user sees it in `ps`): environment or a file only. */
+/**
+ * Secrets do not belong in argv (every user sees it in `ps`): environment or a file only. The
+ * file wins; surrounding whitespace (a trailing newline) is not part of the secret.
+ */
+function readSecret(
+  fromEnv: string | undefined,
+  file: string | undefined,
+  fileSource: string,
+): string | undefined {
+  let secret = fromEnv
+  if (file !== undefined) {
+    try {
+      secret = readFileSync(file, 'utf8')
+    } catch (e) {
+      throw new ConfigError(`invalid ${fileSource}: cannot read ${file}: ${(e as Error).message}`)
+    }
+  }
+  secret = secret?.trim()
+  return secret === '' ? undefined : secret
+}
+
 function readAdminToken(
   env: Readonly<Record<string, string | undefined>>,
   file: string | undefined,
   fileSource: string | undefined,
 ): string | undefined {
-  let token = env.MODELGATE_ADMIN_TOKEN
-  if (file !== undefined) {
-    try {
-      token = readFileSync(file, 'utf8')
-    } catch (e) {
-      throw new ConfigError(
-        `invalid ${fileSource ?? '--admin-token-file'}: cannot read ${file}: ${(e as Error).message}`,
-      )
-    }
-  }
-  token = token?.trim()
-  if (token === undefined || token === '') return undefined
-  if (token.length < 16)
+  const token = readSecret(env.MODELGATE_ADMIN_TOKEN, file, fileSource ?? '--admin-token-file')
+  if (token !== undefined && token.length < 16)
     throw new ConfigError('invalid MODELGATE_ADMIN_TOKEN: use at least 16 characters')
   return token
 }
@@ -191,10 +220,10 @@ function readAdminToken(
  * environment variable) that holds the bad value.
  */
 export function loadServeConfig(
-  flags: Readonly<Partial<Record<OptionKey, string | boolean | undefined>>>,
+  flags: Readonly<Partial<Record<OptionKey, string | boolean | readonly string[] | undefined>>>,
   env: Readonly<Record<string, string | undefined>>,
 ): ServeConfig {
-  const merged: Record<string, string | boolean> = {}
+  const merged: Record<string, string | boolean | readonly string[]> = {}
   const source: Record<string, string> = {}
   for (const key of OPTION_KEYS) {
     const fromFlag = flags[key]
@@ -252,5 +281,11 @@ export function loadServeConfig(
     threadpoolStallMs: o.threadpoolStallMs,
     execution: o.execution,
     maxMemoryBytes: o.maxMemory,
+    webhooks: o.webhook,
+    webhookSecret: readSecret(
+      env.MODELGATE_WEBHOOK_SECRET,
+      o.webhookSecretFile,
+      source.webhookSecretFile ?? '--webhook-secret-file',
+    ),
   })
 }

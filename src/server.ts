@@ -19,6 +19,9 @@ import { createFastPredict } from './http/fast-predict.js'
 import { errorPayload, writeErrorPayload } from './http/error-payload.js'
 import { StallWatch } from './http/stall-watch.js'
 import { ShuttingDownError } from './errors.js'
+import { EventBus } from './events/event-bus.js'
+import { Webhooks, webhookName } from './events/webhooks.js'
+import { EventStreams } from './http/event-streams.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/versions/model-registry.js'
 import { StateLock, StateLockedError } from './lifecycle/state/state-lock.js'
@@ -33,6 +36,8 @@ export interface ModelgateServer {
   readonly registry: ModelRegistry
   readonly lifecycle: Lifecycle
   readonly metrics: ServerMetrics
+  /** Lifecycle events, as webhooks and `GET /events` receive them. */
+  readonly events: EventBus
   /**
    * The Hono app behind the listener, for requests without a socket (`app.request()` in tests).
    * Predictions there take its routes, not the fast path; draining and body guards are the listener's.
@@ -49,6 +54,9 @@ export class StartupError extends Error {}
 function where(req: IncomingMessage): { method: string; path: string } {
   return { method: req.method ?? '', path: req.url ?? '' }
 }
+
+/** At shutdown, queued webhook deliveries get this long (at most the shutdown timeout). */
+const WEBHOOK_GRACE_MS = 5000
 
 /** A client refused for want of body budget is told to come back this much later (Retry-After). */
 const OVERLOADED_RETRY_AFTER_SECONDS = 1
@@ -78,6 +86,14 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const live = new LiveFigures()
   const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used, live })
   const registry = new ModelRegistry(config.defaultModel)
+  const events = new EventBus(logger)
+  const webhooks = new Webhooks(events, {
+    urls: config.webhooks,
+    secret: config.webhookSecret,
+    logger,
+    metrics,
+  })
+  const eventStreams = new EventStreams({ bus: events, metrics })
   const lifecycle = new Lifecycle({
     modelsDir: config.modelsDir,
     stateDir: config.stateDir,
@@ -94,6 +110,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       execution: config.execution,
       maxMemoryBytes: config.maxMemoryBytes,
     },
+    events,
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictionLogs = new PredictionLogs()
@@ -120,6 +137,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     logger,
     lifecycle,
     adminToken: config.adminToken,
+    eventStreams,
   })
 
   // Predictions take the fast path; every other request goes to the Hono app.
@@ -187,6 +205,11 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
+  if (config.webhooks.length > 0)
+    logger.info('webhooks', {
+      webhooks: config.webhooks.map(webhookName),
+      signed: config.webhookSecret !== undefined,
+    })
   if (config.adminToken === undefined && !isLoopbackHost(config.host)) {
     // Reachable from the network, administrable from nowhere but this machine: say so once.
     logger.warn('admin_loopback_only', {
@@ -207,6 +230,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     registry,
     lifecycle,
     metrics,
+    events,
     app,
     loaded,
     /**
@@ -221,6 +245,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         logger.info('draining', { inFlight: open, timeoutMs: config.shutdownTimeoutMs })
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
         server.closeIdleConnections()
+        // Event streams never end by themselves: end them, or the drain would wait them out.
+        eventStreams.close()
         if (open > 0) {
           let timer: NodeJS.Timeout | undefined
           await Promise.race([
@@ -234,6 +260,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         server.closeAllConnections()
         await closed
         await lifecycle.close()
+        // After the lifecycle: its last events are queued too.
+        await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))
         threadpool.close()
         metrics.close()
         await stateLock.release()

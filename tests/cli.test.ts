@@ -51,6 +51,10 @@ describe('modelgate CLI', () => {
     expect(unknown.stderr).toMatch(/--prot/)
     const command = cli(['srve'])
     expect(command.status).toBe(2)
+    // --webhook repeats: every one is checked, not only the last.
+    const webhook = cli(['serve', '--webhook', 'ftp://bad/', '--webhook', 'http://ok.example/'])
+    expect(webhook.status).toBe(2)
+    expect(webhook.stderr).toMatch(/invalid --webhook: .*'ftp:\/\/bad\/'/)
   })
 
   it('exits 2 when the models directory does not exist', () => {

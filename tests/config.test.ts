@@ -1,3 +1,6 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { ConfigError, loadServeConfig } from '../src/config.js'
 
@@ -139,5 +142,49 @@ describe('loadServeConfig', () => {
     expect(loadServeConfig({}, { MODELGATE_THREADPOOL_STALL_MS: '500' }).threadpoolStallMs).toBe(
       500,
     )
+  })
+})
+
+describe('webhooks', () => {
+  it('takes --webhook more than once, or MODELGATE_WEBHOOK as a space-separated list', () => {
+    expect(loadServeConfig({}, {}).webhooks).toEqual([])
+    expect(
+      loadServeConfig({ webhook: ['http://a.example/hook', 'https://b.example/x?k=1'] }, {})
+        .webhooks,
+    ).toEqual(['http://a.example/hook', 'https://b.example/x?k=1'])
+    expect(
+      loadServeConfig({}, { MODELGATE_WEBHOOK: ' http://a.example/1  http://b.example/2 ' })
+        .webhooks,
+    ).toEqual(['http://a.example/1', 'http://b.example/2'])
+  })
+
+  it('refuses a webhook that is not an http(s) URL, naming the flag', () => {
+    expect(() => loadServeConfig({ webhook: ['ftp://a.example/'] }, {})).toThrow(
+      /invalid --webhook: expected an http:\/\/ or https:\/\/ URL, got 'ftp:\/\/a.example\/'/,
+    )
+    expect(() => loadServeConfig({}, { MODELGATE_WEBHOOK: 'not-a-url' })).toThrow(
+      /invalid MODELGATE_WEBHOOK: .*'not-a-url'/,
+    )
+  })
+
+  it('reads the signing secret from MODELGATE_WEBHOOK_SECRET or --webhook-secret-file, never argv', async () => {
+    expect(loadServeConfig({}, {}).webhookSecret).toBeUndefined()
+    expect(loadServeConfig({}, { MODELGATE_WEBHOOK_SECRET: ' s3cret\n' }).webhookSecret).toBe(
+      's3cret',
+    )
+    const dir = await mkdtemp(join(tmpdir(), 'modelgate-config-'))
+    try {
+      await writeFile(join(dir, 'secret'), 'from-file\n')
+      const c = loadServeConfig(
+        { webhookSecretFile: join(dir, 'secret') },
+        { MODELGATE_WEBHOOK_SECRET: 'from-env' },
+      )
+      expect(c.webhookSecret).toBe('from-file')
+      expect(() => loadServeConfig({ webhookSecretFile: join(dir, 'none') }, {})).toThrow(
+        /invalid --webhook-secret-file: cannot read/,
+      )
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })

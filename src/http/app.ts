@@ -8,9 +8,11 @@ import type { Logger } from '../log.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Liveness } from '../threadpool-probe.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
+import type { EventStreams } from './event-streams.js'
 import { checkPathEncoding } from './path-encoding.js'
 import { compressResponses } from './response-compression.js'
 import { registerAdminRoutes } from './routes/admin-routes.js'
+import { registerEventRoutes } from './routes/event-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
 import { registerPredictRoutes } from './routes/predict-routes.js'
@@ -31,6 +33,8 @@ export interface HttpAppOptions {
   readonly logger: Logger
   readonly lifecycle: Lifecycle
   readonly adminToken: string | undefined
+  /** `GET /events` */
+  readonly eventStreams: EventStreams
 }
 
 /** The HTTP surface: parses, calls the core, maps errors in one place. */
@@ -51,6 +55,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerPredictRoutes(app, options)
   registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)
+  registerEventRoutes(app, options)
   registerModelRoutes(app, options.registry, options.live)
   registerOpsRoutes(app, options)
   app.notFound(createNotFound(options.logger))

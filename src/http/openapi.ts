@@ -207,12 +207,15 @@ const v2ModelMetadata = z.object({
   outputs: z.array(v2TensorMeta),
 })
 
+const eventStreamExample =
+  'id: 7\nevent: promoted\ndata: {"id":7,"type":"promoted","model":"iris","version":3,"time":"2026-12-03T10:41:07.120Z","sha256":"9f2c...","trigger":"watch","from":2,"stages":[...]}\n\n'
+
 type Op = {
   summary: string
   tags: string[]
   body?: z.ZodType
   optionalBody?: boolean
-  ok: z.ZodType | 'text' | 'empty'
+  ok: z.ZodType | 'text' | 'empty' | 'event-stream'
   admin?: boolean
   v2?: boolean
   query?: { name: string; description: string }[]
@@ -446,6 +449,20 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       query: [{ name: 'limit', description: 'at most this many, 1 to 200 (default 100)' }],
     },
   },
+  '/events': {
+    get: {
+      summary:
+        'Lifecycle events as Server-Sent Events (promoted, rejected, rolled_back, ...): every history entry, live; a comment every 15 s',
+      tags: ['admin'],
+      ok: 'event-stream',
+      admin: true,
+      query: [{ name: 'model', description: "only this model's events" }],
+      statuses: {
+        '400':
+          'invalid_request: a Last-Event-ID header that is not an event id. With a valid one, the kept events after it (the last 1000) are sent first',
+      },
+    },
+  },
   '/v2': {
     get: {
       summary: 'Server metadata',
@@ -605,14 +622,21 @@ function operation(path: string, op: Op): Record<string, unknown> {
   const okContent =
     op.ok === 'text'
       ? { 'text/plain': { schema: { type: 'string' } } }
-      : op.ok === 'empty'
-        ? undefined
-        : {
-            'application/json': {
-              schema: json(op.ok),
-              ...(op.example?.response !== undefined && { example: op.example.response }),
+      : op.ok === 'event-stream'
+        ? {
+            'text/event-stream': {
+              schema: { type: 'string' },
+              example: eventStreamExample,
             },
           }
+        : op.ok === 'empty'
+          ? undefined
+          : {
+              'application/json': {
+                schema: json(op.ok),
+                ...(op.example?.response !== undefined && { example: op.example.response }),
+              },
+            }
   const others = Object.fromEntries(
     Object.entries(op.statuses ?? {}).map(([status, description]) => [
       status,

@@ -1,3 +1,4 @@
+import type { EventBus } from '../events/event-bus.js'
 import type { Logger } from '../log.js'
 import type { ExecutionSetting } from './serving/serving-engine.js'
 import type { Ignored } from '../repository/scanner.js'
@@ -35,6 +36,8 @@ export interface LifecycleDeps {
   readonly live: LiveFigures
   readonly logger: Logger
   readonly options: LifecycleOptions
+  /** Every history entry is also published here, as it is appended (webhooks, `GET /events`). */
+  readonly events?: EventBus | undefined
 }
 
 /** What every model's pipeline shares: the one place they reach the server's services. */

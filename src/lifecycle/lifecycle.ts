@@ -42,7 +42,7 @@ export class Lifecycle {
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
     this.#store = new StateStore(deps.stateDir)
-    this.#history = new History(deps.stateDir, deps.logger)
+    this.#history = new History(deps.stateDir, deps.logger, deps.events)
     this.#gates = new GateRunner(deps.logger)
     this.#ignored = new IgnoredPaths(deps.logger)
   }

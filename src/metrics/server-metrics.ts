@@ -171,6 +171,26 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly webhookDeliveries = new Counter({
+    name: 'modelgate_webhook_deliveries_total',
+    help: 'Lifecycle events sent to a webhook, by result: delivered, failed (every retry failed), dropped (the queue was full: the oldest waiting event goes) or abandoned (still queued at shutdown).',
+    labelNames: ['webhook', 'result'] as const,
+    registers: [this.registry],
+  })
+
+  readonly webhookQueueDepth = new Gauge({
+    name: 'modelgate_webhook_queue_depth',
+    help: 'Lifecycle events waiting for (or being sent to) a webhook.',
+    labelNames: ['webhook'] as const,
+    registers: [this.registry],
+  })
+
+  readonly eventStreams = new Gauge({
+    name: 'modelgate_event_streams',
+    help: 'Clients following GET /events now.',
+    registers: [this.registry],
+  })
+
   /** Delays of the event loop, sampled every 10 ms; read and reset at each scrape. */
   readonly #loopDelay = monitorEventLoopDelay({ resolution: 10 })
 

@@ -22,6 +22,7 @@ function registeredRoutes(): { path: string; method: string }[] {
     logger: deps,
     lifecycle: deps,
     adminToken: undefined,
+    eventStreams: deps,
   })
   const routes = app.routes
     .filter((r) => r.method !== 'ALL' && !r.path.includes('*'))

@@ -483,6 +483,7 @@ describe('admin auth', () => {
     ['POST', '/models/adder/rollback'],
     ['POST', '/models/adder/promote'],
     ['GET', '/models/adder/history'],
+    ['GET', '/events'],
   ] as const
 
   function call(url: string, method: string, path: string, headers: Record<string, string> = {}) {

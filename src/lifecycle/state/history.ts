@@ -1,5 +1,6 @@
 import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
+import type { EventBus } from '../../events/event-bus.js'
 import type { Logger } from '../../log.js'
 import type { StageResult } from '../gate/gate-types.js'
 import { roundMs, roundStages } from '../gate/stage-results.js'
@@ -54,14 +55,17 @@ export const KEEP_PER_MODEL = 200
 export class History {
   readonly #path: string
   readonly #logger: Logger | undefined
+  readonly #events: EventBus | undefined
   readonly #recent = new Map<string, HistoryEntry[]>()
   #writing: Promise<void> = Promise.resolve()
   /** The last append failed: the file may end in part of a line. */
   #mayBeTorn = false
 
-  constructor(dir: string, logger?: Logger) {
+  /** `events`: every entry appended is also published there (those load() reads back are not). */
+  constructor(dir: string, logger?: Logger, events?: EventBus) {
     this.#path = join(dir, HISTORY_FILE)
     this.#logger = logger
+    this.#events = events
   }
 
   /**
@@ -109,6 +113,8 @@ export class History {
       ...(entry.stages !== undefined && { stages: roundStages(entry.stages) }),
     }
     this.#remember(full)
+    // As it happens, not once on disk: a webhook or stream hears of it even when the disk is full.
+    this.#events?.publish(full)
     const line = `${JSON.stringify(full)}\n`
     const write = this.#writing.then(() => this.#appendLine(line))
     this.#writing = write
