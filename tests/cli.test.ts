@@ -75,6 +75,7 @@ describe('modelgate CLI', () => {
       body: '{"inputs": [[1, 2, 3, 4]]}',
     })
     expect(await res.json()).toEqual({
+      id: expect.any(String),
       model: 'adder',
       version: 1,
       outputs: { y: [[11, 12, 13, 14]] },

@@ -61,6 +61,17 @@ export function send(base: string, agent: Agent, r: FuzzRequest): Promise<FuzzOu
       resolve(o)
     }
     req.on('response', (res) => {
+      // An event stream (GET /events) never ends by itself: its status and headers are the answer.
+      if (String(res.headers['content-type'] ?? '').startsWith('text/event-stream')) {
+        settle({
+          kind: 'response',
+          status: res.statusCode!,
+          headers: res.headers,
+          body: Buffer.alloc(0),
+        })
+        req.destroy()
+        return
+      }
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () =>
