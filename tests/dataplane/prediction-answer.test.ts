@@ -2,6 +2,7 @@ import { Tensor } from 'onnxruntime-node'
 import { describe, expect, it } from 'vitest'
 import { answerOf, answerPlan } from '../../src/dataplane/prediction-answer.js'
 import type { ElementType } from '../../src/runtime/element-type.js'
+import { toFloat16Bits } from '../../src/runtime/float16.js'
 import type { Signature, TensorSpec } from '../../src/runtime/signature.js'
 
 /** A signature with these outputs (name: type), in order, and one input nobody looks at. */
@@ -115,6 +116,16 @@ describe('answerOf', () => {
     // Ties go to the first of the highest.
     expect(answer.labels).toEqual(['1', '2', '0'])
     expect(answer.values).toEqual([Math.fround(0.1), -5, 2])
+  })
+
+  it('reads float16 outputs by value, not by their bit patterns', () => {
+    // onnxruntime-node carries float16 as Uint16Array bits; a negative half has the larger bits.
+    const plan = answerPlan(signature({ logits: 'float16' }), undefined)
+    const halves = [-1, -2, 0.5, 0.25].map(toFloat16Bits)
+    const answer = answerOf(plan, {
+      logits: new Tensor('float16', new Uint16Array(halves), [2, 2]),
+    })
+    expect(answer).toEqual({ labels: ['0', '0'], values: [-1, 0.5] })
   })
 
   it('reads a scalar output as one row', () => {
