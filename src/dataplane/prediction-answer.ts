@@ -1,5 +1,6 @@
 import type { Tensor } from 'onnxruntime-node'
 import type { Fetches } from '../runtime/feeds.js'
+import { fromFloat16Bits } from '../runtime/float16.js'
 import type { Signature } from '../runtime/signature.js'
 
 /** Rows of one prediction remembered for feedback; a larger batch is not scored. */
@@ -68,7 +69,7 @@ function labelsOf(t: Tensor, argmax: boolean): string[] | undefined {
     }
     let best = 0
     for (let i = 1; i < width; i++)
-      if ((data[r * width + i] as number) > (data[r * width + best] as number)) best = i
+      if (numberAt(t, r * width + i) > numberAt(t, r * width + best)) best = i
     labels.push(String(best))
   }
   return labels
@@ -77,9 +78,14 @@ function labelsOf(t: Tensor, argmax: boolean): string[] | undefined {
 function valuesOf(t: Tensor): number[] | undefined {
   const n = rows(t)
   if (n > MAX_SCORED_ROWS || n === 0) return undefined
-  const data = t.data as ArrayLike<number | bigint>
-  const width = data.length / n
+  const width = (t.data as ArrayLike<unknown>).length / n
   const values: number[] = []
-  for (let r = 0; r < n; r++) values.push(Number(data[r * width]))
+  for (let r = 0; r < n; r++) values.push(numberAt(t, r * width))
   return values
+}
+
+/** Element `i` as a number: onnxruntime-node carries float16 as Uint16Array bit patterns. */
+function numberAt(t: Tensor, i: number): number {
+  const v = (t.data as ArrayLike<number | bigint>)[i]!
+  return t.type === 'float16' ? fromFloat16Bits(v as number) : Number(v)
 }
