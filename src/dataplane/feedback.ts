@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
-import type { LiveFigures } from '../metrics/live-figures.js'
+import { type LiveFigures, windowSizes } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Answer } from './prediction-answer.js'
 import type { PredictionLogs } from './prediction-logs.js'
@@ -94,10 +94,7 @@ export class Feedback {
       }
       p.scored = true
       accepted++
-      const window = this.#live.window(model, p.version, {
-        requests: 1000,
-        feedback: config.feedback.window,
-      })
+      const window = this.#live.window(model, p.version, windowSizes(config.feedback.window))
       for (const s of scored) {
         if (s.kind === 'label') window.recordLabel(s.right)
         else window.recordValue(s.error)

@@ -5,7 +5,12 @@ import type {
   ModelView,
   VersionView as VersionRecordView,
 } from '../lifecycle/versions/version-state.js'
-import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
+import {
+  type LiveFigures,
+  type LiveSnapshot,
+  type LiveWindow,
+  windowSizes,
+} from '../metrics/live-figures.js'
 import { judgeProbation, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
@@ -141,7 +146,7 @@ export function describeModel(
 function probationView(m: ModelView, live: LiveFigures): ProbationView | null {
   const p = m.probation
   if (!p) return null
-  const figures = live.window(m.name, p.version).snapshot()
+  const figures = live.window(m.name, p.version, windowSizes(m.config.feedback.window)).snapshot()
   return {
     version: p.version,
     previous: p.previous,

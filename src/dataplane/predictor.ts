@@ -2,7 +2,7 @@ import { InferenceFailedError, ServerError } from '../errors.js'
 import type { LoadedVersion } from '../lifecycle/versions/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
-import type { LiveFigures, LiveWindow } from '../metrics/live-figures.js'
+import { type LiveFigures, type LiveWindow, windowSizes } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import { rowCount } from '../runtime/batcher.js'
 import { decodeFeeds, selectOutputs, type Feeds, type Fetches } from '../runtime/feeds.js'
@@ -196,7 +196,13 @@ export class Predictor {
   }
 
   #windowOf(version: LoadedVersion): LiveWindow {
-    return this.#live.window(version.model, version.version)
+    // Sized by model.json when the first request makes it (a promotion makes it otherwise).
+    const feedback = this.#registry.get(version.model)?.config.feedback.window
+    return this.#live.window(
+      version.model,
+      version.version,
+      feedback === undefined ? undefined : windowSizes(feedback),
+    )
   }
 
   /** What the prediction answered, for feedback to score later (never its inputs). */

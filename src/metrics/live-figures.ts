@@ -33,6 +33,11 @@ export interface LiveWindowSizes {
 
 const DEFAULT_WINDOW_SIZES: LiveWindowSizes = { requests: 1000, feedback: 1000 }
 
+/** The sizes of a model's windows: the last 1000 requests, and its `feedback.window` items. */
+export function windowSizes(feedbackWindow: number): LiveWindowSizes {
+  return { requests: DEFAULT_WINDOW_SIZES.requests, feedback: feedbackWindow }
+}
+
 /** A ring of the last `size` numbers, with their count. */
 class Ring {
   readonly #values: Float64Array

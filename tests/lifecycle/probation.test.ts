@@ -117,6 +117,25 @@ describe('prediction ids and feedback', () => {
       404,
     )
   })
+  it("keeps model.json's feedback.window for a version served again after a restart", async () => {
+    const dir = await tempModelsDir(async (d) => {
+      await writeFiles(join(d, 'm'), { 'model.json': JSON.stringify({ feedback: { window: 2 } }) })
+      await dropVersion(d, 'm', 1, RIGHT)
+    })
+    await (await serveOver(dir)).close()
+    // Restored, not promoted: its window is made by its first request.
+    const t = await serveOver(dir)
+    for (const id of ['a', 'b', 'c']) expect((await predictAs(t.url, 'm', id)).status).toBe(200)
+    const items = [
+      { id: 'a', label: 0 },
+      { id: 'b', label: 0 },
+      { id: 'c', label: 1 },
+    ]
+    expect((await postJson(`${t.url}/models/m/feedback`, { items })).body.accepted).toBe(3)
+    // The last two items only: one right, one wrong.
+    const live = versionView(await modelDetail(t.url, 'm'), 1).live
+    expect(live).toMatchObject({ feedback: 2, accuracy: 0.5 })
+  })
 })
 
 describe('probation', () => {

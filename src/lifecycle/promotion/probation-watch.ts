@@ -1,4 +1,4 @@
-import type { LiveFigures } from '../../metrics/live-figures.js'
+import { type LiveFigures, windowSizes } from '../../metrics/live-figures.js'
 import type { ModelVersions } from '../versions/model-versions.js'
 import { judgeProbation, type RuleResult } from './probation-rules.js'
 
@@ -42,7 +42,8 @@ export class ProbationWatch {
     for (const versions of this.#o.models()) {
       const p = versions.probation
       if (!p || this.#rollingBack.has(versions.name)) continue
-      const figures = this.#o.live.window(versions.name, p.version).snapshot()
+      const sizes = windowSizes(versions.config.feedback.window)
+      const figures = this.#o.live.window(versions.name, p.version, sizes).snapshot()
       const rules = judgeProbation(versions.config.probation, figures, p.baseline)
       const breach = rules.find((r) => r.status === 'breached')
       if (breach) void this.#rollBack(versions, p.version, p.previous, breach)

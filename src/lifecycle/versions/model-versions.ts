@@ -1,5 +1,5 @@
 import type { Logger } from '../../log.js'
-import type { LiveFigures } from '../../metrics/live-figures.js'
+import { type LiveFigures, windowSizes } from '../../metrics/live-figures.js'
 import type { ServerMetrics } from '../../metrics/server-metrics.js'
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../../repository/model-config.js'
 import type { ModelSource, VersionSource } from '../../repository/scanner.js'
@@ -713,7 +713,7 @@ export class ModelVersions implements ModelView {
     if (event === 'restored')
       return p && p.version === next.version && p.sha256 === next.sha256 ? p : undefined
     const config = this.#config
-    const sizes = { requests: 1000, feedback: config.feedback.window }
+    const sizes = windowSizes(config.feedback.window)
     if (event === 'rolled_back' || !previous || previous.version === next.version) {
       if (event === 'promoted') this.#ctx.live.restart(this.name, next.version, sizes)
       return undefined
