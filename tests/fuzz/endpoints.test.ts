@@ -125,16 +125,21 @@ describe('fuzz: every route answers 2xx, 4xx or an explained 5xx, and the server
     const adder = await postJson(`${t.url}/models/${DEFAULT_MODEL}/predict`, {
       inputs: [[1, 2, 3, 4]],
     })
-    expect(adder.body).toEqual({ model: DEFAULT_MODEL, version: 1, outputs: { y: [[2, 3, 4, 5]] } })
+    expect(adder.body).toEqual({
+      id: expect.any(String),
+      model: DEFAULT_MODEL,
+      version: 1,
+      outputs: { y: [[2, 3, 4, 5]] },
+    })
     const exact =
-      '{"inputs":[{"name":"x","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}'
+      '{"id":"exact-1","inputs":[{"name":"x","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}'
     const v2 = await fetch(`${t.url}/v2/models/int64/infer`, {
       method: 'POST',
       body: exact,
       headers: { 'content-type': 'application/json' },
     })
     expect(await v2.text()).toBe(
-      '{"model_name":"int64","model_version":"1","outputs":[{"name":"y","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}',
+      '{"id":"exact-1","model_name":"int64","model_version":"1","outputs":[{"name":"y","datatype":"INT64","shape":[2],"data":[9223372036854775807,-9007199254740993]}]}',
     )
     const text = await postJson(`${t.url}/models/text/predict`, { inputs: ['é', '𝄞', ''] })
     expect(text.body.outputs).toEqual({ y: ['é', '𝄞', ''] })
