@@ -53,6 +53,20 @@ async function predictWithTruth(url: string, model: string, n: number, prefix: s
   expect(f.body).toEqual({ accepted: n, unknown: [], duplicates: 0, invalid: [] })
 }
 
+/** The history entry of an automatic rollback: written once state.json records it, after the swap. */
+async function autoRollback(url: string, model: string, version: number): Promise<any> {
+  let entry: any
+  await waitFor(
+    async () => {
+      ;[entry] = eventsOf(await historyOf(url, model), 'auto_rolled_back', version)
+      return entry !== undefined
+    },
+    `auto_rolled_back of version ${version} in the history`,
+    10_000,
+  )
+  return entry
+}
+
 describe('prediction ids and feedback', () => {
   it('answers every prediction with an id, scores feedback per version, and shows the figures', async () => {
     const t = await serve((dir) => firstVersion(dir, 'm', RIGHT, { seconds: 300 }))
@@ -158,7 +172,7 @@ describe('probation', () => {
     await waitStatus(t.url, 'm', 2, 'rolled_back')
     const detail = await modelDetail(t.url, 'm')
     expect(detail.probation).toBeNull()
-    const [entry] = eventsOf(await historyOf(t.url, 'm'), 'auto_rolled_back', 2)
+    const entry = await autoRollback(t.url, 'm', 2)
     expect(entry).toMatchObject({
       trigger: 'auto_rollback:accuracy',
       to: 1,
@@ -192,7 +206,7 @@ describe('probation', () => {
     expect(waiting).toMatchObject({ rule: 'error_rate', sample: 4, status: 'waiting' })
     expect((await postJson(`${t.url}/models/r/predict`, failing)).status).toBe(500)
     await waitActive(t.url, 'r', 1)
-    const [entry] = eventsOf(await historyOf(t.url, 'r'), 'auto_rolled_back', 2)
+    const entry = await autoRollback(t.url, 'r', 2)
     expect(entry).toMatchObject({ rule: 'error_rate', observed: 1, limit: 0.01, sample: 5 })
   })
 
