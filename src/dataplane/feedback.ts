@@ -92,7 +92,7 @@ export class Feedback {
         count(version, 'invalid')
         continue
       }
-      p.scored = true
+      log.markScored(item.id)
       accepted++
       const window = this.#live.window(model, p.version, windowSizes(config.feedback.window))
       for (const s of scored) {

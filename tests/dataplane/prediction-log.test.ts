@@ -29,7 +29,7 @@ describe('PredictionLog', () => {
   it('replaces a prediction whose id is used again and counts it as the newest', () => {
     const log = new PredictionLog(3)
     log.remember('a', 1, answer('old'))
-    log.get('a')!.scored = true
+    log.markScored('a')
     log.remember('b', 1, answer('b'))
     log.remember('c', 1, answer('c'))
     log.remember('a', 2, answer('new'))
