@@ -4,6 +4,7 @@ import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
 import { type LiveFigures, type LiveWindow, windowSizes } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
+import type { ModelConfig } from '../repository/model-config.js'
 import { rowCount } from '../runtime/batcher.js'
 import { decodeFeeds, selectOutputs, type Feeds, type Fetches } from '../runtime/feeds.js'
 import type { Signature } from '../runtime/signature.js'
@@ -56,6 +57,8 @@ interface VersionMetrics {
   readonly ok: { inc(): void }
   readonly duration: { observe(value: number): void }
 }
+
+type FeedbackConfig = ModelConfig['feedback']
 
 /** Where a version's predictions are remembered and its live figures kept. */
 interface VersionFeedback {
@@ -132,9 +135,12 @@ export class Predictor {
     metrics.inFlightCount++
     let model = '_unknown'
     let version: LoadedVersion | undefined
+    let feedback: FeedbackConfig | undefined
     try {
       const name = target.model ?? this.#registry.defaultModel()
-      if (this.#registry.get(name)) model = name // unknown names stay out of label values
+      const known = this.#registry.get(name)
+      if (known) model = name // unknown names stay out of label values
+      feedback = known?.config.feedback
       const lease = this.#registry.lease(name, target.version)
       const leased = lease.version
       version = leased
@@ -172,9 +178,9 @@ export class Predictor {
         m.ok.inc()
         m.duration.observe(ms / 1000)
         leased.stats.recordRequest(true, ms, rowCount(feeds))
-        this.#windowOf(leased).recordRequest(true, ms)
+        this.#windowOf(leased, feedback).recordRequest(true, ms)
         const id = target.id ?? this.#ids.next()
-        this.#remember(id, leased, fetched)
+        if (feedback) this.#remember(id, leased, fetched, feedback)
         return { id, version: leased, fetched, outputNames }
       } finally {
         lease.release()
@@ -188,27 +194,24 @@ export class Predictor {
       const ms = performance.now() - started
       version?.stats.recordRequest(false, ms)
       // A client's mistake says nothing about the version: only runtime failures count against it.
-      if (version && status >= 500) this.#windowOf(version).recordRequest(false, ms)
+      if (version && status >= 500) this.#windowOf(version, feedback).recordRequest(false, ms)
       throw e
     } finally {
       metrics.inFlightCount--
     }
   }
 
-  #windowOf(version: LoadedVersion): LiveWindow {
-    // Sized by model.json when the first request makes it (a promotion makes it otherwise).
-    const feedback = this.#registry.get(version.model)?.config.feedback.window
-    return this.#live.window(
-      version.model,
-      version.version,
-      feedback === undefined ? undefined : windowSizes(feedback),
+  /** The version's live window; sized by model.json when this request makes it (a promotion makes it otherwise). */
+  #windowOf(version: LoadedVersion, feedback: FeedbackConfig | undefined): LiveWindow {
+    return (
+      this.#live.find(version.model, version.version) ??
+      this.#live.window(version.model, version.version, feedback && windowSizes(feedback.window))
     )
   }
 
   /** What the prediction answered, for feedback to score later (never its inputs). */
-  #remember(id: string, version: LoadedVersion, fetched: Fetches): void {
-    const config = this.#registry.get(version.model)?.config.feedback
-    if (!config || config.remember === 0) return
+  #remember(id: string, version: LoadedVersion, fetched: Fetches, config: FeedbackConfig): void {
+    if (config.remember === 0) return
     let f = this.#versionFeedback.get(version)
     if (!f || f.configured !== config.output) {
       f = { plan: answerPlan(version.signature, config.output), configured: config.output }
