@@ -5,13 +5,8 @@ import type {
   ModelView,
   VersionView as VersionRecordView,
 } from '../lifecycle/versions/version-state.js'
-import {
-  type LiveFigures,
-  type LiveSnapshot,
-  type LiveWindow,
-  windowSizes,
-} from '../metrics/live-figures.js'
-import { judgeProbation, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
+import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
+import { probationRules, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
@@ -145,14 +140,14 @@ export function describeModel(
 
 function probationView(m: ModelView, live: LiveFigures): ProbationView | null {
   const p = m.probation
-  if (!p) return null
-  const figures = live.window(m.name, p.version, windowSizes(m.config.feedback.window)).snapshot()
+  const rules = probationRules(m, live)
+  if (!p || !rules) return null
   return {
     version: p.version,
     previous: p.previous,
     startedAt: p.startedAt,
     endsAt: p.endsAt,
-    rules: judgeProbation(m.config.probation, figures, p.baseline).map((r) => ({
+    rules: rules.map((r) => ({
       ...r,
       observed: rounded(r.observed),
       limit: rounded(r.limit),

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import {
-  type Baseline,
   judgeProbation,
   type RuleName,
   type RuleResult,
 } from '../../src/lifecycle/promotion/probation-rules.js'
+import type { Baseline } from '../../src/lifecycle/versions/version-state.js'
 import { type LiveSnapshot, LiveWindow } from '../../src/metrics/live-figures.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 

@@ -1,14 +1,8 @@
-import type { LiveSnapshot } from '../../metrics/live-figures.js'
+import { type LiveFigures, type LiveSnapshot, windowSizes } from '../../metrics/live-figures.js'
 import type { ModelConfig } from '../../repository/model-config.js'
+import type { Baseline, ModelView } from '../versions/version-state.js'
 
 type ProbationConfig = ModelConfig['probation']
-
-/** The previous version's figures just before the swap: what the new version is held to. */
-export interface Baseline {
-  readonly p99Ms: number | null
-  readonly accuracy: number | null
-  readonly mae: number | null
-}
 
 export type RuleName = 'error_rate' | 'latency' | 'accuracy' | 'mae'
 
@@ -69,6 +63,18 @@ export function judgeProbation(
     rules.push(rule('accuracy', figures.accuracy, limit, figures.labels, minFeedback, 'min'))
   }
   return rules
+}
+
+/**
+ * The model's running probation, each rule as it stands now on the version's live window (what the
+ * watch judges and `GET /models/{name}` shows); undefined when none runs.
+ */
+export function probationRules(model: ModelView, live: LiveFigures): RuleResult[] | undefined {
+  const p = model.probation
+  if (!p) return undefined
+  const sizes = windowSizes(model.config.feedback.window)
+  const figures = live.window(model.name, p.version, sizes).snapshot()
+  return judgeProbation(model.config.probation, figures, p.baseline)
 }
 
 function rule(

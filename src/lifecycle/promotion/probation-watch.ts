@@ -1,6 +1,6 @@
-import { type LiveFigures, windowSizes } from '../../metrics/live-figures.js'
+import type { LiveFigures } from '../../metrics/live-figures.js'
 import type { ModelVersions } from '../versions/model-versions.js'
-import { judgeProbation, type RuleResult } from './probation-rules.js'
+import { probationRules, type RuleResult } from './probation-rules.js'
 
 export interface ProbationWatchOptions {
   readonly intervalMs: number
@@ -42,9 +42,7 @@ export class ProbationWatch {
     for (const versions of this.#o.models()) {
       const p = versions.probation
       if (!p || this.#rollingBack.has(versions.name)) continue
-      const sizes = windowSizes(versions.config.feedback.window)
-      const figures = this.#o.live.window(versions.name, p.version, sizes).snapshot()
-      const rules = judgeProbation(versions.config.probation, figures, p.baseline)
+      const rules = probationRules(versions, this.#o.live)!
       const breach = rules.find((r) => r.status === 'breached')
       if (breach) void this.#rollBack(versions, p.version, p.previous, breach)
       else if (Date.now() >= Date.parse(p.endsAt))

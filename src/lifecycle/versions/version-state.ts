@@ -2,7 +2,6 @@ import type { ModelConfig } from '../../repository/model-config.js'
 import type { VersionSource } from '../../repository/scanner.js'
 import type { FileFingerprint } from '../../repository/version-file.js'
 import type { GateReport } from '../gate/gate-types.js'
-import type { Baseline } from '../promotion/probation-rules.js'
 import type { LoadedVersion } from './loaded-version.js'
 
 /**
@@ -125,4 +124,11 @@ export interface Probation {
   readonly startedAt: string
   readonly endsAt: string
   readonly baseline: Baseline
+}
+
+/** The previous version's figures just before the swap: what the new version is held to. */
+export interface Baseline {
+  readonly p99Ms: number | null
+  readonly accuracy: number | null
+  readonly mae: number | null
 }
