@@ -14,6 +14,7 @@ import type { PredictRequest } from './predict-request.js'
 import { answerOf, answerPlan, type AnswerPlan } from './prediction-answer.js'
 import { PredictionIds } from './prediction-id.js'
 import type { PredictionLogs } from './prediction-logs.js'
+import { observeAll, type RequestTap } from './request-taps.js'
 
 export interface PredictTarget {
   /** undefined: the default model. */
@@ -83,6 +84,7 @@ export class Predictor {
   readonly #maxOutputBytes: number
   readonly #live: LiveFigures
   readonly #logs: PredictionLogs
+  readonly #taps: readonly RequestTap[]
   readonly #ids = new PredictionIds()
   /** Each version's labelled metrics, looked up once instead of hashing labels per request. */
   readonly #versionMetrics = new WeakMap<LoadedVersion, VersionMetrics>()
@@ -92,7 +94,12 @@ export class Predictor {
     registry: ModelRegistry,
     metrics: ServerMetrics,
     logger: Logger,
-    options: PredictorOptions & { readonly live: LiveFigures; readonly logs: PredictionLogs },
+    options: PredictorOptions & {
+      readonly live: LiveFigures
+      readonly logs: PredictionLogs
+      /** What watches requests beside answering them (drift, payload log, shadow). */
+      readonly taps?: readonly RequestTap[]
+    },
   ) {
     this.#registry = registry
     this.#metrics = metrics
@@ -100,6 +107,7 @@ export class Predictor {
     this.#maxOutputBytes = options.maxOutputBytes
     this.#live = options.live
     this.#logs = options.logs
+    this.#taps = options.taps ?? []
   }
 
   /** The simple JSON API: nested arrays or typed objects in, the same out. */
@@ -149,12 +157,23 @@ export class Predictor {
         const feeds = decode(leased.signature)
         const outputNames = select(leased)
         leased.stats.recordInput(performance.now() - t)
+        const tapped =
+          known && this.#taps.length > 0
+            ? this.#tap(() =>
+                observeAll(
+                  this.#taps,
+                  { model: known, version: leased, routed: target.version === undefined },
+                  feeds,
+                ),
+              )
+            : undefined
         let fetched: Fetches
         try {
-          // The feeds are this request's alone, and read again for their dims only.
+          // The feeds are this request's alone, and read again for their dims only (unless a tap
+          // reads them after the run).
           fetched = await leased.run(feeds, outputNames, {
             clientGone: target.clientGone,
-            handOver: true,
+            handOver: tapped?.keepFeeds !== true,
           })
         } catch (e) {
           // Cancelled, timed out, a worker lost: already explained.
@@ -181,6 +200,7 @@ export class Predictor {
         this.#windowOf(leased, feedback).recordRequest(true, ms)
         const id = target.id ?? this.#ids.next()
         if (feedback) this.#remember(id, leased, fetched, feedback)
+        if (tapped) this.#tap(() => tapped.after(id, fetched, feeds))
         return { id, version: leased, fetched, outputNames }
       } finally {
         lease.release()
@@ -198,6 +218,16 @@ export class Predictor {
       throw e
     } finally {
       metrics.inFlightCount--
+    }
+  }
+
+  /** A tap that fails is logged: what watches a request never fails it. */
+  #tap<T>(step: () => T): T | undefined {
+    try {
+      return step()
+    } catch (e) {
+      this.#logger.error('request_tap_failed', { error: e, stack: (e as Error).stack })
+      return undefined
     }
   }
 

@@ -147,6 +147,79 @@ export const modelConfigSchema = z
         accuracyDrop: 0.05,
         maeRatio: 1.5,
       }),
+    /** How a version that passed its gate reaches clients: at once, mirrored first, or to a share of them. */
+    rollout: z
+      .discriminatedUnion('mode', [
+        z.object({ mode: z.literal('immediate') }).strict(),
+        z
+          .object({
+            mode: z.literal('shadow'),
+            /** Share of the model's requests mirrored to the candidate, after the active version answered. */
+            fraction: z.number().gt(0).max(1).default(1),
+            /** Mirrored requests compared before the candidate is promoted or rejected. */
+            minRequests: z.number().int().min(1).max(10_000_000).default(200),
+            agreement: z
+              .object({
+                /** Share of mirrored requests whose answers must agree. */
+                min: z.number().min(0).max(1).default(0.98),
+                /** Agreement on this output's label; omitted: every shared output within the tolerance. */
+                output: z.string().min(1).optional(),
+                tolerance: z
+                  .object({
+                    atol: z.number().min(0).default(1e-5),
+                    rtol: z.number().min(0).default(1e-3),
+                  })
+                  .strict()
+                  .default({ atol: 1e-5, rtol: 1e-3 }),
+              })
+              .strict()
+              .default({ min: 0.98, tolerance: { atol: 1e-5, rtol: 1e-3 } }),
+          })
+          .strict(),
+        z
+          .object({
+            mode: z.literal('canary'),
+            /** The candidate's share of requests (%) at each step, increasing. */
+            steps: z
+              .array(z.number().gt(0).max(100))
+              .min(1)
+              .max(20)
+              .refine((s) => s.every((p, i) => i === 0 || p > s[i - 1]!), 'steps must increase')
+              .default([10, 50]),
+            /** How long each step lasts before the next (judged by the probation rules meanwhile). */
+            stepSeconds: z
+              .number()
+              .positive()
+              .max(7 * 24 * 3600)
+              .default(60),
+            /** Requests with the same value of this header always reach the same version. */
+            stickyHeader: z.string().min(1).max(128).optional(),
+          })
+          .strict(),
+      ])
+      .default({ mode: 'immediate' }),
+    /** Compare the live distribution of inputs and predicted labels with a reference. */
+    drift: z
+      .object({
+        /** Population stability index at which a feature has drifted. */
+        threshold: z.number().positive().default(0.2),
+        /** Rows in the live window (and in a reference taken from the first rows served). */
+        window: z.number().int().min(10).max(1_000_000).default(1000),
+        /** How often the live window is compared with the reference. */
+        intervalSeconds: z.number().positive().max(3600).default(10),
+      })
+      .strict()
+      .optional(),
+    /** A sample of requests written with their answers under `<state-dir>/payloads/<model>/`. */
+    payloadLog: z
+      .object({
+        /** Share of requests written. */
+        fraction: z.number().min(0).max(1).default(0.1),
+        /** The model's payload files are kept within this many megabytes (the oldest are removed). */
+        maxMegabytes: z.number().positive().max(1_000_000).default(100),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
 

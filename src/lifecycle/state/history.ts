@@ -19,6 +19,12 @@ export type HistoryEvent =
   | 'auto_rolled_back'
   | 'auto_rollback_failed'
   | 'probation_passed'
+  | 'rollout_started'
+  | 'rollout_step'
+  | 'rollout_aborted'
+  | 'rollout_failed'
+  | 'drift_detected'
+  | 'drift_cleared'
 
 export interface HistoryEntry {
   readonly time: string
