@@ -38,11 +38,12 @@ export function windowSizes(feedbackWindow: number): LiveWindowSizes {
   return { requests: DEFAULT_WINDOW_SIZES.requests, feedback: feedbackWindow }
 }
 
-/** A ring of the last `size` numbers, with their count. */
+/** A ring of the last `size` numbers, with their count and how many were ever pushed. */
 class Ring {
   readonly #values: Float64Array
   #next = 0
   #count = 0
+  #total = 0
 
   constructor(size: number) {
     this.#values = new Float64Array(size)
@@ -52,17 +53,42 @@ class Ring {
     this.#values[this.#next] = value
     this.#next = (this.#next + 1) % this.#values.length
     if (this.#count < this.#values.length) this.#count++
+    this.#total++
   }
 
   get count(): number {
     return this.#count
   }
 
-  values(): Float64Array {
+  /** Numbers ever pushed: a mark to read only what came after (`since`). */
+  get total(): number {
+    return this.#total
+  }
+
+  /** The numbers held, in no particular order; with `since`, only those pushed after that total. */
+  values(since?: number): Float64Array {
+    if (since !== undefined) {
+      const k = Math.min(this.#count, Math.max(0, this.#total - since))
+      if (k < this.#count) return this.#last(k)
+    }
     return this.#count === this.#values.length
       ? this.#values
       : this.#values.subarray(0, this.#count)
   }
+
+  #last(k: number): Float64Array {
+    const out = new Float64Array(k)
+    const size = this.#values.length
+    for (let i = 0; i < k; i++) out[i] = this.#values[(this.#next - 1 - i + size) % size]!
+    return out
+  }
+}
+
+/** Where a window stood at some moment: a snapshot `since` it covers only what came after. */
+export interface LiveMark {
+  readonly requests: number
+  readonly labels: number
+  readonly values: number
 }
 
 export class LiveWindow {
@@ -102,8 +128,21 @@ export class LiveWindow {
     return this.#feedbackTotal
   }
 
-  snapshot(): LiveSnapshot {
-    const requests = this.#requests.values()
+  /** Where the window stands now. */
+  mark(): LiveMark {
+    return {
+      requests: this.#requests.total,
+      labels: this.#labels.total,
+      values: this.#values.total,
+    }
+  }
+
+  /**
+   * The figures over the window, or over what it recorded after `since` (still within the window:
+   * a canary step compares two versions over the same period).
+   */
+  snapshot(since?: LiveMark): LiveSnapshot {
+    const requests = this.#requests.values(since?.requests)
     let errors = 0
     const latencies: number[] = []
     for (const v of requests) {
@@ -111,8 +150,8 @@ export class LiveWindow {
       else latencies.push(v)
     }
     latencies.sort((a, b) => a - b)
-    const labels = this.#labels.values()
-    const values = this.#values.values()
+    const labels = this.#labels.values(since?.labels)
+    const values = this.#values.values(since?.values)
     return {
       requests: requests.length,
       errors,

@@ -77,6 +77,32 @@ describe('LiveWindow', () => {
     expect(w.snapshot()).toMatchObject({ requests: 3, errors: 1, p50Ms: 9, p99Ms: 10 })
   })
 
+  it('gives the figures since a mark: only what was recorded after it, within the window', () => {
+    const w = new LiveWindow({ requests: 4, feedback: 4 })
+    w.recordRequest(false, 1)
+    w.recordLabel(false)
+    const mark = w.mark()
+    expect(w.snapshot(mark)).toMatchObject({ requests: 0, errors: 0, labels: 0, accuracy: null })
+    w.recordRequest(true, 5)
+    w.recordRequest(true, 6)
+    w.recordLabel(true)
+    w.recordValue(2)
+    expect(w.snapshot(mark)).toMatchObject({
+      requests: 2,
+      errors: 0,
+      p50Ms: 5,
+      p99Ms: 6,
+      labels: 1,
+      accuracy: 1,
+      values: 1,
+      mae: 2,
+    })
+    expect(w.snapshot()).toMatchObject({ requests: 3, errors: 1, labels: 2, accuracy: 0.5 })
+    // More than the window holds since the mark: the window is what is left of that period.
+    for (const ms of [7, 8, 9]) w.recordRequest(true, ms)
+    expect(w.snapshot(mark)).toMatchObject({ requests: 4, errors: 0, p50Ms: 7, p99Ms: 9 })
+  })
+
   it('gives accuracy over labels and mae over values, counted apart', () => {
     const w = new LiveWindow()
     w.recordLabel(true)
