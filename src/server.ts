@@ -11,6 +11,7 @@ import type { ServeConfig } from './config.js'
 import { Feedback } from './dataplane/feedback.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { Predictor } from './dataplane/predictor.js'
+import { ShadowMirror } from './dataplane/shadow-mirror.js'
 import { isLoopbackHost } from './http/admin-auth.js'
 import { createHttpApp } from './http/app.js'
 import { BodyBudget } from './http/body-budget.js'
@@ -118,6 +119,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     maxOutputBytes: config.maxOutputBytes,
     live,
     logs: predictionLogs,
+    taps: [new ShadowMirror(logger)],
   })
   const feedback = new Feedback(registry, predictionLogs, live, metrics)
   let draining = false

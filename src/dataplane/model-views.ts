@@ -7,6 +7,11 @@ import type {
 } from '../lifecycle/versions/version-state.js'
 import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
 import { probationRules, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
+import {
+  canaryRules,
+  shadowFigures,
+  type ShadowFigures,
+} from '../lifecycle/promotion/rollout-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
@@ -58,6 +63,23 @@ export interface ProbationView {
   readonly rules: readonly RuleResult[]
 }
 
+export interface RolloutView {
+  readonly version: number
+  readonly mode: 'shadow' | 'canary'
+  /** The active version it is compared with. */
+  readonly against: number
+  readonly startedAt: string
+  /** Canary: the step running (0-based), its share (%), every step's share, when the step ends. */
+  readonly step: number | null
+  readonly percent: number | null
+  readonly steps: readonly number[] | null
+  readonly stepEndsAt: string | null
+  /** Shadow: how its answers compare with the active version's. */
+  readonly shadow: ShadowFigures | null
+  /** Canary: the probation rules on this step, against the active version over the same period. */
+  readonly rules: readonly RuleResult[] | null
+}
+
 export interface ModelSummary {
   readonly name: string
   readonly active: number | null
@@ -87,6 +109,8 @@ export interface ModelDetail {
   readonly warnings: readonly string[]
   /** The active version's probation while it runs, each rule as it stands (null: none). */
   readonly probation: ProbationView | null
+  /** A candidate being rolled out beside the active version, with its figures (null: none). */
+  readonly rollout: RolloutView | null
 }
 
 export interface SignatureView {
@@ -135,6 +159,35 @@ export function describeModel(
     restart: restartOutlook(m),
     warnings: modelWarnings(m),
     probation: probationView(m, live),
+    rollout: rolloutView(m, live),
+  }
+}
+
+function rolloutView(m: ModelView, live: LiveFigures): RolloutView | null {
+  const r = m.rollout
+  if (!r) return null
+  const s = r.settings
+  const canary = s.mode === 'canary'
+  const shadow =
+    s.mode === 'shadow' ? shadowFigures(r.shadow, s.minRequests, s.agreement.min) : undefined
+  const rules = canaryRules(m, live)
+  return {
+    version: r.version,
+    mode: r.mode,
+    against: r.against,
+    startedAt: r.startedAt,
+    step: canary ? r.step : null,
+    percent: canary ? r.percent : null,
+    steps: canary ? s.steps : null,
+    stepEndsAt: r.stepEndsAt ?? null,
+    shadow: shadow
+      ? {
+          ...shadow,
+          agreement: rounded(shadow.agreement),
+          meanAbsDiff: rounded(shadow.meanAbsDiff),
+        }
+      : null,
+    rules: rules ? roundedRules(rules) : null,
   }
 }
 
@@ -147,12 +200,12 @@ function probationView(m: ModelView, live: LiveFigures): ProbationView | null {
     previous: p.previous,
     startedAt: p.startedAt,
     endsAt: p.endsAt,
-    rules: rules.map((r) => ({
-      ...r,
-      observed: rounded(r.observed),
-      limit: rounded(r.limit),
-    })),
+    rules: roundedRules(rules),
   }
+}
+
+function roundedRules(rules: readonly RuleResult[]): RuleResult[] {
+  return rules.map((r) => ({ ...r, observed: rounded(r.observed), limit: rounded(r.limit) }))
 }
 
 function liveView(window: LiveWindow | undefined): LiveView | null {

@@ -1,6 +1,7 @@
 import { InferenceFailedError, ServerError } from '../errors.js'
 import type { LoadedVersion } from '../lifecycle/versions/loaded-version.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
+import type { ModelView } from '../lifecycle/versions/version-state.js'
 import type { Logger } from '../log.js'
 import { type LiveFigures, type LiveWindow, windowSizes } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
@@ -25,6 +26,8 @@ export interface PredictTarget {
   readonly clientGone?: (() => boolean) | undefined
   /** The client's own prediction id (checked); without one, an id is made up. */
   readonly id?: string | undefined
+  /** A request header by name: a canary's sticky key (model.json `rollout.stickyHeader`). */
+  readonly header?: ((name: string) => string | undefined) | undefined
 }
 
 export interface InferResult {
@@ -50,6 +53,13 @@ const NESTED_PLAN: OutputPlan = {
   layout: () => 'nested',
   remedy: () =>
     `${FEWER}, or for "output_format": "typed" (flat data, without a pair of brackets for every row)`,
+}
+
+/** The canary's sticky key for this request: the configured header's value, when a canary runs. */
+function stickyKey(model: ModelView | undefined, target: PredictTarget): string | undefined {
+  const settings = model?.rollout?.settings
+  if (target.version !== undefined || settings?.mode !== 'canary') return undefined
+  return settings.stickyHeader === undefined ? undefined : target.header?.(settings.stickyHeader)
 }
 
 const TYPED_PLAN: OutputPlan = { layout: () => 'flat', remedy: () => FEWER }
@@ -149,7 +159,7 @@ export class Predictor {
       const known = this.#registry.get(name)
       if (known) model = name // unknown names stay out of label values
       feedback = known?.config.feedback
-      const lease = this.#registry.lease(name, target.version)
+      const lease = this.#registry.lease(name, target.version, stickyKey(known, target))
       const leased = lease.version
       version = leased
       try {

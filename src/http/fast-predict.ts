@@ -55,6 +55,7 @@ export function createFastPredict(o: {
         version: version === undefined ? undefined : parseVersion(model!, version),
         clientGone: () => req.socket.destroyed,
         id,
+        header: (name) => header(req.headers[name.toLowerCase()]),
       }
       const result = await o.predictor.predict(target, request)
       const json = Buffer.from(JSON.stringify(result))

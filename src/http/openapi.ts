@@ -4,7 +4,7 @@ import { predictRequestSchema } from '../dataplane/predict-request.js'
 import { ELEMENT_TYPES } from '../runtime/element-type.js'
 import { V2_TO_ELEMENT } from '../v2/datatypes.js'
 import { v2InferRequestSchema } from '../v2/inference.js'
-import { promoteBodySchema, rollbackBodySchema } from './routes/admin-routes.js'
+import { promoteBodySchema, abortBodySchema, rollbackBodySchema } from './routes/admin-routes.js'
 import { repositoryIndexBodySchema } from './routes/v2-routes.js'
 
 /**
@@ -76,6 +76,35 @@ const probationView = z
   })
   .nullable()
   .describe('the probation running now (null: none)')
+const rolloutView = z
+  .object({
+    version: z.number().int(),
+    mode: z.enum(['shadow', 'canary']),
+    against: z.number().int().describe('the active version it is compared with'),
+    startedAt: z.string(),
+    step: z.number().int().nullable().describe('canary: the step running (0-based)'),
+    percent: z.number().nullable().describe("canary: the candidate's share of requests now (%)"),
+    steps: z.array(z.number()).nullable(),
+    stepEndsAt: z.string().nullable(),
+    shadow: z
+      .object({
+        mirrored: z.number().int(),
+        agreed: z.number().int(),
+        failed: z.number().int(),
+        dropped: z.number().int().describe('not mirrored: the candidate was busy'),
+        agreement: z.number().nullable(),
+        meanAbsDiff: z.number().nullable(),
+        needed: z.number().int(),
+        min: z.number(),
+      })
+      .nullable(),
+    rules: z
+      .array(probationRule)
+      .nullable()
+      .describe('canary: the probation rules on this step, against the active version'),
+  })
+  .nullable()
+  .describe('a candidate being rolled out beside the active version (null: none)')
 const stage = z.object({
   stage: z.enum(['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']),
   status: z.enum(['passed', 'failed', 'skipped']),
@@ -130,6 +159,7 @@ const modelDetail = z.object({
     }),
   ),
   probation: probationView,
+  rollout: rolloutView,
   signature: z
     .object({
       inputs: z.array(tensorSpec),
@@ -437,6 +467,27 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       example: {
         request: { version: 2 },
         response: { model: 'iris', from: 1, to: 2, warm: false, ms: 61.2, stages: [stageExample] },
+      },
+    },
+  },
+  '/models/{name}/rollout/abort': {
+    post: {
+      summary:
+        'End the rollout (shadow or canary): every request goes to the active version, the candidate is marked rolled back',
+      tags: ['admin'],
+      body: abortBodySchema,
+      optionalBody: true,
+      ok: z.object({
+        model: z.string(),
+        version: z.number().int().describe('the candidate, now rolled back'),
+        mode: z.enum(['shadow', 'canary']),
+        active: z.number().int(),
+      }),
+      admin: true,
+      statuses: { '409': 'conflict: no rollout in progress' },
+      example: {
+        request: { reason: 'users report slow answers' },
+        response: { model: 'iris', version: 4, mode: 'canary', active: 3 },
       },
     },
   },

@@ -23,7 +23,7 @@ export interface LifecycleOptions {
   readonly execution: ExecutionSetting
   /** `--max-memory`: a version that would take the process past it is not loaded. */
   readonly maxMemoryBytes: number | undefined
-  /** How often running probations are judged (ms; 1000 unless a test says otherwise). */
+  /** How often running probations and rollouts are judged (ms; 1000 unless a test says otherwise). */
   readonly probationCheckMs?: number
 }
 

@@ -1,3 +1,4 @@
+import { ConflictError } from '../errors.js'
 import { scanRepository, type ModelSource } from '../repository/scanner.js'
 import {
   AdminOperations,
@@ -9,6 +10,7 @@ import { History, type HistoryEntry } from './state/history.js'
 import type { LifecycleContext, LifecycleDeps } from './lifecycle-context.js'
 import { ModelPipeline } from './promotion/model-pipeline.js'
 import { ProbationWatch } from './promotion/probation-watch.js'
+import { RolloutWatch } from './promotion/rollout-watch.js'
 import { ModelVersions } from './versions/model-versions.js'
 import { IgnoredPaths } from './ignored-paths.js'
 import { ModelsWatch } from './models-watch.js'
@@ -18,6 +20,15 @@ import { StateStore } from './state/state-store.js'
 
 export type { PromoteResult, RollbackResult } from './admin/admin-operations.js'
 export type { Readiness } from './readiness.js'
+
+export interface RolloutAborted {
+  readonly model: string
+  /** The candidate, now rolled back. */
+  readonly version: number
+  readonly mode: 'shadow' | 'canary'
+  /** The version that answers every request again. */
+  readonly active: number
+}
 
 /**
  * The lifecycle of every model (docs/architecture.md): watches the models directory, runs each
@@ -33,7 +44,7 @@ export class Lifecycle {
   #ctx: LifecycleContext | undefined
   #persister: StatePersister | undefined
   #watch: ModelsWatch | undefined
-  #probations: ProbationWatch | undefined
+  #judging: NodeJS.Timeout | undefined
   #admin: AdminOperations | undefined
   #started = false
   #ambiguityReported = false
@@ -102,13 +113,21 @@ export class Lifecycle {
     }
     this.#started = true
     this.#persister.persist()
-    this.#probations = new ProbationWatch({
-      intervalMs: options.probationCheckMs ?? 1000,
+    const probations = new ProbationWatch({
       live: this.#deps.live,
       models: () => [...this.#pipelines.values()].map((p) => p.versions),
       rollBack: (model, o) => this.#admin!.rollback(model, o),
     })
-    this.#probations.start()
+    const rollouts = new RolloutWatch({
+      live: this.#deps.live,
+      models: () => [...this.#pipelines.values()].map((p) => p.versions),
+    })
+    // Probations and rollouts are judged on the live figures, on a timer, off the request path.
+    this.#judging = setInterval(() => {
+      probations.check()
+      rollouts.check()
+    }, options.probationCheckMs ?? 1000)
+    this.#judging.unref()
     // Events during the initial passes were not acted on: look at everything once more.
     this.#watch.startRescans()
     logger.info('models_loaded', {
@@ -140,6 +159,22 @@ export class Lifecycle {
   }
 
   /**
+   * Ends the model's rollout (`POST /models/{name}/rollout/abort`): every request goes to the active
+   * version again, and the candidate is marked rolled back (not rolled out again by itself).
+   */
+  abortRollout(name: string, o: { reason?: string | undefined }): RolloutAborted {
+    const versions = this.#pipeline(name).versions
+    const reason = o.reason ?? 'aborted by an operator'
+    const ended = versions.rolloutFailed('rolled_back', 'rollout_aborted', {
+      event: 'rollout_aborted',
+      trigger: 'admin',
+      message: reason,
+    })
+    if (!ended) throw new ConflictError(`model '${name}' has no rollout in progress`)
+    return { model: name, version: ended.version, mode: ended.mode, active: ended.against }
+  }
+
+  /**
    * Stops serving a model (V2 repository extension `unload`): its versions are released once their
    * last requests end, and nothing is promoted until `load`. In memory only: a restart serves it again.
    */
@@ -168,7 +203,7 @@ export class Lifecycle {
 
   async close(): Promise<void> {
     this.#closed = true
-    this.#probations?.close()
+    clearInterval(this.#judging)
     for (const p of this.#pipelines.values()) p.close()
     await this.#watch?.close()
     await this.#gates.close()

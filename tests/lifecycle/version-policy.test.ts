@@ -60,6 +60,10 @@ function model(
     unloaded: false,
     refused: [],
     probation: undefined,
+    rollout: undefined,
+    route() {
+      return this.active
+    },
   }
 }
 

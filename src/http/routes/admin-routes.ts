@@ -15,6 +15,7 @@ const version = z.number().int().positive()
 export const rollbackBodySchema = z
   .object({ version: version.optional(), reason: z.string().max(500).optional() })
   .strict()
+export const abortBodySchema = z.object({ reason: z.string().max(500).optional() }).strict()
 export const promoteBodySchema = z
   .object({ version, force: z.boolean().optional(), skipProbation: z.boolean().optional() })
   .strict()
@@ -35,6 +36,7 @@ export function registerAdminRoutes(
     '/rollback',
     '/models/:name/rollback',
     '/models/:name/promote',
+    '/models/:name/rollout/abort',
     '/models/:name/history',
   ])
     app.use(path, auth)
@@ -51,6 +53,15 @@ export function registerAdminRoutes(
         await lifecycle.promote(
           pathParam(c, 'name'),
           await readJsonAs(c, promoteBodySchema, ADMIN_BODY_LIMIT),
+        ),
+      ),
+  })
+  route(app, '/models/:name/rollout/abort', {
+    POST: async (c) =>
+      c.json(
+        lifecycle.abortRollout(
+          pathParam(c, 'name'),
+          (await readOptionalJsonAs(c, abortBodySchema, ADMIN_BODY_LIMIT)) ?? {},
         ),
       ),
   })

@@ -25,7 +25,10 @@ export function registerPredictRoutes(
   const predict = async (c: Context, target: PredictTarget): Promise<Response> => {
     const id = clientPredictionId(c.req.header('x-prediction-id'), 'the X-Prediction-Id header')
     const request = await readJsonAs(c, predictRequestSchema, maxBodyBytes)
-    const result = await predictor.predict({ ...target, clientGone: clientGone(c), id }, request)
+    const result = await predictor.predict(
+      { ...target, clientGone: clientGone(c), id, header: (name) => c.req.header(name) },
+      request,
+    )
     c.header('X-Model-Version', String(result.version))
     c.header('X-Prediction-Id', result.id)
     return c.json(result)

@@ -109,7 +109,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       clientPredictionId(c.req.header('x-prediction-id'), 'the X-Prediction-Id header') ??
       clientPredictionId(request.id, '"id"')
     const result = await o.predictor.infer(
-      { model: name, version, clientGone: clientGone(c), id },
+      { model: name, version, clientGone: clientGone(c), id, header: (h) => c.req.header(h) },
       (signature) => v2Feeds(request, binary, signature),
       (v) => v2OutputNames(request, v.signature, v.outputNames),
       v2OutputPlan(request),
@@ -123,6 +123,7 @@ export function registerV2Routes(app: Hono, o: V2RoutesOptions): void {
       result.id,
     )
     c.header('X-Prediction-Id', result.id)
+    c.header('X-Model-Version', String(result.version.version))
     const header = stringifyExactJson(response.header)
     if (response.binary.length === 0)
       return c.body(header, 200, { 'content-type': 'application/json' })

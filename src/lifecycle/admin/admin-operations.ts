@@ -163,7 +163,10 @@ export class AdminOperations {
         throw new ConflictError(`version ${o.version} of model '${name}' is already active`)
       let change: AdminChange | undefined
       const begin = () => (change = this.#begin(model))
-      const retained = model.retained.find((v) => v.version === o.version)
+      // Loaded already (retained, or the candidate of a rollout): a pointer swap.
+      const retained =
+        model.retained.find((v) => v.version === o.version) ??
+        (model.rollout?.version === o.version ? model.rollout.candidate : undefined)
       if (retained) {
         const swap = model.swap(record, retained, {
           trigger: 'admin',

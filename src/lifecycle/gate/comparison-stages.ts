@@ -1,8 +1,7 @@
-import type { Tensor } from 'onnxruntime-node'
 import type { Feeds } from '../../runtime/feeds.js'
 import type { ModelSession } from '../../runtime/session.js'
 import type { GateJob, StageResult } from './gate-types.js'
-import { isFloat, predictedLabels, valuesOf, withinTolerance } from './smoke-checks.js'
+import { predictedLabels, sameTensor } from './smoke-checks.js'
 import { fmt, GateCancelled, skipped, type GateControl } from './stage-results.js'
 
 /** The stages that compare the candidate with the active version: latency and agreement. */
@@ -132,17 +131,6 @@ export async function agreementStage(
   if (fraction < agreement.min)
     return { stage: 'agreement', status: 'failed', ms, reason: 'disagreement', message, details }
   return { stage: 'agreement', status: 'passed', ms, message, details }
-}
-
-function sameTensor(a: Tensor, b: Tensor, tol: { atol: number; rtol: number }): boolean {
-  if (a.type !== b.type || a.dims.join(',') !== b.dims.join(',')) return false
-  const x = valuesOf(a)
-  const y = valuesOf(b)
-  const float = isFloat(a.type)
-  for (let i = 0; i < x.length; i++) {
-    if (float ? !withinTolerance(x[i] as number, y[i] as number, tol) : x[i] !== y[i]) return false
-  }
-  return true
 }
 
 async function timeRun(session: ModelSession, feeds: Feeds): Promise<number> {

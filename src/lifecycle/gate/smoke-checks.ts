@@ -179,3 +179,15 @@ export function tallyLabels(c: SmokeCase, fetched: Fetches): LabelTally | CaseFa
   })
   return { correct, total: wanted.length, mismatches }
 }
+
+/** Same type, dims and values: floats within the tolerance, everything else exactly. */
+export function sameTensor(a: Tensor, b: Tensor, tol: { atol: number; rtol: number }): boolean {
+  if (a.type !== b.type || a.dims.join(',') !== b.dims.join(',')) return false
+  const x = valuesOf(a)
+  const y = valuesOf(b)
+  const float = isFloat(a.type)
+  for (let i = 0; i < x.length; i++) {
+    if (float ? !withinTolerance(x[i] as number, y[i] as number, tol) : x[i] !== y[i]) return false
+  }
+  return true
+}

@@ -14,7 +14,7 @@ import {
 } from '../../repository/version-file.js'
 import type { GateReport, StageResult } from '../gate/gate-types.js'
 import type { LifecycleContext } from '../lifecycle-context.js'
-import type { ModelVersions, PromotionTrigger } from '../versions/model-versions.js'
+import type { ModelVersions, PromotionTrigger, SwapResult } from '../versions/model-versions.js'
 import type { VersionState, VersionView } from '../versions/version-state.js'
 import type { PersistedModel } from '../state/state-store.js'
 import { Promoter } from './promoter.js'
@@ -27,7 +27,7 @@ import { FollowUp } from './follow-up.js'
 /** Passes after a version folder appears, in case chokidar missed a file renamed into it (ms). */
 const FOLDER_FOLLOW_UP_MS = [300, 1500] as const
 
-type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled'
+type Consideration = 'promoted' | 'rejected' | 'skipped' | 'waiting' | 'cancelled' | 'rolling_out'
 
 /**
  * One model's promotion pipeline: serialized, roll-forward only, the newest candidate
@@ -199,10 +199,11 @@ export class ModelPipeline {
     for (const record of candidateOrder(model)) {
       if (ctx.closed()) return
       const outcome = await this.#consider(record, trigger)
-      if (outcome !== 'skipped' && outcome !== 'rejected') this.#idle = false
+      if (outcome !== 'skipped' && outcome !== 'rejected' && outcome !== 'rolling_out')
+        this.#idle = false
       // The newest candidate that passes wins; a newer one still settling holds back older ones,
-      // so a burst of versions ends in one swap, not several.
-      if (outcome === 'promoted' || outcome === 'waiting' || outcome === 'cancelled') break
+      // so a burst of versions ends in one swap, not several. One being rolled out holds them too.
+      if (outcome !== 'skipped' && outcome !== 'rejected') break
     }
   }
 
@@ -256,6 +257,11 @@ export class ModelPipeline {
       if (isSettled(record, record.verdict.sha256)) return 'skipped'
       if (record.loaded?.sha256 === record.verdict.sha256 && record.loaded === model.active)
         return 'skipped'
+      if (
+        record.loaded?.sha256 === record.verdict.sha256 &&
+        record.loaded === model.rollout?.candidate
+      )
+        return 'rolling_out'
     }
     const seen = model.seen(record, current, sameFingerprint(record.seen?.fingerprint, current))
     // A version that cannot fit is not read (nor gated) until memory frees up; a file too large
@@ -324,7 +330,8 @@ export class ModelPipeline {
       model.vouched(record, read.fingerprint)
       // It served before and something else serves now (an explicit promote, a rollback): it is
       // not pushed back in. With nothing serving, it is the best remaining version: no second gate.
-      if (model.active) {
+      // One that was being rolled out when the server stopped is rolled out again.
+      if (model.active && !model.resumesRollout(record, bytes.sha256)) {
         model.rest(record)
         return 'skipped'
       }
@@ -400,9 +407,13 @@ export class ModelPipeline {
     )
   }
 
-  async #promoting(record: VersionView, promote: () => Promise<unknown>): Promise<Consideration> {
+  async #promoting(
+    record: VersionView,
+    promote: () => Promise<SwapResult | undefined>,
+  ): Promise<Consideration> {
     try {
-      return (await promote()) ? 'promoted' : 'rejected'
+      const served = await promote()
+      return !served ? 'rejected' : served.rollout ? 'rolling_out' : 'promoted'
     } catch (e) {
       if (!(e instanceof InsufficientMemoryError)) throw e
       return this.#deferred(record, e)

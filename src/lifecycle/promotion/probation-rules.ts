@@ -91,3 +91,11 @@ function rule(
   const breached = bound === 'max' ? observed > limit : observed < limit
   return { ...base, status: breached ? 'breached' : 'ok' }
 }
+
+/** "accuracy 0.61 below 0.87 over 80 feedback items" */
+export function describeBreach(r: RuleResult): string {
+  const n = (x: number | null) => (x === null ? 'none' : String(Math.round(x * 10_000) / 10_000))
+  const over = r.rule === 'accuracy' || r.rule === 'mae' ? 'feedback items' : 'requests'
+  const side = r.rule === 'accuracy' ? 'below' : 'above'
+  return `${r.rule} ${n(r.observed)} ${side} ${n(r.limit)} over ${r.sample} ${over}`
+}

@@ -1,9 +1,8 @@
 import type { LiveFigures } from '../../metrics/live-figures.js'
 import type { ModelVersions } from '../versions/model-versions.js'
-import { probationRules, type RuleResult } from './probation-rules.js'
+import { describeBreach, probationRules, type RuleResult } from './probation-rules.js'
 
 export interface ProbationWatchOptions {
-  readonly intervalMs: number
   readonly live: LiveFigures
   /** Every model's versions. */
   readonly models: () => Iterable<ModelVersions>
@@ -22,19 +21,9 @@ export interface ProbationWatchOptions {
 export class ProbationWatch {
   readonly #o: ProbationWatchOptions
   readonly #rollingBack = new Set<string>()
-  #timer: NodeJS.Timeout | undefined
 
   constructor(options: ProbationWatchOptions) {
     this.#o = options
-  }
-
-  start(): void {
-    this.#timer = setInterval(() => this.check(), this.#o.intervalMs)
-    this.#timer.unref()
-  }
-
-  close(): void {
-    clearInterval(this.#timer)
   }
 
   /** Judges every running probation now. */
@@ -64,7 +53,7 @@ export class ProbationWatch {
       await this.#o.rollBack(versions.name, {
         version: to,
         from,
-        reason: `probation: ${describe(breach)}`,
+        reason: `probation: ${describeBreach(breach)}`,
         auto: breach,
       })
     } catch (e) {
@@ -75,12 +64,4 @@ export class ProbationWatch {
       this.#rollingBack.delete(versions.name)
     }
   }
-}
-
-/** "accuracy 0.61 below 0.87 over 80 feedback items" */
-function describe(r: RuleResult): string {
-  const n = (x: number | null) => (x === null ? 'none' : String(Math.round(x * 10_000) / 10_000))
-  const over = r.rule === 'accuracy' || r.rule === 'mae' ? 'feedback items' : 'requests'
-  const side = r.rule === 'accuracy' ? 'below' : 'above'
-  return `${r.rule} ${n(r.observed)} ${side} ${n(r.limit)} over ${r.sample} ${over}`
 }

@@ -80,7 +80,17 @@ export class Promoter {
   ): Promise<SwapResult | undefined> {
     const ready = await this.#ready(view, bytes, o)
     if (!ready) return undefined
-    return this.#versions.swap(view, ready.loaded, {
+    const versions = this.#versions
+    if (this.#rollsOut(view, o)) {
+      versions.rolloutStarted(view, ready.loaded, {
+        trigger: o.trigger,
+        served: ready.served,
+        gateMs: o.gated?.report.ms,
+        unverified: ready.served.verdict.unverified === true,
+      })
+      return { from: versions.active?.version, to: view.version, ms: 0, rollout: true }
+    }
+    return versions.swap(view, ready.loaded, {
       trigger: o.trigger,
       served: ready.served,
       stages: ready.served.gate.stages,
@@ -92,6 +102,22 @@ export class Promoter {
       ...(o.skipProbation && { skipProbation: true }),
       change: o.begin?.(),
     })
+  }
+
+  /**
+   * A version the pipeline found is rolled out (model.json `rollout`) rather than swapped in, when
+   * there is an active version to compare it with. Rollbacks and admin promotions swap at once.
+   */
+  #rollsOut(view: VersionView, o: ServeOptions): boolean {
+    const active = this.#versions.active
+    return (
+      this.#versions.config.rollout.mode !== 'immediate' &&
+      active !== undefined &&
+      active.version !== view.version &&
+      o.rollbackReason === undefined &&
+      o.explicit !== true &&
+      o.begin === undefined
+    )
   }
 
   /** At start: a version retained before the restart is loaded into the window again, ungated. */

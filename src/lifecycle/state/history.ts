@@ -52,6 +52,12 @@ export interface HistoryEntry {
   readonly rules?: readonly unknown[]
   /** A probation passed with a rule that never had its sample. */
   readonly insufficient?: boolean
+  /** Rollouts: `shadow` or `canary`, the canary's step (0-based) and share (%). */
+  readonly mode?: 'shadow' | 'canary'
+  readonly step?: number
+  readonly percent?: number
+  /** A shadow rollout's end: how its answers compared with the active version's. */
+  readonly shadow?: Readonly<Record<string, number | null>>
 }
 
 export const HISTORY_FILE = 'history.jsonl'

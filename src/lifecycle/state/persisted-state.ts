@@ -30,6 +30,14 @@ function persistModel(m: ModelView): PersistedModel {
     activations: m.activations.slice(-64),
     versions,
     ...(m.probation && { probation: m.probation }),
+    ...(m.rollout && {
+      rollout: {
+        version: m.rollout.version,
+        sha256: m.rollout.sha256,
+        mode: m.rollout.mode,
+        startedAt: m.rollout.startedAt,
+      },
+    }),
   }
 }
 

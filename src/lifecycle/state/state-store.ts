@@ -41,6 +41,14 @@ const persistedProbation = z.object({
   }),
 })
 
+/** A rollout running when the state was written: a restart starts it again (from its first step). */
+const persistedRollout = z.object({
+  version: z.number().int().positive(),
+  sha256,
+  mode: z.enum(['shadow', 'canary']),
+  startedAt: z.string(),
+})
+
 const persistedModel = z.object({
   active: versionRef.nullable(),
   retained: z.array(versionRef),
@@ -48,6 +56,7 @@ const persistedModel = z.object({
   activations: z.array(z.number().int().positive()),
   versions: z.record(z.string(), persistedVersion),
   probation: persistedProbation.optional(),
+  rollout: persistedRollout.optional(),
 })
 
 export const persistedStateSchema = z.object({

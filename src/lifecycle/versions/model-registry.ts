@@ -77,19 +77,24 @@ export class ModelRegistry {
     )
   }
 
-  /** Lease the active version, or a specific loaded version. The caller releases it in `finally`. */
-  lease(name: string, version?: number): Lease {
+  /**
+   * Lease the version that serves (the active one, or a canary for its share of requests; `sticky`
+   * keeps a key on one side), or a specific loaded version. The caller releases it in `finally`.
+   */
+  lease(name: string, version?: number, sticky?: string): Lease {
     const model = this.require(name)
     if (version === undefined) {
-      const active = model.active
-      if (!active) throw new ModelNotReadyError(name)
-      return active.lease()
+      const routed = model.route(sticky)
+      if (!routed) throw new ModelNotReadyError(name)
+      return routed.lease()
     }
     const record = model.versions.get(version)
     const loaded =
       model.active?.version === version
         ? model.active
-        : model.retained.find((v) => v.version === version)
+        : model.rollout?.version === version
+          ? model.rollout.candidate
+          : model.retained.find((v) => v.version === version)
     if (loaded) return loaded.lease()
     if (!record) throw new VersionNotFoundError(`model '${name}' has no version ${version}`)
     throw new VersionNotLoadedError(

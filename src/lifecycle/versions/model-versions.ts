@@ -13,15 +13,19 @@ import type { PersistedModel } from '../state/state-store.js'
 import type {
   ModelView,
   Probation,
+  Rollout,
+  RolloutSettings,
   Seen,
+  ShadowTally,
   Verdict,
   VersionState,
   VersionView,
 } from './version-state.js'
+import { inShare } from './traffic-share.js'
 import { withActivation, withoutActivation } from './version-policy.js'
 
 /** What set a promotion off, as history and metrics record it. */
-export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback'
+export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback' | 'rollout'
 
 /** A version's record as its owner holds it; everything else gets it as a read-only VersionView. */
 type VersionRecord = { -readonly [K in keyof VersionView]: VersionView[K] }
@@ -73,6 +77,18 @@ interface Effects {
   readonly outbox?: Outbox
 }
 
+function emptyTally(): ShadowTally {
+  return {
+    compared: 0,
+    agreed: 0,
+    failed: 0,
+    dropped: 0,
+    absDiffSum: 0,
+    absDiffCount: 0,
+    inFlight: 0,
+  }
+}
+
 /** The state a version settles in when it stops moving: derived from what it holds. */
 const AT_REST = Symbol('at rest')
 
@@ -99,6 +115,8 @@ export interface SwapOptions {
   readonly skipProbation?: boolean
   /** The admin change this swap is part of. */
   readonly change?: Outbox
+  /** A rollout that ends in this promotion: its mode and figures, recorded with it. */
+  readonly rollout?: Pick<HistoryEntry, 'mode' | 'shadow' | 'rules'>
 }
 
 export interface SwapResult {
@@ -106,6 +124,8 @@ export interface SwapResult {
   readonly to: number
   /** Milliseconds the swap itself took. */
   readonly ms: number
+  /** Nothing was swapped: the version was loaded beside the active one, for a rollout. */
+  readonly rollout?: true
 }
 
 /** What an admin change must put back if state.json cannot record it (AdminChange). */
@@ -115,6 +135,7 @@ export interface VersionsSnapshot {
   readonly activations: readonly number[]
   readonly unloaded: boolean
   readonly probation: Probation | undefined
+  readonly rollout: Rollout | undefined
   readonly records: ReadonlyMap<
     VersionRecord,
     Pick<VersionRecord, 'loaded' | 'rolledBack' | 'state'>
@@ -141,6 +162,9 @@ export class ModelVersions implements ModelView {
   #unloaded = false
   #refused: ModelView['refused'] = []
   #probation: Probation | undefined
+  #rollout: Rollout | undefined
+  /** A rollout state.json recorded: started again if that version, with those bytes, is considered. */
+  #resumable: { readonly version: number; readonly sha256: string } | undefined
   readonly #now: Outbox
 
   constructor(source: ModelSource, ctx: VersionsContext) {
@@ -181,6 +205,16 @@ export class ModelVersions implements ModelView {
   }
   get probation(): Probation | undefined {
     return this.#probation
+  }
+  get rollout(): Rollout | undefined {
+    return this.#rollout
+  }
+
+  route(sticky: string | undefined): LoadedVersion | undefined {
+    const r = this.#rollout
+    if (r?.mode === 'canary' && r.against === this.#active?.version && inShare(sticky, r.percent))
+      return r.candidate
+    return this.#active
   }
 
   // --- model.json and the folder -------------------------------------------------------------
@@ -378,6 +412,13 @@ export class ModelVersions implements ModelView {
     const previous = this.#active
     this.#active = next // one assignment: no request sees a half-swap
     const ms = performance.now() - t // the swap itself; what follows is bookkeeping
+    // Whatever was being rolled out was judged against the version that served: it ends here.
+    const rollout = this.#rollout
+    if (rollout) {
+      this.#rollout = undefined
+      if (rollout.candidate !== next)
+        this.#rolloutOver(rollout, `version ${next.version} became active`, out)
+    }
     record.loaded = next
     this.#retained = this.#retained.filter((v) => v !== next)
     if (previous && previous !== next) {
@@ -435,6 +476,7 @@ export class ModelVersions implements ModelView {
             from,
             stages: o.stages,
             ...(o.unverified && { unverified: true }),
+            ...o.rollout,
           },
         }),
         outbox: out,
@@ -504,6 +546,160 @@ export class ModelVersions implements ModelView {
   retireAll(): void {
     this.#active?.retire()
     for (const v of this.#retained) v.retire()
+    this.#rollout?.candidate.retire()
+  }
+
+  // --- rollouts --------------------------------------------------------------------------------
+
+  /** True when state.json recorded a rollout of these bytes: considered again, it is rolled out again. */
+  resumesRollout(view: VersionView, sha256: string): boolean {
+    const r = this.#resumable
+    return r !== undefined && r.version === view.version && r.sha256 === sha256
+  }
+
+  /**
+   * A version that passed its gate is loaded beside the active one instead of replacing it: it gets
+   * a copy of requests (`shadow`) or the first step's share of them (`canary`). A rollout already
+   * running for another version ends (the newer candidate goes first).
+   */
+  rolloutStarted(
+    view: VersionView,
+    candidate: LoadedVersion,
+    o: {
+      trigger: PromotionTrigger
+      served: Served
+      gateMs?: number | undefined
+      unverified?: boolean
+    },
+  ): void {
+    const record = this.#own(view)
+    const active = this.#active
+    const config = this.#config.rollout
+    if (!active || config.mode === 'immediate')
+      throw new Error(`no rollout for version ${view.version} of '${this.name}'`)
+    const earlier = this.#rollout
+    this.#rollout = undefined
+    if (earlier)
+      this.#rolloutOver(earlier, `version ${view.version} is rolled out instead`, this.#now)
+    this.#resumable = undefined
+    record.gate = o.served.gate
+    record.verdict = o.served.verdict
+    record.loaded = candidate
+    const now = Date.now()
+    this.#ctx.live.restart(this.name, candidate.version, windowSizes(this.#config.feedback.window))
+    const percent = config.mode === 'canary' ? config.steps[0]! : 0
+    this.#rollout = {
+      version: candidate.version,
+      sha256: candidate.sha256,
+      mode: config.mode,
+      settings: config,
+      candidate,
+      against: active.version,
+      startedAt: new Date(now).toISOString(),
+      ...this.#step(config, 0, now, active, candidate.version),
+      shadow: emptyTally(),
+    }
+    this.#move(record, this.#rolloutState(), {
+      count: (m, labels) => {
+        this.#publishLoaded()
+        if (o.gateMs !== undefined)
+          m.gateDuration.observe({ ...labels, result: 'passed' }, o.gateMs / 1000)
+      },
+      log: [
+        'info',
+        'rollout_started',
+        { mode: config.mode, against: active.version, trigger: o.trigger, percent },
+      ],
+      history: {
+        event: 'rollout_started',
+        sha256: candidate.sha256,
+        trigger: o.trigger,
+        mode: config.mode,
+        from: active.version,
+        stages: o.served.gate.stages,
+        ...(config.mode === 'canary' && { step: 0, percent }),
+        ...(o.unverified && { unverified: true }),
+      },
+      persist: true,
+    })
+  }
+
+  /** A canary's step passed: the next step's share, judged afresh from now. */
+  rolloutStepped(rules: readonly RuleResult[]): void {
+    const r = this.#rollout
+    const config = r?.settings
+    const active = this.#active
+    if (!r || config?.mode !== 'canary' || !active) return
+    const next = Math.min(r.step + 1, config.steps.length - 1)
+    this.#rollout = { ...r, ...this.#step(config, next, Date.now(), active, r.version) }
+    const record = this.#records.get(r.version)!
+    this.#move(record, this.#rolloutState(), {
+      log: ['info', 'rollout_step', { step: next, percent: this.#rollout.percent }],
+      history: {
+        event: 'rollout_step',
+        sha256: r.sha256,
+        step: next,
+        percent: this.#rollout.percent,
+        rules,
+      },
+    })
+  }
+
+  /** The candidate passed its rollout: it becomes the active version (a probation follows). */
+  rolloutPassed(figures: Pick<HistoryEntry, 'shadow' | 'rules'>): SwapResult | undefined {
+    const r = this.#rollout
+    if (!r) return undefined
+    const record = this.#records.get(r.version)!
+    return this.swap(record, r.candidate, {
+      trigger: 'rollout',
+      rollout: { mode: r.mode, ...figures },
+    })
+  }
+
+  /**
+   * The rollout ends without a promotion: the candidate is released, and marked so that it is not
+   * rolled out again by itself. `rejected`: it disagreed with the active version in the shadow
+   * (a verdict on its bytes, like a gate's); `rolled_back`: a canary rule was breached, or an
+   * operator aborted it.
+   */
+  rolloutFailed(
+    how: 'rejected' | 'rolled_back',
+    reason: string,
+    o: { message: string; event: 'rejected' | 'rollout_failed' | 'rollout_aborted' } & Omit<
+      HistoryEntry,
+      'time' | 'model' | 'version' | 'event' | 'reason' | 'message'
+    >,
+  ): Rollout | undefined {
+    const r = this.#rollout
+    if (!r) return undefined
+    this.#rollout = undefined
+    const record = this.#records.get(r.version)
+    const { message, event, ...details } = o
+    if (record) {
+      const at = new Date().toISOString()
+      if (how === 'rejected')
+        record.verdict = {
+          kind: 'rejected',
+          sha256: r.sha256,
+          stage: r.mode,
+          reason,
+          message,
+          at,
+        }
+      else record.rolledBack = { sha256: r.sha256, reason, at }
+    }
+    this.#rolloutOver(r, reason, this.#now, {
+      log: ['warn', `rollout_${how}`, { reason, message }],
+      history: { event, sha256: r.sha256, reason, message, mode: r.mode, ...details },
+      count: (m, labels) => {
+        if (how === 'rejected') {
+          m.rejections.inc({ ...labels, stage: r.mode })
+          m.promotions.inc({ ...labels, result: 'rejected' })
+        }
+      },
+    })
+    this.#now.persist()
+    return r
   }
 
   // --- admin changes and restarts --------------------------------------------------------------
@@ -518,6 +714,7 @@ export class ModelVersions implements ModelView {
       activations: [...this.#activations],
       unloaded: this.#unloaded,
       probation: this.#probation,
+      rollout: this.#rollout,
       records,
     }
   }
@@ -527,18 +724,19 @@ export class ModelVersions implements ModelView {
    * version that served then serves again, and a session the change loaded is released.
    */
   revert(before: VersionsSnapshot): void {
-    const inService = [this.#active, ...this.#retained]
+    const inService = [this.#active, ...this.#retained, this.#rollout?.candidate]
     this.#active = before.active // one assignment: no request sees a half-undo
     this.#retained = [...before.retained]
     this.#activations = [...before.activations]
     this.#unloaded = before.unloaded
     this.#probation = before.probation
+    this.#rollout = before.rollout
     for (const [record, was] of before.records) {
       record.loaded = was.loaded
       record.rolledBack = was.rolledBack
       if (record.state !== was.state) this.#move(record, AT_REST)
     }
-    const kept = new Set([before.active, ...before.retained])
+    const kept = new Set([before.active, ...before.retained, before.rollout?.candidate])
     for (const v of inService) if (v && !kept.has(v)) v.retire()
     this.#ctx.metrics.activeVersion.set({ model: this.name }, before.active?.version ?? 0)
     this.#publishLoaded()
@@ -571,6 +769,7 @@ export class ModelVersions implements ModelView {
     this.#activations = persisted.activations.filter((v) => this.#records.has(v))
     // Resumed if that version is restored as the active one (see #probationAfter).
     this.#probation = persisted.probation
+    this.#resumable = persisted.rollout
   }
 
   /**
@@ -656,6 +855,7 @@ export class ModelVersions implements ModelView {
   #atRest(record: VersionRecord): VersionState {
     if (record.loaded && record.loaded === this.#active) return { status: 'active' }
     if (record.loaded && this.#retained.includes(record.loaded)) return { status: 'retained' }
+    if (record.loaded && record.loaded === this.#rollout?.candidate) return this.#rolloutState()
     if (!record.onDisk) return { status: 'missing' }
     const v = record.verdict
     if (record.rolledBack && v?.sha256 === record.rolledBack.sha256)
@@ -739,7 +939,69 @@ export class ModelVersions implements ModelView {
   #publishLoaded(): void {
     const labels = { model: this.name }
     if (this.#active) this.#ctx.metrics.activeVersion.set(labels, this.#active.version)
-    this.#ctx.metrics.loadedVersions.set(labels, (this.#active ? 1 : 0) + this.#retained.length)
+    const loaded = (this.#active ? 1 : 0) + this.#retained.length + (this.#rollout ? 1 : 0)
+    this.#ctx.metrics.loadedVersions.set(labels, loaded)
+  }
+
+  #rolloutState(): VersionState {
+    const r = this.#rollout!
+    return r.mode === 'shadow' ? { status: 'shadow' } : { status: 'canary', percent: r.percent }
+  }
+
+  /** Step `i` of a rollout from `now`: a canary's share and end, and where both windows stand. */
+  #step(
+    config: RolloutSettings,
+    i: number,
+    now: number,
+    active: LoadedVersion,
+    candidate: number,
+  ): Pick<Rollout, 'step' | 'percent' | 'stepStartedAt' | 'stepEndsAt' | 'marks'> {
+    const startedAt = new Date(now).toISOString()
+    if (config.mode !== 'canary')
+      return {
+        step: 0,
+        percent: 0,
+        stepStartedAt: startedAt,
+        stepEndsAt: undefined,
+        marks: undefined,
+      }
+    const sizes = windowSizes(this.#config.feedback.window)
+    const live = this.#ctx.live
+    return {
+      step: i,
+      percent: config.steps[i]!,
+      stepStartedAt: startedAt,
+      stepEndsAt: new Date(now + config.stepSeconds * 1000).toISOString(),
+      marks: {
+        candidate: live.window(this.name, candidate, sizes).mark(),
+        active: live.window(this.name, active.version, sizes).mark(),
+      },
+    }
+  }
+
+  /**
+   * A rollout that ended without a promotion: its candidate stops answering and is released once
+   * its last request (or mirrored copy) ends; its record rests as what it is now marked.
+   */
+  #rolloutOver(r: Rollout, reason: string, out: Outbox, effects?: Effects): void {
+    const record = this.#takeOut(r.candidate, out)
+    if (!record) return
+    this.#move(
+      record,
+      AT_REST,
+      effects ?? {
+        log: ['info', 'rollout_cancelled', { reason }],
+        history: {
+          event: 'rollout_aborted',
+          sha256: r.sha256,
+          mode: r.mode,
+          reason,
+          message: `the ${r.mode} rollout ended without a verdict: ${reason}`,
+        },
+        outbox: out,
+      },
+    )
+    this.#publishLoaded()
   }
 
   #own(view: VersionView): VersionRecord {

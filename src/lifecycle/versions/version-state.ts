@@ -2,6 +2,7 @@ import type { ModelConfig } from '../../repository/model-config.js'
 import type { VersionSource } from '../../repository/scanner.js'
 import type { FileFingerprint } from '../../repository/version-file.js'
 import type { GateReport } from '../gate/gate-types.js'
+import type { LiveMark } from '../../metrics/live-figures.js'
 import type { LoadedVersion } from './loaded-version.js'
 
 /**
@@ -10,6 +11,8 @@ import type { LoadedVersion } from './loaded-version.js'
  *
  *   discovered -> loading -> validating -> warming -> active -> retained -> unloaded
  *                    \------------\-----------\--> rejected (never retried unless the file changes)
+ *   warming -> shadow | canary (a rollout: loaded beside the active version) -> active
+ *                    \--> rejected (shadow_disagreement) or rolled_back (canary_failed, aborted)
  *   active --rollback--> rolled_back (never auto-promoted again; an explicit promote can)
  *   (not loaded, file deleted) -> missing
  */
@@ -28,6 +31,10 @@ export type VersionState =
   /** Passed; its serving session is being created and warmed up. */
   | { readonly status: 'warming' }
   | { readonly status: 'active' }
+  /** Passed its gate, loaded beside the active version: gets a copy of requests, answers none. */
+  | { readonly status: 'shadow' }
+  /** Passed its gate, loaded beside the active version: answers `percent` % of requests. */
+  | { readonly status: 'canary'; readonly percent: number }
   /** Replaced, still loaded: a rollback to it is a pointer swap. */
   | { readonly status: 'retained' }
   /**
@@ -114,6 +121,57 @@ export interface ModelView {
   readonly refused: readonly { readonly path: string; readonly reason: string }[]
   /** The probation of the active version, while it runs. */
   readonly probation: Probation | undefined
+  /** The candidate being rolled out beside the active version, while it is. */
+  readonly rollout: Rollout | undefined
+  /**
+   * The version a request with no version named goes to: the active one, or the canary for its
+   * share (`sticky`: the same key always the same way; without one, at random).
+   */
+  route(sticky: string | undefined): LoadedVersion | undefined
+}
+
+export type RolloutSettings = Exclude<ModelConfig['rollout'], { mode: 'immediate' }>
+
+/** Counts of mirrored requests: the candidate's answers against the active version's. */
+export interface ShadowTally {
+  /** Mirrored requests whose answers were compared (or whose mirror failed). */
+  compared: number
+  agreed: number
+  /** The candidate failed on a request the active version answered (counted as a disagreement). */
+  failed: number
+  /** Not mirrored: the candidate was busy with earlier copies. */
+  dropped: number
+  /** Sum of the mean absolute differences of numeric outputs, one per compared request. */
+  absDiffSum: number
+  /** Requests with a numeric difference counted in `absDiffSum`. */
+  absDiffCount: number
+  /** Mirrored runs in flight now. */
+  inFlight: number
+}
+
+/**
+ * A rollout in progress: the candidate loaded beside the active version (`against`), mirrored
+ * (`shadow`) or answering a growing share (`canary`). Owned by ModelVersions, which changes it.
+ */
+export interface Rollout {
+  readonly version: number
+  readonly sha256: string
+  readonly mode: 'shadow' | 'canary'
+  /** model.json's `rollout` when it started: editing the file does not change a rollout under way. */
+  readonly settings: RolloutSettings
+  readonly candidate: LoadedVersion
+  /** The active version when it started: it is judged against this one. */
+  readonly against: number
+  readonly startedAt: string
+  /** Canary: the step running (0-based) and its share; shadow: 0 and 0. */
+  readonly step: number
+  readonly percent: number
+  readonly stepStartedAt: string
+  readonly stepEndsAt: string | undefined
+  /** Canary: where each version's live window stood when the step began (the same period for both). */
+  readonly marks: { readonly candidate: LiveMark; readonly active: LiveMark } | undefined
+  /** Shadow: the mirrored requests' counts (changed in place by the data plane). */
+  readonly shadow: ShadowTally
 }
 
 /** A probation: the version on trial, the one it replaced, its window, and what it is held to. */

@@ -1,0 +1,48 @@
+import { type LiveFigures, windowSizes } from '../../metrics/live-figures.js'
+import type { ModelView, ShadowTally } from '../versions/version-state.js'
+import { judgeProbation, type RuleResult } from './probation-rules.js'
+
+/** How a shadow's answers compared with the active version's so far. */
+export interface ShadowFigures {
+  readonly mirrored: number
+  readonly agreed: number
+  readonly failed: number
+  readonly dropped: number
+  /** agreed / mirrored (null before the first). */
+  readonly agreement: number | null
+  /** Mean over mirrored requests of the mean absolute difference of numeric outputs (null: none). */
+  readonly meanAbsDiff: number | null
+  /** Mirrored requests needed before it is judged. */
+  readonly needed: number
+  readonly min: number
+}
+
+export function shadowFigures(t: ShadowTally, needed: number, min: number): ShadowFigures {
+  return {
+    mirrored: t.compared,
+    agreed: t.agreed,
+    failed: t.failed,
+    dropped: t.dropped,
+    agreement: t.compared === 0 ? null : t.agreed / t.compared,
+    meanAbsDiff: t.absDiffCount === 0 ? null : t.absDiffSum / t.absDiffCount,
+    needed,
+    min,
+  }
+}
+
+/**
+ * The running canary step's rules: the probation rules on the candidate's figures since the step
+ * began, against the active version's over the same period (undefined when no canary runs).
+ */
+export function canaryRules(model: ModelView, live: LiveFigures): RuleResult[] | undefined {
+  const r = model.rollout
+  if (r?.mode !== 'canary' || !r.marks) return undefined
+  const sizes = windowSizes(model.config.feedback.window)
+  const candidate = live.window(model.name, r.version, sizes).snapshot(r.marks.candidate)
+  const active = live.window(model.name, r.against, sizes).snapshot(r.marks.active)
+  return judgeProbation(model.config.probation, candidate, {
+    p99Ms: active.p99Ms,
+    accuracy: active.accuracy,
+    mae: active.mae,
+  })
+}
