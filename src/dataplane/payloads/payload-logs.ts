@@ -74,7 +74,7 @@ export class PayloadLogs implements RequestTap {
     const writers = [...this.#writers.entries()]
     let timer: NodeJS.Timeout | undefined
     await Promise.race([
-      Promise.all(writers.map(([, w]) => w.flush())),
+      Promise.all(writers.map(([, w]) => w.close())),
       new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs))),
     ])
     clearTimeout(timer)

@@ -60,18 +60,17 @@ export class PayloadWriter {
       this.#counters.dropped.inc(1)
       return
     }
-    this.#draining ??= this.#drain().finally(() => {
-      this.#draining = undefined
-    })
+    // #drain awaits before it can end, so it is assigned before it clears itself.
+    this.#draining ??= this.#drain()
   }
 
   /** Stops taking lines and settles when the queued ones are on disk (or lost to a failure). */
-  async flush(): Promise<void> {
+  async close(): Promise<void> {
     this.#closed = true
     await this.#draining
   }
 
-  /** Lines still queued (after a flush that ran out of time: abandoned). */
+  /** Lines still queued (after a close that ran out of time: abandoned). */
   get queued(): number {
     return this.#queue.length
   }
@@ -84,7 +83,7 @@ export class PayloadWriter {
       } catch (e) {
         // No folder to write to: what waits is lost; the next line tries again.
         this.#failed(e, this.#queue.clear())
-        return
+        break
       }
       const { current, lines, bytes } = this.#nextBatch(segments)
       try {
@@ -109,6 +108,9 @@ export class PayloadWriter {
         this.#failingSince = undefined
       }
     }
+    // In the same step as the check that found the queue empty: a line queued from now on
+    // starts a new drain, none waits behind one that has ended.
+    this.#draining = undefined
   }
 
   /** The oldest queued lines that fit in the current file, or in a new one (then last in `segments`). */

@@ -31,23 +31,23 @@ async function writer() {
 const MB = 1024 * 1024
 
 describe('PayloadWriter', () => {
-  it('has every line queued before flush() on disk when it settles', async () => {
+  it('has every line queued before close() on disk when it settles', async () => {
     const { w, counts, lines } = await writer()
     for (let i = 0; i < 1000; i++) w.add(JSON.stringify({ i }), 100 * MB)
-    await w.flush()
+    await w.close()
     expect(counts).toEqual({ written: 1000, dropped: 0, failed: 0 })
     expect((await lines()).map((l) => JSON.parse(l).i)).toEqual(
       Array.from({ length: 1000 }, (_, i) => i),
     )
   })
 
-  it('drops, and counts, what passes its queue, a line larger than a file may grow, and lines after flush', async () => {
+  it('drops, and counts, what passes its queue, a line larger than a file may grow, and lines after close', async () => {
     const { w, counts, lines } = await writer()
     const line = 'x'.repeat(1024 * 1024 - 1) // 1 MiB with its newline
     // The queue holds 8 MiB, and nothing leaves it before the writer's first await: 8 fit.
     w.add('y'.repeat(5000), 0.01 * MB) // over the 4 KiB files of a 10 KiB bound
     for (let i = 0; i < 12; i++) w.add(line, 1000 * MB)
-    await w.flush()
+    await w.close()
     w.add('late', 100 * MB)
     expect(counts).toEqual({ written: 8, dropped: 6, failed: 0 })
     expect(await lines()).toHaveLength(8)
