@@ -132,7 +132,7 @@ describe('the payload log', () => {
     expect(await metricValue(t.url, LINES, { model: 'm', result: 'written' })).toBe(5)
   })
 
-  it('keeps int64 values beyond 2^53 exact, as decimal strings like the simple API', async () => {
+  it('keeps int64 values beyond 2^53 exact, as decimal strings like the simple API, from V2 requests too', async () => {
     const t = await serve(withPayloadLog({ fraction: 1 }, identityModel('int64', ['n'])))
     const big = '9007199254740993' // 2^53 + 1: a JSON number would round it
     const r = await postJson(`${t.url}/models/m/predict`, { inputs: { x: [big, 7] } })
@@ -141,6 +141,14 @@ describe('the payload log', () => {
     expect(line.inputs).toEqual({ x: [big, 7] })
     expect(line.outputs).toEqual({ y: [big, 7] })
     expect(line.id).toBe(r.body.id)
+    // The KServe V2 API is logged alike, in the same form.
+    const v2 = await postJson(`${t.url}/v2/models/m/infer`, {
+      id: 'v2-1',
+      inputs: [{ name: 'x', datatype: 'INT64', shape: [2], data: [5, 6] }],
+    })
+    expect(v2.status).toBe(200)
+    const [, second] = await waitLines(t.modelsDir, 2)
+    expect(second).toMatchObject({ id: 'v2-1', inputs: { x: [5, 6] }, outputs: { y: [5, 6] } })
   })
 
   it('samples about `fraction` of the requests', async () => {
