@@ -20,13 +20,8 @@ const MAX_SEGMENT_BYTES = 64 * 1024 * 1024
  */
 export function segmentBytes(maxBytes: number): number {
   const tenth = Math.floor(maxBytes / 10)
-  return Math.max(
-    1,
-    Math.min(
-      Math.floor(maxBytes / 2),
-      Math.max(MIN_SEGMENT_BYTES, Math.min(tenth, MAX_SEGMENT_BYTES)),
-    ),
-  )
+  const clamped = Math.min(Math.max(tenth, MIN_SEGMENT_BYTES), MAX_SEGMENT_BYTES)
+  return Math.max(1, Math.min(clamped, Math.floor(maxBytes / 2)))
 }
 
 const SEGMENT_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-\d{6}\.jsonl$/
