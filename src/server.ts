@@ -10,6 +10,7 @@ import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
 import { Feedback } from './dataplane/feedback.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
+import { PayloadLogs } from './dataplane/payloads/payload-logs.js'
 import { Predictor } from './dataplane/predictor.js'
 import { ShadowMirror } from './dataplane/shadow-mirror.js'
 import { isLoopbackHost } from './http/admin-auth.js'
@@ -58,6 +59,8 @@ function where(req: IncomingMessage): { method: string; path: string } {
 
 /** At shutdown, queued webhook deliveries get this long (at most the shutdown timeout). */
 const WEBHOOK_GRACE_MS = 5000
+/** At shutdown, queued payload log lines get this long to reach the disk (at most the shutdown timeout). */
+const PAYLOAD_LOG_GRACE_MS = 5000
 
 /** A client refused for want of body budget is told to come back this much later (Retry-After). */
 const OVERLOADED_RETRY_AFTER_SECONDS = 1
@@ -115,13 +118,17 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictionLogs = new PredictionLogs()
+  const payloadLogs = new PayloadLogs({ stateDir: config.stateDir, metrics, logger })
   const predictor = new Predictor(registry, metrics, logger, {
     maxOutputBytes: config.maxOutputBytes,
     live,
     logs: predictionLogs,
-    taps: [new ShadowMirror(logger)],
+    taps: [payloadLogs, new ShadowMirror(logger)],
   })
-  const feedback = new Feedback(registry, predictionLogs, live, metrics)
+  // Feedback goes into the payload log beside the predictions it is about, joined by id.
+  const feedback = new Feedback(registry, predictionLogs, live, metrics, (model, item) =>
+    payloadLogs.feedback(model, item),
+  )
   let draining = false
   let open = 0 // requests received and not yet answered
   let onDrained: (() => void) | undefined // set while a shutdown waits for `open` to reach 0
@@ -261,6 +268,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
         server.closeAllConnections()
         await closed
+        // The requests have been answered: their payload lines are all queued.
+        await payloadLogs.close(Math.min(PAYLOAD_LOG_GRACE_MS, config.shutdownTimeoutMs))
         await lifecycle.close()
         // After the lifecycle: its last events are queued too.
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
+import type { ModelView } from '../lifecycle/versions/version-state.js'
 import { type LiveFigures, windowSizes } from '../metrics/live-figures.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Answer } from './prediction-answer.js'
@@ -39,6 +40,18 @@ export interface FeedbackResult {
   readonly invalid: { id: string; reason: string }[]
 }
 
+/** A feedback item that scored its prediction, as listeners are told of it. */
+export interface AcceptedFeedback {
+  readonly id: string
+  /** The version that answered the prediction. */
+  readonly version: number
+  readonly label?: FeedbackItem['label']
+  readonly value?: FeedbackItem['value']
+}
+
+/** Told of every accepted item, after it is scored (the payload log writes it beside the prediction). */
+export type FeedbackListener = (model: ModelView, item: AcceptedFeedback) => void
+
 /**
  * `POST /models/{name}/feedback`: the truth about predictions already answered, scored against
  * what the version that answered said. Accuracy (labels) or mean absolute error (values) go into
@@ -50,21 +63,25 @@ export class Feedback {
   readonly #logs: PredictionLogs
   readonly #live: LiveFigures
   readonly #metrics: ServerMetrics
+  readonly #onAccepted: FeedbackListener | undefined
 
   constructor(
     registry: ModelRegistry,
     logs: PredictionLogs,
     live: LiveFigures,
     metrics: ServerMetrics,
+    onAccepted?: FeedbackListener,
   ) {
     this.#registry = registry
     this.#logs = logs
     this.#live = live
     this.#metrics = metrics
+    this.#onAccepted = onAccepted
   }
 
   submit(model: string, request: FeedbackRequest): FeedbackResult {
-    const config = this.#registry.require(model).config
+    const view = this.#registry.require(model)
+    const config = view.config
     const log = this.#logs.of(model, config.feedback.remember)
     const items = 'items' in request ? request.items : [request]
     let accepted = 0
@@ -100,6 +117,12 @@ export class Feedback {
         else window.recordValue(s.error)
         count(version, s.kind === 'value' ? 'value' : s.right ? 'right' : 'wrong')
       }
+      this.#onAccepted?.(view, {
+        id: item.id,
+        version: p.version,
+        label: item.label,
+        value: item.value,
+      })
     }
     return { accepted, unknown, duplicates, invalid }
   }

@@ -185,6 +185,13 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly payloadLogLines = new Counter({
+    name: 'modelgate_payload_log_lines_total',
+    help: 'Lines of the payload logs (sampled predictions and their feedback), by result: written, dropped (the queue was full, or the line larger than a payload file may grow) or failed (lost to a write that failed).',
+    labelNames: ['model', 'result'] as const,
+    registers: [this.registry],
+  })
+
   readonly eventStreams = new Gauge({
     name: 'modelgate_event_streams',
     help: 'Clients following GET /events now.',
