@@ -8,6 +8,7 @@ import {
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
+import { DriftMonitor } from './dataplane/drift/drift-monitor.js'
 import { Feedback } from './dataplane/feedback.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { Predictor } from './dataplane/predictor.js'
@@ -114,10 +115,17 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   })
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictionLogs = new PredictionLogs()
+  const drift = new DriftMonitor({
+    registry,
+    metrics,
+    logger,
+    record: (entry) => void lifecycle.record(entry),
+  })
   const predictor = new Predictor(registry, metrics, logger, {
     maxOutputBytes: config.maxOutputBytes,
     live,
     logs: predictionLogs,
+    taps: [drift],
   })
   const feedback = new Feedback(registry, predictionLogs, live, metrics)
   let draining = false
@@ -138,6 +146,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     lifecycle,
     adminToken: config.adminToken,
     eventStreams,
+    drift,
   })
 
   // Predictions take the fast path; every other request goes to the Hono app.
@@ -259,6 +268,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
         server.closeAllConnections()
         await closed
+        drift.close() // no judgement runs once the history is flushed
         await lifecycle.close()
         // After the lifecycle: its last events are queued too.
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))

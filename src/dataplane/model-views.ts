@@ -8,6 +8,7 @@ import type {
 import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
 import { probationRules, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
+import type { DriftMonitor, DriftView } from './drift/drift-monitor.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
 /** What `GET /models` and `GET /models/{name}` show: plain data, no HTTP. */
@@ -87,6 +88,8 @@ export interface ModelDetail {
   readonly warnings: readonly string[]
   /** The active version's probation while it runs, each rule as it stands (null: none). */
   readonly probation: ProbationView | null
+  /** The active version's input and prediction drift (null: model.json has no `drift`, or nothing serves). */
+  readonly drift: DriftView | null
 }
 
 export interface SignatureView {
@@ -107,6 +110,7 @@ export function describeModel(
   registry: ModelRegistry,
   live: LiveFigures,
   name: string,
+  drift?: DriftMonitor,
 ): ModelDetail {
   const m = registry.require(name)
   const signature = m.active?.signature
@@ -135,6 +139,7 @@ export function describeModel(
     restart: restartOutlook(m),
     warnings: modelWarnings(m),
     probation: probationView(m, live),
+    drift: drift?.view(m) ?? null,
   }
 }
 
