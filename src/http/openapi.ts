@@ -88,6 +88,11 @@ const driftView = z
       .nullable()
       .describe('why reference.json could not be used (the first window is the reference instead)'),
     referenceRows: z.number().int(),
+    referenceReady: z
+      .boolean()
+      .describe(
+        "the reference's bins are fixed (on the next judgement once it is complete): later rows are live",
+      ),
     liveRows: z
       .number()
       .int()

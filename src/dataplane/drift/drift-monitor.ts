@@ -21,7 +21,10 @@ export interface DriftView {
   readonly reference: 'reference.json' | 'first_window' | 'loading'
   /** reference.json could not be used (the first window is the reference instead). */
   readonly referenceError: string | null
+  /** Rows in the reference: taken so far while the first window is being taken. */
   readonly referenceRows: number
+  /** The reference's bins are fixed (on the timer, once it is complete): later rows are live. */
+  readonly referenceReady: boolean
   readonly liveRows: number
   readonly detected: boolean
   /** Each feature's PSI at the last judgement (a feature appears once its live window is full). */
@@ -80,11 +83,11 @@ export class DriftMonitor implements RequestTap {
     const settings = model.config.drift
     const active = model.active
     const d = this.#models.get(model.name)
-    if (d && d.version === active && settings !== undefined && sameSettings(d.settings, settings))
-      return d
-    if (d) {
+    const ended = d && endOf(d, active, settings)
+    if (d && !ended) return d
+    if (d && ended) {
       this.#models.delete(model.name)
-      this.#end(d, settings === undefined ? 'drift is no longer configured' : 'a new reference')
+      this.#end(d, ended)
     }
     if (settings === undefined || active === undefined) return undefined
     const next = new ModelDrift(model, active, settings)
@@ -135,12 +138,13 @@ export class DriftMonitor implements RequestTap {
     if (!model || this.#current(model) !== d) {
       if (!d.stopped) {
         this.#models.delete(d.model)
-        this.#end(d, 'the model is no longer served')
+        this.#end(d, 'the model is gone')
       }
       return
     }
     const judged: DriftFeature[] = []
     for (const w of d.windows) {
+      if (w.sampleFull) w.freeze()
       const psi = w.psi()
       if (psi === null) continue
       this.#o.metrics.driftPsi.set(labelsOf(d, w), psi)
@@ -220,6 +224,7 @@ class ModelDrift implements TapFollowUp {
       reference: this.reference,
       referenceError: this.referenceError ?? null,
       referenceRows: inputs.length ? Math.min(...inputs.map((w) => w.referenceRows)) : 0,
+      referenceReady: this.reference !== 'loading' && inputs.every((w) => w.frozen),
       liveRows: inputs.length ? Math.min(...inputs.map((w) => w.liveRows)) : 0,
       detected: this.detected,
       features: this.judged,
@@ -240,10 +245,23 @@ class Sample implements ValueSink {
   }
 }
 
-function sameSettings(a: DriftSettings, b: DriftSettings): boolean {
-  return (
-    a.window === b.window && a.intervalSeconds === b.intervalSeconds && a.threshold === b.threshold
+/** Why `d` no longer measures the model (its `drift_cleared` reason), or undefined while it does. */
+function endOf(
+  d: ModelDrift,
+  active: LoadedVersion | undefined,
+  settings: DriftSettings | undefined,
+): string | undefined {
+  if (settings === undefined) return 'drift is no longer configured'
+  if (active === undefined) return 'the model is no longer served'
+  if (active !== d.version) return `version ${active.version} is active`
+  const s = d.settings
+  if (
+    s.window !== settings.window ||
+    s.intervalSeconds !== settings.intervalSeconds ||
+    s.threshold !== settings.threshold
   )
+    return "model.json's drift changed"
+  return undefined
 }
 
 function labelsOf(d: ModelDrift, w: FeatureWindow) {

@@ -4,9 +4,10 @@ import { categoryBinning, psi, quantileBinning, type Binning } from './binning.j
 export type FeatureKind = 'numeric' | 'category'
 
 /**
- * One feature's reference and its live window. Values first fill the reference sample; once it is
- * full (or `freeze` is called) its bins are fixed and later values fill a ring of the last `window`
- * rows' bin indices, whose counts follow it: O(1) per value, nothing allocated.
+ * One feature's reference and its live window. Values first fill the reference sample; once
+ * `freeze` has fixed the bins on it, later values fill a ring of the last `window` rows' bin
+ * indices, whose counts follow it: O(1) per value, nothing allocated. Values that arrive between
+ * a full sample and `freeze` are not counted (freezing sorts the sample: not on the request path).
  */
 export class FeatureWindow {
   readonly input: string
@@ -35,10 +36,9 @@ export class FeatureWindow {
   add(value: unknown): void {
     const binning = this.#binning
     if (binning === undefined) {
-      const sample = this.#sample
-      if (this.kind === 'numeric') (sample as Float64Array)[this.#sampled++] = value as number
-      else (sample as unknown[])[this.#sampled++] = value
-      if (this.#sampled === sample.length) this.freeze()
+      if (this.sampleFull) return
+      if (this.kind === 'numeric') (this.#sample as Float64Array)[this.#sampled++] = value as number
+      else (this.#sample as unknown[])[this.#sampled++] = value
       return
     }
     const counts = this.#counts!
@@ -72,6 +72,16 @@ export class FeatureWindow {
     this.#reference = reference
     this.#counts = new Uint32Array(binning.size)
     this.#sample = this.#emptySample(0) // only its bins are needed from now on
+  }
+
+  /** The reference sample holds `window` values and waits for `freeze`. */
+  get sampleFull(): boolean {
+    return this.#binning === undefined && this.#sampled === this.#sample.length
+  }
+
+  /** The bins are fixed: values count as live. */
+  get frozen(): boolean {
+    return this.#binning !== undefined
   }
 
   get referenceRows(): number {

@@ -70,6 +70,9 @@ describe('a feature window', () => {
   it('takes its reference from the first rows, then judges only a full live window', () => {
     const w = new FeatureWindow('x', '0', 'numeric', 100)
     for (const v of range(100)) w.add(v)
+    expect(w.sampleFull).toBe(true)
+    w.add(1000) // waits for freeze (on the timer): not counted
+    w.freeze()
     expect([w.referenceRows, w.liveRows, w.psi()]).toEqual([100, 0, null])
     for (const v of range(99)) w.add(v)
     expect(w.psi()).toBeNull()
@@ -78,7 +81,9 @@ describe('a feature window', () => {
   })
   it('forgets the oldest live rows: a shift shows, and goes once the window has moved on', () => {
     const w = new FeatureWindow('x', '0', 'numeric', 100)
-    for (const v of range(200)) w.add(v % 100)
+    for (const v of range(100)) w.add(v)
+    w.freeze()
+    for (const v of range(100)) w.add(v)
     for (const v of range(100)) w.add(v + 1000)
     expect(w.psi()!).toBeGreaterThan(5)
     for (const v of range(100)) w.add(v)

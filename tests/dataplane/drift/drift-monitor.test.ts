@@ -76,6 +76,10 @@ async function waitDrift(url: string, check: (view: any) => boolean, what: strin
 const referenceKnown = (url: string) =>
   waitDrift(url, (v) => v.reference !== 'loading', 'the drift reference to be known')
 
+/** The first window is the reference now: later rows are live. */
+const referenceReady = (url: string) =>
+  waitDrift(url, (v) => v.referenceReady, 'the first window to be the reference')
+
 /** Every feature (4 columns and the label) was judged on a full live window. */
 const judged = (url: string) =>
   waitDrift(url, (v) => v.features.length === 5, 'every drift feature to be judged')
@@ -97,12 +101,14 @@ describe('drift', () => {
       reference: 'first_window',
       referenceError: null,
       referenceRows: 0,
+      referenceReady: false,
       liveRows: 0,
       detected: false,
       features: [],
     })
 
     await send(t.url, rows(window, 1))
+    await referenceReady(t.url)
     await send(t.url, rows(window, 2))
     const calm = await judged(t.url)
     expect(calm).toMatchObject({ referenceRows: window, liveRows: window, detected: false })
@@ -157,6 +163,7 @@ describe('drift', () => {
     expect(await referenceKnown(t.url)).toMatchObject({
       reference: 'reference.json',
       referenceRows: 500,
+      referenceReady: true,
       liveRows: 0,
     })
     // Named versions are not the model's traffic: not counted.
@@ -185,7 +192,9 @@ describe('drift', () => {
     expect(view.referenceError).toMatch(/^iris\/reference\.json: inputs: /)
     const logged = t.logs.find((r) => r.event === 'drift_reference_invalid')
     expect(logged).toMatchObject({ model: 'iris', version: 2, error: view.referenceError })
-    await send(t.url, rows(20, 9))
+    await send(t.url, rows(10, 9))
+    await referenceReady(t.url)
+    await send(t.url, rows(10, 10))
     expect(await judged(t.url)).toMatchObject({ referenceRows: 10, liveRows: 10 })
   })
 })
