@@ -1,4 +1,4 @@
-import { cp, writeFile } from 'node:fs/promises'
+import { cp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import {
@@ -9,6 +9,7 @@ import {
   postJson,
 } from '../../support/api-client.js'
 import { serve } from '../../support/servers.js'
+import { dropVersion } from '../../support/staging.js'
 import { waitFor } from '../../support/wait-for.js'
 
 /**
@@ -152,6 +153,34 @@ describe('drift', () => {
     expect(cleared).toMatchObject({ model: 'iris', version: 2 })
     for (const f of cleared.features) expect(f.psi).toBeLessThan(0.1)
     expect((await driftOf(t.url)).detected).toBe(false)
+  })
+
+  it('starts a new reference when another version becomes active, ending the episode', async () => {
+    const window = 100
+    const t = await serve((dir) => withIris(dir, { window, intervalSeconds: 0.2 }))
+    await referenceKnown(t.url)
+    await send(t.url, rows(window, 11))
+    await referenceReady(t.url)
+    await send(t.url, rows(window, 12, { column: 1, by: 10 }))
+    expect((await waitEvent(t.url, 'drift_detected')).version).toBe(2)
+
+    await dropVersion(t.modelsDir, 'iris', 3, await readFile(join(IRIS, '2', 'model.onnx')))
+    const cleared = await waitEvent(t.url, 'drift_cleared')
+    expect(cleared).toMatchObject({ version: 2, reason: 'version 3 is active' })
+    expect(await referenceKnown(t.url)).toMatchObject({
+      reference: 'first_window',
+      referenceRows: 0,
+      liveRows: 0,
+      detected: false,
+      features: [],
+    })
+    expect(
+      await metricValue(t.url, 'modelgate_drift_psi', {
+        model: 'iris',
+        input: 'features',
+        feature: '1',
+      }),
+    ).toBeUndefined()
   })
 
   it('measures against reference.json, and ignores requests for a version the client named', async () => {
