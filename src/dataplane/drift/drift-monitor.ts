@@ -49,6 +49,7 @@ export class DriftMonitor implements RequestTap {
   readonly #o: DriftMonitorOptions
   /** Model name -> the drift of its active version (a new active version starts a new one). */
   readonly #models = new Map<string, ModelDrift>()
+  #closed = false
 
   constructor(o: DriftMonitorOptions) {
     this.#o = o
@@ -71,15 +72,18 @@ export class DriftMonitor implements RequestTap {
   }
 
   close(): void {
+    this.#closed = true
     for (const d of this.#models.values()) d.stop()
     this.#models.clear()
   }
 
   /**
    * The model's drift for its active version and settings as they are now. A different active
-   * version, or a new window or interval, ends the one before (and any episode) and starts afresh.
+   * version, or a change to model.json's `drift`, ends the one before (and any episode) and starts
+   * afresh; a closed monitor starts nothing (no timer outlives the server).
    */
   #current(model: ModelView): ModelDrift | undefined {
+    if (this.#closed) return undefined
     const settings = model.config.drift
     const active = model.active
     const d = this.#models.get(model.name)
