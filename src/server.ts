@@ -8,6 +8,7 @@ import {
 import type { AddressInfo } from 'node:net'
 import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
+import { DriftMonitor } from './dataplane/drift/drift-monitor.js'
 import { Feedback } from './dataplane/feedback.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { PayloadLogs } from './dataplane/payloads/payload-logs.js'
@@ -119,11 +120,17 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const threadpool = new ThreadpoolProbe({ stallMs: config.threadpoolStallMs, logger })
   const predictionLogs = new PredictionLogs()
   const payloadLogs = new PayloadLogs({ stateDir: config.stateDir, metrics, logger })
+  const drift = new DriftMonitor({
+    registry,
+    metrics,
+    logger,
+    record: (entry) => void lifecycle.record(entry),
+  })
   const predictor = new Predictor(registry, metrics, logger, {
     maxOutputBytes: config.maxOutputBytes,
     live,
     logs: predictionLogs,
-    taps: [payloadLogs, new ShadowMirror(logger)],
+    taps: [drift, payloadLogs, new ShadowMirror(logger)],
   })
   // Feedback goes into the payload log beside the predictions it is about, joined by id.
   const feedback = new Feedback(registry, predictionLogs, live, metrics, (model, item) =>
@@ -147,6 +154,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     lifecycle,
     adminToken: config.adminToken,
     eventStreams,
+    drift,
   })
 
   // Predictions take the fast path; every other request goes to the Hono app.
@@ -270,6 +278,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         await closed
         // The requests have been answered: their payload lines are all queued.
         await payloadLogs.close(Math.min(PAYLOAD_LOG_GRACE_MS, config.shutdownTimeoutMs))
+        drift.close() // no judgement runs once the history is flushed
         await lifecycle.close()
         // After the lifecycle: its last events are queued too.
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))

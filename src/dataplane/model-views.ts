@@ -13,6 +13,7 @@ import {
   type ShadowFigures,
 } from '../lifecycle/promotion/rollout-rules.js'
 import type { Signature, TensorSpec } from '../runtime/signature.js'
+import type { DriftMonitor, DriftView } from './drift/drift-monitor.js'
 import { fileProblem, restartOutlook, type RestartOutlook } from './restart-outlook.js'
 
 /** What `GET /models` and `GET /models/{name}` show: plain data, no HTTP. */
@@ -111,6 +112,8 @@ export interface ModelDetail {
   readonly probation: ProbationView | null
   /** A candidate being rolled out beside the active version, with its figures (null: none). */
   readonly rollout: RolloutView | null
+  /** The active version's input and prediction drift (null: model.json has no `drift`, or nothing serves). */
+  readonly drift: DriftView | null
 }
 
 export interface SignatureView {
@@ -131,6 +134,7 @@ export function describeModel(
   registry: ModelRegistry,
   live: LiveFigures,
   name: string,
+  drift?: DriftMonitor,
 ): ModelDetail {
   const m = registry.require(name)
   const signature = m.active?.signature
@@ -160,6 +164,7 @@ export function describeModel(
     warnings: modelWarnings(m),
     probation: probationView(m, live),
     rollout: rolloutView(m, live),
+    drift: drift?.view(m) ?? null,
   }
 }
 

@@ -1,4 +1,5 @@
 import { Hono } from 'hono'
+import type { DriftMonitor } from '../dataplane/drift/drift-monitor.js'
 import type { Feedback } from '../dataplane/feedback.js'
 import type { LiveFigures } from '../metrics/live-figures.js'
 import type { Predictor } from '../dataplane/predictor.js'
@@ -35,6 +36,8 @@ export interface HttpAppOptions {
   readonly adminToken: string | undefined
   /** `GET /events` */
   readonly eventStreams: EventStreams
+  /** Each model's drift, for GET /models/{name}. */
+  readonly drift?: DriftMonitor | undefined
 }
 
 /** The HTTP surface: parses, calls the core, maps errors in one place. */
@@ -56,7 +59,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)
   registerEventRoutes(app, options)
-  registerModelRoutes(app, options.registry, options.live)
+  registerModelRoutes(app, options.registry, options.live, options.drift)
   registerOpsRoutes(app, options)
   app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))

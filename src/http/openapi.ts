@@ -105,6 +105,40 @@ const rolloutView = z
   })
   .nullable()
   .describe('a candidate being rolled out beside the active version (null: none)')
+const driftView = z
+  .object({
+    reference: z
+      .enum(['reference.json', 'first_window', 'loading'])
+      .describe(
+        "reference.json in the model's folder, or the first rows served by the active version",
+      ),
+    referenceError: z
+      .string()
+      .nullable()
+      .describe('why reference.json could not be used (the first window is the reference instead)'),
+    referenceRows: z.number().int(),
+    referenceReady: z
+      .boolean()
+      .describe(
+        "the reference's bins are fixed (on the next judgement once it is complete): later rows are live",
+      ),
+    liveRows: z
+      .number()
+      .int()
+      .describe('rows in the live window (judged once it holds drift.window)'),
+    detected: z
+      .boolean()
+      .describe('a drift episode is open (PSI >= threshold, not yet below half)'),
+    features: z.array(
+      z.object({
+        input: z.string().describe('the input, or the label output for prediction drift'),
+        feature: z.string().describe('column ("3"), "" (rank-1 input), mean, std, or frequency'),
+        psi: z.number(),
+      }),
+    ),
+  })
+  .nullable()
+  .describe("the active version's input and prediction drift (null: no drift in model.json)")
 const stage = z.object({
   stage: z.enum(['load', 'signature', 'smoke', 'latency', 'agreement', 'warmup']),
   status: z.enum(['passed', 'failed', 'skipped']),
@@ -160,6 +194,7 @@ const modelDetail = z.object({
   ),
   probation: probationView,
   rollout: rolloutView,
+  drift: driftView,
   signature: z
     .object({
       inputs: z.array(tensorSpec),

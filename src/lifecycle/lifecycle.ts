@@ -196,6 +196,11 @@ export class Lifecycle {
     )
   }
 
+  /** An entry from outside the lifecycle (drift): written and published like the lifecycle's own. */
+  record(entry: Omit<HistoryEntry, 'time'>): Promise<void> {
+    return this.#history.append(entry)
+  }
+
   historyOf(name: string, limit: number): HistoryEntry[] {
     this.#deps.registry.require(name)
     return this.#history.recent(name, limit)

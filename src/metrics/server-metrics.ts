@@ -171,6 +171,13 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly driftPsi = new Gauge({
+    name: 'modelgate_drift_psi',
+    help: 'Population stability index of each feature of the active version\'s live window against its reference (model.json drift); feature: the column, "" for a rank-1 input, mean/std, or frequency (string/bool inputs, and the label output).',
+    labelNames: ['model', 'input', 'feature'] as const,
+    registers: [this.registry],
+  })
+
   readonly webhookDeliveries = new Counter({
     name: 'modelgate_webhook_deliveries_total',
     help: 'Lifecycle events sent to a webhook, by result: delivered, failed (every retry failed), dropped (the queue was full: the oldest waiting event goes) or abandoned (still queued at shutdown).',

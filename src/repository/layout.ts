@@ -6,6 +6,7 @@ import { sep } from 'node:path'
  *   models/<model>/<version>/model.onnx     a version folder
  *   models/<model>/<version>.onnx           a flat version file
  *   models/<model>/model.json, smoke.json   per-model config and smoke tests
+ *   models/<model>/reference.json           the inputs drift is measured against
  */
 
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/
@@ -17,6 +18,7 @@ export const MODEL_FILE = 'model.onnx'
 export const CHECKSUM_SIDECAR = 'model.onnx.sha256'
 export const MODEL_CONFIG_FILE = 'model.json'
 export const SMOKE_FILE = 'smoke.json'
+export const REFERENCE_FILE = 'reference.json'
 export const STATE_DIR_NAME = '.modelgate'
 
 export function isModelName(name: string): boolean {

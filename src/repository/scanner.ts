@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import {
   MODEL_CONFIG_FILE,
   MODEL_FILE,
+  REFERENCE_FILE,
   SMOKE_FILE,
   STATE_DIR_NAME,
   isInside,
@@ -148,7 +149,8 @@ async function classifyEntry(
 ): Promise<VersionSource | Ignored | undefined> {
   const entry = dirent.name
   const path = join(dir, entry)
-  if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE) return undefined
+  if (entry === MODEL_CONFIG_FILE || entry === SMOKE_FILE || entry === REFERENCE_FILE)
+    return undefined
   if (isJunk(entry)) return { path, reason: 'hidden or temporary name', refused: false }
   // A flat version's checksum sidecar (3.onnx.sha256) belongs to its version.
   if (entry.endsWith('.onnx.sha256') && versionFile(entry.slice(0, -7)) !== undefined)

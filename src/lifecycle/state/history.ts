@@ -26,6 +26,14 @@ export type HistoryEvent =
   | 'drift_detected'
   | 'drift_cleared'
 
+/** A feature's population stability index, as drift events name it. */
+export interface DriftFeature {
+  readonly input: string
+  /** The column (`"3"`), `""` for a rank-1 input, `mean` / `std`, or `frequency`. */
+  readonly feature: string
+  readonly psi: number
+}
+
 export interface HistoryEntry {
   readonly time: string
   readonly model: string
@@ -58,6 +66,10 @@ export interface HistoryEntry {
   readonly percent?: number
   /** A shadow rollout's end: how its answers compared with the active version's. */
   readonly shadow?: Readonly<Record<string, number | null>>
+  /** Drift: the features at or over the threshold (detected), or every feature judged (cleared). */
+  readonly features?: readonly DriftFeature[]
+  /** Drift: model.json's `drift.threshold` it was judged by. */
+  readonly threshold?: number
 }
 
 export const HISTORY_FILE = 'history.jsonl'
