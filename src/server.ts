@@ -130,7 +130,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     maxOutputBytes: config.maxOutputBytes,
     live,
     logs: predictionLogs,
-    taps: [drift, payloadLogs, new ShadowMirror(logger)],
+    taps: [drift, payloadLogs, new ShadowMirror(logger, metrics)],
   })
   // Feedback goes into the payload log beside the predictions it is about, joined by id.
   const feedback = new Feedback(registry, predictionLogs, live, metrics, (model, item) =>

@@ -2,6 +2,7 @@ import type { Tensor } from 'onnxruntime-node'
 import { isFloat, predictedLabels, sameTensor, valuesOf } from '../lifecycle/gate/smoke-checks.js'
 import type { Rollout, RolloutSettings } from '../lifecycle/versions/version-state.js'
 import type { Logger } from '../log.js'
+import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Feeds, Fetches } from '../runtime/feeds.js'
 import type { RequestTap, TapFollowUp, TapRequest } from './request-taps.js'
 
@@ -21,9 +22,13 @@ type ShadowSettings = Extract<RolloutSettings, { mode: 'shadow' }>
  */
 export class ShadowMirror implements RequestTap {
   readonly #logger: Logger
+  readonly #metrics: ServerMetrics
+  /** Each rollout's labelled counters, looked up once instead of hashing labels per copy. */
+  readonly #counters = new WeakMap<Rollout, Record<ShadowResult, { inc(): void }>>()
 
-  constructor(logger: Logger) {
+  constructor(logger: Logger, metrics: ServerMetrics) {
     this.#logger = logger
+    this.#metrics = metrics
   }
 
   observe(request: TapRequest, _feeds: Feeds): TapFollowUp | undefined {
@@ -33,7 +38,7 @@ export class ShadowMirror implements RequestTap {
     const settings = r.settings
     if (settings.fraction < 1 && Math.random() >= settings.fraction) return undefined
     if (r.shadow.inFlight >= MAX_IN_FLIGHT) {
-      r.shadow.dropped++
+      this.#dropped(r)
       return undefined
     }
     return {
@@ -41,13 +46,34 @@ export class ShadowMirror implements RequestTap {
       after: (_id, fetched, feeds) => {
         // Requests that ran together may all have passed the check above: the bound holds here.
         if (r.shadow.inFlight >= MAX_IN_FLIGHT || r.candidate.retired) {
-          r.shadow.dropped++
+          this.#dropped(r)
           return
         }
         r.shadow.inFlight++
         setImmediate(() => void this.#mirror(r, settings, feeds, fetched))
       },
     }
+  }
+
+  #dropped(r: Rollout): void {
+    r.shadow.dropped++
+    this.#count(r).dropped.inc()
+  }
+
+  #count(r: Rollout): Record<ShadowResult, { inc(): void }> {
+    let c = this.#counters.get(r)
+    if (!c) {
+      const labels = { model: r.candidate.model, version: String(r.version) }
+      const m = this.#metrics.shadowRequests
+      c = {
+        agreed: m.labels({ ...labels, result: 'agreed' }),
+        disagreed: m.labels({ ...labels, result: 'disagreed' }),
+        failed: m.labels({ ...labels, result: 'failed' }),
+        dropped: m.labels({ ...labels, result: 'dropped' }),
+      }
+      this.#counters.set(r, c)
+    }
+    return c
   }
 
   async #mirror(
@@ -67,6 +93,7 @@ export class ShadowMirror implements RequestTap {
       } catch (e) {
         tally.compared++
         tally.failed++
+        this.#count(r).failed.inc()
         this.#logger.debug('shadow_run_failed', {
           model: r.candidate.model,
           version: r.version,
@@ -79,6 +106,7 @@ export class ShadowMirror implements RequestTap {
       const c = compareAnswers(answered, mirrored, outputs, settings.agreement)
       tally.compared++
       if (c.agreed) tally.agreed++
+      this.#count(r)[c.agreed ? 'agreed' : 'disagreed'].inc()
       if (c.meanAbsDiff !== null) {
         tally.absDiffSum += c.meanAbsDiff
         tally.absDiffCount++
@@ -88,6 +116,8 @@ export class ShadowMirror implements RequestTap {
     }
   }
 }
+
+type ShadowResult = 'agreed' | 'disagreed' | 'failed' | 'dropped'
 
 /**
  * Whether two answers to one request agree: on `agreement.output`'s predicted label (every row the

@@ -171,6 +171,27 @@ export class ServerMetrics {
     registers: [this.registry],
   })
 
+  readonly rollouts = new Counter({
+    name: 'modelgate_rollouts_total',
+    help: 'Rollouts ended (model.json rollout), by mode and result: promoted, rejected (shadow disagreement), rolled_back (a canary rule breached), aborted (by an operator), cancelled (another version became active, or a newer one is rolled out).',
+    labelNames: ['model', 'mode', 'result'] as const,
+    registers: [this.registry],
+  })
+
+  readonly canaryPercent = new Gauge({
+    name: 'modelgate_canary_percent',
+    help: "The share of a model's requests (%) its canary answers now; 0 when no canary runs.",
+    labelNames: ['model'] as const,
+    registers: [this.registry],
+  })
+
+  readonly shadowRequests = new Counter({
+    name: 'modelgate_shadow_requests_total',
+    help: 'Requests mirrored to a shadow candidate, by result: agreed, disagreed, failed (the candidate failed where the active version answered), dropped (not mirrored: the candidate was busy).',
+    labelNames: ['model', 'version', 'result'] as const,
+    registers: [this.registry],
+  })
+
   readonly driftPsi = new Gauge({
     name: 'modelgate_drift_psi',
     help: 'Population stability index of each feature of the active version\'s live window against its reference (model.json drift); feature: the column, "" for a rank-1 input, mean/std, or frequency (string/bool inputs, and the label output).',

@@ -106,6 +106,18 @@ describe('shadow rollout', () => {
     expect(after.rollout).toBeNull()
     expect(after.probation).toMatchObject({ version: 2, previous: 1 })
     expect(eventsOf(await historyOf(t.url, 'm'), 'rollout_started', 2)).toHaveLength(1)
+    const shadowed = (result: string) =>
+      metricValue(t.url, 'modelgate_shadow_requests_total', { model: 'm', version: '2', result })
+    // A copy still running when it was judged counts in the metric, not in the verdict's figures.
+    expect(await shadowed('agreed')).toBeGreaterThanOrEqual(promoted.shadow.agreed)
+    expect(await shadowed('agreed')).toBeLessThanOrEqual(promoted.shadow.agreed + 1)
+    expect(
+      await metricValue(t.url, 'modelgate_rollouts_total', {
+        model: 'm',
+        mode: 'shadow',
+        result: 'promoted',
+      }),
+    ).toBe(1)
   })
 
   it('rejects a candidate that disagrees, with the figures; clients never see it', async () => {
@@ -194,6 +206,7 @@ describe('canary rollout', () => {
     expect(sticky).toBeGreaterThan(60 - 6 * Math.sqrt(200 * 0.3 * 0.7))
     expect(sticky).toBeLessThan(60 + 6 * Math.sqrt(200 * 0.3 * 0.7))
 
+    expect(await metricValue(t.url, 'modelgate_canary_percent', { model: 'm' })).toBe(30)
     const aborted = await admin(t.url, '/models/m/rollout/abort', { reason: 'enough' })
     expect(aborted.status, JSON.stringify(aborted.body)).toBe(200)
     expect(aborted.body).toEqual({ model: 'm', version: 2, mode: 'canary', active: 1 })
@@ -207,6 +220,14 @@ describe('canary rollout', () => {
       message: 'enough',
       mode: 'canary',
     })
+    expect(await metricValue(t.url, 'modelgate_canary_percent', { model: 'm' })).toBe(0)
+    expect(
+      await metricValue(t.url, 'modelgate_rollouts_total', {
+        model: 'm',
+        mode: 'canary',
+        result: 'aborted',
+      }),
+    ).toBe(1)
     const again = await admin(t.url, '/models/m/rollout/abort')
     expect(again.status).toBe(409)
     expect(again.body.error.message).toBe("model 'm' has no rollout in progress")

@@ -602,6 +602,7 @@ export class ModelVersions implements ModelView {
     this.#move(record, this.#rolloutState(), {
       count: (m, labels) => {
         this.#publishLoaded()
+        m.canaryPercent.set(labels, percent)
         if (o.gateMs !== undefined)
           m.gateDuration.observe({ ...labels, result: 'passed' }, o.gateMs / 1000)
       },
@@ -634,6 +635,7 @@ export class ModelVersions implements ModelView {
     this.#rollout = { ...r, ...this.#step(config, next, Date.now(), active, r.version) }
     const record = this.#records.get(r.version)!
     this.#move(record, this.#rolloutState(), {
+      count: (m, labels) => m.canaryPercent.set(labels, this.#rollout!.percent),
       log: ['info', 'rollout_step', { step: next, percent: this.#rollout.percent }],
       history: {
         event: 'rollout_step',
@@ -650,6 +652,7 @@ export class ModelVersions implements ModelView {
     const r = this.#rollout
     if (!r) return undefined
     const record = this.#records.get(r.version)!
+    this.#rolloutEnded(r, 'promoted')
     return this.swap(record, r.candidate, {
       trigger: 'rollout',
       rollout: { mode: r.mode, ...figures },
@@ -692,6 +695,7 @@ export class ModelVersions implements ModelView {
       log: ['warn', `rollout_${how}`, { reason, message }],
       history: { event, sha256: r.sha256, reason, message, mode: r.mode, ...details },
       count: (m, labels) => {
+        this.#rolloutEnded(r, o.event === 'rollout_aborted' ? 'aborted' : how)
         if (how === 'rejected') {
           m.rejections.inc({ ...labels, stage: r.mode })
           m.promotions.inc({ ...labels, result: 'rejected' })
@@ -943,6 +947,15 @@ export class ModelVersions implements ModelView {
     this.#ctx.metrics.loadedVersions.set(labels, loaded)
   }
 
+  #rolloutEnded(
+    r: Rollout,
+    result: 'promoted' | 'rejected' | 'rolled_back' | 'aborted' | 'cancelled',
+  ): void {
+    const labels = { model: this.name }
+    this.#ctx.metrics.rollouts.inc({ ...labels, mode: r.mode, result })
+    this.#ctx.metrics.canaryPercent.set(labels, 0)
+  }
+
   #rolloutState(): VersionState {
     const r = this.#rollout!
     return r.mode === 'shadow' ? { status: 'shadow' } : { status: 'canary', percent: r.percent }
@@ -990,6 +1003,7 @@ export class ModelVersions implements ModelView {
       record,
       AT_REST,
       effects ?? {
+        count: () => this.#rolloutEnded(r, 'cancelled'),
         log: ['info', 'rollout_cancelled', { reason }],
         history: {
           event: 'rollout_aborted',
