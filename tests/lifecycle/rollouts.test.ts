@@ -300,3 +300,62 @@ describe('canary rollout', () => {
     for (let i = 0; i < 10; i++) expect((await predict(t.url, 'm')).body.version).toBe(2)
   })
 })
+
+describe('a rollout and the other ways versions change', () => {
+  const shadowForever = { rollout: { mode: 'shadow', minRequests: 1_000_000 } }
+
+  it('gives way to a newer candidate, which is rolled out instead', async () => {
+    const t = await serve((dir) => firstVersion(dir, 'm', shadowForever))
+    await dropVersion(t.modelsDir, 'm', 2, ALSO_RIGHT)
+    await waitStatus(t.url, 'm', 2, 'shadow')
+    await dropVersion(t.modelsDir, 'm', 3, WRONG)
+    await waitStatus(t.url, 'm', 3, 'shadow')
+    const detail = await modelDetail(t.url, 'm')
+    expect(detail).toMatchObject({ active: 1, rollout: { version: 3, against: 1 } })
+    expect(versionView(detail, 2)).toMatchObject({ status: 'unloaded', loaded: false })
+    expect(await entryOf(t.url, 'm', 'rollout_aborted', 2)).toMatchObject({
+      reason: 'version 3 is rolled out instead',
+    })
+    expect(
+      await metricValue(t.url, 'modelgate_rollouts_total', {
+        model: 'm',
+        mode: 'shadow',
+        result: 'cancelled',
+      }),
+    ).toBe(1)
+  })
+
+  it('ends when an operator rolls the active version back', async () => {
+    const t = await serve((dir) => firstVersion(dir, 'm', { probation: { enabled: false } }))
+    await dropVersion(t.modelsDir, 'm', 2, ALSO_RIGHT)
+    await waitActive(t.url, 'm', 2)
+    await writeFiles(join(t.modelsDir, 'm'), {
+      'model.json': JSON.stringify({
+        probation: { enabled: false },
+        rollout: { mode: 'canary', steps: [50], stepSeconds: 600 },
+      }),
+    })
+    await dropVersion(t.modelsDir, 'm', 3, WRONG)
+    await waitStatus(t.url, 'm', 3, 'canary')
+    expect((await admin(t.url, '/models/m/rollback')).status).toBe(200)
+    const detail = await modelDetail(t.url, 'm')
+    expect(detail).toMatchObject({ active: 1, rollout: null })
+    expect(versionView(detail, 3)).toMatchObject({ status: 'unloaded', loaded: false })
+    for (let i = 0; i < 20; i++) expect((await predict(t.url, 'm')).body.version).toBe(1)
+    expect(await entryOf(t.url, 'm', 'rollout_aborted', 3)).toMatchObject({
+      reason: 'version 1 became active',
+    })
+  })
+
+  it('ends when the model is unloaded, and nothing of it stays loaded', async () => {
+    const t = await serve((dir) => firstVersion(dir, 'm', shadowForever))
+    await dropVersion(t.modelsDir, 'm', 2, ALSO_RIGHT)
+    await waitStatus(t.url, 'm', 2, 'shadow')
+    const unloaded = await admin(t.url, '/v2/repository/models/m/unload', {})
+    expect(unloaded.status, JSON.stringify(unloaded.body)).toBe(200)
+    const detail = await modelDetail(t.url, 'm')
+    expect(detail.rollout).toBeNull()
+    expect(detail.versions.filter((v: any) => v.loaded)).toEqual([])
+    expect(await metricValue(t.url, 'modelgate_loaded_versions', { model: 'm' })).toBe(0)
+  })
+})

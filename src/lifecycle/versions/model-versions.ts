@@ -511,6 +511,9 @@ export class ModelVersions implements ModelView {
     const leaving = [this.#active, ...this.#retained].filter((v) => v !== undefined)
     this.#active = undefined // one assignment, as in swap
     this.#retained = []
+    const rollout = this.#rollout
+    this.#rollout = undefined
+    if (rollout) this.#rolloutOver(rollout, 'the model was unloaded', this.#now)
     for (const v of leaving) {
       const record = this.#takeOut(v, this.#now)
       if (record) this.#move(record, AT_REST)
