@@ -228,7 +228,8 @@ class ModelDrift implements TapFollowUp {
       reference: this.reference,
       referenceError: this.referenceError ?? null,
       referenceRows: inputs.length ? Math.min(...inputs.map((w) => w.referenceRows)) : 0,
-      referenceReady: this.reference !== 'loading' && inputs.every((w) => w.frozen),
+      // The label's too: a script that waits for this may count on every row after it being live.
+      referenceReady: this.reference !== 'loading' && this.windows.every((w) => w.frozen),
       liveRows: inputs.length ? Math.min(...inputs.map((w) => w.liveRows)) : 0,
       detected: this.detected,
       features: this.judged,
