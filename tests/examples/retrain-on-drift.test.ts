@@ -117,7 +117,7 @@ describe('examples/retrain-on-drift', () => {
           )
           if (failed) throw new Error(`version 2: ${JSON.stringify(failed)}`)
           if (done(entries)) return true
-          await traffic('new', 50)
+          await traffic('new', 100)
           return false
         },
         what,
@@ -125,19 +125,18 @@ describe('examples/retrain-on-drift', () => {
       )
     }
 
-    // The first 200 rows the drift monitor counts are its reference, fixed on the drift timer's
+    // The first 500 rows the drift monitor counts are its reference, fixed on the drift timer's
     // next tick. Rows are not counted while it still looks for reference.json, nor between a full
     // reference and that tick: old-world rows until it is fixed.
     await waitFor(async () => {
       if ((await modelDetail(server.url, MODEL)).drift.referenceReady) return true
-      await traffic('old', 50)
+      await traffic('old', 100)
       return false
     }, 'the drift reference')
     await newWorldUntil((e) => eventsOf(e, 'drift_detected').length > 0, 'drift_detected')
     const [drift] = eventsOf(await history(), 'drift_detected')
     const drifted = drift.features.map((f: any) => `${f.input}/${f.feature}`)
     expect(drifted).toContain('features/0')
-    expect(drifted).not.toContain('features/1')
 
     // The receiver waits for labels given since the alarm. Meanwhile: a second trigger for the
     // same model starts no second retrain, and an unsigned or forged POST is refused.
