@@ -31,13 +31,22 @@ export async function labelledRows(stateDir, model, since) {
 async function* payloadLines(dir) {
   const names = (await readdir(dir).catch(() => [])).filter((n) => n.endsWith('.jsonl')).sort()
   for (const name of names) {
-    const lines = createInterface({ input: createReadStream(join(dir, name)), crlfDelay: Infinity })
-    for await (const text of lines) {
-      try {
-        yield JSON.parse(text)
-      } catch {
-        // The last line of the file being written may be cut short: it is read next time.
-      }
+    try {
+      yield* fileLines(join(dir, name))
+    } catch (e) {
+      // The server removes the oldest files to stay within maxMegabytes: one may go while listed.
+      if (e.code !== 'ENOENT') throw e
+    }
+  }
+}
+
+async function* fileLines(path) {
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+  for await (const text of lines) {
+    try {
+      yield JSON.parse(text)
+    } catch {
+      // The last line of the file being written may be cut short: it is read next time.
     }
   }
 }
