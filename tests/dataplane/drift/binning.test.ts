@@ -1,9 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import {
-  categoryBinning,
-  psi,
-  quantileBinning,
-} from '../../../src/dataplane/drift/binning.js'
+import { categoryBinning, psi, quantileBinning } from '../../../src/dataplane/drift/binning.js'
 import { FeatureWindow } from '../../../src/dataplane/drift/feature-window.js'
 
 const range = (n: number, f: (i: number) => number = (i) => i) =>
