@@ -16,16 +16,22 @@ import { benchSettings } from '../lib/settings.mjs'
 import { payloadLinesWritten } from '../lib/server-metrics.mjs'
 import { createWorkspace } from '../lib/workspace.mjs'
 
-const CONNECTIONS = 16
-const ROUNDS = 3
+/**
+ * 1: nothing queues, so the shadow can mirror most requests (its copy runs between one answer and
+ * the next request); 16: the server is saturated, and the shadow takes what is left.
+ */
+const CONNECTIONS = [1, 16]
+const ROUNDS = 4
 /** A first load run per server, not reported: JIT, the drift reference's first window, file creation. */
-const WARMUP_SECONDS = 2
+const WARMUP_SECONDS = 1
 const HEAVY = [256, 1024, 1024, 10]
 const IRIS_V2 = fileURLToPath(new URL('../../models/iris/2/model.onnx', import.meta.url))
 
 /** What each configuration adds to model.json; `shadow` gets the model's agreement rule. */
 const CONFIGS = {
   baseline: () => ({}),
+  // The same as the baseline on a server of its own: its ratio is the noise floor of the others.
+  'baseline, second server': () => ({}),
   // minRequests out of reach: the shadow neither promotes nor rejects during the measurement.
   'shadow, fraction 1': (agreement) => ({
     rollout: { mode: 'shadow', fraction: 1, minRequests: 10_000_000, agreement },
@@ -41,7 +47,14 @@ const MODELS = [
     label: 'iris MLP 4→16→3 (the example)',
     body: JSON.stringify({ inputs: { features: [[6.7, 3.0, 5.2, 2.3]] } }),
     agreement: { min: 0.98, output: 'label' },
-    configs: Object.keys(CONFIGS),
+    configs: [
+      'baseline',
+      'shadow, fraction 1',
+      'drift',
+      'baseline, second server',
+      'payload log 0.1',
+      'payload log 1',
+    ],
     /** Version 1 as shipped, with `extra` merged into the example's model.json. */
     write(ws, extra) {
       const dir = copyExample(ws.models, 'iris', { versions: [1] })
@@ -55,7 +68,7 @@ const MODELS = [
     label: `MLP ${HEAVY.join('→')}`,
     body: JSON.stringify({ inputs: { x: [inputRow(HEAVY[0])] } }),
     agreement: { min: 0.98 },
-    configs: ['baseline', 'shadow, fraction 1', 'drift'],
+    configs: ['baseline', 'shadow, fraction 1', 'baseline, second server', 'drift'],
     write(ws, extra) {
       writeModel(ws.models, 'heavy', mlp(HEAVY, 1), { modelJson: extra })
     },
@@ -63,7 +76,7 @@ const MODELS = [
   },
 ]
 
-export async function rolloutCost({ seconds = benchSettings().seconds ?? 4 } = {}) {
+export async function rolloutCost({ seconds = benchSettings().seconds ?? 2 } = {}) {
   const results = []
   for (const model of MODELS) results.push(await measureModel(model, seconds))
   return report(results, seconds)
@@ -74,27 +87,27 @@ async function measureModel(model, seconds) {
   const servers = []
   try {
     for (const config of model.configs) servers.push(await startConfigured(model, config))
-    const url = (s) => `${s.url}/models/${model.name}/predict`
-    for (const s of servers)
-      await load({
-        url: url(s),
+    const run = (s, connections, runSeconds) =>
+      load({
+        url: `${s.url}/models/${model.name}/predict`,
         body: model.body,
-        connections: CONNECTIONS,
-        seconds: WARMUP_SECONDS,
+        connections,
+        seconds: runSeconds,
       })
-    const runs = Object.fromEntries(model.configs.map((c) => [c, []]))
+    for (const s of servers) await run(s, CONNECTIONS.at(-1), WARMUP_SECONDS)
+    // runs[connections][config]: one result per round
+    const runs = Object.fromEntries(
+      CONNECTIONS.map((c) => [c, Object.fromEntries(model.configs.map((k) => [k, []]))]),
+    )
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 ? [...servers].reverse() : servers
       for (const s of order) {
-        const before = s.shadow && (await shadowCounts(s.url, model.name))
-        const result = await load({
-          url: url(s),
-          body: model.body,
-          connections: CONNECTIONS,
-          seconds,
-        })
-        if (s.shadow) result.shadow = delta(await shadowCounts(s.url, model.name), before)
-        runs[s.config].push(result)
+        for (const connections of CONNECTIONS) {
+          const before = s.shadow && (await shadowCounts(s.url, model.name))
+          const result = await run(s, connections, seconds)
+          if (s.shadow) result.shadow = delta(await shadowCounts(s.url, model.name), before)
+          runs[connections][s.config].push(result)
+        }
       }
     }
     for (const s of servers) await s.confirm()
@@ -195,7 +208,8 @@ async function confirmInEffect(url, model, config) {
 
 function median(xs) {
   const s = [...xs].sort((a, b) => a - b)
-  return s[Math.floor(s.length / 2)]
+  const m = s.length / 2
+  return Number.isInteger(m) ? (s[m - 1] + s[m]) / 2 : s[Math.floor(m)]
 }
 
 /** "1.02 (0.97–1.08)": the median of the rounds' ratios and their range. */
@@ -207,37 +221,41 @@ function report(results, seconds) {
   const rows = []
   const shadowRows = []
   for (const { model, runs } of results) {
-    const base = runs.baseline
-    for (const config of model.configs) {
-      const own = runs[config]
-      const ratios = (k) => own.map((r, i) => r[k] / base[i][k])
-      rows.push({
-        model: model.label,
-        configuration: config,
-        'req/s (median)': median(own.map((r) => r.rps)),
-        'p50 ms': median(own.map((r) => r.p50)),
-        'p99 ms': median(own.map((r) => r.p99)),
-        'req/s ÷ baseline': spread(ratios('rps')),
-        'p50 ÷ baseline': spread(ratios('p50')),
-        'p99 ÷ baseline': spread(ratios('p99')),
-        errors: own.reduce((a, r) => a + r.errors, 0),
-      })
-      if (own[0].shadow) {
-        const sum = (k) => own.reduce((a, r) => a + r.shadow[k], 0)
-        const answered = own.reduce((a, r) => a + r.requests, 0)
-        shadowRows.push({
+    for (const connections of CONNECTIONS) {
+      const base = runs[connections].baseline
+      for (const config of model.configs) {
+        const own = runs[connections][config]
+        const ratios = (k) => own.map((r, i) => r[k] / base[i][k])
+        rows.push({
           model: model.label,
-          'requests answered': answered,
-          mirrored: sum('mirrored'),
-          dropped: sum('dropped'),
-          'mirrored ÷ answered': sum('mirrored') / answered,
-          agreed: sum('agreed'),
-          failed: sum('failed'),
+          connections,
+          configuration: config,
+          'req/s (median)': median(own.map((r) => r.rps)),
+          'p50 ms': median(own.map((r) => r.p50)),
+          'p99 ms': median(own.map((r) => r.p99)),
+          'req/s ÷ baseline': spread(ratios('rps')),
+          'p50 ÷ baseline': spread(ratios('p50')),
+          'p99 ÷ baseline': spread(ratios('p99')),
+          errors: own.reduce((a, r) => a + r.errors, 0),
         })
+        if (own[0].shadow) {
+          const sum = (k) => own.reduce((a, r) => a + r.shadow[k], 0)
+          const answered = own.reduce((a, r) => a + r.requests, 0)
+          shadowRows.push({
+            model: model.label,
+            connections,
+            'requests answered': answered,
+            mirrored: sum('mirrored'),
+            dropped: sum('dropped'),
+            'mirrored ÷ answered': sum('mirrored') / answered,
+            agreed: sum('agreed'),
+            failed: sum('failed'),
+          })
+        }
       }
     }
   }
-  const tool = results[0].runs.baseline[0].tool
+  const tool = results[0].runs[CONNECTIONS[0]].baseline[0].tool
   return writeReport('rollout-cost', {
     title: 'Rollout, drift and payload log: the cost on the active path',
     command: 'npm run bench -- rollout-cost',
@@ -249,13 +267,14 @@ function report(results, seconds) {
     },
     sections: [
       {
-        title: `POST /models/{name}/predict at ${CONNECTIONS} connections (${tool}), ${ROUNDS} rounds of ${seconds} s per configuration`,
+        title: `POST /models/{name}/predict at ${CONNECTIONS.join(' and ')} connections (${tool}), ${ROUNDS} rounds of ${seconds} s per configuration and concurrency`,
         body: [
           table(rows),
           '',
           'One server per configuration, version 1 active; the shadow configuration has version 2 loaded as its shadow',
           "candidate. Each round loads every server in turn (forward, then backward); a ratio is a round's run over the",
           "same round's baseline run: the median of the rounds, their range in brackets. req/s, p50 and p99: medians.",
+          '"baseline, second server" has the same model.json as the baseline: its ratios are what noise alone gives.',
         ].join('\n'),
       },
       {
