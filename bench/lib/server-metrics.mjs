@@ -56,3 +56,13 @@ export async function untilRequests(url, model, count, { timeoutMs = 30_000 } = 
     await new Promise((r) => setTimeout(r, 20))
   }
 }
+
+/** Lines the model's payload log has written so far (`modelgate_payload_log_lines_total`). */
+export async function payloadLinesWritten(url, model) {
+  return (
+    sampleSum(await scrape(url), 'modelgate_payload_log_lines_total', {
+      model,
+      result: 'written',
+    }) ?? 0
+  )
+}

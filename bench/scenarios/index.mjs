@@ -3,6 +3,7 @@ import { execution } from './execution.mjs'
 import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
 import { promotionStall } from './promotion-stall.mjs'
+import { rolloutCost } from './rollout-cost.mjs'
 import { throughput } from './throughput.mjs'
 
 export const scenarios = {
@@ -12,4 +13,5 @@ export const scenarios = {
   burst,
   'promotion-stall': promotionStall,
   execution,
+  'rollout-cost': rolloutCost,
 }
