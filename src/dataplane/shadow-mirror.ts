@@ -7,11 +7,19 @@ import type { Feeds, Fetches } from '../runtime/feeds.js'
 import type { RequestTap, TapFollowUp, TapRequest } from './request-taps.js'
 
 /**
- * Mirrored copies running at once per model. A copy that would start beyond this is dropped (and
- * counted), never queued: the shadow takes what the machine can spare from the live traffic, and
- * a slow candidate cannot pile up work behind the active version.
+ * Mirrored copies running at once per model. A copy that would start beyond this (or too soon,
+ * below) is dropped and counted, never queued: the shadow takes what the machine can spare from
+ * the live traffic, and a slow candidate cannot pile up work behind the active version.
  */
 const MAX_IN_FLIGHT = 1
+
+/**
+ * The most of the time mirrored runs may take. A model that runs on the event loop blocks every
+ * request while it runs (onnxruntime-node's run is synchronous there), and one in workers takes a
+ * core: after a copy that ran d ms, the next may start only 9 d ms later. A quick model is mirrored
+ * at nearly every request; a slow one at a rate that costs the active path at most about a tenth.
+ */
+const MAX_SHADOW_SHARE = 0.1
 
 type ShadowSettings = Extract<RolloutSettings, { mode: 'shadow' }>
 
@@ -25,6 +33,8 @@ export class ShadowMirror implements RequestTap {
   readonly #metrics: ServerMetrics
   /** Each rollout's labelled counters, looked up once instead of hashing labels per copy. */
   readonly #counters = new WeakMap<Rollout, Record<ShadowResult, { inc(): void }>>()
+  /** When each rollout's next copy may start (performance.now() ms): the share above. */
+  readonly #restUntil = new WeakMap<Rollout, number>()
 
   constructor(logger: Logger, metrics: ServerMetrics) {
     this.#logger = logger
@@ -37,7 +47,7 @@ export class ShadowMirror implements RequestTap {
     if (!routed || r?.settings.mode !== 'shadow' || version !== model.active) return undefined
     const settings = r.settings
     if (settings.fraction < 1 && Math.random() >= settings.fraction) return undefined
-    if (r.shadow.inFlight >= MAX_IN_FLIGHT) {
+    if (r.shadow.inFlight >= MAX_IN_FLIGHT || this.#resting(r)) {
       this.#dropped(r)
       return undefined
     }
@@ -45,7 +55,7 @@ export class ShadowMirror implements RequestTap {
       keepFeeds: true,
       after: (_id, fetched, feeds) => {
         // Requests that ran together may all have passed the check above: the bound holds here.
-        if (r.shadow.inFlight >= MAX_IN_FLIGHT || r.candidate.retired) {
+        if (r.shadow.inFlight >= MAX_IN_FLIGHT || this.#resting(r) || r.candidate.retired) {
           this.#dropped(r)
           return
         }
@@ -53,6 +63,10 @@ export class ShadowMirror implements RequestTap {
         setImmediate(() => void this.#mirror(r, settings, feeds, fetched))
       },
     }
+  }
+
+  #resting(r: Rollout): boolean {
+    return performance.now() < (this.#restUntil.get(r) ?? 0)
   }
 
   #dropped(r: Rollout): void {
@@ -88,6 +102,7 @@ export class ShadowMirror implements RequestTap {
       const outputs = Object.keys(answered).filter((n) => r.candidate.outputNames.includes(n))
       const lease = r.candidate.lease()
       let mirrored: Fetches
+      const started = performance.now()
       try {
         mirrored = await lease.version.run(feeds, outputs, { handOver: true })
       } catch (e) {
@@ -102,6 +117,8 @@ export class ShadowMirror implements RequestTap {
         return
       } finally {
         lease.release()
+        const ended = performance.now()
+        this.#restUntil.set(r, ended + (ended - started) * (1 / MAX_SHADOW_SHARE - 1))
       }
       const c = compareAnswers(answered, mirrored, outputs, settings.agreement)
       tally.compared++
