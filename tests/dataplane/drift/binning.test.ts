@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { categoryBinning, psi, quantileBinning } from '../../../src/dataplane/drift/binning.js'
 import { FeatureWindow } from '../../../src/dataplane/drift/feature-window.js'
+import { seeded } from '../../support/seeded.js'
 
 const range = (n: number, f: (i: number) => number = (i) => i) =>
   Float64Array.from({ length: n }, (_, i) => f(i))
@@ -81,17 +82,6 @@ describe('PSI', () => {
     expect(alarms / trials).toBeLessThan(0.05)
   })
 })
-
-/** A small deterministic generator (mulberry32): the same draws on every run. */
-function seeded(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 describe('a feature window', () => {
   it('takes its reference from the first rows, then judges only a full live window', () => {

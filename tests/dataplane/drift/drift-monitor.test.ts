@@ -11,6 +11,7 @@ import {
 import { serve } from '../../support/servers.js'
 import { dropVersion } from '../../support/staging.js'
 import { waitFor } from '../../support/wait-for.js'
+import { seeded } from '../../support/seeded.js'
 
 /**
  * Drift on the bundled iris model (input `features` [batch, 4] float32, output `label`): rows
@@ -20,20 +21,9 @@ import { waitFor } from '../../support/wait-for.js'
 const IRIS = join(import.meta.dirname, '..', '..', '..', 'models', 'iris')
 const BATCH = 50
 
-/** A small seeded generator (mulberry32): the same rows on every run. */
-function uniform(seed: number): () => number {
-  let a = seed
-  return () => {
-    a = (a + 0x6d2b79f5) | 0
-    let t = Math.imul(a ^ (a >>> 15), 1 | a)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** `n` iris-like rows; `shift` is added to column `column`. */
 function rows(n: number, seed: number, shift?: { column: number; by: number }): number[][] {
-  const u = uniform(seed)
+  const u = seeded(seed)
   return Array.from({ length: n }, () => {
     const row = [4.3 + 3.6 * u(), 2 + 2.4 * u(), 1 + 5.9 * u(), 0.1 + 2.4 * u()]
     if (shift) row[shift.column]! += shift.by
