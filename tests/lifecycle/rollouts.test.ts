@@ -160,8 +160,9 @@ describe('shadow rollout', () => {
 })
 
 describe('canary rollout', () => {
-  // A p99 over a few sub-millisecond requests on a machine busy with other tests is noise: the
-  // latency rule is left out (its judgement is the probation's, tested there).
+  // A p99 of sub-millisecond requests on a machine busy with other tests is noise even over equal
+  // samples (1 run in 6 still breached): the latency rule is left out here, and judged in
+  // rollout-rules.test.ts on figures that are not.
   const canary = (o: Record<string, unknown>) => ({
     rollout: { mode: 'canary', stickyHeader: 'x-user-id', ...o },
     probation: { seconds: 600, minFeedback: 5, latencyRatio: 1000 },

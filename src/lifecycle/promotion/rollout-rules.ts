@@ -32,14 +32,23 @@ export function shadowFigures(t: ShadowTally, needed: number, min: number): Shad
 
 /**
  * The running canary step's rules: the probation rules on the candidate's figures since the step
- * began, against the active version's over the same period (undefined when no canary runs).
+ * began, against the active version's over the same period (its latency over as many requests as
+ * the candidate's; undefined when no canary runs).
  */
 export function canaryRules(model: ModelView, live: LiveFigures): RuleResult[] | undefined {
   const r = model.rollout
   if (r?.mode !== 'canary' || !r.marks) return undefined
   const sizes = windowSizes(model.config.feedback.window)
   const candidate = live.window(model.name, r.version, sizes).snapshot(r.marks.candidate)
-  const active = live.window(model.name, r.against, sizes).snapshot(r.marks.active)
+  const activeWindow = live.window(model.name, r.against, sizes)
+  // The active version's last requests of the step, as many as the candidate served: a p99 by
+  // nearest rank over a larger sample sits lower in the tail, which would hold a canary at 10% to
+  // a limit its own sample size alone breaks.
+  const sameCount = activeWindow.mark().requests - candidate.requests
+  const active = activeWindow.snapshot({
+    ...r.marks.active,
+    requests: Math.max(r.marks.active.requests, sameCount),
+  })
   return judgeProbation(model.config.probation, candidate, {
     p99Ms: active.p99Ms,
     accuracy: active.accuracy,
