@@ -167,9 +167,8 @@ function modelReport(m: ModelDetail): string {
 function versionReason(v: VersionView): string {
   return [
     v.note,
-    v.stage && `${v.stage} stage`,
-    v.reason,
-    v.message,
+    // A rejection reads as `smoke: wrong_output: case 'x' ...`, as the history and the log say it.
+    [v.stage, v.reason, v.message].filter(Boolean).join(': '),
     v.rolledBack && `rolled back ${timestamp(v.rolledBack.at)}: ${v.rolledBack.reason}`,
     v.unverified && 'unverified (forced past its gate)',
     v.file &&
