@@ -108,14 +108,14 @@ function inProgress(m: ModelDetail): string {
 
 function probationLine(p: ProbationView): string {
   const breached = p.rules.filter((r) => r.status === 'breached').map((r) => r.rule)
-  return `${p.version} against ${p.previous} until ${timestamp(p.endsAt)}${breached.length ? ` (breached: ${breached.join(', ')})` : ''}`
+  return `version ${p.version} against version ${p.previous} until ${timestamp(p.endsAt)}${breached.length ? ` (breached: ${breached.join(', ')})` : ''}`
 }
 
 function rolloutLine(r: RolloutView): string {
   if (r.mode === 'canary')
-    return `canary of ${r.version} against ${r.against}: ${r.percent}% (step ${(r.step ?? 0) + 1} of ${r.steps?.length}) until ${timestamp(r.stepEndsAt)}`
+    return `canary of version ${r.version} against version ${r.against}: ${r.percent}% (step ${(r.step ?? 0) + 1} of ${r.steps?.length}) until ${timestamp(r.stepEndsAt)}`
   const s = r.shadow
-  return `shadow of ${r.version} against ${r.against}: ${s ? `${s.mirrored}/${s.needed} mirrored, agreement ${figure(s.agreement) ?? '-'} (min ${s.min})` : 'starting'}`
+  return `shadow of version ${r.version} against version ${r.against}: ${s ? `${s.mirrored}/${s.needed} mirrored, agreement ${figure(s.agreement) ?? '-'} (min ${s.min})` : 'starting'}`
 }
 
 async function modelStatus(client: ModelgateClient, model: string): Promise<Answer> {

@@ -147,6 +147,17 @@ describe('modelgate rollback, promote and history', () => {
     )
     expect(promote.stdout).toMatch(/\n  smoke +\w+/)
 
+    // Version 1 is on probation now: its rules, as they stand.
+    const status = await cli(['status', 'adder', '--url', t.url])
+    expect(status.stdout).toMatch(
+      /\nprobation: version 1 against version 2 until \d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\n/,
+    )
+    expect(status.stdout).toMatch(
+      /\n  RULE\s+STATUS\s+OBSERVED\s+LIMIT\s+SAMPLE\n  error_rate\s+waiting\s/,
+    )
+    const overview = await cli(['status', '--url', t.url])
+    expect(overview.stdout).toMatch(/\sprobation of version 1 against version 2 until /)
+
     const again = await cli(['promote', 'adder', '1', '--url', t.url])
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(
