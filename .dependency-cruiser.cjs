@@ -9,7 +9,8 @@
 //   dataplane, v2            serving requests without knowing about HTTP; v2 holds the KServe V2
 //                            protocol's codecs, which the data plane's views and the routes use
 //   http                     Hono app and routes
-//   server.ts, cli.ts        the composition root and the entry point
+//   server.ts, cli.ts, cli/  the composition root and the entry point (cli/: its commands that
+//                            talk to a running server)
 const layer = (folder) => `^src/${folder}/`
 
 /** `from` must not import any of `above`: an import up the layers. */
@@ -45,6 +46,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli[.]ts$' },
       to: { path: '^src/(server|cli)[.]ts$' },
+    },
+    {
+      name: 'cli-commands-only-from-cli',
+      comment: 'src/cli/ holds commands of the entry point: only cli.ts and src/cli/ import them',
+      severity: 'error',
+      from: { path: '^src/', pathNot: ['^src/cli[.]ts$', '^src/cli/'] },
+      to: { path: '^src/cli/' },
     },
     {
       name: 'hono-only-in-http',

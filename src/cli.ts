@@ -10,6 +10,9 @@ import {
   type OptionKey,
   REPEATABLE_OPTIONS,
 } from './config.js'
+import { historyCommand, promoteCommand, rollbackCommand } from './cli/admin-commands.js'
+import { runRemote } from './cli/remote-command.js'
+import { statusCommand } from './cli/status.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
@@ -20,6 +23,10 @@ const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous dep
 Usage:
   modelgate serve [options]              serve the models directory over HTTP
   modelgate validate <version> [options] run the gate on a version offline (for CI)
+  modelgate status [MODEL]               every model, or one model's versions, live figures, probation
+  modelgate history MODEL [--limit N]    a model's lifecycle events
+  modelgate rollback MODEL [--to V]      serve an earlier version again
+  modelgate promote MODEL V              serve version V now
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -209,6 +216,14 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest)
     case 'validate':
       return validateCommand(rest)
+    case 'status':
+      return runRemote(statusCommand, rest, process.env)
+    case 'history':
+      return runRemote(historyCommand, rest, process.env)
+    case 'rollback':
+      return runRemote(rollbackCommand, rest, process.env)
+    case 'promote':
+      return runRemote(promoteCommand, rest, process.env)
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)

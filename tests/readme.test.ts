@@ -5,7 +5,8 @@
  * server is started there the way `npm start` starts it (`node dist/cli.js serve`, the bundled
  * models), on a free port. Each block runs as one `bash -eo pipefail` script in the project folder,
  * in a user's environment (no MODELGATE_* from ours). The only change made to a command: the
- * README's `localhost:8080` / `127.0.0.1:8080` become the test server's port.
+ * README's `localhost:8080` / `127.0.0.1:8080` become the test server's port (and MODELGATE_URL
+ * names it, for the CLI's commands that talk to the server on its default URL).
  *
  * A block fails when a step exits non-zero, when a curl call gets an HTTP status >= 400 and the
  * README does not show an error answer for it, or when the README shows a JSON answer

@@ -49,7 +49,9 @@ export async function runBlock(
   ].join('\n')
   const child = spawn('bash', ['-eo', 'pipefail', '-c', script], {
     cwd: o.cwd,
-    env: o.env,
+    // The CLI's default server (http://127.0.0.1:8080) on the test server's port: onPort's change,
+    // for the `modelgate status` and the like that name no URL.
+    env: { ...o.env, MODELGATE_URL: `http://127.0.0.1:${o.port}` },
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
   })
