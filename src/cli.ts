@@ -10,6 +10,8 @@ import {
   type OptionKey,
   REPEATABLE_OPTIONS,
 } from './config.js'
+import { SHIP_USAGE, shipCommand } from './cli/ship.js'
+import { runCommand } from './cli/ship-exit.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
@@ -20,6 +22,8 @@ const USAGE = `modelgate ${VERSION}: an ONNX inference server for continuous dep
 Usage:
   modelgate serve [options]              serve the models directory over HTTP
   modelgate validate <version> [options] run the gate on a version offline (for CI)
+  modelgate ship FILE --models DIR --model NAME [--wait]
+                                         ship a model file as a new version, the safe way
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -209,6 +213,8 @@ async function main(argv: string[]): Promise<void> {
       return serve(rest)
     case 'validate':
       return validateCommand(rest)
+    case 'ship':
+      return runCommand(SHIP_USAGE, () => shipCommand(rest))
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)
