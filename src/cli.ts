@@ -12,6 +12,7 @@ import {
 } from './config.js'
 import { SHIP_USAGE, shipCommand } from './cli/ship.js'
 import { runCommand } from './cli/ship-exit.js'
+import { SMOKE_USAGE, smokeCommand } from './cli/smoke-record.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
@@ -24,6 +25,8 @@ Usage:
   modelgate validate <version> [options] run the gate on a version offline (for CI)
   modelgate ship FILE --models DIR --model NAME [--wait]
                                          ship a model file as a new version, the safe way
+  modelgate smoke record MODEL --inputs FILE
+                                         write smoke.json from today's outputs on sample inputs
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -215,6 +218,8 @@ async function main(argv: string[]): Promise<void> {
       return validateCommand(rest)
     case 'ship':
       return runCommand(SHIP_USAGE, () => shipCommand(rest))
+    case 'smoke':
+      return runCommand(SMOKE_USAGE, () => smokeCommand(rest))
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)
