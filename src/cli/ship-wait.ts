@@ -7,6 +7,8 @@ import { errorText, requestJson } from './ship-http.js'
  * model.json has one) by reading `GET /models/{name}` until the version serves or is refused.
  */
 
+const UNSEEN = 'the server has not seen'
+
 /** How often the server is asked: a gate of a small model takes well under a second. */
 const POLL_MS = 200
 
@@ -47,6 +49,8 @@ export interface WaitRequest {
   readonly model: string
   readonly version: number
   readonly sha256: string
+  /** Where it was shipped, to name in a timeout. */
+  readonly modelsDir: string
   readonly timeoutMs: number
   /** Each new state the version passes through, as it is seen. */
   readonly progress: (line: string) => void
@@ -60,11 +64,14 @@ export async function waitForVerdict(w: WaitRequest): Promise<Verdict> {
     if ('exitCode' in reading) return reading
     if (reading.pending !== last) w.progress(`${w.model} ${w.version}: ${reading.pending}`)
     last = reading.pending
-    if (Date.now() >= deadline)
+    if (Date.now() >= deadline) {
+      // Never seen at all: most often a server watching another models directory.
+      const hint = reading.pending.startsWith(UNSEEN) ? `: does ${w.url} serve ${w.modelsDir}?` : ''
       return {
         exitCode: EXIT.timeout,
-        line: `${w.model} ${w.version}: no verdict after ${Math.round(w.timeoutMs / 1000)} s (${last}); it stays shipped and the server carries on`,
+        line: `${w.model} ${w.version}: no verdict after ${Math.round(w.timeoutMs / 1000)} s (${last}${hint}); it stays shipped and the server carries on`,
       }
+    }
     await delay(POLL_MS)
   }
 }
@@ -80,11 +87,11 @@ export async function readModel(url: string, model: string): Promise<ModelDetail
 
 function judge(detail: ModelDetail | undefined, w: WaitRequest): Reading {
   const head = `${w.model} ${w.version}`
-  if (!detail) return { pending: 'the server does not list the model yet' }
+  if (!detail) return { pending: `${UNSEEN} the model yet` }
   const v = detail.versions.find((x) => x.version === w.version)
   // A record of other bytes under this number (a version deleted and shipped again): not ours yet.
   if (!v || (v.sha256 !== null && v.sha256 !== w.sha256))
-    return { pending: 'the server has not seen the new version yet' }
+    return { pending: `${UNSEEN} the new version yet` }
   switch (v.status) {
     case 'active': {
       const unverified = v.unverified ? ' (unverified: no smoke cases)' : ''

@@ -66,6 +66,7 @@ export async function shipCommand(args: string[]): Promise<number> {
     model: shipped.model,
     version: shipped.version,
     sha256: shipped.sha256,
+    modelsDir: values.models,
     timeoutMs: timeoutSeconds * 1000,
     progress: (line) => process.stderr.write(`${line}\n`),
   })
