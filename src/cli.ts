@@ -13,6 +13,9 @@ import {
 import { historyCommand, promoteCommand, rollbackCommand } from './cli/admin-commands.js'
 import { runRemote } from './cli/remote-command.js'
 import { statusCommand } from './cli/status.js'
+import { SHIP_USAGE, shipCommand } from './cli/ship.js'
+import { runCommand } from './cli/exit.js'
+import { SMOKE_USAGE, smokeCommand } from './cli/smoke-record.js'
 import { createLogger } from './log.js'
 import { startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
@@ -27,6 +30,10 @@ Usage:
   modelgate history MODEL [--limit N]    a model's lifecycle events
   modelgate rollback MODEL [--to V]      serve an earlier version again
   modelgate promote MODEL V              serve version V now
+  modelgate ship FILE --models DIR --model NAME [--wait]
+                                         ship a model file as a new version, the safe way
+  modelgate smoke record MODEL --inputs FILE
+                                         write smoke.json from today's outputs on sample inputs
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -224,6 +231,10 @@ async function main(argv: string[]): Promise<void> {
       return runRemote(rollbackCommand, rest, process.env)
     case 'promote':
       return runRemote(promoteCommand, rest, process.env)
+    case 'ship':
+      return runCommand(SHIP_USAGE, () => shipCommand(rest, process.env))
+    case 'smoke':
+      return runCommand(SMOKE_USAGE, () => smokeCommand(rest, process.env))
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)

@@ -2,13 +2,8 @@ import type { PromoteResult, RollbackResult } from '../lifecycle/admin/admin-ope
 import type { StageResult } from '../lifecycle/gate/gate-types.js'
 import type { HistoryEntry } from '../lifecycle/state/history.js'
 import { figure, ms, timestamp } from './figures.js'
-import {
-  CommandUsageError,
-  modelPath,
-  positionalsOf,
-  versionArgument,
-  type RemoteCommand,
-} from './remote-command.js'
+import { CommandUsageError } from './exit.js'
+import { modelPath, positionalsOf, versionArgument, type RemoteCommand } from './remote-command.js'
 import { formatTable } from './table.js'
 
 /** The admin API's verbs on the command line: history, rollback, promote. */

@@ -1,17 +1,9 @@
+import { CommandUsageError } from './exit.js'
+
 /**
  * The CLI's side of the HTTP API: one request, its answer as JSON, and the two ways it can go
  * wrong, each with the exit status a script can rely on.
  */
-
-/** Exit statuses of the commands that talk to a server. Documented in --help and the README. */
-export const EXIT = {
-  ok: 0,
-  /** The server answered with an error (4xx/5xx): it was reached and said no. */
-  refused: 1,
-  usage: 2,
-  /** No answer: connection refused, DNS, TLS, or the timeout. */
-  unreachable: 3,
-} as const
 
 /** The server answered 4xx/5xx: its stable error code and message, as the API documents them. */
 export class ServerRefusal extends Error {
@@ -44,6 +36,11 @@ export class ModelgateClient {
     this.#base = o.url.replace(/\/+$/, '')
     this.#token = o.token
     this.#timeoutMs = o.timeoutMs
+  }
+
+  /** The server, as the user named it (never holds a token). */
+  get url(): string {
+    return this.#base
   }
 
   get(path: string): Promise<unknown> {
@@ -127,4 +124,37 @@ function unreachableMessage(method: string, url: string, e: unknown, timeoutMs: 
   const code = err.cause?.code
   const why = (code && WHY[code]) ?? code ?? err.cause?.message ?? err.message
   return `cannot reach ${url}: ${why}`
+}
+
+export const DEFAULT_URL = 'http://127.0.0.1:8080'
+
+/** `--url` checked: http(s), no credentials (they would be printed in errors), no query. */
+export function serverUrl(raw: string): string {
+  let url: URL
+  try {
+    url = new URL(raw)
+  } catch {
+    throw new CommandUsageError(`--url '${raw}' is not a URL (e.g. ${DEFAULT_URL})`)
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:')
+    throw new CommandUsageError(`--url '${raw}' is not http:// or https://`)
+  // A password in the URL would be printed in every error that names the server: --token instead.
+  if (url.username || url.password)
+    throw new CommandUsageError('--url must not hold credentials: use MODELGATE_ADMIN_TOKEN')
+  if (url.search || url.hash)
+    throw new CommandUsageError(`--url '${raw}' must be the server's base URL, without ? or #`)
+  return url.href
+}
+
+/** A client for the server `--url` names, else MODELGATE_URL, else the default; MODELGATE_ADMIN_TOKEN when set. */
+export function clientFor(
+  url: string | undefined,
+  env: Readonly<Record<string, string | undefined>>,
+  timeoutMs = 30_000,
+): ModelgateClient {
+  return new ModelgateClient({
+    url: serverUrl(url ?? env.MODELGATE_URL ?? DEFAULT_URL),
+    token: env.MODELGATE_ADMIN_TOKEN || undefined,
+    timeoutMs,
+  })
 }

@@ -1,5 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { EXIT, ModelgateClient, ServerRefusal, Unreachable } from './client.js'
+import { DEFAULT_URL, ModelgateClient, ServerRefusal, serverUrl, Unreachable } from './client.js'
+import { CommandUsageError, EXIT } from './exit.js'
 
 /**
  * What every command that talks to a running server shares: `--url`, `--token`, `--timeout`,
@@ -7,7 +8,6 @@ import { EXIT, ModelgateClient, ServerRefusal, Unreachable } from './client.js'
  * exit status and the message.
  */
 
-const DEFAULT_URL = 'http://127.0.0.1:8080'
 const DEFAULT_TIMEOUT_SECONDS = 30
 
 type ParseArgsOptionsConfig = NonNullable<ParseArgsConfig['options']>
@@ -28,9 +28,6 @@ export interface Answer {
   readonly json: unknown
   readonly text: string
 }
-
-/** A usage error found by a command in its arguments: exit 2, before any request. */
-export class CommandUsageError extends Error {}
 
 const COMMON_HELP = `Options of every command that talks to a server:
   --url URL       the server (default: ${DEFAULT_URL}, or MODELGATE_URL)
@@ -113,23 +110,6 @@ export async function runRemote(
 
 function stringValue(v: string | boolean | undefined): string | undefined {
   return typeof v === 'string' ? v : undefined
-}
-
-function serverUrl(raw: string): string {
-  let url: URL
-  try {
-    url = new URL(raw)
-  } catch {
-    throw new CommandUsageError(`--url '${raw}' is not a URL (e.g. ${DEFAULT_URL})`)
-  }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:')
-    throw new CommandUsageError(`--url '${raw}' is not http:// or https://`)
-  // A password in the URL would be printed in every error that names the server: --token instead.
-  if (url.username || url.password)
-    throw new CommandUsageError('--url must not hold credentials: use MODELGATE_ADMIN_TOKEN')
-  if (url.search || url.hash)
-    throw new CommandUsageError(`--url '${raw}' must be the server's base URL, without ? or #`)
-  return url.href
 }
 
 function timeoutSeconds(raw: string | undefined): number {
