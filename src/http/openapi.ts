@@ -56,6 +56,10 @@ const liveFigures = z
     feedback: z.number().int(),
     accuracy: z.number().nullable(),
     mae: z.number().nullable(),
+    requestsPerSecond: z
+      .number()
+      .nullable()
+      .describe('requests answered per second over the last 10 s (null: not measured yet)'),
   })
   .describe('over its last requests and feedback items (null: no sample yet)')
 const probationRule = z.object({
