@@ -18,6 +18,7 @@ import { registerEventRoutes } from './routes/event-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
 import { registerPredictRoutes } from './routes/predict-routes.js'
+import { registerUiRoutes } from './routes/ui-routes.js'
 import { registerV2Routes } from './routes/v2-routes.js'
 import { VERSION } from '../version.js'
 
@@ -63,6 +64,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerAdminRoutes(app, options)
   registerEventRoutes(app, options)
   registerModelRoutes(app, options.registry, options.live, options.drift, options.rates)
+  registerUiRoutes(app, options)
   registerOpsRoutes(app, options)
   app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))
