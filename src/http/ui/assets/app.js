@@ -51,7 +51,8 @@ async function refresh() {
       // Someone is typing in it (a rollback reason): leave it until they are done.
       if (part.contains(document.activeElement) && document.activeElement.matches('input')) continue
       const next = fresh.querySelector(`[data-live="${part.dataset.live}"]`)
-      if (next) part.replaceWith(document.adoptNode(next))
+      // Unchanged parts stay as they are: focus, selection and a screen reader's place with them.
+      if (next && next.innerHTML !== part.innerHTML) part.replaceWith(document.adoptNode(next))
     }
     document.body.dataset.refreshedAt = String(Date.now())
   } catch {
