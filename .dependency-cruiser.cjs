@@ -87,7 +87,9 @@ module.exports = {
     // typescript 7 has no JavaScript compiler API for the default 'tsc' parser; swc reads the TS.
     parser: 'swc',
     doNotFollow: { path: ['node_modules'] },
-    exclude: { path: ['^dist/', '^tests/fixtures/', '^bench/results/'] },
+    // The swc parser dependency-cruiser uses reads TypeScript without JSX: the dashboard's
+    // components (src/http/ui/*.tsx, which import types only) are left out; their routes are in.
+    exclude: { path: ['^dist/', '^tests/fixtures/', '^bench/results/', '[.]tsx$'] },
     tsConfig: { fileName: 'tsconfig.json' },
     tsPreCompilationDeps: true,
     enhancedResolveOptions: {

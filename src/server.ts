@@ -30,6 +30,7 @@ import { ModelRegistry } from './lifecycle/versions/model-registry.js'
 import { StateLock, StateLockedError } from './lifecycle/state/state-lock.js'
 import type { Logger } from './log.js'
 import { LiveFigures } from './metrics/live-figures.js'
+import { RequestRates } from './metrics/request-rates.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
 
@@ -89,6 +90,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     retryAfterSeconds: OVERLOADED_RETRY_AFTER_SECONDS,
   }
   const live = new LiveFigures()
+  const rates = new RequestRates(live)
   const metrics = new ServerMetrics({ inflightBodyBytes: () => bodyBudget.used, live })
   const registry = new ModelRegistry(config.defaultModel)
   const events = new EventBus(logger)
@@ -155,6 +157,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     adminToken: config.adminToken,
     eventStreams,
     drift,
+    rates,
   })
 
   // Predictions take the fast path; every other request goes to the Hono app.
@@ -222,6 +225,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
+  rates.start()
   if (config.webhooks.length > 0)
     logger.info('webhooks', {
       webhooks: config.webhooks.map(webhookName),
@@ -284,6 +288,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))
         threadpool.close()
         metrics.close()
+        rates.close()
         await stateLock.release()
         logger.info('stopped', { ms: Date.now() - started })
       })()

@@ -6,6 +6,7 @@ import type {
   VersionView as VersionRecordView,
 } from '../lifecycle/versions/version-state.js'
 import type { LiveFigures, LiveSnapshot, LiveWindow } from '../metrics/live-figures.js'
+import type { RequestRates } from '../metrics/request-rates.js'
 import { probationRules, type RuleResult } from '../lifecycle/promotion/probation-rules.js'
 import {
   canaryRules,
@@ -54,7 +55,10 @@ export interface VersionView {
 }
 
 /** Live figures as shown: without the counts only probation needs, rounded for people. */
-export type LiveView = Omit<LiveSnapshot, 'labels' | 'values'>
+export type LiveView = Omit<LiveSnapshot, 'labels' | 'values'> & {
+  /** Requests answered per second over the last ten seconds (null: not measured yet). */
+  readonly requestsPerSecond: number | null
+}
 
 export interface ProbationView {
   readonly version: number
@@ -135,6 +139,7 @@ export function describeModel(
   live: LiveFigures,
   name: string,
   drift?: DriftMonitor,
+  rates?: RequestRates,
 ): ModelDetail {
   const m = registry.require(name)
   const signature = m.active?.signature
@@ -143,7 +148,10 @@ export function describeModel(
     active: m.active?.version ?? null,
     retained: m.retained.map((v) => v.version),
     configError: m.configError ?? null,
-    versions: sortedVersions(m).map((v) => versionView(v, live.find(m.name, v.version))),
+    versions: sortedVersions(m).map((v) => {
+      const window = live.find(m.name, v.version)
+      return versionView(v, window && liveView(window, rates))
+    }),
     signature: signature
       ? {
           inputs: signature.inputs,
@@ -213,9 +221,9 @@ function roundedRules(rules: readonly RuleResult[]): RuleResult[] {
   return rules.map((r) => ({ ...r, observed: rounded(r.observed), limit: rounded(r.limit) }))
 }
 
-function liveView(window: LiveWindow | undefined): LiveView | null {
-  if (!window) return null
+function liveView(window: LiveWindow, rates: RequestRates | undefined): LiveView {
   const s = window.snapshot()
+  const perSecond = rates?.perSecond(window) ?? null
   return {
     requests: s.requests,
     errors: s.errors,
@@ -225,6 +233,7 @@ function liveView(window: LiveWindow | undefined): LiveView | null {
     feedback: s.feedback,
     accuracy: rounded(s.accuracy),
     mae: rounded(s.mae),
+    requestsPerSecond: perSecond === null ? null : Math.round(perSecond * 10) / 10,
   }
 }
 
@@ -248,7 +257,7 @@ function sortedVersions(m: ModelView): VersionRecordView[] {
   return [...m.versions.values()].sort((a, b) => a.version - b.version)
 }
 
-function versionView(v: VersionRecordView, window: LiveWindow | undefined): VersionView {
+function versionView(v: VersionRecordView, live: LiveView | undefined): VersionView {
   const state = v.state
   return {
     version: v.version,
@@ -287,6 +296,6 @@ function versionView(v: VersionRecordView, window: LiveWindow | undefined): Vers
         warnings: v.gate.warnings,
       },
     }),
-    live: liveView(window),
+    live: live ?? null,
   }
 }

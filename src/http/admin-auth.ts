@@ -20,25 +20,54 @@ function digest(value: string): Buffer {
  * loopback clients are served: an operator on the machine, never the network.
  */
 export function adminAuth(token: string | undefined): MiddlewareHandler {
-  const expected = token === undefined ? undefined : digest(token)
+  const refusal = adminRefusal(token)
   return async function requireAdmin(c: Context, next) {
+    const refused = refusal(c)
+    if (refused instanceof UnauthorizedError)
+      c.header('WWW-Authenticate', 'Bearer realm="modelgate-admin"')
+    if (refused) throw refused
+    return next()
+  }
+}
+
+/**
+ * Would the admin routes serve this request? `open` (they would), `token` (a token is set and this
+ * request has no valid one), `loopback_only` (no token is set and the client is not on this
+ * machine): what the dashboard shows of admin data, and which actions it offers.
+ */
+export type AdminAccess = 'open' | 'token' | 'loopback_only'
+
+export function adminAccess(token: string | undefined): (c: Context) => AdminAccess {
+  const refusal = adminRefusal(token)
+  return function accessOf(c) {
+    const refused = refusal(c)
+    if (!refused) return 'open'
+    return refused instanceof UnauthorizedError ? 'token' : 'loopback_only'
+  }
+}
+
+/** The error the admin routes would answer this request with, or undefined: they serve it. */
+function adminRefusal(
+  token: string | undefined,
+): (c: Context) => ForbiddenError | UnauthorizedError | undefined {
+  const expected = token === undefined ? undefined : digest(token)
+  return function refusalOf(c) {
     if (expected === undefined) {
       const address = getConnInfo(c).remote.address
       if (address === undefined || !LOOPBACK.has(address)) {
-        throw new ForbiddenError(
+        return new ForbiddenError(
           'admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)',
         )
       }
-      return next()
+      return undefined
     }
     const header = c.req.header('authorization') ?? ''
     const m = /^Bearer\s+(.+)$/i.exec(header)
     if (!m || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
-      c.header('WWW-Authenticate', 'Bearer realm="modelgate-admin"')
-      throw new UnauthorizedError(
+      return new UnauthorizedError(
         m ? 'the admin token is not valid' : 'admin routes need "Authorization: Bearer <token>"',
       )
     }
-    return next()
+    return undefined
   }
 }

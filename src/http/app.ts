@@ -6,6 +6,7 @@ import type { Predictor } from '../dataplane/predictor.js'
 import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
+import type { RequestRates } from '../metrics/request-rates.js'
 import type { ServerMetrics } from '../metrics/server-metrics.js'
 import type { Liveness } from '../threadpool-probe.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
@@ -17,6 +18,7 @@ import { registerEventRoutes } from './routes/event-routes.js'
 import { registerModelRoutes } from './routes/model-routes.js'
 import { registerOpsRoutes } from './routes/ops-routes.js'
 import { registerPredictRoutes } from './routes/predict-routes.js'
+import { registerUiRoutes } from './routes/ui-routes.js'
 import { registerV2Routes } from './routes/v2-routes.js'
 import { VERSION } from '../version.js'
 
@@ -38,6 +40,8 @@ export interface HttpAppOptions {
   readonly eventStreams: EventStreams
   /** Each model's drift, for GET /models/{name}. */
   readonly drift?: DriftMonitor | undefined
+  /** Every version's requests per second, for GET /models/{name} and the dashboard. */
+  readonly rates?: RequestRates | undefined
 }
 
 /** The HTTP surface: parses, calls the core, maps errors in one place. */
@@ -59,7 +63,8 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerV2Routes(app, { ...options, serverVersion: VERSION })
   registerAdminRoutes(app, options)
   registerEventRoutes(app, options)
-  registerModelRoutes(app, options.registry, options.live, options.drift)
+  registerModelRoutes(app, options.registry, options.live, options.drift, options.rates)
+  registerUiRoutes(app, options)
   registerOpsRoutes(app, options)
   app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))

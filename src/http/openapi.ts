@@ -56,6 +56,10 @@ const liveFigures = z
     feedback: z.number().int(),
     accuracy: z.number().nullable(),
     mae: z.number().nullable(),
+    requestsPerSecond: z
+      .number()
+      .nullable()
+      .describe('requests answered per second over the last 10 s (null: not measured yet)'),
   })
   .describe('over its last requests and feedback items (null: no sample yet)')
 const probationRule = z.object({
@@ -280,7 +284,7 @@ type Op = {
   tags: string[]
   body?: z.ZodType
   optionalBody?: boolean
-  ok: z.ZodType | 'text' | 'empty' | 'event-stream'
+  ok: z.ZodType | 'text' | 'html' | 'empty' | 'event-stream'
   admin?: boolean
   v2?: boolean
   query?: { name: string; description: string }[]
@@ -470,6 +474,43 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
     },
   },
   '/docs': { get: { summary: 'This document, for people', tags: ['ops'], ok: 'text' } },
+  '/': {
+    get: {
+      summary: 'Where things are: a browser (Accept: text/html) is sent to /ui (303)',
+      tags: ['ui'],
+      ok: z.object({
+        name: z.literal('modelgate'),
+        version: z.string(),
+        ui: z.string(),
+        models: z.string(),
+        docs: z.string(),
+        openapi: z.string(),
+      }),
+      statuses: { '303': 'Accept names text/html: Location /ui' },
+    },
+  },
+  '/ui': {
+    get: {
+      summary: 'Dashboard (HTML): every model, its active version and live figures',
+      tags: ['ui'],
+      ok: 'html',
+    },
+  },
+  '/ui/models/{name}': {
+    get: {
+      summary:
+        'Dashboard (HTML): one model, its versions, rollout, probation, drift; the history with admin access',
+      tags: ['ui'],
+      ok: 'html',
+    },
+  },
+  '/ui/assets/{file}': {
+    get: {
+      summary: "The dashboard's script, style sheet and icon (app.js, style.css, favicon.svg)",
+      tags: ['ui'],
+      ok: 'text',
+    },
+  },
   '/rollback': {
     post: {
       summary: 'Roll the default model back',
@@ -708,21 +749,23 @@ function operation(path: string, op: Op): Record<string, unknown> {
   const okContent =
     op.ok === 'text'
       ? { 'text/plain': { schema: { type: 'string' } } }
-      : op.ok === 'event-stream'
-        ? {
-            'text/event-stream': {
-              schema: { type: 'string' },
-              example: eventStreamExample,
-            },
-          }
-        : op.ok === 'empty'
-          ? undefined
-          : {
-              'application/json': {
-                schema: json(op.ok),
-                ...(op.example?.response !== undefined && { example: op.example.response }),
+      : op.ok === 'html'
+        ? { 'text/html': { schema: { type: 'string' } } }
+        : op.ok === 'event-stream'
+          ? {
+              'text/event-stream': {
+                schema: { type: 'string' },
+                example: eventStreamExample,
               },
             }
+          : op.ok === 'empty'
+            ? undefined
+            : {
+                'application/json': {
+                  schema: json(op.ok),
+                  ...(op.example?.response !== undefined && { example: op.example.response }),
+                },
+              }
   const others = Object.fromEntries(
     Object.entries(op.statuses ?? {}).map(([status, description]) => [
       status,
