@@ -1,3 +1,5 @@
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Browser } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -14,7 +16,14 @@ import type { TestServer } from '../support/test-server.js'
  * and every console error (there must be none). The README's screenshots are taken here.
  */
 
-const SCREENSHOTS = join(import.meta.dirname, '..', '..', 'docs', 'screenshots')
+/**
+ * The README's screenshots are written where the README shows them with UPDATE_SCREENSHOTS=1
+ * (`UPDATE_SCREENSHOTS=1 npx vitest run tests/ui`); otherwise into a temporary folder, so a test run
+ * leaves the clone as it was (the figures on a page differ from one run to the next).
+ */
+const SCREENSHOTS = process.env.UPDATE_SCREENSHOTS
+  ? join(import.meta.dirname, '..', '..', 'docs', 'screenshots')
+  : mkdtempSync(join(tmpdir(), 'modelgate-screenshots-'))
 const TOKEN = 'dashboard-test-token-0123'
 const WAIT_MS = 15_000
 
