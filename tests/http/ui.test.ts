@@ -125,6 +125,14 @@ describe('the dashboard without JavaScript', () => {
     }
     expect((await fetch(`${t.url}/ui/assets/..%2Fformat.js`)).status).toBe(404)
     expect((await fetch(`${t.url}/ui/assets/nope.js`)).status).toBe(404)
-    expect((await fetch(`${t.url}/ui/models/nope`)).status).toBe(404)
+  })
+
+  it('answers a page for a model it does not have: 404, in HTML, naming it and leading back', async () => {
+    const t = await serve(twoVersions)
+    const page = await html(`${t.url}/ui/models/nope`)
+    expect(page.status).toBe(404)
+    expect(page.headers.get('content-type')).toContain('text/html')
+    expect(page.text).toContain('model &#39;nope&#39; does not exist.')
+    expect(page.text).toContain('href="/ui"')
   })
 })

@@ -6,9 +6,11 @@ import type { Lifecycle } from '../../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../../lifecycle/versions/model-registry.js'
 import type { LiveFigures } from '../../metrics/live-figures.js'
 import type { RequestRates } from '../../metrics/request-rates.js'
+import { ModelNotFoundError } from '../../errors.js'
 import { VERSION } from '../../version.js'
 import { adminAccess } from '../admin-auth.js'
 import { pathParam, route } from '../method-routes.js'
+import { NotFoundPage } from '../ui/layout.js'
 import { ModelPage } from '../ui/model-page.js'
 import { OverviewPage } from '../ui/overview.js'
 
@@ -80,8 +82,14 @@ export function registerUiRoutes(app: Hono, o: UiRoutesOptions): void {
   })
   route(app, '/ui/models/:name', {
     GET: (c) => {
-      const d = detail(pathParam(c, 'name'))
       const access = accessOf(c)
+      let d: ModelDetail
+      try {
+        d = detail(pathParam(c, 'name'))
+      } catch (e) {
+        if (!(e instanceof ModelNotFoundError)) throw e
+        return page(c, NotFoundPage({ message: e.message, access }), 404)
+      }
       const history =
         access === 'open' ? o.lifecycle.historyOf(d.name, HISTORY_SHOWN).reverse() : undefined
       return page(c, ModelPage({ detail: d, access, lastMinute: lastMinute(d), history }))
@@ -107,9 +115,13 @@ function wantsHtml(c: Context): boolean {
   return false
 }
 
-function page(c: Context, element: { toString(): string | Promise<string> }) {
+function page(
+  c: Context,
+  element: { toString(): string | Promise<string> },
+  status: 200 | 404 = 200,
+) {
   c.header('Content-Security-Policy', CONTENT_SECURITY_POLICY)
   // Live figures: a page read from a cache would show the past as the present.
   c.header('Cache-Control', 'no-store')
-  return c.html(`<!doctype html>${element}`)
+  return c.html(`<!doctype html>${element}`, status)
 }

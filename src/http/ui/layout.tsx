@@ -126,3 +126,16 @@ export function LiveCells({ live }: { live: LiveView | null | undefined }) {
     </>
   )
 }
+
+/** A model page for a model the server does not have (a stale link, a typo). */
+export function NotFoundPage({ message, access }: { message: string; access: AdminAccess }) {
+  return (
+    <Page title="Not found" access={access}>
+      <h1>Not found</h1>
+      <p>{message}.</p>
+      <p>
+        <a href="/ui">Every model</a>
+      </p>
+    </Page>
+  )
+}
