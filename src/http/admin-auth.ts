@@ -59,6 +59,13 @@ function adminRefusal(
           'admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)',
         )
       }
+      // A browser on this machine is a loopback client too, whatever page it shows: a form or a
+      // fetch() from another site must not roll back a model. Browsers say where a request comes
+      // from; curl and the CLI say nothing, and the dashboard is this server's own origin.
+      if (fromAnotherOrigin(c))
+        return new ForbiddenError(
+          'admin routes refuse requests a browser sends from a page of another origin while no admin token is configured',
+        )
       return undefined
     }
     const header = c.req.header('authorization') ?? ''
@@ -69,5 +76,18 @@ function adminRefusal(
       )
     }
     return undefined
+  }
+}
+
+/** The request comes from a page of another origin: its Origin is not this server, or the browser says cross-site. */
+function fromAnotherOrigin(c: Context): boolean {
+  const site = c.req.header('sec-fetch-site')
+  if (site === 'cross-site' || site === 'same-site') return true
+  const origin = c.req.header('origin')
+  if (origin === undefined) return false
+  try {
+    return new URL(origin).host !== c.req.header('host')
+  } catch {
+    return true // "null" (a sandboxed or file: page), or anything else that is not this server
   }
 }

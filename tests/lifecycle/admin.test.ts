@@ -621,6 +621,27 @@ describe('admin auth', () => {
     expect((await call(t.url, 'POST', '/models/adder/rollback')).status).toBe(200)
   })
 
+  it('without a token: a page from another origin in a browser on this machine is refused (no cross-site rollback)', async () => {
+    const t = await servingChain([2])
+    // What a browser sends with a form or fetch() from another site: its Origin, or Sec-Fetch-Site.
+    for (const headers of [
+      { origin: 'http://evil.example' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+    ]) {
+      const r = await call(t.url, 'POST', '/models/adder/rollback', headers)
+      expect(r.status, JSON.stringify(headers)).toBe(403)
+      expect(r.body.error.message).toContain('another origin')
+    }
+    expect((await call(t.url, 'GET', '/models/adder')).body.active).toBe(2)
+    // The dashboard's own requests, and clients that are not browsers (curl, the CLI), are served.
+    const own = await call(t.url, 'POST', '/models/adder/rollback', {
+      origin: t.url,
+      'sec-fetch-site': 'same-origin',
+    })
+    expect(own.status, JSON.stringify(own.body)).toBe(200)
+  })
+
   const external = Object.values(networkInterfaces())
     .flat()
     .find((i) => i && i.family === 'IPv4' && !i.internal)?.address
