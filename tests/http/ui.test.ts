@@ -134,5 +134,9 @@ describe('the dashboard without JavaScript', () => {
     expect(page.headers.get('content-type')).toContain('text/html')
     expect(page.text).toContain('model &#39;nope&#39; does not exist.')
     expect(page.text).toContain('href="/ui"')
+    // Any other client gets the API's error, as from every route.
+    const api = await getJson(`${t.url}/ui/models/nope`)
+    expect(api.status).toBe(404)
+    expect(api.body.error.code).toBe('model_not_found')
   })
 })

@@ -87,7 +87,8 @@ export function registerUiRoutes(app: Hono, o: UiRoutesOptions): void {
       try {
         d = detail(pathParam(c, 'name'))
       } catch (e) {
-        if (!(e instanceof ModelNotFoundError)) throw e
+        // A browser gets a page; any other client the API's JSON error, like every route.
+        if (!(e instanceof ModelNotFoundError) || !wantsHtml(c)) throw e
         return page(c, NotFoundPage({ message: e.message, access }), 404)
       }
       const history =
