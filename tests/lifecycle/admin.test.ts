@@ -625,7 +625,7 @@ describe('admin auth', () => {
     const t = await servingChain([2])
     // What a browser sends with a form or fetch() from another site: its Origin, or Sec-Fetch-Site.
     for (const headers of [
-      { origin: 'http://evil.example' },
+      { origin: 'http://evil.example' } as Record<string, string>,
       { origin: 'null' },
       { 'sec-fetch-site': 'cross-site' },
     ]) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import type { LoadedVersion } from '../../src/lifecycle/versions/loaded-version.js'
-import { newVersionRecord } from '../../src/lifecycle/versions/model-versions.js'
+import { newVersionRecord } from '../../src/lifecycle/versions/transitions.js'
 import type { ModelView, Verdict, VersionView } from '../../src/lifecycle/versions/version-state.js'
 import { DEFAULT_MODEL_CONFIG } from '../../src/repository/model-config.js'
 import {

@@ -1,7 +1,8 @@
 import { StateWriteFailedError } from '../../errors.js'
 import type { History, HistoryEntry } from '../state/history.js'
 import type { LoadedVersion } from '../versions/loaded-version.js'
-import type { ModelVersions, Outbox, VersionsSnapshot } from '../versions/model-versions.js'
+import type { ModelVersions } from '../versions/model-versions.js'
+import type { Outbox, VersionsSnapshot } from '../versions/transitions.js'
 
 export interface AdminChangeContext {
   readonly history: History

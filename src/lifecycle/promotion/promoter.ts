@@ -5,13 +5,8 @@ import type { Contract, GateJob, GateReport } from '../gate/gate-types.js'
 import { smokeFeeds } from '../gate/warmup.js'
 import type { LifecycleContext } from '../lifecycle-context.js'
 import { EngineCreationError, ensureFits, loadForServing } from '../serving/load-for-serving.js'
-import type {
-  ModelVersions,
-  Outbox,
-  PromotionTrigger,
-  Served,
-  SwapResult,
-} from '../versions/model-versions.js'
+import type { ModelVersions } from '../versions/model-versions.js'
+import type { Outbox, PromotionTrigger, Served, SwapResult } from '../versions/transitions.js'
 import { chooseExecution } from '../serving/serving-engine.js'
 import type { LoadedVersion } from '../versions/loaded-version.js'
 import type { Verdict, VersionView } from '../versions/version-state.js'

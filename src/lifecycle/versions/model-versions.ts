@@ -1,146 +1,40 @@
-import type { Logger } from '../../log.js'
-import { type LiveFigures, windowSizes } from '../../metrics/live-figures.js'
-import type { ServerMetrics } from '../../metrics/server-metrics.js'
+import { windowSizes } from '../../metrics/live-figures.js'
 import { DEFAULT_MODEL_CONFIG, type ModelConfig } from '../../repository/model-config.js'
 import type { ModelSource, VersionSource } from '../../repository/scanner.js'
 import type { FileFingerprint } from '../../repository/version-file.js'
 import type { GateReport, StageResult } from '../gate/gate-types.js'
 import { roundMs } from '../gate/stage-results.js'
-import type { History, HistoryEntry } from '../state/history.js'
+import type { HistoryEntry } from '../state/history.js'
 import type { LoadedVersion } from './loaded-version.js'
 import type { RuleResult } from '../promotion/probation-rules.js'
 import type { PersistedModel } from '../state/state-store.js'
+import { emptyTally, rolloutState, rolloutStep } from './rollout-state.js'
+import {
+  newVersionRecord,
+  type Effects,
+  type Outbox,
+  type PromotionTrigger,
+  type Served,
+  type SwapOptions,
+  type SwapResult,
+  type VersionRecord,
+  type VersionsContext,
+  type VersionsSnapshot,
+} from './transitions.js'
 import type {
   ModelView,
   Probation,
   Rollout,
   RolloutSettings,
   Seen,
-  ShadowTally,
-  Verdict,
   VersionState,
   VersionView,
 } from './version-state.js'
 import { inShare } from './traffic-share.js'
 import { withActivation, withoutActivation } from './version-policy.js'
 
-/** What set a promotion off, as history and metrics record it. */
-export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback' | 'rollout'
-
-/** A version's record as its owner holds it; everything else gets it as a read-only VersionView. */
-type VersionRecord = { -readonly [K in keyof VersionView]: VersionView[K] }
-
-export function newVersionRecord(source: VersionSource): VersionView {
-  return {
-    version: source.version,
-    source,
-    onDisk: true,
-    seen: undefined,
-    state: { status: 'discovered' },
-    loaded: undefined,
-    gate: undefined,
-    verdict: undefined,
-    verdictFingerprint: undefined,
-    rolledBack: undefined,
-  }
-}
-
-export interface VersionsContext {
-  readonly metrics: ServerMetrics
-  /** Every version's live figures: a promotion starts the new version's afresh. */
-  readonly live: LiveFigures
-  readonly logger: Logger
-  readonly history: History
-  /** Writes the state of every model soon (coalesced); a failure is logged and retried. */
-  persist(): void
-}
-
-/**
- * Where a transition's side effects go. By default they happen at once; inside an admin change
- * (AdminChange) history entries and releases wait until state.json records the change, and the
- * write is the change's own.
- */
-export interface Outbox {
-  history(entry: Omit<HistoryEntry, 'time'>): void
-  retire(version: LoadedVersion): void
-  persist(): void
-}
-
-type LogLine = readonly ['info' | 'warn', string, Record<string, unknown>]
-
-interface Effects {
-  readonly log?: LogLine
-  readonly history?: Omit<HistoryEntry, 'time' | 'model' | 'version'>
-  /** Counters and timings of the event. */
-  readonly count?: (metrics: ServerMetrics, labels: { model: string }) => void
-  readonly persist?: boolean
-  readonly outbox?: Outbox
-}
-
-function emptyTally(): ShadowTally {
-  return {
-    compared: 0,
-    agreed: 0,
-    failed: 0,
-    dropped: 0,
-    absDiffSum: 0,
-    absDiffCount: 0,
-    inFlight: 0,
-  }
-}
-
 /** The state a version settles in when it stops moving: derived from what it holds. */
 const AT_REST = Symbol('at rest')
-
-/** What a version that was just loaded for serving brings along: its gate report and verdict. */
-export interface Served {
-  readonly gate: GateReport
-  readonly verdict: Verdict
-}
-
-export interface SwapOptions {
-  readonly trigger: PromotionTrigger
-  /** The gate's report and verdict for the version swapped in, when it was just loaded. */
-  readonly served?: Served
-  readonly stages?: readonly StageResult[]
-  readonly unverified?: boolean
-  readonly gateMs?: number
-  /** A recorded version served again without a second gate (at start, or nothing else serves). */
-  readonly restored?: boolean
-  /** A rollback: the version it replaces is marked and released, not retained. */
-  readonly rollbackReason?: string
-  /** An admin promotion: it serves the model again and clears the version's rollback mark. */
-  readonly explicit?: boolean
-  /** No probation after this promotion (`"skipProbation": true` on an admin promote). */
-  readonly skipProbation?: boolean
-  /** The admin change this swap is part of. */
-  readonly change?: Outbox
-  /** A rollout that ends in this promotion: its mode and figures, recorded with it. */
-  readonly rollout?: Pick<HistoryEntry, 'mode' | 'shadow' | 'rules'>
-}
-
-export interface SwapResult {
-  readonly from: number | undefined
-  readonly to: number
-  /** Milliseconds the swap itself took. */
-  readonly ms: number
-  /** Nothing was swapped: the version was loaded beside the active one, for a rollout. */
-  readonly rollout?: true
-}
-
-/** What an admin change must put back if state.json cannot record it (AdminChange). */
-export interface VersionsSnapshot {
-  readonly active: LoadedVersion | undefined
-  readonly retained: readonly LoadedVersion[]
-  readonly activations: readonly number[]
-  readonly unloaded: boolean
-  readonly probation: Probation | undefined
-  readonly rollout: Rollout | undefined
-  readonly records: ReadonlyMap<
-    VersionRecord,
-    Pick<VersionRecord, 'loaded' | 'rolledBack' | 'state'>
-  >
-}
 
 /**
  * The one owner of a model's versions (the states and their transitions: docs/architecture.md).
@@ -602,7 +496,7 @@ export class ModelVersions implements ModelView {
       ...this.#step(config, 0, now, active, candidate.version),
       shadow: emptyTally(),
     }
-    this.#move(record, this.#rolloutState(), {
+    this.#move(record, rolloutState(this.#rollout!), {
       count: (m, labels) => {
         this.#publishLoaded()
         m.canaryPercent.set(labels, percent)
@@ -637,7 +531,7 @@ export class ModelVersions implements ModelView {
     const next = Math.min(r.step + 1, config.steps.length - 1)
     this.#rollout = { ...r, ...this.#step(config, next, Date.now(), active, r.version) }
     const record = this.#records.get(r.version)!
-    this.#move(record, this.#rolloutState(), {
+    this.#move(record, rolloutState(this.#rollout!), {
       count: (m, labels) => m.canaryPercent.set(labels, this.#rollout!.percent),
       log: ['info', 'rollout_step', { step: next, percent: this.#rollout.percent }],
       history: {
@@ -862,7 +756,8 @@ export class ModelVersions implements ModelView {
   #atRest(record: VersionRecord): VersionState {
     if (record.loaded && record.loaded === this.#active) return { status: 'active' }
     if (record.loaded && this.#retained.includes(record.loaded)) return { status: 'retained' }
-    if (record.loaded && record.loaded === this.#rollout?.candidate) return this.#rolloutState()
+    if (record.loaded && record.loaded === this.#rollout?.candidate)
+      return rolloutState(this.#rollout!)
     if (!record.onDisk) return { status: 'missing' }
     const v = record.verdict
     if (record.rolledBack && v?.sha256 === record.rolledBack.sha256)
@@ -959,40 +854,20 @@ export class ModelVersions implements ModelView {
     this.#ctx.metrics.canaryPercent.set(labels, 0)
   }
 
-  #rolloutState(): VersionState {
-    const r = this.#rollout!
-    return r.mode === 'shadow' ? { status: 'shadow' } : { status: 'canary', percent: r.percent }
-  }
-
-  /** Step `i` of a rollout from `now`: a canary's share and end, and where both windows stand. */
+  /** Step `i` of a rollout from `now`, with where the candidate's and the active version's windows stand. */
   #step(
-    config: RolloutSettings,
+    settings: RolloutSettings,
     i: number,
     now: number,
     active: LoadedVersion,
     candidate: number,
   ): Pick<Rollout, 'step' | 'percent' | 'stepStartedAt' | 'stepEndsAt' | 'marks'> {
-    const startedAt = new Date(now).toISOString()
-    if (config.mode !== 'canary')
-      return {
-        step: 0,
-        percent: 0,
-        stepStartedAt: startedAt,
-        stepEndsAt: undefined,
-        marks: undefined,
-      }
     const sizes = windowSizes(this.#config.feedback.window)
     const live = this.#ctx.live
-    return {
-      step: i,
-      percent: config.steps[i]!,
-      stepStartedAt: startedAt,
-      stepEndsAt: new Date(now + config.stepSeconds * 1000).toISOString(),
-      marks: {
-        candidate: live.window(this.name, candidate, sizes).mark(),
-        active: live.window(this.name, active.version, sizes).mark(),
-      },
-    }
+    return rolloutStep(settings, i, now, () => ({
+      candidate: live.window(this.name, candidate, sizes).mark(),
+      active: live.window(this.name, active.version, sizes).mark(),
+    }))
   }
 
   /**
