@@ -13,6 +13,7 @@ import {
   type ServeConfig,
 } from '../src/config.js'
 import { postJson } from './support/api-client.js'
+import { dashboard, dashboardQueries, type Query } from './support/grafana-dashboard.js'
 import { addConstModel, writeModelFile, writeVersion } from './support/models.js'
 import { makeTempDir, startTestServer, type TestServer } from './support/test-server.js'
 import { waitFor } from './support/wait-for.js'
@@ -72,9 +73,6 @@ const service = readOne('kubernetes/service.yaml')
 const secretExample = readOne('kubernetes/secret.example.yaml')
 const isvc = readOne('kserve/inferenceservice.yaml')
 const prometheus = readOne('prometheus/prometheus.yml')
-const dashboard = JSON.parse(
-  readFileSync(join(DEPLOY, 'grafana/modelgate-dashboard.json'), 'utf8'),
-) as Obj
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 
 const podSpec: Obj = deployment.spec.template.spec
@@ -300,33 +298,6 @@ function promqlLabels(expr: string): string[] {
       labels.add(l)
   }
   return [...labels]
-}
-
-interface Query {
-  readonly where: string
-  readonly expr: string
-}
-
-/** Every PromQL expression of the dashboard: panel targets, annotations, template variables. */
-function dashboardQueries(): Query[] {
-  const out: Query[] = []
-  const walk = (panels: Obj[]) => {
-    for (const p of panels) {
-      for (const t of (p.targets ?? []) as Obj[])
-        if (t.expr !== undefined) out.push({ where: `panel "${p.title}" ${t.refId}`, expr: t.expr })
-      walk(p.panels ?? [])
-    }
-  }
-  walk(dashboard.panels)
-  for (const a of dashboard.annotations.list as Obj[])
-    if (a.expr !== undefined) out.push({ where: `annotation "${a.name}"`, expr: a.expr })
-  for (const v of dashboard.templating.list as Obj[]) {
-    const q = typeof v.query === 'string' ? v.query : v.query?.query
-    const m = /^\s*label_values\(\s*(.+),\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)\s*$/.exec(q ?? '')
-    expect(m, `variable ${v.name}: label_values(<series>, <label>)`).not.toBeNull()
-    out.push({ where: `variable ${v.name}`, expr: `${m![1]} and on (${m![2]}) ${m![1]}` })
-  }
-  return out
 }
 
 const alertRules: Obj[] = (prometheus.rule_files as string[]).flatMap((f) =>
