@@ -203,8 +203,8 @@ export const modelConfigSchema = z
       .object({
         /** Population stability index at which a feature has drifted. */
         threshold: z.number().positive().default(0.2),
-        /** Rows in the live window (and in a reference taken from the first rows served). */
-        window: z.number().int().min(10).max(1_000_000).default(1000),
+        /** Rows in the live window (and in a reference taken from the first rows served): per feature, 9 bytes a row. */
+        window: z.number().int().min(10).max(100_000).default(1000),
         /** How often the live window is compared with the reference. */
         intervalSeconds: z.number().positive().max(3600).default(10),
       })
