@@ -8,10 +8,17 @@
 //   lifecycle                versions, their states, the gate, the swap
 //   dataplane, v2            serving requests without knowing about HTTP; v2 holds the KServe V2
 //                            protocol's codecs, which the data plane's views and the routes use
-//   http                     Hono app and routes
+//   http, grpc               the protocols: Hono app and routes; the Open Inference Protocol over
+//                            gRPC. Neither imports the other
 //   server.ts, cli.ts, cli/  the composition root, the entry point and its commands (cli/:
 //                            remote commands that talk to a running server, ship, smoke record)
 const layer = (folder) => `^src/${folder}/`
+
+const PROTOCOLS = ['http', 'grpc']
+const ABOVE_LIFECYCLE = ['dataplane', 'v2', ...PROTOCOLS]
+const ABOVE_REPOSITORY = ['lifecycle', ...ABOVE_LIFECYCLE]
+const ABOVE_RUNTIME = ['repository', ...ABOVE_REPOSITORY]
+const ABOVE_BOTTOM = ['runtime', ...ABOVE_RUNTIME]
 
 /** `from` must not import any of `above`: an import up the layers. */
 const noUpwardImport = (from, above) => ({
@@ -31,14 +38,22 @@ module.exports = {
       from: {},
       to: { circular: true },
     },
-    noUpwardImport('onnx', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
-    noUpwardImport('metrics', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
-    noUpwardImport('events', ['runtime', 'repository', 'lifecycle', 'dataplane', 'v2', 'http']),
-    noUpwardImport('runtime', ['repository', 'lifecycle', 'dataplane', 'v2', 'http']),
-    noUpwardImport('repository', ['lifecycle', 'dataplane', 'v2', 'http']),
-    noUpwardImport('lifecycle', ['dataplane', 'v2', 'http']),
-    noUpwardImport('dataplane', ['http']),
-    noUpwardImport('v2', ['http']),
+    noUpwardImport('onnx', ABOVE_BOTTOM),
+    noUpwardImport('metrics', ABOVE_BOTTOM),
+    noUpwardImport('events', ABOVE_BOTTOM),
+    noUpwardImport('runtime', ABOVE_RUNTIME),
+    noUpwardImport('repository', ABOVE_REPOSITORY),
+    noUpwardImport('lifecycle', ABOVE_LIFECYCLE),
+    noUpwardImport('dataplane', PROTOCOLS),
+    noUpwardImport('v2', PROTOCOLS),
+    {
+      name: 'protocols-apart',
+      comment:
+        'src/http and src/grpc are two protocols over the same core: what they share lives below them',
+      severity: 'error',
+      from: { path: '^src/(http|grpc)/' },
+      to: { path: '^src/(http|grpc)/', pathNot: '^src/$1/' },
+    },
     {
       name: 'not-to-entry-points',
       comment:

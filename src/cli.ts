@@ -62,6 +62,8 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   models: ['DIR', 'models directory (default: ./models)'],
   port: ['N', 'port to listen on (default: 8080; 0 picks a free port)'],
   host: ['HOST', 'address to bind (default: 127.0.0.1; 0.0.0.0 for all)'],
+  grpcPort: ['N', 'also serve the Open Inference Protocol over gRPC here (default: off)'],
+  grpcMaxMessageSize: ['SIZE', 'largest gRPC message received (default: 32mb)'],
   stateDir: ['DIR', 'state and history (default: <models>/.modelgate)'],
   defaultModel: ['NAME', 'model that POST /predict serves (default: the only one)'],
   maxBodySize: ['SIZE', 'largest request body, e.g. 512k, 32mb (default: 32mb)'],

@@ -64,6 +64,10 @@ export const serveOptionsSchema = z.object({
   models: z.string().min(1).default('models'),
   port: integer(0, 65535).default(8080),
   host: z.string().min(1).default('127.0.0.1'),
+  /** The Open Inference Protocol over gRPC listens here too (same host); unset: no gRPC. */
+  grpcPort: integer(0, 65535).optional(),
+  /** The largest gRPC message received (a ModelInferRequest with its tensors); larger: RESOURCE_EXHAUSTED. */
+  grpcMaxMessageSize: byteSize.default(32 * 2 ** 20),
   stateDir: z.string().min(1).optional(),
   defaultModel: z.string().min(1).optional(),
   maxBodySize: byteSize.default(32 * 2 ** 20),
@@ -123,6 +127,9 @@ export interface ServeConfig {
   readonly modelsDir: string
   readonly port: number
   readonly host: string
+  /** undefined: no gRPC listener; 0: any free port. */
+  readonly grpcPort: number | undefined
+  readonly grpcMaxMessageBytes: number
   readonly stateDir: string
   readonly defaultModel: string | undefined
   readonly maxBodyBytes: number
@@ -262,6 +269,8 @@ export function loadServeConfig(
     modelsDir,
     port: o.port,
     host: o.host,
+    grpcPort: o.grpcPort,
+    grpcMaxMessageBytes: o.grpcMaxMessageSize,
     stateDir: resolve(o.stateDir ?? `${modelsDir}/.modelgate`),
     defaultModel: o.defaultModel,
     maxBodyBytes: o.maxBodySize,

@@ -14,7 +14,7 @@ import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { PayloadLogs } from './dataplane/payloads/payload-logs.js'
 import { Predictor } from './dataplane/predictor.js'
 import { ShadowMirror } from './dataplane/shadow-mirror.js'
-import { isLoopbackHost } from './http/admin-auth.js'
+import { isLoopbackHost } from './admin-token.js'
 import { createHttpApp } from './http/app.js'
 import { BodyBudget } from './http/body-budget.js'
 import { guardedRequestClass } from './http/body-guards.js'
@@ -22,6 +22,7 @@ import { createFastPredict } from './http/fast-predict.js'
 import { errorPayload, writeErrorPayload } from './http/error-payload.js'
 import { StallWatch } from './http/stall-watch.js'
 import { ShuttingDownError } from './errors.js'
+import { type GrpcListener, startGrpcServer } from './grpc/grpc-server.js'
 import { EventBus } from './events/event-bus.js'
 import { Webhooks, webhookName } from './events/webhooks.js'
 import { EventStreams } from './http/event-streams.js'
@@ -33,10 +34,13 @@ import { LiveFigures } from './metrics/live-figures.js'
 import { RequestRates } from './metrics/request-rates.js'
 import { ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
+import { VERSION } from './version.js'
 
 export interface ModelgateServer {
   readonly url: string
   readonly port: number
+  /** The gRPC listener's port; undefined without --grpc-port. */
+  readonly grpcPort: number | undefined
   readonly registry: ModelRegistry
   readonly lifecycle: Lifecycle
   readonly metrics: ServerMetrics
@@ -139,6 +143,9 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     payloadLogs.feedback(model, item),
   )
   let draining = false
+  // Draining: not ready, so load balancers stop sending before the listeners close.
+  const readiness = () =>
+    draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness()
   let open = 0 // requests received and not yet answered
   let onDrained: (() => void) | undefined // set while a shutdown waits for `open` to reach 0
   const app = createHttpApp({
@@ -147,9 +154,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     live,
     registry,
     metrics,
-    // Draining: not ready, so load balancers stop sending before the listener closes.
-    readiness: () =>
-      draining ? { ...lifecycle.readiness(), ready: false } : lifecycle.readiness(),
+    readiness,
     liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
     logger,
@@ -225,6 +230,33 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const host = config.host.includes(':') ? `[${config.host}]` : config.host
   const url = `http://${host}:${port}`
   logger.info('listening', { url, models: config.modelsDir })
+  let grpc: GrpcListener | undefined
+  if (config.grpcPort !== undefined) {
+    grpc = await startGrpcServer({
+      host: config.host,
+      port: config.grpcPort,
+      maxMessageBytes: config.grpcMaxMessageBytes,
+      predictor,
+      registry,
+      lifecycle,
+      readiness,
+      adminToken: config.adminToken,
+      serverVersion: VERSION,
+      logger,
+    }).catch((e: unknown) => {
+      server.close()
+      threadpool.close()
+      metrics.close()
+      void stateLock.release()
+      throw new StartupError(
+        `cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${(e as Error).message}`,
+      )
+    })
+    logger.info('grpc_listening', {
+      address: `${host}:${grpc.port}`,
+      maxMessageBytes: config.grpcMaxMessageBytes,
+    })
+  }
   rates.start()
   if (config.webhooks.length > 0)
     logger.info('webhooks', {
@@ -248,6 +280,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   return {
     url,
     port,
+    grpcPort: grpc?.port,
     registry,
     lifecycle,
     metrics,
@@ -265,6 +298,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         const started = Date.now()
         logger.info('draining', { inFlight: open, timeoutMs: config.shutdownTimeoutMs })
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        // gRPC drains beside HTTP, within the same timeout.
+        const grpcClosed = grpc?.close(config.shutdownTimeoutMs)
         server.closeIdleConnections()
         // Event streams never end by themselves: end them, or the drain would wait them out.
         eventStreams.close()
@@ -280,6 +315,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
           logger.warn('shutdown_timeout', { unanswered: open, timeoutMs: config.shutdownTimeoutMs })
         server.closeAllConnections()
         await closed
+        await grpcClosed
         // The requests have been answered: their payload lines are all queued.
         await payloadLogs.close(Math.min(PAYLOAD_LOG_GRACE_MS, config.shutdownTimeoutMs))
         drift.close() // no judgement runs once the history is flushed

@@ -1,22 +1,10 @@
 import { getConnInfo } from '@hono/node-server/conninfo'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { Context, MiddlewareHandler } from 'hono'
+import { bearerRefusal, isLoopbackAddress, loopbackOnlyRefusal } from '../admin-token.js'
 import { ForbiddenError, UnauthorizedError } from '../errors.js'
 
-const LOOPBACK = new Set(['127.0.0.1', '::1', '::ffff:127.0.0.1'])
-
-/** Does listening on `host` keep every client on this machine? (`localhost`, 127.0.0.0/8, ::1) */
-export function isLoopbackHost(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host)
-}
-
-function digest(value: string): Buffer {
-  return createHash('sha256').update(value).digest()
-}
-
 /**
- * Admin routes: `Authorization: Bearer <token>` compared in constant time (both sides hashed first,
- * so neither the content nor the length leaks through timing). With no token configured, only
+ * Admin routes: `Authorization: Bearer <token>` (admin-token.ts). With no token configured, only
  * loopback clients are served: an operator on the machine, never the network.
  */
 export function adminAuth(token: string | undefined): MiddlewareHandler {
@@ -50,15 +38,10 @@ export function adminAccess(token: string | undefined): (c: Context) => AdminAcc
 function adminRefusal(
   token: string | undefined,
 ): (c: Context) => ForbiddenError | UnauthorizedError | undefined {
-  const expected = token === undefined ? undefined : digest(token)
+  const bearer = token === undefined ? undefined : bearerRefusal(token)
   return function refusalOf(c) {
-    if (expected === undefined) {
-      const address = getConnInfo(c).remote.address
-      if (address === undefined || !LOOPBACK.has(address)) {
-        return new ForbiddenError(
-          'admin routes answer loopback clients only while no admin token is configured (set MODELGATE_ADMIN_TOKEN)',
-        )
-      }
+    if (bearer === undefined) {
+      if (!isLoopbackAddress(getConnInfo(c).remote.address)) return loopbackOnlyRefusal()
       // A browser on this machine is a loopback client too, whatever page it shows: a form or a
       // fetch() from another site must not roll back a model. Browsers say where a request comes
       // from; curl and the CLI say nothing, and the dashboard is this server's own origin.
@@ -68,14 +51,7 @@ function adminRefusal(
         )
       return undefined
     }
-    const header = c.req.header('authorization') ?? ''
-    const m = /^Bearer\s+(.+)$/i.exec(header)
-    if (!m || !timingSafeEqual(digest(m[1]!.trim()), expected)) {
-      return new UnauthorizedError(
-        m ? 'the admin token is not valid' : 'admin routes need "Authorization: Bearer <token>"',
-      )
-    }
-    return undefined
+    return bearer(c.req.header('authorization'))
   }
 }
 

@@ -8,7 +8,7 @@ import { errorPayload, writeErrorPayload } from './error-payload.js'
 import { checkJsonContentType, parseJson, validateBody } from './json-body.js'
 import { decodePathSegment } from './path-encoding.js'
 import { readIncoming } from './read-body.js'
-import { parseVersion } from './version-segment.js'
+import { parseVersion } from '../dataplane/version-number.js'
 
 /**
  * The prediction routes, served straight from Node's request and response objects. Hono builds

@@ -72,7 +72,7 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true })
  * onnxruntime-node carries string tensors as text: bytes that are not UTF-8 would be replaced,
  * and a NUL would cut the element short. Both are refused rather than silently changed.
  */
-function textOf(bytes: Uint8Array, where: string): string {
+export function textOf(bytes: Uint8Array, where: string): string {
   let text: string
   try {
     text = UTF8.decode(bytes)

@@ -6,7 +6,7 @@ import { clientPredictionId } from '../../dataplane/prediction-id.js'
 import type { PredictTarget, Predictor } from '../../dataplane/predictor.js'
 import { readJsonAs } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
-import { parseVersion } from '../version-segment.js'
+import { parseVersion } from '../../dataplane/version-number.js'
 
 export interface PredictRoutesOptions {
   readonly predictor: Predictor

@@ -25,7 +25,7 @@ import { adminAuth } from '../admin-auth.js'
 import { checkJsonContentType, parseJson, readOptionalJsonAs, validateBody } from '../json-body.js'
 import { pathParam, route } from '../method-routes.js'
 import { readBody } from '../read-body.js'
-import { parseVersion } from '../version-segment.js'
+import { parseVersion } from '../../dataplane/version-number.js'
 
 export interface V2RoutesOptions {
   readonly predictor: Predictor
