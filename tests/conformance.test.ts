@@ -1,14 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { postJson } from './support/api-client.js'
 import {
-  BIG_INTS,
   cases,
-  FLOATS,
-  floatMatches,
-  wireFloat,
+  compareOutput,
   writeConformanceModels,
   type CaseTensor,
-  type ConformanceCase,
   type Json,
 } from './support/conformance.js'
 import { startTestServer, type TestServer } from './support/test-server.js'
@@ -18,67 +14,6 @@ import { startTestServer, type TestServer } from './support/test-server.js'
  * end to end: every case is a model of its own on one server, fed its inputs as typed JSON
  * tensors, and every output is compared with the manifest (dims exact, floats within tolerance).
  */
-
-/** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53. */
-function wireBigInt(value: unknown, what: string): bigint {
-  if (typeof value === 'number') {
-    if (!Number.isSafeInteger(value))
-      throw new Error(`${what}: ${value} is a number but not a safe integer`)
-    return BigInt(value)
-  }
-  if (typeof value === 'string' && /^-?\d+$/.test(value)) {
-    const v = BigInt(value)
-    if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)) {
-      throw new Error(`${what}: ${value} fits a JSON number exactly but was sent as a string`)
-    }
-    return v
-  }
-  throw new Error(`${what}: ${JSON.stringify(value)} is not an int64 on the wire`)
-}
-
-/** Every mismatch between a served output and the expected one, as readable lines. */
-function compareOutput(got: unknown, exp: CaseTensor, tol: ConformanceCase['tolerance']): string[] {
-  const where = `output '${exp.name}'`
-  if (got === null || typeof got !== 'object')
-    return [`${where}: expected a typed tensor, got ${JSON.stringify(got)}`]
-  const t = got as { type?: unknown; shape?: unknown; data?: unknown }
-  const problems: string[] = []
-  if (t.type !== exp.type)
-    problems.push(`${where}: type ${JSON.stringify(t.type)}, expected ${exp.type}`)
-  if (JSON.stringify(t.shape) !== JSON.stringify(exp.dims)) {
-    problems.push(
-      `${where}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(exp.dims)}`,
-    )
-  }
-  if (!Array.isArray(t.data) || t.data.length !== exp.data.length) {
-    problems.push(
-      `${where}: ${Array.isArray(t.data) ? t.data.length : 'no'} elements, expected ${exp.data.length}`,
-    )
-    return problems
-  }
-  const data = t.data as unknown[]
-  for (let i = 0; i < exp.data.length && problems.length < 5; i++) {
-    const at = `${where}[${i}]`
-    try {
-      if (FLOATS.has(exp.type)) {
-        const g = wireFloat(data[i], at)
-        const e = wireFloat(exp.data[i], `manifest ${at}`)
-        if (!floatMatches(g, e, tol)) problems.push(`${at}: got ${g}, expected ${e}`)
-      } else if (BIG_INTS.has(exp.type)) {
-        const g = wireBigInt(data[i], at)
-        if (g !== BigInt(exp.data[i] as string))
-          problems.push(`${at}: got ${g}, expected ${exp.data[i]}`)
-      } else if (data[i] !== exp.data[i]) {
-        problems.push(
-          `${at}: got ${JSON.stringify(data[i])}, expected ${JSON.stringify(exp.data[i])}`,
-        )
-      }
-    } catch (e) {
-      problems.push((e as Error).message)
-    }
-  }
-  return problems
-}
 
 /** Flat row-major data -> nested arrays (a bare value for a scalar), as a client would send it. */
 function nest(data: readonly Json[], dims: readonly number[]): unknown {

@@ -3,7 +3,12 @@ import { join } from 'node:path'
 import { status } from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { metricValue } from '../support/api-client.js'
-import { grpcFailure, inferenceClient, type InferenceClient } from '../support/grpc-client.js'
+import {
+  type GrpcCallOptions,
+  grpcFailure,
+  inferenceClient,
+  type InferenceClient,
+} from '../support/grpc-client.js'
 import { addConstModel, identityModel, loopCounterModel, writeVersion } from '../support/models.js'
 import { serve } from '../support/servers.js'
 import { startTestServer, type TestServer } from '../support/test-server.js'
@@ -243,7 +248,7 @@ describe('deadlines and cancellation', () => {
   const inFlight = () => metricValue(t.url, 'modelgate_in_flight_requests')
   const cancelled = (model: string) =>
     metricValue(t.url, 'modelgate_requests_total', { model, version: '1', status: '499' })
-  const count = (model: string, m: number, o = {}) =>
+  const count = (model: string, m: number, o: GrpcCallOptions = {}) =>
     client.call(
       'ModelInfer',
       {

@@ -53,6 +53,71 @@ export function floatMatches(got: number, exp: number, tol: ConformanceCase['tol
   return Math.abs(got - exp) <= tol.atol + tol.rtol * Math.abs(exp)
 }
 
+/** int64/uint64: a number when it is a safe integer, a decimal string beyond 2^53. */
+function wireBigInt(value: unknown, what: string): bigint {
+  if (typeof value === 'number') {
+    if (!Number.isSafeInteger(value))
+      throw new Error(`${what}: ${value} is a number but not a safe integer`)
+    return BigInt(value)
+  }
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) {
+    const v = BigInt(value)
+    if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= -BigInt(Number.MAX_SAFE_INTEGER)) {
+      throw new Error(`${what}: ${value} fits a JSON number exactly but was sent as a string`)
+    }
+    return v
+  }
+  throw new Error(`${what}: ${JSON.stringify(value)} is not an int64 on the wire`)
+}
+
+/** Every mismatch between a served output and the expected one, as readable lines. */
+export function compareOutput(
+  got: unknown,
+  exp: CaseTensor,
+  tol: ConformanceCase['tolerance'],
+): string[] {
+  const where = `output '${exp.name}'`
+  if (got === null || typeof got !== 'object')
+    return [`${where}: expected a typed tensor, got ${JSON.stringify(got)}`]
+  const t = got as { type?: unknown; shape?: unknown; data?: unknown }
+  const problems: string[] = []
+  if (t.type !== exp.type)
+    problems.push(`${where}: type ${JSON.stringify(t.type)}, expected ${exp.type}`)
+  if (JSON.stringify(t.shape) !== JSON.stringify(exp.dims)) {
+    problems.push(
+      `${where}: shape ${JSON.stringify(t.shape)}, expected ${JSON.stringify(exp.dims)}`,
+    )
+  }
+  if (!Array.isArray(t.data) || t.data.length !== exp.data.length) {
+    problems.push(
+      `${where}: ${Array.isArray(t.data) ? t.data.length : 'no'} elements, expected ${exp.data.length}`,
+    )
+    return problems
+  }
+  const data = t.data as unknown[]
+  for (let i = 0; i < exp.data.length && problems.length < 5; i++) {
+    const at = `${where}[${i}]`
+    try {
+      if (FLOATS.has(exp.type)) {
+        const g = wireFloat(data[i], at)
+        const e = wireFloat(exp.data[i], `manifest ${at}`)
+        if (!floatMatches(g, e, tol)) problems.push(`${at}: got ${g}, expected ${e}`)
+      } else if (BIG_INTS.has(exp.type)) {
+        const g = wireBigInt(data[i], at)
+        if (g !== BigInt(exp.data[i] as string))
+          problems.push(`${at}: got ${g}, expected ${exp.data[i]}`)
+      } else if (data[i] !== exp.data[i]) {
+        problems.push(
+          `${at}: got ${JSON.stringify(data[i])}, expected ${JSON.stringify(exp.data[i])}`,
+        )
+      }
+    } catch (e) {
+      problems.push((e as Error).message)
+    }
+  }
+  return problems
+}
+
 /** The case as a smoke test: exact expected outputs; NaN/Infinity are expected, not failures. */
 function smokeFile(c: ConformanceCase) {
   const typed = (t: CaseTensor) => ({ type: t.type, shape: t.dims, data: t.data })

@@ -13,7 +13,15 @@ import { loadSync } from '@grpc/proto-loader'
 
 /** A Node client of inference.GRPCInferenceService, built from the vendored .proto, as a user would. */
 
-const PROTO = join(import.meta.dirname, '..', '..', 'src', 'grpc', 'proto', 'grpc_predict_v2.proto')
+export const PROTO = join(
+  import.meta.dirname,
+  '..',
+  '..',
+  'src',
+  'grpc',
+  'proto',
+  'grpc_predict_v2.proto',
+)
 
 const definition = loadSync(PROTO, {
   keepCase: true,
