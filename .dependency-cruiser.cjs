@@ -70,6 +70,13 @@ module.exports = {
       to: { path: '^node_modules/(hono|@hono/)' },
     },
     {
+      name: 'grpc-js-only-in-grpc',
+      comment: 'The core never imports @grpc/grpc-js: grpc/ parses, calls the core and maps errors',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/grpc/' },
+      to: { path: '^node_modules/@grpc/' },
+    },
+    {
       name: 'src-not-to-tests-or-tools',
       severity: 'error',
       from: { path: '^src/' },

@@ -1,5 +1,5 @@
 # modelgate: ONNX inference server. Build: docker build -t modelgate .
-# Run:   docker run -p 8080:8080 -v "$PWD/models:/models" modelgate
+# Run:   docker run -p 8080:8080 -p 8081:8081 -v "$PWD/models:/models" modelgate
 FROM node:20-slim AS build
 WORKDIR /app
 # The CPU runtime ships inside onnxruntime-node; its install script would fetch GPU files.
@@ -17,7 +17,8 @@ FROM node:20-slim
 WORKDIR /app
 ENV NODE_ENV=production \
     MALLOC_MMAP_THRESHOLD_=131072 \
-    MODELGATE_PORT=8080
+    MODELGATE_PORT=8080 \
+    MODELGATE_GRPC_PORT=8081
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
@@ -26,7 +27,7 @@ RUN ln -s /app/dist/cli.js /usr/local/bin/modelgate \
  && chown node:node /models
 USER node
 VOLUME /models
-EXPOSE 8080
+EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:' + process.env.MODELGATE_PORT + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"
 ENTRYPOINT ["modelgate"]

@@ -365,7 +365,10 @@ describe('deploy/ files', () => {
   it('the Deployment serves on the port the server listens on by default, on every interface', async () => {
     const config = await configOf(container, await tokenFileFromExample())
     expect(config.port).toBe(DEFAULT_PORT)
-    expect(container.ports.map((p: Obj) => p.containerPort)).toEqual([DEFAULT_PORT])
+    expect(config.grpcPort).toBe(8081) // the image's, as its ENV and EXPOSE say
+    expect(container.ports.map((p: Obj) => p.containerPort)).toEqual([DEFAULT_PORT, 8081])
+    expect(dockerfile).toMatch(/^\s*MODELGATE_GRPC_PORT=8081$/m)
+    expect(dockerfile).toMatch(/^EXPOSE 8080 8081$/m)
     expect(config.host).toBe('0.0.0.0')
     // The image's default arguments, spelled out: the same server a `docker run` starts.
     expect(dockerfile).toMatch(/^ENTRYPOINT \["modelgate"\]\s*$/m)
@@ -467,9 +470,11 @@ describe('deploy/ files', () => {
     expect(Object.keys(selector).length).toBeGreaterThan(0)
     for (const [k, v] of Object.entries(selector))
       expect(podLabels[k], `Service selector ${k}`).toBe(v)
+    const listens: Obj = { http: DEFAULT_PORT, grpc: 8081 }
+    expect((service.spec.ports as Obj[]).map((p) => p.name)).toEqual(Object.keys(listens))
     for (const p of service.spec.ports as Obj[]) {
       expect(containerPort(container, p.targetPort), `Service port ${p.name} targetPort`).toBe(
-        DEFAULT_PORT,
+        listens[p.name],
       )
     }
   })

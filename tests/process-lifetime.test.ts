@@ -92,7 +92,12 @@ describe('the server and its child processes stop together', () => {
     const models = await modelsWithOneVersion()
     const npm = spawn('npm', ['start', '--silent'], {
       cwd: ROOT,
-      env: { ...process.env, MODELGATE_MODELS: models, MODELGATE_PORT: '0' },
+      env: {
+        ...process.env,
+        MODELGATE_MODELS: models,
+        MODELGATE_PORT: '0',
+        MODELGATE_GRPC_PORT: '0',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     pids.push(npm.pid!)

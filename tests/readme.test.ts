@@ -5,7 +5,7 @@
  * server is started there the way `npm start` starts it (`node dist/cli.js serve`, the bundled
  * models), on a free port. Each block runs as one `bash -eo pipefail` script in the project folder,
  * in a user's environment (no MODELGATE_* from ours). The only change made to a command: the
- * README's `localhost:8080` / `127.0.0.1:8080` become the test server's port (and MODELGATE_URL
+ * README's `localhost:8080` / `127.0.0.1:8080` become the test server's port, `:8081` its gRPC port (and MODELGATE_URL
  * names it, for the CLI's commands that talk to the server on its default URL).
  *
  * A block fails when a step exits non-zero, when a curl call gets an HTTP status >= 400 and the
@@ -76,7 +76,12 @@ describe('README.md, its shell examples run as written, in order', () => {
       async (ctx) => {
         // Each block builds on the ones before it (v3 ships, then rolls back): after a failure, the rest would only echo it.
         if (broken) ctx.skip(`an earlier block failed (${broken})`)
-        const report = await check(block, { cwd: project, env, port: server.port })
+        const report = await check(block, {
+          cwd: project,
+          env,
+          port: server.port,
+          grpcPort: server.grpcPort,
+        })
         if (report) broken = name
         expect(report, report).toBeUndefined()
       },
@@ -86,7 +91,7 @@ describe('README.md, its shell examples run as written, in order', () => {
 
   async function check(
     block: ReadmeBlock,
-    o: { cwd: string; env: NodeJS.ProcessEnv; port: number },
+    o: { cwd: string; env: NodeJS.ProcessEnv; port: number; grpcPort: number },
   ): Promise<string | undefined> {
     const run = await runBlock(block, { ...o, timeoutMs: BLOCK_TIMEOUT_MS })
     const failures = run.steps.flatMap((r, n) => {

@@ -333,3 +333,36 @@ describe('the repository extension', () => {
     }
   })
 })
+
+describe('shutdown', () => {
+  it('drains: a call in flight is answered, a call after the shutdown began is refused', async () => {
+    const s = await serve(
+      async (dir) => {
+        await writeVersion(dir, 'loop', 1, loopCounterModel())
+        await writeFile(
+          join(dir, 'loop', 'model.json'),
+          JSON.stringify({ execution: { mode: 'workers', workers: 1 } }),
+        )
+      },
+      { grpcPort: '0' },
+    )
+    const c = inferenceClient(s.server.grpcPort!)
+    try {
+      const long = c.call('ModelInfer', {
+        model_name: 'loop',
+        inputs: [typedInput('INT64', [], { int64_contents: [String(LONG)] }, 'M')],
+      })
+      await waitFor(
+        async () => (await metricValue(s.url, 'modelgate_in_flight_requests')) === 1,
+        'the long run to start',
+      )
+      const closed = s.server.close()
+      const after = await grpcFailure(c.call('ServerLive', {}))
+      expect(after.code).toBe(status.UNAVAILABLE)
+      expect((await long).outputs[0].contents.int64_contents).toEqual([String(LONG)])
+      await closed
+    } finally {
+      c.close()
+    }
+  })
+})

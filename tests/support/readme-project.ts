@@ -55,36 +55,45 @@ export function userEnvironment(root: string): NodeJS.ProcessEnv {
 
 export interface ProjectServer {
   readonly port: number
+  /** Where it listens for gRPC (`npm start` turns it on: the README's localhost:8081). */
+  readonly grpcPort: number
   /** The server's log so far (JSON lines), for failure messages. */
   log(): string
   stop(): Promise<void>
 }
 
-/** `npm start` without its build: `node dist/cli.js serve` from the project, on a free port. */
+/** `npm start` without its build: `node dist/cli.js serve` from the project, on free ports (HTTP, gRPC). */
 export async function startProjectServer(
   project: string,
   env: NodeJS.ProcessEnv,
 ): Promise<ProjectServer> {
-  const child = spawn(process.execPath, ['dist/cli.js', 'serve', '--port', '0'], {
-    cwd: project,
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+  const child = spawn(
+    process.execPath,
+    ['dist/cli.js', 'serve', '--port', '0', '--grpc-port', '0'],
+    {
+      cwd: project,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
   let log = ''
   child.stdout.on('data', (c: Buffer) => (log += c.toString()))
   child.stderr.on('data', (c: Buffer) => (log += c.toString()))
   const stop = () => stopChild(child)
   try {
     let port = 0
+    let grpcPort = 0
     await waitFor(() => {
       if (child.exitCode !== null)
         throw new Error(`the server exited with status ${child.exitCode}:\n${log}`)
       const m = /"event":"listening","url":"http:\/\/[^"]*:(\d+)"/.exec(log)
       if (m) port = Number(m[1])
-      return port !== 0
+      const g = /"event":"grpc_listening","address":"[^"]*:(\d+)"/.exec(log)
+      if (g) grpcPort = Number(g[1])
+      return port !== 0 && grpcPort !== 0
     }, 'the server to listen')
     await waitReady(`http://127.0.0.1:${port}`)
-    return { port, log: () => log, stop }
+    return { port, grpcPort, log: () => log, stop }
   } catch (e) {
     await stop()
     throw e

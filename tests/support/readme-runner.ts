@@ -3,9 +3,11 @@ import { randomBytes } from 'node:crypto'
 import { mismatches } from './json-pattern.js'
 import type { ReadmeBlock, ReadmeStep } from './readme-examples.js'
 
-/** The one change made to a command: the README's port becomes the test server's. */
-function onPort(command: string, port: number): string {
-  return command.replace(/\b(localhost|127\.0\.0\.1):8080\b/g, `$1:${port}`)
+/** The one change made to a command: the README's ports (HTTP, gRPC) become the test server's. */
+function onPort(command: string, port: number, grpcPort: number): string {
+  return command
+    .replace(/\b(localhost|127\.0\.0\.1):8080\b/g, `$1:${port}`)
+    .replace(/\b(localhost|127\.0\.0\.1):8081\b/g, `$1:${grpcPort}`)
 }
 
 export interface StepResult {
@@ -30,7 +32,7 @@ export interface BlockRun {
  */
 export async function runBlock(
   block: ReadmeBlock,
-  o: { cwd: string; env: NodeJS.ProcessEnv; port: number; timeoutMs: number },
+  o: { cwd: string; env: NodeJS.ProcessEnv; port: number; grpcPort: number; timeoutMs: number },
 ): Promise<BlockRun> {
   // node_modules is this repository's, behind a symlink: an install would rewrite it.
   const install = block.steps.find((s) => /\bnpm\s+(install|i|ci)\b/.test(s.command))
@@ -43,7 +45,7 @@ export async function runBlock(
     `printf '\\n%s %s\\n' '${mark}' '${what}'; printf '\\n%s %s\\n' '${mark}' '${what}' >&2`
   const script = [
     `curl() { command curl -w '%{stderr}\\n${mark} http %{http_code}\\n' "$@"; }`,
-    ...block.steps.flatMap((s, n) => [both(String(n)), onPort(s.command, o.port)]),
+    ...block.steps.flatMap((s, n) => [both(String(n)), onPort(s.command, o.port, o.grpcPort)]),
     both('end'),
     '',
   ].join('\n')
