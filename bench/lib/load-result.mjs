@@ -2,7 +2,8 @@
 // Only a 2xx answer is a success: req/s, the request count and (for the Node generator) the
 // latencies are successful answers only. Everything else is an error, counted by kind: by HTTP
 // status (3xx included), socket errors (refused, reset or closed connections, unparsable answers)
-// and timeouts (an answer slower than TIMEOUT_SECONDS).
+// and timeouts (an answer slower than TIMEOUT_SECONDS). Over gRPC, a status other than OK is an
+// error, by its name.
 // Socket errors are one count: wrk's split into connect / read / write depends on when its
 // non-blocking connect reports a refusal (at the first write), so no other tool could match it.
 
@@ -40,9 +41,35 @@ export function loadResult({ tool, connections, seconds, ok, percentiles, failur
   }
 }
 
+/**
+ * A Node generator's result from its successful answers' latencies (ms, any order) and its
+ * failures.
+ * @returns {LoadResult}
+ */
+export function nodeLoadResult({ connections, seconds, latencies, failures }) {
+  const sorted = [...latencies].sort((a, b) => a - b)
+  const percentiles = {
+    p50: percentile(sorted, 50),
+    p90: percentile(sorted, 90),
+    p99: percentile(sorted, 99),
+    max: sorted.at(-1) ?? NaN,
+  }
+  return loadResult({
+    tool: 'node',
+    connections,
+    seconds,
+    ok: sorted.length,
+    percentiles,
+    failures,
+  })
+}
+
 /** "HTTP 404 × 19925, socket errors × 3": the non-zero kinds only. */
 export function describeFailures(failures) {
-  const parts = Object.entries(failures.status).map(([status, n]) => `HTTP ${status} × ${n}`)
+  // A gRPC status comes by name (grpc-load-worker.mjs): `gRPC UNAVAILABLE × 3`.
+  const parts = Object.entries(failures.status).map(([status, n]) =>
+    /^\d+$/.test(status) ? `HTTP ${status} × ${n}` : `gRPC ${status} × ${n}`,
+  )
   if (failures.socket > 0) parts.push(`socket errors × ${failures.socket}`)
   if (failures.timeout > 0) parts.push(`slower than ${TIMEOUT_SECONDS} s × ${failures.timeout}`)
   return parts.join(', ') || 'none'

@@ -4,12 +4,17 @@
 // req/s and the latencies.
 import http from 'node:http'
 import net from 'node:net'
-import { loadResult, percentile, TIMEOUT_SECONDS } from './load-result.mjs'
+import { nodeLoadResult, TIMEOUT_SECONDS } from './load-result.mjs'
 
 const o = JSON.parse(process.argv[2])
 const url = new URL(o.url)
 const agent = new http.Agent({ keepAlive: true, maxSockets: o.connections })
-const body = o.body ? Buffer.from(o.body) : undefined
+// A binary body comes as base64 (load.mjs).
+const body = o.bodyBase64
+  ? Buffer.from(o.bodyBase64, 'base64')
+  : o.body
+    ? Buffer.from(o.body)
+    : undefined
 const headers = {
   'content-type': 'application/json',
   ...(o.headers ?? {}),
@@ -86,23 +91,7 @@ await new Promise((resolve) => {
 const started = performance.now()
 await Promise.all(Array.from({ length: o.connections }, client))
 const seconds = (performance.now() - started) / 1000
-latencies.sort((a, b) => a - b)
 agent.destroy()
-const percentiles = {
-  p50: percentile(latencies, 50),
-  p90: percentile(latencies, 90),
-  p99: percentile(latencies, 99),
-  max: latencies.at(-1) ?? NaN,
-}
 console.log(
-  JSON.stringify(
-    loadResult({
-      tool: 'node',
-      connections: o.connections,
-      seconds,
-      ok: latencies.length,
-      percentiles,
-      failures,
-    }),
-  ),
+  JSON.stringify(nodeLoadResult({ connections: o.connections, seconds, latencies, failures })),
 )

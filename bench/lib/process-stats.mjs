@@ -24,3 +24,13 @@ export function childPids(pid) {
 }
 
 export const MiB = 2 ** 20
+
+/**
+ * CPU time (user + system, every thread) a process has used, in seconds: /proc/<pid>/stat counts
+ * it in USER_HZ ticks, 100 a second on Linux whatever the kernel's own tick.
+ */
+export function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}

@@ -20,6 +20,18 @@ export function fmt(n, digits = 3) {
   return n >= 100 ? n.toFixed(0) : n.toPrecision(digits)
 }
 
+/** The median; of an even count, the mean of the middle two. */
+export function median(xs) {
+  const s = [...xs].sort((a, b) => a - b)
+  const m = s.length / 2
+  return Number.isInteger(m) ? (s[m - 1] + s[m]) / 2 : s[Math.floor(m)]
+}
+
+/** "1.02 (0.97–1.08)": the median of rounds' ratios and their range. */
+export function spread(xs) {
+  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
+}
+
 /** rows: array of objects with the same keys; written as a markdown table. */
 export function table(rows) {
   if (rows.length === 0) return ''

@@ -3,6 +3,7 @@ import { execution } from './execution.mjs'
 import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
 import { promotionStall } from './promotion-stall.mjs'
+import { protocols } from './protocols.mjs'
 import { rolloutCost } from './rollout-cost.mjs'
 import { throughput } from './throughput.mjs'
 
@@ -14,4 +15,5 @@ export const scenarios = {
   'promotion-stall': promotionStall,
   execution,
   'rollout-cost': rolloutCost,
+  protocols,
 }

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { load } from '../lib/load.mjs'
 import { copyExample, inputRow, mlp, writeModel } from '../lib/models.mjs'
 import { stageVersion, untilActive } from '../lib/promotion.mjs'
-import { fmt, table, writeReport } from '../lib/report.mjs'
+import { median, spread, table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
 import { benchSettings } from '../lib/settings.mjs'
 import { payloadLinesWritten } from '../lib/server-metrics.mjs'
@@ -204,17 +204,6 @@ async function confirmInEffect(url, model, config) {
   }
   if (config.startsWith('payload log') && (await payloadLinesWritten(url, model)) === 0)
     throw new Error(`${model}: the payload log wrote no line`)
-}
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length / 2
-  return Number.isInteger(m) ? (s[m - 1] + s[m]) / 2 : s[Math.floor(m)]
-}
-
-/** "1.02 (0.97–1.08)": the median of the rounds' ratios and their range. */
-function spread(xs) {
-  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
 }
 
 function report(results, seconds) {
