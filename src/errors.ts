@@ -144,6 +144,20 @@ export class ConflictError extends ServerError {
   readonly status = 409
 }
 
+/**
+ * An admin change a follower sent to the gatekeeper failed there: the gatekeeper's error, as it
+ * answered it (same code, status and message).
+ */
+export class ForwardedError extends ServerError {
+  readonly code: string
+  readonly status: ErrorStatus
+  constructor(error: { code: string; status: ErrorStatus; message: string; details?: unknown }) {
+    super(error.message, { details: error.details })
+    this.code = error.code
+    this.status = error.status
+  }
+}
+
 export class PayloadTooLargeError extends ServerError {
   readonly code = 'payload_too_large'
   readonly status = 413
@@ -224,6 +238,12 @@ export class InsufficientMemoryError extends ServerError {
 export class InternalError extends ServerError {
   readonly code = 'internal_error'
   readonly status = 500
+}
+
+/** An admin change sent to the gatekeeper got no answer in time: nothing holds the lease, or it is busy. */
+export class NoGatekeeperError extends ServerError {
+  readonly code = 'no_gatekeeper'
+  readonly status = 503
 }
 
 export class ModelNotReadyError extends ServerError {

@@ -28,7 +28,6 @@ import { Webhooks, webhookName } from './events/webhooks.js'
 import { EventStreams } from './http/event-streams.js'
 import { Lifecycle } from './lifecycle/lifecycle.js'
 import { ModelRegistry } from './lifecycle/versions/model-registry.js'
-import { StateLock, StateLockedError } from './lifecycle/state/state-lock.js'
 import type { Logger } from './log.js'
 import { LiveFigures } from './metrics/live-figures.js'
 import { RequestRates } from './metrics/request-rates.js'
@@ -81,10 +80,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     throw new StartupError(
       `models directory ${config.modelsDir} does not exist or is not a directory`,
     )
-  // Before listening: a second server on this state directory is refused before it serves anything.
-  const stateLock = await StateLock.acquire(config.stateDir, logger).catch((e: unknown) => {
-    throw e instanceof StateLockedError ? new StartupError(e.message) : e
-  })
 
   // Request bodies: bounded together (bytes buffered across requests) and in time (stalls).
   const bodyBudget = new BodyBudget(config.maxInflightBodyBytes)
@@ -103,6 +98,8 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     secret: config.webhookSecret,
     logger,
     metrics,
+    // Replicas share one history: its events are sent once, by the gatekeeper that wrote them.
+    sends: () => lifecycle.gatekeeper,
   })
   const eventStreams = new EventStreams({ bus: events, metrics })
   const lifecycle = new Lifecycle({
@@ -217,7 +214,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     const onError = (e: Error) => {
       threadpool.close()
       metrics.close()
-      void stateLock.release()
       reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     }
     server.once('error', onError)
@@ -247,7 +243,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       server.close()
       threadpool.close()
       metrics.close()
-      void stateLock.release()
       throw new StartupError(
         `cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${(e as Error).message}`,
       )
@@ -325,7 +320,6 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         threadpool.close()
         metrics.close()
         rates.close()
-        await stateLock.release()
         logger.info('stopped', { ms: Date.now() - started })
       })()
       return closing

@@ -10,6 +10,8 @@ export interface WebhooksOptions {
   readonly secret: string | undefined
   readonly logger: Logger
   readonly metrics: ServerMetrics
+  /** False while another replica sends the events (this one only reads them): nothing is queued. */
+  readonly sends?: () => boolean
 }
 
 const WEBHOOK_TIMEOUT_MS = 5000
@@ -51,7 +53,9 @@ export class Webhooks {
       return { name, queue }
     })
     const queues = this.#queues
+    const sends = o.sends ?? (() => true)
     this.#stopListening = bus.listen(function queueForWebhooks(published) {
+      if (!sends()) return
       for (const { queue } of queues) queue.push(published)
     })
   }

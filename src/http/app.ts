@@ -65,7 +65,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   registerEventRoutes(app, options)
   registerModelRoutes(app, options.registry, options.live, options.drift, options.rates)
   registerUiRoutes(app, options)
-  registerOpsRoutes(app, options)
+  registerOpsRoutes(app, { ...options, replicas: () => options.lifecycle.replicas() })
   app.notFound(createNotFound(options.logger))
   app.onError(createErrorHandler(options.logger))
   return app

@@ -60,4 +60,6 @@ export interface LifecycleContext {
    */
   reportIgnored(ignored: readonly Ignored[], o?: { everySkip?: boolean }): void
   readonly closed: () => boolean
+  /** True while this replica holds the gatekeeper lease: only then does it gate and record. */
+  readonly gatekeeper: () => boolean
 }

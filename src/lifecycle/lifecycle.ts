@@ -15,11 +15,20 @@ import { ModelVersions } from './versions/model-versions.js'
 import { IgnoredPaths } from './ignored-paths.js'
 import { ModelsWatch } from './models-watch.js'
 import { type Readiness, readinessOf } from './readiness.js'
+import { stat } from 'node:fs/promises'
+import { type AdminRequest, AdminInbox } from './replicas/admin-inbox.js'
+import { Replica, type ReplicasView, type Role } from './replicas/replica.js'
 import { StatePersister } from './state/state-persister.js'
-import { StateStore } from './state/state-store.js'
+import { emptyState, type PersistedState, StateStore } from './state/state-store.js'
 
 export type { PromoteResult, RollbackResult } from './admin/admin-operations.js'
 export type { Readiness } from './readiness.js'
+export type { ReplicasView } from './replicas/replica.js'
+
+/** A forwarded admin change waits this long for the gatekeeper (a promote: its gate's time as well). */
+const FORWARD_TIMEOUT_MS = 30_000
+/** A follower that cannot bring a model in line tries again this often (not on every tick). */
+const BEHIND_RETRY_MS = 5000
 
 export interface RolloutAborted {
   readonly model: string
@@ -46,21 +55,61 @@ export class Lifecycle {
   #watch: ModelsWatch | undefined
   #judging: NodeJS.Timeout | undefined
   #admin: AdminOperations | undefined
+  readonly #replica: Replica
+  readonly #inbox: AdminInbox
+  /** This replica holds the gatekeeper lease (and has caught up with the state): it gates and records. */
+  #gatekeeper = false
+  /** state.json as last followed (a follower reads it again only when it changed). */
+  #followedKey: string | undefined
+  #following: Promise<void> = Promise.resolve()
+  /** Models a follower could not bring in line with state.json, and why. */
+  readonly #behind = new Map<string, string>()
+  #behindSince = 0
   #started = false
   #ambiguityReported = false
   #closed = false
 
   constructor(deps: LifecycleDeps) {
     this.#deps = deps
-    this.#store = new StateStore(deps.stateDir)
-    this.#history = new History(deps.stateDir, deps.logger, deps.events)
+    this.#replica = new Replica({
+      stateDir: deps.stateDir,
+      logger: deps.logger,
+      describe: () => this.#describe(),
+      becameGatekeeper: () => this.#becomeGatekeeper(),
+      becameFollower: () => this.#becomeFollower(),
+      tick: (role) => this.#tickReplica(role),
+    })
+    const fence = () => this.#replica.fence()
+    this.#store = new StateStore(deps.stateDir, fence)
+    this.#history = new History(deps.stateDir, deps.logger, deps.events, {
+      writes: () => this.#gatekeeper,
+      fence,
+    })
+    this.#inbox = new AdminInbox({
+      stateDir: deps.stateDir,
+      replica: this.#replica.id,
+      logger: deps.logger,
+    })
     this.#gates = new GateRunner(deps.logger)
     this.#ignored = new IgnoredPaths(deps.logger)
   }
 
+  /** This replica's role among the servers sharing the state directory. */
+  get role(): Role {
+    return this.#gatekeeper ? 'gatekeeper' : 'follower'
+  }
+
+  /** True while this replica holds the gatekeeper lease; webhooks are sent by it alone. */
+  get gatekeeper(): boolean {
+    return this.#gatekeeper
+  }
+
   async start(): Promise<void> {
     const { logger, registry, metrics, options } = this.#deps
-    const { state, problem } = await this.#store.load()
+    this.#gatekeeper = (await this.#replica.start()) === 'gatekeeper'
+    const { state, problem } = this.#gatekeeper
+      ? await this.#store.load()
+      : { state: (await this.#store.read()) ?? emptyState(), problem: undefined }
     if (problem) logger.error('state_unreadable', { problem })
     const skipped = await this.#history.load()
     if (skipped)
@@ -69,7 +118,13 @@ export class Lifecycle {
         reason: 'not JSON (a line cut short by a crash)',
       })
     const scan = await scanRepository(this.#deps.modelsDir)
-    this.#persister = new StatePersister(this.#store, registry, state, logger)
+    this.#persister = new StatePersister(
+      this.#store,
+      registry,
+      state,
+      logger,
+      () => this.#gatekeeper,
+    )
     this.#ctx = {
       root: scan.root,
       metrics,
@@ -82,6 +137,7 @@ export class Lifecycle {
       commit: (undo) => this.#persister!.commit(undo),
       reportIgnored: (ignored, o) => this.#ignored.report(ignored, o),
       closed: () => this.#closed,
+      gatekeeper: () => this.#gatekeeper,
     }
     this.#admin = new AdminOperations({
       deps: this.#deps,
@@ -123,13 +179,16 @@ export class Lifecycle {
       models: () => [...this.#pipelines.values()].map((p) => p.versions),
     })
     // Probations and rollouts are judged on the live figures, on a timer, off the request path.
+    // The gatekeeper's alone: followers take its decisions from state.json.
     this.#judging = setInterval(() => {
+      if (!this.#gatekeeper) return
       probations.check()
       rollouts.check()
     }, options.probationCheckMs ?? 1000)
     this.#judging.unref()
     // Events during the initial passes were not acted on: look at everything once more.
     this.#watch.startRescans()
+    this.#replica.run()
     logger.info('models_loaded', {
       models: registry.list().map((m) => ({ name: m.name, active: m.active?.version ?? null })),
     })
@@ -144,10 +203,17 @@ export class Lifecycle {
     })
   }
 
+  /** Who is who among the replicas sharing the state directory (`GET /replicas`). */
+  replicas(): Promise<ReplicasView> {
+    return this.#replica.view()
+  }
+
   rollback(
     name: string,
     o: { version?: number | undefined; reason?: string | undefined },
   ): Promise<RollbackResult> {
+    if (!this.#gatekeeper)
+      return this.#forward({ op: 'rollback', model: name, args: o }) as Promise<RollbackResult>
     return this.#admin!.rollback(name, o)
   }
 
@@ -155,6 +221,8 @@ export class Lifecycle {
     name: string,
     o: { version: number; force?: boolean | undefined; skipProbation?: boolean | undefined },
   ): Promise<PromoteResult> {
+    if (!this.#gatekeeper)
+      return this.#forward({ op: 'promote', model: name, args: o }) as Promise<PromoteResult>
     return this.#admin!.promote(name, o)
   }
 
@@ -162,7 +230,9 @@ export class Lifecycle {
    * Ends the model's rollout (`POST /models/{name}/rollout/abort`): every request goes to the active
    * version again, and the candidate is marked rolled back (not rolled out again by itself).
    */
-  abortRollout(name: string, o: { reason?: string | undefined }): RolloutAborted {
+  async abortRollout(name: string, o: { reason?: string | undefined }): Promise<RolloutAborted> {
+    if (!this.#gatekeeper)
+      return this.#forward({ op: 'abort', model: name, args: o }) as Promise<RolloutAborted>
     const versions = this.#pipeline(name).versions
     const reason = o.reason ?? 'aborted by an operator'
     const ended = versions.rolloutFailed('rolled_back', 'rollout_aborted', {
@@ -215,7 +285,122 @@ export class Lifecycle {
     this.#persister?.close()
     await this.#persister?.flush()
     await this.#history.flush()
+    // Last: the state is written, and another replica may take over from here.
+    await this.#replica.close()
     for (const p of this.#pipelines.values()) p.versions.retireAll()
+  }
+
+  // --- replicas --------------------------------------------------------------------------------
+
+  /**
+   * A follower: the admin change is the gatekeeper's to make. Sent through the state directory,
+   * answered with the gatekeeper's answer; this replica has followed it when the promise resolves.
+   */
+  async #forward(request: AdminRequest): Promise<unknown> {
+    const pipeline = this.#pipeline(request.model) // model_not_found here, as on the gatekeeper
+    const gateMs = pipeline.versions.config.gateTimeoutSeconds * 1000
+    const result = await this.#inbox.forward(
+      request,
+      FORWARD_TIMEOUT_MS + (request.op === 'promote' ? gateMs : 0),
+    )
+    await this.#follow(true)
+    return result
+  }
+
+  /** The gatekeeper carries out a change a follower was asked for. */
+  #carryOut(request: AdminRequest): Promise<unknown> {
+    const args = request.args as never
+    switch (request.op) {
+      case 'rollback':
+        return this.rollback(request.model, args)
+      case 'promote':
+        return this.promote(request.model, args)
+      case 'abort':
+        return this.abortRollout(request.model, args)
+    }
+  }
+
+  async #tickReplica(role: Role): Promise<void> {
+    if (this.#closed) return
+    if (role === 'gatekeeper') {
+      if (this.#gatekeeper) await this.#inbox.serve((r) => this.#carryOut(r))
+      return
+    }
+    await this.#follow(false)
+    await this.#history.follow()
+  }
+
+  /** One follow at a time: the latest state.json, read again only when it changed (or `force`). */
+  #follow(force: boolean): Promise<void> {
+    const next = this.#following.then(() => this.#followNow(force))
+    this.#following = next.catch((e: unknown) =>
+      this.#deps.logger.warn('follow_failed', { error: e, stack: (e as Error).stack }),
+    )
+    return this.#following
+  }
+
+  async #followNow(force: boolean): Promise<void> {
+    if (this.#closed || this.#gatekeeper) return
+    const st = await stat(this.#store.path).catch(() => undefined)
+    const key = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none'
+    const retry = this.#behind.size > 0 && Date.now() - this.#behindSince >= BEHIND_RETRY_MS
+    if (!force && !retry && key === this.#followedKey) return
+    const state = await this.#store.read()
+    this.#followedKey = key
+    if (!state) return
+    await this.#followState(state)
+  }
+
+  async #followState(state: PersistedState): Promise<void> {
+    this.#persister!.followed(state)
+    this.#settleDefault(state.defaultModel)
+    const behind = new Map<string, string>()
+    for (const [name, persisted] of Object.entries(state.models)) {
+      const pipeline = this.#pipelines.get(name)
+      if (!pipeline) {
+        // A model folder this replica has not listed yet: list, and follow it next time.
+        if (persisted.active) behind.set(name, 'not listed here yet')
+        void this.#watch?.rescan()
+        continue
+      }
+      const why = await pipeline.follow(persisted)
+      if (why !== undefined) behind.set(name, why)
+    }
+    for (const [name, why] of behind)
+      if (this.#behind.get(name) !== why)
+        this.#deps.logger.warn('replica_behind', { model: name, reason: why })
+    for (const name of this.#behind.keys())
+      if (!behind.has(name)) this.#deps.logger.info('replica_caught_up', { model: name })
+    this.#behind.clear()
+    for (const [name, why] of behind) this.#behind.set(name, why)
+    this.#behindSince = Date.now()
+  }
+
+  /** The lease was taken: in line with the last state written first, then gating and recording. */
+  async #becomeGatekeeper(): Promise<void> {
+    await this.#follow(true)
+    this.#gatekeeper = true
+    this.#behind.clear()
+    this.#deps.logger.info('replica_role', { id: this.#replica.id, role: 'gatekeeper' })
+    // What arrived while another replica held the lease (or while none did) is this one's to gate.
+    for (const pipeline of this.#pipelines.values()) void pipeline.schedule('watch')
+    void this.#watch?.rescan()
+  }
+
+  /** The lease was lost: what this replica does from now on, the new gatekeeper records. */
+  #becomeFollower(): void {
+    this.#gatekeeper = false
+    this.#followedKey = undefined // follow at once, whatever this replica did meanwhile
+    this.#deps.logger.warn('replica_role', { id: this.#replica.id, role: 'follower' })
+  }
+
+  #describe(): { active: Record<string, number | null>; behind?: Record<string, string> } {
+    const active: Record<string, number | null> = {}
+    for (const m of this.#deps.registry.list()) active[m.name] = m.active?.version ?? null
+    return {
+      active,
+      ...(this.#behind.size > 0 && { behind: Object.fromEntries(this.#behind) }),
+    }
   }
 
   #pipeline(name: string): ModelPipeline {

@@ -59,7 +59,7 @@ export function registerAdminRoutes(
   route(app, '/models/:name/rollout/abort', {
     POST: async (c) =>
       c.json(
-        lifecycle.abortRollout(
+        await lifecycle.abortRollout(
           pathParam(c, 'name'),
           (await readOptionalJsonAs(c, abortBodySchema, ADMIN_BODY_LIMIT)) ?? {},
         ),

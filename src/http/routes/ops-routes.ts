@@ -1,6 +1,6 @@
 import type { Hono } from 'hono'
 import { ThreadpoolStalledError } from '../../errors.js'
-import type { Readiness } from '../../lifecycle/lifecycle.js'
+import type { Readiness, ReplicasView } from '../../lifecycle/lifecycle.js'
 import type { ServerMetrics } from '../../metrics/server-metrics.js'
 import type { Liveness } from '../../threadpool-probe.js'
 import { route } from '../method-routes.js'
@@ -12,6 +12,8 @@ export interface OpsRoutesOptions {
   /** Whether the process can still do its work; it answers at once, whatever is stuck. */
   readonly liveness?: (() => Liveness) | undefined
   readonly metrics: ServerMetrics
+  /** Who is who among the replicas sharing the state directory. */
+  readonly replicas: () => Promise<ReplicasView>
 }
 
 /** Probe answers are never cached, nor transformed: `no-transform` keeps the compression middleware off them. */
@@ -20,7 +22,7 @@ const PROBE_CACHE_CONTROL = 'no-store, no-transform'
 /** Kubernetes probes and Prometheus. */
 export function registerOpsRoutes(
   app: Hono,
-  { readiness, liveness, metrics }: OpsRoutesOptions,
+  { readiness, liveness, metrics, replicas }: OpsRoutesOptions,
 ): void {
   route(app, '/healthz', {
     GET: (c) => {
@@ -42,6 +44,12 @@ export function registerOpsRoutes(
       c.header('Cache-Control', PROBE_CACHE_CONTROL)
       const r = readiness()
       return c.json(r, r.ready ? 200 : 503)
+    },
+  })
+  route(app, '/replicas', {
+    GET: async (c) => {
+      c.header('Cache-Control', PROBE_CACHE_CONTROL)
+      return c.json(await replicas())
     },
   })
   const doc = openApiDocument(VERSION)

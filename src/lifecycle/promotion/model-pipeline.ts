@@ -19,6 +19,7 @@ import type { PromotionTrigger, SwapResult } from '../versions/transitions.js'
 import type { VersionState, VersionView } from '../versions/version-state.js'
 import type { PersistedModel } from '../state/state-store.js'
 import { Promoter } from './promoter.js'
+import { followModel } from '../replicas/follow.js'
 import { restoreServing } from '../state/restore.js'
 import { candidateOrder, isSettled } from '../versions/version-policy.js'
 import { newerCandidateExists } from './superseded.js'
@@ -197,6 +198,12 @@ export class ModelPipeline {
     const [, configured] = await Promise.all([this.#syncDisk(), this.#loadConfig()])
     this.#idle = true
     if (!configured || model.unloaded) return
+    if (!ctx.gatekeeper()) {
+      // A follower never gates: it serves what the gatekeeper records (follow). Its first load is
+      // over once every version on disk has the gatekeeper's verdict.
+      this.#idle = [...model.versions.values()].every((r) => !r.onDisk || r.verdict !== undefined)
+      return
+    }
     for (const record of candidateOrder(model)) {
       if (ctx.closed()) return
       const outcome = await this.#consider(record, trigger)
@@ -484,6 +491,26 @@ export class ModelPipeline {
       this.versions.recorded(persisted)
       if (!(await this.#loadConfig())) return
       await restoreServing(this.#ctx, this.versions, this.promoter, persisted)
+    })
+  }
+
+  /**
+   * A follower: takes the gatekeeper's verdicts and marks from state.json and serves what it names
+   * (replicas/follow.ts). Returns why this model is not in line yet, if it is not.
+   */
+  follow(persisted: PersistedModel): Promise<string | undefined> {
+    return this.exclusive(async () => {
+      if (this.#ctx.closed()) return undefined
+      await this.#syncDisk()
+      this.versions.recorded(persisted)
+      if (!(await this.#loadConfig())) return 'its model.json is invalid here'
+      const behind = await followModel(this.#ctx, this.versions, this.promoter, persisted)
+      // The swaps above made probations of their own: the gatekeeper's is the one that runs.
+      this.versions.recorded(persisted)
+      this.#passes++
+      if ([...this.versions.versions.values()].every((r) => !r.onDisk || r.verdict))
+        this.#judged = true
+      return behind
     })
   }
 

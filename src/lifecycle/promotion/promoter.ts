@@ -22,6 +22,8 @@ export interface ServeOptions {
   readonly skipProbation?: boolean
   /** Begins the admin change the swap is part of: called right before it, with no await between. */
   readonly begin?: () => Outbox
+  /** A follower says itself whether the version serves or is rolled out, as state.json records it. */
+  readonly as?: 'active' | 'rollout'
 }
 
 /**
@@ -104,6 +106,7 @@ export class Promoter {
    * there is an active version to compare it with. Rollbacks and admin promotions swap at once.
    */
   #rollsOut(view: VersionView, o: ServeOptions): boolean {
+    if (o.as !== undefined) return o.as === 'rollout'
     const active = this.#versions.active
     return (
       this.#versions.config.rollout.mode !== 'immediate' &&

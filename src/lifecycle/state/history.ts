@@ -76,20 +76,35 @@ export const HISTORY_FILE = 'history.jsonl'
 /** Entries kept in memory per model for GET /models/{name}/history; the file keeps every one. */
 export const KEEP_PER_MODEL = 200
 
+/** Who may write the history: one replica of those sharing the state directory. */
+export interface HistoryWriter {
+  /** False on a follower: its entries are the gatekeeper's to write (it reads them, `follow`). */
+  readonly writes: () => boolean
+  /** Throws unless this replica still holds the lease with the newest generation. */
+  readonly fence: () => Promise<void>
+}
+
 export class History {
   readonly #path: string
   readonly #logger: Logger | undefined
   readonly #events: EventBus | undefined
+  readonly #writer: HistoryWriter | undefined
   readonly #recent = new Map<string, HistoryEntry[]>()
   #writing: Promise<void> = Promise.resolve()
   /** The last append failed: the file may end in part of a line. */
   #mayBeTorn = false
+  /** Bytes of the file read or written by this process: a follower reads on from here. */
+  #offset = 0
 
-  /** `events`: every entry appended is also published there (those load() reads back are not). */
-  constructor(dir: string, logger?: Logger, events?: EventBus) {
+  /**
+   * `events`: every entry appended (or, on a follower, read from the gatekeeper's writes) is also
+   * published there (those load() reads back are not). `writer`: who may write, when replicas share it.
+   */
+  constructor(dir: string, logger?: Logger, events?: EventBus, writer?: HistoryWriter) {
     this.#path = join(dir, HISTORY_FILE)
     this.#logger = logger
     this.#events = events
+    this.#writer = writer
   }
 
   /**
@@ -117,11 +132,50 @@ export class History {
         skipped++
       }
     }
-    if (!text.endsWith('\n') && text.length > 0) {
+    this.#offset = Buffer.byteLength(text)
+    if (!text.endsWith('\n') && text.length > 0 && this.#writer?.writes() !== false) {
       // Terminate a torn last line so the next entry starts on a line of its own.
       await appendFile(this.#path, '\n')
+      this.#offset++
     }
     return skipped
+  }
+
+  /**
+   * A follower: reads the entries the gatekeeper appended since the last read, keeps them for
+   * GET /models/{name}/history and publishes them (`GET /events` on any replica). A line still
+   * being written is read next time.
+   */
+  async follow(): Promise<void> {
+    let file: FileHandle
+    try {
+      file = await open(this.#path, 'r')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw e
+    }
+    try {
+      const size = (await file.stat()).size
+      if (size < this.#offset) this.#offset = 0 // replaced by a shorter file
+      if (size === this.#offset) return
+      const buffer = Buffer.alloc(size - this.#offset)
+      await file.read(buffer, 0, buffer.length, this.#offset)
+      const end = buffer.lastIndexOf(0x0a) + 1
+      this.#offset += end
+      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
+        if (line.trim() === '') continue
+        try {
+          const entry = JSON.parse(line) as HistoryEntry
+          if (typeof entry.model !== 'string' || typeof entry.event !== 'string') continue
+          this.#remember(entry)
+          this.#events?.publish(entry)
+        } catch {
+          // a line cut short by a crash of the gatekeeper: skipped, as load() does
+        }
+      }
+    } finally {
+      await file.close()
+    }
   }
 
   /**
@@ -130,6 +184,7 @@ export class History {
    * disk) is logged (`history_write_failed`) and kept in memory, and the caller carries on.
    */
   append(entry: Omit<HistoryEntry, 'time'>): Promise<void> {
+    if (this.#writer?.writes() === false) return Promise.resolve() // the gatekeeper records it
     const full: HistoryEntry = {
       time: new Date().toISOString(),
       ...entry,
@@ -153,6 +208,7 @@ export class History {
     let file: FileHandle | undefined
     let start: number | undefined
     try {
+      await this.#writer?.fence()
       file = await open(this.#path, 'a+').catch(async (e: NodeJS.ErrnoException) => {
         if (e.code !== 'ENOENT') throw e
         // The state directory was deleted: make it again.
@@ -161,10 +217,17 @@ export class History {
       })
       start = (await file.stat()).size
       const torn = this.#mayBeTorn && start > 0 && !(await endsWithNewline(file, start))
-      await file.writeFile(torn ? `\n${line}` : line)
+      const written = torn ? `\n${line}` : line
+      await file.writeFile(written)
       await file.sync()
+      this.#offset = start + Buffer.byteLength(written)
       this.#mayBeTorn = false
     } catch (e) {
+      if ((e as Error).name === 'FencedError') {
+        // Another replica holds the lease now: it records what happens from here.
+        this.#logger?.warn('history_write_fenced', { path: this.#path, error: e })
+        return
+      }
       this.#mayBeTorn = true
       if (file && start !== undefined) await file.truncate(start).catch(() => undefined)
       this.#logger?.error('history_write_failed', { path: this.#path, error: e })

@@ -36,6 +36,7 @@ function persistModel(m: ModelView): PersistedModel {
         sha256: m.rollout.sha256,
         mode: m.rollout.mode,
         startedAt: m.rollout.startedAt,
+        ...(m.rollout.mode === 'canary' && { step: m.rollout.step }),
       },
     }),
   }

@@ -33,11 +33,26 @@ export class StatePersister {
   #closed = false
   readonly #write = coalesced(() => this.#writeNow())
 
-  constructor(store: StateStore, registry: ModelRegistry, initial: PersistedState, logger: Logger) {
+  readonly #writes: () => boolean
+
+  /** `writes`: false on a follower replica, which never writes state.json (the gatekeeper does). */
+  constructor(
+    store: StateStore,
+    registry: ModelRegistry,
+    initial: PersistedState,
+    logger: Logger,
+    writes: () => boolean = () => true,
+  ) {
     this.#store = store
     this.#registry = registry
     this.#last = initial
     this.#logger = logger
+    this.#writes = writes
+  }
+
+  /** A follower read the gatekeeper's state: what a later write (as gatekeeper) starts from. */
+  followed(state: PersistedState): void {
+    this.#last = state
   }
 
   get failing(): StateWriteFailure | undefined {
@@ -46,6 +61,7 @@ export class StatePersister {
 
   /** Writes the state soon; a failure is logged and retried, never thrown. */
   persist(): void {
+    if (!this.#writes()) return
     void this.#write().catch(() => undefined)
   }
 
@@ -55,12 +71,14 @@ export class StatePersister {
    * before any other write starts (no later write can record the change) and the promise rejects.
    */
   commit(undo: () => void): Promise<void> {
+    if (!this.#writes()) return Promise.resolve() // a follower's change follows a recorded one
     this.#undos.push(undo)
     return this.#write()
   }
 
   /** Writes the state as it is now and waits for it; never rejects. */
   async flush(): Promise<void> {
+    if (!this.#writes()) return
     await this.#write().catch(() => undefined)
   }
 
@@ -78,6 +96,11 @@ export class StatePersister {
     } catch (e) {
       // The latest change first: each undo puts back what was there before its own change.
       for (const undo of undos.reverse()) undo()
+      if ((e as Error).name === 'FencedError') {
+        // Another replica holds the lease now: its state is the one that counts, not a failure here.
+        this.#logger.warn('state_write_fenced', { path: this.#store.path, error: e })
+        throw e
+      }
       this.#failed(e)
       throw e
     }

@@ -47,6 +47,8 @@ const persistedRollout = z.object({
   sha256,
   mode: z.enum(['shadow', 'canary']),
   startedAt: z.string(),
+  /** A canary's step (0-based): followers answer its share. */
+  step: z.number().int().nonnegative().optional(),
 })
 
 const persistedModel = z.object({
@@ -90,9 +92,13 @@ export class StateStore {
   #writing: Promise<void> = Promise.resolve()
   #seq = 0
 
-  constructor(dir: string) {
+  readonly #fence: (() => Promise<void>) | undefined
+
+  /** `fence`: throws when this process may no longer write the state (another replica holds the lease). */
+  constructor(dir: string, fence?: () => Promise<void>) {
     this.#dir = dir
     this.#path = join(dir, STATE_FILE)
+    this.#fence = fence
   }
 
   get path(): string {
@@ -132,6 +138,20 @@ export class StateStore {
     }
   }
 
+  /**
+   * A follower: state.json as the gatekeeper last wrote it, with where it stood (to read it again
+   * only when it changed); undefined when it is missing or does not parse (never moved aside here:
+   * it is the gatekeeper's file).
+   */
+  async read(): Promise<PersistedState | undefined> {
+    try {
+      const parsed = persistedStateSchema.safeParse(JSON.parse(await readFile(this.#path, 'utf8')))
+      return parsed.success ? parsed.data : undefined
+    } catch {
+      return undefined
+    }
+  }
+
   /** Queues an atomic write of `state`; writes happen in order, each on the latest snapshot. */
   save(state: PersistedState): Promise<void> {
     const text = `${JSON.stringify(state, null, 1)}\n`
@@ -157,6 +177,7 @@ export class StateStore {
       } finally {
         await file.close()
       }
+      await this.#fence?.() // as late as can be: a replica paused till now finds it lost the lease
       await rename(tmp, this.#path)
     } catch (e) {
       // A full disk leaves a partial temp file: give its space back at once.

@@ -439,6 +439,30 @@ export class ModelVersions implements ModelView {
       if (record.state.status === 'unloaded') this.#move(record, AT_REST)
   }
 
+  /**
+   * A follower: retained versions the gatekeeper no longer retains (nor serves) leave, released
+   * after their last request. Nothing is recorded: the gatekeeper recorded it.
+   */
+  retainOnly(keep: ReadonlySet<string>): void {
+    const kept = this.#retained.filter((v) => keep.has(`${v.version}:${v.sha256}`))
+    if (kept.length === this.#retained.length) return
+    const leaving = this.#retained.filter((v) => !kept.includes(v))
+    this.#retained = kept
+    for (const v of leaving) {
+      const record = this.#takeOut(v, this.#now)
+      if (record) this.#move(record, AT_REST)
+    }
+    this.#publishLoaded()
+  }
+
+  /** A follower: the gatekeeper's rollout ended without this version: its candidate leaves here too. */
+  rolloutDropped(reason: string): void {
+    const r = this.#rollout
+    if (!r) return
+    this.#rollout = undefined
+    this.#rolloutOver(r, reason, this.#now, { count: () => this.#rolloutEnded(r, 'cancelled') })
+  }
+
   /** At shutdown: every loaded version is released once its last request ends. */
   retireAll(): void {
     this.#active?.retire()
@@ -541,6 +565,7 @@ export class ModelVersions implements ModelView {
         percent: this.#rollout.percent,
         rules,
       },
+      persist: true, // followers answer the new share
     })
   }
 
@@ -663,8 +688,10 @@ export class ModelVersions implements ModelView {
         at: p.at,
         runMs: p.runMs,
       }
-      if (p.rolledBack)
-        record.rolledBack = { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
+      // A follower takes the marks back on every change of state.json: one lifted there goes here.
+      record.rolledBack = p.rolledBack
+        ? { sha256: p.sha256, reason: p.rolledBack.reason, at: p.rolledBack.at }
+        : undefined
       this.#move(record, AT_REST)
     }
     this.#activations = persisted.activations.filter((v) => this.#records.has(v))

@@ -13,7 +13,8 @@ import type { Probation, Rollout, Verdict, VersionView } from './version-state.j
  */
 
 /** What set a promotion off, as history and metrics record it. */
-export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback' | 'rollout'
+/** What caused a promotion; `replica`: a follower serving what the gatekeeper recorded. */
+export type PromotionTrigger = 'startup' | 'watch' | 'admin' | 'rollback' | 'rollout' | 'replica'
 
 /** A version's record as its owner holds it; everything else gets it as a read-only VersionView. */
 export type VersionRecord = { -readonly [K in keyof VersionView]: VersionView[K] }
