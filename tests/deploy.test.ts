@@ -19,10 +19,11 @@ import { makeTempDir, startTestServer, type TestServer } from './support/test-se
 import { waitFor } from './support/wait-for.js'
 
 /**
- * deploy/: the Kubernetes manifests, the KServe InferenceService, the Prometheus configuration and
- * the Grafana dashboard. No cluster here: every file is parsed and checked against what the server
- * really does: its configuration (src/config.ts), the paths it answers (a real server) and the
- * metric names and labels its /metrics serves.
+ * deploy/: the Kubernetes manifests, the KServe InferenceService, the Prometheus configuration, the
+ * prometheus-adapter rule the autoscaler scales on and the Grafana dashboard. No cluster here:
+ * every file is parsed and checked against what the server really does: its configuration
+ * (src/config.ts), the paths it answers (a real server) and the metric names and labels its
+ * /metrics serves.
  */
 
 const ROOT = join(import.meta.dirname, '..')
@@ -70,12 +71,16 @@ const namespace = readOne('kubernetes/namespace.yaml')
 const pvc = readOne('kubernetes/pvc.yaml')
 const deployment = readOne('kubernetes/deployment.yaml')
 const service = readOne('kubernetes/service.yaml')
+const hpa = readOne('kubernetes/hpa.yaml')
+const pdb = readOne('kubernetes/pdb.yaml')
+const adapter = readOne('prometheus-adapter/values.yaml')
 const secretExample = readOne('kubernetes/secret.example.yaml')
 const isvc = readOne('kserve/inferenceservice.yaml')
 const prometheus = readOne('prometheus/prometheus.yml')
 const dockerfile = readFileSync(join(ROOT, 'Dockerfile'), 'utf8')
 
 const podSpec: Obj = deployment.spec.template.spec
+const podLabels: Obj = deployment.spec.template.metadata.labels
 const container: Obj = podSpec.containers[0]
 const kserveContainer: Obj = isvc.spec.predictor.containers[0]
 const DEFAULT_PORT = loadServeConfig({}, {}).port
@@ -242,6 +247,48 @@ function expectPlatformEnv(where: string, c: Obj): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The autoscaler's custom metric: the HPA names it, a prometheus-adapter rule makes it
+
+/** The HPA's per-pod metric (`type: Pods`): the one the custom metrics API must serve. */
+function hpaPodsMetric(): Obj {
+  const pods = (hpa.spec.metrics as Obj[]).filter((m) => m.type === 'Pods')
+  expect(pods, 'one per-pod metric').toHaveLength(1)
+  return pods[0]!.pods
+}
+
+interface AdapterRule {
+  /** The Prometheus series the rule reads. */
+  readonly series: string
+  /** The name the custom metrics API serves it under. */
+  readonly served: string
+  readonly rule: Obj
+}
+
+/** prometheus-adapter's rules, each naming its series by name (one series a rule, checkable). */
+function adapterRules(): AdapterRule[] {
+  expect(adapter.rules.default, "the chart's default rules are off").toBe(false)
+  return (adapter.rules.custom as Obj[]).map((rule) => {
+    const names = promqlMetrics(rule.seriesQuery)
+    expect(names, `seriesQuery ${rule.seriesQuery} names one series`).toHaveLength(1)
+    const series = names[0]!
+    const matches = new RegExp(rule.name.matches)
+    expect(series, `name.matches ${matches}`).toMatch(matches)
+    expect(rule.name.as, 'the rule says the name it serves').toBeTypeOf('string')
+    // Go's ${1} is JavaScript's $1.
+    const as = String(rule.name.as).replace(/\$\{(\d+)\}/g, '$$$1')
+    return { series, served: series.replace(matches, as), rule }
+  })
+}
+
+/** A metricsQuery as prometheus-adapter sends it for a per-pod query of `series`. */
+function adapterQuery(metricsQuery: string, series: string): string {
+  return metricsQuery
+    .replaceAll('<<.Series>>', series)
+    .replaceAll('<<.LabelMatchers>>', 'namespace="modelgate",pod=~"modelgate-a|modelgate-b"')
+    .replaceAll('<<.GroupBy>>', 'pod')
+}
+
+// ---------------------------------------------------------------------------------------------
 // PromQL: the metric names and label names an expression uses (enough of the grammar for the
 // expressions in deploy/, checked by the tests below against the live server)
 
@@ -389,10 +436,68 @@ describe('deploy/ files', () => {
     expect(
       volumeNamed(podSpec, mountHolding(container, envOf(container).HOME!)!.name).emptyDir,
     ).toBeDefined()
-    // One pod owns the ReadWriteOnce volume and the state in it.
-    expect(pvc.spec.accessModes).toEqual(['ReadWriteOnce'])
-    expect(deployment.spec.replicas).toBe(1)
-    expect(deployment.spec.strategy.type).toBe('Recreate')
+  })
+
+  it('the replicas share one ReadWriteMany PVC for models and state, and poll it', async () => {
+    const config = await configOf(container, await tokenFileFromExample())
+    // Pods on several nodes mount the one claim, writable.
+    expect(pvc.spec.accessModes).toEqual(['ReadWriteMany'])
+    const shared = (path: string) =>
+      volumeNamed(podSpec, mountHolding(container, path)!.name).persistentVolumeClaim?.claimName
+    expect(shared(config.modelsDir), 'models on the shared claim').toBe(pvc.metadata.name)
+    expect(shared(config.stateDir), 'state on the shared claim').toBe(pvc.metadata.name)
+    // inotify does not see other nodes' writes on a network file system.
+    expect(config.poll).toBe(true)
+    expect(readFileSync(join(DEPLOY, 'kubernetes/pvc.yaml'), 'utf8')).toMatch(
+      new RegExp(`${envName('poll')}=true|${flagName('poll')}`),
+    )
+    // More than one pod, always: the HPA owns the count (a `replicas:` in the Deployment would
+    // be applied again by every `kubectl apply -k`, under the HPA).
+    expect(deployment.spec.replicas, 'the HPA owns the replica count').toBeUndefined()
+    expect(hpa.spec.minReplicas).toBeGreaterThan(1)
+    // A rolling update keeps as many pods serving as before: the new one starts beside them.
+    expect(deployment.spec.strategy.type).toBe('RollingUpdate')
+    expect(deployment.spec.strategy.rollingUpdate.maxUnavailable).toBe(0)
+    expect(deployment.spec.strategy.rollingUpdate.maxSurge).toBeGreaterThan(0)
+  })
+
+  it('the HPA scales the Deployment between two bounds, on a per-pod metric and on CPU against its request', () => {
+    expect(hpa.apiVersion).toBe('autoscaling/v2')
+    expect(hpa.kind).toBe('HorizontalPodAutoscaler')
+    expect(hpa.spec.scaleTargetRef).toEqual({
+      apiVersion: deployment.apiVersion,
+      kind: deployment.kind,
+      name: deployment.metadata.name,
+    })
+    expect(hpa.spec.maxReplicas).toBeGreaterThan(hpa.spec.minReplicas)
+    const metrics = hpa.spec.metrics as Obj[]
+    expect(metrics.map((m) => m.type).sort()).toEqual(['Pods', 'Resource'])
+    const perPod = hpaPodsMetric()
+    expect(perPod.target.type).toBe('AverageValue')
+    expect(quantity(perPod.target.averageValue)).toBeGreaterThan(0)
+    const cpu = metrics.find((m) => m.type === 'Resource')!.resource as Obj
+    expect(cpu.name).toBe('cpu')
+    expect(cpu.target.type).toBe('Utilization')
+    expect(cpu.target.averageUtilization).toBeGreaterThan(0)
+    // Utilization is measured against the request: the container must have one.
+    expect(quantity(container.resources.requests.cpu)).toBeGreaterThan(0)
+  })
+
+  it('the PodDisruptionBudget covers the Deployment pods and lets a drain go on', () => {
+    expect(pdb.apiVersion).toBe('policy/v1')
+    expect(pdb.kind).toBe('PodDisruptionBudget')
+    const selector = pdb.spec.selector.matchLabels as Obj
+    expect(selector).toEqual(deployment.spec.selector.matchLabels)
+    for (const [k, v] of Object.entries(selector))
+      expect(podLabels[k], `PodDisruptionBudget selector ${k}`).toBe(v)
+    // One pod at a time, and never a budget that blocks every eviction at the HPA's minimum.
+    if (pdb.spec.maxUnavailable !== undefined) expect(pdb.spec.maxUnavailable).toBe(1)
+    else expect(pdb.spec.minAvailable).toBeLessThan(hpa.spec.minReplicas)
+    // Spread over nodes, so a drain takes one replica, not all of them.
+    const spread = podSpec.topologySpreadConstraints as Obj[]
+    expect(spread.map((c) => c.topologyKey)).toContain('kubernetes.io/hostname')
+    for (const c of spread)
+      expect(c.labelSelector.matchLabels).toEqual(deployment.spec.selector.matchLabels)
   })
 
   it('the Deployment runs as non-root with a read-only root file system', () => {
@@ -463,7 +568,6 @@ describe('deploy/ files', () => {
   })
 
   it('the Service selects the Deployment pods and targets the container port', () => {
-    const podLabels = deployment.spec.template.metadata.labels as Obj
     for (const [k, v] of Object.entries(deployment.spec.selector.matchLabels as Obj))
       expect(podLabels[k], `Deployment selector ${k}`).toBe(v)
     const selector = service.spec.selector as Obj
@@ -811,6 +915,42 @@ describe('deploy/ against the real server', () => {
       }
     })
   }
+
+  it("the HPA's per-pod metric is a prometheus-adapter rule over a series the server serves, with the scrape job's pod labels", () => {
+    const name = hpaPodsMetric().metric.name
+    const served = adapterRules().filter((r) => r.served === name)
+    expect(served, `one adapter rule serves ${name}`).toHaveLength(1)
+    const { series, rule } = served[0]!
+    const metric = metricOf(series, exposition)
+    expect(metric, `${series} is in the server's /metrics`).toBeDefined()
+    expect(exposition.samples.has(series), `${series} has a series`).toBe(true)
+
+    // The rule maps the series to pods by the labels the `modelgate` scrape job sets from the
+    // pod's namespace and name: without them the custom metrics API has nothing per pod.
+    const job = (prometheus.scrape_configs as Obj[]).find((j) => j.job_name === 'modelgate')!
+    const setFrom = (meta: string) =>
+      (job.relabel_configs as Obj[]).find(
+        (r) => (r.action ?? 'replace') === 'replace' && r.source_labels.join() === meta,
+      )?.target_label
+    const overrides = rule.resources.overrides as Obj
+    expect(overrides[setFrom('__meta_kubernetes_namespace')]).toEqual({ resource: 'namespace' })
+    expect(overrides[setFrom('__meta_kubernetes_pod_name')]).toEqual({ resource: 'pod' })
+    const labels = new Set([...Object.keys(overrides), ...exposition.samples.get(series)!])
+
+    // seriesQuery and metricsQuery read that series, by labels it has.
+    const query = adapterQuery(rule.metricsQuery, series)
+    for (const [what, expr] of [
+      ['seriesQuery', rule.seriesQuery],
+      ['metricsQuery', query],
+    ] as const) {
+      expect(promqlMetrics(expr), `${what}: ${expr}`).toEqual([series])
+      for (const l of promqlLabels(expr)) expect(labels, `${what}: label ${l}`).toContain(l)
+    }
+    expect(promqlLabels(query), 'grouped by pod').toContain('pod')
+    // A counter is read as a rate, a gauge as it is (or averaged over time).
+    const rates = /\b(?:rate|irate|increase)\s*\(/.test(query)
+    expect(metric!.type, `${series} in ${query}`).toBe(rates ? 'counter' : 'gauge')
+  })
 
   it('the alerts use the labels their annotations print', () => {
     for (const r of alertRules) {
