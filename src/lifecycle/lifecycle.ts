@@ -17,7 +17,14 @@ import { ModelsWatch } from './models-watch.js'
 import { type Readiness, readinessOf } from './readiness.js'
 import { stat } from 'node:fs/promises'
 import { type AdminRequest, AdminInbox } from './replicas/admin-inbox.js'
-import { Replica, type ReplicasView, type Role } from './replicas/replica.js'
+import { PeerFigures, publishFigures } from './replicas/peer-figures.js'
+import {
+  Replica,
+  type ReplicaHeartbeat,
+  type ReplicasView,
+  type Role,
+  STALE_AFTER_MS,
+} from './replicas/replica.js'
 import { StatePersister } from './state/state-persister.js'
 import { emptyState, type PersistedState, StateStore } from './state/state-store.js'
 
@@ -57,6 +64,8 @@ export class Lifecycle {
   #admin: AdminOperations | undefined
   readonly #replica: Replica
   readonly #inbox: AdminInbox
+  /** The other replicas' figures of the versions being judged (read by the gatekeeper). */
+  readonly #peers = new PeerFigures()
   /** This replica holds the gatekeeper lease (and has caught up with the state): it gates and records. */
   #gatekeeper = false
   /** state.json as last followed (a follower reads it again only when it changed). */
@@ -78,7 +87,11 @@ export class Lifecycle {
       becameGatekeeper: () => this.#becomeGatekeeper(),
       becameFollower: () => this.#becomeFollower(),
       tick: (role) => this.#tickReplica(role),
+      heard: (beats) =>
+        this.#peers.update(beats, { self: this.#replica.id, freshMs: STALE_AFTER_MS }),
     })
+    // Probations and canary steps are judged on every replica's figures pooled.
+    deps.live.peers = this.#peers
     const fence = () => this.#replica.fence()
     this.#store = new StateStore(deps.stateDir, fence)
     this.#history = new History(deps.stateDir, deps.logger, deps.events, {
@@ -390,16 +403,20 @@ export class Lifecycle {
   /** The lease was lost: what this replica does from now on, the new gatekeeper records. */
   #becomeFollower(): void {
     this.#gatekeeper = false
+    this.#peers.update([], { self: this.#replica.id, freshMs: 0 })
     this.#followedKey = undefined // follow at once, whatever this replica did meanwhile
     this.#deps.logger.warn('replica_role', { id: this.#replica.id, role: 'follower' })
   }
 
-  #describe(): { active: Record<string, number | null>; behind?: Record<string, string> } {
+  #describe(): Pick<ReplicaHeartbeat, 'active' | 'behind' | 'figures'> {
+    const models = this.#deps.registry.list()
     const active: Record<string, number | null> = {}
-    for (const m of this.#deps.registry.list()) active[m.name] = m.active?.version ?? null
+    for (const m of models) active[m.name] = m.active?.version ?? null
+    const figures = publishFigures(models, this.#deps.live)
     return {
       active,
       ...(this.#behind.size > 0 && { behind: Object.fromEntries(this.#behind) }),
+      ...(figures && { figures }),
     }
   }
 

@@ -142,6 +142,11 @@ export class LiveWindow {
    * a canary step compares two versions over the same period).
    */
   snapshot(since?: LiveMark): LiveSnapshot {
+    return pooledSnapshot([this.sample(since)])
+  }
+
+  /** The raw figures behind `snapshot`, which pool exactly with other replicas' (pooledSnapshot). */
+  sample(since?: LiveMark): WindowSample {
     const requests = this.#requests.values(since?.requests)
     let errors = 0
     const latencies: number[] = []
@@ -155,15 +160,73 @@ export class LiveWindow {
     return {
       requests: requests.length,
       errors,
-      errorRate: requests.length === 0 ? null : errors / requests.length,
-      p50Ms: quantile(latencies, 0.5),
-      p99Ms: quantile(latencies, 0.99),
-      feedback: labels.length + values.length,
+      latencies,
       labels: labels.length,
+      right: sum(labels),
       values: values.length,
-      accuracy: labels.length === 0 ? null : sum(labels) / labels.length,
-      mae: values.length === 0 ? null : sum(values) / values.length,
+      absErrorSum: sum(values),
     }
+  }
+}
+
+/**
+ * A window's figures as raw counts, sums and latencies: what replicas publish so that the
+ * gatekeeper judges a version on every replica's requests, not only its own.
+ */
+export interface WindowSample {
+  readonly requests: number
+  readonly errors: number
+  /** Latencies of the answered requests (ms), ascending. */
+  readonly latencies: readonly number[]
+  readonly labels: number
+  /** Label feedback items that were right. */
+  readonly right: number
+  readonly values: number
+  readonly absErrorSum: number
+}
+
+/** What other replicas saw of a version being judged, for the gatekeeper to pool with its own. */
+export interface PeerSamples {
+  probation(model: string, version: number, sha256: string): readonly WindowSample[]
+  canary(
+    model: string,
+    version: number,
+    sha256: string,
+    step: number,
+  ): { readonly candidate: readonly WindowSample[]; readonly active: readonly WindowSample[] }
+}
+
+/** The figures over several windows' samples together: exact, as if one window had seen them all. */
+export function pooledSnapshot(samples: readonly WindowSample[]): LiveSnapshot {
+  let requests = 0
+  let errors = 0
+  let labels = 0
+  let right = 0
+  let values = 0
+  let absErrorSum = 0
+  for (const s of samples) {
+    requests += s.requests
+    errors += s.errors
+    labels += s.labels
+    right += s.right
+    values += s.values
+    absErrorSum += s.absErrorSum
+  }
+  const latencies =
+    samples.length === 1
+      ? samples[0]!.latencies
+      : samples.flatMap((s) => s.latencies).sort((a, b) => a - b)
+  return {
+    requests,
+    errors,
+    errorRate: requests === 0 ? null : errors / requests,
+    p50Ms: quantile(latencies, 0.5),
+    p99Ms: quantile(latencies, 0.99),
+    feedback: labels + values,
+    labels,
+    values,
+    accuracy: labels === 0 ? null : right / labels,
+    mae: values === 0 ? null : absErrorSum / values,
   }
 }
 
@@ -188,6 +251,11 @@ function sum(values: Float64Array): number {
 export class LiveFigures {
   readonly #models = new Map<string, Map<number, LiveWindow>>()
   readonly #keepPerModel: number
+  /**
+   * What the other replicas sharing the state directory saw of the versions being judged (their
+   * heartbeats): probations and canary steps are judged on everyone's figures pooled with these.
+   */
+  peers: PeerSamples | undefined
 
   constructor(o: { keepPerModel?: number } = {}) {
     this.#keepPerModel = o.keepPerModel ?? 16

@@ -1,4 +1,10 @@
-import { type LiveFigures, type LiveSnapshot, windowSizes } from '../../metrics/live-figures.js'
+import {
+  type LiveFigures,
+  type LiveSnapshot,
+  pooledSnapshot,
+  type WindowSample,
+  windowSizes,
+} from '../../metrics/live-figures.js'
 import type { ModelConfig } from '../../repository/model-config.js'
 import type { Baseline, ModelView } from '../versions/version-state.js'
 
@@ -71,10 +77,17 @@ export function judgeProbation(
  */
 export function probationRules(model: ModelView, live: LiveFigures): RuleResult[] | undefined {
   const p = model.probation
+  const local = probationSample(model, live)
+  if (!p || !local) return undefined
+  const theirs = live.peers?.probation(model.name, p.version, p.sha256) ?? []
+  return judgeProbation(model.config.probation, pooledSnapshot([local, ...theirs]), p.baseline)
+}
+
+/** This replica's figures of the version on probation: what it publishes for the gatekeeper. */
+export function probationSample(model: ModelView, live: LiveFigures): WindowSample | undefined {
+  const p = model.probation
   if (!p) return undefined
-  const sizes = windowSizes(model.config.feedback.window)
-  const figures = live.window(model.name, p.version, sizes).snapshot()
-  return judgeProbation(model.config.probation, figures, p.baseline)
+  return live.window(model.name, p.version, windowSizes(model.config.feedback.window)).sample()
 }
 
 function rule(

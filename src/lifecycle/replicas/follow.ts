@@ -1,4 +1,5 @@
 import { InsufficientMemoryError } from '../../errors.js'
+import { windowSizes } from '../../metrics/live-figures.js'
 import { readVersionBytes, type VersionBytes } from '../../repository/read-version.js'
 import type { LifecycleContext } from '../lifecycle-context.js'
 import type { Promoter } from '../promotion/promoter.js'
@@ -31,6 +32,9 @@ export async function followModel(
     const rolledBack = previous && persisted.versions[String(previous.version)]?.rolledBack
     const loaded = [...versions.retained, versions.rollout?.candidate].find((v) => matches(v, want))
     const record = versions.versions.get(want.version)
+    // A promotion's figures start afresh here too (the gatekeeper's did): its probation pools them.
+    if (!rolledBack)
+      ctx.live.restart(versions.name, want.version, windowSizes(versions.config.feedback.window))
     if (loaded && record) {
       versions.swap(record, loaded, {
         trigger: 'replica',

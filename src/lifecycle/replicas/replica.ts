@@ -18,7 +18,7 @@ const BEAT_MS = 1000
 /** How often a follower looks for a new state.json, and the gatekeeper for forwarded admin requests. */
 const TICK_MS = 200
 /** A heartbeat older than this is shown `stale` (its replica stopped, hangs, or is cut off). */
-const STALE_AFTER_MS = 5000
+export const STALE_AFTER_MS = 5000
 /** The gatekeeper removes heartbeats older than this: replicas that are gone for good. */
 const FORGET_AFTER_MS = 60_000
 
@@ -43,7 +43,7 @@ export interface ReplicasView {
   readonly self: string
   readonly gatekeeper: string | null
   readonly generation: number | null
-  readonly replicas: readonly (ReplicaHeartbeat & { readonly stale: boolean })[]
+  readonly replicas: readonly (Omit<ReplicaHeartbeat, 'figures'> & { readonly stale: boolean })[]
 }
 
 export interface ReplicaOptions {
@@ -57,6 +57,8 @@ export interface ReplicaOptions {
   readonly becameFollower: () => void
   /** Every TICK_MS: a follower follows state.json, the gatekeeper serves forwarded requests. */
   readonly tick: (role: Role) => Promise<void>
+  /** The gatekeeper, every second: the heartbeats it just read (the others' published figures). */
+  readonly heard: (beats: readonly ReplicaHeartbeat[]) => void
 }
 
 let replicasInProcess = 0
@@ -126,7 +128,8 @@ export class Replica {
   async view(): Promise<ReplicasView> {
     const owner = await this.#lease.owner()
     const now = Date.now()
-    const replicas = (await this.heartbeats()).map((h) => ({
+    // The published figures are for the gatekeeper's judgements, not for people.
+    const replicas = (await this.heartbeats()).map(({ figures: _, ...h }) => ({
       ...h,
       stale: now - Date.parse(h.lastSeen) > STALE_AFTER_MS,
     }))
@@ -181,7 +184,7 @@ export class Replica {
         this.#role = 'gatekeeper'
       }
       await this.#writeBeat()
-      if (this.#role === 'gatekeeper') await this.#forgetGone()
+      if (this.#role === 'gatekeeper') await this.#hear()
     } catch (e) {
       this.#o.logger.warn('heartbeat_failed', { id: this.id, error: e })
     } finally {
@@ -219,9 +222,12 @@ export class Replica {
     await rename(tmp, path) // a reader sees the last beat or this one, never half of one
   }
 
-  async #forgetGone(): Promise<void> {
+  /** The gatekeeper: hears the others, and forgets those gone for good. */
+  async #hear(): Promise<void> {
     const now = Date.now()
-    for (const h of await this.heartbeats())
+    const beats = await this.heartbeats()
+    this.#o.heard(beats)
+    for (const h of beats)
       if (h.id !== this.id && now - Date.parse(h.lastSeen) > FORGET_AFTER_MS)
         await rm(join(this.#dir, `${h.id}.json`), { force: true }).catch(() => undefined)
   }

@@ -1,0 +1,120 @@
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import {
+  getJson,
+  modelDetail,
+  postJson,
+  waitActive,
+  waitStatus,
+} from '../support/api-client.js'
+import { classifierModel } from '../support/models.js'
+import { serve, serveOver } from '../support/servers.js'
+import { dropVersion, writeFiles } from '../support/staging.js'
+import { waitFor } from '../support/wait-for.js'
+
+/**
+ * Two replicas over one models and state directory (two servers in this process: the second
+ * finds the first holding the gatekeeper lease and follows). Probations and canaries are the
+ * gatekeeper's to judge, on every replica's figures: each publishes its own in its heartbeat.
+ * `classifierModel([1, 0, 0])` answers label 0 (right: every truth here is 0), `[0, 0, 1]` label 2.
+ */
+
+const RIGHT = classifierModel([1, 0, 0])
+const WRONG = classifierModel([0, 0, 1])
+const X = { inputs: { x: [[0, 0, 0]] } }
+
+async function firstVersion(dir: string, config: Record<string, unknown>): Promise<void> {
+  await writeFiles(join(dir, 'm'), { 'model.json': JSON.stringify(config) })
+  await dropVersion(dir, 'm', 1, RIGHT)
+}
+
+/** `n` predictions on one replica, each followed by feedback there that the truth is label 0. */
+async function predictWithTruth(url: string, n: number, prefix: string): Promise<number[]> {
+  const versions: number[] = []
+  for (let i = 0; i < n; i++) {
+    const r = await postJson(`${url}/models/m/predict`, X, { 'x-prediction-id': `${prefix}-${i}` })
+    expect(r.status, JSON.stringify(r.body)).toBe(200)
+    versions.push(r.body.version)
+  }
+  const items = Array.from({ length: n }, (_, i) => ({ id: `${prefix}-${i}`, label: 0 }))
+  const f = await postJson(`${url}/models/m/feedback`, { items })
+  expect(f.body.accepted).toBe(n)
+  return versions
+}
+
+async function historyEvents(dir: string, event: string): Promise<any[]> {
+  const text = await readFile(join(dir, '.modelgate', 'history.jsonl'), 'utf8')
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => JSON.parse(l))
+    .filter((e) => e.event === event)
+}
+
+describe('judged across replicas', () => {
+  it("a probation is judged on both replicas' feedback: neither has enough alone, together they breach", async () => {
+    const gatekeeper = await serve((dir) =>
+      firstVersion(dir, { probation: { seconds: 600, minFeedback: 6, latencyRatio: 1000 } }),
+    )
+    const follower = await serveOver(gatekeeper.modelsDir)
+    expect((await getJson(`${follower.url}/replicas`)).body).toMatchObject({
+      gatekeeper: (await getJson(`${gatekeeper.url}/replicas`)).body.self,
+    })
+    await predictWithTruth(gatekeeper.url, 5, 'v1') // the baseline: accuracy 1
+    await dropVersion(gatekeeper.modelsDir, 'm', 2, WRONG)
+    await waitActive(gatekeeper.url, 'm', 2)
+    await waitActive(follower.url, 'm', 2)
+
+    // Three wrong answers on each replica: 3 < minFeedback on each, 6 pooled.
+    await predictWithTruth(gatekeeper.url, 3, 'g')
+    expect((await modelDetail(gatekeeper.url, 'm')).probation.rules).toContainEqual(
+      expect.objectContaining({ rule: 'accuracy', sample: 3, status: 'waiting' }),
+    )
+    await predictWithTruth(follower.url, 3, 'f')
+    await waitActive(gatekeeper.url, 'm', 1, 15_000)
+    await waitActive(follower.url, 'm', 1)
+    await waitStatus(follower.url, 'm', 2, 'rolled_back')
+    const [rollback, ...more] = await historyEvents(gatekeeper.modelsDir, 'auto_rolled_back')
+    expect(more).toEqual([])
+    expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 6 })
+  })
+
+  it('a canary answers the same users with the same version on every replica, at the same share', async () => {
+    const config = {
+      rollout: { mode: 'canary', stickyHeader: 'x-user-id', steps: [50], stepSeconds: 600 },
+      probation: { seconds: 600, minFeedback: 1000, latencyRatio: 1000 },
+    }
+    const gatekeeper = await serve((dir) => firstVersion(dir, config))
+    const follower = await serveOver(gatekeeper.modelsDir)
+    await dropVersion(gatekeeper.modelsDir, 'm', 2, RIGHT)
+    await waitStatus(gatekeeper.url, 'm', 2, 'canary')
+    await waitStatus(follower.url, 'm', 2, 'canary')
+    expect((await modelDetail(follower.url, 'm')).rollout).toMatchObject({
+      mode: 'canary',
+      percent: 50,
+    })
+
+    const answeredBy = async (url: string, user: string) =>
+      (await postJson(`${url}/models/m/predict`, X, { 'x-user-id': user })).body.version
+    const users = Array.from({ length: 40 }, (_, i) => `user-${i}`)
+    const onGatekeeper = []
+    const onFollower = []
+    for (const u of users) {
+      onGatekeeper.push(await answeredBy(gatekeeper.url, u))
+      onFollower.push(await answeredBy(follower.url, u))
+    }
+    expect(onFollower).toEqual(onGatekeeper)
+    expect(new Set(onGatekeeper)).toEqual(new Set([1, 2])) // both sides of a 50% share
+
+    // An abort sent to the follower is carried out by the gatekeeper; both stop the canary.
+    const aborted = await postJson(`${follower.url}/models/m/rollout/abort`, {})
+    expect(aborted.body).toEqual({ model: 'm', version: 2, mode: 'canary', active: 1 })
+    await waitStatus(gatekeeper.url, 'm', 2, 'rolled_back')
+    await waitFor(
+      async () => (await modelDetail(follower.url, 'm')).rollout === null,
+      'the follower to end the canary',
+    )
+    for (const u of users.slice(0, 10)) expect(await answeredBy(follower.url, u)).toBe(1)
+  })
+})
