@@ -1,13 +1,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import {
-  getJson,
-  modelDetail,
-  postJson,
-  waitActive,
-  waitStatus,
-} from '../support/api-client.js'
+import { getJson, modelDetail, postJson, waitActive, waitStatus } from '../support/api-client.js'
 import { classifierModel } from '../support/models.js'
 import { serve, serveOver } from '../support/servers.js'
 import { dropVersion, writeFiles } from '../support/staging.js'
