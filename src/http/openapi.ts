@@ -218,6 +218,26 @@ const modelDetail = z.object({
     .describe('what a restart would serve'),
   warnings: z.array(z.string()),
 })
+const replicasView = z.object({
+  self: z.string(),
+  gatekeeper: z.string().nullable(),
+  generation: z.number().int().nullable(),
+  replicas: z.array(
+    z.object({
+      id: z.string(),
+      host: z.string(),
+      pid: z.number().int(),
+      startedAt: z.string(),
+      lastSeen: z.string(),
+      role: z.enum(['gatekeeper', 'follower']),
+      generation: z.number().int().nullable(),
+      active: z.record(z.string(), z.number().int().nullable()),
+      behind: z.record(z.string(), z.string()).optional(),
+      stale: z.boolean(),
+    }),
+  ),
+})
+
 const readiness = z.object({
   ready: z.boolean(),
   stateWriteFailing: z
@@ -462,6 +482,45 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
       statuses: {
         '503':
           'not ready yet (models still loading), or shutting down; same body with "ready": false',
+      },
+    },
+  },
+  '/replicas': {
+    get: {
+      summary:
+        'The replicas sharing this state directory (from their heartbeats, each second): the gatekeeper, what each serves, which is behind (`behind`) or not seen for 5 s (`stale`)',
+      tags: ['ops'],
+      ok: replicasView,
+      example: {
+        response: {
+          self: 'web-1-4121',
+          gatekeeper: 'web-1-4121',
+          generation: 3,
+          replicas: [
+            {
+              id: 'web-1-4121',
+              host: 'web-1',
+              pid: 4121,
+              startedAt: '2026-03-02T09:14:07.311Z',
+              lastSeen: '2026-03-02T09:20:11.052Z',
+              role: 'gatekeeper',
+              generation: 3,
+              active: { iris: 2 },
+              stale: false,
+            },
+            {
+              id: 'web-2-977',
+              host: 'web-2',
+              pid: 977,
+              startedAt: '2026-03-02T09:14:09.870Z',
+              lastSeen: '2026-03-02T09:20:10.630Z',
+              role: 'follower',
+              generation: 3,
+              active: { iris: 2 },
+              stale: false,
+            },
+          ],
+        },
       },
     },
   },

@@ -271,6 +271,8 @@ export class Lifecycle {
     if (!this.#pipelines.has(name)) await this.#watch?.rescan()
     const pipeline = this.#pipeline(name)
     pipeline.versions.servedAgain()
+    // A follower serves what state.json names again; the gatekeeper passes over the folder.
+    if (!this.#gatekeeper) await this.#follow(true)
     await pipeline.schedule('admin')
     // A file copied in just before may still be inside its stability window: the pass waits for
     // it and runs again. Answer once the model serves, or there is nothing left to try.

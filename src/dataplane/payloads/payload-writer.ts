@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { appendFile, mkdir, readdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from '../../log.js'
@@ -39,6 +40,8 @@ export class PayloadWriter {
   /** The last of #segments is appended to; false until this writer started one (never append to a file of an earlier run, which may end in a torn line). */
   #appending = false
   #seq = 0
+  /** This writer's tag in its files' names (segmentName). */
+  readonly #tag = randomBytes(3).toString('hex')
   #draining: Promise<void> | undefined
   /** Since when writes fail: logged once per episode. */
   #failingSince: string | undefined
@@ -150,7 +153,7 @@ export class PayloadWriter {
   #nextName(segments: readonly Segment[]): string {
     const taken = new Set(segments.map((s) => s.name))
     let name: string
-    do name = segmentName(new Date(), this.#seq++)
+    do name = segmentName(new Date(), this.#seq++, this.#tag)
     while (taken.has(name))
     return name
   }

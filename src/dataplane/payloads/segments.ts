@@ -24,14 +24,16 @@ export function segmentBytes(maxBytes: number): number {
   return Math.max(1, Math.min(clamped, Math.floor(maxBytes / 2)))
 }
 
-const SEGMENT_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-\d{6}\.jsonl$/
+const SEGMENT_NAME = /^\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}-\d{3}Z-\d{6}(-[0-9a-f]{6})?\.jsonl$/
 
 /**
- * `2026-12-03T10-41-07-120Z-000001.jsonl`: UTC time (no colons, which some file systems refuse)
- * and a sequence number, so names sort in the order the files were started.
+ * `2026-12-03T10-41-07-120Z-000001-3fa2c9.jsonl`: UTC time (no colons, which some file systems
+ * refuse) and a sequence number, so names sort in the order the files were started, then the
+ * writer's own tag: replicas sharing the state directory each write files of their own, never one
+ * file together (two starting a file in the same millisecond would interleave their lines).
  */
-export function segmentName(time: Date, seq: number): string {
-  return `${time.toISOString().replaceAll(':', '-').replace('.', '-')}-${String(seq % 1_000_000).padStart(6, '0')}.jsonl`
+export function segmentName(time: Date, seq: number, writer: string): string {
+  return `${time.toISOString().replaceAll(':', '-').replace('.', '-')}-${String(seq % 1_000_000).padStart(6, '0')}-${writer}.jsonl`
 }
 
 /** Whether a file in a payload folder is one of ours: anything else there is never removed. */

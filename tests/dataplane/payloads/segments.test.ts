@@ -18,16 +18,20 @@ describe('payload files', () => {
     expect(segmentBytes(1)).toBe(1)
   })
 
-  it('are named by UTC time and a sequence number, sorting in the order they were started', () => {
+  it("are named by UTC time, a sequence number and the writer's tag, sorting in the order they were started", () => {
     const t = new Date('2026-12-03T10:41:07.120Z')
-    expect(segmentName(t, 1)).toBe('2026-12-03T10-41-07-120Z-000001.jsonl')
-    expect(isSegmentName(segmentName(t, 1))).toBe(true)
+    expect(segmentName(t, 1, '3fa2c9')).toBe('2026-12-03T10-41-07-120Z-000001-3fa2c9.jsonl')
+    expect(isSegmentName(segmentName(t, 1, '3fa2c9'))).toBe(true)
+    // Two replicas starting a file in the same millisecond: two files.
+    expect(segmentName(t, 1, '000001')).not.toBe(segmentName(t, 1, '3fa2c9'))
     const names = [
-      segmentName(new Date('2026-12-03T10:41:08.000Z'), 0),
-      segmentName(t, 2),
-      segmentName(t, 10),
+      segmentName(new Date('2026-12-03T10:41:08.000Z'), 0, 'ffffff'),
+      segmentName(t, 2, 'ffffff'),
+      segmentName(t, 10, '000000'),
     ]
     expect([...names].sort()).toEqual([names[1], names[2], names[0]])
+    // Files written before writers had tags are still the log's.
+    expect(isSegmentName('2026-12-03T10-41-07-120Z-000001.jsonl')).toBe(true)
     for (const other of ['notes.jsonl', 'history.jsonl', '2026-12-03T10-41-07-120Z-1.jsonl'])
       expect(isSegmentName(other)).toBe(false)
   })
