@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { getJson, modelDetail, postJson, waitActive, waitStatus } from '../support/api-client.js'
+import {
+  getJson,
+  metricValue,
+  modelDetail,
+  postJson,
+  waitActive,
+  waitStatus,
+} from '../support/api-client.js'
 import { classifierModel } from '../support/models.js'
 import { serve, serveOver } from '../support/servers.js'
 import { dropVersion, writeFiles } from '../support/staging.js'
@@ -59,6 +66,11 @@ describe('judged across replicas', () => {
     await dropVersion(gatekeeper.modelsDir, 'm', 2, WRONG)
     await waitActive(gatekeeper.url, 'm', 2)
     await waitActive(follower.url, 'm', 2)
+    // Version 2's promotion is the gatekeeper's, counted there alone (the follower counts only
+    // version 1, which it served at its start, as any server restarting does).
+    const promoted = { model: 'm', result: 'promoted' }
+    expect(await metricValue(gatekeeper.url, 'modelgate_promotions_total', promoted)).toBe(2)
+    expect(await metricValue(follower.url, 'modelgate_promotions_total', promoted)).toBe(1)
 
     // Three wrong answers on each replica: 3 < minFeedback on each, 6 pooled.
     await predictWithTruth(gatekeeper.url, 3, 'g')

@@ -345,7 +345,8 @@ export class ModelVersions implements ModelView {
         count: (m, labels) => {
           this.#publishLoaded()
           m.swapDuration.observe(labels, ms / 1000)
-          if (o.rollbackReason !== undefined) return
+          // A follower's swap carries out the gatekeeper's promotion, counted there once.
+          if (o.rollbackReason !== undefined || o.trigger === 'replica') return
           m.promotions.inc({ ...labels, result: 'promoted' })
           if (o.gateMs !== undefined)
             m.gateDuration.observe({ ...labels, result: 'passed' }, o.gateMs / 1000)
@@ -460,7 +461,10 @@ export class ModelVersions implements ModelView {
     const r = this.#rollout
     if (!r) return
     this.#rollout = undefined
-    this.#rolloutOver(r, reason, this.#now, { count: () => this.#rolloutEnded(r, 'cancelled') })
+    // Counted by the gatekeeper, whose rollout it was: here only the share goes back to 0.
+    this.#rolloutOver(r, reason, this.#now, {
+      count: (m, labels) => m.canaryPercent.set(labels, 0),
+    })
   }
 
   /** At shutdown: every loaded version is released once its last request ends. */
