@@ -24,11 +24,13 @@ export class LoadErrorsFound extends Error {
 /**
  * @param {{url: string, method?: string, body?: string | Uint8Array, bodies?: string[], headers?: Record<string,string>,
  *          connections: number, seconds: number, tool?: 'wrk'|'node', until?: Promise<unknown>,
- *          expectErrors?: boolean}} o
+ *          pauseMs?: number, expectErrors?: boolean}} o
  *   `until`: stop early (SIGINT: both tools then report what they measured) when it settles.
  *   `body` as bytes (a binary body): the Node generator only.
  *   `bodies`: several request bodies, sent in turn (each connection of the Node generator, each
  *   thread of wrk, cycles through them); `body` is then ignored.
+ *   `pauseMs`: each connection waits this long after an answer before its next request: a light,
+ *   steady load beside something else being measured, rather than as much as the server takes.
  *   `expectErrors`: return a result with errors instead of throwing LoadErrorsFound.
  *   The tool: `o.tool`, else BENCH_TOOL, else wrk when installed, else the Node generator.
  * @returns {Promise<import('./load-result.mjs').LoadResult>} latencies in ms; `requests` and `rps`

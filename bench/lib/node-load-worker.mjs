@@ -73,7 +73,10 @@ function once(i) {
 }
 
 async function client(_, k) {
-  for (let i = k; performance.now() < deadline; i++) await once(i)
+  for (let i = k; performance.now() < deadline; i++) {
+    await once(i)
+    if (o.pauseMs) await new Promise((resolve) => setTimeout(resolve, o.pauseMs))
+  }
 }
 
 // As wrk: a server that refuses the first connection is not a load result, it is a failed run.

@@ -22,10 +22,10 @@ export function stageVersion(ws, model, version, bytes) {
 }
 
 /**
- * Polls GET /models/<model> until `version` is the active one; returns that moment
+ * Polls GET /models/<model> every `pollMs` until `version` is the active one; returns that moment
  * (performance.now()). A version the server rejects is thrown with its reason, not waited for.
  */
-export async function untilActive(url, model, version, { timeoutMs = 60_000 } = {}) {
+export async function untilActive(url, model, version, { timeoutMs = 60_000, pollMs = 20 } = {}) {
   const deadline = performance.now() + timeoutMs
   for (;;) {
     const r = await fetch(`${url}/models/${model}`)
@@ -44,7 +44,7 @@ export async function untilActive(url, model, version, { timeoutMs = 60_000 } = 
       throw new Error(
         `${model} version ${version} not active after ${timeoutMs} ms (${state?.status ?? 'not listed'})`,
       )
-    await new Promise((r) => setTimeout(r, 20))
+    await new Promise((r) => setTimeout(r, pollMs))
   }
 }
 

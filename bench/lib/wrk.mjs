@@ -38,6 +38,7 @@ function script(o) {
           'function request() next_body = next_body % #bodies + 1 return wrk.format(nil, nil, nil, bodies[next_body]) end',
         ]
       : []),
+    o.pauseMs ? `function delay() return ${o.pauseMs} end` : '', // wrk waits this many ms before each request
     ...Object.entries(headers).map(([k, v]) => `wrk.headers[${luaString(k)}] = ${luaString(v)}`),
     // Each wrk thread runs this script in a Lua state of its own, so `failed` is per thread, and
     // done() runs in yet another (the main) state: it merges the threads' tables, which setup()

@@ -4,6 +4,7 @@ import { hotSwap } from './hot-swap.mjs'
 import { predictExample } from './predict-example.mjs'
 import { promotionStall } from './promotion-stall.mjs'
 import { protocols } from './protocols.mjs'
+import { replicas } from './replicas.mjs'
 import { rolloutCost } from './rollout-cost.mjs'
 import { throughput } from './throughput.mjs'
 
@@ -15,5 +16,6 @@ export const scenarios = {
   'promotion-stall': promotionStall,
   execution,
   'rollout-cost': rolloutCost,
+  replicas,
   protocols,
 }
