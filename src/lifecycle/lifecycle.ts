@@ -15,7 +15,6 @@ import { ModelVersions } from './versions/model-versions.js'
 import { IgnoredPaths } from './ignored-paths.js'
 import { ModelsWatch } from './models-watch.js'
 import { type Readiness, readinessOf } from './readiness.js'
-import { stat } from 'node:fs/promises'
 import { type AdminRequest, AdminInbox } from './replicas/admin-inbox.js'
 import { PeerFigures, publishFigures } from './replicas/peer-figures.js'
 import {
@@ -356,14 +355,12 @@ export class Lifecycle {
 
   async #followNow(force: boolean): Promise<void> {
     if (this.#closed || this.#gatekeeper) return
-    const st = await stat(this.#store.path).catch(() => undefined)
-    const key = st ? `${st.ino}:${st.mtimeMs}:${st.size}` : 'none'
     const retry = this.#behind.size > 0 && Date.now() - this.#behindSince >= BEHIND_RETRY_MS
-    if (!force && !retry && key === this.#followedKey) return
-    const state = await this.#store.read()
-    this.#followedKey = key
-    if (!state) return
-    await this.#followState(state)
+    const { seen, state } = await this.#store.readIfChanged(
+      force || retry ? undefined : this.#followedKey,
+    )
+    this.#followedKey = seen
+    if (state) await this.#followState(state)
   }
 
   async #followState(state: PersistedState): Promise<void> {
@@ -393,6 +390,7 @@ export class Lifecycle {
 
   /** The lease was taken: in line with the last state written first, then gating and recording. */
   async #becomeGatekeeper(): Promise<void> {
+    this.#gates.prepare() // while it follows: the first gate then finds its process started
     await this.#follow(true)
     this.#gatekeeper = true
     this.#behind.clear()

@@ -93,6 +93,16 @@ export class GateRunner {
     return result
   }
 
+  /**
+   * Starts the gate process now rather than at the first gate: a replica that just took the
+   * gatekeeper lease has none (followers never gate), and starting one (a Node process loading
+   * onnxruntime, at low priority) would delay the first version it gates.
+   */
+  prepare(): void {
+    if (this.#closed || this.#child) return
+    this.#child = this.#spawn()
+  }
+
   async close(): Promise<void> {
     this.#closed = true
     const child = this.#child

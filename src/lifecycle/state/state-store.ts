@@ -1,4 +1,4 @@
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
+import { type FileHandle, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { z } from 'zod'
 
@@ -144,11 +144,33 @@ export class StateStore {
    * it is the gatekeeper's file).
    */
   async read(): Promise<PersistedState | undefined> {
+    return (await this.readIfChanged(undefined)).state
+  }
+
+  /**
+   * A follower, every tick: state.json if it is not the file `seen` describes (its inode, mtime and
+   * size), with what describes it now. Opened, not merely stat'ed: on NFS an open revalidates the
+   * file's attributes (close-to-open consistency), where a stat may answer from a cache for a minute.
+   */
+  async readIfChanged(
+    seen: string | undefined,
+  ): Promise<{ readonly seen: string; readonly state?: PersistedState | undefined }> {
+    let file: FileHandle
     try {
-      const parsed = persistedStateSchema.safeParse(JSON.parse(await readFile(this.#path, 'utf8')))
-      return parsed.success ? parsed.data : undefined
+      file = await open(this.#path, 'r')
     } catch {
-      return undefined
+      return { seen: 'none' }
+    }
+    try {
+      const st = await file.stat()
+      const now = `${st.ino}:${st.mtimeMs}:${st.size}`
+      if (now === seen) return { seen: now }
+      const parsed = persistedStateSchema.safeParse(JSON.parse(await file.readFile('utf8')))
+      return { seen: now, state: parsed.success ? parsed.data : undefined }
+    } catch {
+      return { seen: seen ?? 'none' }
+    } finally {
+      await file.close()
     }
   }
 
