@@ -124,3 +124,39 @@ describe('judged across replicas', () => {
     for (const u of users.slice(0, 10)) expect(await answeredBy(follower.url, u)).toBe(1)
   })
 })
+
+describe('who is who', () => {
+  it('GET /replicas and the dashboard list every replica, and mark one not seen for 5 s stale and behind', async () => {
+    const gatekeeper = await serve((dir) => firstVersion(dir, {}))
+    const follower = await serveOver(gatekeeper.modelsDir)
+    await waitActive(follower.url, 'm', 1)
+    const ghost = {
+      id: 'gone-host-77',
+      host: 'gone-host',
+      pid: 77,
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+      lastSeen: new Date(Date.now() - 10_000).toISOString(),
+      role: 'follower',
+      generation: 1,
+      active: { m: null },
+    }
+    await writeFiles(join(gatekeeper.modelsDir, '.modelgate', 'replicas'), {
+      'gone-host-77.json': JSON.stringify(ghost),
+    })
+    let view: any
+    await waitFor(async () => {
+      view = (await getJson(`${follower.url}/replicas`)).body
+      return view.replicas.length === 3
+    }, 'both replicas and the ghost in GET /replicas')
+    const roles = Object.fromEntries(view.replicas.map((r: any) => [r.id, [r.role, r.stale]]))
+    expect(roles[view.gatekeeper]).toEqual(['gatekeeper', false])
+    expect(roles[view.self]).toEqual(['follower', false])
+    expect(roles['gone-host-77']).toEqual(['follower', true])
+    expect(view.replicas.every((r: any) => r.figures === undefined)).toBe(true)
+
+    const html = await (await fetch(`${follower.url}/ui`)).text()
+    expect(html).toContain('<h2>Replicas</h2>')
+    const ghostRow = html.slice(html.indexOf('data-replica="gone-host-77"'))
+    expect(ghostRow.slice(0, ghostRow.indexOf('</tr>'))).toMatch(/behind[\s\S]*\(stale\)/)
+  })
+})
