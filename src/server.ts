@@ -31,7 +31,7 @@ import { ModelRegistry } from './lifecycle/versions/model-registry.js'
 import type { Logger } from './log.js'
 import { LiveFigures } from './metrics/live-figures.js'
 import { RequestRates } from './metrics/request-rates.js'
-import { ServerMetrics } from './metrics/server-metrics.js'
+import { type MetricsExposition, ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
 import { VERSION } from './version.js'
 
@@ -57,6 +57,19 @@ export interface ModelgateServer {
 
 export class StartupError extends Error {}
 
+export interface StartOptions {
+  /**
+   * What GET /metrics answers, given this server's own metrics (a worker of `--workers N` answers
+   * every worker's, summed by the primary); default: its own.
+   */
+  readonly exposition?: ((own: ServerMetrics) => MetricsExposition) | undefined
+  /**
+   * Listen only once the initial load has finished: a worker that replaces one of a cluster's
+   * (the others answer meanwhile; a connection handed to it before would get model_not_ready).
+   */
+  readonly listenOnceLoaded?: boolean | undefined
+}
+
 /** Where a request went, as an error's log line names it. */
 function where(req: IncomingMessage): { method: string; path: string } {
   return { method: req.method ?? '', path: req.url ?? '' }
@@ -71,10 +84,14 @@ const PAYLOAD_LOG_GRACE_MS = 5000
 const OVERLOADED_RETRY_AFTER_SECONDS = 1
 
 /**
- * The composition root: the only place the pieces are wired together. Listens first, so liveness
- * answers at once and readiness turns true when the models are loaded.
+ * The composition root: the only place the pieces are wired together. Listens first (unless
+ * `listenOnceLoaded`), so liveness answers at once and readiness turns true when the models are loaded.
  */
-export async function startServer(config: ServeConfig, logger: Logger): Promise<ModelgateServer> {
+export async function startServer(
+  config: ServeConfig,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<ModelgateServer> {
   const dir = await stat(config.modelsDir).catch(() => undefined)
   if (!dir?.isDirectory())
     throw new StartupError(
@@ -151,6 +168,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     live,
     registry,
     metrics,
+    exposition: options.exposition?.(metrics),
     readiness,
     liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
@@ -210,10 +228,20 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         writeErrorPayload(res, errorPayload(e, logger, where(req))),
       )
   })
+  const load = () =>
+    lifecycle.start().catch((e: unknown) => {
+      logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
+    })
+  let loaded: Promise<void> | undefined
+  if (options.listenOnceLoaded) {
+    loaded = load()
+    await loaded
+  }
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {
       threadpool.close()
       metrics.close()
+      if (loaded) void lifecycle.close()
       reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     }
     server.once('error', onError)
@@ -243,6 +271,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       server.close()
       threadpool.close()
       metrics.close()
+      if (loaded) void lifecycle.close()
       throw new StartupError(
         `cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${(e as Error).message}`,
       )
@@ -268,9 +297,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   }
 
   let closing: Promise<void> = Promise.resolve()
-  const loaded = lifecycle.start().catch((e: unknown) => {
-    logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
-  })
+  loaded ??= load()
 
   return {
     url,
