@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import http from 'node:http'
 import { availableParallelism } from 'node:os'
 import { describe, expect, it } from 'vitest'
+import { getJson } from '../support/api-client.js'
 import { begunPredict } from '../support/begun-request.js'
 import { type CliProcess, spawnServerCli, startServerCli } from '../support/cli-server.js'
 import { inferenceClient } from '../support/grpc-client.js'
@@ -122,6 +123,14 @@ describe('modelgate serve --workers 2', () => {
     expect(new Set(listening.map((l) => l.worker)).size).toBe(2)
     expect(new Set(listening.map((l) => l.url))).toEqual(new Set([s.url]))
 
+    // The two workers are the replicas of one state directory: one gates, the other follows.
+    const replicas = (await getJson(`${s.url}/replicas`)).body.replicas as {
+      pid: number
+      role: string
+    }[]
+    expect(new Set(replicas.map((r) => r.pid))).toEqual(new Set(s.pids))
+    expect(replicas.map((r) => r.role).sort()).toEqual(['follower', 'gatekeeper'])
+
     const answers = await Promise.all(Array.from({ length: 10 }, () => predict(s.url)))
     expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200))
     expect(new Set(answers.map((a) => a.worker)).size).toBe(2)
@@ -137,6 +146,8 @@ describe('modelgate serve --workers 2', () => {
       // A version number and a count of versions each worker holds alike: not doubled.
       expect(sample(m.text, 'modelgate_active_version{model="m"}')).toBe(1)
       expect(sample(m.text, 'modelgate_loaded_versions{model="m"}')).toBe(1)
+      // Counted once, by the gatekeeper that promoted it.
+      expect(sample(m.text, 'modelgate_promotions_total{model="m",result="promoted"}')).toBe(1)
     }
     s.child.kill('SIGTERM')
     expect((await s.exited).code).toBe(0)
