@@ -28,15 +28,17 @@ interface Slot {
 
 interface Running {
   readonly slot: Slot
-  readonly forkedAt: number
   servingSince: number | undefined
 }
 
 /**
  * `modelgate serve --workers N`, N > 1: this process serves nothing; it forks N workers that each
- * run the whole server (startServer) on the same port, which Node's cluster shares (the primary
- * accepts, the workers take the connections in turn), replaces a worker that dies, sums the
- * workers' metrics for GET /metrics, and on SIGTERM or SIGINT has every worker drain.
+ * run the whole server (startServer) on the same port, which Node's cluster shares, replaces a
+ * worker that dies, sums the workers' metrics for GET /metrics, and on SIGTERM or SIGINT has every
+ * worker drain. Connections go round-robin (Node's default but on Windows): the primary accepts
+ * each and hands it to the next worker, where the kernel's own choice among processes waiting on
+ * one socket is known to favour a few. The price: a connection being handed to a worker at the
+ * instant it dies is lost inside Node, and its client waits for its own timeout.
  */
 export function runPrimary(config: ServeConfig, logger: Logger): void {
   new ClusterPrimary(config, logger).start()
@@ -83,7 +85,7 @@ class ClusterPrimary {
   #fork(slot: Slot): void {
     slot.restart = undefined
     const worker = cluster.fork()
-    this.#running.set(worker, { slot, forkedAt: Date.now(), servingSince: undefined })
+    this.#running.set(worker, { slot, servingSince: undefined })
     this.#logger.info('worker_started', { worker: worker.id, pid: worker.process.pid })
   }
 
