@@ -10,6 +10,7 @@ import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
 import { DriftMonitor } from './dataplane/drift/drift-monitor.js'
 import { Feedback } from './dataplane/feedback.js'
+import { FeedbackRelay } from './dataplane/feedback-relay.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { PayloadLogs } from './dataplane/payloads/payload-logs.js'
 import { Predictor } from './dataplane/predictor.js'
@@ -156,6 +157,18 @@ export async function startServer(
   const feedback = new Feedback(registry, predictionLogs, live, metrics, (model, item) =>
     payloadLogs.feedback(model, item),
   )
+  // Replicas behind one balancer: feedback for a prediction another one answered reaches it.
+  const feedbackRelay = new FeedbackRelay({
+    stateDir: config.stateDir,
+    logger,
+    self: () => lifecycle.replicaId,
+    rotates: () => lifecycle.gatekeeper,
+    deliver: (model, items) => feedback.relayed(model, items),
+  })
+  feedback.forwarding = {
+    active: () => lifecycle.hasPeers,
+    relay: (model, items) => feedbackRelay.relay(model, items),
+  }
   let draining = false
   // Draining: not ready, so load balancers stop sending before the listeners close.
   const readiness = () =>
@@ -282,6 +295,7 @@ export async function startServer(
     })
   }
   rates.start()
+  feedbackRelay.start()
   if (config.webhooks.length > 0)
     logger.info('webhooks', {
       webhooks: config.webhooks.map(webhookName),
@@ -341,6 +355,7 @@ export async function startServer(
         // The requests have been answered: their payload lines are all queued.
         await payloadLogs.close(Math.min(PAYLOAD_LOG_GRACE_MS, config.shutdownTimeoutMs))
         drift.close() // no judgement runs once the history is flushed
+        feedbackRelay.close()
         await lifecycle.close()
         // After the lifecycle: its last events are queued too.
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))

@@ -44,6 +44,16 @@ async function predictWithTruth(url: string, n: number, prefix: string): Promise
   return versions
 }
 
+/** The history's entries of `event`, once there is one (an automatic rollback's is written after its swap). */
+async function recorded(dir: string, event: string): Promise<any[]> {
+  let entries: any[] = []
+  await waitFor(async () => {
+    entries = await historyEvents(dir, event)
+    return entries.length > 0
+  }, `${event} in history.jsonl`)
+  return entries
+}
+
 async function historyEvents(dir: string, event: string): Promise<any[]> {
   const text = await readFile(join(dir, '.modelgate', 'history.jsonl'), 'utf8')
   return text
@@ -86,9 +96,43 @@ describe('judged across replicas', () => {
     await waitActive(gatekeeper.url, 'm', 1, 15_000)
     await waitActive(follower.url, 'm', 1)
     await waitStatus(follower.url, 'm', 2, 'rolled_back')
-    const [rollback, ...more] = await historyEvents(gatekeeper.modelsDir, 'auto_rolled_back')
+    const [rollback, ...more] = await recorded(gatekeeper.modelsDir, 'auto_rolled_back')
     expect(more).toEqual([])
     expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 6 })
+  })
+
+  it('feedback sent to a replica that did not answer the prediction reaches the one that did', async () => {
+    const gatekeeper = await serve((dir) =>
+      firstVersion(dir, { probation: { seconds: 600, minFeedback: 4, latencyRatio: 1000 } }),
+    )
+    const follower = await serveOver(gatekeeper.modelsDir)
+    await predictWithTruth(gatekeeper.url, 5, 'v1')
+    await dropVersion(gatekeeper.modelsDir, 'm', 2, WRONG)
+    await waitActive(gatekeeper.url, 'm', 2)
+    await waitActive(follower.url, 'm', 2)
+    // The follower relays ids it does not know once it has heard of another replica (heartbeats).
+    let probe = 0
+    await waitFor(async () => {
+      const r = await postJson(`${follower.url}/models/m/feedback`, {
+        id: `never-${probe++}`,
+        label: 0,
+      })
+      return r.body.relayed !== undefined
+    }, 'the follower to relay what it does not know')
+
+    const ids = ['g-0', 'g-1', 'g-2', 'g-3']
+    for (const id of ids)
+      expect(
+        (await postJson(`${gatekeeper.url}/models/m/predict`, X, { 'x-prediction-id': id })).status,
+      ).toBe(200)
+    const f = await postJson(`${follower.url}/models/m/feedback`, {
+      items: ids.map((id) => ({ id, label: 0 })),
+    })
+    expect(f.body).toEqual({ accepted: 0, unknown: [], duplicates: 0, invalid: [], relayed: ids })
+    // The gatekeeper answered them: it scores them, and its probation breaches on them.
+    await waitActive(gatekeeper.url, 'm', 1, 15_000)
+    const [rollback] = await recorded(gatekeeper.modelsDir, 'auto_rolled_back')
+    expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 4 })
   })
 
   it('a canary answers the same users with the same version on every replica, at the same share', async () => {
