@@ -11,9 +11,12 @@
 //   http, grpc               the protocols: Hono app and routes; the Open Inference Protocol over
 //                            gRPC. Neither imports the other
 //   server.ts, cli.ts, cli/  the composition root, the entry point and its commands (cli/:
-//                            remote commands that talk to a running server, ship, smoke record)
+//                            remote commands that talk to a running server, ship, smoke record,
+//                            import sklearn)
 //   cluster                  serve --workers N: the primary process and a worker's link to it;
 //                            cli.ts alone starts either
+// Beside them, sklearn/ (scikit-learn estimators as ONNX models, for `modelgate import sklearn`)
+// takes the ONNX writer and the runtime, and only cli/ imports it: the server never unpickles.
 const layer = (folder) => `^src/${folder}/`
 
 const PROTOCOLS = ['http', 'grpc']
@@ -72,6 +75,22 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/(cli[.]ts$|cluster/)' },
       to: { path: '^src/cluster/' },
+    },
+    {
+      name: 'sklearn-imports-only-onnx-and-runtime',
+      comment:
+        'src/sklearn builds ONNX models from scikit-learn dumps and runs them: the ONNX writer and the runtime are all it needs',
+      severity: 'error',
+      from: { path: '^src/sklearn/' },
+      to: { path: '^src/', pathNot: '^src/(sklearn|onnx|runtime)/' },
+    },
+    {
+      name: 'sklearn-only-from-cli',
+      comment:
+        'Importing a pickle runs Python code: only the import command (src/cli/) uses src/sklearn, never the server',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cli|sklearn)/' },
+      to: { path: '^src/sklearn/' },
     },
     {
       name: 'hono-only-in-http',

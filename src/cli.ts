@@ -11,6 +11,7 @@ import {
   REPEATABLE_OPTIONS,
 } from './config.js'
 import { historyCommand, promoteCommand, rollbackCommand } from './cli/admin-commands.js'
+import { IMPORT_USAGE, importCommand } from './cli/import-sklearn.js'
 import { runRemote } from './cli/remote-command.js'
 import { statusCommand } from './cli/status.js'
 import { SHIP_USAGE, shipCommand } from './cli/ship.js'
@@ -36,6 +37,9 @@ Usage:
                                          ship a model file as a new version, the safe way
   modelgate smoke record MODEL --inputs FILE
                                          write smoke.json from today's outputs on sample inputs
+  modelgate import sklearn MODEL.pkl --out FILE.onnx [--smoke-from ROWS.csv]
+                                         convert a scikit-learn model to ONNX (runs Python,
+                                         which runs the pickle's code: trusted files only)
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -254,6 +258,8 @@ async function main(argv: string[]): Promise<void> {
       return runCommand(SHIP_USAGE, () => shipCommand(rest, process.env))
     case 'smoke':
       return runCommand(SMOKE_USAGE, () => smokeCommand(rest, process.env))
+    case 'import':
+      return runCommand(IMPORT_USAGE, () => importCommand(rest, process.env))
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)
