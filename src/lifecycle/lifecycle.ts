@@ -129,6 +129,7 @@ export class Lifecycle {
   async start(): Promise<void> {
     const { logger, registry, metrics, options } = this.#deps
     this.#gatekeeper = (await this.#replica.start()) === 'gatekeeper'
+    metrics.gatekeeper.set(this.#gatekeeper ? 1 : 0)
     const { state, problem } = this.#gatekeeper
       ? await this.#store.load()
       : { state: (await this.#store.read()) ?? emptyState(), problem: undefined }
@@ -403,6 +404,7 @@ export class Lifecycle {
     this.#gates.prepare() // while it follows: the first gate then finds its process started
     await this.#follow(true)
     this.#gatekeeper = true
+    this.#deps.metrics.gatekeeper.set(1)
     this.#behind.clear()
     this.#deps.logger.info('replica_role', { id: this.#replica.id, role: 'gatekeeper' })
     // What arrived while another replica held the lease (or while none did) is this one's to gate.
@@ -413,6 +415,8 @@ export class Lifecycle {
   /** The lease was lost: what this replica does from now on, the new gatekeeper records. */
   #becomeFollower(): void {
     this.#gatekeeper = false
+    this.#deps.metrics.gatekeeper.set(0)
+    for (const pipeline of this.#pipelines.values()) pipeline.abandonGate()
     this.#peers.update([], { self: this.#replica.id, freshMs: 0 })
     this.#followedKey = undefined // follow at once, whatever this replica did meanwhile
     this.#deps.logger.warn('replica_role', { id: this.#replica.id, role: 'follower' })

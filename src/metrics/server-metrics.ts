@@ -207,6 +207,14 @@ export class ServerMetrics implements MetricsExposition {
     aggregator: 'max',
   })
 
+  readonly gatekeeper = new Gauge({
+    name: 'modelgate_gatekeeper',
+    help: 'Whether this replica holds the gatekeeper lease of its state directory (1) or follows (0); summed over the replicas of one state directory, 1 (0: none gates; 2 or more: never, fenced).',
+    registers: [this.registry],
+    // Summed over a machine's workers: how many of them hold the lease (one, or none).
+    aggregator: 'sum',
+  })
+
   readonly shadowRequests = new Counter({
     name: 'modelgate_shadow_requests_total',
     help: 'Requests mirrored to a shadow candidate, by result: agreed, disagreed, failed (the candidate failed where the active version answered), dropped (not mirrored: the candidate was busy).',

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process'
-import { mkdir, readdir, rename, rm, utimes, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, rename, rm, stat, utimes, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -35,6 +35,26 @@ async function ageLease(dir: string): Promise<void> {
   const past = new Date(Date.now() - LEASE_STALE_MS * 2)
   // Nobody may hold it at this instant (two racers removed each other's): then nothing to age.
   await utimes(join(dir, 'gatekeeper.lock'), past, past).catch(() => undefined)
+}
+
+/** A lease as a holder killed with SIGKILL leaves it: its lock, its owner file, its generation. */
+async function deadHolder(dir: string, generation: number): Promise<void> {
+  const gone = spawnSync(process.execPath, ['-e', '0']).pid! // has exited: its pid names nobody
+  await mkdir(join(dir, 'gatekeeper.lock'))
+  const { ino } = await stat(join(dir, 'gatekeeper.lock'))
+  await writeFile(
+    join(dir, 'gatekeeper.json'),
+    JSON.stringify({
+      id: 'killed',
+      pid: gone,
+      host: hostname(),
+      startedAt: new Date().toISOString(),
+      lockIno: ino,
+      generation,
+    }),
+  )
+  await mkdir(join(dir, 'generations'))
+  await writeFile(join(dir, 'generations', String(generation)), 'killed\n')
 }
 
 describe('the gatekeeper lease', () => {
@@ -103,26 +123,39 @@ describe('the gatekeeper lease', () => {
 
   it('a lease left by a process that is no longer running on this host is taken over at once', async () => {
     const dir = await makeTempDir('modelgate-lease-')
-    const gone = spawnSync(process.execPath, ['-e', '0']).pid! // has exited: its pid names nobody
-    await mkdir(join(dir, 'gatekeeper.lock'))
-    const { ino } = await import('node:fs').then((fs) => fs.statSync(join(dir, 'gatekeeper.lock')))
-    await writeFile(
-      join(dir, 'gatekeeper.json'),
-      JSON.stringify({
-        id: 'killed',
-        pid: gone,
-        host: hostname(),
-        startedAt: new Date().toISOString(),
-        lockIno: ino,
-        generation: 7,
-      }),
-    )
-    await mkdir(join(dir, 'generations'))
-    await writeFile(join(dir, 'generations', '7'), 'killed\n')
+    await deadHolder(dir, 7)
     const b = lease(dir, 'b')
     expect(await b.lease.tryAcquire()).toBe(true)
     expect(b.lease.generation).toBe(8)
     expect(b.logger.records.map((r) => r.event)).toContain('gatekeeper_lease_taken_over')
+  })
+
+  it("replicas that find the holder dead at the same moment: one takes it over, and none takes the new holder's lease", async () => {
+    for (let round = 0; round < 20; round++) {
+      const dir = await makeTempDir('modelgate-lease-')
+      await deadHolder(dir, 7)
+      const racers = ['b', 'c', 'd'].map((id) => lease(dir, id))
+      const took = await Promise.all(racers.map((r) => r.lease.tryAcquire()))
+      expect(took.filter(Boolean)).toHaveLength(1)
+      const holder = racers[took.indexOf(true)]!
+      expect(await holder.lease.owner()).toMatchObject({ generation: 8 })
+      await holder.lease.fence()
+      for (const r of racers) await r.lease.release()
+    }
+  })
+
+  it('a holder whose generation is no longer the newest gives the lease up (verify), and is told', async () => {
+    const dir = await makeTempDir('modelgate-lease-')
+    const a = lease(dir, 'a')
+    const b = lease(dir, 'b')
+    expect(await a.lease.tryAcquire()).toBe(true)
+    await ageLease(dir)
+    expect(await b.lease.tryAcquire()).toBe(true) // a has not noticed yet
+    await a.lease.verify()
+    expect(a.lease.held).toBe(false)
+    expect(a.lost).toEqual(['generation 2 claimed the lease'])
+    await b.lease.verify() // the newest keeps it
+    expect(b.lease.held).toBe(true)
   })
 
   it('a state directory deleted under the holder: its next write takes the lease again', async () => {

@@ -202,6 +202,8 @@ describe('who is who', () => {
     expect(roles[view.self]).toEqual(['follower', false])
     expect(roles['gone-host-77']).toEqual(['follower', true])
     expect(view.replicas.every((r: any) => r.figures === undefined)).toBe(true)
+    expect(await metricValue(gatekeeper.url, 'modelgate_gatekeeper')).toBe(1)
+    expect(await metricValue(follower.url, 'modelgate_gatekeeper')).toBe(0)
 
     const html = await (await fetch(`${follower.url}/ui`)).text()
     expect(html).toContain('<h2>Replicas</h2>')

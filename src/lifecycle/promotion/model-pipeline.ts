@@ -383,6 +383,12 @@ export class ModelPipeline {
     } finally {
       this.#gating = undefined
     }
+    if (!ctx.gatekeeper()) {
+      // The lease was lost while the gate ran: the verdict is the new gatekeeper's to reach, and
+      // what serves here is what state.json names.
+      model.rest(record)
+      return 'skipped'
+    }
     if (outcome.kind === 'cancelled') return this.#superseded(record, bytes.sha256, trigger)
     const report = outcome.report
     const failedLoad = report.stages.find((s) => s.stage === 'load' && s.status === 'failed')
@@ -512,6 +518,11 @@ export class ModelPipeline {
         this.#judged = true
       return behind
     })
+  }
+
+  /** This replica lost the gatekeeper lease: a gate running here is abandoned. */
+  abandonGate(): void {
+    this.#gating?.abort.abort()
   }
 
   /** A newer version arrived while an older one is being gated: stop gating the older one. */

@@ -23,6 +23,8 @@ import type { Logger } from '../../log.js'
 const LEASE_DIR = 'gatekeeper.lock'
 const OWNER_FILE = 'gatekeeper.json'
 const GENERATIONS_DIR = 'generations'
+/** Held (mkdir) by the one replica taking over a dead holder's lease. */
+const TAKEOVER_DIR = 'gatekeeper.takeover'
 /** A lease its holder has not refreshed for this long is taken over. */
 export const LEASE_STALE_MS = 5000
 /** How often the holder refreshes it. */
@@ -71,6 +73,7 @@ export class GatekeeperLease {
   readonly #lockPath: string
   readonly #ownerPath: string
   readonly #generationsDir: string
+  readonly #mutexPath: string
   #release: (() => Promise<void>) | undefined
   /** The lock now held: a compromise reported for an earlier one is not this one's. */
   #token: object | undefined
@@ -87,6 +90,7 @@ export class GatekeeperLease {
     this.#lockPath = join(o.dir, LEASE_DIR)
     this.#ownerPath = join(o.dir, OWNER_FILE)
     this.#generationsDir = join(o.dir, GENERATIONS_DIR)
+    this.#mutexPath = join(o.dir, TAKEOVER_DIR)
   }
 
   /** The generation this replica holds the lease with; undefined when it holds none. */
@@ -156,6 +160,26 @@ export class GatekeeperLease {
     if (newest !== mine) throw new FencedError(mine, newest)
   }
 
+  /**
+   * The holder, every second: is its generation still the newest? Two replicas can both believe
+   * they hold the lease for a moment (both judged the last holder gone at once); the one whose
+   * generation is not the newest gives it up, so that one replica, at most, writes, and the lease
+   * does not stay with a holder every write of which is fenced.
+   */
+  async verify(): Promise<void> {
+    if (this.#unwritable || this.#release === undefined) return
+    const newest = await newestGeneration(this.#generationsDir)
+    if (newest === undefined || newest === this.#generation) return
+    const release = this.#release
+    this.#release = undefined
+    this.#token = undefined
+    this.#generation = undefined
+    await release().catch(() => undefined)
+    const reason = `generation ${newest} claimed the lease`
+    this.#logger.warn('gatekeeper_lease_lost', { path: this.#lockPath, reason })
+    this.#events.lost(reason)
+  }
+
   /** Gives the lease up: the owner file first, so it never names a later holder. */
   async release(): Promise<void> {
     const release = this.#release
@@ -171,9 +195,46 @@ export class GatekeeperLease {
     )
   }
 
+  /**
+   * Takes the lease. A dead holder's lease is taken over by one replica at a time (the takeover
+   * mutex, held until the new owner file names the new holder): the next one to look finds the new
+   * holder named, instead of a lease it could mistake for the dead one's (a directory made again
+   * at once can have the same inode number).
+   */
   async #take(): Promise<boolean> {
+    const mutex: TakeoverMutex = { held: false, dead: undefined }
+    try {
+      return await this.#takeOnce(mutex)
+    } finally {
+      if (mutex.held) {
+        // Whoever took the freed lease (this replica or another) names itself before the next
+        // replica may judge the holder dead: until then the owner file still names the dead one.
+        const dead = mutex.dead
+        const deadline = Date.now() + LEASE_RENEW_MS * 2
+        while (dead && Date.now() < deadline && sameOwner(await readOwner(this.#ownerPath), dead))
+          await new Promise((resolve) => setTimeout(resolve, 20))
+        await rm(this.#mutexPath, { recursive: true, force: true }).catch(() => undefined)
+      }
+    }
+  }
+
+  /** The takeover mutex (mkdir: atomic); one left by a replica that died while taking over goes after a while. */
+  async #takeMutex(): Promise<boolean> {
+    try {
+      await mkdir(this.#mutexPath)
+      return true
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e
+      const age = Date.now() - ((await stat(this.#mutexPath).catch(() => undefined))?.mtimeMs ?? 0)
+      if (age > LEASE_STALE_MS * 2) await rm(this.#mutexPath, { recursive: true, force: true })
+      return false
+    }
+  }
+
+  async #takeOnce(mutex: TakeoverMutex): Promise<boolean> {
     await mkdir(this.#dir, { recursive: true })
     const token = {}
+    let tookOver = false
     for (let attempt = 1; ; attempt++) {
       try {
         this.#release = await lock(this.#dir, {
@@ -195,9 +256,21 @@ export class GatekeeperLease {
         if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e
         const ino = (await stat(this.#lockPath).catch(() => undefined))?.ino
         if (ino === undefined && attempt < 3) continue // released meanwhile: try again
-        const owner = await readOwner(this.#ownerPath)
-        const describes = owner !== undefined && owner.lockIno === ino
-        if (describes && !isAlive(owner) && attempt < 3 && (await this.#takeOver(ino!))) {
+        let owner = await readOwner(this.#ownerPath)
+        const dead = () => owner !== undefined && owner.lockIno === ino && !isAlive(owner)
+        // After a takeover, a lease found here again was made by another replica in the meantime
+        // (a free lease, taken fairly): it holds it, even though the owner file may still name the
+        // dead holder (not written yet) and the new directory may have the dead one's inode number.
+        if (!dead() || attempt >= 3 || tookOver) return false
+        if (!mutex.held) {
+          if (!(await this.#takeMutex())) return false // another replica is taking it over
+          mutex.held = true
+          owner = await readOwner(this.#ownerPath) // as it is now that nobody else takes over
+          if (!dead()) return false
+        }
+        if (await this.#takeOver(ino!)) {
+          tookOver = true
+          mutex.dead = owner
           this.#logger.warn('gatekeeper_lease_taken_over', {
             path: this.#lockPath,
             previous: owner,
@@ -294,6 +367,16 @@ export class GatekeeperLease {
     this.#logger.warn('gatekeeper_lease_lost', { path: this.#lockPath, error: e })
     this.#events.lost(e.message)
   }
+}
+
+/** The takeover mutex as `#take` holds it, and the dead holder whose lease it removed. */
+interface TakeoverMutex {
+  held: boolean
+  dead: LeaseOwner | undefined
+}
+
+function sameOwner(a: LeaseOwner | undefined, b: LeaseOwner): boolean {
+  return a !== undefined && a.id === b.id && a.pid === b.pid && a.startedAt === b.startedAt
 }
 
 /** The highest generation claimed in the state directory; undefined before the first. */

@@ -189,6 +189,7 @@ export class Replica {
         await this.#o.becameGatekeeper()
         this.#role = 'gatekeeper'
       }
+      if (this.#role === 'gatekeeper') await this.#lease.verify()
       await this.#writeBeat()
       await this.#hear()
     } catch (e) {
