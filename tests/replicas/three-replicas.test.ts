@@ -98,10 +98,19 @@ async function waitForViews(
   return views
 }
 
-/** A server's log lines about its role and the lease, as evidence when the replicas disagree. */
+/**
+ * A server's log lines about its role, the lease and the versions it served, as evidence when the
+ * replicas disagree.
+ */
 function roleLog(server: CliServer): string {
   return logRecords(server)
-    .filter((r) => /replica|gatekeeper|lease|heartbeat|follow|fenc/.test(r.event))
+    .filter(
+      (r) =>
+        r.level !== 'info' ||
+        /replica|gatekeeper|lease|follow|admin|gate_finished|version_(promoted|rolled)/.test(
+          r.event,
+        ),
+    )
     .map((r) => `${server.child.pid}: ${JSON.stringify(r)}`)
     .join('\n')
 }
@@ -132,7 +141,10 @@ async function waitAllActive(servers: readonly CliServer[], version: number): Pr
     `every replica to serve version ${version}`,
     DEADLINE_MS,
   ).catch((e: Error) => {
-    throw new Error(`${e.message}; active: ${JSON.stringify(Object.fromEntries(actives))}`)
+    throw new Error(
+      `${e.message}; active: ${JSON.stringify(Object.fromEntries(actives))}\n` +
+        `what the replicas logged of it:\n${servers.map(roleLog).join('\n')}`,
+    )
   })
 }
 
