@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises'
 import { hostname } from 'node:os'
 import { join } from 'node:path'
-import { describe, expect, it, onTestFinished } from 'vitest'
+import { describe, expect, it, onTestFailed, onTestFinished } from 'vitest'
 import { admin, getJson, predict } from '../support/api-client.js'
 import { spawnServerCli, type CliServer } from '../support/cli-server.js'
 import { addConstModel, writeVersion } from '../support/models.js'
@@ -37,8 +37,9 @@ async function replicaDirs(): Promise<{ models: string; state: string }> {
   return { models, state }
 }
 
-function startReplica(dirs: { models: string; state: string }): Promise<CliServer> {
-  return spawnServerCli([
+/** A replica over `dirs`, ready; if the test fails, what it logged of its role is printed. */
+async function startReplica(dirs: { models: string; state: string }): Promise<CliServer> {
+  const server = await spawnServerCli([
     '--models',
     dirs.models,
     '--state-dir',
@@ -48,6 +49,8 @@ function startReplica(dirs: { models: string; state: string }): Promise<CliServe
     '--rescan-ms',
     '200',
   ])
+  onTestFailed(() => console.error(`replica pid ${server.child.pid}:\n${roleLog(server)}`))
+  return server
 }
 
 interface ReplicaEntry {
@@ -90,34 +93,32 @@ async function waitForViews(
     what,
     DEADLINE_MS,
   ).catch((e: Error) => {
-    throw new Error(
-      `${e.message}\nlast GET /replicas answers: ${JSON.stringify(views, null, 1)}\n` +
-        `what the replicas logged of it:\n${servers.map(roleLog).join('\n')}`,
-    )
+    throw new Error(`${e.message}\nlast GET /replicas answers: ${JSON.stringify(views, null, 1)}`)
   })
   return views
 }
 
 /**
- * A server's log lines about its role, the lease and the versions it served, as evidence when the
- * replicas disagree.
+ * A server's log lines about its role, the lease, its gates and the versions it served, and every
+ * warning: the evidence when the replicas disagree.
  */
 function roleLog(server: CliServer): string {
   return logRecords(server)
     .filter(
       (r) =>
         r.level !== 'info' ||
-        /replica|gatekeeper|lease|follow|admin|gate_finished|version_(promoted|rolled)/.test(
+        /replica|gatekeeper|lease|follow|admin|gate_(started|finished)|version_(promoted|rolled)/.test(
           r.event,
         ),
     )
-    .map((r) => `${server.child.pid}: ${JSON.stringify(r)}`)
+    .map((r) => JSON.stringify(r))
     .join('\n')
 }
 
 /**
- * The heartbeats of `ids` (every one listed; by default all listed) give the roles the lease does. A heartbeat is written
- * every second, so a replica that just took the lease may list itself a follower for a moment.
+ * The heartbeats of `ids` (by default every one listed) give the roles the lease does. A heartbeat
+ * is written every second, so a replica that just took the lease may list itself a follower for a
+ * moment.
  */
 function rolesAgree(
   view: ReplicasView,
@@ -141,10 +142,7 @@ async function waitAllActive(servers: readonly CliServer[], version: number): Pr
     `every replica to serve version ${version}`,
     DEADLINE_MS,
   ).catch((e: Error) => {
-    throw new Error(
-      `${e.message}; active: ${JSON.stringify(Object.fromEntries(actives))}\n` +
-        `what the replicas logged of it:\n${servers.map(roleLog).join('\n')}`,
-    )
+    throw new Error(`${e.message}; active: ${JSON.stringify(Object.fromEntries(actives))}`)
   })
 }
 
@@ -333,7 +331,8 @@ describe('replicas over one state directory', () => {
     await waitAllActive(survivors, 3)
     expect(await historyEntries(dirs.state, 'promoted', 3)).toHaveLength(1)
     expect(gatesOf(successor, 3)).toBe(1)
-    for (const s of survivors.filter((s) => s !== successor)) expect(gatesOf(s, 3)).toBe(0)
+    for (const s of survivors.filter((s) => s !== successor))
+      expect(gatesOf(s, 3), 'a follower gates nothing').toBe(0)
 
     // 6. No request failed anywhere, and each survivor answered with every version it served.
     for (const s of survivors) {
