@@ -11,11 +11,17 @@
 //   http, grpc               the protocols: Hono app and routes; the Open Inference Protocol over
 //                            gRPC. Neither imports the other
 //   server.ts, cli.ts, cli/  the composition root, the entry point and its commands (cli/:
-//                            remote commands that talk to a running server, ship, smoke record)
+//                            remote commands that talk to a running server, ship, smoke record,
+//                            import sklearn)
+//   cluster                  serve --workers N: the primary process and a worker's link to it;
+//                            cli.ts alone starts either
+// Beside them, sklearn/ (scikit-learn estimators as ONNX models, for `modelgate import sklearn`)
+// takes the ONNX writer and the runtime, and only cli/ imports it: the server never unpickles.
 const layer = (folder) => `^src/${folder}/`
 
 const PROTOCOLS = ['http', 'grpc']
-const ABOVE_LIFECYCLE = ['dataplane', 'v2', ...PROTOCOLS]
+const TOP = [...PROTOCOLS, 'cluster']
+const ABOVE_LIFECYCLE = ['dataplane', 'v2', ...TOP]
 const ABOVE_REPOSITORY = ['lifecycle', ...ABOVE_LIFECYCLE]
 const ABOVE_RUNTIME = ['repository', ...ABOVE_REPOSITORY]
 const ABOVE_BOTTOM = ['runtime', ...ABOVE_RUNTIME]
@@ -44,8 +50,8 @@ module.exports = {
     noUpwardImport('runtime', ABOVE_RUNTIME),
     noUpwardImport('repository', ABOVE_REPOSITORY),
     noUpwardImport('lifecycle', ABOVE_LIFECYCLE),
-    noUpwardImport('dataplane', PROTOCOLS),
-    noUpwardImport('v2', PROTOCOLS),
+    noUpwardImport('dataplane', TOP),
+    noUpwardImport('v2', TOP),
     {
       name: 'protocols-apart',
       comment:
@@ -61,6 +67,30 @@ module.exports = {
       severity: 'error',
       from: { path: '^src/', pathNot: '^src/cli([.]ts$|/)' },
       to: { path: '^src/((server|cli)[.]ts$|cli/)' },
+    },
+    {
+      name: 'cluster-only-from-cli',
+      comment:
+        'src/cluster is how cli.ts runs serve --workers N; server.ts is handed what it needs (a /metrics source), http/ and grpc/ know nothing of it',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cli[.]ts$|cluster/)' },
+      to: { path: '^src/cluster/' },
+    },
+    {
+      name: 'sklearn-imports-only-onnx-and-runtime',
+      comment:
+        'src/sklearn builds ONNX models from scikit-learn dumps and runs them: the ONNX writer and the runtime are all it needs',
+      severity: 'error',
+      from: { path: '^src/sklearn/' },
+      to: { path: '^src/', pathNot: '^src/(sklearn|onnx|runtime)/' },
+    },
+    {
+      name: 'sklearn-only-from-cli',
+      comment:
+        'Importing a pickle runs Python code: only the import command (src/cli/) uses src/sklearn, never the server',
+      severity: 'error',
+      from: { path: '^src/', pathNot: '^src/(cli|sklearn)/' },
+      to: { path: '^src/sklearn/' },
     },
     {
       name: 'hono-only-in-http',

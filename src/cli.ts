@@ -11,13 +11,16 @@ import {
   REPEATABLE_OPTIONS,
 } from './config.js'
 import { historyCommand, promoteCommand, rollbackCommand } from './cli/admin-commands.js'
+import { IMPORT_USAGE, importCommand } from './cli/import-sklearn.js'
 import { runRemote } from './cli/remote-command.js'
 import { statusCommand } from './cli/status.js'
 import { SHIP_USAGE, shipCommand } from './cli/ship.js'
 import { runCommand } from './cli/exit.js'
 import { SMOKE_USAGE, smokeCommand } from './cli/smoke-record.js'
+import { runPrimary } from './cluster/primary.js'
+import { isClusterWorker, PrimaryLink } from './cluster/worker.js'
 import { createLogger } from './log.js'
-import { startServer, StartupError } from './server.js'
+import { type ModelgateServer, startServer, StartupError } from './server.js'
 import { formatReport, UsageError, validate } from './validate.js'
 import { VERSION } from './version.js'
 
@@ -34,6 +37,9 @@ Usage:
                                          ship a model file as a new version, the safe way
   modelgate smoke record MODEL --inputs FILE
                                          write smoke.json from today's outputs on sample inputs
+  modelgate import sklearn MODEL.pkl --out FILE.onnx [--smoke-from ROWS.csv]
+                                         convert a scikit-learn model to ONNX (runs Python,
+                                         which runs the pickle's code: trusted files only)
   modelgate --help                       this text
   modelgate <command> --help             the options of a command
   modelgate --version
@@ -85,6 +91,7 @@ const SERVE_HELP: Record<OptionKey, readonly [string, string]> = {
   maxMemory: ['SIZE', 'refuse a version that would take the process past this (default: none)'],
   webhook: ['URL', 'POST every lifecycle event here (repeat the flag for more than one)'],
   webhookSecretFile: ['FILE', 'sign webhook bodies with this secret (or MODELGATE_WEBHOOK_SECRET)'],
+  workers: ['N', 'server processes sharing the port, 1 to 64 (default: 1, no cluster)'],
 }
 
 function serveUsage(): string {
@@ -146,32 +153,46 @@ async function serve(args: string[]): Promise<void> {
     throw e
   }
   const logger = createLogger(config.logLevel)
-  let server
+  if (config.workers > 1 && !isClusterWorker()) {
+    runPrimary(config, logger)
+    return
+  }
+  // A worker links to its primary before its server starts: see PrimaryLink.
+  const primary = isClusterWorker() ? new PrimaryLink(logger, config.workers) : undefined
+  const log = primary?.logger ?? logger
+  let server: ModelgateServer
   try {
-    server = await startServer(config, logger)
+    server = await startServer(config, log, {
+      exposition: primary && ((own) => primary.exposition(own.registry)),
+      listenOnceLoaded: primary?.replacement,
+    })
   } catch (e) {
     if (e instanceof StartupError) fail(e.message)
     throw e
   }
   let stopping = false
-  const stop = (signal: string) => {
-    if (stopping) {
-      // A second signal: the operator does not want to wait.
-      logger.warn('stopping_now', { signal })
+  let signals = 0
+  const stop = (fields: { signal: string } | { primary: string }) => {
+    if ('signal' in fields && ++signals > 1) {
+      // A second signal: the operator does not want to wait. (A worker's first may come after its
+      // primary's request: Ctrl-C signals every process of the group, the primary passes it on.)
+      log.warn('stopping_now', fields)
       process.exit(1)
     }
+    if (stopping) return
     stopping = true
-    logger.info('stopping', { signal })
+    log.info('stopping', fields)
     server.close().then(
       () => process.exit(0),
       (e: unknown) => {
-        logger.error('stop_failed', { error: e })
+        log.error('stop_failed', { error: e })
         process.exit(1)
       },
     )
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGTERM', () => stop({ signal: 'SIGTERM' }))
+  process.on('SIGINT', () => stop({ signal: 'SIGINT' }))
+  primary?.serving((reason) => stop({ primary: reason }))
 }
 
 async function validateCommand(args: string[]): Promise<void> {
@@ -237,6 +258,8 @@ async function main(argv: string[]): Promise<void> {
       return runCommand(SHIP_USAGE, () => shipCommand(rest, process.env))
     case 'smoke':
       return runCommand(SMOKE_USAGE, () => smokeCommand(rest, process.env))
+    case 'import':
+      return runCommand(IMPORT_USAGE, () => importCommand(rest, process.env))
     case '--version':
     case '-v':
       process.stdout.write(`${VERSION}\n`)

@@ -114,6 +114,8 @@ export const serveOptionsSchema = z.object({
     .default([]),
   /** A file holding the secret that signs webhook bodies; MODELGATE_WEBHOOK_SECRET also works. */
   webhookSecretFile: z.string().min(1).optional(),
+  /** Server processes behind the one port (Node's cluster); 1: this process serves, no cluster. */
+  workers: integer(1, 64).default(1),
 })
 
 /** Flags that take no value. */
@@ -153,6 +155,8 @@ export interface ServeConfig {
   readonly webhooks: readonly string[]
   /** Signs webhook bodies (X-Modelgate-Signature); undefined: unsigned. */
   readonly webhookSecret: string | undefined
+  /** Server processes sharing the port; above 1, this process is their primary and serves nothing. */
+  readonly workers: number
 }
 
 export type OptionKey = keyof z.infer<typeof serveOptionsSchema>
@@ -296,5 +300,6 @@ export function loadServeConfig(
       o.webhookSecretFile,
       source.webhookSecretFile ?? '--webhook-secret-file',
     ),
+    workers: o.workers,
   })
 }

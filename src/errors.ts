@@ -259,6 +259,15 @@ export class ShuttingDownError extends ServerError {
   readonly status = 503
 }
 
+/**
+ * GET /metrics in a worker of `modelgate serve --workers N`: the primary process, which sums every
+ * worker's metrics, did not give them in time (or one worker did not answer it).
+ */
+export class MetricsUnavailableError extends ServerError {
+  readonly code = 'metrics_unavailable'
+  readonly status = 503
+}
+
 /** A request body that stopped arriving: no bytes for the body timeout. */
 export class RequestTimeoutError extends ServerError {
   readonly code = 'request_timeout'

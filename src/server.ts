@@ -10,6 +10,7 @@ import type { Hono } from 'hono'
 import type { ServeConfig } from './config.js'
 import { DriftMonitor } from './dataplane/drift/drift-monitor.js'
 import { Feedback } from './dataplane/feedback.js'
+import { FeedbackRelay } from './dataplane/feedback-relay.js'
 import { PredictionLogs } from './dataplane/prediction-logs.js'
 import { PayloadLogs } from './dataplane/payloads/payload-logs.js'
 import { Predictor } from './dataplane/predictor.js'
@@ -31,7 +32,7 @@ import { ModelRegistry } from './lifecycle/versions/model-registry.js'
 import type { Logger } from './log.js'
 import { LiveFigures } from './metrics/live-figures.js'
 import { RequestRates } from './metrics/request-rates.js'
-import { ServerMetrics } from './metrics/server-metrics.js'
+import { type MetricsExposition, ServerMetrics } from './metrics/server-metrics.js'
 import { ThreadpoolProbe } from './threadpool-probe.js'
 import { VERSION } from './version.js'
 
@@ -57,6 +58,19 @@ export interface ModelgateServer {
 
 export class StartupError extends Error {}
 
+export interface StartOptions {
+  /**
+   * What GET /metrics answers, given this server's own metrics (a worker of `--workers N` answers
+   * every worker's, summed by the primary); default: its own.
+   */
+  readonly exposition?: ((own: ServerMetrics) => MetricsExposition) | undefined
+  /**
+   * Listen only once the initial load has finished: a worker that replaces one of a cluster's
+   * (the others answer meanwhile; a connection handed to it before would get model_not_ready).
+   */
+  readonly listenOnceLoaded?: boolean | undefined
+}
+
 /** Where a request went, as an error's log line names it. */
 function where(req: IncomingMessage): { method: string; path: string } {
   return { method: req.method ?? '', path: req.url ?? '' }
@@ -71,10 +85,14 @@ const PAYLOAD_LOG_GRACE_MS = 5000
 const OVERLOADED_RETRY_AFTER_SECONDS = 1
 
 /**
- * The composition root: the only place the pieces are wired together. Listens first, so liveness
- * answers at once and readiness turns true when the models are loaded.
+ * The composition root: the only place the pieces are wired together. Listens first (unless
+ * `listenOnceLoaded`), so liveness answers at once and readiness turns true when the models are loaded.
  */
-export async function startServer(config: ServeConfig, logger: Logger): Promise<ModelgateServer> {
+export async function startServer(
+  config: ServeConfig,
+  logger: Logger,
+  options: StartOptions = {},
+): Promise<ModelgateServer> {
   const dir = await stat(config.modelsDir).catch(() => undefined)
   if (!dir?.isDirectory())
     throw new StartupError(
@@ -139,6 +157,18 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   const feedback = new Feedback(registry, predictionLogs, live, metrics, (model, item) =>
     payloadLogs.feedback(model, item),
   )
+  // Replicas behind one balancer: feedback for a prediction another one answered reaches it.
+  const feedbackRelay = new FeedbackRelay({
+    stateDir: config.stateDir,
+    logger,
+    self: () => lifecycle.replicaId,
+    rotates: () => lifecycle.gatekeeper,
+    deliver: (model, items) => feedback.relayed(model, items),
+  })
+  feedback.forwarding = {
+    active: () => lifecycle.hasPeers,
+    relay: (model, items) => feedbackRelay.relay(model, items),
+  }
   let draining = false
   // Draining: not ready, so load balancers stop sending before the listeners close.
   const readiness = () =>
@@ -151,6 +181,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     live,
     registry,
     metrics,
+    exposition: options.exposition?.(metrics),
     readiness,
     liveness: () => threadpool.check(),
     maxBodyBytes: config.maxBodyBytes,
@@ -210,10 +241,20 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         writeErrorPayload(res, errorPayload(e, logger, where(req))),
       )
   })
+  const load = () =>
+    lifecycle.start().catch((e: unknown) => {
+      logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
+    })
+  let loaded: Promise<void> | undefined
+  if (options.listenOnceLoaded) {
+    loaded = load()
+    await loaded
+  }
   await new Promise<void>((resolve, reject) => {
     const onError = (e: Error) => {
       threadpool.close()
       metrics.close()
+      if (loaded) void lifecycle.close()
       reject(new StartupError(`cannot listen on ${config.host}:${config.port}: ${e.message}`))
     }
     server.once('error', onError)
@@ -243,6 +284,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
       server.close()
       threadpool.close()
       metrics.close()
+      if (loaded) void lifecycle.close()
       throw new StartupError(
         `cannot listen for gRPC on ${config.host}:${config.grpcPort}: ${(e as Error).message}`,
       )
@@ -253,6 +295,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
     })
   }
   rates.start()
+  feedbackRelay.start()
   if (config.webhooks.length > 0)
     logger.info('webhooks', {
       webhooks: config.webhooks.map(webhookName),
@@ -268,9 +311,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
   }
 
   let closing: Promise<void> = Promise.resolve()
-  const loaded = lifecycle.start().catch((e: unknown) => {
-    logger.error('initial_load_failed', { error: e, stack: (e as Error).stack })
-  })
+  loaded ??= load()
 
   return {
     url,
@@ -314,6 +355,7 @@ export async function startServer(config: ServeConfig, logger: Logger): Promise<
         // The requests have been answered: their payload lines are all queued.
         await payloadLogs.close(Math.min(PAYLOAD_LOG_GRACE_MS, config.shutdownTimeoutMs))
         drift.close() // no judgement runs once the history is flushed
+        feedbackRelay.close()
         await lifecycle.close()
         // After the lifecycle: its last events are queued too.
         await webhooks.close(Math.min(WEBHOOK_GRACE_MS, config.shutdownTimeoutMs))

@@ -146,6 +146,21 @@ describe('loadServeConfig', () => {
 })
 
 describe('webhooks', () => {
+  it('runs one process unless --workers or MODELGATE_WORKERS asks for 2 to 64', () => {
+    expect(loadServeConfig({}, {}).workers).toBe(1)
+    expect(loadServeConfig({ workers: '4' }, {}).workers).toBe(4)
+    expect(loadServeConfig({}, { MODELGATE_WORKERS: '64' }).workers).toBe(64)
+    expect(() => loadServeConfig({ workers: '0' }, {})).toThrow(
+      new ConfigError("invalid --workers: must be at least 1, got '0'"),
+    )
+    expect(() => loadServeConfig({}, { MODELGATE_WORKERS: '65' })).toThrow(
+      new ConfigError("invalid MODELGATE_WORKERS: must be at most 64, got '65'"),
+    )
+    expect(() => loadServeConfig({ workers: '1.5' }, {})).toThrow(
+      /invalid --workers: expected a whole number/,
+    )
+  })
+
   it('takes --webhook more than once, or MODELGATE_WEBHOOK as a space-separated list', () => {
     expect(loadServeConfig({}, {}).webhooks).toEqual([])
     expect(

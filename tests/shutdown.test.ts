@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import type { LogRecord } from '../src/log.js'
 import { getJson } from './support/api-client.js'
+import { begunPredict } from './support/begun-request.js'
 import { spawnServerCli } from './support/cli-server.js'
 import { addConstModel, writeVersion } from './support/models.js'
 import {
@@ -47,43 +48,6 @@ describe('graceful shutdown', () => {
     })
   }
 
-  /**
-   * A request the server has begun (its listener ran: it answered 100 Continue) whose body is sent
-   * only when `send()` is called: in flight for as long as the test wants.
-   */
-  function begun(
-    url: string,
-    body: string,
-    agent?: http.Agent,
-  ): Promise<{ send(): void; done: Promise<number | string> }> {
-    return new Promise((ready, fail) => {
-      let resolveDone!: (v: number | string) => void
-      const done = new Promise<number | string>((r) => (resolveDone = r))
-      const req = http.request(
-        `${url}/predict`,
-        {
-          method: 'POST',
-          agent,
-          headers: {
-            'content-type': 'application/json',
-            'content-length': Buffer.byteLength(body),
-            expect: '100-continue',
-          },
-        },
-        (res) => {
-          res.resume()
-          res.on('end', () => resolveDone(res.statusCode!))
-        },
-      )
-      req.on('continue', () => ready({ send: () => req.end(body), done }))
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        resolveDone(e.code ?? e.message)
-        fail(e)
-      })
-      req.flushHeaders()
-    })
-  }
-
   const BODY = JSON.stringify({ inputs: [[1, 2, 3, 4]] })
 
   /**
@@ -118,7 +82,9 @@ describe('graceful shutdown', () => {
 
   it('on SIGTERM: in-flight requests finish, new connections are refused, exit 0', async () => {
     const s = await serveCli(await modelsDir(addConstModel(1)))
-    const requests = await Promise.all([1, 2, 3].map(() => begun(s.url, BODY, new http.Agent())))
+    const requests = await Promise.all(
+      [1, 2, 3].map(() => begunPredict(s.url, BODY, new http.Agent())),
+    )
     s.child.kill('SIGTERM')
     await waitFor(
       () => /"event":"draining","inFlight":3/.test(s.output()),
@@ -157,7 +123,7 @@ describe('graceful shutdown', () => {
 
   it('gives up on requests that outlive --shutdown-timeout, then stops and exits 0', async () => {
     const s = await serveCli(await modelsDir(addConstModel(1)), ['--shutdown-timeout', '0.3'])
-    const held = await begun(s.url, BODY, new http.Agent())
+    const held = await begunPredict(s.url, BODY, new http.Agent())
     s.child.kill('SIGTERM')
     expect((await s.closed).code).toBe(0)
     expect(s.output()).toMatch(/"event":"shutdown_timeout","unanswered":1/)

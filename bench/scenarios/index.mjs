@@ -7,6 +7,7 @@ import { protocols } from './protocols.mjs'
 import { replicas } from './replicas.mjs'
 import { rolloutCost } from './rollout-cost.mjs'
 import { throughput } from './throughput.mjs'
+import { workers } from './workers.mjs'
 
 export const scenarios = {
   'predict-example': predictExample,
@@ -18,4 +19,5 @@ export const scenarios = {
   'rollout-cost': rolloutCost,
   replicas,
   protocols,
+  workers,
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url'
 import { load } from '../lib/load.mjs'
 import { copyExample, inputRow, mlp, writeModel } from '../lib/models.mjs'
 import { stageVersion, untilActive } from '../lib/promotion.mjs'
+import { interleavedRounds } from '../lib/rounds.mjs'
 import { median, spread, table, writeReport } from '../lib/report.mjs'
 import { startServerProcess } from '../lib/server-process.mjs'
 import { benchSettings } from '../lib/settings.mjs'
@@ -95,21 +96,18 @@ async function measureModel(model, seconds) {
         seconds: runSeconds,
       })
     for (const s of servers) await run(s, CONNECTIONS.at(-1), WARMUP_SECONDS)
-    // runs[connections][config]: one result per round
-    const runs = Object.fromEntries(
-      CONNECTIONS.map((c) => [c, Object.fromEntries(model.configs.map((k) => [k, []]))]),
-    )
-    for (let round = 0; round < ROUNDS; round++) {
-      const order = round % 2 ? [...servers].reverse() : servers
-      for (const s of order) {
-        for (const connections of CONNECTIONS) {
-          const before = s.shadow && (await shadowCounts(s.url, model.name))
-          const result = await run(s, connections, seconds)
-          if (s.shadow) result.shadow = delta(await shadowCounts(s.url, model.name), before)
-          runs[connections][s.config].push(result)
-        }
-      }
-    }
+    const runs = await interleavedRounds({
+      servers,
+      name: (s) => s.config,
+      connections: CONNECTIONS,
+      rounds: ROUNDS,
+      async measure(s, connections) {
+        const before = s.shadow && (await shadowCounts(s.url, model.name))
+        const result = await run(s, connections, seconds)
+        if (s.shadow) result.shadow = delta(await shadowCounts(s.url, model.name), before)
+        return result
+      },
+    })
     for (const s of servers) await s.confirm()
     return { model, runs }
   } finally {

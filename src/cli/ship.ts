@@ -1,6 +1,6 @@
-import { parseArgs } from 'node:util'
 import { versionFolder } from '../repository/layout.js'
-import { CommandError, EXIT, usageError } from './exit.js'
+import { parseCommandArgs } from './command-args.js'
+import { EXIT, usageError } from './exit.js'
 import { clientFor, DEFAULT_URL } from './client.js'
 import { shipVersion, STAGING_DIR } from './ship-version.js'
 import { readModel, waitForVerdict } from './ship-wait.js'
@@ -33,7 +33,7 @@ export async function shipCommand(
   args: string[],
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
-  const { values, positionals } = parse(args)
+  const { values, positionals } = parseCommandArgs(args, OPTIONS)
   if (values.help) {
     process.stdout.write(SHIP_USAGE)
     return EXIT.ok
@@ -77,25 +77,14 @@ export async function shipCommand(
   return verdict.exitCode
 }
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        models: { type: 'string' },
-        model: { type: 'string' },
-        version: { type: 'string' },
-        create: { type: 'boolean' },
-        smoke: { type: 'string' },
-        wait: { type: 'boolean' },
-        url: { type: 'string' },
-        timeout: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  } catch (e) {
-    throw new CommandError(EXIT.usage, (e as Error).message)
-  }
-}
+const OPTIONS = {
+  models: { type: 'string' },
+  model: { type: 'string' },
+  version: { type: 'string' },
+  create: { type: 'boolean' },
+  smoke: { type: 'string' },
+  wait: { type: 'boolean' },
+  url: { type: 'string' },
+  timeout: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const

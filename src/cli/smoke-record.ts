@@ -1,21 +1,20 @@
-import { randomBytes } from 'node:crypto'
-import { open, realpath, rename, rm, stat } from 'node:fs/promises'
-import { basename, dirname, join, resolve } from 'node:path'
-import { parseArgs } from 'node:util'
+import { realpath, stat } from 'node:fs/promises'
+import { join, resolve } from 'node:path'
 import { SMOKE_FILE, versionFolder } from '../repository/layout.js'
 import {
   ConfigFileError,
   DEFAULT_MODEL_CONFIG,
   readModelConfig,
 } from '../repository/model-config.js'
-import { SMOKE_FILE_MAX_BYTES } from '../repository/repository-file.js'
+import { asksForHelp, parseCommandArgs } from './command-args.js'
 import { CommandError, EXIT, refused, usageError } from './exit.js'
 import { clientFor, DEFAULT_URL } from './client.js'
-import { formatSmokeFile, recordSmoke, type RecordedCase } from './smoke-cases.js'
+import { recordSmoke, type RecordedCase } from './smoke-cases.js'
 import { readSampleCases } from './smoke-inputs.js'
 import { localSource } from './smoke-local-source.js'
 import { serverSource } from './smoke-server-source.js'
 import type { RecordSource } from './smoke-source.js'
+import { writeSmokeFile } from './smoke-write.js'
 
 export const SMOKE_USAGE = `Usage: modelgate smoke record MODEL --inputs FILE [--url URL | --models DIR] [options]
 
@@ -53,12 +52,12 @@ export async function smokeCommand(
   env: Readonly<Record<string, string | undefined>>,
 ): Promise<number> {
   const [sub, ...rest] = args
-  if (sub === undefined || sub === '--help' || sub === '-h' || sub === 'help') {
+  if (asksForHelp(sub)) {
     process.stdout.write(SMOKE_USAGE)
     return EXIT.ok
   }
   if (sub !== 'record') throw usageError(`unknown command 'smoke ${sub}'`)
-  const { values, positionals } = parse(rest)
+  const { values, positionals } = parseCommandArgs(rest, OPTIONS)
   if (values.help) {
     process.stdout.write(SMOKE_USAGE)
     return EXIT.ok
@@ -119,12 +118,7 @@ export async function smokeCommand(
     ...options,
     configuredLabel: config.feedback.output,
   })
-  const text = formatSmokeFile(file)
-  if (Buffer.byteLength(text) > SMOKE_FILE_MAX_BYTES)
-    throw refused(
-      'the recorded smoke.json would be over 64 MiB, which the server refuses: fewer or smaller inputs',
-    )
-  await writeAtomically(out, text)
+  await writeSmokeFile(out, file)
   const kind = labelOutput === undefined ? 'expect' : `label (${labelOutput})`
   process.stdout.write(
     `recorded ${file.cases.length} ${kind} case(s) from ${model} ${source.version} (${source.origin}) into ${out}\n`,
@@ -149,27 +143,7 @@ async function modelConfig(modelDir: string) {
   }
 }
 
-/** The server may read smoke.json at any moment: it sees the old file or the new, never half of one. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  const temp = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`)
-  try {
-    const handle = await open(temp, 'wx')
-    try {
-      await handle.writeFile(text)
-      await handle.sync()
-    } finally {
-      await handle.close()
-    }
-    await rename(temp, path)
-  } catch (e) {
-    await rm(temp, { force: true })
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT')
-      throw usageError(`cannot write ${path}: its folder does not exist`)
-    throw e
-  }
-}
-
-type Values = ReturnType<typeof parse>['values']
+type Values = ReturnType<typeof parseCommandArgs<typeof OPTIONS>>['values']
 
 function number(values: Values, key: 'atol' | 'rtol' | 'min-accuracy'): number | undefined {
   const text = values[key]
@@ -179,29 +153,18 @@ function number(values: Values, key: 'atol' | 'rtol' | 'min-accuracy'): number |
   return n
 }
 
-function parse(args: string[]) {
-  try {
-    return parseArgs({
-      args,
-      strict: true,
-      allowPositionals: true,
-      options: {
-        inputs: { type: 'string' },
-        url: { type: 'string' },
-        models: { type: 'string' },
-        'state-dir': { type: 'string' },
-        version: { type: 'string' },
-        out: { type: 'string' },
-        force: { type: 'boolean' },
-        label: { type: 'string' },
-        expect: { type: 'boolean' },
-        atol: { type: 'string' },
-        rtol: { type: 'string' },
-        'min-accuracy': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    })
-  } catch (e) {
-    throw new CommandError(EXIT.usage, (e as Error).message)
-  }
-}
+const OPTIONS = {
+  inputs: { type: 'string' },
+  url: { type: 'string' },
+  models: { type: 'string' },
+  'state-dir': { type: 'string' },
+  version: { type: 'string' },
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  label: { type: 'string' },
+  expect: { type: 'boolean' },
+  atol: { type: 'string' },
+  rtol: { type: 'string' },
+  'min-accuracy': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const

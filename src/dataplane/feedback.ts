@@ -38,6 +38,17 @@ export interface FeedbackResult {
   readonly duplicates: number
   /** Items that cannot score their prediction (no label or value in its outputs, rows that do not match). */
   readonly invalid: { id: string; reason: string }[]
+  /**
+   * With other replicas sharing the state directory: ids this one did not answer, handed to the
+   * others (the one that answered scores them; feedback-relay.ts). Absent on a server alone.
+   */
+  readonly relayed?: string[]
+}
+
+/** Where feedback for predictions this replica did not answer goes (FeedbackRelay), when other replicas run. */
+export interface FeedbackForwarding {
+  readonly active: () => boolean
+  readonly relay: (model: string, items: readonly FeedbackItem[]) => void
 }
 
 /** A feedback item that scored its prediction, as listeners are told of it. */
@@ -64,6 +75,8 @@ export class Feedback {
   readonly #live: LiveFigures
   readonly #metrics: ServerMetrics
   readonly #onAccepted: FeedbackListener | undefined
+  /** Set once the server knows whether it has peers (server.ts wires the relay after the lifecycle). */
+  forwarding: FeedbackForwarding | undefined
 
   constructor(
     registry: ModelRegistry,
@@ -80,13 +93,40 @@ export class Feedback {
   }
 
   submit(model: string, request: FeedbackRequest): FeedbackResult {
+    const items = 'items' in request ? request.items : [request]
+    const forwarding = this.forwarding?.active() ? this.forwarding : undefined
+    const result = this.#score(model, items, forwarding !== undefined)
+    const unknown = result.unknownItems
+    if (!forwarding || unknown.length === 0) return result.answer
+    forwarding.relay(model, unknown)
+    return { ...result.answer, unknown: [], relayed: unknown.map((i) => i.id) }
+  }
+
+  /**
+   * Items another replica relayed: those whose predictions this replica answered are scored as if
+   * sent here; the others were answered elsewhere, and are ignored.
+   */
+  relayed(model: string, items: readonly unknown[]): void {
+    if (!this.#registry.list().some((m) => m.name === model)) return
+    const parsed = items.flatMap((i) => {
+      const p = feedbackItem.safeParse(i)
+      return p.success ? [p.data] : []
+    })
+    this.#score(model, parsed, true)
+  }
+
+  #score(
+    model: string,
+    items: readonly FeedbackItem[],
+    mayBeElsewhere: boolean,
+  ): { answer: FeedbackResult; unknownItems: FeedbackItem[] } {
     const view = this.#registry.require(model)
     const config = view.config
     const log = this.#logs.of(model, config.feedback.remember)
-    const items = 'items' in request ? request.items : [request]
     let accepted = 0
     let duplicates = 0
     const unknown: string[] = []
+    const unknownItems: FeedbackItem[] = []
     const invalid: FeedbackResult['invalid'] = []
     const count = (version: string, outcome: string) =>
       this.#metrics.feedback.inc({ model, version, result: outcome })
@@ -94,7 +134,9 @@ export class Feedback {
       const p = log.get(item.id)
       if (!p) {
         unknown.push(item.id)
-        count('', 'unknown')
+        unknownItems.push(item)
+        // Counted by the replica that answered it, or as unknown by none: relayed ids are not counted here.
+        if (!mayBeElsewhere) count('', 'unknown')
         continue
       }
       const version = String(p.version)
@@ -124,7 +166,7 @@ export class Feedback {
         value: item.value,
       })
     }
-    return { accepted, unknown, duplicates, invalid }
+    return { answer: { accepted, unknown, duplicates, invalid }, unknownItems }
   }
 }
 

@@ -7,7 +7,7 @@ import type { Lifecycle, Readiness } from '../lifecycle/lifecycle.js'
 import type { ModelRegistry } from '../lifecycle/versions/model-registry.js'
 import type { Logger } from '../log.js'
 import type { RequestRates } from '../metrics/request-rates.js'
-import type { ServerMetrics } from '../metrics/server-metrics.js'
+import type { MetricsExposition, ServerMetrics } from '../metrics/server-metrics.js'
 import type { Liveness } from '../threadpool-probe.js'
 import { createErrorHandler, createNotFound } from './error-handler.js'
 import type { EventStreams } from './event-streams.js'
@@ -29,6 +29,8 @@ export interface HttpAppOptions {
   readonly live: LiveFigures
   readonly registry: ModelRegistry
   readonly metrics: ServerMetrics
+  /** What GET /metrics answers (every worker's metrics, in a worker of a cluster); default: `metrics`. */
+  readonly exposition?: MetricsExposition | undefined
   readonly readiness: () => Readiness
   /** /healthz: the threadpool probe's verdict. */
   readonly liveness?: (() => Liveness) | undefined

@@ -418,6 +418,12 @@ const ops: Record<string, Partial<Record<'get' | 'post', Op>>> = {
         invalid: z
           .array(z.object({ id: z.string(), reason: z.string() }))
           .describe('items that cannot score their prediction'),
+        relayed: z
+          .array(z.string())
+          .optional()
+          .describe(
+            'with other replicas on the state directory: ids this one did not answer, handed to the one that did',
+          ),
       }),
       example: {
         request: {

@@ -111,6 +111,16 @@ export class Lifecycle {
     return this.#gatekeeper ? 'gatekeeper' : 'follower'
   }
 
+  /** This replica's id among those sharing the state directory. */
+  get replicaId(): string {
+    return this.#replica.id
+  }
+
+  /** Other replicas share the state directory (seen in the last 5 s). */
+  get hasPeers(): boolean {
+    return this.#replica.others > 0
+  }
+
   /** True while this replica holds the gatekeeper lease; webhooks are sent by it alone. */
   get gatekeeper(): boolean {
     return this.#gatekeeper

@@ -6,6 +6,17 @@ const LATENCY_BUCKETS = [
   0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ]
 
+/**
+ * What GET /metrics answers: one server's metrics, or, in a worker of `modelgate serve --workers N`,
+ * every worker's, aggregated by the primary process. In that case each metric is combined by its
+ * `aggregator`: counters and histograms add up (prom-client's default, `sum`); a gauge that is a
+ * fact each process holds alike (a version number, a share) says which other way below.
+ */
+export interface MetricsExposition {
+  readonly contentType: string
+  text(): Promise<string>
+}
+
 export interface MetricSources {
   /** The body budget in use (BodyBudget.used). */
   readonly inflightBodyBytes?: () => number
@@ -17,7 +28,7 @@ export interface MetricSources {
  * Every metric of one server instance, on a registry it owns: no prom-client global, so two
  * servers can run in one process (tests do) without mixing their numbers.
  */
-export class ServerMetrics {
+export class ServerMetrics implements MetricsExposition {
   readonly registry = new Registry()
 
   readonly requests = new Counter({
@@ -58,6 +69,8 @@ export class ServerMetrics {
     help: 'Versions with a live onnxruntime session, per model.',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    // Every worker loads the same versions (a copy each): a sum would count each version N times.
+    aggregator: 'max',
   })
 
   readonly activeVersion = new Gauge({
@@ -65,6 +78,9 @@ export class ServerMetrics {
     help: 'The version that serves each model (0: none).',
     labelNames: ['model'] as const,
     registers: [this.registry],
+    // A version number, not a count: the same in every worker once they follow state.json; while
+    // one lags behind a swap, the highest (as the dashboard's max by (model) across replicas).
+    aggregator: 'max',
   })
 
   readonly promotions = new Counter({
@@ -154,6 +170,9 @@ export class ServerMetrics {
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
     collect: (): void => this.#collectLive(this.liveAccuracy, 'accuracy'),
+    // Each worker scores the feedback on its own predictions: a mean of means (workers that have
+    // none have no series), close to the whole when the workers share the traffic evenly.
+    aggregator: 'average',
   })
 
   readonly liveMae: Gauge = new Gauge({
@@ -162,6 +181,7 @@ export class ServerMetrics {
     labelNames: ['model', 'version'] as const,
     registers: [this.registry],
     collect: (): void => this.#collectLive(this.liveMae, 'mae'),
+    aggregator: 'average', // as modelgate_live_accuracy
   })
 
   readonly probations = new Counter({
@@ -183,6 +203,8 @@ export class ServerMetrics {
     help: "The share of a model's requests (%) its canary answers now; 0 when no canary runs.",
     labelNames: ['model'] as const,
     registers: [this.registry],
+    // Each worker routes the same share of its own requests: shares do not add up.
+    aggregator: 'max',
   })
 
   readonly shadowRequests = new Counter({
@@ -197,6 +219,9 @@ export class ServerMetrics {
     help: 'Population stability index of each feature of the active version\'s live window against its reference (model.json drift); feature: the column, "" for a rank-1 input, mean/std, or frequency (string/bool inputs, and the label output).',
     labelNames: ['model', 'input', 'feature'] as const,
     registers: [this.registry],
+    // Each worker judges the window of its own requests; an index does not add up, and the worst
+    // window is the one to look at.
+    aggregator: 'max',
   })
 
   readonly webhookDeliveries = new Counter({
@@ -234,6 +259,8 @@ export class ServerMetrics {
     help: 'How late the event loop ran since the previous scrape: the longest delay (stat="max") and the 99th percentile (stat="p99"). Everything on the main thread waits this long.',
     labelNames: ['stat'] as const,
     registers: [this.registry],
+    // Each worker has an event loop of its own: the latest one is what some request waited.
+    aggregator: 'max',
     collect: (): void => {
       const h = this.#loopDelay
       // The histogram counts the sampling interval in every delay: what is left is the lateness.

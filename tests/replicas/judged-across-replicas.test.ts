@@ -44,6 +44,16 @@ async function predictWithTruth(url: string, n: number, prefix: string): Promise
   return versions
 }
 
+/** The history's entries of `event`, once there is one (an automatic rollback's is written after its swap). */
+async function recorded(dir: string, event: string): Promise<any[]> {
+  let entries: any[] = []
+  await waitFor(async () => {
+    entries = await historyEvents(dir, event)
+    return entries.length > 0
+  }, `${event} in history.jsonl`)
+  return entries
+}
+
 async function historyEvents(dir: string, event: string): Promise<any[]> {
   const text = await readFile(join(dir, '.modelgate', 'history.jsonl'), 'utf8')
   return text
@@ -63,14 +73,19 @@ describe('judged across replicas', () => {
       gatekeeper: (await getJson(`${gatekeeper.url}/replicas`)).body.self,
     })
     await predictWithTruth(gatekeeper.url, 5, 'v1') // the baseline: accuracy 1
+    await waitActive(follower.url, 'm', 1)
+    const promoted = { model: 'm', result: 'promoted' }
+    // 1 if the follower served version 1 at its start (as any server restarting does), none if it
+    // followed it (state.json was not written yet when it started).
+    const followerBefore = await metricValue(follower.url, 'modelgate_promotions_total', promoted)
     await dropVersion(gatekeeper.modelsDir, 'm', 2, WRONG)
     await waitActive(gatekeeper.url, 'm', 2)
     await waitActive(follower.url, 'm', 2)
-    // Version 2's promotion is the gatekeeper's, counted there alone (the follower counts only
-    // version 1, which it served at its start, as any server restarting does).
-    const promoted = { model: 'm', result: 'promoted' }
+    // Version 2's promotion is the gatekeeper's, counted there alone.
     expect(await metricValue(gatekeeper.url, 'modelgate_promotions_total', promoted)).toBe(2)
-    expect(await metricValue(follower.url, 'modelgate_promotions_total', promoted)).toBe(1)
+    expect(await metricValue(follower.url, 'modelgate_promotions_total', promoted)).toBe(
+      followerBefore,
+    )
 
     // Three wrong answers on each replica: 3 < minFeedback on each, 6 pooled.
     await predictWithTruth(gatekeeper.url, 3, 'g')
@@ -81,9 +96,43 @@ describe('judged across replicas', () => {
     await waitActive(gatekeeper.url, 'm', 1, 15_000)
     await waitActive(follower.url, 'm', 1)
     await waitStatus(follower.url, 'm', 2, 'rolled_back')
-    const [rollback, ...more] = await historyEvents(gatekeeper.modelsDir, 'auto_rolled_back')
+    const [rollback, ...more] = await recorded(gatekeeper.modelsDir, 'auto_rolled_back')
     expect(more).toEqual([])
     expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 6 })
+  })
+
+  it('feedback sent to a replica that did not answer the prediction reaches the one that did', async () => {
+    const gatekeeper = await serve((dir) =>
+      firstVersion(dir, { probation: { seconds: 600, minFeedback: 4, latencyRatio: 1000 } }),
+    )
+    const follower = await serveOver(gatekeeper.modelsDir)
+    await predictWithTruth(gatekeeper.url, 5, 'v1')
+    await dropVersion(gatekeeper.modelsDir, 'm', 2, WRONG)
+    await waitActive(gatekeeper.url, 'm', 2)
+    await waitActive(follower.url, 'm', 2)
+    // The follower relays ids it does not know once it has heard of another replica (heartbeats).
+    let probe = 0
+    await waitFor(async () => {
+      const r = await postJson(`${follower.url}/models/m/feedback`, {
+        id: `never-${probe++}`,
+        label: 0,
+      })
+      return r.body.relayed !== undefined
+    }, 'the follower to relay what it does not know')
+
+    const ids = ['g-0', 'g-1', 'g-2', 'g-3']
+    for (const id of ids)
+      expect(
+        (await postJson(`${gatekeeper.url}/models/m/predict`, X, { 'x-prediction-id': id })).status,
+      ).toBe(200)
+    const f = await postJson(`${follower.url}/models/m/feedback`, {
+      items: ids.map((id) => ({ id, label: 0 })),
+    })
+    expect(f.body).toEqual({ accepted: 0, unknown: [], duplicates: 0, invalid: [], relayed: ids })
+    // The gatekeeper answered them: it scores them, and its probation breaches on them.
+    await waitActive(gatekeeper.url, 'm', 1, 15_000)
+    const [rollback] = await recorded(gatekeeper.modelsDir, 'auto_rolled_back')
+    expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 4 })
   })
 
   it('a canary answers the same users with the same version on every replica, at the same share', async () => {
@@ -122,5 +171,41 @@ describe('judged across replicas', () => {
       'the follower to end the canary',
     )
     for (const u of users.slice(0, 10)) expect(await answeredBy(follower.url, u)).toBe(1)
+  })
+})
+
+describe('who is who', () => {
+  it('GET /replicas and the dashboard list every replica, and mark one not seen for 5 s stale and behind', async () => {
+    const gatekeeper = await serve((dir) => firstVersion(dir, {}))
+    const follower = await serveOver(gatekeeper.modelsDir)
+    await waitActive(follower.url, 'm', 1)
+    const ghost = {
+      id: 'gone-host-77',
+      host: 'gone-host',
+      pid: 77,
+      startedAt: new Date(Date.now() - 60_000).toISOString(),
+      lastSeen: new Date(Date.now() - 10_000).toISOString(),
+      role: 'follower',
+      generation: 1,
+      active: { m: null },
+    }
+    await writeFiles(join(gatekeeper.modelsDir, '.modelgate', 'replicas'), {
+      'gone-host-77.json': JSON.stringify(ghost),
+    })
+    let view: any
+    await waitFor(async () => {
+      view = (await getJson(`${follower.url}/replicas`)).body
+      return view.replicas.length === 3
+    }, 'both replicas and the ghost in GET /replicas')
+    const roles = Object.fromEntries(view.replicas.map((r: any) => [r.id, [r.role, r.stale]]))
+    expect(roles[view.gatekeeper]).toEqual(['gatekeeper', false])
+    expect(roles[view.self]).toEqual(['follower', false])
+    expect(roles['gone-host-77']).toEqual(['follower', true])
+    expect(view.replicas.every((r: any) => r.figures === undefined)).toBe(true)
+
+    const html = await (await fetch(`${follower.url}/ui`)).text()
+    expect(html).toContain('<h2>Replicas</h2>')
+    const ghostRow = html.slice(html.indexOf('data-replica="gone-host-77"'))
+    expect(ghostRow.slice(0, ghostRow.indexOf('</tr>'))).toMatch(/behind[\s\S]*\(stale\)/)
   })
 })

@@ -36,7 +36,7 @@ export interface CliServer extends CliProcess {
  * necessarily started (see spawnServerCli). When the test finishes it is killed with SIGKILL if it
  * still runs, and so are the gate processes left by a kill9.
  */
-function startServerCli(args: string[], env: Record<string, string> = {}): CliProcess {
+export function startServerCli(args: string[], env: Record<string, string> = {}): CliProcess {
   const child = spawn(process.execPath, [CLI, 'serve', '--port', '0', ...args], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

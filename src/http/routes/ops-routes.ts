@@ -1,7 +1,7 @@
 import type { Hono } from 'hono'
 import { ThreadpoolStalledError } from '../../errors.js'
 import type { Readiness, ReplicasView } from '../../lifecycle/lifecycle.js'
-import type { ServerMetrics } from '../../metrics/server-metrics.js'
+import type { MetricsExposition, ServerMetrics } from '../../metrics/server-metrics.js'
 import type { Liveness } from '../../threadpool-probe.js'
 import { route } from '../method-routes.js'
 import { docsPage, openApiDocument } from '../openapi.js'
@@ -14,6 +14,8 @@ export interface OpsRoutesOptions {
   readonly metrics: ServerMetrics
   /** Who is who among the replicas sharing the state directory. */
   readonly replicas: () => Promise<ReplicasView>
+  /** What GET /metrics answers; default: this server's own metrics. */
+  readonly exposition?: MetricsExposition | undefined
 }
 
 /** Probe answers are never cached, nor transformed: `no-transform` keeps the compression middleware off them. */
@@ -22,7 +24,7 @@ const PROBE_CACHE_CONTROL = 'no-store, no-transform'
 /** Kubernetes probes and Prometheus. */
 export function registerOpsRoutes(
   app: Hono,
-  { readiness, liveness, metrics, replicas }: OpsRoutesOptions,
+  { readiness, liveness, metrics, replicas, exposition = metrics }: OpsRoutesOptions,
 ): void {
   route(app, '/healthz', {
     GET: (c) => {
@@ -57,6 +59,7 @@ export function registerOpsRoutes(
   route(app, '/openapi.json', { GET: (c) => c.json(doc) })
   route(app, '/docs', { GET: (c) => c.html(page) })
   route(app, '/metrics', {
-    GET: async (c) => c.body(await metrics.text(), 200, { 'Content-Type': metrics.contentType }),
+    GET: async (c) =>
+      c.body(await exposition.text(), 200, { 'Content-Type': exposition.contentType }),
   })
 }

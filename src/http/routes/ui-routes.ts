@@ -72,12 +72,13 @@ export function registerUiRoutes(app: Hono, o: UiRoutesOptions): void {
     },
   })
   route(app, '/ui', {
-    GET: (c) => {
+    GET: async (c) => {
       const models = o.registry.list().map((m) => {
         const d = detail(m.name)
         return { detail: d, lastMinute: lastMinute(d) }
       })
-      return page(c, OverviewPage({ models, access: accessOf(c) }))
+      const replicas = await o.lifecycle.replicas()
+      return page(c, OverviewPage({ models, replicas, access: accessOf(c) }))
     },
   })
   route(app, '/ui/models/:name', {

@@ -1,4 +1,5 @@
 import type { ModelDetail, VersionView } from '../../dataplane/model-views.js'
+import type { ReplicasView } from '../../lifecycle/lifecycle.js'
 import type { AdminAccess } from '../admin-auth.js'
 import { formatRate, formatTime } from './format.js'
 import { AccessNote, HeaderRow, LIVE_COLUMNS, LiveCells, Page } from './layout.js'
@@ -13,9 +14,11 @@ export interface OverviewModel {
 /** `/ui`: every model, its active version and how that version is doing now. */
 export function OverviewPage({
   models,
+  replicas,
   access,
 }: {
   models: readonly OverviewModel[]
+  replicas: ReplicasView
   access: AdminAccess
 }) {
   return (
@@ -38,7 +41,50 @@ export function OverviewPage({
           </tbody>
         </table>
       )}
+      {replicas.replicas.length > 1 && <Replicas view={replicas} />}
     </Page>
+  )
+}
+
+/** Several servers share the state directory: who decides, and whether any is behind. */
+function Replicas({ view }: { view: ReplicasView }) {
+  const gatekeeper = view.replicas.find((r) => r.id === view.gatekeeper)
+  return (
+    <section class="replicas">
+      <h2>Replicas</h2>
+      <table>
+        <caption>
+          Servers sharing this state directory, from their heartbeats; this page came from{' '}
+          {view.self}.
+        </caption>
+        <HeaderRow columns={['Replica', 'Role', 'Active versions', 'Last seen']} />
+        <tbody>
+          {view.replicas.map((r) => {
+            const behind =
+              r.stale ||
+              r.behind !== undefined ||
+              (gatekeeper !== undefined &&
+                Object.entries(gatekeeper.active).some(([m, v]) => r.active[m] !== v))
+            return (
+              <tr data-replica={r.id}>
+                <th scope="row">{r.id}</th>
+                <td>{r.role}</td>
+                <td>
+                  {Object.entries(r.active)
+                    .map(([m, v]) => `${m} ${v === null ? '—' : `v${v}`}`)
+                    .join(', ')}
+                  {behind && <span class="warning"> behind</span>}
+                </td>
+                <td>
+                  {formatTime(r.lastSeen)}
+                  {r.stale && ' (stale)'}
+                </td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+    </section>
   )
 }
 

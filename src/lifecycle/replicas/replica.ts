@@ -73,6 +73,7 @@ export class Replica {
   #beat: NodeJS.Timeout | undefined
   #tick: NodeJS.Timeout | undefined
   #ticking = false
+  #others = 0
   #beating = false
   #closed = false
 
@@ -92,6 +93,11 @@ export class Replica {
 
   get role(): Role {
     return this.#role
+  }
+
+  /** Other replicas seen in the last 5 s (as of the last heartbeat). */
+  get others(): number {
+    return this.#others
   }
 
   get generation(): number | undefined {
@@ -131,7 +137,7 @@ export class Replica {
     // The published figures are for the gatekeeper's judgements, not for people.
     const replicas = (await this.heartbeats()).map(({ figures: _, ...h }) => ({
       ...h,
-      stale: now - Date.parse(h.lastSeen) > STALE_AFTER_MS,
+      stale: isStale(h, now),
     }))
     return {
       self: this.id,
@@ -184,7 +190,7 @@ export class Replica {
         this.#role = 'gatekeeper'
       }
       await this.#writeBeat()
-      if (this.#role === 'gatekeeper') await this.#hear()
+      await this.#hear()
     } catch (e) {
       this.#o.logger.warn('heartbeat_failed', { id: this.id, error: e })
     } finally {
@@ -222,13 +228,15 @@ export class Replica {
     await rename(tmp, path) // a reader sees the last beat or this one, never half of one
   }
 
-  /** The gatekeeper: hears the others, and forgets those gone for good. */
+  /** Hears the others (the gatekeeper: their figures too), and forgets those gone for good. */
   async #hear(): Promise<void> {
     const now = Date.now()
     const beats = await this.heartbeats()
+    this.#others = beats.filter((h) => h.id !== this.id && !isStale(h, now)).length
+    if (this.#role !== 'gatekeeper') return
     this.#o.heard(beats)
     for (const h of beats)
-      if (h.id !== this.id && now - Date.parse(h.lastSeen) > FORGET_AFTER_MS)
+      if (h.id !== this.id && (now - Date.parse(h.lastSeen) > FORGET_AFTER_MS || goneHere(h)))
         await rm(join(this.#dir, `${h.id}.json`), { force: true }).catch(() => undefined)
   }
 
@@ -240,5 +248,21 @@ export class Replica {
 
   #beatPath(): string {
     return join(this.#dir, `${this.id}.json`)
+  }
+}
+
+/** Not seen for STALE_AFTER_MS, or a process of this host that no longer runs (killed, crashed). */
+function isStale(h: ReplicaHeartbeat, now: number): boolean {
+  return now - Date.parse(h.lastSeen) > STALE_AFTER_MS || goneHere(h)
+}
+
+/** A replica of this host whose process is gone: known at once, not after the staleness. */
+function goneHere(h: ReplicaHeartbeat): boolean {
+  if (h.host !== hostname() || h.pid === process.pid) return false
+  try {
+    process.kill(h.pid, 0)
+    return false
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH'
   }
 }
