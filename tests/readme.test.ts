@@ -25,7 +25,7 @@ import {
   userEnvironment,
   type ProjectServer,
 } from './support/readme-project.js'
-import { runBlock, stepProblems } from './support/readme-runner.js'
+import { blockFailures, runBlock } from './support/readme-runner.js'
 
 const README = readFileSync(join(import.meta.dirname, '..', 'README.md'), 'utf8')
 const BLOCKS = readmeShellBlocks(README)
@@ -94,22 +94,7 @@ describe('README.md, its shell examples run as written, in order', () => {
     o: { cwd: string; env: NodeJS.ProcessEnv; port: number; grpcPort: number },
   ): Promise<string | undefined> {
     const run = await runBlock(block, { ...o, timeoutMs: BLOCK_TIMEOUT_MS })
-    const failures = run.steps.flatMap((r, n) => {
-      if (run.failed && n > run.failed.index) return []
-      const problems =
-        run.failed?.index === n
-          ? [`exited with ${run.failed.status}`, ...stepProblems(r)]
-          : stepProblems(r)
-      if (problems.length === 0) return []
-      return [
-        [
-          `README.md:${r.step.line}: ${r.step.command}`,
-          ...problems.map((p) => `  - ${p}`),
-          `  stdout: ${r.stdout || '(nothing)'}`,
-          ...(r.stderr ? [`  stderr: ${r.stderr}`] : []),
-        ].join('\n'),
-      ]
-    })
+    const failures = blockFailures(run, 'README.md')
     if (failures.length === 0) return undefined
     const logTail = server.log().trimEnd().split('\n').slice(-15).join('\n')
     return `${failures.join('\n\n')}\n\nthe server's log, last lines:\n${logTail}`

@@ -105,8 +105,31 @@ function segments(text: string, mark: string): Map<string, string> {
   return map
 }
 
+/**
+ * Each step of a run that went wrong (`file:line: command`, its problems, what it printed), up to
+ * the step the script stopped in; empty when the whole block ran as shown.
+ */
+export function blockFailures(run: BlockRun, file: string): string[] {
+  return run.steps.flatMap((r, n) => {
+    if (run.failed && n > run.failed.index) return []
+    const problems =
+      run.failed?.index === n
+        ? [`exited with ${run.failed.status}`, ...stepProblems(r)]
+        : stepProblems(r)
+    if (problems.length === 0) return []
+    return [
+      [
+        `${file}:${r.step.line}: ${r.step.command}`,
+        ...problems.map((p) => `  - ${p}`),
+        `  stdout: ${r.stdout || '(nothing)'}`,
+        ...(r.stderr ? [`  stderr: ${r.stderr}`] : []),
+      ].join('\n'),
+    ]
+  })
+}
+
 /** What is wrong with a step that ran: an HTTP error it did not expect, or an answer unlike the README's. */
-export function stepProblems(r: StepResult): string[] {
+function stepProblems(r: StepResult): string[] {
   const expectsError =
     r.step.expected?.pattern.kind === 'object' && r.step.expected.pattern.members.has('error')
   const problems = expectsError
