@@ -25,9 +25,8 @@ smoke=${pkl%.pkl}.smoke.json
 
 # The pickle as an ONNX model, read by the python3 that trained it. The import runs the export
 # and scikit-learn on the test rows and on rows either side of the trees' split points, and
-# writes nothing unless they agree. sklearn's answers on the test rows go to MODEL.smoke.json;
-# they are not shipped with the version, because a version's own smoke.json sets minAccuracy for
-# every label check of its gate, and its 1 would hold the test set's true diagnoses to it too.
+# writes nothing unless they agree. sklearn's answers on the test rows go to MODEL.smoke.json,
+# shipped as the version's own smoke.json: the server's gate checks them too.
 export MODELGATE_PYTHON="${MODELGATE_PYTHON:-$(command -v python3)}"
 npx modelgate import sklearn "$pkl" --out "$onnx" --smoke-from test.csv --smoke-out "$smoke" --force
 
@@ -37,4 +36,4 @@ npx modelgate validate "$onnx" --model-dir "$models/$model" ${STATE_DIR:+--state
 
 [ "$ship" = --ship ] || exit 0
 # Into the models directory the safe way; exits 0 once the version serves.
-npx modelgate ship "$onnx" --models "$models" --model "$model" --wait
+npx modelgate ship "$onnx" --models "$models" --model "$model" --smoke "$smoke" --wait

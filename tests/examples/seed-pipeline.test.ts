@@ -64,6 +64,8 @@ const CHECKS: Record<string, Check> = {
     const smoke = promoted.stages.find((s: any) => s.stage === 'smoke')
     expect(smoke).toMatchObject({ status: 'passed', details: { minAccuracy: 0.8 } })
     expect(smoke.details.accuracy).toBeGreaterThan(0.9)
+    // The server's gate also held the ONNX model to scikit-learn's own answers (ci.sh ships them).
+    expect(smoke.details.cases.length).toBeGreaterThan(114)
     expect(promoted.unverified).toBeFalsy()
   },
   'Serving, and the truth coming back': async ({ url, run }) => {

@@ -203,6 +203,16 @@ describe('modelgate import sklearn', () => {
     expect(answer.body.outputs.label).toEqual(['setosa'])
   })
 
+  it("leaves minAccuracy to the model's smoke.json: its cases compare labels exactly instead", async () => {
+    const m = await imported('random-forest-classifier')
+    const smoke = JSON.parse(await readFile(m.smoke, 'utf8'))
+    // A version's own minAccuracy wins over the model's for every label check of its gate, the
+    // model's true-label cases included: the recorded answers must not set one.
+    expect(smoke.minAccuracy).toBeUndefined()
+    expect(smoke.cases.every((c: any) => c.label === undefined)).toBe(true)
+    expect(smoke.cases.every((c: any) => c.expect.label !== undefined)).toBe(true)
+  })
+
   it('refuses an estimator it does not export, naming it and what it exports', async () => {
     const refusals = [
       ['refused-svc', /^modelgate: SVC is not exported\. Supported: .*RandomForestClassifier/],
