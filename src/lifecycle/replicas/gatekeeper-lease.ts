@@ -254,7 +254,8 @@ export class GatekeeperLease {
         // one stale in the same instant (proper-lockfile probes it right after mkdir): lost.
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false
         if ((e as NodeJS.ErrnoException).code !== 'ELOCKED') throw e
-        const ino = (await stat(this.#lockPath).catch(() => undefined))?.ino
+        const found = await stat(this.#lockPath).catch(() => undefined)
+        const ino = found?.ino
         if (ino === undefined && attempt < 3) continue // released meanwhile: try again
         let owner = await readOwner(this.#ownerPath)
         const dead = () => owner !== undefined && owner.lockIno === ino && !isAlive(owner)
@@ -268,7 +269,7 @@ export class GatekeeperLease {
           owner = await readOwner(this.#ownerPath) // as it is now that nobody else takes over
           if (!dead()) return false
         }
-        if (await this.#takeOver(ino!)) {
+        if (await this.#takeOver(found!)) {
           tookOver = true
           mutex.dead = owner
           this.#logger.warn('gatekeeper_lease_taken_over', {
@@ -341,16 +342,19 @@ export class GatekeeperLease {
 
   /**
    * Removes a lease whose holder is dead, unless it is no longer the lease that was judged (another
-   * replica took it meanwhile): it is moved aside first, and its inode checked.
+   * replica took it meanwhile): it is moved aside first, then checked.
    */
-  async #takeOver(ino: number): Promise<boolean> {
+  async #takeOver(judged: { readonly ino: number; readonly mtimeMs: number }): Promise<boolean> {
     const aside = `${this.#lockPath}.stale-${process.pid}-${Date.now()}`
     try {
       await rename(this.#lockPath, aside)
     } catch {
       return true // gone already: try again
     }
-    if ((await stat(aside)).ino !== ino) {
+    // The same directory: its inode number (which a directory made again at once may reuse) and
+    // its mtime (a dead holder's no longer moves; a new lease's is set as it is made).
+    const moved = await stat(aside)
+    if (moved.ino !== judged.ino || moved.mtimeMs !== judged.mtimeMs) {
       await rename(aside, this.#lockPath).catch(() => undefined)
       return false
     }
