@@ -124,6 +124,16 @@ export function judge(ctx: OracleContext, r: FuzzRequest, outcome: FuzzOutcome):
         `the answer names a path on the server (${secret}): ${text.slice(0, 300)}`,
       )
   }
+  // `GET /` from a browser (Accept: text/html) is sent to the dashboard: the one redirect.
+  const toDashboard =
+    status === 303 &&
+    headers.location === '/ui' &&
+    (r.method === 'GET' || r.method === 'HEAD') &&
+    routedPath(r.path) === '/' &&
+    Object.entries(r.headers).some(
+      ([k, v]) => k.toLowerCase() === 'accept' && /text\/html/i.test(v),
+    )
+  if (toDashboard) return
   if (status < 200 || (status >= 300 && status < 400) || status >= 600)
     throw new OracleError(`status ${status}`)
   // Node's own answer to `Expect: <anything but 100-continue>`: no route is involved.
