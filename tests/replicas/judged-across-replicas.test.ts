@@ -204,6 +204,9 @@ describe('who is who', () => {
     expect(view.replicas.every((r: any) => r.figures === undefined)).toBe(true)
     expect(await metricValue(gatekeeper.url, 'modelgate_gatekeeper')).toBe(1)
     expect(await metricValue(follower.url, 'modelgate_gatekeeper')).toBe(0)
+    // Version 1 has no smoke cases: the gatekeeper warns once, not every replica that follows it.
+    expect(gatekeeper.logs.filter((l) => l.event === 'version_unverified')).toHaveLength(1)
+    expect(follower.logs.filter((l) => l.event === 'version_unverified')).toEqual([])
 
     const html = await (await fetch(`${follower.url}/ui`)).text()
     expect(html).toContain('<h2>Replicas</h2>')

@@ -377,7 +377,8 @@ export class ModelVersions implements ModelView {
         outbox: out,
       },
     )
-    if (o.unverified)
+    // Said once, by the gatekeeper that served it: not again by every replica that follows it.
+    if (o.unverified && this.#ctx.gatekeeper?.() !== false)
       this.#ctx.logger.warn('version_unverified', {
         model: this.name,
         version: next.version,

@@ -42,6 +42,8 @@ export interface VersionsContext {
   readonly history: History
   /** Writes the state of every model soon (coalesced); a failure is logged and retried. */
   persist(): void
+  /** False on a follower replica: what it serves, the gatekeeper decided (and said) already. */
+  readonly gatekeeper?: () => boolean
 }
 
 /**
