@@ -13,6 +13,7 @@ import {
 import { historyCommand, promoteCommand, rollbackCommand } from './cli/admin-commands.js'
 import { IMPORT_USAGE, importCommand } from './cli/import-sklearn.js'
 import { runRemote } from './cli/remote-command.js'
+import { replicasCommand } from './cli/replicas.js'
 import { statusCommand } from './cli/status.js'
 import { SHIP_USAGE, shipCommand } from './cli/ship.js'
 import { runCommand } from './cli/exit.js'
@@ -31,6 +32,7 @@ Usage:
   modelgate validate <version> [options] run the gate on a version offline (for CI)
   modelgate status [MODEL]               every model, or one model's versions, live figures, probation
   modelgate history MODEL [--limit N]    a model's lifecycle events
+  modelgate replicas                     the servers sharing the state directory, and who is behind
   modelgate rollback MODEL [--to V]      serve an earlier version again
   modelgate promote MODEL V              serve version V now
   modelgate ship FILE --models DIR --model NAME [--wait]
@@ -250,6 +252,8 @@ async function main(argv: string[]): Promise<void> {
       return runRemote(statusCommand, rest, process.env)
     case 'history':
       return runRemote(historyCommand, rest, process.env)
+    case 'replicas':
+      return runRemote(replicasCommand, rest, process.env)
     case 'rollback':
       return runRemote(rollbackCommand, rest, process.env)
     case 'promote':

@@ -1,5 +1,7 @@
+import { execFile } from 'node:child_process'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
   getJson,
@@ -9,6 +11,7 @@ import {
   waitActive,
   waitStatus,
 } from '../support/api-client.js'
+import { CLI } from '../support/cli-server.js'
 import { classifierModel } from '../support/models.js'
 import { serve, serveOver } from '../support/servers.js'
 import { dropVersion, writeFiles } from '../support/staging.js'
@@ -42,6 +45,12 @@ async function predictWithTruth(url: string, n: number, prefix: string): Promise
   const f = await postJson(`${url}/models/m/feedback`, { items })
   expect(f.body.accepted).toBe(n)
   return versions
+}
+
+/** `modelgate ARGS` (the built CLI): its stdout, once it exited 0. */
+async function modelgate(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(process.execPath, [CLI, ...args])
+  return stdout
 }
 
 /** The history's entries of `event`, once there is one (an automatic rollback's is written after its swap). */
@@ -207,6 +216,21 @@ describe('who is who', () => {
     // Version 1 has no smoke cases: the gatekeeper warns once, not every replica that follows it.
     expect(gatekeeper.logs.filter((l) => l.event === 'version_unverified')).toHaveLength(1)
     expect(follower.logs.filter((l) => l.event === 'version_unverified')).toEqual([])
+
+    // The same on the command line: a table, and --json as GET /replicas answers.
+    const table = await modelgate(['replicas', '--url', follower.url])
+    expect(table.split('\n')[0]).toBe(`gatekeeper: ${view.gatekeeper} (generation 1)`)
+    expect(table.split('\n')[1]).toMatch(
+      /^REPLICA\s+ROLE\s+GENERATION\s+ACTIVE\s+LAST SEEN\s+STATE$/,
+    )
+    expect(table).toMatch(
+      new RegExp(`${view.self} \\(this one\\)\\s+follower\\s+1\\s+m 1\\s.*\\sok\n`),
+    )
+    expect(table).toMatch(/gone-host-77\s+follower\s+1\s+m -\s.*\sstale\n/)
+    const json = JSON.parse(await modelgate(['replicas', '--url', follower.url, '--json']))
+    expect(json.replicas.map((r: any) => r.id).sort()).toEqual(
+      view.replicas.map((r: any) => r.id).sort(),
+    )
 
     const html = await (await fetch(`${follower.url}/ui`)).text()
     expect(html).toContain('<h2>Replicas</h2>')
