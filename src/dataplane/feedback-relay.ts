@@ -1,5 +1,6 @@
-import { appendFile, type FileHandle, open, rename, stat } from 'node:fs/promises'
+import { appendFile, rename, stat } from 'node:fs/promises'
 import { join } from 'node:path'
+import { JsonLinesTail } from '../lifecycle/state/json-lines-tail.js'
 import type { Logger } from '../log.js'
 
 /**
@@ -37,24 +38,21 @@ export class FeedbackRelay {
   readonly #path: string
   #timer: NodeJS.Timeout | undefined
   #reading = false
-  /** Where this replica has read to, in the file with this inode. */
-  #offset = 0
-  #ino: number | undefined
+  /** Where this replica has read to. */
+  readonly #tail: JsonLinesTail
   #starting: Promise<void> = Promise.resolve()
 
   constructor(o: FeedbackRelayOptions) {
     this.#o = o
     this.#path = join(o.stateDir, RELAY_FILE)
+    this.#tail = new JsonLinesTail(this.#path)
   }
 
   start(): void {
     // Feedback relayed before this replica started is for predictions it never answered: it reads
     // on from the end of the file as it is now, or from the start of one made later.
     this.#starting = stat(this.#path).then(
-      (st) => {
-        this.#ino = st.ino
-        this.#offset = st.size
-      },
+      (st) => this.#tail.at(st.size, st.ino),
       () => undefined,
     )
     this.#timer = setInterval(() => void this.#readOn(), READ_EVERY_MS)
@@ -88,37 +86,10 @@ export class FeedbackRelay {
   }
 
   async #read(): Promise<void> {
-    let file: FileHandle
-    try {
-      file = await open(this.#path, 'r')
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw e
-    }
-    try {
-      const st = await file.stat()
-      if (st.ino !== this.#ino || st.size < this.#offset) {
-        this.#ino = st.ino
-        this.#offset = 0 // started afresh
-      }
-      if (st.size === this.#offset) return
-      const buffer = Buffer.alloc(st.size - this.#offset)
-      await file.read(buffer, 0, buffer.length, this.#offset)
-      const end = buffer.lastIndexOf(0x0a) + 1 // a line still being written is read next time
-      this.#offset += end
-      for (const text of buffer.subarray(0, end).toString('utf8').split('\n')) {
-        if (text === '') continue
-        let line: RelayLine
-        try {
-          line = JSON.parse(text) as RelayLine
-        } catch {
-          continue
-        }
-        if (line.from === this.#o.self() || typeof line.model !== 'string') continue
-        if (Array.isArray(line.items)) this.#o.deliver(line.model, line.items)
-      }
-    } finally {
-      await file.close()
+    for (const l of await this.#tail.read()) {
+      const line = l as RelayLine
+      if (line?.from === this.#o.self() || typeof line?.model !== 'string') continue
+      if (Array.isArray(line.items)) this.#o.deliver(line.model, line.items)
     }
   }
 

@@ -4,7 +4,9 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { describe, expect, it } from 'vitest'
 import {
+  eventsOf,
   getJson,
+  historyOf,
   metricValue,
   modelDetail,
   postJson,
@@ -108,6 +110,11 @@ describe('judged across replicas', () => {
     const [rollback, ...more] = await recorded(gatekeeper.modelsDir, 'auto_rolled_back')
     expect(more).toEqual([])
     expect(rollback).toMatchObject({ version: 2, rule: 'accuracy', observed: 0, sample: 6 })
+    // The follower reads on the history the gatekeeper writes: one entry, on both.
+    await waitFor(
+      async () => eventsOf(await historyOf(follower.url, 'm'), 'auto_rolled_back', 2).length === 1,
+      "the gatekeeper's rollback in the follower's history",
+    )
   })
 
   it('feedback sent to a replica that did not answer the prediction reaches the one that did', async () => {

@@ -416,14 +416,26 @@ async function readOwner(path: string): Promise<LeaseOwner | undefined> {
 
 /** Is the holder running? Only answerable on its own host; elsewhere the lease's staleness decides. */
 function isAlive(owner: LeaseOwner): boolean {
-  if (owner.host !== hostname()) return true
+  return !goneFromThisHost(owner)
+}
+
+/**
+ * A process of this host that no longer runs (killed, crashed): known at once, where a process of
+ * another host is judged by its staleness. `procStart` (when known) tells a reused pid apart.
+ */
+export function goneFromThisHost(p: {
+  readonly host: string
+  readonly pid: number
+  readonly procStart?: string | undefined
+}): boolean {
+  if (p.host !== hostname()) return false
   try {
-    process.kill(owner.pid, 0)
+    process.kill(p.pid, 0)
   } catch (e) {
-    return (e as NodeJS.ErrnoException).code !== 'ESRCH'
+    return (e as NodeJS.ErrnoException).code === 'ESRCH'
   }
   // The pid runs, but it may be another process now (pids are reused; in a container, each start is pid 1).
-  return owner.procStart === undefined || processStart(owner.pid) === owner.procStart
+  return p.procStart !== undefined && processStart(p.pid) !== p.procStart
 }
 
 /** Field 22 of /proc/<pid>/stat: when the process started, in clock ticks since boot (Linux). */

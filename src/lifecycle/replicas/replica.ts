@@ -2,7 +2,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { hostname } from 'node:os'
 import { join } from 'node:path'
 import type { Logger } from '../../log.js'
-import { GatekeeperLease } from './gatekeeper-lease.js'
+import { GatekeeperLease, goneFromThisHost } from './gatekeeper-lease.js'
 
 /**
  * This process as one replica of the servers sharing a state directory: its id, its role (the
@@ -259,11 +259,5 @@ function isStale(h: ReplicaHeartbeat, now: number): boolean {
 
 /** A replica of this host whose process is gone: known at once, not after the staleness. */
 function goneHere(h: ReplicaHeartbeat): boolean {
-  if (h.host !== hostname() || h.pid === process.pid) return false
-  try {
-    process.kill(h.pid, 0)
-    return false
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'ESRCH'
-  }
+  return h.pid !== process.pid && goneFromThisHost(h)
 }

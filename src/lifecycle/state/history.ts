@@ -1,9 +1,10 @@
-import { appendFile, mkdir, open, readFile, type FileHandle } from 'node:fs/promises'
+import { appendFile, type FileHandle, mkdir, open, readFile, stat } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import type { EventBus } from '../../events/event-bus.js'
 import type { Logger } from '../../log.js'
 import type { StageResult } from '../gate/gate-types.js'
 import { roundMs, roundStages } from '../gate/stage-results.js'
+import { JsonLinesTail } from './json-lines-tail.js'
 
 /** `history.jsonl`: one line per lifecycle event, append-only, in the state directory. */
 
@@ -93,8 +94,8 @@ export class History {
   #writing: Promise<void> = Promise.resolve()
   /** The last append failed: the file may end in part of a line. */
   #mayBeTorn = false
-  /** Bytes of the file read or written by this process: a follower reads on from here. */
-  #offset = 0
+  /** Where this process read or wrote to: a follower reads on from there. */
+  readonly #tail: JsonLinesTail
 
   /**
    * `events`: every entry appended (or, on a follower, read from the gatekeeper's writes) is also
@@ -102,6 +103,7 @@ export class History {
    */
   constructor(dir: string, logger?: Logger, events?: EventBus, writer?: HistoryWriter) {
     this.#path = join(dir, HISTORY_FILE)
+    this.#tail = new JsonLinesTail(this.#path)
     this.#logger = logger
     this.#events = events
     this.#writer = writer
@@ -132,12 +134,13 @@ export class History {
         skipped++
       }
     }
-    this.#offset = Buffer.byteLength(text)
+    let size = Buffer.byteLength(text)
     if (!text.endsWith('\n') && text.length > 0 && this.#writer?.writes() !== false) {
       // Terminate a torn last line so the next entry starts on a line of its own.
       await appendFile(this.#path, '\n')
-      this.#offset++
+      size++
     }
+    this.#tail.at(size, (await stat(this.#path).catch(() => undefined))?.ino)
     return skipped
   }
 
@@ -147,34 +150,11 @@ export class History {
    * being written is read next time.
    */
   async follow(): Promise<void> {
-    let file: FileHandle
-    try {
-      file = await open(this.#path, 'r')
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return
-      throw e
-    }
-    try {
-      const size = (await file.stat()).size
-      if (size < this.#offset) this.#offset = 0 // replaced by a shorter file
-      if (size === this.#offset) return
-      const buffer = Buffer.alloc(size - this.#offset)
-      await file.read(buffer, 0, buffer.length, this.#offset)
-      const end = buffer.lastIndexOf(0x0a) + 1
-      this.#offset += end
-      for (const line of buffer.subarray(0, end).toString('utf8').split('\n')) {
-        if (line.trim() === '') continue
-        try {
-          const entry = JSON.parse(line) as HistoryEntry
-          if (typeof entry.model !== 'string' || typeof entry.event !== 'string') continue
-          this.#remember(entry)
-          this.#events?.publish(entry)
-        } catch {
-          // a line cut short by a crash of the gatekeeper: skipped, as load() does
-        }
-      }
-    } finally {
-      await file.close()
+    for (const line of await this.#tail.read()) {
+      const entry = line as HistoryEntry
+      if (typeof entry?.model !== 'string' || typeof entry.event !== 'string') continue
+      this.#remember(entry)
+      this.#events?.publish(entry)
     }
   }
 
@@ -215,12 +195,13 @@ export class History {
         await mkdir(dirname(this.#path), { recursive: true })
         return open(this.#path, 'a+')
       })
-      start = (await file.stat()).size
+      const st = await file.stat()
+      start = st.size
       const torn = this.#mayBeTorn && start > 0 && !(await endsWithNewline(file, start))
       const written = torn ? `\n${line}` : line
       await file.writeFile(written)
       await file.sync()
-      this.#offset = start + Buffer.byteLength(written)
+      this.#tail.at(start + Buffer.byteLength(written), st.ino)
       this.#mayBeTorn = false
     } catch (e) {
       if ((e as Error).name === 'FencedError') {
